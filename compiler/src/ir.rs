@@ -1,0 +1,337 @@
+//! The IR: a static graph of a few primitive ops. Every layer lowers into these, autodiff
+//! differentiates them, and codegen turns them into kernels.
+//!
+//! Values are numbered in creation order, which is always a topological order.
+
+use crate::shape::Shape;
+use std::fmt;
+
+/// Index of a value (the output of one node) in a [`Graph`].
+pub type ValueId = usize;
+
+/// Pointwise ops of one operand.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Recip,
+    Abs,
+    /// -1, 0 or 1.
+    Sign,
+    /// max(x, 0); its derivative is 1{x > 0} (0 at exactly 0, as in PyTorch).
+    Relu,
+    Tanh,
+}
+
+/// Pointwise ops of two operands, with broadcasting.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    /// 1.0 where lhs > rhs, else 0.0.
+    Greater,
+    /// 1.0 where lhs == rhs, else 0.0.
+    Equal,
+}
+
+/// Reductions over a set of axes (the reduced axes are kept with size 1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+}
+
+/// How a parameter is initialised, drawn from the trainer's seeded generator.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Init {
+    /// U(low, high): PyTorch's Linear default is U(±1/sqrt(fan_in)) for weight and bias.
+    Uniform { low: f64, high: f64 },
+    /// Every element equal.
+    Constant(f64),
+}
+
+/// One primitive operation.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Op {
+    /// f32 data the caller feeds each step.
+    Input { name: String },
+    /// Integer class ids in `0..classes` the caller feeds each step.
+    Labels { name: String, classes: usize },
+    /// A trained tensor, owned by the trainer.
+    Param { name: String, init: Init },
+    /// A tensor filled with one value (never stored: inlined into kernels).
+    Const(f64),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Reduction over `axes`, keeping them as size 1.
+    Reduce(ReduceOp, ValueId, Vec<usize>),
+    /// `[m, k] x [k, n] -> [m, n]`.
+    MatMul(ValueId, ValueId),
+    /// Same elements, new shape (a view).
+    Reshape(ValueId),
+    /// Axes reordered: output axis `i` is input axis `perm[i]` (a view).
+    Permute(ValueId, Vec<usize>),
+    /// Size-1 axes repeated to the node's shape (a view).
+    Expand(ValueId),
+    /// Labels `[b]` to a `[b, classes]` matrix of 0/1 (not differentiable).
+    OneHot(ValueId),
+    /// The same value with its gradient stopped (a view).
+    Detach(ValueId),
+}
+
+impl Op {
+    /// The values this op reads.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) => vec![],
+            Op::Unary(_, a)
+            | Op::Reduce(_, a, _)
+            | Op::Reshape(a)
+            | Op::Permute(a, _)
+            | Op::Expand(a)
+            | Op::OneHot(a)
+            | Op::Detach(a) => vec![*a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+        }
+    }
+
+    /// Whether the op only relabels its operand's elements (no kernel of its own).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_))
+    }
+
+    /// Whether each output element depends only on the operand elements at the same position.
+    pub fn is_pointwise(&self) -> bool {
+        matches!(self, Op::Unary(..) | Op::Binary(..) | Op::OneHot(_) | Op::Const(_))
+    }
+}
+
+/// A node: an op, the static shape of its output, and the layer it came from.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Shape,
+    /// The DSL layer (or pass) that created the node, e.g. `1.linear` or `grad`.
+    pub origin: String,
+}
+
+/// A static dataflow graph in topological order.
+#[derive(Clone, Default, PartialEq, Debug)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    /// Origin given to nodes created next.
+    origin: String,
+}
+
+impl Graph {
+    /// The shape of a value.
+    pub fn shape(&self, v: ValueId) -> &Shape {
+        &self.nodes[v].shape
+    }
+
+    /// Sets the origin recorded on the nodes created from now on.
+    pub fn set_origin(&mut self, origin: impl Into<String>) {
+        self.origin = origin.into();
+    }
+
+    fn push(&mut self, op: Op, shape: Shape) -> ValueId {
+        self.nodes.push(Node { op, shape, origin: self.origin.clone() });
+        self.nodes.len() - 1
+    }
+
+    pub fn input(&mut self, name: &str, shape: Shape) -> ValueId {
+        self.push(Op::Input { name: name.into() }, shape)
+    }
+
+    pub fn labels(&mut self, name: &str, shape: Shape, classes: usize) -> ValueId {
+        self.push(Op::Labels { name: name.into(), classes }, shape)
+    }
+
+    pub fn param(&mut self, name: &str, shape: Shape, init: Init) -> ValueId {
+        self.push(Op::Param { name: name.into(), init }, shape)
+    }
+
+    pub fn constant(&mut self, value: f64, shape: Shape) -> ValueId {
+        self.push(Op::Const(value), shape)
+    }
+
+    /// A constant shaped `[1, ..., 1]` of `v`'s rank, which broadcasts against `v`.
+    pub fn scalar_like(&mut self, value: f64, v: ValueId) -> ValueId {
+        let rank = self.shape(v).rank();
+        self.constant(value, Shape(vec![1; rank]))
+    }
+
+    pub fn unary(&mut self, op: UnaryOp, a: ValueId) -> ValueId {
+        let shape = self.shape(a).clone();
+        self.push(Op::Unary(op, a), shape)
+    }
+
+    /// Pointwise binary op; operands of lower rank are reshaped (left-padded with 1s) first.
+    pub fn binary(&mut self, op: BinaryOp, a: ValueId, b: ValueId) -> ValueId {
+        let rank = self.shape(a).rank().max(self.shape(b).rank());
+        let a = self.pad_rank(a, rank);
+        let b = self.pad_rank(b, rank);
+        let shape = Shape::broadcast(self.shape(a), self.shape(b)).unwrap_or_else(|| {
+            panic!("internal: {} and {} do not broadcast", self.shape(a), self.shape(b))
+        });
+        self.push(Op::Binary(op, a, b), shape)
+    }
+
+    fn pad_rank(&mut self, v: ValueId, rank: usize) -> ValueId {
+        if self.shape(v).rank() == rank {
+            v
+        } else {
+            let shape = self.shape(v).padded_to(rank);
+            self.reshape(v, shape)
+        }
+    }
+
+    pub fn add(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        self.binary(BinaryOp::Add, a, b)
+    }
+
+    pub fn sub(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        self.binary(BinaryOp::Sub, a, b)
+    }
+
+    pub fn mul(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        self.binary(BinaryOp::Mul, a, b)
+    }
+
+    pub fn div(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        self.binary(BinaryOp::Div, a, b)
+    }
+
+    /// `a * value` with a broadcast constant.
+    pub fn scale(&mut self, a: ValueId, value: f64) -> ValueId {
+        let c = self.scalar_like(value, a);
+        self.mul(a, c)
+    }
+
+    pub fn reduce(&mut self, op: ReduceOp, a: ValueId, axes: &[usize]) -> ValueId {
+        let mut dims = self.shape(a).0.clone();
+        for &axis in axes {
+            dims[axis] = 1;
+        }
+        self.push(Op::Reduce(op, a, axes.to_vec()), Shape(dims))
+    }
+
+    pub fn sum(&mut self, a: ValueId, axes: &[usize]) -> ValueId {
+        self.reduce(ReduceOp::Sum, a, axes)
+    }
+
+    pub fn matmul(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        assert!(
+            sa.rank() == 2 && sb.rank() == 2 && sa.0[1] == sb.0[0],
+            "internal: matmul of {sa} and {sb}"
+        );
+        let shape = Shape(vec![sa.0[0], sb.0[1]]);
+        self.push(Op::MatMul(a, b), shape)
+    }
+
+    pub fn reshape(&mut self, a: ValueId, shape: Shape) -> ValueId {
+        assert_eq!(self.shape(a).numel(), shape.numel(), "internal: reshape changes size");
+        if *self.shape(a) == shape {
+            return a;
+        }
+        self.push(Op::Reshape(a), shape)
+    }
+
+    pub fn permute(&mut self, a: ValueId, perm: &[usize]) -> ValueId {
+        let src = self.shape(a);
+        assert_eq!(src.rank(), perm.len(), "internal: permutation rank");
+        let shape = Shape(perm.iter().map(|&p| src.0[p]).collect());
+        self.push(Op::Permute(a, perm.to_vec()), shape)
+    }
+
+    /// Swaps the two axes of a matrix.
+    pub fn transpose(&mut self, a: ValueId) -> ValueId {
+        self.permute(a, &[1, 0])
+    }
+
+    pub fn expand(&mut self, a: ValueId, shape: Shape) -> ValueId {
+        if *self.shape(a) == shape {
+            return a;
+        }
+        assert!(
+            Shape::broadcast(self.shape(a), &shape).as_ref() == Some(&shape),
+            "internal: cannot expand {} to {shape}",
+            self.shape(a)
+        );
+        self.push(Op::Expand(a), shape)
+    }
+
+    pub fn one_hot(&mut self, labels: ValueId, classes: usize) -> ValueId {
+        let mut dims = self.shape(labels).0.clone();
+        dims.push(classes);
+        self.push(Op::OneHot(labels), Shape(dims))
+    }
+
+    pub fn detach(&mut self, a: ValueId) -> ValueId {
+        let shape = self.shape(a).clone();
+        self.push(Op::Detach(a), shape)
+    }
+
+    /// How many times each value is read by the nodes in `live`.
+    pub fn use_counts(&self, live: &[bool]) -> Vec<usize> {
+        let mut uses = vec![0; self.nodes.len()];
+        for (v, node) in self.nodes.iter().enumerate() {
+            if live[v] {
+                for a in node.op.operands() {
+                    uses[a] += 1;
+                }
+            }
+        }
+        uses
+    }
+
+    /// Marks every value that `roots` depend on.
+    pub fn live_set(&self, roots: &[ValueId]) -> Vec<bool> {
+        let mut live = vec![false; self.nodes.len()];
+        let mut stack = roots.to_vec();
+        while let Some(v) = stack.pop() {
+            if !live[v] {
+                live[v] = true;
+                stack.extend(self.nodes[v].op.operands());
+            }
+        }
+        live
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (v, node) in self.nodes.iter().enumerate() {
+            let args = |ids: &[ValueId]| {
+                ids.iter().map(|a| format!("%{a}")).collect::<Vec<_>>().join(", ")
+            };
+            let body = match &node.op {
+                Op::Input { name } => format!("input {name:?}"),
+                Op::Labels { name, classes } => format!("labels {name:?} classes={classes}"),
+                Op::Param { name, init } => format!("param {name:?} init={init:?}"),
+                Op::Const(c) => format!("const {c}"),
+                Op::Unary(op, a) => format!("{op:?} %{a}").to_lowercase(),
+                Op::Binary(op, a, b) => format!("{} {}", format!("{op:?}").to_lowercase(), args(&[*a, *b])),
+                Op::Reduce(op, a, axes) => {
+                    format!("{} %{a} axes={axes:?}", format!("reduce_{op:?}").to_lowercase())
+                }
+                Op::MatMul(a, b) => format!("matmul {}", args(&[*a, *b])),
+                Op::Reshape(a) => format!("reshape %{a}"),
+                Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
+                Op::Expand(a) => format!("expand %{a}"),
+                Op::OneHot(a) => format!("one_hot %{a}"),
+                Op::Detach(a) => format!("detach %{a}"),
+            };
+            writeln!(f, "%{v} = {body} : {}  # {}", node.shape, node.origin)?;
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,6 @@
-pub mod ir; pub mod shape;
+pub mod autodiff;
+pub mod eval;
+pub mod ir;
+pub mod shape;
+#[cfg(test)]
+mod gradcheck;

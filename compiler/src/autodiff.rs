@@ -146,6 +146,13 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             vec![(x, g.reshape(gy, shape))]
         }
         Op::Permute(x, perm) => {
+            // (A B)^T = B^T A^T: a matmul writes the transposed gradient directly.
+            if let Op::MatMul(a, b) = g.nodes[gy].op {
+                if perm == [1, 0] {
+                    let (bt, at) = (g.transpose(b), g.transpose(a));
+                    return vec![(x, g.matmul(bt, at))];
+                }
+            }
             let mut inverse = vec![0; perm.len()];
             for (i, &p) in perm.iter().enumerate() {
                 inverse[p] = i;

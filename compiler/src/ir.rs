@@ -246,6 +246,12 @@ impl Graph {
     }
 
     pub fn permute(&mut self, a: ValueId, perm: &[usize]) -> ValueId {
+        if let Op::Permute(inner, first) = &self.nodes[a].op {
+            let composed: Vec<usize> = perm.iter().map(|&p| first[p]).collect();
+            if composed.iter().enumerate().all(|(i, &p)| i == p) {
+                return *inner;
+            }
+        }
         let src = self.shape(a);
         assert_eq!(src.rank(), perm.len(), "internal: permutation rank");
         let shape = Shape(perm.iter().map(|&p| src.0[p]).collect());

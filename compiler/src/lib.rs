@@ -1,6 +1,39 @@
+//! kiln's compiler: a model DSL for `build.rs`, an IR of a few primitive ops, compile-time
+//! reverse-mode autodiff, and a code generator that emits CubeCL kernels plus a typed trainer.
+//!
+//! ```no_run
+//! // build.rs
+//! use kiln_compiler::{Model, Sgd};
+//! let model = Model::new("MnistMlp");
+//! let images = model.input("images", [64, 1, 28, 28]);
+//! let labels = model.labels("labels", [64], 10);
+//! let logits = images.flatten().linear(256).relu().linear(10);
+//! let loss = logits.cross_entropy(labels);
+//! let program = model.compile(loss, logits, Sgd { lr: 0.1 }).unwrap();
+//! kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs").unwrap();
+//! ```
+
 pub mod autodiff;
+pub mod codegen;
+mod dsl;
+mod error;
 pub mod eval;
 pub mod ir;
+mod program;
 pub mod shape;
 #[cfg(test)]
 mod gradcheck;
+
+pub use dsl::{Labels, Model, Tensor};
+pub use error::Error;
+pub use program::{Optimizer, Param, Program, Sgd};
+pub use shape::Shape;
+
+/// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`; returns the path.
+pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::var_os("OUT_DIR")
+        .ok_or_else(|| std::io::Error::other("OUT_DIR is not set: call this from build.rs"))?;
+    let path = std::path::Path::new(&dir).join(file_name);
+    std::fs::write(&path, codegen::emit(program))?;
+    Ok(path)
+}

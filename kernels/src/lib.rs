@@ -1,8 +1,7 @@
-use cubecl::prelude::*;
+//! CubeCL kernels that kiln's generated code calls. Generated kernels cover pointwise ops and
+//! reductions (their shapes baked in); the matrix products live here, specialised at JIT time
+//! through `#[comptime]` shapes and strides.
 
-#[cube(launch_unchecked)]
-pub fn add<F: Float, N: Size>(a: &[Vector<F, N>], b: &[Vector<F, N>], out: &mut [Vector<F, N>]) {
-    if ABSOLUTE_POS < out.len() {
-        out[ABSOLUTE_POS] = a[ABSOLUTE_POS] + b[ABSOLUTE_POS];
-    }
-}
+mod matmul;
+
+pub use matmul::{matmul_nn, matmul_nt};

@@ -1,1 +1,55 @@
+//! kiln's runtime: what a generated trainer links. A device and an arena of buffers, launch
+//! geometry, seeded initialisers, safetensors checkpoints and the data pipeline. There is no
+//! graph interpreter and no autograd tape: the train step is generated code.
+
+mod arena;
+pub mod checkpoint;
+pub mod data;
+mod device;
+mod error;
+pub mod init;
+
+pub use arena::Arena;
 pub use cubecl;
+pub use kiln_kernels as kernels;
+pub use device::{default_device, Device};
+pub use error::Error;
+
+/// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.
+pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Result<usize, Error> {
+    let rows = len / sample_len;
+    if len % sample_len != 0 || rows == 0 || rows > batch {
+        return Err(Error::InputLength { name: name.into(), len, sample_len, batch });
+    }
+    Ok(rows)
+}
+
+/// Checks an input holds `rows` samples of finite values.
+pub fn check_input(name: &str, data: &[f32], rows: usize, sample_len: usize) -> Result<(), Error> {
+    if data.len() != rows * sample_len {
+        return Err(Error::InputLength { name: name.into(), len: data.len(), sample_len, batch: rows });
+    }
+    match data.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(Error::NonFiniteInput { name: name.into(), index }),
+        None => Ok(()),
+    }
+}
+
+/// Checks there is one label per row, each in `0..classes`.
+pub fn check_labels(name: &str, labels: &[u32], rows: usize, classes: usize) -> Result<(), Error> {
+    if labels.len() != rows {
+        return Err(Error::LabelCount { name: name.into(), labels: labels.len(), rows });
+    }
+    match labels.iter().position(|&l| l as usize >= classes) {
+        Some(index) => Err(Error::LabelOutOfRange { name: name.into(), index, label: labels[index], classes }),
+        None => Ok(()),
+    }
+}
+
+/// Loss weights of a batch: `1/rows` for the real rows, 0 for the padding up to `batch`, so the
+/// loss is the mean over real rows.
+pub fn sample_weights(rows: usize, batch: usize) -> Vec<f32> {
+    let mut weights = vec![0.0; batch];
+    weights[..rows].fill(1.0 / rows as f32);
+    weights
+}

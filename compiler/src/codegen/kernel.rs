@@ -1,0 +1,397 @@
+//! Writes one CubeCL kernel per scheduled value: pointwise and reduction kernels are generated
+//! with every shape, stride and trip count as a literal; matrix products call the library.
+
+use super::schedule::{Layout, Role, Schedule};
+use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
+use crate::shape::Shape;
+
+/// How a kernel reads one buffer.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Access {
+    /// `&[Vector<F, N>]`.
+    Vector,
+    /// `&[F]`, one element per lane group (splat).
+    Scalar,
+    /// `&[u32]` class labels.
+    Labels,
+}
+
+/// A kernel argument: a buffer and how it is read.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Arg {
+    pub buffer: ValueId,
+    pub access: Access,
+}
+
+/// One generated kernel and how to launch it.
+pub struct Kernel {
+    /// The `#[cube]` function, or `None` for a library kernel.
+    pub source: Option<String>,
+    /// Path of the launch function's module (`k12` or `kiln_kernels::matmul_nn`).
+    pub function: String,
+    /// Vector width the kernel is launched with.
+    pub vector: usize,
+    /// Units to launch (one per output vector or tile).
+    pub work: usize,
+    /// Buffers read, then the buffer written (last).
+    pub args: Vec<Arg>,
+    /// Literal compile-time arguments appended to the launch (library kernels).
+    pub comptime: Vec<usize>,
+}
+
+/// Writes the kernel that computes `v` under `schedule`.
+pub fn kernel(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
+    match &g.nodes[v].op {
+        Op::MatMul(a, b) => matmul(g, s, v, *a, *b),
+        Op::Reduce(op, input, axes) => {
+            let shape = g.shape(*input).clone();
+            let mut e = Expr::new(g, s, v, &shape);
+            e.reduced = axes.clone();
+            e.reduce_kernel(name, *op, *input)
+        }
+        _ => Expr::new(g, s, v, &g.nodes[v].shape.clone()).pointwise_kernel(name),
+    }
+}
+
+/// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
+/// the iteration shape.
+struct Expr<'a> {
+    g: &'a Graph,
+    s: &'a Schedule,
+    root: ValueId,
+    shape: Shape,
+    /// Axes a reduction loops over (empty for pointwise kernels).
+    reduced: Vec<usize>,
+    vector: usize,
+    /// Whether kernel index `i` walks the iteration shape row-major (pointwise kernels).
+    linear: bool,
+    /// Whether an emitted line reads the coordinates `c{d}`.
+    uses_coords: bool,
+    args: Vec<Arg>,
+    lines: Vec<String>,
+}
+
+impl<'a> Expr<'a> {
+    fn new(g: &'a Graph, s: &'a Schedule, root: ValueId, shape: &Shape) -> Self {
+        Expr {
+            g,
+            s,
+            root,
+            shape: shape.clone(),
+            reduced: vec![],
+            vector: 1,
+            linear: false,
+            uses_coords: false,
+            args: vec![],
+            lines: vec![],
+        }
+    }
+
+    fn output(&self) -> ValueId {
+        self.s.layouts[self.root].as_ref().expect("kernel output has a buffer").buffer
+    }
+
+    /// Leaves of the tree under `v` (values read from buffers), with their strides over the
+    /// iteration shape; `None` strides mark labels read by one_hot.
+    fn leaves(&self, v: ValueId, out: &mut Vec<(ValueId, Option<Vec<usize>>)>) {
+        match self.s.roles[v] {
+            Some(Role::Literal(_)) => {}
+            _ if v == self.root && self.g.nodes[v].op.is_view() => {
+                out.push((v, Some(self.strides_over_iteration(v))))
+            }
+            role if v == self.root || role == Some(Role::Inline) => {
+                if let Op::OneHot(labels) = self.g.nodes[v].op {
+                    out.push((labels, None));
+                } else {
+                    for a in self.g.nodes[v].op.operands() {
+                        self.leaves(a, out);
+                    }
+                }
+            }
+            _ => out.push((v, Some(self.strides_over_iteration(v)))),
+        }
+    }
+
+    /// The layout a leaf is read through: a materialised view reads its source.
+    fn read_layout(&self, v: ValueId) -> &Layout {
+        let layout = if v == self.root { &self.s.views[v] } else { &self.s.layouts[v] };
+        layout.as_ref().expect("leaf has a buffer")
+    }
+
+    fn strides_over_iteration(&self, v: ValueId) -> Vec<usize> {
+        let layout = self.read_layout(v);
+        let shape = self.g.shape(v);
+        (0..self.shape.rank()).map(|d| if shape.0[d] == 1 { 0 } else { layout.strides[d] }).collect()
+    }
+
+    /// The widest vector (16 lanes down to 1) every leaf and the output can be read with:
+    /// along the last axis each leaf is contiguous (stride 1, aligned) or broadcast (stride 0).
+    fn choose_vector(&mut self, expr_root: ValueId) {
+        let mut leaves = vec![];
+        self.leaves(expr_root, &mut leaves);
+        let rank = self.shape.rank();
+        let last = if rank == 0 { 1 } else { self.shape.0[rank - 1] };
+        let last_reduced = rank > 0 && self.reduced.contains(&(rank - 1));
+        self.vector = [16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&w| {
+                w == 1
+                    || (!last_reduced
+                        && last % w == 0
+                        && leaves.iter().all(|(_, strides)| match strides {
+                            None => false,
+                            Some(st) => match st.last() {
+                                Some(0) => true,
+                                Some(1) => st[..rank - 1].iter().all(|s| s % w == 0),
+                                _ => false,
+                            },
+                        }))
+            })
+            .unwrap();
+    }
+
+    fn arg(&mut self, buffer: ValueId, access: Access) -> String {
+        let arg = Arg { buffer, access };
+        let index = self.args.iter().position(|a| *a == arg).unwrap_or_else(|| {
+            self.args.push(arg);
+            self.args.len() - 1
+        });
+        format!("in{index}")
+    }
+
+    fn offset(&mut self, strides: &[usize], shape: &Shape) -> String {
+        let terms: Vec<String> = (0..strides.len())
+            .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
+            .map(|d| if strides[d] == 1 { format!("c{d}") } else { format!("c{d} * {}", strides[d]) })
+            .collect();
+        if terms.is_empty() {
+            "0".into()
+        } else {
+            self.uses_coords = true;
+            terms.join(" + ")
+        }
+    }
+
+    /// Emits `let t{v} = ...;` for `v` and everything inlined under it; returns the name.
+    fn emit(&mut self, v: ValueId) -> String {
+        let node = &self.g.nodes[v];
+        match self.s.roles[v] {
+            Some(Role::Literal(c)) => return format!("Vector::<F, N>::new(F::new({:?}))", c as f32),
+            Some(Role::Inline) => {}
+            _ if v == self.root && node.op.is_view() => return self.load(v),
+            _ if v == self.root => {}
+            _ => return self.load(v),
+        }
+        let expr = match &node.op {
+            Op::Unary(op, a) => {
+                let x = self.emit(*a);
+                unary(*op, &x)
+            }
+            Op::Binary(op, a, b) => {
+                let x = self.emit(*a);
+                let y = self.emit(*b);
+                binary(*op, &x, &y)
+            }
+            Op::OneHot(labels) => {
+                let layout = self.s.layouts[*labels].clone().expect("labels have a buffer");
+                let offset = self.offset(&layout.strides, self.g.shape(*labels));
+                let arg = self.arg(layout.buffer, Access::Labels);
+                let class = self.shape.rank() - 1;
+                self.uses_coords = true;
+                format!("Vector::new(select({arg}[{offset}] == u32::cast_from(c{class}), F::new(1.0), F::new(0.0)))")
+            }
+            op => unreachable!("not pointwise: {op:?}"),
+        };
+        self.lines.push(format!("let t{v} = {expr};"));
+        format!("t{v}")
+    }
+
+    /// Reads leaf `v` at the current coordinates.
+    fn load(&mut self, v: ValueId) -> String {
+        let strides = self.strides_over_iteration(v);
+        let buffer = self.read_layout(v).buffer;
+        let contiguous = strides == Layout::contiguous(buffer, &self.shape).strides;
+        if buffer == self.output() {
+            assert!(contiguous && self.linear, "internal: in-place kernel reads its output strided");
+            return "out[i]".into();
+        }
+        let shape = self.shape.clone();
+        let offset = self.offset(&strides, &shape);
+        let w = self.vector;
+        if w > 1 && strides.last() == Some(&0) {
+            let arg = self.arg(buffer, Access::Scalar);
+            format!("Vector::new({arg}[{offset}])")
+        } else {
+            let arg = self.arg(buffer, Access::Vector);
+            if contiguous && self.linear {
+                format!("{arg}[i]")
+            } else if w > 1 {
+                format!("{arg}[({offset}) / {w}]")
+            } else {
+                format!("{arg}[{offset}]")
+            }
+        }
+    }
+
+    /// `let c{d} = (index / stride) % size;` for the given axes of `shape`.
+    fn coords(index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
+        axes.iter()
+            .filter(|&&d| shape.0[d] > 1)
+            .map(|&d| format!("let c{d} = ({index} / {}) % {};", strides[d], shape.0[d]))
+            .collect()
+    }
+
+    fn signature(&self, name: &str, out: &str) -> String {
+        let mut params: Vec<String> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match a.access {
+                Access::Vector => format!("in{i}: &[Vector<F, N>]"),
+                Access::Scalar => format!("in{i}: &[F]"),
+                Access::Labels => format!("in{i}: &[u32]"),
+            })
+            .collect();
+        params.push(format!("out: &mut [{out}]"));
+        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", params.join(", "))
+    }
+
+    fn pointwise_kernel(mut self, name: &str) -> Kernel {
+        self.choose_vector(self.root);
+        self.linear = true;
+        let value = self.emit(self.root);
+        let w = self.vector;
+        let work = self.shape.numel() / w;
+        let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
+        if self.uses_coords {
+            body.push(format!("    let e = i * {w};"));
+            let axes: Vec<usize> = (0..self.shape.rank()).collect();
+            let strides = self.shape.contiguous_strides();
+            body.extend(Self::coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
+        }
+        body.extend(self.lines.iter().map(|l| format!("    {l}")));
+        body.push(format!("    out[i] = {value};"));
+        body.push("}".into());
+        let source = format!("{}\n{}\n}}", self.signature(name, "Vector<F, N>"), indent(&body));
+        let output = self.output();
+        let mut args = self.args;
+        args.push(Arg { buffer: output, access: Access::Vector });
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![] }
+    }
+
+    fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
+        self.choose_vector(input);
+        let w = self.vector;
+        let out_shape = self.g.shape(self.root).clone();
+        let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
+        let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
+        // Strides that decompose the loop counter `r` over the reduced axes.
+        let mut loop_strides = vec![0; self.shape.rank()];
+        let mut stride = 1;
+        for &d in self.reduced.iter().rev() {
+            loop_strides[d] = stride;
+            stride *= self.shape.0[d];
+        }
+        let value = self.emit(input);
+        let work = out_shape.numel() / w;
+        let (init, combine) = match op {
+            ReduceOp::Sum => ("Vector::<F, N>::new(F::new(0.0))", format!("acc + {value}")),
+            ReduceOp::Max => ("Vector::<F, N>::min_value()", format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
+        };
+        let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
+        body.push(format!("    let e = i * {w};"));
+        let out_strides = out_shape.contiguous_strides();
+        body.extend(Self::coords("e", &out_shape, &out_strides, &kept).into_iter().map(|l| format!("    {l}")));
+        body.push(format!("    let mut acc = {init};"));
+        body.push(format!("    for r in 0..{trips}usize {{"));
+        body.extend(Self::coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("        {l}")));
+        body.extend(self.lines.iter().map(|l| format!("        {l}")));
+        body.push(format!("        acc = {combine};"));
+        body.push("    }".into());
+        body.push("    out[i] = acc;".into());
+        body.push("}".into());
+        let source = format!("{}\n{}\n}}", self.signature(name, "Vector<F, N>"), indent(&body));
+        let output = self.output();
+        let mut args = self.args;
+        args.push(Arg { buffer: output, access: Access::Vector });
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![] }
+    }
+}
+
+fn indent(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn unary(op: UnaryOp, x: &str) -> String {
+    let zero = "Vector::<F, N>::new(F::new(0.0))";
+    let one = "Vector::<F, N>::new(F::new(1.0))";
+    match op {
+        UnaryOp::Neg => format!("-{x}"),
+        UnaryOp::Exp => format!("{x}.exp()"),
+        UnaryOp::Log => format!("{x}.ln()"),
+        UnaryOp::Sqrt => format!("{x}.sqrt()"),
+        UnaryOp::Recip => format!("{x}.recip()"),
+        UnaryOp::Abs => format!("{x}.abs()"),
+        UnaryOp::Tanh => format!("{x}.tanh()"),
+        UnaryOp::Relu => format!("<Vector<F, N> as FloatOps>::max({x}, {zero})"),
+        UnaryOp::Sign => format!(
+            "select_many({x}.greater_than(&{zero}), {one}, {zero}) - select_many({x}.less_than(&{zero}), {one}, {zero})"
+        ),
+    }
+}
+
+fn binary(op: BinaryOp, x: &str, y: &str) -> String {
+    let zero = "Vector::<F, N>::new(F::new(0.0))";
+    let one = "Vector::<F, N>::new(F::new(1.0))";
+    match op {
+        BinaryOp::Add => format!("{x} + {y}"),
+        BinaryOp::Sub => format!("{x} - {y}"),
+        BinaryOp::Mul => format!("{x} * {y}"),
+        BinaryOp::Div => format!("{x} / {y}"),
+        BinaryOp::Pow => format!("Powf::powf({x}, {y})"),
+        BinaryOp::Max => format!("<Vector<F, N> as FloatOps>::max({x}, {y})"),
+        BinaryOp::Min => format!("<Vector<F, N> as FloatOps>::min({x}, {y})"),
+        BinaryOp::Greater => format!("select_many({x}.greater_than(&{y}), {one}, {zero})"),
+        BinaryOp::Equal => format!("select_many({x}.equal(&{y}), {one}, {zero})"),
+    }
+}
+
+/// Rows (NN) or columns (NT) of output each unit of a library matmul computes.
+const TILE: usize = 4;
+
+/// `out = a @ b` through `kiln_kernels`: vectorised along n when b's rows are contiguous (NN),
+/// else along k when both operands are contiguous along k (NT), else scalar NN.
+fn matmul(g: &Graph, s: &Schedule, v: ValueId, a: ValueId, b: ValueId) -> Kernel {
+    let (m, k, n) = (g.shape(a).0[0], g.shape(a).0[1], g.shape(b).0[1]);
+    let la = s.layouts[a].as_ref().expect("matmul operand has a buffer");
+    let lb = s.layouts[b].as_ref().expect("matmul operand has a buffer");
+    let out = s.layouts[v].as_ref().unwrap().buffer;
+    let (a_row, a_col) = (la.strides[0], la.strides[1]);
+    let (b_row, b_col) = (lb.strides[0], lb.strides[1]);
+    let widest = |len: usize, strides: &[usize]| {
+        [16, 8, 4, 2, 1].into_iter().find(|&w| len % w == 0 && strides.iter().all(|s| s % w == 0)).unwrap()
+    };
+    let nn = if b_col == 1 { widest(n, &[b_row]) } else { 1 };
+    let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]) } else { 1 };
+    let arg = |buffer, access| Arg { buffer, access };
+    if nn > 1 || nt == 1 {
+        let w = nn;
+        Kernel {
+            source: None,
+            function: "kiln_runtime::kernels::matmul_nn".into(),
+            vector: w,
+            work: m.div_ceil(TILE) * (n / w),
+            args: vec![arg(la.buffer, Access::Scalar), arg(lb.buffer, Access::Vector), arg(out, Access::Vector)],
+            comptime: vec![m, k, n, a_row, a_col, b_row, b_col, w],
+        }
+    } else {
+        Kernel {
+            source: None,
+            function: "kiln_runtime::kernels::matmul_nt".into(),
+            vector: nt,
+            work: m * n.div_ceil(TILE),
+            args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
+            comptime: vec![m, k, n, a_row, b_col, nt],
+        }
+    }
+}

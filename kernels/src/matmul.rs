@@ -1,0 +1,104 @@
+//! Register-tiled matrix products `out[m, n] = sum_k a[m, k] * b[k, n]` for the CPU runtime's
+//! wide vectors (and any other runtime). Shapes and element strides are `#[comptime]`, so each
+//! call site is compiled with its own constants.
+
+use cubecl::prelude::*;
+
+/// NN form: `b` and `out` read as vectors of `v` along n (`b_col == 1` when `v > 1`); `a` read
+/// as scalars through any strides. Each unit computes 4 rows by one vector of columns.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nn<F: Float, N: Size>(
+    a: &[F],
+    b: &[Vector<F, N>],
+    out: &mut [Vector<F, N>],
+    #[comptime] m: usize,
+    #[comptime] k: usize,
+    #[comptime] n: usize,
+    #[comptime] a_row: usize,
+    #[comptime] a_col: usize,
+    #[comptime] b_row: usize,
+    #[comptime] b_col: usize,
+    #[comptime] v: usize,
+) {
+    let col_vectors = n / v;
+    let pos = ABSOLUTE_POS;
+    if pos < m.div_ceil(4) * col_vectors {
+        let row = (pos / col_vectors) * 4;
+        let col = pos % col_vectors;
+        // Rows past the end read the last row again and are not stored.
+        let r1 = select(row + 1 < m, row + 1, m - 1);
+        let r2 = select(row + 2 < m, row + 2, m - 1);
+        let r3 = select(row + 3 < m, row + 3, m - 1);
+        let mut acc0 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc1 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc2 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc3 = Vector::<F, N>::new(F::new(0.0));
+        for p in 0..k {
+            let bv = b[(p * b_row + col * v * b_col) / v];
+            acc0 += Vector::new(a[row * a_row + p * a_col]) * bv;
+            acc1 += Vector::new(a[r1 * a_row + p * a_col]) * bv;
+            acc2 += Vector::new(a[r2 * a_row + p * a_col]) * bv;
+            acc3 += Vector::new(a[r3 * a_row + p * a_col]) * bv;
+        }
+        out[row * col_vectors + col] = acc0;
+        if row + 1 < m {
+            out[r1 * col_vectors + col] = acc1;
+        }
+        if row + 2 < m {
+            out[r2 * col_vectors + col] = acc2;
+        }
+        if row + 3 < m {
+            out[r3 * col_vectors + col] = acc3;
+        }
+    }
+}
+
+/// NT form: `a` and `b` both contiguous along k, read as vectors of `v` (`b[k, n]` is stored
+/// as rows of n: element `(p, j)` at `j * b_col + p`). Each unit computes one row by 4 columns
+/// and sums its vector accumulators at the end.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nt<F: Float, N: Size>(
+    a: &[Vector<F, N>],
+    b: &[Vector<F, N>],
+    out: &mut [F],
+    #[comptime] m: usize,
+    #[comptime] k: usize,
+    #[comptime] n: usize,
+    #[comptime] a_row: usize,
+    #[comptime] b_col: usize,
+    #[comptime] v: usize,
+) {
+    let col_blocks = n.div_ceil(4);
+    let pos = ABSOLUTE_POS;
+    if pos < m * col_blocks {
+        let row = pos / col_blocks;
+        let c0 = (pos % col_blocks) * 4;
+        let c1 = select(c0 + 1 < n, c0 + 1, n - 1);
+        let c2 = select(c0 + 2 < n, c0 + 2, n - 1);
+        let c3 = select(c0 + 3 < n, c0 + 3, n - 1);
+        let mut acc0 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc1 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc2 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc3 = Vector::<F, N>::new(F::new(0.0));
+        let a_base = row * a_row / v;
+        for p in 0..k / v {
+            let av = a[a_base + p];
+            acc0 += av * b[c0 * b_col / v + p];
+            acc1 += av * b[c1 * b_col / v + p];
+            acc2 += av * b[c2 * b_col / v + p];
+            acc3 += av * b[c3 * b_col / v + p];
+        }
+        out[row * n + c0] = acc0.vector_sum();
+        if c0 + 1 < n {
+            out[row * n + c1] = acc1.vector_sum();
+        }
+        if c0 + 2 < n {
+            out[row * n + c2] = acc2.vector_sum();
+        }
+        if c0 + 3 < n {
+            out[row * n + c3] = acc3.vector_sum();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Reference models, declared in kiln's DSL in `build.rs` and compiled to Rust at build time.
+
+include!(concat!(env!("OUT_DIR"), "/mnist_mlp.rs"));
+
+pub use mnist_mlp::MnistMlp;
+
+/// The bundled MNIST digits (10,000, see `data/README.md`), relative to this crate.
+pub fn mnist_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    (dir.join("mnist10k-images-idx3-ubyte.gz"), dir.join("mnist10k-labels-idx1-ubyte.gz"))
+}

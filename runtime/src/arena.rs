@@ -1,0 +1,72 @@
+//! The buffers of one compiled model, allocated once. Steps write inputs in place and launch
+//! kernels over these buffers; nothing is allocated on the device after `new`.
+
+use crate::Device;
+use cubecl::client::Client;
+use cubecl::bytes::Bytes;
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+/// Every buffer a trainer uses, sized at compile time.
+pub struct Arena {
+    client: Client,
+    buffers: Vec<Handle>,
+    lens: Vec<usize>,
+    /// Units per cube: the runtime's maximum, capped at 256 (on the CPU runtime each unit is a
+    /// worker thread, one per core).
+    units: usize,
+}
+
+impl Arena {
+    /// Allocates buffers of `lens` f32 (or u32) elements on `device`, zero-filled.
+    pub fn new(device: &Device, lens: &[usize]) -> Self {
+        let client = device.client();
+        let buffers = lens.iter().map(|&n| client.create_from_slice(&vec![0u8; 4 * n.max(1)])).collect();
+        let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
+        Arena { client, buffers, lens: lens.to_vec(), units }
+    }
+
+    /// The client kernels are launched on.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Buffer `slot` as a kernel argument of `len` elements (vectors for vector arguments).
+    pub fn arg(&self, slot: usize, len: usize) -> BufferArg {
+        // SAFETY: generated code passes the length the buffer was allocated with (in elements
+        // of the argument's type), and kernels index only below their static bounds.
+        unsafe { BufferArg::from_raw_parts(self.buffers[slot].clone(), len) }
+    }
+
+    /// Cube count and cube size for `work` units.
+    pub fn grid(&self, work: usize) -> (CubeCount, CubeDim) {
+        let units = self.units.min(work.max(1));
+        (CubeCount::new_1d(work.div_ceil(units) as u32), CubeDim::new_1d(units as u32))
+    }
+
+    /// Overwrites buffer `slot` with `data` (exactly its length).
+    pub fn write(&self, slot: usize, data: &[f32]) {
+        assert_eq!(data.len(), self.lens[slot], "internal: write of the wrong length to slot {slot}");
+        self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
+    }
+
+    /// Writes `data` at the start of `slot` and zeroes the rest (a short last batch).
+    pub fn write_padded(&self, slot: usize, data: &[f32]) {
+        let mut padded = vec![0.0; self.lens[slot]];
+        padded[..data.len()].copy_from_slice(data);
+        self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
+    }
+
+    /// Writes labels at the start of `slot`; padding rows get class 0 (their loss weight is 0).
+    pub fn write_labels_padded(&self, slot: usize, labels: &[u32]) {
+        let mut padded = vec![0u32; self.lens[slot]];
+        padded[..labels.len()].copy_from_slice(labels);
+        self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
+    }
+
+    /// Reads buffer `slot` back to the host (waits for the kernels that write it).
+    pub fn read(&self, slot: usize) -> Vec<f32> {
+        let bytes = self.client.read_one_unchecked(self.buffers[slot].clone());
+        f32::from_bytes(&bytes)[..self.lens[slot]].to_vec()
+    }
+}

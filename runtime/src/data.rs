@@ -1,0 +1,199 @@
+//! Data: IDX files (MNIST's format, optionally gzipped) and shuffled mini-batches.
+
+use crate::init::SplitMix64;
+use crate::Error;
+use std::io::Read;
+use std::path::Path;
+
+/// Files larger than this after decompression are rejected (guards against gzip bombs).
+const MAX_IDX_BYTES: u64 = 1 << 31;
+
+/// An IDX array of unsigned bytes: its dimensions and row-major data.
+#[derive(Debug, PartialEq)]
+pub struct Idx {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file of u8 (type 0x08), gzipped or not (detected by the gzip magic).
+pub fn read_idx(path: &Path) -> Result<Idx, Error> {
+    let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = vec![];
+        flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed { path: path.to_path_buf(), reason: format!("bad gzip data: {e}") })?;
+        out
+    } else {
+        raw
+    };
+    parse_idx(&bytes).map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })
+}
+
+/// Parses IDX bytes: magic `00 00 08 ndims`, `ndims` big-endian u32 sizes, then the data.
+pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(format!("larger than {MAX_IDX_BYTES} bytes"));
+    }
+    let header = bytes.get(..4).ok_or("shorter than the 4-byte IDX magic")?;
+    if header[0] != 0 || header[1] != 0 {
+        return Err(format!("bad magic {header:02x?}: not an IDX file"));
+    }
+    if header[2] != 0x08 {
+        return Err(format!("element type 0x{:02x} is not unsigned byte (0x08)", header[2]));
+    }
+    let ndims = header[3] as usize;
+    if ndims == 0 {
+        return Err("zero dimensions".into());
+    }
+    let sizes = bytes.get(4..4 + 4 * ndims).ok_or_else(|| format!("truncated header: {ndims} sizes expected"))?;
+    let dims: Vec<usize> = sizes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("dimensions overflow")?;
+    let data = &bytes[4 + 4 * ndims..];
+    if data.len() != expected {
+        return Err(format!(
+            "dimensions {dims:?} need {expected} bytes of data, the file has {} ({})",
+            data.len(),
+            if data.len() < expected { "truncated" } else { "trailing bytes" }
+        ));
+    }
+    Ok(Idx { dims, data: data.to_vec() })
+}
+
+/// Labelled samples: `features` holds `len()` rows of `sample_len` f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub features: Vec<f32>,
+    pub labels: Vec<u32>,
+    pub sample_len: usize,
+}
+
+impl Dataset {
+    /// MNIST-style IDX images (scaled to [0, 1]) and labels; the counts must agree.
+    pub fn from_idx(images: &Path, labels: &Path) -> Result<Dataset, Error> {
+        let (x, y) = (read_idx(images)?, read_idx(labels)?);
+        if x.dims.len() < 2 || y.dims.len() != 1 || x.dims[0] != y.dims[0] {
+            return Err(Error::Malformed {
+                path: labels.to_path_buf(),
+                reason: format!("labels {:?} do not match images {:?}", y.dims, x.dims),
+            });
+        }
+        Ok(Dataset {
+            sample_len: x.dims[1..].iter().product(),
+            features: x.data.iter().map(|&p| f32::from(p) / 255.0).collect(),
+            labels: y.data.iter().map(|&l| u32::from(l)).collect(),
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Samples `range` as a new dataset (e.g. the first 8,000 for training).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        let n = self.sample_len;
+        Dataset {
+            features: self.features[range.start * n..range.end * n].to_vec(),
+            labels: self.labels[range].to_vec(),
+            sample_len: n,
+        }
+    }
+
+    /// The batch of samples `indices`: features and labels.
+    pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<u32>) {
+        let n = self.sample_len;
+        let mut features = Vec::with_capacity(indices.len() * n);
+        for &i in indices {
+            features.extend_from_slice(&self.features[i * n..(i + 1) * n]);
+        }
+        (features, indices.iter().map(|&i| self.labels[i]).collect())
+    }
+
+    /// One epoch of batches of at most `batch` samples, in an order shuffled by `rng`: every
+    /// sample exactly once, the last batch shorter when `batch` does not divide `len()`.
+    pub fn shuffled_batches(&self, batch: usize, rng: &mut SplitMix64) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+        chunks.into_iter().map(move |indices| self.gather(&indices))
+    }
+
+    /// Batches in order (for evaluation), the last one shorter if need be.
+    pub fn batches(&self, batch: usize) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
+        let indices: Vec<usize> = (0..self.len()).collect();
+        let chunks: Vec<Vec<usize>> = indices.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+        chunks.into_iter().map(move |c| self.gather(&c))
+    }
+}
+
+/// Index of the largest of each row of `logits` (`classes` per row).
+pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<u32> {
+    logits
+        .chunks_exact(classes)
+        .map(|row| {
+            let mut best = 0;
+            for (j, &x) in row.iter().enumerate() {
+                if x > row[best] {
+                    best = j;
+                }
+            }
+            best as u32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            bytes.extend(d.to_be_bytes());
+        }
+        bytes.extend(data);
+        bytes
+    }
+
+    #[test]
+    fn parses_and_rejects_idx() {
+        assert_eq!(parse_idx(&idx(&[2, 2], &[1, 2, 3, 4])).unwrap(), Idx { dims: vec![2, 2], data: vec![1, 2, 3, 4] });
+        for (bytes, reason) in [
+            (vec![], "shorter"),
+            (vec![1, 0, 8, 1], "bad magic"),
+            (vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0], "element type"),
+            (vec![0, 0, 8, 0], "zero dimensions"),
+            (vec![0, 0, 8, 2, 0, 0], "truncated header"),
+            (idx(&[2, 2], &[1, 2, 3]), "truncated"),
+            (idx(&[2, 2], &[1, 2, 3, 4, 5]), "trailing bytes"),
+            (idx(&[u32::MAX, u32::MAX, u32::MAX], &[]), "overflow"),
+        ] {
+            let err = parse_idx(&bytes).unwrap_err();
+            assert!(err.contains(reason), "{err:?} lacks {reason:?}");
+        }
+    }
+
+    #[test]
+    fn epoch_visits_every_sample_once_and_keeps_the_last_partial_batch() {
+        let data = Dataset { features: (0..10).map(|i| i as f32).collect(), labels: (0..10).collect(), sample_len: 1 };
+        let mut rng = SplitMix64::new(3, 0);
+        let batches: Vec<_> = data.shuffled_batches(4, &mut rng).collect();
+        assert_eq!(batches.iter().map(|(_, y)| y.len()).collect::<Vec<_>>(), vec![4, 4, 2]);
+        let mut seen: Vec<u32> = batches.iter().flat_map(|(_, y)| y.clone()).collect();
+        assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled");
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        for (x, y) in &batches {
+            assert_eq!(x.iter().map(|&v| v as u32).collect::<Vec<_>>(), *y, "features follow labels");
+        }
+    }
+}

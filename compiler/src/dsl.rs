@@ -260,11 +260,14 @@ impl<'m> Tensor<'m> {
         };
         let id = self.model.checked("cross_entropy", location, |s| {
             let (zs, ys) = (s.graph.shape(z).clone(), s.graph.shape(y).clone());
-            if zs.rank() != 2 || zs.0[0] != ys.0[0] || zs.0[1] != labels.classes {
-                return Err(format!(
-                    "logits {zs} do not match labels {ys} with {} classes; expected [{}, {}]",
-                    labels.classes, ys.0[0], labels.classes
-                ));
+            if zs.rank() != 2 {
+                return Err(format!("expects logits [batch, classes], got {zs}"));
+            }
+            if zs.0[0] != ys.0[0] {
+                return Err(format!("logits {zs} and labels {ys} differ in batch size"));
+            }
+            if zs.0[1] != labels.classes {
+                return Err(format!("logits {zs} have {} classes, labels {ys} have {}", zs.0[1], labels.classes));
             }
             if s.sample_weight.is_some() {
                 return Err("a model has one loss".into());

@@ -37,3 +37,5 @@ pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<s
     std::fs::write(&path, codegen::emit(program))?;
     Ok(path)
 }
+#[cfg(test)]
+mod snapshot_tests;

@@ -90,15 +90,26 @@ pub fn matmul_nt<F: Float, N: Size>(
             acc2 += av * b[c2 * b_col / v + p];
             acc3 += av * b[c3 * b_col / v + p];
         }
-        out[row * n + c0] = acc0.vector_sum();
+        out[row * n + c0] = lane_sum::<F, N>(acc0, v);
         if c0 + 1 < n {
-            out[row * n + c1] = acc1.vector_sum();
+            out[row * n + c1] = lane_sum::<F, N>(acc1, v);
         }
         if c0 + 2 < n {
-            out[row * n + c2] = acc2.vector_sum();
+            out[row * n + c2] = lane_sum::<F, N>(acc2, v);
         }
         if c0 + 3 < n {
-            out[row * n + c3] = acc3.vector_sum();
+            out[row * n + c3] = lane_sum::<F, N>(acc3, v);
         }
     }
+}
+
+/// Sum of a vector's lanes, unrolled (wgpu splits wide vectors, and its `vector_sum` cannot be).
+#[cube]
+fn lane_sum<F: Float, N: Size>(x: Vector<F, N>, #[comptime] v: usize) -> F {
+    let mut sum = F::new(0.0);
+    #[unroll]
+    for j in 0..v {
+        sum += x.extract(j);
+    }
+    sum
 }

@@ -65,8 +65,8 @@ struct Expr<'a> {
     vector: usize,
     /// Whether kernel index `i` walks the iteration shape row-major (pointwise kernels).
     linear: bool,
-    /// Whether an emitted line reads the coordinates `c{d}`.
-    uses_coords: bool,
+    /// Axes whose coordinate `c{d}` an emitted line reads.
+    used_axes: Vec<usize>,
     args: Vec<Arg>,
     lines: Vec<String>,
 }
@@ -81,7 +81,7 @@ impl<'a> Expr<'a> {
             reduced: vec![],
             vector: 1,
             linear: false,
-            uses_coords: false,
+            used_axes: vec![],
             args: vec![],
             lines: vec![],
         }
@@ -164,10 +164,10 @@ impl<'a> Expr<'a> {
             .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
             .map(|d| if strides[d] == 1 { format!("c{d}") } else { format!("c{d} * {}", strides[d]) })
             .collect();
+        self.used_axes.extend((0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1));
         if terms.is_empty() {
             "0".into()
         } else {
-            self.uses_coords = true;
             terms.join(" + ")
         }
     }
@@ -197,7 +197,7 @@ impl<'a> Expr<'a> {
                 let offset = self.offset(&layout.strides, self.g.shape(*labels));
                 let arg = self.arg(layout.buffer, Access::Labels);
                 let class = self.shape.rank() - 1;
-                self.uses_coords = true;
+                self.used_axes.push(class);
                 format!("Vector::new(select({arg}[{offset}] == u32::cast_from(c{class}), F::new(1.0), F::new(0.0)))")
             }
             op => unreachable!("not pointwise: {op:?}"),
@@ -216,28 +216,35 @@ impl<'a> Expr<'a> {
             return "out[i]".into();
         }
         let shape = self.shape.clone();
-        let offset = self.offset(&strides, &shape);
         let w = self.vector;
         if w > 1 && strides.last() == Some(&0) {
             let arg = self.arg(buffer, Access::Scalar);
-            format!("Vector::new({arg}[{offset}])")
+            return format!("Vector::new({arg}[{}])", self.offset(&strides, &shape));
+        }
+        let arg = self.arg(buffer, Access::Vector);
+        if contiguous && self.linear {
+            format!("{arg}[i]")
+        } else if w > 1 {
+            format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
-            let arg = self.arg(buffer, Access::Vector);
-            if contiguous && self.linear {
-                format!("{arg}[i]")
-            } else if w > 1 {
-                format!("{arg}[({offset}) / {w}]")
-            } else {
-                format!("{arg}[{offset}]")
-            }
+            format!("{arg}[{}]", self.offset(&strides, &shape))
         }
     }
 
     /// `let c{d} = (index / stride) % size;` for the given axes of `shape`.
-    fn coords(index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
+    /// The outermost axis needs no modulo and a stride of 1 no division.
+    fn coords(&self, index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
+        let outermost = axes.iter().copied().filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d]);
         axes.iter()
-            .filter(|&&d| shape.0[d] > 1)
-            .map(|&d| format!("let c{d} = ({index} / {}) % {};", strides[d], shape.0[d]))
+            .filter(|&&d| shape.0[d] > 1 && self.used_axes.contains(&d))
+            .map(|&d| {
+                match (strides[d] == 1, Some(d) == outermost) {
+                    (true, true) => format!("let c{d} = {index};"),
+                    (true, false) => format!("let c{d} = {index} % {};", shape.0[d]),
+                    (false, true) => format!("let c{d} = {index} / {};", strides[d]),
+                    (false, false) => format!("let c{d} = ({index} / {}) % {};", strides[d], shape.0[d]),
+                }
+            })
             .collect()
     }
 
@@ -263,11 +270,11 @@ impl<'a> Expr<'a> {
         let w = self.vector;
         let work = self.shape.numel() / w;
         let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
-        if self.uses_coords {
-            body.push(format!("    let e = i * {w};"));
+        if !self.used_axes.is_empty() {
+            body.push(if w == 1 { "    let e = i;".to_string() } else { format!("    let e = i * {w};") });
             let axes: Vec<usize> = (0..self.shape.rank()).collect();
             let strides = self.shape.contiguous_strides();
-            body.extend(Self::coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
+            body.extend(self.coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
         }
         body.extend(self.lines.iter().map(|l| format!("    {l}")));
         body.push(format!("    out[i] = {value};"));
@@ -299,12 +306,12 @@ impl<'a> Expr<'a> {
             ReduceOp::Max => ("Vector::<F, N>::min_value()", format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
         };
         let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
-        body.push(format!("    let e = i * {w};"));
+        body.push(if w == 1 { "    let e = i;".to_string() } else { format!("    let e = i * {w};") });
         let out_strides = out_shape.contiguous_strides();
-        body.extend(Self::coords("e", &out_shape, &out_strides, &kept).into_iter().map(|l| format!("    {l}")));
+        body.extend(self.coords("e", &out_shape, &out_strides, &kept).into_iter().map(|l| format!("    {l}")));
         body.push(format!("    let mut acc = {init};"));
         body.push(format!("    for r in 0..{trips}usize {{"));
-        body.extend(Self::coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("        {l}")));
+        body.extend(self.coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("        {l}")));
         body.extend(self.lines.iter().map(|l| format!("        {l}")));
         body.push(format!("        acc = {combine};"));
         body.push("    }".into());

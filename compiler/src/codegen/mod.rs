@@ -200,8 +200,9 @@ fn emit_trainer(
     };
 
     w.line("/// One step of SGD on a batch of at most `BATCH` rows; returns the mean loss before the");
-    w.line("/// update. Fails on wrong lengths, non-finite inputs or out-of-range labels, and on a");
-    w.line("/// non-finite loss (then nothing is updated... the step is reported by number).");
+    w.line("/// update. Rejects wrong lengths, non-finite inputs and out-of-range labels before");
+    w.line("/// launching anything; reports a non-finite loss with its step number (that step's");
+    w.line("/// update has been applied: reload a checkpoint to continue).");
     w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
     upload(w, true);
     w.line("self.launch_train();");

@@ -12,28 +12,42 @@ pub type ValueId = usize;
 /// Pointwise ops of one operand.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum UnaryOp {
+    /// -x
     Neg,
+    /// e^x
     Exp,
+    /// Natural logarithm.
     Log,
+    /// Square root.
     Sqrt,
+    /// 1 / x
     Recip,
+    /// |x|
     Abs,
     /// -1, 0 or 1.
     Sign,
     /// max(x, 0); its derivative is 1{x > 0} (0 at exactly 0, as in PyTorch).
     Relu,
+    /// Hyperbolic tangent.
     Tanh,
 }
 
 /// Pointwise ops of two operands, with broadcasting.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum BinaryOp {
+    /// a + b
     Add,
+    /// a - b
     Sub,
+    /// a * b
     Mul,
+    /// a / b
     Div,
+    /// a^b
     Pow,
+    /// Larger of the two (ties share the gradient).
     Max,
+    /// Smaller of the two (ties share the gradient).
     Min,
     /// 1.0 where lhs > rhs, else 0.0.
     Greater,
@@ -44,7 +58,9 @@ pub enum BinaryOp {
 /// Reductions over a set of axes (the reduced axes are kept with size 1).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ReduceOp {
+    /// Sum of the elements.
     Sum,
+    /// Largest element (ties share the gradient).
     Max,
 }
 
@@ -52,7 +68,12 @@ pub enum ReduceOp {
 #[derive(Clone, PartialEq, Debug)]
 pub enum Init {
     /// U(low, high): PyTorch's Linear default is U(±1/sqrt(fan_in)) for weight and bias.
-    Uniform { low: f64, high: f64 },
+    Uniform {
+        /// Inclusive lower bound.
+        low: f64,
+        /// Exclusive upper bound.
+        high: f64,
+    },
     /// Every element equal.
     Constant(f64),
 }
@@ -61,14 +82,29 @@ pub enum Init {
 #[derive(Clone, PartialEq, Debug)]
 pub enum Op {
     /// f32 data the caller feeds each step.
-    Input { name: String },
+    Input {
+        /// The argument name in the generated trainer.
+        name: String,
+    },
     /// Integer class ids in `0..classes` the caller feeds each step.
-    Labels { name: String, classes: usize },
+    Labels {
+        /// The argument name in the generated trainer.
+        name: String,
+        /// Number of classes.
+        classes: usize,
+    },
     /// A trained tensor, owned by the trainer.
-    Param { name: String, init: Init },
+    Param {
+        /// PyTorch-style name, e.g. `1.weight`.
+        name: String,
+        /// How `new` fills it.
+        init: Init,
+    },
     /// A tensor filled with one value (never stored: inlined into kernels).
     Const(f64),
+    /// A pointwise op of one value.
     Unary(UnaryOp, ValueId),
+    /// A pointwise op of two values, broadcast to a common shape.
     Binary(BinaryOp, ValueId, ValueId),
     /// Reduction over `axes`, keeping them as size 1.
     Reduce(ReduceOp, ValueId, Vec<usize>),
@@ -116,7 +152,9 @@ impl Op {
 /// A node: an op, the static shape of its output, and the layer it came from.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Node {
+    /// What the node computes.
     pub op: Op,
+    /// The static shape of its output.
     pub shape: Shape,
     /// The DSL layer (or pass) that created the node, e.g. `1.linear` or `grad`.
     pub origin: String,
@@ -125,6 +163,7 @@ pub struct Node {
 /// A static dataflow graph in topological order.
 #[derive(Clone, Default, PartialEq, Debug)]
 pub struct Graph {
+    /// The nodes; a value's id is its node's index.
     pub nodes: Vec<Node>,
     /// Origin given to nodes created next.
     origin: String,
@@ -146,18 +185,22 @@ impl Graph {
         self.nodes.len() - 1
     }
 
+    /// An f32 input fed each step.
     pub fn input(&mut self, name: &str, shape: Shape) -> ValueId {
         self.push(Op::Input { name: name.into() }, shape)
     }
 
+    /// Integer labels in `0..classes` fed each step.
     pub fn labels(&mut self, name: &str, shape: Shape, classes: usize) -> ValueId {
         self.push(Op::Labels { name: name.into(), classes }, shape)
     }
 
+    /// A trained parameter.
     pub fn param(&mut self, name: &str, shape: Shape, init: Init) -> ValueId {
         self.push(Op::Param { name: name.into(), init }, shape)
     }
 
+    /// A tensor of `shape` filled with `value`.
     pub fn constant(&mut self, value: f64, shape: Shape) -> ValueId {
         self.push(Op::Const(value), shape)
     }
@@ -168,6 +211,7 @@ impl Graph {
         self.constant(value, Shape(vec![1; rank]))
     }
 
+    /// A pointwise op of one value.
     pub fn unary(&mut self, op: UnaryOp, a: ValueId) -> ValueId {
         let shape = self.shape(a).clone();
         self.push(Op::Unary(op, a), shape)
@@ -193,18 +237,22 @@ impl Graph {
         }
     }
 
+    /// a + b, broadcast.
     pub fn add(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.binary(BinaryOp::Add, a, b)
     }
 
+    /// a - b, broadcast.
     pub fn sub(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.binary(BinaryOp::Sub, a, b)
     }
 
+    /// a * b, broadcast.
     pub fn mul(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.binary(BinaryOp::Mul, a, b)
     }
 
+    /// a / b, broadcast.
     pub fn div(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.binary(BinaryOp::Div, a, b)
     }
@@ -215,6 +263,7 @@ impl Graph {
         self.mul(a, c)
     }
 
+    /// Reduction over `axes` (kept as size 1).
     pub fn reduce(&mut self, op: ReduceOp, a: ValueId, axes: &[usize]) -> ValueId {
         let mut dims = self.shape(a).0.clone();
         for &axis in axes {
@@ -223,10 +272,12 @@ impl Graph {
         self.push(Op::Reduce(op, a, axes.to_vec()), Shape(dims))
     }
 
+    /// Sum over `axes` (kept as size 1).
     pub fn sum(&mut self, a: ValueId, axes: &[usize]) -> ValueId {
         self.reduce(ReduceOp::Sum, a, axes)
     }
 
+    /// `[m, k] x [k, n] -> [m, n]`.
     pub fn matmul(&mut self, a: ValueId, b: ValueId) -> ValueId {
         let (sa, sb) = (self.shape(a), self.shape(b));
         assert!(
@@ -237,6 +288,7 @@ impl Graph {
         self.push(Op::MatMul(a, b), shape)
     }
 
+    /// The same elements in another shape (a no-op if the shape is unchanged).
     pub fn reshape(&mut self, a: ValueId, shape: Shape) -> ValueId {
         assert_eq!(self.shape(a).numel(), shape.numel(), "internal: reshape changes size");
         if *self.shape(a) == shape {
@@ -245,6 +297,7 @@ impl Graph {
         self.push(Op::Reshape(a), shape)
     }
 
+    /// Axes reordered by `perm`; a permutation of a permutation composes (and cancels).
     pub fn permute(&mut self, a: ValueId, perm: &[usize]) -> ValueId {
         if let Op::Permute(inner, first) = &self.nodes[a].op {
             let composed: Vec<usize> = perm.iter().map(|&p| first[p]).collect();
@@ -263,6 +316,7 @@ impl Graph {
         self.permute(a, &[1, 0])
     }
 
+    /// Size-1 axes broadcast to `shape` (a no-op if the shape is unchanged).
     pub fn expand(&mut self, a: ValueId, shape: Shape) -> ValueId {
         if *self.shape(a) == shape {
             return a;
@@ -275,12 +329,14 @@ impl Graph {
         self.push(Op::Expand(a), shape)
     }
 
+    /// Labels `[b]` to a one-hot `[b, classes]`.
     pub fn one_hot(&mut self, labels: ValueId, classes: usize) -> ValueId {
         let mut dims = self.shape(labels).0.clone();
         dims.push(classes);
         self.push(Op::OneHot(labels), Shape(dims))
     }
 
+    /// The same value with its gradient stopped.
     pub fn detach(&mut self, a: ValueId) -> ValueId {
         let shape = self.shape(a).clone();
         self.push(Op::Detach(a), shape)

@@ -13,6 +13,8 @@
 //! kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs").unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod autodiff;
 pub mod codegen;
 mod dsl;

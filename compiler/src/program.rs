@@ -11,12 +11,14 @@ use std::panic::Location;
 /// (initialised to `lr`), so schedules can change it without recompiling.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
+    /// Initial learning rate.
     pub lr: f64,
 }
 
 /// The optimizer whose update is appended to the train step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
+    /// Plain SGD.
     Sgd(Sgd),
 }
 
@@ -31,7 +33,9 @@ impl From<Sgd> for Optimizer {
 pub struct Param {
     /// PyTorch-style name, e.g. `1.weight`.
     pub name: String,
+    /// The parameter itself.
     pub value: ValueId,
+    /// Its gradient.
     pub grad: ValueId,
     /// The updated value, written back in place.
     pub update: ValueId,
@@ -42,10 +46,15 @@ pub struct Param {
 pub struct Program {
     /// The generated trainer's type name.
     pub name: String,
+    /// Forward, loss, gradients and updates.
     pub graph: Graph,
+    /// The f32 inputs, in declaration order.
     pub inputs: Vec<ValueId>,
+    /// The label inputs, in declaration order.
     pub labels: Vec<ValueId>,
+    /// The trained parameters, in declaration (and checkpoint) order.
     pub params: Vec<Param>,
+    /// The scalar loss.
     pub loss: ValueId,
     /// The value `predict` returns (the logits).
     pub output: ValueId,

@@ -2,6 +2,8 @@
 //! reductions (their shapes baked in); the matrix products live here, specialised at JIT time
 //! through `#[comptime]` shapes and strides.
 
+#![warn(missing_docs)]
+
 mod matmul;
 
 pub use matmul::{matmul_nn, matmul_nt};

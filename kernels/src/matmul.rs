@@ -2,6 +2,9 @@
 //! wide vectors (and any other runtime). Shapes and element strides are `#[comptime]`, so each
 //! call site is compiled with its own constants.
 
+// `#[cube]` generates a launch module and a kernel struct per function, without docs.
+#![allow(missing_docs)]
+
 use cubecl::prelude::*;
 
 /// NN form: `b` and `out` read as vectors of `v` along n (`b_col == 1` when `v > 1`); `a` read

@@ -11,7 +11,9 @@ const MAX_IDX_BYTES: u64 = 1 << 31;
 /// An IDX array of unsigned bytes: its dimensions and row-major data.
 #[derive(Debug, PartialEq)]
 pub struct Idx {
+    /// Size of each dimension.
     pub dims: Vec<usize>,
+    /// The elements, row-major.
     pub data: Vec<u8>,
 }
 
@@ -64,8 +66,11 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
 /// Labelled samples: `features` holds `len()` rows of `sample_len` f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// All samples, row-major, `sample_len` values each.
     pub features: Vec<f32>,
+    /// One class id per sample.
     pub labels: Vec<u32>,
+    /// Values per sample.
     pub sample_len: usize,
 }
 

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Everything a trainer or a reader can reject.
+/// Everything a trainer or a reader can reject. Fields name the offending input or file.
 #[derive(Debug)]
+#[allow(missing_docs)] // the variant docs say what each field holds
 pub enum Error {
     /// An input's length is not a whole number of samples between 1 and the batch size.
     InputLength { name: String, len: usize, sample_len: usize, batch: usize },

@@ -2,6 +2,8 @@
 //! geometry, seeded initialisers, safetensors checkpoints and the data pipeline. There is no
 //! graph interpreter and no autograd tape: the train step is generated code.
 
+#![warn(missing_docs)]
+
 mod arena;
 pub mod checkpoint;
 pub mod data;

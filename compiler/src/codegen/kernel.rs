@@ -176,7 +176,7 @@ impl<'a> Expr<'a> {
     fn emit(&mut self, v: ValueId) -> String {
         let node = &self.g.nodes[v];
         match self.s.roles[v] {
-            Some(Role::Literal(c)) => return format!("Vector::<F, N>::new(F::new({:?}))", c as f32),
+            Some(Role::Literal(c)) => return splat(c),
             Some(Role::Inline) => {}
             _ if v == self.root && node.op.is_view() => return self.load(v),
             _ if v == self.root => {}
@@ -302,8 +302,8 @@ impl<'a> Expr<'a> {
         let value = self.emit(input);
         let work = out_shape.numel() / w;
         let (init, combine) = match op {
-            ReduceOp::Sum => ("Vector::<F, N>::new(F::new(0.0))", format!("acc + {value}")),
-            ReduceOp::Max => ("Vector::<F, N>::min_value()", format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
+            ReduceOp::Sum => (splat(0.0), format!("acc + {value}")),
+            ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
         };
         let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
         body.push(if w == 1 { "    let e = i;".to_string() } else { format!("    let e = i * {w};") });
@@ -329,9 +329,13 @@ fn indent(lines: &[String]) -> String {
     lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
+/// A vector of `value` in every lane.
+fn splat(value: f64) -> String {
+    format!("Vector::<F, N>::new(F::new({:?}))", value as f32)
+}
+
 fn unary(op: UnaryOp, x: &str) -> String {
-    let zero = "Vector::<F, N>::new(F::new(0.0))";
-    let one = "Vector::<F, N>::new(F::new(1.0))";
+    let (zero, one) = (splat(0.0), splat(1.0));
     match op {
         UnaryOp::Neg => format!("-{x}"),
         UnaryOp::Exp => format!("{x}.exp()"),
@@ -348,8 +352,7 @@ fn unary(op: UnaryOp, x: &str) -> String {
 }
 
 fn binary(op: BinaryOp, x: &str, y: &str) -> String {
-    let zero = "Vector::<F, N>::new(F::new(0.0))";
-    let one = "Vector::<F, N>::new(F::new(1.0))";
+    let (zero, one) = (splat(0.0), splat(1.0));
     match op {
         BinaryOp::Add => format!("{x} + {y}"),
         BinaryOp::Sub => format!("{x} - {y}"),

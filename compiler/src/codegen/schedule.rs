@@ -25,6 +25,7 @@ pub enum Role {
 pub struct Layout {
     /// The value that owns the buffer.
     pub buffer: ValueId,
+    /// Element stride of each axis.
     pub strides: Vec<usize>,
 }
 
@@ -52,6 +53,7 @@ pub fn normalized(shape: &Shape, mut strides: Vec<usize>) -> Vec<usize> {
 
 /// The plan of one entry point.
 pub struct Schedule {
+    /// The role of each live value (`None`: not needed by this entry point).
     pub roles: Vec<Option<Role>>,
     /// Where each value is stored (for views: the buffer they read).
     pub layouts: Vec<Option<Layout>>,

@@ -166,3 +166,64 @@ fn wgpu_matches_cpu_runtime() {
         assert!(worst < 1e-5, "{name}: max difference {worst}");
     }
 }
+
+/// Same seed, same batches: bitwise-identical parameters on the CPU runtime (each output
+/// element is computed by one unit in a fixed order; there are no atomics).
+#[test]
+fn same_seed_gives_bitwise_identical_parameters() {
+    let run = || {
+        let mut t = kiln_tests::TinyMlp::new(&cpu(), 11);
+        let mut rng = SplitMix64::new(11, 0);
+        for _ in 0..10 {
+            let x: Vec<f32> = (0..8 * 12).map(|_| rng.next_f64() as f32).collect();
+            let y: Vec<u32> = (0..8).map(|_| rng.below(3) as u32).collect();
+            t.train_step(&x, &y).unwrap();
+        }
+        kiln_tests::TinyMlp::PARAMETERS.iter().map(|(n, _)| t.parameter(n).unwrap()).collect::<Vec<_>>()
+    };
+    let (a, b) = (run(), run());
+    let bits = |p: &Vec<Vec<f32>>| p.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b));
+}
+
+/// A process killed while saving in a loop leaves a checkpoint that loads and holds one of the
+/// two parameter sets it was writing: never a torn file. The child is this test binary again.
+#[test]
+fn checkpoint_survives_a_process_killed_mid_save() {
+    let trainers = [MnistMlp::new(&cpu(), 1), MnistMlp::new(&cpu(), 2)];
+    if let Some(path) = std::env::var_os("KILN_SAVE_LOOP") {
+        // The child: save until killed (bounded, so a lost parent cannot leave it running).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        for i in 0.. {
+            trainers[i % 2].save(&path).unwrap();
+            if std::time::Instant::now() > deadline {
+                std::process::exit(1);
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-kill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mlp.safetensors");
+    for delay_ms in [150, 230, 310, 390, 470] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "checkpoint_survives_a_process_killed_mid_save", "--test-threads", "1"])
+            .env("KILN_SAVE_LOOP", &path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        for _ in 0..2000 {
+            if path.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut loaded = MnistMlp::new(&cpu(), 3);
+        loaded.load(&path).unwrap_or_else(|e| panic!("killed after {delay_ms} ms: {e}"));
+        let w = loaded.parameter("1.weight");
+        assert!(trainers.iter().any(|t| t.parameter("1.weight") == w), "killed after {delay_ms} ms: mixed parameters");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -26,7 +26,9 @@ setup() {
 
 case "${1:-}" in
     setup) setup ;;
-    train) setup; shift; cargo run --release -p kiln-models --example mnist_mlp -- "$@" ;;
+    # `--features wgpu`: the same feature set as the test build, so both commands share one
+    # CubeCL build (and KILN_DEVICE=wgpu works).
+    train) setup; shift; cargo run --release -p kiln-models --features wgpu --example mnist_mlp -- "$@" ;;
     test) setup; cargo test --release --workspace ;;
     *) echo "usage: $0 train [epochs] | test | setup" >&2; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
     let loss = logits.cross_entropy(labels);
-    let program = model.compile(loss, logits, Sgd { lr: 0.1 })?;
+    let program = model.compile(loss, logits, Sgd::new(0.1))?;
     kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs")?;
 
     println!("cargo:warning=kiln compiled MnistMlp in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);

@@ -1,15 +1,32 @@
 //! Compiles the small models the tests use (sizes kept small for wgpu on a software driver).
 
-use kiln_compiler::{Model, Sgd};
+use kiln_compiler::{Adagrad, Adam, Model, Optimizer, RmsProp, Sgd};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=build.rs");
-    let model = Model::new("TinyMlp");
+/// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
+fn tiny_mlp(name: &str, optimizer: impl Into<Optimizer>) -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new(name);
     let x = model.input("x", [8, 12]);
     let y = model.labels("y", [8], 3);
     let logits = x.linear(16).relu().linear(3);
     let loss = logits.cross_entropy(y);
-    let program = model.compile(loss, logits, Sgd { lr: 0.5 })?;
-    kiln_compiler::write_to_out_dir(&program, "tiny_mlp.rs")?;
+    let program = model.compile(loss, logits, optimizer)?;
+    let file = format!("{}.rs", program.module_name());
+    kiln_compiler::write_to_out_dir(&program, &file)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=build.rs");
+    tiny_mlp("TinyMlp", Sgd::new(0.5))?;
+    // The configurations of fixtures/make_optimizer_fixtures.py.
+    tiny_mlp("SgdMomentum", Sgd { momentum: 0.9, ..Sgd::new(0.1) })?;
+    tiny_mlp("SgdNesterovWd", Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-2, ..Sgd::new(0.1) })?;
+    tiny_mlp("SgdDampening", Sgd { momentum: 0.9, dampening: 0.5, ..Sgd::new(0.1) })?;
+    tiny_mlp("Rmsprop", RmsProp::new(0.01))?;
+    tiny_mlp("RmspropCenteredMomentum", RmsProp { momentum: 0.9, centered: true, weight_decay: 1e-3, ..RmsProp::new(0.01) })?;
+    tiny_mlp("AdamDefault", Adam::new(0.01))?;
+    tiny_mlp("AdamCourse", Adam { betas: (0.9, 0.99), weight_decay: 1e-3, ..Adam::new(0.01) })?;
+    tiny_mlp("AdamW", Adam { weight_decay: 0.1, ..Adam::adamw(0.01) })?;
+    tiny_mlp("AdagradDecay", Adagrad { lr_decay: 0.01, weight_decay: 1e-3, initial_accumulator_value: 0.1, ..Adagrad::new(0.1) })?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! let labels = model.labels("labels", [64], 10);
 //! let logits = images.flatten().linear(256).relu().linear(10);
 //! let loss = logits.cross_entropy(labels);
-//! let program = model.compile(loss, logits, Sgd { lr: 0.1 }).unwrap();
+//! let program = model.compile(loss, logits, Sgd::new(0.1)).unwrap();
 //! assert_eq!(program.params[0].name, "1.weight");
 //! ```
 //!
@@ -19,7 +19,8 @@
 
 use crate::error::Error;
 use crate::ir::{Graph, Init, ReduceOp, UnaryOp, ValueId};
-use crate::program::{Optimizer, Program};
+use crate::optim::Optimizer;
+use crate::program::Program;
 use crate::shape::Shape;
 use std::cell::RefCell;
 use std::panic::Location;

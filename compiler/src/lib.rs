@@ -9,7 +9,7 @@
 //! let labels = model.labels("labels", [64], 10);
 //! let logits = images.flatten().linear(256).relu().linear(10);
 //! let loss = logits.cross_entropy(labels);
-//! let program = model.compile(loss, logits, Sgd { lr: 0.1 }).unwrap();
+//! let program = model.compile(loss, logits, Sgd::new(0.1)).unwrap();
 //! kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs").unwrap();
 //! ```
 
@@ -21,6 +21,7 @@ mod dsl;
 mod error;
 pub mod eval;
 pub mod ir;
+mod optim;
 mod program;
 pub mod shape;
 #[cfg(test)]
@@ -28,7 +29,8 @@ mod gradcheck;
 
 pub use dsl::{Labels, Model, Tensor};
 pub use error::Error;
-pub use program::{Optimizer, Param, Program, Sgd};
+pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd};
+pub use program::{Param, Program, State};
 pub use shape::Shape;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`; returns the path.

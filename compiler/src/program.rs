@@ -4,29 +4,8 @@ use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
 use crate::ir::{Graph, Op, ValueId};
-use crate::shape::Shape;
+use crate::optim::{HostScalar, Optimizer, Updates};
 use std::panic::Location;
-
-/// Stochastic gradient descent: `p -= lr * grad`. The learning rate is a run-time scalar
-/// (initialised to `lr`), so schedules can change it without recompiling.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sgd {
-    /// Initial learning rate.
-    pub lr: f64,
-}
-
-/// The optimizer whose update is appended to the train step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Optimizer {
-    /// Plain SGD.
-    Sgd(Sgd),
-}
-
-impl From<Sgd> for Optimizer {
-    fn from(sgd: Sgd) -> Self {
-        Optimizer::Sgd(sgd)
-    }
-}
 
 /// A trained parameter and the values derived from it in the train step.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +17,17 @@ pub struct Param {
     /// Its gradient.
     pub grad: ValueId,
     /// The updated value, written back in place.
+    pub update: ValueId,
+}
+
+/// A tensor of optimizer state (moments, momentum buffers), updated in place each step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    /// `optimizer.{param}.{key}`, e.g. `optimizer.1.weight.exp_avg`.
+    pub name: String,
+    /// The state before the step.
+    pub value: ValueId,
+    /// The state after the step.
     pub update: ValueId,
 }
 
@@ -58,9 +48,11 @@ pub struct Program {
     pub loss: ValueId,
     /// The value `predict` returns (the logits).
     pub output: ValueId,
-    /// The `[1]` learning-rate input.
-    pub learning_rate: ValueId,
-    /// Its value at construction.
+    /// Optimizer state, in checkpoint order.
+    pub state: Vec<State>,
+    /// `[1]` inputs the trainer computes on the host before each step.
+    pub scalars: Vec<(HostScalar, ValueId)>,
+    /// The learning rate at construction.
     pub initial_learning_rate: f64,
     /// Per-sample loss weights `[batch, 1]`, filled by the trainer.
     pub sample_weight: ValueId,
@@ -83,18 +75,21 @@ impl Program {
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
 
         let grads = gradients(&mut graph, loss, &state.params);
-        graph.set_origin("sgd");
-        let Optimizer::Sgd(Sgd { lr }) = optimizer;
-        let learning_rate = graph.input("__learning_rate", Shape(vec![1]));
+        graph.set_origin("optimizer");
+        let mut updates = Updates { graph: &mut graph, scalars: vec![], state: vec![] };
         let mut params = vec![];
         for (&value, grad) in state.params.iter().zip(grads) {
-            let Op::Param { name, .. } = &graph.nodes[value].op else { unreachable!() };
+            let Op::Param { name, .. } = &updates.graph.nodes[value].op else { unreachable!() };
             let name = name.clone();
             let grad = grad.ok_or_else(|| error(format!("parameter {name:?} gets no gradient from the loss")))?;
-            let step = graph.mul(learning_rate, grad);
-            let update = graph.sub(value, step);
+            let update = updates.update(&optimizer, &name, value, grad);
             params.push(Param { name, value, grad, update });
         }
+        let Updates { scalars, state: optimizer_state, .. } = updates;
+        let optimizer_state = optimizer_state
+            .into_iter()
+            .map(|(name, value, update)| State { name, value, update })
+            .collect();
         Ok(Program {
             name: model.name.clone(),
             graph,
@@ -103,16 +98,30 @@ impl Program {
             params,
             loss,
             output,
-            learning_rate,
-            initial_learning_rate: lr,
+            state: optimizer_state,
+            scalars,
+            initial_learning_rate: optimizer.lr(),
             sample_weight,
         })
     }
 
-    /// The values the train step must produce: loss, gradients and updated parameters.
+    /// The generated module's name: the model's name in snake case (`MnistMlp` -> `mnist_mlp`).
+    pub fn module_name(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.name.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    /// The values the train step must produce: loss, gradients, updated parameters and state.
     pub fn train_roots(&self) -> Vec<ValueId> {
         let mut roots = vec![self.loss];
         roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
+        roots.extend(self.state.iter().map(|s| s.update));
         roots
     }
 }

@@ -8,7 +8,7 @@ fn mnist_mlp() -> crate::Program {
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
     let loss = logits.cross_entropy(labels);
-    model.compile(loss, logits, Sgd { lr: 0.1 }).unwrap()
+    model.compile(loss, logits, Sgd::new(0.1)).unwrap()
 }
 
 #[test]
@@ -40,37 +40,37 @@ fn invalid_models_fail_with_located_messages() {
     let x = m.input("x", [8, 1, 4, 4]);
     let y = m.labels("y", [8], 3);
     let logits = x.linear(3);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     let m = Model::new("M");
     let x = m.input("x", [8, 16]);
     let y = m.labels("y", [8], 3);
     let logits = x.linear(4);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     let m = Model::new("M");
     let x = m.input("x", [8, 16]);
     let y = m.labels("y", [4], 3);
     let logits = x.linear(3);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     let m = Model::new("M");
     let x = m.input("x", [8, 16]);
     let logits = x.linear(3);
-    record(m.compile(logits, logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits, logits, Sgd::new(0.1)));
 
     let m = Model::new("M");
     let x = m.input("x", [8, 16]);
     let _again = m.input("x", [8, 16]);
     let y = m.labels("y", [8], 3);
     let logits = x.linear(3);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     let m = Model::new("M");
     let x = m.input("x", [8]);
     let y = m.labels("y", [8], 3);
     let logits = x.flatten().linear(3);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd { lr: 0.1 }));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     insta::assert_snapshot!(messages.join("\n"));
 }

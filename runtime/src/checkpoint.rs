@@ -6,19 +6,42 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `values[i]` as tensor `spec[i]` = (name, shape), f32 little-endian.
-pub fn save(path: &Path, spec: &[(&str, &[usize])], values: &[Vec<f32>]) -> Result<(), Error> {
+/// Metadata key of the number of train steps taken.
+const STEP_KEY: &str = "kiln.step";
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    /// The parameters, in the order asked for.
+    pub params: Vec<Vec<f32>>,
+    /// The optimizer state, if the file has it (a PyTorch `state_dict` does not).
+    pub state: Option<Vec<Vec<f32>>>,
+    /// Train steps taken when it was saved (0 if unknown).
+    pub step: u64,
+}
+
+/// Writes the parameters and optimizer state as f32 tensors named by `params_spec` and
+/// `state_spec` (name, shape), and the step counter as metadata.
+pub fn save(
+    path: &Path,
+    params_spec: &[(&str, &[usize])],
+    params: &[Vec<f32>],
+    state_spec: &[(&str, &[usize])],
+    state: &[Vec<f32>],
+    step: u64,
+) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let views = spec
+    let views = params_spec
         .iter()
-        .zip(values)
+        .chain(state_spec)
+        .zip(params.iter().chain(state))
         .map(|(&(name, shape), data)| {
             let view = TensorView::new(Dtype::F32, shape.to_vec(), bytemuck::cast_slice(data))
                 .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: format!("{name}: {e}") })?;
             Ok((name, view))
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let bytes = safetensors::serialize(views, &None)
+    let metadata = std::collections::HashMap::from([(STEP_KEY.to_string(), step.to_string())]);
+    let bytes = safetensors::serialize(views, &Some(metadata))
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
 
     let file_name = path.file_name().ok_or_else(|| Error::Checkpoint {
@@ -39,28 +62,41 @@ pub fn save(path: &Path, spec: &[(&str, &[usize])], values: &[Vec<f32>]) -> Resu
     Ok(())
 }
 
-/// Reads the tensors `spec` names, in its order. Fails, naming the first offending tensor, if
-/// one is missing, not f32, of another shape, or if the file has tensors `spec` lacks.
-pub fn load(path: &Path, spec: &[(&str, &[usize])]) -> Result<Vec<Vec<f32>>, Error> {
+/// Reads the parameters `params_spec` names (all required) and the optimizer state
+/// `state_spec` names (all or none). Fails, naming the first offending tensor, if one is
+/// missing, not f32 or of another shape, or if the file has tensors neither list names.
+pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let fail = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| fail(format!("not a safetensors file: {e}")))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-    let mut values = Vec::with_capacity(spec.len());
-    for &(name, shape) in spec {
-        let tensor = file.tensor(name).map_err(|_| fail(format!("tensor `{name}` is missing")))?;
-        if tensor.dtype() != Dtype::F32 {
-            return Err(fail(format!("tensor `{name}` is {:?}, expected F32", tensor.dtype())));
-        }
-        if tensor.shape() != shape {
-            return Err(fail(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape())));
-        }
-        let data = tensor.data();
-        values.push(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
-    }
-    let mut extra: Vec<String> = file.names().into_iter().filter(|n| !spec.iter().any(|(s, _)| s == n)).cloned().collect();
+    let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<f32>>, Error> {
+        spec.iter()
+            .map(|&(name, shape)| {
+                let tensor = file.tensor(name).map_err(|_| fail(format!("tensor `{name}` is missing")))?;
+                if tensor.dtype() != Dtype::F32 {
+                    return Err(fail(format!("tensor `{name}` is {:?}, expected F32", tensor.dtype())));
+                }
+                if tensor.shape() != shape {
+                    return Err(fail(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape())));
+                }
+                Ok(tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            })
+            .collect()
+    };
+    let params = read(params_spec)?;
+    let has_state = state_spec.iter().any(|(name, _)| file.tensor(name).is_ok());
+    let state = if has_state { Some(read(state_spec)?) } else { None };
+
+    let known = |n: &str| params_spec.iter().chain(state_spec).any(|(s, _)| *s == n);
+    let mut extra: Vec<&String> = file.names().into_iter().filter(|n| !known(n)).collect();
     extra.sort();
     if let Some(name) = extra.first() {
         return Err(fail(format!("tensor `{name}` is not a parameter of this model")));
     }
-    Ok(values)
+    let step = match header.metadata().as_ref().and_then(|m| m.get(STEP_KEY)) {
+        Some(text) => text.parse().map_err(|_| fail(format!("metadata {STEP_KEY} = {text:?} is not a step count")))?,
+        None => 0,
+    };
+    Ok(Checkpoint { params, state, step })
 }

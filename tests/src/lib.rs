@@ -1,5 +1,23 @@
-//! Models compiled for the end-to-end tests.
+//! Models compiled for the end-to-end tests (declared in `build.rs`).
 
-include!(concat!(env!("OUT_DIR"), "/tiny_mlp.rs"));
+macro_rules! models {
+    ($($module:ident :: $model:ident),* $(,)?) => {
+        $(
+            include!(concat!(env!("OUT_DIR"), "/", stringify!($module), ".rs"));
+            pub use $module::$model;
+        )*
+    };
+}
 
-pub use tiny_mlp::TinyMlp;
+models!(
+    tiny_mlp::TinyMlp,
+    sgd_momentum::SgdMomentum,
+    sgd_nesterov_wd::SgdNesterovWd,
+    sgd_dampening::SgdDampening,
+    rmsprop::Rmsprop,
+    rmsprop_centered_momentum::RmspropCenteredMomentum,
+    adam_default::AdamDefault,
+    adam_course::AdamCourse,
+    adam_w::AdamW,
+    adagrad_decay::AdagradDecay,
+);

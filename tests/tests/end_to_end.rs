@@ -112,7 +112,7 @@ fn checkpoint_round_trips_and_rejects_other_architectures() {
     assert!(err.contains("tensor `1.weight` is missing"), "{err}");
     let spec: [(&str, &[usize]); 4] = [("1.weight", &[256, 78]), ("1.bias", &[256]), ("3.weight", &[10, 256]), ("3.bias", &[10])];
     let values: Vec<Vec<f32>> = spec.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
-    kiln_runtime::checkpoint::save(&other, &spec, &values).unwrap();
+    kiln_runtime::checkpoint::save(&other, &spec, &values, &[], &[], 0).unwrap();
     let err = b.load(&other).unwrap_err().to_string();
     assert!(err.contains("tensor `1.weight` has shape [256, 78], expected [256, 784]"), "{err}");
     assert_eq!(a.parameter("1.weight"), b.parameter("1.weight"), "a failed load changes nothing");
@@ -226,4 +226,74 @@ fn checkpoint_survives_a_process_killed_mid_save() {
         assert!(trainers.iter().any(|t| t.parameter("1.weight") == w), "killed after {delay_ms} ms: mixed parameters");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each optimizer against `torch.optim` over 6 steps of a small MLP on fixed batches: the loss
+/// of every step and every parameter after the last. Gradients come from the model (not fixed),
+/// so the f32 rounding of the forward and backward passes is part of what is compared.
+#[test]
+fn optimizers_match_torch_optim_over_6_steps() {
+    let bytes = std::fs::read(fixture("optimizers.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let xs: Vec<f32> = tensor(&file, "x").iter().map(|&v| v as f32).collect();
+    let ys: Vec<u32> = tensor(&file, "y").iter().map(|&v| v as u32).collect();
+    macro_rules! check {
+        ($($model:ident => $config:literal),* $(,)?) => {$({
+            let mut t = kiln_tests::$model::new(&cpu(), 0);
+            t.load(fixture("optimizer_initial.safetensors")).unwrap();
+            let mut losses = vec![];
+            for step in 0..6 {
+                losses.push(t.train_step(&xs[step * 96..(step + 1) * 96], &ys[step * 8..(step + 1) * 8]).unwrap());
+            }
+            let mut worst = max_relative_error(&losses, &tensor(&file, concat!($config, ".losses")));
+            for (name, _) in kiln_tests::$model::PARAMETERS {
+                let expected = tensor(&file, &format!("{}.final.{name}", $config));
+                worst = worst.max(max_relative_error(&t.parameter(name).unwrap(), &expected));
+            }
+            println!("{:<26} max relative error {worst:.2e}", $config);
+            assert!(worst < 1e-6, "{}: {worst:.2e}", $config);
+        })*};
+    }
+    check!(
+        SgdMomentum => "sgd_momentum",
+        SgdNesterovWd => "sgd_nesterov_wd",
+        SgdDampening => "sgd_dampening",
+        Rmsprop => "rmsprop",
+        RmspropCenteredMomentum => "rmsprop_centered_momentum",
+        AdamDefault => "adam",
+        AdamCourse => "adam_course",
+        AdamW => "adamw",
+        AdagradDecay => "adagrad",
+    );
+}
+
+/// N steps straight equal N/2 steps, a save, a load into a fresh trainer and N/2 more, bit for
+/// bit: the checkpoint holds the optimizer state and the step counter.
+#[test]
+fn resumed_run_continues_exactly() {
+    let batches: Vec<(Vec<f32>, Vec<u32>)> = {
+        let mut rng = SplitMix64::new(9, 0);
+        (0..8).map(|_| ((0..96).map(|_| rng.next_f64() as f32).collect(), (0..8).map(|_| rng.below(3) as u32).collect())).collect()
+    };
+    let path = std::env::temp_dir().join(format!("kiln-resume-{}.safetensors", std::process::id()));
+    let mut straight = kiln_tests::AdamCourse::new(&cpu(), 4);
+    for (x, y) in &batches {
+        straight.train_step(x, y).unwrap();
+    }
+    let mut first = kiln_tests::AdamCourse::new(&cpu(), 4);
+    for (x, y) in &batches[..4] {
+        first.train_step(x, y).unwrap();
+    }
+    first.save(&path).unwrap();
+    let mut resumed = kiln_tests::AdamCourse::new(&cpu(), 99);
+    resumed.load(&path).unwrap();
+    assert_eq!(resumed.steps(), 4);
+    for (x, y) in &batches[4..] {
+        resumed.train_step(x, y).unwrap();
+    }
+    for (name, _) in kiln_tests::AdamCourse::PARAMETERS {
+        let (a, b) = (straight.parameter(name).unwrap(), resumed.parameter(name).unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs after resuming");
+    }
+    std::fs::remove_file(&path).unwrap();
 }

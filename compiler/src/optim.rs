@@ -1,0 +1,330 @@
+//! Optimizers, appended to the train step as IR: the update of every parameter (and of its
+//! optimizer state) is part of the compiled graph, written in place. Step-dependent factors
+//! (bias corrections, SGD momentum's first step) are scalars the trainer computes on the host
+//! from the learning rate and the step counter, so schedules need no recompilation. The
+//! formulas follow `torch.optim` exactly, including its defaults.
+
+use crate::ir::{Graph, Init, UnaryOp, ValueId};
+use crate::shape::Shape;
+
+/// SGD with optional momentum, dampening, Nesterov momentum and coupled weight decay (L2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0: none).
+    pub momentum: f64,
+    /// Dampening of the momentum's gradient term.
+    pub dampening: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl Sgd {
+    /// Plain SGD at learning rate `lr`.
+    pub fn new(lr: f64) -> Self {
+        Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0 }
+    }
+}
+
+/// RMSprop (PyTorch's defaults: alpha 0.99, eps 1e-8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsProp {
+    /// Learning rate.
+    pub lr: f64,
+    /// Smoothing constant of the squared-gradient average.
+    pub alpha: f64,
+    /// Added to the denominator.
+    pub eps: f64,
+    /// Momentum factor (0: none).
+    pub momentum: f64,
+    /// Normalise by the gradient's estimated variance instead of its second moment.
+    pub centered: bool,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl RmsProp {
+    /// RMSprop at learning rate `lr` with PyTorch's defaults.
+    pub fn new(lr: f64) -> Self {
+        RmsProp { lr, alpha: 0.99, eps: 1e-8, momentum: 0.0, centered: false, weight_decay: 0.0 }
+    }
+}
+
+/// Adam, or AdamW when `decoupled_weight_decay` (PyTorch's defaults: betas (0.9, 0.999),
+/// eps 1e-8; bias correction with the step counter incremented first).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates.
+    pub betas: (f64, f64),
+    /// Added to the denominator.
+    pub eps: f64,
+    /// Weight decay: an L2 term in the gradient (Adam) or a decay of the weights (AdamW).
+    pub weight_decay: f64,
+    /// AdamW: decay the weights by `lr * weight_decay` directly.
+    pub decoupled_weight_decay: bool,
+}
+
+impl Adam {
+    /// Adam at learning rate `lr` with PyTorch's defaults.
+    pub fn new(lr: f64) -> Self {
+        Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled_weight_decay: false }
+    }
+
+    /// AdamW at learning rate `lr` with PyTorch's defaults (weight decay 0.01).
+    pub fn adamw(lr: f64) -> Self {
+        Adam { weight_decay: 0.01, decoupled_weight_decay: true, ..Adam::new(lr) }
+    }
+}
+
+/// Adagrad (PyTorch's defaults: eps 1e-10, no learning-rate decay).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adagrad {
+    /// Learning rate.
+    pub lr: f64,
+    /// The learning rate is divided by `1 + (step - 1) * lr_decay`.
+    pub lr_decay: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Initial value of the squared-gradient sums.
+    pub initial_accumulator_value: f64,
+    /// Added to the denominator.
+    pub eps: f64,
+}
+
+impl Adagrad {
+    /// Adagrad at learning rate `lr` with PyTorch's defaults.
+    pub fn new(lr: f64) -> Self {
+        Adagrad { lr, lr_decay: 0.0, weight_decay: 0.0, initial_accumulator_value: 0.0, eps: 1e-10 }
+    }
+}
+
+/// The optimizer whose update is appended to the train step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// See [`Sgd`].
+    Sgd(Sgd),
+    /// See [`RmsProp`].
+    RmsProp(RmsProp),
+    /// See [`Adam`].
+    Adam(Adam),
+    /// See [`Adagrad`].
+    Adagrad(Adagrad),
+}
+
+impl Optimizer {
+    /// The initial learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Sgd(o) => o.lr,
+            Optimizer::RmsProp(o) => o.lr,
+            Optimizer::Adam(o) => o.lr,
+            Optimizer::Adagrad(o) => o.lr,
+        }
+    }
+}
+
+impl From<Sgd> for Optimizer {
+    fn from(o: Sgd) -> Self {
+        Optimizer::Sgd(o)
+    }
+}
+
+impl From<RmsProp> for Optimizer {
+    fn from(o: RmsProp) -> Self {
+        Optimizer::RmsProp(o)
+    }
+}
+
+impl From<Adam> for Optimizer {
+    fn from(o: Adam) -> Self {
+        Optimizer::Adam(o)
+    }
+}
+
+impl From<Adagrad> for Optimizer {
+    fn from(o: Adagrad) -> Self {
+        Optimizer::Adagrad(o)
+    }
+}
+
+/// A scalar the trainer computes on the host before each step, from the learning rate `lr`
+/// and the number `t` of the step being taken (counted from 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)] // each field is the hyperparameter of the same name in its formula
+pub enum HostScalar {
+    /// `lr`
+    LearningRate,
+    /// `lr / (1 - beta1^t)` (Adam's step size).
+    AdamStepSize { beta1: f64 },
+    /// `1 / sqrt(1 - beta2^t)` (Adam's second-moment correction).
+    AdamInverseSqrtCorrection { beta2: f64 },
+    /// `0` at the first step, else `momentum` (SGD's buffer starts as the gradient).
+    MomentumFactor { momentum: f64 },
+    /// `1` at the first step, else `1 - dampening`.
+    GradientFactor { dampening: f64 },
+    /// `1 - lr * weight_decay` (AdamW's decay of the weights).
+    DecayFactor { weight_decay: f64 },
+    /// `lr / (1 + (t - 1) * lr_decay)` (Adagrad).
+    DecayedLearningRate { lr_decay: f64 },
+}
+
+impl HostScalar {
+    /// Rust source of the value, over `lr: f64` and `t: f64` in scope.
+    pub fn source(&self) -> String {
+        match *self {
+            HostScalar::LearningRate => "lr".into(),
+            HostScalar::AdamStepSize { beta1 } => format!("lr / (1.0 - {beta1:?}f64.powf(t))"),
+            HostScalar::AdamInverseSqrtCorrection { beta2 } => format!("1.0 / (1.0 - {beta2:?}f64.powf(t)).sqrt()"),
+            HostScalar::MomentumFactor { momentum } => format!("if t == 1.0 {{ 0.0 }} else {{ {momentum:?} }}"),
+            HostScalar::GradientFactor { dampening } => format!("if t == 1.0 {{ 1.0 }} else {{ 1.0 - {dampening:?} }}"),
+            HostScalar::DecayFactor { weight_decay } => format!("1.0 - lr * {weight_decay:?}"),
+            HostScalar::DecayedLearningRate { lr_decay } => format!("lr / (1.0 + (t - 1.0) * {lr_decay:?})"),
+        }
+    }
+}
+
+/// Appends optimizer updates to a graph, collecting the state and host scalars they need.
+pub(crate) struct Updates<'g> {
+    pub graph: &'g mut Graph,
+    /// Host scalars as `[1]` inputs.
+    pub scalars: Vec<(HostScalar, ValueId)>,
+    /// Optimizer state: (name, value, updated value).
+    pub state: Vec<(String, ValueId, ValueId)>,
+}
+
+impl Updates<'_> {
+    fn scalar(&mut self, kind: HostScalar) -> ValueId {
+        if let Some(&(_, v)) = self.scalars.iter().find(|(k, _)| *k == kind) {
+            return v;
+        }
+        let v = self.graph.input(&format!("__scalar{}", self.scalars.len()), Shape(vec![1]));
+        self.scalars.push((kind, v));
+        v
+    }
+
+    fn state(&mut self, param: &str, key: &str, like: ValueId, init: f64) -> ValueId {
+        let shape = self.graph.shape(like).clone();
+        self.graph.param(&format!("optimizer.{param}.{key}"), shape, Init::Constant(init))
+    }
+
+    fn set_state(&mut self, name_of: ValueId, old: ValueId, new: ValueId) {
+        let name = match &self.graph.nodes[name_of].op {
+            crate::ir::Op::Param { name, .. } => name.clone(),
+            _ => unreachable!(),
+        };
+        self.state.push((name, old, new));
+    }
+
+    fn axpy(&mut self, a: f64, x: ValueId, y: ValueId) -> ValueId {
+        let ax = self.graph.scale(x, a);
+        self.graph.add(ax, y)
+    }
+
+    /// `a * x + b * y` with constants `a` and `b`.
+    fn mix(&mut self, a: f64, x: ValueId, b: f64, y: ValueId) -> ValueId {
+        let by = self.graph.scale(y, b);
+        self.axpy(a, x, by)
+    }
+
+    /// Appends the update of parameter `p` (named `name`) with gradient `g`; returns the
+    /// updated parameter.
+    pub fn update(&mut self, optimizer: &Optimizer, name: &str, p: ValueId, g: ValueId) -> ValueId {
+        let coupled_decay = |u: &mut Self, wd: f64| if wd > 0.0 { u.axpy(wd, p, g) } else { g };
+        match *optimizer {
+            Optimizer::Sgd(o) => {
+                let g = coupled_decay(self, o.weight_decay);
+                let direction = if o.momentum > 0.0 {
+                    let buf = self.state(name, "momentum_buffer", p, 0.0);
+                    let mf = self.scalar(HostScalar::MomentumFactor { momentum: o.momentum });
+                    let gf = self.scalar(HostScalar::GradientFactor { dampening: o.dampening });
+                    let kept = self.graph.mul(mf, buf);
+                    let added = self.graph.mul(gf, g);
+                    let new_buf = self.graph.add(kept, added);
+                    self.set_state(buf, buf, new_buf);
+                    if o.nesterov { self.axpy(o.momentum, new_buf, g) } else { new_buf }
+                } else {
+                    g
+                };
+                let lr = self.scalar(HostScalar::LearningRate);
+                let step = self.graph.mul(lr, direction);
+                self.graph.sub(p, step)
+            }
+            Optimizer::RmsProp(o) => {
+                let g = coupled_decay(self, o.weight_decay);
+                let square_avg = self.state(name, "square_avg", p, 0.0);
+                let g2 = self.graph.mul(g, g);
+                let new_square_avg = self.mix(o.alpha, square_avg, 1.0 - o.alpha, g2);
+                self.set_state(square_avg, square_avg, new_square_avg);
+                let variance = if o.centered {
+                    let grad_avg = self.state(name, "grad_avg", p, 0.0);
+                    let new_grad_avg = self.mix(o.alpha, grad_avg, 1.0 - o.alpha, g);
+                    self.set_state(grad_avg, grad_avg, new_grad_avg);
+                    let mean2 = self.graph.mul(new_grad_avg, new_grad_avg);
+                    self.graph.sub(new_square_avg, mean2)
+                } else {
+                    new_square_avg
+                };
+                let root = self.graph.unary(UnaryOp::Sqrt, variance);
+                let eps = self.graph.scalar_like(o.eps, root);
+                let avg = self.graph.add(root, eps);
+                let scaled = self.graph.div(g, avg);
+                let direction = if o.momentum > 0.0 {
+                    let buf = self.state(name, "momentum_buffer", p, 0.0);
+                    let new_buf = self.axpy(o.momentum, buf, scaled);
+                    self.set_state(buf, buf, new_buf);
+                    new_buf
+                } else {
+                    scaled
+                };
+                let lr = self.scalar(HostScalar::LearningRate);
+                let step = self.graph.mul(lr, direction);
+                self.graph.sub(p, step)
+            }
+            Optimizer::Adam(o) => {
+                let (b1, b2) = o.betas;
+                let g = if o.decoupled_weight_decay { g } else { coupled_decay(self, o.weight_decay) };
+                let exp_avg = self.state(name, "exp_avg", p, 0.0);
+                let exp_avg_sq = self.state(name, "exp_avg_sq", p, 0.0);
+                let new_avg = self.mix(b1, exp_avg, 1.0 - b1, g);
+                let g2 = self.graph.mul(g, g);
+                let new_avg_sq = self.mix(b2, exp_avg_sq, 1.0 - b2, g2);
+                self.set_state(exp_avg, exp_avg, new_avg);
+                self.set_state(exp_avg_sq, exp_avg_sq, new_avg_sq);
+                let root = self.graph.unary(UnaryOp::Sqrt, new_avg_sq);
+                let correction = self.scalar(HostScalar::AdamInverseSqrtCorrection { beta2: b2 });
+                let corrected = self.graph.mul(root, correction);
+                let eps = self.graph.scalar_like(o.eps, corrected);
+                let denom = self.graph.add(corrected, eps);
+                let step_size = self.scalar(HostScalar::AdamStepSize { beta1: b1 });
+                let ratio = self.graph.div(new_avg, denom);
+                let step = self.graph.mul(step_size, ratio);
+                let p = if o.decoupled_weight_decay && o.weight_decay > 0.0 {
+                    let decay = self.scalar(HostScalar::DecayFactor { weight_decay: o.weight_decay });
+                    self.graph.mul(p, decay)
+                } else {
+                    p
+                };
+                self.graph.sub(p, step)
+            }
+            Optimizer::Adagrad(o) => {
+                let g = coupled_decay(self, o.weight_decay);
+                let sum = self.state(name, "sum", p, o.initial_accumulator_value);
+                let g2 = self.graph.mul(g, g);
+                let new_sum = self.graph.add(sum, g2);
+                self.set_state(sum, sum, new_sum);
+                let root = self.graph.unary(UnaryOp::Sqrt, new_sum);
+                let eps = self.graph.scalar_like(o.eps, root);
+                let denom = self.graph.add(root, eps);
+                let ratio = self.graph.div(g, denom);
+                let lr = self.scalar(HostScalar::DecayedLearningRate { lr_decay: o.lr_decay });
+                let step = self.graph.mul(lr, ratio);
+                self.graph.sub(p, step)
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod data;
 mod device;
 mod error;
 pub mod init;
+pub mod schedule;
 
 pub use arena::Arena;
 pub use cubecl;

@@ -21,6 +21,7 @@ fn tensor(file: &SafeTensors, name: &str) -> Vec<f64> {
     let t = file.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
     match t.dtype() {
         safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+        safetensors::Dtype::F64 => t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
         safetensors::Dtype::I64 => t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
         other => panic!("{name}: unexpected dtype {other:?}"),
     }
@@ -296,4 +297,35 @@ fn resumed_run_continues_exactly() {
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs after resuming");
     }
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Each learning-rate schedule against `torch.optim.lr_scheduler` over 30 epochs (f64).
+#[test]
+fn lr_schedules_match_pytorch() {
+    use kiln_runtime::schedule::LrSchedule;
+    let bytes = std::fs::read(fixture("lr_schedules.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let cases = [
+        ("exponential", LrSchedule::Exponential { gamma: 0.9 }),
+        ("step", LrSchedule::Step { step_size: 7, gamma: 0.5 }),
+        ("multistep", LrSchedule::MultiStep { milestones: vec![5, 12, 20], gamma: 0.3 }),
+        ("linear", LrSchedule::Linear { start_factor: 0.1, end_factor: 1.0, total_iters: 5 }),
+        ("cosine", LrSchedule::Cosine { t_max: 30, eta_min: 0.001 }),
+        (
+            "warmup_then_exponential",
+            LrSchedule::Sequential {
+                schedules: vec![
+                    LrSchedule::Linear { start_factor: 0.01, end_factor: 1.0, total_iters: 5 },
+                    LrSchedule::Exponential { gamma: 0.9 },
+                ],
+                milestones: vec![5],
+            },
+        ),
+    ];
+    for (name, schedule) in cases {
+        for (epoch, expected) in tensor(&file, name).into_iter().enumerate() {
+            let lr = schedule.lr(0.1, epoch);
+            assert!((lr - expected).abs() <= 1e-9 * expected.abs(), "{name} epoch {epoch}: {lr} vs {expected}");
+        }
+    }
 }

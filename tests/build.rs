@@ -1,15 +1,15 @@
 //! Compiles the small models the tests use (sizes kept small for wgpu on a software driver).
 
-use kiln_compiler::{Adagrad, Adam, Model, Optimizer, RmsProp, Sgd};
+use kiln_compiler::{Adagrad, Adam, Model, RmsProp, Sgd, Training};
 
 /// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
-fn tiny_mlp(name: &str, optimizer: impl Into<Optimizer>) -> Result<(), Box<dyn std::error::Error>> {
+fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::new(name);
     let x = model.input("x", [8, 12]);
     let y = model.labels("y", [8], 3);
     let logits = x.linear(16).relu().linear(3);
     let loss = logits.cross_entropy(y);
-    let program = model.compile(loss, logits, optimizer)?;
+    let program = model.compile(loss, logits, training)?;
     let file = format!("{}.rs", program.module_name());
     kiln_compiler::write_to_out_dir(&program, &file)?;
     Ok(())
@@ -28,5 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tiny_mlp("AdamCourse", Adam { betas: (0.9, 0.99), weight_decay: 1e-3, ..Adam::new(0.01) })?;
     tiny_mlp("AdamW", Adam { weight_decay: 0.1, ..Adam::adamw(0.01) })?;
     tiny_mlp("AdagradDecay", Adagrad { lr_decay: 0.01, weight_decay: 1e-3, initial_accumulator_value: 0.1, ..Adagrad::new(0.1) })?;
+    tiny_mlp("SgdMomentumClipped", Training::new(Sgd { momentum: 0.9, ..Sgd::new(0.1) }).clip_grad_norm(0.1))?;
+    tiny_mlp("AdamClipped", Training::new(Adam::new(0.01)).clip_grad_norm(0.1))?;
     Ok(())
 }

@@ -19,7 +19,7 @@
 
 use crate::error::Error;
 use crate::ir::{Graph, Init, ReduceOp, UnaryOp, ValueId};
-use crate::optim::Optimizer;
+use crate::optim::Training;
 use crate::program::Program;
 use crate::shape::Shape;
 use std::cell::RefCell;
@@ -132,13 +132,14 @@ impl Model {
         }
     }
 
-    /// Adds autodiff and the optimizer update, returning the program to emit.
+    /// Adds autodiff and the optimizer update (an optimizer, or a [`Training`] with clipping),
+    /// returning the program to emit.
     #[track_caller]
     pub fn compile(
         &self,
         loss: Tensor<'_>,
         output: Tensor<'_>,
-        optimizer: impl Into<Optimizer>,
+        training: impl Into<Training>,
     ) -> Result<Program, Error> {
         let location = Location::caller();
         if let Some(error) = self.state.borrow().error.clone() {
@@ -147,7 +148,7 @@ impl Model {
         let (Some(loss), Some(output)) = (loss.id, output.id) else {
             unreachable!("a failed layer records an error");
         };
-        Program::build(self, loss, output, optimizer.into(), location)
+        Program::build(self, loss, output, training.into(), location)
     }
 }
 

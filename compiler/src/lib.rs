@@ -29,7 +29,7 @@ mod gradcheck;
 
 pub use dsl::{Labels, Model, Tensor};
 pub use error::Error;
-pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd};
+pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
 pub use program::{Param, Program, State};
 pub use shape::Shape;
 

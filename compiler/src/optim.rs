@@ -152,6 +152,69 @@ impl From<Adagrad> for Optimizer {
     }
 }
 
+/// How the train step turns gradients into updates: an optimizer, optionally after clipping
+/// the gradients' global L2 norm (as `torch.nn.utils.clip_grad_norm_`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Training {
+    /// The update rule.
+    pub optimizer: Optimizer,
+    /// Largest global L2 norm of all gradients together; larger ones are scaled down to it.
+    pub clip_grad_norm: Option<f64>,
+}
+
+impl Training {
+    /// Training with `optimizer` and no clipping.
+    pub fn new(optimizer: impl Into<Optimizer>) -> Self {
+        Training { optimizer: optimizer.into(), clip_grad_norm: None }
+    }
+
+    /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.
+    pub fn clip_grad_norm(self, max_norm: f64) -> Self {
+        Training { clip_grad_norm: Some(max_norm), ..self }
+    }
+}
+
+impl From<Optimizer> for Training {
+    fn from(o: Optimizer) -> Self {
+        Training::new(o)
+    }
+}
+
+macro_rules! training_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Training {
+            fn from(o: $t) -> Self {
+                Training::new(o)
+            }
+        }
+    )*};
+}
+training_from!(Sgd, RmsProp, Adam, Adagrad);
+
+/// Appends `g * min(1, max_norm / (||(g_1, .., g_n)|| + 1e-6))` for each gradient.
+pub(crate) fn clip_grad_norm(graph: &mut Graph, grads: &[ValueId], max_norm: f64) -> Vec<ValueId> {
+    let mut total = None;
+    for &g in grads {
+        let squares = graph.mul(g, g);
+        let axes: Vec<usize> = (0..graph.shape(g).rank()).collect();
+        let sum = graph.sum(squares, &axes);
+        let sum = graph.reshape(sum, Shape(vec![1]));
+        total = Some(match total {
+            Some(t) => graph.add(t, sum),
+            None => sum,
+        });
+    }
+    let Some(total) = total else { return vec![] };
+    let norm = graph.unary(UnaryOp::Sqrt, total);
+    let eps = graph.scalar_like(1e-6, norm);
+    let denom = graph.add(norm, eps);
+    let max = graph.scalar_like(max_norm, denom);
+    let coef = graph.div(max, denom);
+    let one = graph.scalar_like(1.0, coef);
+    let coef = graph.binary(crate::ir::BinaryOp::Min, coef, one);
+    grads.iter().map(|&g| graph.mul(g, coef)).collect()
+}
+
 /// A scalar the trainer computes on the host before each step, from the learning rate `lr`
 /// and the number `t` of the step being taken (counted from 1).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,7 +4,7 @@ use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
 use crate::ir::{Graph, Op, ValueId};
-use crate::optim::{HostScalar, Optimizer, Updates};
+use crate::optim::{clip_grad_norm, HostScalar, Training, Updates};
 use std::panic::Location;
 
 /// A trained parameter and the values derived from it in the train step.
@@ -63,7 +63,7 @@ impl Program {
         model: &Model,
         loss: ValueId,
         output: ValueId,
-        optimizer: Optimizer,
+        training: Training,
         location: &'static Location<'static>,
     ) -> Result<Program, Error> {
         let state = model.state.borrow();
@@ -75,13 +75,23 @@ impl Program {
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
 
         let grads = gradients(&mut graph, loss, &state.params);
+        let missing = state.params.iter().zip(&grads).find(|(_, g)| g.is_none());
+        if let Some((&p, _)) = missing {
+            let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
+            return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
+        }
+        let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
+        if let Some(max_norm) = training.clip_grad_norm {
+            graph.set_origin("clip_grad_norm");
+            grads = clip_grad_norm(&mut graph, &grads, max_norm);
+        }
+        let optimizer = training.optimizer;
         graph.set_origin("optimizer");
         let mut updates = Updates { graph: &mut graph, scalars: vec![], state: vec![] };
         let mut params = vec![];
         for (&value, grad) in state.params.iter().zip(grads) {
             let Op::Param { name, .. } = &updates.graph.nodes[value].op else { unreachable!() };
             let name = name.clone();
-            let grad = grad.ok_or_else(|| error(format!("parameter {name:?} gets no gradient from the loss")))?;
             let update = updates.update(&optimizer, &name, value, grad);
             params.push(Param { name, value, grad, update });
         }

@@ -20,4 +20,6 @@ models!(
     adam_course::AdamCourse,
     adam_w::AdamW,
     adagrad_decay::AdagradDecay,
+    sgd_momentum_clipped::SgdMomentumClipped,
+    adam_clipped::AdamClipped,
 );

@@ -229,7 +229,7 @@ fn checkpoint_survives_a_process_killed_mid_save() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Each optimizer against `torch.optim` over 6 steps of a small MLP on fixed batches: the loss
+/// Each optimizer (two of them after `clip_grad_norm_`) against `torch.optim` over 6 steps of a small MLP on fixed batches: the loss
 /// of every step and every parameter after the last. Gradients come from the model (not fixed),
 /// so the f32 rounding of the forward and backward passes is part of what is compared.
 #[test]
@@ -265,6 +265,8 @@ fn optimizers_match_torch_optim_over_6_steps() {
         AdamCourse => "adam_course",
         AdamW => "adamw",
         AdagradDecay => "adagrad",
+        SgdMomentumClipped => "sgd_momentum_clipped",
+        AdamClipped => "adam_clipped",
     );
 }
 

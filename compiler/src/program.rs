@@ -127,9 +127,10 @@ impl Program {
         out
     }
 
-    /// The values the train step must produce: loss, gradients, updated parameters and state.
+    /// The values the train step must produce: loss, outputs, gradients, updated parameters
+    /// and state.
     pub fn train_roots(&self) -> Vec<ValueId> {
-        let mut roots = vec![self.loss];
+        let mut roots = vec![self.loss, self.output];
         roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
         roots.extend(self.state.iter().map(|s| s.update));
         roots

@@ -111,6 +111,24 @@ impl Dataset {
         }
     }
 
+    /// A shuffled split: `(rest, Some(held_out))` with `fraction` of the samples held out, or
+    /// `(all, None)` when `fraction` is 0.
+    pub fn split(&self, fraction: f64, rng: &mut SplitMix64) -> (Dataset, Option<Dataset>) {
+        let held = ((self.len() as f64) * fraction).round() as usize;
+        if held == 0 {
+            return (self.clone(), None);
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let part = |indices: &[usize]| {
+            let (features, labels) = self.gather(indices);
+            Dataset { features, labels, sample_len: self.sample_len }
+        };
+        (part(&order[held..]), Some(part(&order[..held])))
+    }
+
     /// The batch of samples `indices`: features and labels.
     pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<u32>) {
         let n = self.sample_len;

@@ -10,7 +10,10 @@ pub mod data;
 mod device;
 mod error;
 pub mod init;
+pub mod plot;
 pub mod schedule;
+pub mod synthetic;
+pub mod train;
 
 pub use arena::Arena;
 pub use cubecl;

@@ -331,3 +331,44 @@ fn lr_schedules_match_pytorch() {
         }
     }
 }
+
+/// `fit` with early stopping on noisy blobs: it stops `patience` epochs after the best one,
+/// the model then holds the best epoch's parameters (its validation loss is reproduced), and
+/// the CSV and PNG are written. Clean blobs are learned to over 95%.
+#[test]
+fn fit_stops_early_and_restores_the_best_epoch() {
+    use kiln_runtime::synthetic::gaussian_blobs;
+    use kiln_runtime::train::{evaluate, fit, FitConfig};
+    let dir = std::env::temp_dir().join(format!("kiln-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let noisy = gaussian_blobs(400, 3, 12, 6.0, 1);
+    let mut model = kiln_tests::TinyMlp::new(&cpu(), 1);
+    let config = FitConfig {
+        epochs: 60,
+        seed: 3,
+        validation_fraction: 0.25,
+        patience: Some(3),
+        csv: Some(dir.join("log.csv")),
+        plot: Some(dir.join("curves.png")),
+        verbose: false,
+        ..FitConfig::default()
+    };
+    let history = fit(&mut model, &noisy, &config).unwrap();
+    assert!(history.stopped_early, "noisy data overfits: {:?}", history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>());
+    assert_eq!(history.epochs.len(), history.best_epoch + 1 + 3);
+    let best = history.epochs[history.best_epoch].val_loss;
+    assert!(history.epochs.iter().all(|e| e.val_loss >= best));
+    let (_, validation) = noisy.split(0.25, &mut SplitMix64::new(3, 0x5151));
+    let restored = evaluate(&mut model, &validation.unwrap()).unwrap().loss;
+    assert!((restored - best).abs() < 1e-6 * best, "restored {restored} vs best {best}");
+    let csv = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    assert_eq!(csv.lines().count(), history.epochs.len() + 1);
+    assert!(std::fs::read(dir.join("curves.png")).unwrap().starts_with(b"\x89PNG"));
+
+    let clean = gaussian_blobs(600, 3, 12, 1.0, 2);
+    let mut model = kiln_tests::TinyMlp::new(&cpu(), 2);
+    let history = fit(&mut model, &clean, &FitConfig { epochs: 10, verbose: false, ..FitConfig::default() }).unwrap();
+    let last = history.epochs.last().unwrap();
+    assert!(last.val_accuracy > 0.95, "{last:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

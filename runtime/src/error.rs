@@ -25,6 +25,8 @@ pub enum Error {
     Checkpoint { path: PathBuf, reason: String },
     /// No device of the requested kind.
     Device(String),
+    /// Arguments that do not fit the data (e.g. normalisation statistics per channel).
+    Invalid(String),
 }
 
 impl fmt::Display for Error {
@@ -48,6 +50,7 @@ impl fmt::Display for Error {
             Error::Malformed { path, reason } => write!(f, "{}: {reason}", path.display()),
             Error::Checkpoint { path, reason } => write!(f, "checkpoint {}: {reason}", path.display()),
             Error::Device(reason) => write!(f, "no device: {reason}"),
+            Error::Invalid(reason) => write!(f, "{reason}"),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 mod device;
 mod error;
+pub mod images;
 pub mod init;
 pub mod plot;
 pub mod schedule;

@@ -64,6 +64,8 @@ pub struct FitConfig {
     pub csv: Option<PathBuf>,
     /// PNG plot of the loss and accuracy curves.
     pub plot: Option<PathBuf>,
+    /// Augmentation of the training batches (not of validation).
+    pub augment: Option<crate::images::Augment>,
     /// Print progress (a bar on a terminal, one line per epoch otherwise).
     pub verbose: bool,
 }
@@ -79,6 +81,7 @@ impl Default for FitConfig {
             checkpoint: None,
             csv: None,
             plot: None,
+            augment: None,
             verbose: true,
         }
     }
@@ -207,7 +210,11 @@ fn run<M: Classifier>(
         model.set_learning_rate(lr as f32);
         let (mut loss_sum, mut correct) = (0.0, 0);
         let batches = train.len().div_ceil(M::BATCH);
-        for (i, (x, y)) in train.shuffled_batches(M::BATCH, rng).enumerate() {
+        let batches_of_epoch: Vec<_> = train.shuffled_batches(M::BATCH, rng).collect();
+        for (i, (mut x, y)) in batches_of_epoch.into_iter().enumerate() {
+            if let Some(augment) = &config.augment {
+                augment.apply(&mut x, rng);
+            }
             loss_sum += f64::from(model.train_step(&x, &y)?) * y.len() as f64;
             let predicted = argmax_rows(&model.last_outputs(y.len()), M::CLASSES);
             correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();

@@ -30,5 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tiny_mlp("AdagradDecay", Adagrad { lr_decay: 0.01, weight_decay: 1e-3, initial_accumulator_value: 0.1, ..Adagrad::new(0.1) })?;
     tiny_mlp("SgdMomentumClipped", Training::new(Sgd { momentum: 0.9, ..Sgd::new(0.1) }).clip_grad_norm(0.1))?;
     tiny_mlp("AdamClipped", Training::new(Adam::new(0.01)).clip_grad_norm(0.1))?;
+    tiny_mlp("SgdMomentumAccumulate3", Training::new(Sgd { momentum: 0.9, ..Sgd::new(0.1) }).accumulate(3))?;
+    tiny_mlp("AdamAccumulate2Clipped", Training::new(Adam::new(0.01)).accumulate(2).clip_grad_norm(0.1))?;
     Ok(())
 }

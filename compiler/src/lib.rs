@@ -30,7 +30,7 @@ mod gradcheck;
 pub use dsl::{Labels, Model, Tensor};
 pub use error::Error;
 pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
-pub use program::{Param, Program, State};
+pub use program::{Accumulator, Param, Program, State};
 pub use shape::Shape;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`; returns the path.

@@ -160,12 +160,20 @@ pub struct Training {
     pub optimizer: Optimizer,
     /// Largest global L2 norm of all gradients together; larger ones are scaled down to it.
     pub clip_grad_norm: Option<f64>,
+    /// Micro-batches per optimizer step: gradients of `accumulate` calls of `train_step` are
+    /// averaged before one update (as `(loss / k).backward()` k times, then `step()`).
+    pub accumulate: usize,
 }
 
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None }
+        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1 }
+    }
+
+    /// Averages the gradients of `micro_batches` train steps before each update.
+    pub fn accumulate(self, micro_batches: usize) -> Self {
+        Training { accumulate: micro_batches.max(1), ..self }
     }
 
     /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.

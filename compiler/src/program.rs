@@ -31,6 +31,17 @@ pub struct State {
     pub update: ValueId,
 }
 
+/// A gradient accumulator of one parameter (with `Training::accumulate(k)`, k > 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accumulator {
+    /// The persistent sum.
+    pub value: ValueId,
+    /// `grad / k`: written by the first micro-batch of a step.
+    pub first: ValueId,
+    /// `sum + grad / k`: written by the later ones; the last feeds the optimizer.
+    pub next: ValueId,
+}
+
 /// Everything code generation needs: the graph and the roles of its values.
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -54,6 +65,10 @@ pub struct Program {
     pub scalars: Vec<(HostScalar, ValueId)>,
     /// The learning rate at construction.
     pub initial_learning_rate: f64,
+    /// Micro-batches per optimizer step.
+    pub accumulate: usize,
+    /// One per parameter when `accumulate > 1`.
+    pub accumulators: Vec<Accumulator>,
     /// Per-sample loss weights `[batch, 1]`, filled by the trainer.
     pub sample_weight: ValueId,
 }
@@ -81,6 +96,19 @@ impl Program {
             return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
         }
         let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
+        let mut accumulators = vec![];
+        if training.accumulate > 1 {
+            graph.set_origin("accumulate");
+            for (g, &p) in grads.iter_mut().zip(&state.params) {
+                let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
+                let shape = graph.shape(p).clone();
+                let value = graph.param(&format!("accumulator.{name}"), shape, crate::ir::Init::Constant(0.0));
+                let first = graph.scale(*g, 1.0 / training.accumulate as f64);
+                let next = graph.add(value, first);
+                accumulators.push(Accumulator { value, first, next });
+                *g = next;
+            }
+        }
         if let Some(max_norm) = training.clip_grad_norm {
             graph.set_origin("clip_grad_norm");
             grads = clip_grad_norm(&mut graph, &grads, max_norm);
@@ -111,6 +139,8 @@ impl Program {
             state: optimizer_state,
             scalars,
             initial_learning_rate: optimizer.lr(),
+            accumulate: training.accumulate,
+            accumulators,
             sample_weight,
         })
     }
@@ -134,5 +164,15 @@ impl Program {
         roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
         roots.extend(self.state.iter().map(|s| s.update));
         roots
+    }
+
+    /// Roots of the micro-batch entry points of an accumulated step: `(first, later)`.
+    pub fn accumulate_roots(&self) -> (Vec<ValueId>, Vec<ValueId>) {
+        let with = |pick: fn(&Accumulator) -> ValueId| {
+            let mut roots = vec![self.loss, self.output];
+            roots.extend(self.accumulators.iter().map(pick));
+            roots
+        };
+        (with(|a| a.first), with(|a| a.next))
     }
 }

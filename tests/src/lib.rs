@@ -22,4 +22,6 @@ models!(
     adagrad_decay::AdagradDecay,
     sgd_momentum_clipped::SgdMomentumClipped,
     adam_clipped::AdamClipped,
+    sgd_momentum_accumulate3::SgdMomentumAccumulate3,
+    adam_accumulate2_clipped::AdamAccumulate2Clipped,
 );

@@ -142,6 +142,16 @@ fn bad_inputs_are_errors_not_panics() {
     let labels: Vec<u32> = (0..8).map(|i| i % 3).collect();
     let err = (0..20).find_map(|_| t.train_step(&varied, &labels).err());
     assert!(matches!(err, Some(Error::NonFiniteLoss { .. })), "{err:?}");
+
+    // Saving between the micro-batches of an accumulated step would lose the partial sums.
+    let mut a = kiln_tests::SgdMomentumAccumulate3::new(&cpu(), 0);
+    a.train_step(&x, &y).unwrap();
+    let path = std::env::temp_dir().join(format!("kiln-micro-{}.safetensors", std::process::id()));
+    assert!(matches!(a.save(&path), Err(Error::Invalid(_))));
+    a.train_step(&x, &y).unwrap();
+    a.train_step(&x, &y).unwrap();
+    a.save(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
 }
 
 /// A few steps of a small model on wgpu (Mesa's software Vulkan driver here) and on the CPU
@@ -229,7 +239,8 @@ fn checkpoint_survives_a_process_killed_mid_save() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Each optimizer (two of them after `clip_grad_norm_`) against `torch.optim` over 6 steps of a small MLP on fixed batches: the loss
+/// Each optimizer (some after `clip_grad_norm_`, some accumulating micro-batches) against
+/// `torch.optim` over 6 steps of a small MLP on fixed batches: the loss
 /// of every step and every parameter after the last. Gradients come from the model (not fixed),
 /// so the f32 rounding of the forward and backward passes is part of what is compared.
 #[test]
@@ -267,6 +278,8 @@ fn optimizers_match_torch_optim_over_6_steps() {
         AdagradDecay => "adagrad",
         SgdMomentumClipped => "sgd_momentum_clipped",
         AdamClipped => "adam_clipped",
+        SgdMomentumAccumulate3 => "sgd_momentum_accumulate3",
+        AdamAccumulate2Clipped => "adam_accumulate2_clipped",
     );
 }
 

@@ -21,14 +21,24 @@ pub fn emit(p: &Program) -> String {
         .iter()
         .map(|q| (q.update, q.value))
         .chain(p.state.iter().map(|s| (s.update, s.value)))
+        .chain(p.accumulators.iter().map(|a| (a.next, a.value)))
         .collect();
     let train = schedule(g, &train_roots, &in_place);
+    // Micro-batches of an accumulated step (empty without accumulation).
+    let (first_roots, next_roots) = p.accumulate_roots();
+    let first_in_place: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.first, a.value)).collect();
+    let next_in_place: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.next, a.value)).collect();
+    let micro = if p.accumulate > 1 {
+        vec![("start", schedule(g, &first_roots, &first_in_place)), ("accumulate", schedule(g, &next_roots, &next_in_place))]
+    } else {
+        vec![]
+    };
     let predict = schedule(g, &[p.output], &[]);
     let evaluate = schedule(g, &[p.loss, p.output], &[]);
 
     // Buffers: every value that owns one in either entry point, in value order.
     let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
-    for s in [&train, &predict, &evaluate] {
+    for s in [&train, &predict, &evaluate].into_iter().chain(micro.iter().map(|(_, s)| s)) {
         for layout in s.layouts.iter().flatten() {
             slots.entry(layout.buffer).or_insert(0);
         }
@@ -63,6 +73,9 @@ pub fn emit(p: &Program) -> String {
     let train_kernels = plan(&train, "train");
     let predict_kernels = plan(&predict, "predict");
     let evaluate_kernels = plan(&evaluate, "evaluate");
+    let micro_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = micro.iter().map(|(n, s)| (*n, plan(s, n))).collect();
+    // The buffer each gradient ends in (an accumulator's, when gradients accumulate).
+    let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| train.layouts[q.grad].as_ref().unwrap().buffer).collect();
 
     let mut w = Writer::default();
     let module = p.module_name();
@@ -90,7 +103,10 @@ pub fn emit(p: &Program) -> String {
         }
     }
     w.blank();
-    emit_trainer(&mut w, p, &slots, &[("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)]);
+    let mut entries: Vec<(&str, &[(ValueId, Kernel)])> =
+        vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
+    entries.extend(micro_kernels.iter().map(|(n, k)| (*n, &k[..])));
+    emit_trainer(&mut w, p, &slots, &entries, &grad_buffers);
     w.close("}");
     w.finish()
 }
@@ -112,6 +128,7 @@ fn emit_trainer(
     p: &Program,
     slots: &BTreeMap<ValueId, usize>,
     entries: &[(&str, &[(ValueId, Kernel)])],
+    grad_buffers: &[ValueId],
 ) {
     let g = &p.graph;
     let t = &p.name;
@@ -126,6 +143,8 @@ fn emit_trainer(
     w.line("arena: Arena,");
     w.line("learning_rate: f32,");
     w.line("steps: u64,");
+    w.line("/// Micro-batches of the optimizer step in progress (gradient accumulation).");
+    w.line("micro: usize,");
     w.close("}");
     w.blank();
     w.open(&format!("impl {t} {{"));
@@ -144,6 +163,8 @@ fn emit_trainer(
     }
     w.line("/// Elements per sample of `predict`'s output.");
     w.line(&format!("pub const OUTPUT_LEN: usize = {output_len};"));
+    w.line("/// Micro-batches (`train_step` calls) per optimizer step.");
+    w.line(&format!("pub const ACCUMULATE: usize = {};", p.accumulate));
     w.line("/// Parameter names (PyTorch's) and shapes, in checkpoint order.");
     let params: Vec<String> = p.params.iter().map(|q| format!("(\"{}\", &{:?})", q.name, g.shape(q.value).0)).collect();
     w.line(&format!("pub const PARAMETERS: &'static [(&'static str, &'static [usize])] = &[{}];", params.join(", ")));
@@ -167,7 +188,7 @@ fn emit_trainer(
         w.line(&format!("arena.write({}, &{data}); // {}", slot(q.value), q.name));
     }
     let lr = p.initial_learning_rate as f32;
-    w.line(&format!("let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0 }};"));
+    w.line(&format!("let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0 }};"));
     w.line("trainer.reset_optimizer_state();");
     w.line("trainer");
     w.close("}");
@@ -218,6 +239,15 @@ fn emit_trainer(
     w.line("/// update has been applied: reload a checkpoint to continue).");
     w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
     upload(w, true);
+    if p.accumulate > 1 {
+        w.open("if self.micro + 1 < Self::ACCUMULATE {");
+        w.line("if self.micro == 0 { self.launch_start() } else { self.launch_accumulate() }");
+        w.line("self.micro += 1;");
+        w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
+        w.line("return if loss.is_finite() { Ok(loss) } else { Err(Error::NonFiniteLoss { step: self.steps + 1 }) };");
+        w.close("}");
+        w.line("self.micro = 0;");
+    }
     w.line("let t = (self.steps + 1) as f64;");
     w.line("let lr = f64::from(self.learning_rate);");
     for (kind, v) in &p.scalars {
@@ -274,12 +304,12 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
-    let lookup = |w: &mut Writer, doc: &str, fname: &str, pick: &dyn Fn(&crate::program::Param) -> ValueId| {
+    let lookup = |w: &mut Writer, doc: &str, fname: &str, buffers: &[ValueId]| {
         w.line(doc);
         w.open(&format!("pub fn {fname}(&self, name: &str) -> Option<Vec<f32>> {{"));
         w.open("let slot = match name {");
-        for q in &p.params {
-            w.line(&format!("\"{}\" => {},", q.name, slot(pick(q))));
+        for (q, &b) in p.params.iter().zip(buffers) {
+            w.line(&format!("\"{}\" => {},", q.name, slot(b)));
         }
         w.line("_ => return None,");
         w.close("};");
@@ -287,15 +317,20 @@ fn emit_trainer(
         w.close("}");
         w.blank();
     };
-    lookup(w, "/// A parameter's current values (row-major, PyTorch layout).", "parameter", &|q| q.value);
-    lookup(w, "/// A parameter's gradient from the last train step.", "gradient", &|q| q.grad);
+    let values: Vec<ValueId> = p.params.iter().map(|q| q.value).collect();
+    lookup(w, "/// A parameter's current values (row-major, PyTorch layout).", "parameter", &values);
+    lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", grad_buffers);
 
     let list = |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
     let param_slots = list(&mut p.params.iter().map(|q| q.value));
     let state_slots = list(&mut p.state.iter().map(|s| s.value));
     w.line("/// Writes the parameters, the optimizer state and the step counter to a safetensors");
     w.line("/// file, atomically (temp file + rename): a crash mid-save leaves the old file.");
+    w.line("/// Fails between the micro-batches of an accumulated step (partial sums are not saved).");
     w.open("pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
+    w.open("if self.micro != 0 {");
+    w.line("return Err(Error::Invalid(format!(\"save after a whole optimizer step: {} of {} micro-batches are accumulated\", self.micro, Self::ACCUMULATE)));");
+    w.close("}");
     w.line(&format!("let params: Vec<Vec<f32>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
     w.line(&format!("let state: Vec<Vec<f32>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
     w.line("kiln_runtime::checkpoint::save(path.as_ref(), Self::PARAMETERS, &params, Self::STATE, &state, self.steps)");
@@ -318,6 +353,7 @@ fn emit_trainer(
     w.line("None => self.reset_optimizer_state(),");
     w.close("}");
     w.line("self.steps = checkpoint.step;");
+    w.line("self.micro = 0;");
     w.line("Ok(())");
     w.close("}");
 

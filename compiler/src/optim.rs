@@ -128,29 +128,16 @@ impl Optimizer {
     }
 }
 
-impl From<Sgd> for Optimizer {
-    fn from(o: Sgd) -> Self {
-        Optimizer::Sgd(o)
-    }
+macro_rules! optimizer_from {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Optimizer {
+            fn from(o: $t) -> Self {
+                Optimizer::$t(o)
+            }
+        }
+    )*};
 }
-
-impl From<RmsProp> for Optimizer {
-    fn from(o: RmsProp) -> Self {
-        Optimizer::RmsProp(o)
-    }
-}
-
-impl From<Adam> for Optimizer {
-    fn from(o: Adam) -> Self {
-        Optimizer::Adam(o)
-    }
-}
-
-impl From<Adagrad> for Optimizer {
-    fn from(o: Adagrad) -> Self {
-        Optimizer::Adagrad(o)
-    }
-}
+optimizer_from!(Sgd, RmsProp, Adam, Adagrad);
 
 /// How the train step turns gradients into updates: an optimizer, optionally after clipping
 /// the gradients' global L2 norm (as `torch.nn.utils.clip_grad_norm_`).

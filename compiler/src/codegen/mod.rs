@@ -397,29 +397,21 @@ fn emit_classifier(w: &mut Writer, p: &Program, x: &str, y: &str) {
     w.line(&format!("const BATCH: usize = {t}::BATCH;"));
     w.line(&format!("const SAMPLE_LEN: usize = {t}::{}_LEN;", x.to_uppercase()));
     w.line(&format!("const CLASSES: usize = {t}::{}_CLASSES;", y.to_uppercase()));
-    w.open("fn train_step(&mut self, x: &[f32], y: &[u32]) -> Result<f32, Error> {");
-    w.line(&format!("{t}::train_step(self, x, y)"));
-    w.close("}");
-    w.open("fn eval_loss(&mut self, x: &[f32], y: &[u32]) -> Result<f32, Error> {");
-    w.line(&format!("{t}::eval_loss(self, x, y)"));
-    w.close("}");
-    w.open("fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>, Error> {");
-    w.line(&format!("{t}::predict(self, x)"));
-    w.close("}");
-    w.open("fn last_outputs(&self, rows: usize) -> Vec<f32> {");
-    w.line(&format!("{t}::last_outputs(self, rows)"));
-    w.close("}");
-    w.open("fn learning_rate(&self) -> f32 {");
-    w.line(&format!("{t}::learning_rate(self)"));
-    w.close("}");
-    w.open("fn set_learning_rate(&mut self, lr: f32) {");
-    w.line(&format!("{t}::set_learning_rate(self, lr)"));
-    w.close("}");
-    w.open("fn save(&self, path: &std::path::Path) -> Result<(), Error> {");
-    w.line(&format!("{t}::save(self, path)"));
-    w.close("}");
-    w.open("fn load(&mut self, path: &std::path::Path) -> Result<(), Error> {");
-    w.line(&format!("{t}::load(self, path)"));
-    w.close("}");
+    // Each trait method forwards to the inherent method of the same name.
+    let methods = [
+        ("fn train_step(&mut self, x: &[f32], y: &[u32]) -> Result<f32, Error>", "train_step(self, x, y)"),
+        ("fn eval_loss(&mut self, x: &[f32], y: &[u32]) -> Result<f32, Error>", "eval_loss(self, x, y)"),
+        ("fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>, Error>", "predict(self, x)"),
+        ("fn last_outputs(&self, rows: usize) -> Vec<f32>", "last_outputs(self, rows)"),
+        ("fn learning_rate(&self) -> f32", "learning_rate(self)"),
+        ("fn set_learning_rate(&mut self, lr: f32)", "set_learning_rate(self, lr)"),
+        ("fn save(&self, path: &std::path::Path) -> Result<(), Error>", "save(self, path)"),
+        ("fn load(&mut self, path: &std::path::Path) -> Result<(), Error>", "load(self, path)"),
+    ];
+    for (signature, call) in methods {
+        w.open(&format!("{signature} {{"));
+        w.line(&format!("{t}::{call}"));
+        w.close("}");
+    }
     w.close("}");
 }

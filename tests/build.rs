@@ -2,6 +2,8 @@
 
 use kiln_compiler::{Adagrad, Adam, Model, RmsProp, Sgd, Training};
 
+include!("zoo.rs");
+
 /// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
 fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::new(name);
@@ -17,6 +19,8 @@ fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=zoo.rs");
+    kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.
     tiny_mlp("SgdMomentum", Sgd { momentum: 0.9, ..Sgd::new(0.1) })?;

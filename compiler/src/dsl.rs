@@ -18,7 +18,7 @@
 //! [`Model::compile`].
 
 use crate::error::Error;
-use crate::ir::{Graph, Init, ReduceOp, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
 use crate::optim::Training;
 use crate::program::Program;
 use crate::shape::Shape;
@@ -201,6 +201,144 @@ impl<'m> Tensor<'m> {
             }
         };
         Tensor { model: self.model, id }
+    }
+
+    /// A functional op (no module index, as in `torch.*`), recorded under `kind`.
+    fn functional(
+        self,
+        kind: &str,
+        location: &'static Location<'static>,
+        lower: impl FnOnce(&mut State, ValueId) -> Result<ValueId, String>,
+    ) -> Tensor<'m> {
+        let Some(x) = self.id else { return self };
+        let id = self.model.checked(kind, location, |s| {
+            s.graph.set_origin(kind);
+            lower(s, x)
+        });
+        Tensor { model: self.model, id }
+    }
+
+    fn unary(self, kind: &str, op: UnaryOp, location: &'static Location<'static>) -> Tensor<'m> {
+        self.functional(kind, location, |s, x| Ok(s.graph.unary(op, x)))
+    }
+
+    /// `self op other` with NumPy broadcasting; a shape mismatch names both shapes.
+    fn binary(self, kind: &str, op: BinaryOp, other: Tensor<'m>, location: &'static Location<'static>) -> Tensor<'m> {
+        let Some(y) = other.id else { return other };
+        self.functional(kind, location, |s, x| {
+            let (a, b) = (s.graph.shape(x).clone(), s.graph.shape(y).clone());
+            let rank = a.rank().max(b.rank());
+            if Shape::broadcast(&a.padded_to(rank), &b.padded_to(rank)).is_none() {
+                return Err(format!("shapes {a} and {b} do not broadcast"));
+            }
+            Ok(s.graph.binary(op, x, y))
+        })
+    }
+
+    /// e^x, elementwise.
+    #[track_caller]
+    pub fn exp(self) -> Tensor<'m> {
+        self.unary("exp", UnaryOp::Exp, Location::caller())
+    }
+
+    /// Natural logarithm, elementwise.
+    #[track_caller]
+    pub fn log(self) -> Tensor<'m> {
+        self.unary("log", UnaryOp::Log, Location::caller())
+    }
+
+    /// Square root, elementwise.
+    #[track_caller]
+    pub fn sqrt(self) -> Tensor<'m> {
+        self.unary("sqrt", UnaryOp::Sqrt, Location::caller())
+    }
+
+    /// |x|, elementwise (gradient sign(x), 0 at 0 as in PyTorch).
+    #[track_caller]
+    pub fn abs(self) -> Tensor<'m> {
+        self.unary("abs", UnaryOp::Abs, Location::caller())
+    }
+
+    /// -1, 0 or 1, elementwise (no gradient).
+    #[track_caller]
+    pub fn sign(self) -> Tensor<'m> {
+        self.unary("sign", UnaryOp::Sign, Location::caller())
+    }
+
+    /// Hyperbolic tangent, elementwise.
+    #[track_caller]
+    pub fn tanh(self) -> Tensor<'m> {
+        self.unary("tanh", UnaryOp::Tanh, Location::caller())
+    }
+
+    /// 1 / (1 + e^-x), elementwise.
+    #[track_caller]
+    pub fn sigmoid(self) -> Tensor<'m> {
+        self.functional("sigmoid", Location::caller(), |s, x| {
+            let g = &mut s.graph;
+            let neg = g.unary(UnaryOp::Neg, x);
+            let e = g.unary(UnaryOp::Exp, neg);
+            let one = g.scalar_like(1.0, e);
+            let denom = g.add(one, e);
+            Ok(g.unary(UnaryOp::Recip, denom))
+        })
+    }
+
+    /// `self + other`, broadcast.
+    #[track_caller]
+    pub fn add(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("add", BinaryOp::Add, other, Location::caller())
+    }
+
+    /// `self - other`, broadcast.
+    #[track_caller]
+    pub fn sub(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("sub", BinaryOp::Sub, other, Location::caller())
+    }
+
+    /// `self * other`, broadcast.
+    #[track_caller]
+    pub fn mul(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("mul", BinaryOp::Mul, other, Location::caller())
+    }
+
+    /// `self / other`, broadcast.
+    #[track_caller]
+    pub fn div(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("div", BinaryOp::Div, other, Location::caller())
+    }
+
+    /// `self ^ other`, broadcast.
+    #[track_caller]
+    pub fn pow(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("pow", BinaryOp::Pow, other, Location::caller())
+    }
+
+    /// The larger of `self` and `other`, broadcast (ties share the gradient).
+    #[track_caller]
+    pub fn maximum(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("maximum", BinaryOp::Max, other, Location::caller())
+    }
+
+    /// The smaller of `self` and `other`, broadcast (ties share the gradient).
+    #[track_caller]
+    pub fn minimum(self, other: Tensor<'m>) -> Tensor<'m> {
+        self.binary("minimum", BinaryOp::Min, other, Location::caller())
+    }
+
+    /// `self * factor` with a constant.
+    #[track_caller]
+    pub fn scale(self, factor: f64) -> Tensor<'m> {
+        self.functional("scale", Location::caller(), |s, x| Ok(s.graph.scale(x, factor)))
+    }
+
+    /// `self + value` with a constant.
+    #[track_caller]
+    pub fn shift(self, value: f64) -> Tensor<'m> {
+        self.functional("shift", Location::caller(), |s, x| {
+            let c = s.graph.scalar_like(value, x);
+            Ok(s.graph.add(x, c))
+        })
     }
 
     /// `nn.Flatten()`: keeps the batch axis, merges the rest.

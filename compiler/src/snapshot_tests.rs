@@ -72,5 +72,11 @@ fn invalid_models_fail_with_located_messages() {
     let logits = x.flatten().linear(3);
     record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 4);
+    let logits = x.linear(4).add(x.linear(3));
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
     insta::assert_snapshot!(messages.join("\n"));
 }

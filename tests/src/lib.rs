@@ -24,4 +24,5 @@ models!(
     adam_clipped::AdamClipped,
     sgd_momentum_accumulate3::SgdMomentumAccumulate3,
     adam_accumulate2_clipped::AdamAccumulate2Clipped,
+    op_zoo::OpZoo,
 );

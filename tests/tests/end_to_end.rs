@@ -8,6 +8,9 @@ use kiln_runtime::{Device, Error};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 
+#[path = "../zoo.rs"]
+mod zoo;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
@@ -384,4 +387,43 @@ fn fit_stops_early_and_restores_the_best_epoch() {
     let last = history.epochs.last().unwrap();
     assert!(last.val_accuracy > 0.95, "{last:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every elementwise op's generated kernels (forward and backward) against the compiler's f64
+/// reference evaluator running the same program: loss, all gradients and all updated
+/// parameters of one step. f32 kernels vs f64: 1e-4 relative (scaled) leaves margin.
+#[test]
+fn op_zoo_kernels_match_the_reference_evaluator() {
+    use kiln_compiler::ir::Op;
+    use kiln_compiler::HostScalar;
+    let program = zoo::op_zoo().unwrap();
+    let mut trainer = kiln_tests::OpZoo::new(&cpu(), 5);
+    let mut rng = SplitMix64::new(21, 0);
+    let x: Vec<f32> = (0..24).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
+    let y: Vec<u32> = (0..4).map(|_| rng.below(3) as u32).collect();
+
+    let mut feeds = std::collections::HashMap::new();
+    for (v, node) in program.graph.nodes.iter().enumerate() {
+        let data: Vec<f64> = match &node.op {
+            Op::Input { name } if name == "x" => x.iter().map(|&v| v as f64).collect(),
+            Op::Input { name } if name == "__sample_weight" => vec![0.25; 4],
+            Op::Input { .. } => match program.scalars.iter().find(|(_, s)| *s == v) {
+                Some((HostScalar::LearningRate, _)) => vec![f64::from(trainer.learning_rate())],
+                other => panic!("unexpected input {other:?}"),
+            },
+            Op::Labels { .. } => y.iter().map(|&v| v as f64).collect(),
+            Op::Param { name, .. } => trainer.parameter(name).unwrap().iter().map(|&v| v as f64).collect(),
+            _ => continue,
+        };
+        feeds.insert(v, data);
+    }
+    let reference = kiln_compiler::eval::evaluate(&program.graph, &feeds);
+    let loss = trainer.train_step(&x, &y).unwrap();
+    let mut worst = max_relative_error(&[loss], &reference[program.loss]);
+    for q in &program.params {
+        worst = worst.max(max_relative_error(&trainer.gradient(&q.name).unwrap(), &reference[q.grad]));
+        worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
+    }
+    println!("op zoo: max relative error {worst:.2e} over loss, gradients and updates");
+    assert!(worst < 1e-4, "{worst:.2e}");
 }

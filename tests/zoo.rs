@@ -1,0 +1,31 @@
+// The op zoo: every elementwise op of the DSL on two linear branches, then a linear classifier.
+// Shared by `build.rs` (which emits it) and the end-to-end test (which evaluates the same
+// program in f64 to check the generated kernels).
+
+/// Declares and compiles the zoo.
+pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
+    use kiln_compiler::{Model, Sgd};
+    let model = Model::new("OpZoo");
+    let x = model.input("x", [4, 6]);
+    let y = model.labels("y", [4], 3);
+    let h = x.linear(5);
+    let g = x.linear(5);
+    let positive = h.abs().shift(0.5);
+    let terms = [
+        h.exp().scale(0.1),
+        positive.log(),
+        positive.sqrt(),
+        h.tanh(),
+        g.sigmoid(),
+        h.sign().mul(g),
+        h.maximum(g),
+        h.minimum(g),
+        positive.pow(g.sigmoid()),
+        h.tanh().div(positive),
+        g.sub(h),
+    ];
+    let total = terms[1..].iter().fold(terms[0], |sum, &t| sum.add(t));
+    let logits = total.linear(3);
+    let loss = logits.cross_entropy(y);
+    model.compile(loss, logits, Sgd::new(0.1))
+}

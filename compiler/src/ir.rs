@@ -369,30 +369,36 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// One node as text: `%12 = add %10, %11 : [64, 256]  # 1.linear`.
+    pub fn describe(&self, v: ValueId) -> String {
+        let node = &self.nodes[v];
+        let args = |ids: &[ValueId]| ids.iter().map(|a| format!("%{a}")).collect::<Vec<_>>().join(", ");
+        let body = match &node.op {
+            Op::Input { name } => format!("input {name:?}"),
+            Op::Labels { name, classes } => format!("labels {name:?} classes={classes}"),
+            Op::Param { name, init } => format!("param {name:?} init={init:?}"),
+            Op::Const(c) => format!("const {c}"),
+            Op::Unary(op, a) => format!("{op:?} %{a}").to_lowercase(),
+            Op::Binary(op, a, b) => format!("{} {}", format!("{op:?}").to_lowercase(), args(&[*a, *b])),
+            Op::Reduce(op, a, axes) => {
+                format!("{} %{a} axes={axes:?}", format!("reduce_{op:?}").to_lowercase())
+            }
+            Op::MatMul(a, b) => format!("matmul {}", args(&[*a, *b])),
+            Op::Reshape(a) => format!("reshape %{a}"),
+            Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
+            Op::Expand(a) => format!("expand %{a}"),
+            Op::OneHot(a) => format!("one_hot %{a}"),
+            Op::Detach(a) => format!("detach %{a}"),
+        };
+        format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
+    }
+}
+
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (v, node) in self.nodes.iter().enumerate() {
-            let args = |ids: &[ValueId]| {
-                ids.iter().map(|a| format!("%{a}")).collect::<Vec<_>>().join(", ")
-            };
-            let body = match &node.op {
-                Op::Input { name } => format!("input {name:?}"),
-                Op::Labels { name, classes } => format!("labels {name:?} classes={classes}"),
-                Op::Param { name, init } => format!("param {name:?} init={init:?}"),
-                Op::Const(c) => format!("const {c}"),
-                Op::Unary(op, a) => format!("{op:?} %{a}").to_lowercase(),
-                Op::Binary(op, a, b) => format!("{} {}", format!("{op:?}").to_lowercase(), args(&[*a, *b])),
-                Op::Reduce(op, a, axes) => {
-                    format!("{} %{a} axes={axes:?}", format!("reduce_{op:?}").to_lowercase())
-                }
-                Op::MatMul(a, b) => format!("matmul {}", args(&[*a, *b])),
-                Op::Reshape(a) => format!("reshape %{a}"),
-                Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
-                Op::Expand(a) => format!("expand %{a}"),
-                Op::OneHot(a) => format!("one_hot %{a}"),
-                Op::Detach(a) => format!("detach %{a}"),
-            };
-            writeln!(f, "%{v} = {body} : {}  # {}", node.shape, node.origin)?;
+        for v in 0..self.nodes.len() {
+            writeln!(f, "{}", self.describe(v))?;
         }
         Ok(())
     }

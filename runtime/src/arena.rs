@@ -50,17 +50,11 @@ impl Arena {
         self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
     }
 
-    /// Writes `data` at the start of `slot` and zeroes the rest (a short last batch).
-    pub fn write_padded(&self, slot: usize, data: &[f32]) {
-        let mut padded = vec![0.0; self.lens[slot]];
+    /// Writes `data` (f32 inputs or u32 labels) at the start of `slot` and zeroes the rest: a
+    /// short last batch (padding rows get class 0; their loss weight is 0).
+    pub fn write_padded<T: bytemuck::NoUninit + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
+        let mut padded = vec![T::default(); self.lens[slot]];
         padded[..data.len()].copy_from_slice(data);
-        self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
-    }
-
-    /// Writes labels at the start of `slot`; padding rows get class 0 (their loss weight is 0).
-    pub fn write_labels_padded(&self, slot: usize, labels: &[u32]) {
-        let mut padded = vec![0u32; self.lens[slot]];
-        padded[..labels.len()].copy_from_slice(labels);
         self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
     }
 

@@ -118,10 +118,7 @@ impl Dataset {
         if held == 0 {
             return (self.clone(), None);
         }
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        let order = shuffled_order(self.len(), rng);
         let part = |indices: &[usize]| {
             let (features, labels) = self.gather(indices);
             Dataset { features, labels, sample_len: self.sample_len }
@@ -142,20 +139,28 @@ impl Dataset {
     /// One epoch of batches of at most `batch` samples, in an order shuffled by `rng`: every
     /// sample exactly once, the last batch shorter when `batch` does not divide `len()`.
     pub fn shuffled_batches(&self, batch: usize, rng: &mut SplitMix64) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
-        chunks.into_iter().map(move |indices| self.gather(&indices))
+        self.batches_in(shuffled_order(self.len(), rng), batch)
     }
 
     /// Batches in order (for evaluation), the last one shorter if need be.
     pub fn batches(&self, batch: usize) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
-        let indices: Vec<usize> = (0..self.len()).collect();
-        let chunks: Vec<Vec<usize>> = indices.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
-        chunks.into_iter().map(move |c| self.gather(&c))
+        self.batches_in((0..self.len()).collect(), batch)
     }
+
+    /// The samples of `order`, gathered `batch` at a time (lazily).
+    fn batches_in(&self, order: Vec<usize>, batch: usize) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
+        let batch = batch.max(1);
+        (0..order.len().div_ceil(batch)).map(move |b| self.gather(&order[b * batch..((b + 1) * batch).min(order.len())]))
+    }
+}
+
+/// `0..n` in an order shuffled by `rng` (Fisher-Yates).
+fn shuffled_order(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
 }
 
 /// Index of the largest of each row of `logits` (`classes` per row).

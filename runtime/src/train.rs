@@ -210,8 +210,7 @@ fn run<M: Classifier>(
         model.set_learning_rate(lr as f32);
         let (mut loss_sum, mut correct) = (0.0, 0);
         let batches = train.len().div_ceil(M::BATCH);
-        let batches_of_epoch: Vec<_> = train.shuffled_batches(M::BATCH, rng).collect();
-        for (i, (mut x, y)) in batches_of_epoch.into_iter().enumerate() {
+        for (i, (mut x, y)) in train.shuffled_batches(M::BATCH, rng).enumerate() {
             if let Some(augment) = &config.augment {
                 augment.apply(&mut x, rng);
             }

@@ -113,7 +113,7 @@ pub fn emit(p: &Program) -> String {
 
 /// `%12 = add %10, %11 : [64, 256]  # 1.linear` for a kernel's doc comment.
 fn describe(p: &Program, v: ValueId) -> String {
-    p.graph.to_string().lines().nth(v).unwrap_or_default().to_string()
+    p.graph.describe(v)
 }
 
 fn name_of(p: &Program, v: ValueId) -> &str {
@@ -227,7 +227,7 @@ fn emit_trainer(
         }
         if with_labels {
             for &v in &p.labels {
-                w.line(&format!("self.arena.write_labels_padded({}, {});", slot(v), name_of(p, v)));
+                w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
             }
             w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights(rows, Self::BATCH));", slot(p.sample_weight)));
         }
@@ -267,9 +267,7 @@ fn emit_trainer(
     w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(false)));
     upload(w, false);
     w.line("self.launch_predict();");
-    w.line(&format!("let mut out = self.arena.read({});", slot(p.output)));
-    w.line("out.truncate(rows * Self::OUTPUT_LEN);");
-    w.line("Ok(out)");
+    w.line("Ok(self.last_outputs(rows))");
     w.close("}");
     w.blank();
 
@@ -280,8 +278,8 @@ fn emit_trainer(
     w.line(&format!("Ok(self.arena.read({})[0])", slot(p.loss)));
     w.close("}");
     w.blank();
-    w.line("/// The outputs the last `train_step` or `eval_loss` computed (before its update), `rows *");
-    w.line("/// OUTPUT_LEN` values for the `rows` it was given.");
+    w.line("/// The outputs the last `train_step`, `eval_loss` or `predict` computed (before any");
+    w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given.");
     w.open("pub fn last_outputs(&self, rows: usize) -> Vec<f32> {");
     w.line(&format!("let mut out = self.arena.read({});", slot(p.output)));
     w.line("out.truncate(rows * Self::OUTPUT_LEN);");

@@ -83,6 +83,14 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
                     let d = g.sub(one, y2);
                     g.mul(gy, d)
                 }
+                UnaryOp::Erf => {
+                    // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
+                    let x2 = g.mul(x, x);
+                    let neg = g.unary(UnaryOp::Neg, x2);
+                    let e = g.unary(UnaryOp::Exp, neg);
+                    let d = g.scale(e, std::f64::consts::FRAC_2_SQRT_PI);
+                    g.mul(gy, d)
+                }
             };
             vec![(x, gx)]
         }
@@ -163,6 +171,13 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             let shape = g.shape(x).clone();
             vec![(x, unbroadcast(g, gy, &shape))]
         }
+        // Unfold and a zero-padded fold are each other's adjoints.
+        Op::Unfold(x, window, _) => {
+            let shape = g.shape(x).clone();
+            vec![(x, g.fold(gy, window, shape))]
+        }
+        Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
+        Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
     }
 }
 

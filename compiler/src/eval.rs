@@ -1,7 +1,7 @@
 //! A reference evaluator of the IR in f64: the oracle that gradient checks and codegen tests
 //! compare against. Nothing at run time uses it.
 
-use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId, Window};
 use crate::shape::Shape;
 use std::collections::HashMap;
 
@@ -72,6 +72,26 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                     })
                     .collect()
             }
+            Op::Unfold(a, window, pad) => {
+                let mut out = vec![*pad; shape.numel()];
+                for_each_tap(g.shape(*a), window, |o, i| {
+                    if let Some(i) = i {
+                        out[o] = values[*a][i];
+                    }
+                });
+                out
+            }
+            Op::Fold(a, window) => {
+                let mut out = vec![0.0; shape.numel()];
+                for_each_tap(shape, window, |o, i| {
+                    if let Some(i) = i {
+                        out[i] += values[*a][o];
+                    }
+                });
+                out
+            }
+            // Unspecialised graphs evaluate as in training.
+            Op::Mode { train, .. } => values[*train].clone(),
             Op::OneHot(a) => {
                 let classes = *shape.0.last().expect("one_hot has a class axis");
                 let mut out = vec![0.0; shape.numel()];
@@ -107,6 +127,7 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         }
         UnaryOp::Relu => x.max(0.0),
         UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Erf => erf(x),
     }
 }
 
@@ -122,6 +143,61 @@ pub fn binary(op: BinaryOp, x: f64, y: f64) -> f64 {
         BinaryOp::Min => x.min(y),
         BinaryOp::Greater => f64::from(u8::from(x > y)),
         BinaryOp::Equal => f64::from(u8::from(x == y)),
+    }
+}
+
+/// erf to f64 precision by its Maclaurin series (|x| < 3) or continued fraction (|x| >= 3).
+fn erf(x: f64) -> f64 {
+    if x.abs() >= 3.0 {
+        // erfc(x) = e^{-x^2}/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+        let a = x.abs();
+        let mut frac = a;
+        for k in (1..60).rev() {
+            frac = a + (k as f64 / 2.0) / frac;
+        }
+        let erfc = (-a * a).exp() / std::f64::consts::PI.sqrt() / frac;
+        return (1.0 - erfc).copysign(x);
+    }
+    let (mut term, mut sum) = (x, x);
+    for n in 1..200 {
+        term *= -x * x / n as f64;
+        let next = term / (2 * n + 1) as f64;
+        sum += next;
+        if next.abs() < 1e-17 * sum.abs() {
+            break;
+        }
+    }
+    sum * std::f64::consts::FRAC_2_SQRT_PI
+}
+
+/// Calls `f(out_index, in_index)` for every window tap of an unfold of `[n, c, h, w]` that
+/// lies inside the input (`in_index` is `None` for a tap in the padding).
+pub(crate) fn for_each_tap(input: &Shape, window: &Window, mut f: impl FnMut(usize, Option<usize>)) {
+    let [n, c, h, w] = input.0[..] else { unreachable!() };
+    let [oh, ow] = window.positions([h, w]).expect("window fits");
+    let [kh, kw] = window.kernel;
+    let mut out = 0;
+    for b in 0..n {
+        for y in 0..oh {
+            for x in 0..ow {
+                for ch in 0..c {
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            let py = y * window.stride[0] + i * window.dilation[0];
+                            let px = x * window.stride[1] + j * window.dilation[1];
+                            let inside = py >= window.padding[0][0]
+                                && py < window.padding[0][0] + h
+                                && px >= window.padding[1][0]
+                                && px < window.padding[1][0] + w;
+                            let src = ((b * c + ch) * h + py - window.padding[0][0].min(py)) * w
+                                + px - window.padding[1][0].min(px);
+                            f(out, inside.then_some(src));
+                            out += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
-use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId, Window};
 use crate::shape::Shape;
 use std::collections::HashMap;
 
@@ -103,6 +103,7 @@ fn unary_ops_match_finite_differences() {
         (UnaryOp::Sign, -2.0, 2.0),
         (UnaryOp::Relu, -2.0, 2.0),
         (UnaryOp::Tanh, -2.0, 2.0),
+        (UnaryOp::Erf, -2.0, 2.0),
     ] {
         let err = check_unary(op, lo, hi);
         println!("{op:?}: max relative error {err:.1e}");
@@ -173,7 +174,47 @@ fn matmul_and_views_match_finite_differences() {
     let x = c.param(&[3, 1], -1.0, 1.0);
     let y = c.g.expand(x, Shape(vec![3, 5]));
     println!("expand: {:.1e}", c.check(y));
+}
 
+#[test]
+fn unfold_and_fold_match_finite_differences() {
+    let windows = [
+        Window { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: [[1, 1], [1, 1]] },
+        Window { kernel: [2, 3], stride: [2, 1], dilation: [1, 2], padding: [[0, 1], [2, 0]] },
+        Window { kernel: [2, 2], stride: [2, 2], dilation: [1, 1], padding: [[0, 0], [0, 0]] },
+    ];
+    for window in windows {
+        for pad in [0.0, -7.0] {
+            let mut c = Case::new();
+            let x = c.param(&[2, 3, 5, 6], -1.0, 1.0);
+            let y = c.g.unfold(x, window, pad);
+            println!("unfold {window:?} pad {pad}: {:.1e}", c.check(y));
+        }
+        let mut c = Case::new();
+        let [oh, ow] = window.positions([5, 6]).unwrap();
+        let cols = c.param(&[2, oh, ow, 3, window.kernel[0], window.kernel[1]], -1.0, 1.0);
+        let y = c.g.fold(cols, window, Shape(vec![2, 3, 5, 6]));
+        println!("fold {window:?}: {:.1e}", c.check(y));
+    }
+}
+
+#[test]
+fn fold_is_the_adjoint_of_unfold() {
+    // <unfold(x), c> == <x, fold(c)> for every x and c: the two ops are exact transposes.
+    let window = Window { kernel: [3, 2], stride: [2, 1], dilation: [1, 2], padding: [[1, 2], [0, 1]] };
+    let mut g = Graph::default();
+    let x = g.param("x", Shape(vec![2, 3, 7, 5]), Init::Constant(0.0));
+    let u = g.unfold(x, window, 0.0);
+    let cols = g.param("c", g.shape(u).clone(), Init::Constant(0.0));
+    let f = g.fold(cols, window, Shape(vec![2, 3, 7, 5]));
+    let feeds = HashMap::from([
+        (x, values(1, g.shape(x).numel(), -1.0, 1.0)),
+        (cols, values(2, g.shape(cols).numel(), -1.0, 1.0)),
+    ]);
+    let v = evaluate(&g, &feeds);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (lhs, rhs) = (dot(&v[u], &v[cols]), dot(&v[x], &v[f]));
+    assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
 }
 
 #[test]

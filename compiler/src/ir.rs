@@ -30,6 +30,8 @@ pub enum UnaryOp {
     Relu,
     /// Hyperbolic tangent.
     Tanh,
+    /// The error function (for the exact GELU).
+    Erf,
 }
 
 /// Pointwise ops of two operands, with broadcasting.
@@ -64,6 +66,33 @@ pub enum ReduceOp {
     Max,
 }
 
+/// A sliding window over the last two axes of `[n, c, h, w]`: its positions are those of a
+/// convolution or pooling with these settings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Window {
+    /// Window extent `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// Step between positions `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// Spacing of the window's taps `[dh, dw]`.
+    pub dilation: [usize; 2],
+    /// Padding `[[top, bottom], [left, right]]` (reads there give the unfold's pad value).
+    pub padding: [[usize; 2]; 2],
+}
+
+impl Window {
+    /// Output positions along the two axes for an input of `[h, w]`; `None` if the window
+    /// does not fit once.
+    pub fn positions(&self, size: [usize; 2]) -> Option<[usize; 2]> {
+        let along = |d: usize| {
+            let padded = size[d] + self.padding[d][0] + self.padding[d][1];
+            let span = self.dilation[d] * (self.kernel[d] - 1) + 1;
+            (padded >= span && self.stride[d] > 0).then(|| (padded - span) / self.stride[d] + 1)
+        };
+        Some([along(0)?, along(1)?])
+    }
+}
+
 /// How a parameter is initialised, drawn from the trainer's seeded generator.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Init {
@@ -76,6 +105,13 @@ pub enum Init {
     },
     /// Every element equal.
     Constant(f64),
+    /// N(mean, std).
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
 }
 
 /// One primitive operation.
@@ -120,6 +156,20 @@ pub enum Op {
     OneHot(ValueId),
     /// The same value with its gradient stopped (a view).
     Detach(ValueId),
+    /// `[n, c, h, w]` to the windows `[n, oh, ow, c, kh, kw]` (im2col); reads outside the
+    /// input give `pad`.
+    Unfold(ValueId, Window, f64),
+    /// The adjoint of a zero-padded unfold (col2im): windows `[n, oh, ow, c, kh, kw]` summed
+    /// back into `[n, c, h, w]` (the node's shape).
+    Fold(ValueId, Window),
+    /// A value that differs between training and inference (dropout, batch statistics);
+    /// [`Graph::specialise`] replaces it by one side before code generation.
+    Mode {
+        /// The value in the train step.
+        train: ValueId,
+        /// The value in `predict` and `eval_loss`.
+        eval: ValueId,
+    },
 }
 
 impl Op {
@@ -133,8 +183,30 @@ impl Op {
             | Op::Permute(a, _)
             | Op::Expand(a)
             | Op::OneHot(a)
-            | Op::Detach(a) => vec![*a],
+            | Op::Detach(a)
+            | Op::Unfold(a, ..)
+            | Op::Fold(a, _) => vec![*a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+            Op::Mode { train, eval } => vec![*train, *eval],
+        }
+    }
+
+    /// The same op reading `f(a)` instead of each operand `a`.
+    pub fn map_operands(self, f: impl Fn(ValueId) -> ValueId) -> Op {
+        match self {
+            Op::Unary(op, a) => Op::Unary(op, f(a)),
+            Op::Binary(op, a, b) => Op::Binary(op, f(a), f(b)),
+            Op::Reduce(op, a, axes) => Op::Reduce(op, f(a), axes),
+            Op::MatMul(a, b) => Op::MatMul(f(a), f(b)),
+            Op::Reshape(a) => Op::Reshape(f(a)),
+            Op::Permute(a, perm) => Op::Permute(f(a), perm),
+            Op::Expand(a) => Op::Expand(f(a)),
+            Op::OneHot(a) => Op::OneHot(f(a)),
+            Op::Detach(a) => Op::Detach(f(a)),
+            Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
+            Op::Fold(a, window) => Op::Fold(f(a), window),
+            Op::Mode { train, eval } => Op::Mode { train: f(train), eval: f(eval) },
+            leaf => leaf,
         }
     }
 
@@ -329,6 +401,46 @@ impl Graph {
         self.push(Op::Expand(a), shape)
     }
 
+    /// Windows `[n, oh, ow, c, kh, kw]` of `[n, c, h, w]`, reading `pad` outside it.
+    pub fn unfold(&mut self, a: ValueId, window: Window, pad: f64) -> ValueId {
+        let [n, c, h, w] = self.shape(a).0[..] else { panic!("internal: unfold of {}", self.shape(a)) };
+        let [oh, ow] = window.positions([h, w]).expect("internal: window does not fit");
+        let [kh, kw] = window.kernel;
+        self.push(Op::Unfold(a, window, pad), Shape(vec![n, oh, ow, c, kh, kw]))
+    }
+
+    /// Windows `[n, oh, ow, c, kh, kw]` summed back into `[n, c, h, w]` (= `shape`).
+    pub fn fold(&mut self, a: ValueId, window: Window, shape: Shape) -> ValueId {
+        self.push(Op::Fold(a, window), shape)
+    }
+
+    /// `train` in the train step, `eval` in inference (same shape).
+    pub fn mode(&mut self, train: ValueId, eval: ValueId) -> ValueId {
+        assert_eq!(self.shape(train), self.shape(eval), "internal: mode sides differ in shape");
+        let shape = self.shape(train).clone();
+        self.push(Op::Mode { train, eval }, shape)
+    }
+
+    /// Rewrites what `roots` compute with every [`Op::Mode`] resolved to its train or eval
+    /// side; nodes that do not depend on a `Mode` are shared. Returns the new roots.
+    pub fn specialise(&mut self, roots: &[ValueId], train: bool) -> Vec<ValueId> {
+        let end = roots.iter().max().map_or(0, |&r| r + 1);
+        let mut map: Vec<ValueId> = (0..end).collect();
+        for v in 0..end {
+            let node = self.nodes[v].clone();
+            map[v] = match node.op {
+                Op::Mode { train: t, eval: e } => map[if train { t } else { e }],
+                op if op.operands().iter().all(|&a| map[a] == a) => v,
+                op => {
+                    let op = op.map_operands(|a| map[a]);
+                    self.nodes.push(Node { op, ..node });
+                    self.nodes.len() - 1
+                }
+            };
+        }
+        roots.iter().map(|&r| map[r]).collect()
+    }
+
     /// Labels `[b]` to a one-hot `[b, classes]`.
     pub fn one_hot(&mut self, labels: ValueId, classes: usize) -> ValueId {
         let mut dims = self.shape(labels).0.clone();
@@ -390,9 +502,16 @@ impl Graph {
             Op::Expand(a) => format!("expand %{a}"),
             Op::OneHot(a) => format!("one_hot %{a}"),
             Op::Detach(a) => format!("detach %{a}"),
+            Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
+            Op::Fold(a, w) => format!("fold %{a} {}", window(w)),
+            Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
         };
         format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
     }
+}
+
+fn window(w: &Window) -> String {
+    format!("kernel={:?} stride={:?} dilation={:?} padding={:?}", w.kernel, w.stride, w.dilation, w.padding)
 }
 
 impl fmt::Display for Graph {

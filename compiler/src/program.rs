@@ -31,6 +31,17 @@ pub struct State {
     pub update: ValueId,
 }
 
+/// A dropout layer's mask, drawn by the trainer before each train step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dropout {
+    /// The mask input (0 or 1/(1-p) per element).
+    pub mask: ValueId,
+    /// Drop probability.
+    pub p: f64,
+    /// The layer's module index (its stream of random numbers).
+    pub layer: usize,
+}
+
 /// A gradient accumulator of one parameter (with `Training::accumulate(k)`, k > 1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Accumulator {
@@ -55,10 +66,18 @@ pub struct Program {
     pub labels: Vec<ValueId>,
     /// The trained parameters, in declaration (and checkpoint) order.
     pub params: Vec<Param>,
-    /// The scalar loss.
+    /// The scalar loss of the train step.
     pub loss: ValueId,
-    /// The value `predict` returns (the logits).
+    /// The outputs (logits) of the train step.
     pub output: ValueId,
+    /// The loss in inference mode (`eval_loss`): no dropout, running statistics.
+    pub eval_loss: ValueId,
+    /// The value `predict` returns, in inference mode.
+    pub eval_output: ValueId,
+    /// Running statistics (batch norm), updated in place by the train step and saved.
+    pub statistics: Vec<State>,
+    /// Dropout masks the trainer draws each train step.
+    pub dropouts: Vec<Dropout>,
     /// Optimizer state, in checkpoint order.
     pub state: Vec<State>,
     /// `[1]` inputs the trainer computes on the host before each step.
@@ -83,11 +102,28 @@ impl Program {
     ) -> Result<Program, Error> {
         let state = model.state.borrow();
         let mut graph = state.graph.clone();
+        let (original_loss, original_output) = (loss, output);
         let error = |message: String| Error { layer: "compile".into(), message, location };
         let sample_weight = state
             .sample_weight
             .filter(|_| graph.shape(loss).numel() == 1)
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
+
+        // The train step sees the train side of every mode-dependent value, inference the
+        // eval side; nodes that do not depend on the mode are shared.
+        let mut train_roots = vec![loss, output];
+        train_roots.extend(state.statistics.iter().map(|s| s.2));
+        let train_roots = graph.specialise(&train_roots, true);
+        let (loss, output) = (train_roots[0], train_roots[1]);
+        let statistics = state
+            .statistics
+            .iter()
+            .zip(&train_roots[2..])
+            .map(|((name, value, _), &update)| State { name: name.clone(), value: *value, update })
+            .collect();
+        let eval = graph.specialise(&[original_loss, original_output], false);
+        let (eval_loss, eval_output) = (eval[0], eval[1]);
+        let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
         let grads = gradients(&mut graph, loss, &state.params);
         let missing = state.params.iter().zip(&grads).find(|(_, g)| g.is_none());
@@ -136,6 +172,10 @@ impl Program {
             params,
             loss,
             output,
+            eval_loss,
+            eval_output,
+            statistics,
+            dropouts,
             state: optimizer_state,
             scalars,
             initial_learning_rate: optimizer.lr(),
@@ -157,12 +197,12 @@ impl Program {
         out
     }
 
-    /// The values the train step must produce: loss, outputs, gradients, updated parameters
-    /// and state.
+    /// The values the train step must produce: loss, outputs, gradients, updated parameters,
+    /// optimizer state and running statistics.
     pub fn train_roots(&self) -> Vec<ValueId> {
         let mut roots = vec![self.loss, self.output];
         roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
-        roots.extend(self.state.iter().map(|s| s.update));
+        roots.extend(self.state.iter().chain(&self.statistics).map(|s| s.update));
         roots
     }
 
@@ -171,6 +211,7 @@ impl Program {
         let with = |pick: fn(&Accumulator) -> ValueId| {
             let mut roots = vec![self.loss, self.output];
             roots.extend(self.accumulators.iter().map(pick));
+            roots.extend(self.statistics.iter().map(|s| s.update));
             roots
         };
         (with(|a| a.first), with(|a| a.next))

@@ -1,6 +1,6 @@
 //! Snapshots of the IR and the emitted source of the reference MLP, and of build errors.
 
-use crate::{codegen, Model, Sgd};
+use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Sgd, Tensor};
 
 fn mnist_mlp() -> crate::Program {
     let model = Model::new("MnistMlp");
@@ -36,11 +36,37 @@ fn invalid_models_fail_with_located_messages() {
         messages.push(format!("{}: layer `{}`: {}", error.location.line(), error.layer, error.message));
     };
 
-    let m = Model::new("M");
-    let x = m.input("x", [8, 1, 4, 4]);
-    let y = m.labels("y", [8], 3);
-    let logits = x.linear(3);
-    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+    // One layer each: the model is otherwise a valid classifier of [8, 1, 6, 6] images.
+    let layers: Vec<(&str, fn(Tensor) -> Tensor)> = vec![
+        ("conv kernel too large", |x| x.conv2d(Conv::new(4, 7))),
+        ("same padding with stride 2", |x| x.conv2d(Conv::new(4, 3).padding(Padding::Same).stride(2))),
+        ("conv2d of a matrix", |x| x.flatten().conv2d(Conv::new(4, 3))),
+        ("conv1d of an image", |x| x.conv1d(Conv::new(4, 3))),
+        ("zero stride", |x| x.conv2d(Conv::new(4, 3).stride(0))),
+        ("pool padding over half the kernel", |x| x.max_pool2d(Pool::new(2).padding(2))),
+        ("avg pool kernel too large", |x| x.avg_pool2d(Pool::new(8))),
+        ("adaptive pool size not dividing", |x| x.adaptive_avg_pool2d(4)),
+        ("transposed output_padding >= stride", |x| x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).output_padding(2))),
+        ("batch_norm2d of a matrix", |x| x.flatten().batch_norm2d()),
+        ("batch_norm1d of an image", |x| x.batch_norm1d()),
+        ("dropout p = 1", |x| x.dropout(1.0)),
+        ("layer_norm over every axis", |x| x.layer_norm(4)),
+        ("softmax dim out of range", |x| x.softmax(4)),
+        ("reshape changing the size", |x| x.reshape([8, 35])),
+        ("permute of the wrong rank", |x| x.permute(&[0, 2, 1])),
+        ("transpose out of range", |x| x.transpose(1, 4)),
+        ("mean over a repeated axis", |x| x.mean(&[2, 2])),
+        ("flatten from past the end", |x| x.flatten_from(4)),
+        ("concat with a mismatched axis", |x| Tensor::concat(&[x, x.max_pool2d(Pool::new(2))], 1)),
+        ("mse against another shape", |x| x.mse_loss(x.flatten())),
+    ];
+    for (_, layer) in layers {
+        let m = Model::new("M");
+        let x = m.input("x", [8, 1, 6, 6]);
+        let y = m.labels("y", [8], 3);
+        let logits = layer(x).flatten().linear(3);
+        record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+    }
 
     let m = Model::new("M");
     let x = m.input("x", [8, 16]);

@@ -74,13 +74,19 @@ pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, 
         spec.iter()
             .map(|&(name, shape)| {
                 let tensor = file.tensor(name).map_err(|_| fail(format!("tensor `{name}` is missing")))?;
-                if tensor.dtype() != Dtype::F32 {
-                    return Err(fail(format!("tensor `{name}` is {:?}, expected F32", tensor.dtype())));
-                }
                 if tensor.shape() != shape {
                     return Err(fail(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape())));
                 }
-                Ok(tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+                match tensor.dtype() {
+                    Dtype::F32 => Ok(tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+                    // PyTorch stores batch norm's `num_batches_tracked` as int64.
+                    Dtype::I64 if name.ends_with("num_batches_tracked") => Ok(tensor
+                        .data()
+                        .chunks_exact(8)
+                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                        .collect()),
+                    other => Err(fail(format!("tensor `{name}` is {other:?}, expected F32"))),
+                }
             })
             .collect()
     };

@@ -38,9 +38,48 @@ pub fn uniform(seed: u64, stream: u64, n: usize, low: f64, high: f64) -> Vec<f32
     (0..n).map(|_| (low + (high - low) * rng.next_f64()) as f32).collect()
 }
 
+/// `n` values from N(mean, std), stream `stream` of `seed` (Box-Muller).
+pub fn normal(seed: u64, stream: u64, n: usize, mean: f64, std: f64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed, stream);
+    (0..n)
+        .map(|_| {
+            let u1 = 1.0 - rng.next_f64(); // in (0, 1]: ln is finite
+            let u2 = rng.next_f64();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            (mean + std * z) as f32
+        })
+        .collect()
+}
+
+/// An inverted-dropout mask of `n` elements: 0 with probability `p`, else 1/(1-p). It depends
+/// only on `(seed, step, layer)`, so a run is reproducible and resumes identically.
+pub fn dropout_mask(seed: u64, step: u64, layer: u64, n: usize, p: f64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(SplitMix64::new(seed, step).next_u64(), 1 << 32 | layer);
+    let keep = (1.0 / (1.0 - p)) as f32;
+    (0..n).map(|_| if rng.next_f64() < p { 0.0 } else { keep }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_has_its_moments() {
+        let a = normal(3, 0, 20_000, 1.5, 0.5);
+        let mean = a.iter().map(|&x| f64::from(x)).sum::<f64>() / 20_000.0;
+        let var = a.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / 20_000.0;
+        assert!((mean - 1.5).abs() < 0.02 && (var.sqrt() - 0.5).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn dropout_masks_drop_p_and_scale_the_rest() {
+        let m = dropout_mask(1, 5, 2, 10_000, 0.25);
+        assert_eq!(m, dropout_mask(1, 5, 2, 10_000, 0.25));
+        assert_ne!(m, dropout_mask(1, 6, 2, 10_000, 0.25));
+        assert!(m.iter().all(|&x| x == 0.0 || (x - 4.0 / 3.0).abs() < 1e-6));
+        let dropped = m.iter().filter(|&&x| x == 0.0).count() as f64 / 10_000.0;
+        assert!((dropped - 0.25).abs() < 0.02, "{dropped}");
+    }
 
     #[test]
     fn uniform_is_seeded_and_in_range() {

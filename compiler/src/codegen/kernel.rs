@@ -43,6 +43,15 @@ pub struct Kernel {
 pub fn kernel(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
     match &g.nodes[v].op {
         Op::MatMul(a, b) => matmul(g, s, v, *a, *b),
+        Op::Unfold(..) => super::window::unfold(g, s, v, name),
+        Op::Fold(..) => super::window::fold(g, s, v, name),
+        Op::Reshape(a) => {
+            // A strided source is copied in its own row-major order, which is the reshape's.
+            let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
+            let strided = !source.is_contiguous(g.shape(*a));
+            let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
+            Expr::new(g, s, v, &shape.clone()).pointwise_kernel(name)
+        }
         Op::Reduce(op, input, axes) => {
             let shape = g.shape(*input).clone();
             let mut e = Expr::new(g, s, v, &shape);
@@ -120,7 +129,8 @@ impl<'a> Expr<'a> {
 
     fn strides_over_iteration(&self, v: ValueId) -> Vec<usize> {
         let layout = self.read_layout(v);
-        let shape = self.g.shape(v);
+        // A copied view iterates over the shape it reads (a strided reshape: its source's).
+        let shape = if v == self.root { &self.shape } else { self.g.shape(v) };
         (0..self.shape.rank()).map(|d| if shape.0[d] == 1 { 0 } else { layout.strides[d] }).collect()
     }
 
@@ -183,6 +193,7 @@ impl<'a> Expr<'a> {
             _ => return self.load(v),
         }
         let expr = match &node.op {
+            Op::Const(c) => splat(*c),
             Op::Unary(op, a) => {
                 let x = self.emit(*a);
                 unary(*op, &x)
@@ -344,6 +355,7 @@ fn unary(op: UnaryOp, x: &str) -> String {
         UnaryOp::Recip => format!("{x}.recip()"),
         UnaryOp::Abs => format!("{x}.abs()"),
         UnaryOp::Tanh => format!("{x}.tanh()"),
+        UnaryOp::Erf => format!("{x}.erf()"),
         UnaryOp::Relu => format!("<Vector<F, N> as FloatOps>::max({x}, {zero})"),
         UnaryOp::Sign => format!(
             "select_many({x}.greater_than(&{zero}), {one}, {zero}) - select_many({x}.less_than(&{zero}), {one}, {zero})"

@@ -2,6 +2,7 @@
 
 mod kernel;
 mod schedule;
+mod window;
 mod writer;
 
 pub use schedule::{schedule, Role, Schedule};
@@ -20,21 +21,24 @@ pub fn emit(p: &Program) -> String {
         .params
         .iter()
         .map(|q| (q.update, q.value))
-        .chain(p.state.iter().map(|s| (s.update, s.value)))
+        .chain(p.state.iter().chain(&p.statistics).map(|s| (s.update, s.value)))
         .chain(p.accumulators.iter().map(|a| (a.next, a.value)))
         .collect();
+    let statistics_in_place = p.statistics.iter().map(|s| (s.update, s.value));
     let train = schedule(g, &train_roots, &in_place);
     // Micro-batches of an accumulated step (empty without accumulation).
     let (first_roots, next_roots) = p.accumulate_roots();
-    let first_in_place: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.first, a.value)).collect();
-    let next_in_place: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.next, a.value)).collect();
+    let first_in_place: Vec<(ValueId, ValueId)> =
+        p.accumulators.iter().map(|a| (a.first, a.value)).chain(statistics_in_place.clone()).collect();
+    let next_in_place: Vec<(ValueId, ValueId)> =
+        p.accumulators.iter().map(|a| (a.next, a.value)).chain(statistics_in_place).collect();
     let micro = if p.accumulate > 1 {
         vec![("start", schedule(g, &first_roots, &first_in_place)), ("accumulate", schedule(g, &next_roots, &next_in_place))]
     } else {
         vec![]
     };
-    let predict = schedule(g, &[p.output], &[]);
-    let evaluate = schedule(g, &[p.loss, p.output], &[]);
+    let predict = schedule(g, &[p.eval_output], &[]);
+    let evaluate = schedule(g, &[p.eval_loss, p.eval_output], &[]);
 
     // Buffers: every value that owns one in either entry point, in value order.
     let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
@@ -145,6 +149,10 @@ fn emit_trainer(
     w.line("steps: u64,");
     w.line("/// Micro-batches of the optimizer step in progress (gradient accumulation).");
     w.line("micro: usize,");
+    w.line("/// Seeds the parameters and the dropout masks.");
+    w.line("seed: u64,");
+    w.line("/// The buffer of the outputs the last entry point computed.");
+    w.line("output_slot: usize,");
     w.close("}");
     w.blank();
     w.open(&format!("impl {t} {{"));
@@ -168,7 +176,10 @@ fn emit_trainer(
     w.line("/// Parameter names (PyTorch's) and shapes, in checkpoint order.");
     let params: Vec<String> = p.params.iter().map(|q| format!("(\"{}\", &{:?})", q.name, g.shape(q.value).0)).collect();
     w.line(&format!("pub const PARAMETERS: &'static [(&'static str, &'static [usize])] = &[{}];", params.join(", ")));
-    w.line("/// Optimizer state tensors and shapes, saved after the parameters.");
+    w.line("/// Running statistics (batch norm) and shapes, saved after the parameters.");
+    let stats: Vec<String> = p.statistics.iter().map(|s| format!("(\"{}\", &{:?})", s.name, g.shape(s.value).0)).collect();
+    w.line(&format!("pub const STATISTICS: &'static [(&'static str, &'static [usize])] = &[{}];", stats.join(", ")));
+    w.line("/// Optimizer state tensors and shapes, saved after the statistics.");
     let state: Vec<String> = p.state.iter().map(|s| format!("(\"{}\", &{:?})", s.name, g.shape(s.value).0)).collect();
     w.line(&format!("pub const STATE: &'static [(&'static str, &'static [usize])] = &[{}];", state.join(", ")));
     w.line("/// Elements of each arena buffer.");
@@ -183,12 +194,20 @@ fn emit_trainer(
         let Op::Param { init, .. } = &g.nodes[q.value].op else { unreachable!() };
         let data = match init {
             Init::Uniform { low, high } => format!("kiln_runtime::init::uniform(seed, {i}, {n}, {low:?}, {high:?})"),
+            Init::Normal { mean, std } => format!("kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?})"),
             Init::Constant(c) => format!("vec![{c:?}f32; {n}]"),
         };
         w.line(&format!("arena.write({}, &{data}); // {}", slot(q.value), q.name));
     }
+    for st in &p.statistics {
+        let Op::Param { init: Init::Constant(c), .. } = &g.nodes[st.value].op else { unreachable!() };
+        w.line(&format!("arena.write({}, &vec![{c:?}f32; {}]); // {}", slot(st.value), g.shape(st.value).numel(), st.name));
+    }
     let lr = p.initial_learning_rate as f32;
-    w.line(&format!("let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0 }};"));
+    w.line(&format!(
+        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, seed, output_slot: {} }};",
+        slot(p.eval_output)
+    ));
     w.line("trainer.reset_optimizer_state();");
     w.line("trainer");
     w.close("}");
@@ -239,6 +258,19 @@ fn emit_trainer(
     w.line("/// update has been applied: reload a checkpoint to continue).");
     w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
     upload(w, true);
+    if !p.dropouts.is_empty() {
+        w.line("let draw = self.steps * Self::ACCUMULATE as u64 + self.micro as u64;");
+        for d in &p.dropouts {
+            let n = g.shape(d.mask).numel();
+            w.line(&format!(
+                "self.arena.write({}, &kiln_runtime::init::dropout_mask(self.seed, draw, {}, {n}, {:?}));",
+                slot(d.mask),
+                d.layer,
+                d.p
+            ));
+        }
+    }
+    w.line(&format!("self.output_slot = {};", slot(p.output)));
     if p.accumulate > 1 {
         w.open("if self.micro + 1 < Self::ACCUMULATE {");
         w.line("if self.micro == 0 { self.launch_start() } else { self.launch_accumulate() }");
@@ -267,6 +299,7 @@ fn emit_trainer(
     w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(false)));
     upload(w, false);
     w.line("self.launch_predict();");
+    w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
     w.line("Ok(self.last_outputs(rows))");
     w.close("}");
     w.blank();
@@ -275,13 +308,14 @@ fn emit_trainer(
     w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
     upload(w, true);
     w.line("self.launch_evaluate();");
-    w.line(&format!("Ok(self.arena.read({})[0])", slot(p.loss)));
+    w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
+    w.line(&format!("Ok(self.arena.read({})[0])", slot(p.eval_loss)));
     w.close("}");
     w.blank();
     w.line("/// The outputs the last `train_step`, `eval_loss` or `predict` computed (before any");
     w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given.");
     w.open("pub fn last_outputs(&self, rows: usize) -> Vec<f32> {");
-    w.line(&format!("let mut out = self.arena.read({});", slot(p.output)));
+    w.line("let mut out = self.arena.read(self.output_slot);");
     w.line("out.truncate(rows * Self::OUTPUT_LEN);");
     w.line("out");
     w.close("}");
@@ -320,7 +354,7 @@ fn emit_trainer(
     lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", grad_buffers);
 
     let list = |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
-    let param_slots = list(&mut p.params.iter().map(|q| q.value));
+    let param_slots = list(&mut p.params.iter().map(|q| q.value).chain(p.statistics.iter().map(|s| s.value)));
     let state_slots = list(&mut p.state.iter().map(|s| s.value));
     w.line("/// Writes the parameters, the optimizer state and the step counter to a safetensors");
     w.line("/// file, atomically (temp file + rename): a crash mid-save leaves the old file.");
@@ -331,14 +365,16 @@ fn emit_trainer(
     w.close("}");
     w.line(&format!("let params: Vec<Vec<f32>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
     w.line(&format!("let state: Vec<Vec<f32>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
-    w.line("kiln_runtime::checkpoint::save(path.as_ref(), Self::PARAMETERS, &params, Self::STATE, &state, self.steps)");
+    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::STATISTICS).copied().collect();");
+    w.line("kiln_runtime::checkpoint::save(path.as_ref(), &model, &params, Self::STATE, &state, self.steps)");
     w.close("}");
     w.blank();
     w.line("/// Loads a checkpoint written by `save`, resuming exactly, or a PyTorch `state_dict` of");
     w.line("/// the same architecture as safetensors (then the optimizer starts afresh). Nothing");
     w.line("/// changes unless every tensor matches.");
     w.open("pub fn load(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
-    w.line("let checkpoint = kiln_runtime::checkpoint::load(path.as_ref(), Self::PARAMETERS, Self::STATE)?;");
+    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::STATISTICS).copied().collect();");
+    w.line("let checkpoint = kiln_runtime::checkpoint::load(path.as_ref(), &model, Self::STATE)?;");
     w.open(&format!("for (slot, data) in [{param_slots}].into_iter().zip(&checkpoint.params) {{"));
     w.line("self.arena.write(slot, data);");
     w.close("}");

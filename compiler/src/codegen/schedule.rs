@@ -57,7 +57,8 @@ pub struct Schedule {
     pub roles: Vec<Option<Role>>,
     /// Where each value is stored (for views: the buffer they read).
     pub layouts: Vec<Option<Layout>>,
-    /// For view ops, the layout they read through (also for views materialised as roots).
+    /// For view ops, the layout they read through (also for views materialised as roots; a
+    /// reshape of a strided value reads its source's layout over the source's shape).
     pub views: Vec<Option<Layout>>,
     /// Values computed by kernels, in execution order.
     pub kernels: Vec<ValueId>,
@@ -72,33 +73,52 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
         uses[r] += 1;
     }
     let mut consumer = vec![None; g.nodes.len()];
+    // Values some consumer reads from memory (a constant then gets a buffer).
+    let mut read_from_memory = vec![false; g.nodes.len()];
     for (v, node) in g.nodes.iter().enumerate() {
         if live[v] {
             for a in node.op.operands() {
                 consumer[a] = Some(v);
+                read_from_memory[a] |= matches!(node.op, Op::MatMul(..) | Op::Unfold(..) | Op::Fold(..));
             }
         }
     }
 
     let mut roles: Vec<Option<Role>> = vec![None; g.nodes.len()];
+    let mut layouts: Vec<Option<Layout>> = vec![None; g.nodes.len()];
+    let mut views: Vec<Option<Layout>> = vec![None; g.nodes.len()];
     for (v, node) in g.nodes.iter().enumerate() {
         if !live[v] {
             continue;
         }
-        let literal_operand = |a: ValueId| match roles[a] {
-            Some(Role::Literal(c)) => Some(c),
-            _ => None,
-        };
-        roles[v] = Some(match &node.op {
+        let role = match &node.op {
             Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } => Role::External,
+            Op::Const(_) if read_from_memory[v] || roots.contains(&v) => Role::Kernel,
             Op::Const(c) => Role::Literal(*c),
-            op if op.is_view() => match literal_operand(op.operands()[0]) {
-                Some(c) => Role::Literal(c),
-                // A root needs a buffer of its own: the view is copied by a kernel.
-                None if roots.contains(&v) => Role::Kernel,
-                None => Role::View,
-            },
-            Op::MatMul(..) | Op::Reduce(..) => Role::Kernel,
+            Op::Mode { .. } => panic!("internal: specialise the graph before scheduling"),
+            op if op.is_view() => {
+                let a = op.operands()[0];
+                match (roles[a], &layouts[a]) {
+                    (Some(Role::Literal(c)), _) => Role::Literal(c),
+                    (_, Some(source)) => {
+                        let strided_reshape = matches!(op, Op::Reshape(_)) && !source.is_contiguous(g.shape(a));
+                        if strided_reshape {
+                            // Copied in the source's row-major order, which is the reshape's.
+                            views[v] = Some(source.clone());
+                        } else {
+                            views[v] = Some(view_layout(op, source.clone(), g.shape(a), &node.shape));
+                        }
+                        // A root needs a buffer of its own: the view is copied by a kernel.
+                        if strided_reshape || roots.contains(&v) {
+                            Role::Kernel
+                        } else {
+                            Role::View
+                        }
+                    }
+                    _ => panic!("internal: view %{v} of %{a}, which has no buffer"),
+                }
+            }
+            Op::MatMul(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
             _ => {
                 let fusable = uses[v] == 1
                     && consumer[v].is_some_and(|c| match &g.nodes[c].op {
@@ -111,27 +131,15 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
                     Role::Kernel
                 }
             }
-        });
-    }
-
-    let mut layouts: Vec<Option<Layout>> = vec![None; g.nodes.len()];
-    let mut views: Vec<Option<Layout>> = vec![None; g.nodes.len()];
-    for (v, node) in g.nodes.iter().enumerate() {
-        let shape = &node.shape;
-        if node.op.is_view() && matches!(roles[v], Some(Role::View | Role::Kernel)) {
-            let a = node.op.operands()[0];
-            let source = layouts[a].clone().unwrap_or_else(|| {
-                panic!("internal: view %{v} of %{a}, which has no buffer")
-            });
-            views[v] = Some(view_layout(&node.op, source, g.shape(a), shape));
-        }
-        layouts[v] = match roles[v] {
-            Some(Role::External) => Some(Layout::contiguous(v, shape)),
-            Some(Role::Kernel) => {
+        };
+        roles[v] = Some(role);
+        layouts[v] = match role {
+            Role::External => Some(Layout::contiguous(v, &node.shape)),
+            Role::Kernel => {
                 let buffer = in_place.iter().find(|(value, _)| *value == v).map_or(v, |&(_, p)| p);
-                Some(Layout::contiguous(buffer, shape))
+                Some(Layout::contiguous(buffer, &node.shape))
             }
-            Some(Role::View) => views[v].clone(),
+            Role::View => views[v].clone(),
             _ => None,
         };
     }

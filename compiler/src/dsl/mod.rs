@@ -17,8 +17,17 @@
 //! the first error is kept (later layers on a failed value are skipped) and returned by
 //! [`Model::compile`].
 
+mod conv;
+mod init;
+mod loss;
+mod norm;
+mod tensor_ops;
+
+pub use conv::{Conv, ConvTranspose, Pair, Padding, Pool};
+pub use init::{Initializer, Linear};
+
 use crate::error::Error;
-use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use crate::optim::Training;
 use crate::program::Program;
 use crate::shape::Shape;
@@ -38,6 +47,12 @@ pub(crate) struct State {
     pub params: Vec<ValueId>,
     /// Per-sample weights of the loss (1/n for real rows, 0 for padding), fed by the trainer.
     pub sample_weight: Option<ValueId>,
+    /// Running statistics (batch norm): name, value, value after a train step.
+    pub statistics: Vec<(String, ValueId, ValueId)>,
+    /// Dropout masks the trainer draws each step: mask input, drop probability, layer index.
+    pub dropouts: Vec<(ValueId, f64, usize)>,
+    /// Weight matrices and kernels (not biases or norm scales): what penalties act on.
+    pub weights: Vec<ValueId>,
     next_module: usize,
     pub error: Option<Error>,
 }
@@ -45,16 +60,16 @@ pub(crate) struct State {
 /// A value in the model being declared. Cheap to copy; methods add layers.
 #[derive(Clone, Copy)]
 pub struct Tensor<'m> {
-    model: &'m Model,
+    pub(crate) model: &'m Model,
     /// `None` once an earlier layer failed: further layers are skipped.
-    id: Option<ValueId>,
+    pub(crate) id: Option<ValueId>,
 }
 
 /// Integer class labels, the target of a classification loss.
 #[derive(Clone, Copy)]
 pub struct Labels<'m> {
-    tensor: Tensor<'m>,
-    classes: usize,
+    pub(crate) tensor: Tensor<'m>,
+    pub(crate) classes: usize,
 }
 
 impl Model {
@@ -68,6 +83,9 @@ impl Model {
                 labels: vec![],
                 params: vec![],
                 sample_weight: None,
+                statistics: vec![],
+                dropouts: vec![],
+                weights: vec![],
                 next_module: 0,
                 error: None,
             }),
@@ -167,6 +185,36 @@ impl State {
         }
     }
 
+    /// Adds a trained parameter `{index}.{name}`.
+    pub(crate) fn param(&mut self, index: usize, name: &str, shape: Shape, init: crate::ir::Init) -> ValueId {
+        let id = self.graph.param(&format!("{index}.{name}"), shape, init);
+        self.params.push(id);
+        id
+    }
+
+    /// Adds a running statistic `{index}.{name}` (saved, not trained) and its value after a
+    /// train step.
+    pub(crate) fn statistic(&mut self, index: usize, name: &str, shape: Shape, init: f64, update: impl FnOnce(&mut Graph, ValueId) -> ValueId) -> ValueId {
+        let name = format!("{index}.{name}");
+        let value = self.graph.param(&name, shape, crate::ir::Init::Constant(init));
+        let next = update(&mut self.graph, value);
+        self.statistics.push((name, value, next));
+        value
+    }
+
+    /// Finishes a loss from per-sample losses `[batch, 1]`: their mean over the real rows of
+    /// the batch (the trainer zeroes the weights of a padded last batch's filler rows).
+    pub(crate) fn mean_over_samples(&mut self, per_sample: ValueId) -> Result<ValueId, String> {
+        if self.sample_weight.is_some() {
+            return Err("a model has one loss (add penalties to it with .add)".into());
+        }
+        let batch = self.graph.shape(per_sample).0[0];
+        let weight = self.graph.input("__sample_weight", Shape(vec![batch, 1]));
+        self.sample_weight = Some(weight);
+        let weighted = self.graph.mul(per_sample, weight);
+        Ok(self.graph.sum(weighted, &[0, 1]))
+    }
+
     /// Claims the next `nn.Sequential` index for a layer of `kind`, e.g. `3.linear`.
     fn next_layer(&mut self, kind: &str) -> (usize, String) {
         let index = self.next_module;
@@ -184,7 +232,7 @@ impl<'m> Tensor<'m> {
     }
 
     /// Adds one layer: claims its module index, checks and lowers it.
-    fn layer(
+    pub(crate) fn layer(
         self,
         kind: &str,
         location: &'static Location<'static>,
@@ -204,7 +252,7 @@ impl<'m> Tensor<'m> {
     }
 
     /// A functional op (no module index, as in `torch.*`), recorded under `kind`.
-    fn functional(
+    pub(crate) fn functional(
         self,
         kind: &str,
         location: &'static Location<'static>,
@@ -265,24 +313,6 @@ impl<'m> Tensor<'m> {
         self.unary("sign", UnaryOp::Sign, Location::caller())
     }
 
-    /// Hyperbolic tangent, elementwise.
-    #[track_caller]
-    pub fn tanh(self) -> Tensor<'m> {
-        self.unary("tanh", UnaryOp::Tanh, Location::caller())
-    }
-
-    /// 1 / (1 + e^-x), elementwise.
-    #[track_caller]
-    pub fn sigmoid(self) -> Tensor<'m> {
-        self.functional("sigmoid", Location::caller(), |s, x| {
-            let g = &mut s.graph;
-            let neg = g.unary(UnaryOp::Neg, x);
-            let e = g.unary(UnaryOp::Exp, neg);
-            let one = g.scalar_like(1.0, e);
-            let denom = g.add(one, e);
-            Ok(g.unary(UnaryOp::Recip, denom))
-        })
-    }
 
     /// `self + other`, broadcast.
     #[track_caller]
@@ -341,95 +371,34 @@ impl<'m> Tensor<'m> {
         })
     }
 
-    /// `nn.Flatten()`: keeps the batch axis, merges the rest.
+    /// `nn.Linear(in, out)`: `x W^T + b` with weight `[out, in]`; an input of rank > 2 is
+    /// flattened after the batch axis first. Takes `out` or a [`Linear`] with options.
     #[track_caller]
-    pub fn flatten(self) -> Tensor<'m> {
-        self.layer("flatten", Location::caller(), |s, x, _| {
-            let shape = s.graph.shape(x).clone();
-            if shape.rank() < 2 {
-                return Err(format!("flatten needs a batch axis and at least one more, got {shape}"));
-            }
-            let batch = shape.0[0];
-            Ok(s.graph.reshape(x, Shape(vec![batch, shape.numel() / batch])))
-        })
-    }
-
-    /// `nn.Linear(in, out)` on `[batch, in]`: `x W^T + b`, weight `[out, in]`, PyTorch's
-    /// default init U(±1/sqrt(in)) for weight and bias.
-    #[track_caller]
-    pub fn linear(self, out_features: usize) -> Tensor<'m> {
+    pub fn linear(self, options: impl Into<Linear>) -> Tensor<'m> {
+        let options = options.into();
         self.layer("linear", Location::caller(), |s, x, index| {
             let shape = s.graph.shape(x).clone();
-            if shape.rank() != 2 {
-                return Err(format!(
-                    "linear expects [batch, features], got {shape}; add .flatten() first"
-                ));
+            if shape.rank() < 2 {
+                return Err(format!("linear expects [batch, features], got {shape}"));
             }
-            if out_features == 0 {
+            if options.out_features == 0 {
                 return Err("linear needs at least one output feature".into());
             }
-            let (batch, in_features) = (shape.0[0], shape.0[1]);
-            let bound = 1.0 / (in_features as f64).sqrt();
-            let init = Init::Uniform { low: -bound, high: bound };
-            let w = s.graph.param(&format!("{index}.weight"), [out_features, in_features].into(), init.clone());
-            let b = s.graph.param(&format!("{index}.bias"), [out_features].into(), init);
-            s.params.extend([w, b]);
+            let batch = shape.0[0];
+            let in_features = shape.numel() / batch;
+            let x = s.graph.reshape(x, Shape(vec![batch, in_features]));
+            let out = options.out_features;
+            let fans = (in_features, out);
+            let w = s.param(index, "weight", [out, in_features].into(), options.weight_init.resolve(fans));
+            s.weights.push(w);
             let wt = s.graph.transpose(w);
             let y = s.graph.matmul(x, wt);
-            let b = s.graph.reshape(b, Shape(vec![1, out_features]));
-            debug_assert_eq!(s.graph.shape(y).0, vec![batch, out_features]);
+            if !options.bias {
+                return Ok(y);
+            }
+            let b = s.param(index, "bias", [out].into(), options.bias_init.resolve(fans));
+            let b = s.graph.reshape(b, Shape(vec![1, out]));
             Ok(s.graph.add(y, b))
         })
-    }
-
-    /// `nn.ReLU()`: max(x, 0). Its gradient is 1{x > 0}, which is 0 at exactly 0 as in
-    /// PyTorch (the course writes 1{x >= 0}; the two differ only at 0).
-    #[track_caller]
-    pub fn relu(self) -> Tensor<'m> {
-        self.layer("relu", Location::caller(), |s, x, _| Ok(s.graph.unary(UnaryOp::Relu, x)))
-    }
-
-    /// Mean softmax cross-entropy of logits `[batch, classes]` against integer labels, as
-    /// `nn.CrossEntropyLoss()`. Computed stably as logsumexp(z) - z[label]; the mean is over
-    /// the real rows of a batch (a padded last batch does not dilute it).
-    #[track_caller]
-    pub fn cross_entropy(self, labels: Labels<'m>) -> Tensor<'m> {
-        let location = Location::caller();
-        let (Some(z), Some(y)) = (self.id, labels.tensor.id) else {
-            return Tensor { model: self.model, id: None };
-        };
-        let id = self.model.checked("cross_entropy", location, |s| {
-            let (zs, ys) = (s.graph.shape(z).clone(), s.graph.shape(y).clone());
-            if zs.rank() != 2 {
-                return Err(format!("expects logits [batch, classes], got {zs}"));
-            }
-            if zs.0[0] != ys.0[0] {
-                return Err(format!("logits {zs} and labels {ys} differ in batch size"));
-            }
-            if zs.0[1] != labels.classes {
-                return Err(format!("logits {zs} have {} classes, labels {ys} have {}", zs.0[1], labels.classes));
-            }
-            if s.sample_weight.is_some() {
-                return Err("a model has one loss".into());
-            }
-            s.graph.set_origin("cross_entropy");
-            let g = &mut s.graph;
-            let batch = zs.0[0];
-            let max = g.reduce(ReduceOp::Max, z, &[1]);
-            let max = g.detach(max);
-            let shifted = g.sub(z, max);
-            let exp = g.unary(UnaryOp::Exp, shifted);
-            let sum_exp = g.sum(exp, &[1]);
-            let log_sum_exp = g.unary(UnaryOp::Log, sum_exp);
-            let one_hot = g.one_hot(y, labels.classes);
-            let picked = g.mul(one_hot, shifted);
-            let picked = g.sum(picked, &[1]);
-            let per_sample = g.sub(log_sum_exp, picked);
-            let weight = g.input("__sample_weight", Shape(vec![batch, 1]));
-            let weighted = g.mul(per_sample, weight);
-            s.sample_weight = Some(weight);
-            Ok(g.sum(weighted, &[0, 1]))
-        });
-        Tensor { model: self.model, id }
     }
 }

@@ -1,0 +1,223 @@
+//! Activations, normalisation and dropout. Each is an `nn` module (it takes an index).
+
+use super::Tensor;
+use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
+use crate::shape::Shape;
+use std::panic::Location;
+
+/// `x - max(x)` along `axis` (the max detached: it cancels in softmax), exp'd sum's log.
+fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
+    let max = g.reduce(ReduceOp::Max, x, &[axis]);
+    let max = g.detach(max);
+    let shifted = g.sub(x, max);
+    let exp = g.unary(UnaryOp::Exp, shifted);
+    let sum = g.sum(exp, &[axis]);
+    let log_sum = g.unary(UnaryOp::Log, sum);
+    g.sub(shifted, log_sum)
+}
+
+/// The logistic function 1 / (1 + e^-x).
+pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
+    let neg = g.unary(UnaryOp::Neg, x);
+    let e = g.unary(UnaryOp::Exp, neg);
+    let one = g.scalar_like(1.0, e);
+    let denom = g.add(one, e);
+    g.unary(UnaryOp::Recip, denom)
+}
+
+/// Mean and biased variance of `x` over `axes` (kept as size 1).
+fn moments(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, ValueId, usize) {
+    let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
+    let sum = g.sum(x, axes);
+    let mean = g.scale(sum, 1.0 / count as f64);
+    let centered = g.sub(x, mean);
+    let square = g.mul(centered, centered);
+    let sum_square = g.sum(square, axes);
+    (mean, g.scale(sum_square, 1.0 / count as f64), count)
+}
+
+/// `(x - mean) / sqrt(var + eps)`.
+fn normalize(g: &mut Graph, x: ValueId, mean: ValueId, var: ValueId, eps: f64) -> ValueId {
+    let centered = g.sub(x, mean);
+    let eps = g.scalar_like(eps, var);
+    let var_eps = g.add(var, eps);
+    let std = g.unary(UnaryOp::Sqrt, var_eps);
+    g.div(centered, std)
+}
+
+impl<'m> Tensor<'m> {
+    fn activation(self, kind: &str, location: &'static Location<'static>, f: impl FnOnce(&mut Graph, ValueId) -> ValueId) -> Tensor<'m> {
+        self.layer(kind, location, |s, x, _| Ok(f(&mut s.graph, x)))
+    }
+
+    /// `nn.ReLU()`: max(x, 0). Its gradient is 1{x > 0}, which is 0 at exactly 0 as in
+    /// PyTorch (the course writes 1{x >= 0}; the two differ only at 0).
+    #[track_caller]
+    pub fn relu(self) -> Tensor<'m> {
+        self.activation("relu", Location::caller(), |g, x| g.unary(UnaryOp::Relu, x))
+    }
+
+    /// `nn.LeakyReLU(slope)`: x for x > 0, else slope·x (gradient `slope` at 0, as PyTorch).
+    #[track_caller]
+    pub fn leaky_relu(self, slope: f64) -> Tensor<'m> {
+        self.activation("leaky_relu", Location::caller(), |g, x| {
+            let zero = g.scalar_like(0.0, x);
+            let positive = g.binary(BinaryOp::Greater, x, zero);
+            let factor = g.scale(positive, 1.0 - slope);
+            let slope = g.scalar_like(slope, x);
+            let factor = g.add(factor, slope);
+            g.mul(x, factor)
+        })
+    }
+
+    /// `nn.Sigmoid()`: 1 / (1 + e^-x).
+    #[track_caller]
+    pub fn sigmoid(self) -> Tensor<'m> {
+        self.activation("sigmoid", Location::caller(), sigmoid)
+    }
+
+    /// `nn.Tanh()`.
+    #[track_caller]
+    pub fn tanh(self) -> Tensor<'m> {
+        self.activation("tanh", Location::caller(), |g, x| g.unary(UnaryOp::Tanh, x))
+    }
+
+    /// `nn.GELU()` (exact): x·Φ(x) = x/2·(1 + erf(x/√2)).
+    #[track_caller]
+    pub fn gelu(self) -> Tensor<'m> {
+        self.activation("gelu", Location::caller(), |g, x| {
+            let scaled = g.scale(x, std::f64::consts::FRAC_1_SQRT_2);
+            let erf = g.unary(UnaryOp::Erf, scaled);
+            let one = g.scalar_like(1.0, erf);
+            let cdf = g.add(erf, one);
+            let half_x = g.scale(x, 0.5);
+            g.mul(half_x, cdf)
+        })
+    }
+
+    /// `nn.Softmax(dim)`, computed stably (shifted by the detached max).
+    #[track_caller]
+    pub fn softmax(self, dim: usize) -> Tensor<'m> {
+        self.layer("softmax", Location::caller(), |s, x, _| {
+            check_dim(&s.graph, x, dim)?;
+            let log = log_softmax(&mut s.graph, x, dim);
+            Ok(s.graph.unary(UnaryOp::Exp, log))
+        })
+    }
+
+    /// `nn.LogSoftmax(dim)`, computed stably.
+    #[track_caller]
+    pub fn log_softmax(self, dim: usize) -> Tensor<'m> {
+        self.layer("log_softmax", Location::caller(), |s, x, _| {
+            check_dim(&s.graph, x, dim)?;
+            Ok(log_softmax(&mut s.graph, x, dim))
+        })
+    }
+
+    /// `nn.Dropout(p)`: in the train step, zeroes each element with probability `p` and scales
+    /// the rest by 1/(1-p), with a mask the trainer draws from its seed and step (so runs are
+    /// reproducible; the backward pass reuses the same mask); the identity in inference.
+    #[track_caller]
+    pub fn dropout(self, p: f64) -> Tensor<'m> {
+        self.layer("dropout", Location::caller(), |s, x, index| {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("the drop probability must be in [0, 1), got {p}"));
+            }
+            let shape = s.graph.shape(x).clone();
+            let mask = s.graph.input(&format!("__dropout{index}"), shape);
+            s.dropouts.push((mask, p, index));
+            let dropped = s.graph.mul(x, mask);
+            Ok(s.graph.mode(dropped, x))
+        })
+    }
+
+    /// `nn.BatchNorm2d(c)` on `[n, c, h, w]`: see [`Tensor::batch_norm1d`].
+    #[track_caller]
+    pub fn batch_norm2d(self) -> Tensor<'m> {
+        self.batch_norm("batch_norm2d", 4, Location::caller())
+    }
+
+    /// `nn.BatchNorm1d(c)` on `[n, c]` or `[n, c, l]`, eps 1e-5, momentum 0.1. The train step
+    /// normalises by the batch's mean and biased variance and updates `running_mean` and
+    /// `running_var` (with the unbiased variance) and `num_batches_tracked`; inference uses
+    /// the running statistics. All three are saved in checkpoints under PyTorch's names.
+    /// A padded last batch's filler rows count in the batch statistics.
+    #[track_caller]
+    pub fn batch_norm1d(self) -> Tensor<'m> {
+        self.batch_norm("batch_norm1d", 3, Location::caller())
+    }
+
+    fn batch_norm(self, kind: &str, max_rank: usize, location: &'static Location<'static>) -> Tensor<'m> {
+        self.layer(kind, location, |s, x, index| {
+            let shape = s.graph.shape(x).clone();
+            let ranks = if max_rank == 4 { 4..=4 } else { 2..=3 };
+            if !ranks.contains(&shape.rank()) {
+                let expected = if max_rank == 4 { "[batch, channels, height, width]" } else { "[batch, channels] or [batch, channels, length]" };
+                return Err(format!("{kind} expects {expected}, got {shape}"));
+            }
+            let c = shape.0[1];
+            let axes: Vec<usize> = (0..shape.rank()).filter(|&d| d != 1).collect();
+            let mut stat_shape = vec![1; shape.rank()];
+            stat_shape[1] = c;
+            let per_channel = |g: &mut Graph, v: ValueId| g.reshape(v, Shape(stat_shape.clone()));
+
+            let gamma = s.param(index, "weight", Shape(vec![c]), Init::Constant(1.0));
+            let beta = s.param(index, "bias", Shape(vec![c]), Init::Constant(0.0));
+            let (mean, var, count) = moments(&mut s.graph, x, &axes);
+            let momentum = 0.1;
+            let running = |g: &mut Graph, old: ValueId, batch: ValueId, factor: f64| {
+                let batch = g.detach(batch);
+                let batch = g.reshape(batch, Shape(vec![c]));
+                let batch = g.scale(batch, momentum * factor);
+                let kept = g.scale(old, 1.0 - momentum);
+                g.add(kept, batch)
+            };
+            let unbiased = count as f64 / (count.max(2) - 1) as f64;
+            let running_mean = s.statistic(index, "running_mean", Shape(vec![c]), 0.0, |g, old| running(g, old, mean, 1.0));
+            let running_var = s.statistic(index, "running_var", Shape(vec![c]), 1.0, |g, old| running(g, old, var, unbiased));
+            s.statistic(index, "num_batches_tracked", Shape(vec![]), 0.0, |g, old| {
+                let one = g.constant(1.0, Shape(vec![]));
+                g.add(old, one)
+            });
+
+            let g = &mut s.graph;
+            let train = normalize(g, x, mean, var, 1e-5);
+            let (rm, rv) = (per_channel(g, running_mean), per_channel(g, running_var));
+            let eval = normalize(g, x, rm, rv, 1e-5);
+            let normalized = g.mode(train, eval);
+            let (gamma, beta) = (per_channel(g, gamma), per_channel(g, beta));
+            let scaled = g.mul(normalized, gamma);
+            Ok(g.add(scaled, beta))
+        })
+    }
+
+    /// `nn.LayerNorm(shape)` over the last `axes` axes, eps 1e-5, with elementwise weight
+    /// (init 1) and bias (init 0) of those axes' shape.
+    #[track_caller]
+    pub fn layer_norm(self, axes: usize) -> Tensor<'m> {
+        self.layer("layer_norm", Location::caller(), |s, x, index| {
+            let shape = s.graph.shape(x).clone();
+            if axes == 0 || axes >= shape.rank() {
+                return Err(format!("layer_norm normalises 1 to {} trailing axes of {shape}, got {axes}", shape.rank() - 1));
+            }
+            let first = shape.rank() - axes;
+            let normalized_shape = Shape(shape.0[first..].to_vec());
+            let weight = s.param(index, "weight", normalized_shape.clone(), Init::Constant(1.0));
+            let bias = s.param(index, "bias", normalized_shape, Init::Constant(0.0));
+            let reduced: Vec<usize> = (first..shape.rank()).collect();
+            let g = &mut s.graph;
+            let (mean, var, _) = moments(g, x, &reduced);
+            let normalized = normalize(g, x, mean, var, 1e-5);
+            let scaled = g.mul(normalized, weight);
+            Ok(g.add(scaled, bias))
+        })
+    }
+}
+
+fn check_dim(g: &Graph, x: ValueId, dim: usize) -> Result<(), String> {
+    if dim < g.shape(x).rank() {
+        Ok(())
+    } else {
+        Err(format!("dim {dim} is out of range for {}", g.shape(x)))
+    }
+}

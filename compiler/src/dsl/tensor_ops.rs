@@ -1,0 +1,164 @@
+//! Shape ops, reductions and concatenation (functional: no module index, except `flatten`).
+
+use super::Tensor;
+use crate::ir::{ReduceOp, ValueId, Window};
+use crate::shape::Shape;
+use std::panic::Location;
+
+impl<'m> Tensor<'m> {
+    /// The same elements in `shape` (`torch.reshape` of a row-major tensor).
+    #[track_caller]
+    pub fn reshape(self, shape: impl Into<Shape>) -> Tensor<'m> {
+        let shape = shape.into();
+        self.functional("reshape", Location::caller(), |s, x| {
+            let from = s.graph.shape(x);
+            if from.numel() != shape.numel() {
+                return Err(format!("cannot reshape {from} ({} elements) to {shape} ({})", from.numel(), shape.numel()));
+            }
+            Ok(s.graph.reshape(x, shape))
+        })
+    }
+
+    /// `torch.permute`: output axis `i` is input axis `perm[i]`.
+    #[track_caller]
+    pub fn permute(self, perm: &[usize]) -> Tensor<'m> {
+        self.functional("permute", Location::caller(), |s, x| {
+            let rank = s.graph.shape(x).rank();
+            let mut seen = vec![false; rank];
+            let valid = perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+            if !valid {
+                return Err(format!("{perm:?} is not a permutation of the {rank} axes of {}", s.graph.shape(x)));
+            }
+            Ok(s.graph.permute(x, perm))
+        })
+    }
+
+    /// `torch.transpose(dim0, dim1)`: swaps two axes.
+    #[track_caller]
+    pub fn transpose(self, dim0: usize, dim1: usize) -> Tensor<'m> {
+        self.functional("transpose", Location::caller(), |s, x| {
+            let rank = s.graph.shape(x).rank();
+            if dim0 >= rank || dim1 >= rank {
+                return Err(format!("cannot swap axes {dim0} and {dim1} of {}", s.graph.shape(x)));
+            }
+            let mut perm: Vec<usize> = (0..rank).collect();
+            perm.swap(dim0, dim1);
+            Ok(s.graph.permute(x, &perm))
+        })
+    }
+
+    /// `nn.Flatten(start_dim)`: merges the axes from `start_dim` on (`flatten()` is
+    /// `flatten_from(1)`).
+    #[track_caller]
+    pub fn flatten_from(self, start_dim: usize) -> Tensor<'m> {
+        self.layer("flatten", Location::caller(), |s, x, _| {
+            let shape = s.graph.shape(x).clone();
+            if start_dim >= shape.rank() {
+                return Err(format!("start_dim {start_dim} is out of range for {shape}"));
+            }
+            let mut dims = shape.0[..start_dim].to_vec();
+            dims.push(shape.0[start_dim..].iter().product());
+            Ok(s.graph.reshape(x, Shape(dims)))
+        })
+    }
+
+    /// `nn.Flatten()`: keeps the batch axis, merges the rest.
+    #[track_caller]
+    pub fn flatten(self) -> Tensor<'m> {
+        self.flatten_from(1)
+    }
+
+    fn reduction(self, kind: &str, axes: &[usize], location: &'static Location<'static>, f: impl FnOnce(&mut crate::ir::Graph, ValueId, &[usize]) -> ValueId) -> Tensor<'m> {
+        self.functional(kind, location, |s, x| {
+            let shape = s.graph.shape(x).clone();
+            let mut sorted = axes.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.is_empty() || sorted.len() != axes.len() || sorted.iter().any(|&a| a >= shape.rank()) {
+                return Err(format!("axes {axes:?} must be distinct axes of {shape}"));
+            }
+            let kept = f(&mut s.graph, x, &sorted);
+            let dims: Vec<usize> = (0..shape.rank()).filter(|d| !sorted.contains(d)).map(|d| shape.0[d]).collect();
+            Ok(s.graph.reshape(kept, Shape(dims)))
+        })
+    }
+
+    /// `torch.sum(x, axes)` (the axes are removed).
+    #[track_caller]
+    pub fn sum(self, axes: &[usize]) -> Tensor<'m> {
+        self.reduction("sum", axes, Location::caller(), |g, x, axes| g.sum(x, axes))
+    }
+
+    /// `torch.mean(x, axes)`.
+    #[track_caller]
+    pub fn mean(self, axes: &[usize]) -> Tensor<'m> {
+        self.reduction("mean", axes, Location::caller(), |g, x, axes| {
+            let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
+            let sum = g.sum(x, axes);
+            g.scale(sum, 1.0 / count as f64)
+        })
+    }
+
+    /// `torch.var(x, axes)`: the unbiased variance (divides by count - 1).
+    #[track_caller]
+    pub fn var(self, axes: &[usize]) -> Tensor<'m> {
+        self.reduction("var", axes, Location::caller(), |g, x, axes| {
+            let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
+            let sum = g.sum(x, axes);
+            let mean = g.scale(sum, 1.0 / count as f64);
+            let centered = g.sub(x, mean);
+            let square = g.mul(centered, centered);
+            let sum = g.sum(square, axes);
+            g.scale(sum, 1.0 / (count.max(2) - 1) as f64)
+        })
+    }
+
+    /// `torch.amax(x, axes)`: the largest element (ties share the gradient).
+    #[track_caller]
+    pub fn amax(self, axes: &[usize]) -> Tensor<'m> {
+        self.reduction("amax", axes, Location::caller(), |g, x, axes| g.reduce(ReduceOp::Max, x, axes))
+    }
+
+    /// `torch.cat(tensors, dim)`: the tensors joined along `dim` (equal elsewhere). Its
+    /// gradient slices the incoming gradient back apart.
+    #[track_caller]
+    pub fn concat(tensors: &[Tensor<'m>], dim: usize) -> Tensor<'m> {
+        let location = Location::caller();
+        let first = *tensors.first().expect("concat of no tensors");
+        let ids: Option<Vec<ValueId>> = tensors.iter().map(|t| t.id).collect();
+        let Some(ids) = ids else { return Tensor { model: first.model, id: None } };
+        let id = first.model.checked("concat", location, |s| {
+            s.graph.set_origin("concat");
+            let shapes: Vec<Shape> = ids.iter().map(|&v| s.graph.shape(v).clone()).collect();
+            let rank = shapes[0].rank();
+            let matches = |sh: &Shape| sh.rank() == rank && (0..rank).all(|d| d == dim || sh.0[d] == shapes[0].0[d]);
+            if dim >= rank || !shapes.iter().all(matches) {
+                let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
+                return Err(format!("cannot join {} along dim {dim}", list.join(", ")));
+            }
+            let total: usize = shapes.iter().map(|sh| sh.0[dim]).sum();
+            let outer: usize = shapes[0].0[..dim].iter().product();
+            let inner: usize = shapes[0].0[dim + 1..].iter().product();
+            let g = &mut s.graph;
+            let mut joined = None;
+            let mut before = 0;
+            for (&v, shape) in ids.iter().zip(&shapes) {
+                // Each piece is zero-padded to the full length along `dim`, then they add up.
+                let len = shape.0[dim];
+                let image = g.reshape(v, Shape(vec![outer, 1, len, inner]));
+                let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[before, total - before - len], [0, 0]] };
+                let padded = g.unfold(image, window, 0.0);
+                let mut dims = shape.0.clone();
+                dims[dim] = total;
+                let padded = g.reshape(padded, Shape(dims));
+                joined = Some(match joined {
+                    Some(previous) => g.add(previous, padded),
+                    None => padded,
+                });
+                before += len;
+            }
+            Ok(joined.expect("at least one tensor"))
+        });
+        Tensor { model: first.model, id }
+    }
+}

@@ -1,0 +1,177 @@
+//! Every DSL layer and loss, compiled to a program, against central finite differences in
+//! f64: gradients with respect to the parameters and the inputs of the train step.
+
+use crate::autodiff::gradients;
+use crate::eval::evaluate;
+use crate::ir::{Op, ValueId};
+use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Sgd, Tensor};
+use std::collections::HashMap;
+
+const H: f64 = 1e-6;
+const TOLERANCE: f64 = 1e-6;
+
+fn values(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    let mut rng = kiln_free_rng(seed);
+    (0..n).map(|_| lo + (hi - lo) * rng()).collect()
+}
+
+/// A tiny SplitMix64 (the compiler crate has no runtime dependency).
+fn kiln_free_rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Builds a model of input `x` `[4, 2, 7, 6]` (and labels, and a target) with `layer`, then
+/// checks d loss / d (every input and parameter) of its train step against finite
+/// differences. Returns the max relative error.
+fn check(name: &str, shape: &[usize], layer: impl for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>) -> f64 {
+    let model = Model::new("Check");
+    let x = model.input("x", shape.to_vec());
+    let loss = layer(&model, x);
+    let program = model.compile(loss, loss, Sgd::new(0.1)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut g = program.graph.clone();
+    let live = g.live_set(&[program.loss]);
+    let mut feeds: HashMap<ValueId, Vec<f64>> = HashMap::new();
+    let mut wrt = vec![];
+    for (v, node) in g.nodes.iter().enumerate() {
+        let n = node.shape.numel();
+        let data = match &node.op {
+            Op::Input { name } if name == "__sample_weight" => vec![1.0 / node.shape.0[0] as f64; n],
+            Op::Input { name } if name.starts_with("__dropout") => {
+                values(v as u64, n, 0.0, 1.0).iter().map(|&u| if u < 0.3 { 0.0 } else { 1.0 / 0.7 }).collect()
+            }
+            Op::Input { name } if name == "t" => values(v as u64, n, 0.05, 0.95),
+            Op::Labels { classes, .. } => values(v as u64, n, 0.0, *classes as f64).iter().map(|c| c.floor()).collect(),
+            Op::Input { .. } | Op::Param { .. } => {
+                let is_statistic = program.statistics.iter().any(|s| s.value == v);
+                if live[v] && !is_statistic {
+                    wrt.push(v);
+                }
+                values(v as u64 + 7, n, -1.0, 1.0)
+            }
+            _ => continue,
+        };
+        feeds.insert(v, data);
+    }
+    let grads = gradients(&mut g, program.loss, &wrt);
+    let computed = evaluate(&g, &feeds);
+    let mut worst: f64 = 0.0;
+    for (&p, grad) in wrt.iter().zip(grads) {
+        let analytic = grad.map_or(vec![0.0; g.shape(p).numel()], |v| computed[v].clone());
+        // At most 24 elements per tensor, spread over it.
+        let step = analytic.len().div_ceil(24);
+        for i in (0..analytic.len()).step_by(step) {
+            let at = |delta: f64| {
+                let mut f = feeds.clone();
+                f.get_mut(&p).unwrap()[i] += delta;
+                evaluate(&g, &f)[program.loss][0]
+            };
+            let numeric = (at(H) - at(-H)) / (2.0 * H);
+            let a = analytic[i];
+            let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(1.0);
+            assert!(err < TOLERANCE, "{name}: %{p}[{i}] autodiff {a} vs numeric {numeric}");
+            worst = worst.max(err);
+        }
+    }
+    println!("{name:<28} max relative error {worst:.1e}");
+    worst
+}
+
+const IMAGE: &[usize] = &[3, 2, 7, 6];
+
+/// A classification head on any value, so every layer can end in a loss.
+fn classify<'m>(model: &'m Model, h: Tensor<'m>) -> Tensor<'m> {
+    let batch = h.shape().expect("valid so far").0[0];
+    let y = model.labels("y", [batch], 3);
+    h.flatten().linear(3).cross_entropy(y)
+}
+
+#[test]
+fn convolutions_match_finite_differences() {
+    check("conv2d 3x5 s(2,1) p(1,2)", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(3, (3, 5)).stride((2, 1)).padding((1, 2)))));
+    check("conv2d same dilation 2", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(2, 3).padding(Padding::Same).dilation(2).bias(false))));
+    check("conv1d k3 s2 p1", &[3, 2, 9], |m, x| classify(m, x.conv1d(Conv::new(3, 3).stride(2).padding(1))));
+    check("conv_transpose2d s2 p1 op1", IMAGE, |m, x| {
+        classify(m, x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).padding(1).output_padding(1)))
+    });
+    check("conv_transpose2d k2x3 s(1,2) d2", IMAGE, |m, x| {
+        classify(m, x.conv_transpose2d(ConvTranspose::new(2, (2, 3)).stride((1, 2)).dilation(2)))
+    });
+    check("zero_pad2d", IMAGE, |m, x| classify(m, x.zero_pad2d((1, 2, 0, 3))));
+}
+
+#[test]
+fn pooling_matches_finite_differences() {
+    check("max_pool2d 2", IMAGE, |m, x| classify(m, x.max_pool2d(Pool::new(2))));
+    check("max_pool2d 3 s2 p1 ceil", IMAGE, |m, x| classify(m, x.max_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))));
+    check("avg_pool2d (2,3) s1", IMAGE, |m, x| classify(m, x.avg_pool2d(Pool::new((2, 3)).stride(1))));
+    check("avg_pool2d 3 s2 p1 ceil", IMAGE, |m, x| classify(m, x.avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))));
+    check("adaptive_avg_pool2d (1,1)", IMAGE, |m, x| classify(m, x.adaptive_avg_pool2d(1)));
+    check("max_pool1d 2", &[3, 2, 9], |m, x| classify(m, x.max_pool1d(Pool::new(2))));
+    check("avg_pool1d 3 s2 ceil", &[3, 2, 9], |m, x| classify(m, x.avg_pool1d(Pool::new(3).stride(2).ceil_mode(true))));
+}
+
+#[test]
+fn normalisation_and_dropout_match_finite_differences() {
+    check("batch_norm2d", IMAGE, |m, x| classify(m, x.batch_norm2d()));
+    check("batch_norm1d [n, c]", &[5, 4], |m, x| classify(m, x.batch_norm1d()));
+    check("batch_norm1d [n, c, l]", &[3, 4, 5], |m, x| classify(m, x.batch_norm1d()));
+    check("layer_norm 2 axes", &[3, 4, 5], |m, x| classify(m, x.layer_norm(2)));
+    check("dropout 0.3", &[3, 8], |m, x| classify(m, x.dropout(0.3)));
+}
+
+#[test]
+fn activations_match_finite_differences() {
+    check("relu", &[3, 8], |m, x| classify(m, x.relu()));
+    check("leaky_relu 0.1", &[3, 8], |m, x| classify(m, x.leaky_relu(0.1)));
+    check("sigmoid", &[3, 8], |m, x| classify(m, x.sigmoid()));
+    check("tanh", &[3, 8], |m, x| classify(m, x.tanh()));
+    check("gelu", &[3, 8], |m, x| classify(m, x.gelu()));
+    check("softmax dim 1", &[3, 8], |m, x| classify(m, x.softmax(1)));
+    check("log_softmax dim 0", &[3, 8], |m, x| classify(m, x.log_softmax(0)));
+}
+
+#[test]
+fn tensor_ops_match_finite_differences() {
+    check("linear no bias, xavier", IMAGE, |m, x| classify(m, x.linear(Linear::new(4).bias(false).weight_init(Initializer::XavierNormal(1.0)))));
+    check("reshape + permute", IMAGE, |m, x| classify(m, x.reshape([3, 14, 6]).permute(&[0, 2, 1])));
+    check("transpose", IMAGE, |m, x| classify(m, x.transpose(1, 3)));
+    check("sum", IMAGE, |m, x| classify(m, x.sum(&[1, 3])));
+    check("mean", IMAGE, |m, x| classify(m, x.mean(&[2])));
+    check("var", IMAGE, |m, x| classify(m, x.var(&[1, 2])));
+    check("amax", IMAGE, |m, x| classify(m, x.amax(&[3])));
+    check("concat dim 1", IMAGE, |m, x| classify(m, Tensor::concat(&[x, x.max_pool2d(Pool::new((1, 1)))], 1)));
+    check("concat dim 3 of three", IMAGE, |m, x| {
+        classify(m, Tensor::concat(&[x.conv2d(Conv::new(2, (1, 2))), x, x.conv2d(Conv::new(2, (1, 3)))], 3))
+    });
+    check("residual (value used twice)", &[3, 8], |m, x| {
+        let h = x.linear(8).relu();
+        classify(m, h.add(h.linear(8)))
+    });
+}
+
+#[test]
+fn losses_match_finite_differences() {
+    check("cross_entropy", &[3, 5], |m, x| classify(m, x));
+    check("nll_loss of log_softmax", &[3, 5], |m, x| {
+        let y = m.labels("y", [3], 4);
+        x.linear(4).log_softmax(1).nll_loss(y)
+    });
+    check("multi_margin_loss", &[3, 5], |m, x| {
+        let y = m.labels("y", [3], 4);
+        x.linear(4).multi_margin_loss(y)
+    });
+    check("mse_loss", &[3, 5], |m, x| x.linear(4).mse_loss(m.input("t", [3, 4])));
+    check("bce_loss", &[3, 5], |m, x| x.linear(4).sigmoid().bce_loss(m.input("t", [3, 4])));
+    check("bce_with_logits", &[3, 5], |m, x| x.linear(4).bce_with_logits(m.input("t", [3, 4])));
+    check("l2 + l1 penalties", &[3, 5], |m, x| {
+        let loss = classify(m, x.linear(4).relu());
+        loss.add(m.l2_penalty(0.01)).add(m.l1_penalty(0.02))
+    });
+}

@@ -1,12 +1,17 @@
 //! Declares the reference models and compiles them to Rust in OUT_DIR.
 
-use kiln_compiler::{Model, Sgd};
+use kiln_compiler::{Adam, Conv, Model, Pool, Sgd, Tensor};
+
+/// conv 3x3 (no bias: batch norm follows) -> batch norm.
+fn conv_bn(x: Tensor<'_>, channels: usize) -> Tensor<'_> {
+    x.conv2d(Conv::new(channels, 3).padding(1).bias(false)).batch_norm2d()
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
-    let started = std::time::Instant::now();
 
     // The MNIST MLP: 784-256-10, ReLU, softmax cross-entropy, SGD.
+    let started = std::time::Instant::now();
     let model = Model::new("MnistMlp");
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
@@ -14,7 +19,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loss = logits.cross_entropy(labels);
     let program = model.compile(loss, logits, Sgd::new(0.1))?;
     kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs")?;
-
     println!("cargo:warning=kiln compiled MnistMlp in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+
+    // LeNet-5 as in the course (padding 2 stands in for 32x32 inputs), Adam.
+    let model = Model::new("LeNet5");
+    let images = model.input("images", [64, 1, 28, 28]);
+    let labels = model.labels("labels", [64], 10);
+    let logits = images
+        .conv2d(Conv::new(6, 5).padding(2))
+        .relu()
+        .max_pool2d(Pool::new(2))
+        .conv2d(Conv::new(16, 5))
+        .relu()
+        .max_pool2d(Pool::new(2))
+        .flatten()
+        .linear(120)
+        .relu()
+        .linear(84)
+        .relu()
+        .linear(10);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-3))?;
+    kiln_compiler::write_to_out_dir(&program, "le_net5.rs")?;
+
+    // A small residual CNN with batch norm: stem, one residual block (the skip is a value
+    // used twice), global average pooling, Adam.
+    let model = Model::new("ResidualCnn");
+    let images = model.input("images", [64, 1, 28, 28]);
+    let labels = model.labels("labels", [64], 10);
+    let stem = conv_bn(images, 8).relu().max_pool2d(Pool::new(2));
+    let block = conv_bn(conv_bn(stem, 8).relu(), 8);
+    let features = block.add(stem).relu().max_pool2d(Pool::new(2));
+    let logits = conv_bn(features, 16).relu().adaptive_avg_pool2d(1).flatten().linear(10);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(3e-3))?;
+    kiln_compiler::write_to_out_dir(&program, "residual_cnn.rs")?;
     Ok(())
 }

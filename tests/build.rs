@@ -3,6 +3,7 @@
 use kiln_compiler::{Adagrad, Adam, Model, RmsProp, Sgd, Training};
 
 include!("zoo.rs");
+include!("layers.rs");
 
 /// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
 fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +21,9 @@ fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=zoo.rs");
+    println!("cargo:rerun-if-changed=layers.rs");
+    layer_parity_models()?;
+    dropout_model()?;
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.

@@ -25,4 +25,11 @@ models!(
     sgd_momentum_accumulate3::SgdMomentumAccumulate3,
     adam_accumulate2_clipped::AdamAccumulate2Clipped,
     op_zoo::OpZoo,
+    layers_conv::LayersConv,
+    layers_seq::LayersSeq,
+    layers_decoder::LayersDecoder,
+    layers_autoencoder::LayersAutoencoder,
+    layers_misc::LayersMisc,
+    layers_regression::LayersRegression,
+    layers_dropout::LayersDropout,
 );

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 #[path = "../zoo.rs"]
 mod zoo;
 
+/// Epochs and targets of the CNN training tests (measured: see the README).
+const LENET_EPOCHS: usize = 8;
+const RESIDUAL_EPOCHS: usize = 2;
+const RESIDUAL_TARGET: f64 = 0.90;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
@@ -30,11 +35,12 @@ fn tensor(file: &SafeTensors, name: &str) -> Vec<f64> {
     }
 }
 
-/// Largest |a - e| / (|e| + scale), where `scale` is the typical magnitude of `expected`: a
-/// relative error that does not blow up on entries that are nearly zero.
+/// Largest |a - e| / (|e| + scale), where `scale` is the typical magnitude of `expected`
+/// (at least 1e-4): a relative error that does not blow up on entries that are nearly zero,
+/// nor on tensors that are zero up to rounding (a conv bias before batch norm).
 fn max_relative_error(actual: &[f32], expected: &[f64]) -> f64 {
     assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().map(|e| e.abs()).sum::<f64>() / expected.len() as f64;
+    let scale = (expected.iter().map(|e| e.abs()).sum::<f64>() / expected.len() as f64).max(1e-4);
     actual.iter().zip(expected).map(|(&a, &e)| (a as f64 - e).abs() / (e.abs() + scale)).fold(0.0, f64::max)
 }
 
@@ -91,6 +97,35 @@ fn mnist_mlp_reaches_90_percent_in_5_epochs() {
     let accuracy = correct as f64 / test.len() as f64;
     println!("test accuracy after 5 epochs: {:.2}%", 100.0 * accuracy);
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
+}
+
+/// Trains a classifier for `epochs` on the first 8,000 bundled digits (shuffled, seed 42) and
+/// returns its accuracy on the last 2,000.
+fn mnist_accuracy<T: kiln_runtime::train::Classifier>(trainer: &mut T, epochs: usize) -> f64 {
+    let (images, labels) = kiln_models::mnist_paths();
+    let all = Dataset::from_idx(&images, &labels).unwrap();
+    let (train, test) = (all.slice(0..8000), all.slice(8000..10000));
+    let mut rng = SplitMix64::new(42, 1);
+    for _ in 0..epochs {
+        for (x, y) in train.shuffled_batches(T::BATCH, &mut rng) {
+            trainer.train_step(&x, &y).unwrap();
+        }
+    }
+    kiln_runtime::train::evaluate(trainer, &test).unwrap().accuracy
+}
+
+#[test]
+fn lenet5_reaches_97_percent() {
+    let accuracy = mnist_accuracy(&mut kiln_models::LeNet5::new(&cpu(), 42), LENET_EPOCHS);
+    println!("LeNet-5 test accuracy after {LENET_EPOCHS} epochs: {:.2}%", 100.0 * accuracy);
+    assert!(accuracy >= 0.97, "accuracy {accuracy}");
+}
+
+#[test]
+fn residual_cnn_with_batch_norm_trains() {
+    let accuracy = mnist_accuracy(&mut kiln_models::ResidualCnn::new(&cpu(), 42), RESIDUAL_EPOCHS);
+    println!("residual CNN test accuracy after {RESIDUAL_EPOCHS} epochs: {:.2}%", 100.0 * accuracy);
+    assert!(accuracy >= RESIDUAL_TARGET, "accuracy {accuracy}");
 }
 
 #[test]
@@ -426,4 +461,81 @@ fn op_zoo_kernels_match_the_reference_evaluator() {
     }
     println!("op zoo: max relative error {worst:.2e} over loss, gradients and updates");
     assert!(worst < 1e-4, "{worst:.2e}");
+}
+
+/// Loads a layer fixture's PyTorch state_dict into `$model`, takes one SGD step (lr 0.1) on
+/// its batch with `$step`, and compares loss, output, every gradient, and every parameter and
+/// running statistic after the step with PyTorch's. Returns the worst relative error.
+macro_rules! layer_parity {
+    ($model:ty, $name:literal, |$trainer:ident, $file:ident| $step:expr) => {{
+        let bytes = std::fs::read(fixture(concat!("layers_", $name, "_step.safetensors"))).unwrap();
+        let $file = SafeTensors::deserialize(&bytes).unwrap();
+        let mut $trainer = <$model>::new(&cpu(), 0);
+        $trainer.load(fixture(concat!("layers_", $name, "_state_dict.safetensors"))).expect("a PyTorch state_dict loads");
+        let loss = $step;
+        let mut errors = vec![("loss".to_string(), max_relative_error(&[loss], &tensor(&$file, "loss")))];
+        errors.push(("output".into(), max_relative_error(&$trainer.last_outputs(4), &tensor(&$file, "output"))));
+        for (name, _) in <$model>::PARAMETERS {
+            let grad = $trainer.gradient(name).unwrap();
+            errors.push((format!("grad {name}"), max_relative_error(&grad, &tensor(&$file, &format!("grad.{name}")))));
+        }
+        for (name, _) in <$model>::PARAMETERS.iter().chain(<$model>::STATISTICS) {
+            let after = $trainer.parameter(name).unwrap();
+            errors.push((format!("after {name}"), max_relative_error(&after, &tensor(&$file, &format!("after.{name}")))));
+        }
+        let (what, worst) = errors.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        println!("{:<18} {} tensors, max relative error {worst:.1e} ({what})", $name, errors.len());
+        assert!(worst < 1e-4, "{}: {errors:?}", $name);
+        worst
+    }};
+}
+
+fn f32s(file: &SafeTensors, name: &str) -> Vec<f32> {
+    tensor(file, name).iter().map(|&x| x as f32).collect()
+}
+
+fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
+    tensor(file, name).iter().map(|&x| x as u32).collect()
+}
+
+/// Every layer of the catalogue against PyTorch (fixtures/make_layer_fixtures.py): conv2d
+/// with stride/padding/"same"/dilation, batch norm (train statistics and running updates),
+/// pools with ceil mode, GELU, tanh, conv1d, layer norm, log_softmax + NLL,
+/// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
+/// loss with an L2 penalty, MSE.
+#[test]
+fn layers_match_pytorch() {
+    use kiln_tests::*;
+    layer_parity!(LayersConv, "conv", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersSeq, "seq", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersDecoder, "decoder", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
+    layer_parity!(LayersAutoencoder, "autoencoder", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
+    layer_parity!(LayersMisc, "misc", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersRegression, "regression", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
+}
+
+/// Dropout masks depend only on (seed, step): the same seed trains bit-identically;
+/// inference is deterministic (no dropout) and differs from the train step's dropped-out
+/// outputs.
+#[test]
+fn dropout_is_reproducible_and_off_in_inference() {
+    use kiln_tests::LayersDropout;
+    let mut rng = SplitMix64::new(5, 0);
+    let x: Vec<f32> = (0..8 * 12).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+    let y: Vec<u32> = (0..8).map(|_| rng.below(3) as u32).collect();
+    let run = |seed: u64| {
+        let mut t = LayersDropout::new(&cpu(), seed);
+        for _ in 0..3 {
+            t.train_step(&x, &y).unwrap();
+        }
+        t
+    };
+    let (mut a, b) = (run(1), run(1));
+    assert_eq!(a.parameter("0.weight"), b.parameter("0.weight"));
+    assert_eq!(a.parameter("3.weight"), b.parameter("3.weight"));
+    let first = a.predict(&x).unwrap();
+    assert_eq!(first, a.predict(&x).unwrap(), "inference draws no masks");
+    a.train_step(&x, &y).unwrap();
+    let dropped = a.last_outputs(8);
+    assert_ne!(dropped, a.predict(&x).unwrap());
 }

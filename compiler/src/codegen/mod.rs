@@ -149,8 +149,10 @@ fn emit_trainer(
     w.line("steps: u64,");
     w.line("/// Micro-batches of the optimizer step in progress (gradient accumulation).");
     w.line("micro: usize,");
-    w.line("/// Seeds the parameters and the dropout masks.");
-    w.line("seed: u64,");
+    if !p.dropouts.is_empty() {
+        w.line("/// Seeds the dropout masks.");
+        w.line("seed: u64,");
+    }
     w.line("/// The buffer of the outputs the last entry point computed.");
     w.line("output_slot: usize,");
     w.close("}");
@@ -205,7 +207,8 @@ fn emit_trainer(
     }
     let lr = p.initial_learning_rate as f32;
     w.line(&format!(
-        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, seed, output_slot: {} }};",
+        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}output_slot: {} }};",
+        if p.dropouts.is_empty() { "" } else { "seed, " },
         slot(p.eval_output)
     ));
     w.line("trainer.reset_optimizer_state();");
@@ -336,12 +339,12 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
-    let lookup = |w: &mut Writer, doc: &str, fname: &str, buffers: &[ValueId]| {
+    let lookup = |w: &mut Writer, doc: &str, fname: &str, entries: &[(&str, ValueId)]| {
         w.line(doc);
         w.open(&format!("pub fn {fname}(&self, name: &str) -> Option<Vec<f32>> {{"));
         w.open("let slot = match name {");
-        for (q, &b) in p.params.iter().zip(buffers) {
-            w.line(&format!("\"{}\" => {},", q.name, slot(b)));
+        for (name, b) in entries {
+            w.line(&format!("\"{name}\" => {},", slot(*b)));
         }
         w.line("_ => return None,");
         w.close("};");
@@ -349,9 +352,15 @@ fn emit_trainer(
         w.close("}");
         w.blank();
     };
-    let values: Vec<ValueId> = p.params.iter().map(|q| q.value).collect();
-    lookup(w, "/// A parameter's current values (row-major, PyTorch layout).", "parameter", &values);
-    lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", grad_buffers);
+    let values: Vec<(&str, ValueId)> = p
+        .params
+        .iter()
+        .map(|q| (q.name.as_str(), q.value))
+        .chain(p.statistics.iter().map(|s| (s.name.as_str(), s.value)))
+        .collect();
+    lookup(w, "/// A parameter's or running statistic's current values (row-major, PyTorch layout).", "parameter", &values);
+    let grads: Vec<(&str, ValueId)> = p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
+    lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", &grads);
 
     let list = |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
     let param_slots = list(&mut p.params.iter().map(|q| q.value).chain(p.statistics.iter().map(|s| s.value)));

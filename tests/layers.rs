@@ -1,0 +1,83 @@
+// The layer parity models of fixtures/make_layer_fixtures.py, declared in the DSL (included by
+// build.rs). Layer indices match the fixture's module keys.
+
+/// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
+pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
+    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Sgd, Tensor};
+    let sgd = || Sgd::new(0.1);
+
+    let m = Model::new("LayersConv");
+    let x = m.input("x", [4, 2, 9, 8]);
+    let y = m.labels("y", [4], 3);
+    let out = x
+        .conv2d(Conv::new(4, (3, 5)).stride((2, 1)).padding((1, 2)))
+        .batch_norm2d()
+        .leaky_relu(0.1)
+        .max_pool2d(Pool::new(2).stride(1).padding(1).ceil_mode(true))
+        .conv2d(Conv::new(3, 3).padding(Padding::Same).dilation(2).bias(false))
+        .gelu()
+        .avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))
+        .flatten()
+        .linear(5)
+        .tanh()
+        .linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_conv.rs")?;
+
+    let m = Model::new("LayersSeq");
+    let x = m.input("x", [4, 3, 10]);
+    let y = m.labels("y", [4], 4);
+    let out = x
+        .conv1d(Conv::new(4, 3).padding(1))
+        .relu()
+        .max_pool1d(Pool::new(2))
+        .avg_pool1d(Pool::new(3).stride(1).padding(1))
+        .batch_norm1d()
+        .layer_norm(2)
+        .flatten()
+        .linear(Linear::new(4).bias(false))
+        .log_softmax(1);
+    kiln_compiler::write_to_out_dir(&m.compile(out.nll_loss(y), out, sgd())?, "layers_seq.rs")?;
+
+    let m = Model::new("LayersDecoder");
+    let x = m.input("x", [4, 6]);
+    let t = m.input("target", [4, 1, 6, 6]);
+    let out = x
+        .linear(18)
+        .reshape([4, 2, 3, 3])
+        .conv_transpose2d(ConvTranspose::new(3, 3).stride(2).padding(1).output_padding(1))
+        .zero_pad2d((1, 0, 1, 0))
+        .conv2d(Conv::new(1, 2));
+    kiln_compiler::write_to_out_dir(&m.compile(out.bce_with_logits(t), out, sgd())?, "layers_decoder.rs")?;
+
+    let m = Model::new("LayersAutoencoder");
+    let x = m.input("x", [4, 6]);
+    let t = m.input("target", [4, 6]);
+    let out = x.linear(4).relu().linear(6).sigmoid();
+    kiln_compiler::write_to_out_dir(&m.compile(out.bce_loss(t), out, sgd())?, "layers_autoencoder.rs")?;
+
+    let m = Model::new("LayersMisc");
+    let x = m.input("x", [4, 6]);
+    let y = m.labels("y", [4], 3);
+    let h = x.linear(8);
+    let out = Tensor::concat(&[h.softmax(1), h.sigmoid()], 1).linear(3);
+    let loss = out.multi_margin_loss(y).add(m.l2_penalty(0.01));
+    kiln_compiler::write_to_out_dir(&m.compile(loss, out, sgd())?, "layers_misc.rs")?;
+
+    let m = Model::new("LayersRegression");
+    let x = m.input("x", [4, 6]);
+    let t = m.input("target", [4, 3]);
+    let out = x.linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.mse_loss(t), out, sgd())?, "layers_regression.rs")?;
+    Ok(())
+}
+
+/// A small classifier with dropout, for the reproducibility and mode tests.
+pub fn dropout_model() -> Result<(), Box<dyn std::error::Error>> {
+    use kiln_compiler::{Model, Sgd};
+    let m = Model::new("LayersDropout");
+    let x = m.input("x", [8, 12]);
+    let y = m.labels("y", [8], 3);
+    let out = x.linear(32).relu().dropout(0.5).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, Sgd::new(0.1))?, "layers_dropout.rs")?;
+    Ok(())
+}

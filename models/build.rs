@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .linear(84)
         .relu()
         .linear(10);
-    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-3))?;
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(2e-3))?;
     kiln_compiler::write_to_out_dir(&program, "le_net5.rs")?;
 
     // A small residual CNN with batch norm: stem, one residual block (the skip is a value

@@ -25,14 +25,25 @@ pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
     g.unary(UnaryOp::Recip, denom)
 }
 
-/// Mean and biased variance of `x` over `axes` (kept as size 1).
-fn moments(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, ValueId, usize) {
+/// The mean of `x` over `axes` (kept as size 1) and the number of elements averaged.
+pub(crate) fn mean(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, usize) {
     let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
     let sum = g.sum(x, axes);
-    let mean = g.scale(sum, 1.0 / count as f64);
+    (g.scale(sum, 1.0 / count as f64), count)
+}
+
+/// Mean of `x` over `axes`, the sum of squared deviations from it (both kept as size 1), and
+/// the count: a variance is the sum divided by the count (biased) or count - 1 (unbiased).
+pub(crate) fn squared_deviations(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, ValueId, usize) {
+    let (mean, count) = mean(g, x, axes);
     let centered = g.sub(x, mean);
     let square = g.mul(centered, centered);
-    let sum_square = g.sum(square, axes);
+    (mean, g.sum(square, axes), count)
+}
+
+/// Mean and biased variance of `x` over `axes` (kept as size 1).
+fn moments(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, ValueId, usize) {
+    let (mean, sum_square, count) = squared_deviations(g, x, axes);
     (mean, g.scale(sum_square, 1.0 / count as f64), count)
 }
 

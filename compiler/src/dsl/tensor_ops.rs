@@ -92,24 +92,15 @@ impl<'m> Tensor<'m> {
     /// `torch.mean(x, axes)`.
     #[track_caller]
     pub fn mean(self, axes: &[usize]) -> Tensor<'m> {
-        self.reduction("mean", axes, Location::caller(), |g, x, axes| {
-            let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
-            let sum = g.sum(x, axes);
-            g.scale(sum, 1.0 / count as f64)
-        })
+        self.reduction("mean", axes, Location::caller(), |g, x, axes| super::norm::mean(g, x, axes).0)
     }
 
     /// `torch.var(x, axes)`: the unbiased variance (divides by count - 1).
     #[track_caller]
     pub fn var(self, axes: &[usize]) -> Tensor<'m> {
         self.reduction("var", axes, Location::caller(), |g, x, axes| {
-            let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
-            let sum = g.sum(x, axes);
-            let mean = g.scale(sum, 1.0 / count as f64);
-            let centered = g.sub(x, mean);
-            let square = g.mul(centered, centered);
-            let sum = g.sum(square, axes);
-            g.scale(sum, 1.0 / (count.max(2) - 1) as f64)
+            let (_, sum_square, count) = super::norm::squared_deviations(g, x, axes);
+            g.scale(sum_square, 1.0 / (count.max(2) - 1) as f64)
         })
     }
 

@@ -341,7 +341,7 @@ fn indent(lines: &[String]) -> String {
 }
 
 /// A vector of `value` in every lane.
-fn splat(value: f64) -> String {
+pub(super) fn splat(value: f64) -> String {
     format!("Vector::<F, N>::new(F::new({:?}))", value as f32)
 }
 

@@ -58,7 +58,7 @@ fn literal(value: f64) -> String {
     if value == f64::NEG_INFINITY {
         "Vector::<F, N>::min_value()".into()
     } else {
-        format!("Vector::<F, N>::new(F::new({:?}))", value as f32)
+        super::kernel::splat(value)
     }
 }
 

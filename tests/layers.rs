@@ -68,6 +68,13 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let t = m.input("target", [4, 3]);
     let out = x.linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(out.mse_loss(t), out, sgd())?, "layers_regression.rs")?;
+
+    let m = Model::new("LayersEmbedding");
+    let ids = m.tokens("x", [4, 6], 11);
+    let y = m.labels("y", [4], 3);
+    let logits = ids.embedding(5).linear(7).relu().linear(3);
+    m.freeze("1");
+    kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits.argmax(1), sgd())?, "layers_embedding.rs")?;
     Ok(())
 }
 

@@ -51,7 +51,7 @@ fn needs_grad(g: &Graph, wrt: &[ValueId]) -> Vec<bool> {
 fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
     let op = g.nodes[y].op.clone();
     match op {
-        Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) => vec![],
+        Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) | Op::Iota(_) => vec![],
         Op::OneHot(_) | Op::Detach(_) => vec![],
         Op::Unary(op, x) => {
             let gx = match op {

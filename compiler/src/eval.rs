@@ -16,6 +16,10 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 .unwrap_or_else(|| panic!("no data fed for {name:?}"))
                 .clone(),
             Op::Const(c) => vec![*c; shape.numel()],
+            Op::Iota(axis) => {
+                let stride = shape.contiguous_strides()[*axis];
+                (0..shape.numel()).map(|i| ((i / stride) % shape.0[*axis]) as f64).collect()
+            }
             Op::Unary(op, a) => values[*a].iter().map(|&x| unary(*op, x)).collect(),
             Op::Binary(op, a, b) => {
                 let (sa, sb) = (g.shape(*a), g.shape(*b));

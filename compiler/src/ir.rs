@@ -152,8 +152,10 @@ pub enum Op {
     Permute(ValueId, Vec<usize>),
     /// Size-1 axes repeated to the node's shape (a view).
     Expand(ValueId),
-    /// Labels `[b]` to a `[b, classes]` matrix of 0/1 (not differentiable).
+    /// Labels `[b, ...]` to a `[b, ..., classes]` tensor of 0/1 (not differentiable).
     OneHot(ValueId),
+    /// Each element's coordinate along this axis, as a float (not differentiable).
+    Iota(usize),
     /// The same value with its gradient stopped (a view).
     Detach(ValueId),
     /// `[n, c, h, w]` to the windows `[n, oh, ow, c, kh, kw]` (im2col); reads outside the
@@ -176,7 +178,7 @@ impl Op {
     /// The values this op reads.
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
-            Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) => vec![],
+            Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) | Op::Iota(_) => vec![],
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::Reshape(a)
@@ -217,7 +219,7 @@ impl Op {
 
     /// Whether each output element depends only on the operand elements at the same position.
     pub fn is_pointwise(&self) -> bool {
-        matches!(self, Op::Unary(..) | Op::Binary(..) | Op::OneHot(_) | Op::Const(_))
+        matches!(self, Op::Unary(..) | Op::Binary(..) | Op::OneHot(_) | Op::Const(_) | Op::Iota(_))
     }
 }
 
@@ -441,7 +443,12 @@ impl Graph {
         roots.iter().map(|&r| map[r]).collect()
     }
 
-    /// Labels `[b]` to a one-hot `[b, classes]`.
+    /// Coordinates along `axis` of a tensor of `shape`.
+    pub fn iota(&mut self, axis: usize, shape: Shape) -> ValueId {
+        self.push(Op::Iota(axis), shape)
+    }
+
+    /// Labels `[b, ...]` to a one-hot `[b, ..., classes]`.
     pub fn one_hot(&mut self, labels: ValueId, classes: usize) -> ValueId {
         let mut dims = self.shape(labels).0.clone();
         dims.push(classes);
@@ -501,6 +508,7 @@ impl Graph {
             Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
             Op::Expand(a) => format!("expand %{a}"),
             Op::OneHot(a) => format!("one_hot %{a}"),
+            Op::Iota(axis) => format!("iota axis={axis}"),
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
             Op::Fold(a, w) => format!("fold %{a} {}", window(w)),

@@ -4,7 +4,7 @@
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
 use crate::ir::{Op, ValueId};
-use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Sgd, Tensor};
+use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Sgd, Tensor};
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
@@ -27,38 +27,25 @@ fn kiln_free_rng(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-/// Builds a model of input `x` `[4, 2, 7, 6]` (and labels, and a target) with `layer`, then
-/// checks d loss / d (every input and parameter) of its train step against finite
-/// differences. Returns the max relative error.
+/// Builds a model of input `x` of `shape` (and labels, and a target) with `layer`, then checks
+/// d loss / d (every input and parameter) of its train step against finite differences.
+/// Returns the max relative error.
 fn check(name: &str, shape: &[usize], layer: impl for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>) -> f64 {
+    check_model(name, |model| layer(model, model.input("x", shape.to_vec())))
+}
+
+/// [`check`] of a model `build` declares from scratch, returning its loss.
+fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f64 {
     let model = Model::new("Check");
-    let x = model.input("x", shape.to_vec());
-    let loss = layer(&model, x);
+    let loss = build(&model);
     let program = model.compile(loss, loss, Sgd::new(0.1)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut g = program.graph.clone();
     let live = g.live_set(&[program.loss]);
-    let mut feeds: HashMap<ValueId, Vec<f64>> = HashMap::new();
-    let mut wrt = vec![];
-    for (v, node) in g.nodes.iter().enumerate() {
-        let n = node.shape.numel();
-        let data = match &node.op {
-            Op::Input { name } if name == "__sample_weight" => vec![1.0 / node.shape.0[0] as f64; n],
-            Op::Input { name } if name.starts_with("__dropout") => {
-                values(v as u64, n, 0.0, 1.0).iter().map(|&u| if u < 0.3 { 0.0 } else { 1.0 / 0.7 }).collect()
-            }
-            Op::Input { name } if name == "t" => values(v as u64, n, 0.05, 0.95),
-            Op::Labels { classes, .. } => values(v as u64, n, 0.0, *classes as f64).iter().map(|c| c.floor()).collect(),
-            Op::Input { .. } | Op::Param { .. } => {
-                let is_statistic = program.statistics.iter().any(|s| s.value == v);
-                if live[v] && !is_statistic {
-                    wrt.push(v);
-                }
-                values(v as u64 + 7, n, -1.0, 1.0)
-            }
-            _ => continue,
-        };
-        feeds.insert(v, data);
-    }
+    let feeds = feeds(&program);
+    let wrt: Vec<ValueId> = (0..g.nodes.len())
+        .filter(|&v| matches!(g.nodes[v].op, Op::Param { .. } | Op::Input { .. }) && feeds.contains_key(&v) && live[v])
+        .filter(|&v| !program.statistics.iter().any(|s| s.value == v) && !is_fixed_input(&g.nodes[v].op))
+        .collect();
     let grads = gradients(&mut g, program.loss, &wrt);
     let computed = evaluate(&g, &feeds);
     let mut worst: f64 = 0.0;
@@ -81,6 +68,32 @@ fn check(name: &str, shape: &[usize], layer: impl for<'m> Fn(&'m Model, Tensor<'
     }
     println!("{name:<28} max relative error {worst:.1e}");
     worst
+}
+
+/// Inputs the trainer fills (loss weights, dropout masks, targets): not differentiated.
+fn is_fixed_input(op: &Op) -> bool {
+    matches!(op, Op::Input { name } if name.starts_with("__") || name == "t")
+}
+
+/// Seeded data for every input, label and parameter of a program: labels and ids in range,
+/// dropout masks of p = 0.3, targets in (0, 1).
+fn feeds(program: &Program) -> HashMap<ValueId, Vec<f64>> {
+    let mut feeds = HashMap::new();
+    for (v, node) in program.graph.nodes.iter().enumerate() {
+        let n = node.shape.numel();
+        let data = match &node.op {
+            Op::Input { name } if name == "__sample_weight" => vec![1.0 / node.shape.0[0] as f64; n],
+            Op::Input { name } if name.starts_with("__dropout") => {
+                values(v as u64, n, 0.0, 1.0).iter().map(|&u| if u < 0.3 { 0.0 } else { 1.0 / 0.7 }).collect()
+            }
+            Op::Input { name } if name == "t" => values(v as u64, n, 0.05, 0.95),
+            Op::Labels { classes, .. } => values(v as u64, n, 0.0, *classes as f64).iter().map(|c| c.floor()).collect(),
+            Op::Input { .. } | Op::Param { .. } => values(v as u64 + 7, n, -1.0, 1.0),
+            _ => continue,
+        };
+        feeds.insert(v, data);
+    }
+    feeds
 }
 
 const IMAGE: &[usize] = &[3, 2, 7, 6];
@@ -146,6 +159,8 @@ fn tensor_ops_match_finite_differences() {
     check("mean", IMAGE, |m, x| classify(m, x.mean(&[2])));
     check("var", IMAGE, |m, x| classify(m, x.var(&[1, 2])));
     check("amax", IMAGE, |m, x| classify(m, x.amax(&[3])));
+    // No gradient flows through the index: d(x * argmax)/dx is the index alone.
+    check("x * argmax (no gradient)", &[3, 8], |m, x| classify(m, x.mul(x.argmax(1).reshape([3, 1]))));
     check("concat dim 1", IMAGE, |m, x| classify(m, Tensor::concat(&[x, x.max_pool2d(Pool::new((1, 1)))], 1)));
     check("concat dim 3 of three", IMAGE, |m, x| {
         classify(m, Tensor::concat(&[x.conv2d(Conv::new(2, (1, 2))), x, x.conv2d(Conv::new(2, (1, 3)))], 3))
@@ -174,4 +189,48 @@ fn losses_match_finite_differences() {
         let loss = classify(m, x.linear(4).relu());
         loss.add(m.l2_penalty(0.01)).add(m.l1_penalty(0.02))
     });
+}
+
+#[test]
+fn embedding_matches_finite_differences() {
+    check_model("embedding [3, 4] of 6 ids", |m| classify(m, m.tokens("ids", [3, 4], 6).embedding(5)));
+    check_model("embedding + frozen linear", |m| {
+        let h = m.tokens("ids", [3, 2], 4).embedding(3).linear(4).tanh();
+        m.freeze("1");
+        classify(m, h)
+    });
+}
+
+/// `torch.argmax` semantics: the first maximum along the axis, the axis removed.
+#[test]
+fn argmax_picks_the_first_maximum() {
+    let model = Model::new("Argmax");
+    let x = model.input("x", [3, 4]);
+    let y = model.labels("y", [3], 4);
+    let (rows, columns) = (x.argmax(1), x.argmax(0));
+    let program = model.compile(x.linear(4).cross_entropy(y), rows.add(columns.reshape([1, 4]).sum(&[1])), Sgd::new(0.1)).unwrap();
+    let mut feeds = feeds(&program);
+    let data = vec![1.0, 3.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0, -1.0, -2.0, -3.0, -0.5];
+    feeds.insert(program.inputs[0], data);
+    let values = evaluate(&program.graph, &feeds);
+    // argmax over rows: [1, 0, 3]; over columns: [1, 1, 1, 1] (ties go to row 1), summed 4.
+    assert_eq!(values[program.output], vec![5.0, 4.0, 7.0]);
+}
+
+/// Frozen parameters are left out of the optimizer and kept as frozen tensors.
+#[test]
+fn frozen_parameters_get_no_update() {
+    let model = Model::new("Frozen");
+    let ids = model.tokens("ids", [4, 3], 10);
+    let y = model.labels("y", [4], 2);
+    let logits = ids.embedding(8).linear(16).relu().linear(2);
+    model.freeze("0");
+    model.freeze("3.bias");
+    let program = model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)).unwrap();
+    let trained: Vec<&str> = program.params.iter().map(|q| q.name.as_str()).collect();
+    let frozen: Vec<&str> = program.frozen.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(trained, ["1.weight", "1.bias", "3.weight"]);
+    assert_eq!(frozen, ["0.weight", "3.bias"]);
+    let all: Vec<&str> = program.all_params().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(all, ["0.weight", "1.weight", "1.bias", "3.weight", "3.bias"]);
 }

@@ -29,10 +29,10 @@ mod gradcheck;
 #[cfg(test)]
 mod layer_gradcheck;
 
-pub use dsl::{Conv, ConvTranspose, Initializer, Labels, Linear, Model, Pair, Padding, Pool, Tensor};
+pub use dsl::{Conv, ConvTranspose, Initializer, Labels, Linear, Model, Pair, Padding, Pool, Tensor, Tokens};
 pub use error::Error;
 pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
-pub use program::{Accumulator, Dropout, Param, Program, State};
+pub use program::{Accumulator, Dropout, Frozen, Param, Program, State};
 pub use shape::Shape;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`; returns the path.

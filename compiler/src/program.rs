@@ -20,6 +20,15 @@ pub struct Param {
     pub update: ValueId,
 }
 
+/// A frozen parameter: used by the model, loaded and saved, never updated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frozen {
+    /// PyTorch-style name, e.g. `0.weight`.
+    pub name: String,
+    /// The parameter itself.
+    pub value: ValueId,
+}
+
 /// A tensor of optimizer state (moments, momentum buffers), updated in place each step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
@@ -64,8 +73,12 @@ pub struct Program {
     pub inputs: Vec<ValueId>,
     /// The label inputs, in declaration order.
     pub labels: Vec<ValueId>,
+    /// Integer inputs fed to every entry point (embedding ids), in declaration order.
+    pub tokens: Vec<ValueId>,
     /// The trained parameters, in declaration (and checkpoint) order.
     pub params: Vec<Param>,
+    /// The frozen parameters, in declaration order.
+    pub frozen: Vec<Frozen>,
     /// The scalar loss of the train step.
     pub loss: ValueId,
     /// The outputs (logits) of the train step.
@@ -125,8 +138,9 @@ impl Program {
         let (eval_loss, eval_output) = (eval[0], eval[1]);
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
-        let grads = gradients(&mut graph, loss, &state.params);
-        let missing = state.params.iter().zip(&grads).find(|(_, g)| g.is_none());
+        let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
+        let grads = gradients(&mut graph, loss, &trained);
+        let missing = trained.iter().zip(&grads).find(|(_, g)| g.is_none());
         if let Some((&p, _)) = missing {
             let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
             return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
@@ -135,7 +149,7 @@ impl Program {
         let mut accumulators = vec![];
         if training.accumulate > 1 {
             graph.set_origin("accumulate");
-            for (g, &p) in grads.iter_mut().zip(&state.params) {
+            for (g, &p) in grads.iter_mut().zip(&trained) {
                 let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
                 let shape = graph.shape(p).clone();
                 let value = graph.param(&format!("accumulator.{name}"), shape, crate::ir::Init::Constant(0.0));
@@ -153,7 +167,7 @@ impl Program {
         graph.set_origin("optimizer");
         let mut updates = Updates { graph: &mut graph, scalars: vec![], state: vec![] };
         let mut params = vec![];
-        for (&value, grad) in state.params.iter().zip(grads) {
+        for (&value, grad) in trained.iter().zip(grads) {
             let Op::Param { name, .. } = &updates.graph.nodes[value].op else { unreachable!() };
             let name = name.clone();
             let update = updates.update(&optimizer, &name, value, grad);
@@ -169,7 +183,9 @@ impl Program {
             graph,
             inputs: state.inputs.clone(),
             labels: state.labels.clone(),
+            tokens: state.tokens.clone(),
             params,
+            frozen,
             loss,
             output,
             eval_loss,
@@ -183,6 +199,14 @@ impl Program {
             accumulators,
             sample_weight,
         })
+    }
+
+    /// Every parameter value, trained or frozen, in declaration order (initialisation streams).
+    pub fn all_params(&self) -> Vec<(&str, ValueId)> {
+        let mut all: Vec<(&str, ValueId)> = self.params.iter().map(|q| (q.name.as_str(), q.value)).collect();
+        all.extend(self.frozen.iter().map(|f| (f.name.as_str(), f.value)));
+        all.sort_by_key(|&(_, v)| v);
+        all
     }
 
     /// The generated module's name: the model's name in snake case (`MnistMlp` -> `mnist_mlp`).
@@ -216,4 +240,32 @@ impl Program {
         };
         (with(|a| a.first), with(|a| a.next))
     }
+}
+
+/// Splits `params` into trained and frozen ones by the `freeze` requests (a parameter name or
+/// a layer index); a request that matches nothing is an error at its call site.
+fn split_frozen(
+    graph: &Graph,
+    params: &[ValueId],
+    requests: &[(String, &'static Location<'static>)],
+) -> Result<(Vec<ValueId>, Vec<Frozen>), Error> {
+    let name = |v: ValueId| match &graph.nodes[v].op {
+        Op::Param { name, .. } => name.clone(),
+        _ => unreachable!("parameters are param nodes"),
+    };
+    let matches = |request: &str, param: &str| param == request || param.strip_prefix(request).is_some_and(|rest| rest.starts_with('.'));
+    for (request, location) in requests {
+        if !params.iter().any(|&p| matches(request, &name(p))) {
+            let names: Vec<String> = params.iter().map(|&p| name(p)).collect();
+            return Err(Error {
+                layer: "freeze".into(),
+                message: format!("no parameter or layer named {request:?}; the parameters are {}", names.join(", ")),
+                location,
+            });
+        }
+    }
+    let (frozen, trained): (Vec<ValueId>, Vec<ValueId>) =
+        params.iter().partition(|&&p| requests.iter().any(|(request, _)| matches(request, &name(p))));
+    let frozen = frozen.into_iter().map(|value| Frozen { name: name(value), value }).collect();
+    Ok((trained, frozen))
 }

@@ -104,5 +104,30 @@ fn invalid_models_fail_with_located_messages() {
     let logits = x.linear(4).add(x.linear(3));
     record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
+    let m = Model::new("M");
+    let ids = m.tokens("ids", [8, 5], 0);
+    let y = m.labels("y", [8], 3);
+    let logits = ids.embedding(4).linear(3);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let ids = m.tokens("ids", [8, 5], 20);
+    let y = m.labels("y", [8], 3);
+    let logits = ids.embedding(0).linear(3);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 3);
+    let logits = x.linear(3);
+    m.freeze("1");
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 3);
+    let logits = x.linear(4).argmax(2);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
     insta::assert_snapshot!(messages.join("\n"));
 }

@@ -11,8 +11,8 @@ pub enum Error {
     InputLength { name: String, len: usize, sample_len: usize, batch: usize },
     /// An input holds NaN or infinity.
     NonFiniteInput { name: String, index: usize },
-    /// Labels and input rows disagree in number.
-    LabelCount { name: String, labels: usize, rows: usize },
+    /// Labels (or token ids) and input rows disagree in number: `per_row` were expected per row.
+    LabelCount { name: String, labels: usize, rows: usize, per_row: usize },
     /// A label is not a valid class id.
     LabelOutOfRange { name: String, index: usize, label: u32, classes: usize },
     /// The loss became NaN or infinite at this step (counted from 1).
@@ -39,8 +39,11 @@ impl fmt::Display for Error {
             Error::NonFiniteInput { name, index } => {
                 write!(f, "input `{name}` holds a NaN or infinite value at index {index}")
             }
-            Error::LabelCount { name, labels, rows } => {
+            Error::LabelCount { name, labels, rows, per_row: 1 } => {
                 write!(f, "`{name}` has {labels} labels for {rows} input rows")
+            }
+            Error::LabelCount { name, labels, rows, per_row } => {
+                write!(f, "`{name}` has {labels} ids for {rows} rows of {per_row}")
             }
             Error::LabelOutOfRange { name, index, label, classes } => {
                 write!(f, "`{name}`[{index}] = {label} is not a class id in 0..{classes}")

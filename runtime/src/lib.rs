@@ -42,10 +42,10 @@ pub fn check_input(name: &str, data: &[f32], rows: usize, sample_len: usize) -> 
     }
 }
 
-/// Checks there is one label per row, each in `0..classes`.
-pub fn check_labels(name: &str, labels: &[u32], rows: usize, classes: usize) -> Result<(), Error> {
-    if labels.len() != rows {
-        return Err(Error::LabelCount { name: name.into(), labels: labels.len(), rows });
+/// Checks there are `per_row` labels (or token ids) per row, each in `0..classes`.
+pub fn check_labels(name: &str, labels: &[u32], rows: usize, per_row: usize, classes: usize) -> Result<(), Error> {
+    if labels.len() != rows * per_row {
+        return Err(Error::LabelCount { name: name.into(), labels: labels.len(), rows, per_row });
     }
     match labels.iter().position(|&l| l as usize >= classes) {
         Some(index) => Err(Error::LabelOutOfRange { name: name.into(), index, label: labels[index], classes }),

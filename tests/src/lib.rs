@@ -32,4 +32,5 @@ models!(
     layers_misc::LayersMisc,
     layers_regression::LayersRegression,
     layers_dropout::LayersDropout,
+    layers_embedding::LayersEmbedding,
 );

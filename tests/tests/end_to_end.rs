@@ -480,7 +480,7 @@ macro_rules! layer_parity {
             let grad = $trainer.gradient(name).unwrap();
             errors.push((format!("grad {name}"), max_relative_error(&grad, &tensor(&$file, &format!("grad.{name}")))));
         }
-        for (name, _) in <$model>::PARAMETERS.iter().chain(<$model>::STATISTICS) {
+        for (name, _) in <$model>::PARAMETERS.iter().chain(<$model>::FROZEN).chain(<$model>::STATISTICS) {
             let after = $trainer.parameter(name).unwrap();
             errors.push((format!("after {name}"), max_relative_error(&after, &tensor(&$file, &format!("after.{name}")))));
         }
@@ -503,7 +503,7 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// with stride/padding/"same"/dilation, batch norm (train statistics and running updates),
 /// pools with ceil mode, GELU, tanh, conv1d, layer norm, log_softmax + NLL,
 /// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
-/// loss with an L2 penalty, MSE.
+/// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output.
 #[test]
 fn layers_match_pytorch() {
     use kiln_tests::*;
@@ -513,6 +513,14 @@ fn layers_match_pytorch() {
     layer_parity!(LayersAutoencoder, "autoencoder", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
     layer_parity!(LayersMisc, "misc", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
     layer_parity!(LayersRegression, "regression", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
+    // Embedding ids, a frozen linear layer (unchanged after the step) and an argmax output.
+    layer_parity!(LayersEmbedding, "embedding", |t, f| t.train_step(&u32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    assert_eq!(LayersEmbedding::FROZEN.iter().map(|f| f.0).collect::<Vec<_>>(), ["1.weight", "1.bias"]);
+    let mut t = LayersEmbedding::new(&cpu(), 0);
+    assert!(t.gradient("1.weight").is_none(), "a frozen parameter has no gradient");
+    assert!(matches!(t.predict(&[11; 24]), Err(Error::LabelOutOfRange { label: 11, classes: 11, .. })));
+    assert!(matches!(t.predict(&[0; 23]), Err(Error::InputLength { .. })));
+    assert_eq!(t.predict(&[3; 12]).unwrap().len(), 2, "one argmax per row of 6 ids");
 }
 
 /// Dropout masks depend only on (seed, step): the same seed trains bit-identically;

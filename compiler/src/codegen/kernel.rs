@@ -101,7 +101,7 @@ impl<'a> Expr<'a> {
     }
 
     /// Leaves of the tree under `v` (values read from buffers), with their strides over the
-    /// iteration shape; `None` strides mark labels read by one_hot.
+    /// iteration shape; `None` strides mark labels read by one_hot and iotas (read per lane).
     fn leaves(&self, v: ValueId, out: &mut Vec<(ValueId, Option<Vec<usize>>)>) {
         match self.s.roles[v] {
             Some(Role::Literal(_)) => {}
@@ -111,6 +111,8 @@ impl<'a> Expr<'a> {
             role if v == self.root || role == Some(Role::Inline) => {
                 if let Op::OneHot(labels) = self.g.nodes[v].op {
                     out.push((labels, None));
+                } else if let Op::Iota(_) = self.g.nodes[v].op {
+                    out.push((v, None));
                 } else {
                     for a in self.g.nodes[v].op.operands() {
                         self.leaves(a, out);
@@ -210,6 +212,11 @@ impl<'a> Expr<'a> {
                 let class = self.shape.rank() - 1;
                 self.used_axes.push(class);
                 format!("Vector::new(select({arg}[{offset}] == u32::cast_from(c{class}), F::new(1.0), F::new(0.0)))")
+            }
+            Op::Iota(axis) if self.shape.0[*axis] == 1 => splat(0.0),
+            Op::Iota(axis) => {
+                self.used_axes.push(*axis);
+                format!("Vector::new(F::cast_from(c{axis}))")
             }
             op => unreachable!("not pointwise: {op:?}"),
         };

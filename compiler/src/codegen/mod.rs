@@ -47,6 +47,10 @@ pub fn emit(p: &Program) -> String {
             slots.entry(layout.buffer).or_insert(0);
         }
     }
+    // A frozen parameter keeps its buffer (and checkpoint entry) even if no entry point reads it.
+    for f in &p.frozen {
+        slots.entry(f.value).or_insert(0);
+    }
     for (i, slot) in slots.values_mut().enumerate() {
         *slot = i;
     }
@@ -165,6 +169,14 @@ fn emit_trainer(
         w.line(&format!("/// Elements per sample of input `{name}` (shape {}).", g.shape(v)));
         w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
     }
+    for &v in &p.tokens {
+        if let Op::Labels { name, classes } = &g.nodes[v].op {
+            w.line(&format!("/// Ids per sample of tokens `{name}` (shape {}).", g.shape(v)));
+            w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
+            w.line(&format!("/// Vocabulary size of `{name}` (ids are in `0..{classes}`)."));
+            w.line(&format!("pub const {}_VOCAB: usize = {classes};", name.to_uppercase()));
+        }
+    }
     for &v in &p.labels {
         if let Op::Labels { name, classes } = &g.nodes[v].op {
             w.line(&format!("/// Number of classes of `{name}`."));
@@ -178,6 +190,9 @@ fn emit_trainer(
     w.line("/// Parameter names (PyTorch's) and shapes, in checkpoint order.");
     let params: Vec<String> = p.params.iter().map(|q| format!("(\"{}\", &{:?})", q.name, g.shape(q.value).0)).collect();
     w.line(&format!("pub const PARAMETERS: &'static [(&'static str, &'static [usize])] = &[{}];", params.join(", ")));
+    w.line("/// Frozen parameters and shapes: loaded and saved after the trained ones, never updated.");
+    let frozen: Vec<String> = p.frozen.iter().map(|f| format!("(\"{}\", &{:?})", f.name, g.shape(f.value).0)).collect();
+    w.line(&format!("pub const FROZEN: &'static [(&'static str, &'static [usize])] = &[{}];", frozen.join(", ")));
     w.line("/// Running statistics (batch norm) and shapes, saved after the parameters.");
     let stats: Vec<String> = p.statistics.iter().map(|s| format!("(\"{}\", &{:?})", s.name, g.shape(s.value).0)).collect();
     w.line(&format!("pub const STATISTICS: &'static [(&'static str, &'static [usize])] = &[{}];", stats.join(", ")));
@@ -191,15 +206,15 @@ fn emit_trainer(
     w.line("/// Allocates the arena on `device` and initialises the parameters from `seed`.");
     w.open("pub fn new(device: &Device, seed: u64) -> Self {");
     w.line("let arena = Arena::new(device, Self::BUFFERS);");
-    for (i, q) in p.params.iter().enumerate() {
-        let n = g.shape(q.value).numel();
-        let Op::Param { init, .. } = &g.nodes[q.value].op else { unreachable!() };
+    for (i, (name, value)) in p.all_params().into_iter().enumerate() {
+        let n = g.shape(value).numel();
+        let Op::Param { init, .. } = &g.nodes[value].op else { unreachable!() };
         let data = match init {
             Init::Uniform { low, high } => format!("kiln_runtime::init::uniform(seed, {i}, {n}, {low:?}, {high:?})"),
             Init::Normal { mean, std } => format!("kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?})"),
             Init::Constant(c) => format!("vec![{c:?}f32; {n}]"),
         };
-        w.line(&format!("arena.write({}, &{data}); // {}", slot(q.value), q.name));
+        w.line(&format!("arena.write({}, &{data}); // {name}", slot(value)));
     }
     for st in &p.statistics {
         let Op::Param { init: Init::Constant(c), .. } = &g.nodes[st.value].op else { unreachable!() };
@@ -226,23 +241,32 @@ fn emit_trainer(
 
     let data_args = |with_labels: bool| {
         let mut args: Vec<String> = p.inputs.iter().map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
+        args.extend(p.tokens.iter().map(|&v| format!("{}: &[u32]", name_of(p, v))));
         if with_labels {
             args.extend(p.labels.iter().map(|&v| format!("{}: &[u32]", name_of(p, v))));
         }
         args.join(", ")
     };
     let upload = |w: &mut Writer, with_labels: bool| {
-        let first = name_of(p, p.inputs[0]);
+        let first = name_of(p, *p.inputs.first().or(p.tokens.first()).expect("a model has an input"));
         w.line(&format!("let rows = kiln_runtime::batch_rows(\"{first}\", {first}.len(), Self::{}_LEN, Self::BATCH)?;", first.to_uppercase()));
         for &v in &p.inputs {
             let name = name_of(p, v);
             w.line(&format!("kiln_runtime::check_input(\"{name}\", {name}, rows, Self::{}_LEN)?;", name.to_uppercase()));
         }
+        for &v in &p.tokens {
+            let name = name_of(p, v).to_string();
+            let upper = name.to_uppercase();
+            w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"));
+        }
         if with_labels {
             for &v in &p.labels {
                 let name = name_of(p, v);
-                w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{}_CLASSES)?;", name.to_uppercase()));
+                w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, 1, Self::{}_CLASSES)?;", name.to_uppercase()));
             }
+        }
+        for &v in p.tokens.iter() {
+            w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
         }
         for &v in &p.inputs {
             w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
@@ -356,14 +380,15 @@ fn emit_trainer(
         .params
         .iter()
         .map(|q| (q.name.as_str(), q.value))
+        .chain(p.frozen.iter().map(|f| (f.name.as_str(), f.value)))
         .chain(p.statistics.iter().map(|s| (s.name.as_str(), s.value)))
         .collect();
-    lookup(w, "/// A parameter's or running statistic's current values (row-major, PyTorch layout).", "parameter", &values);
+    lookup(w, "/// A parameter's (trained or frozen) or running statistic's current values (row-major, PyTorch layout).", "parameter", &values);
     let grads: Vec<(&str, ValueId)> = p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
     lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", &grads);
 
     let list = |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
-    let param_slots = list(&mut p.params.iter().map(|q| q.value).chain(p.statistics.iter().map(|s| s.value)));
+    let param_slots = list(&mut values.iter().map(|&(_, v)| v));
     let state_slots = list(&mut p.state.iter().map(|s| s.value));
     w.line("/// Writes the parameters, the optimizer state and the step counter to a safetensors");
     w.line("/// file, atomically (temp file + rename): a crash mid-save leaves the old file.");
@@ -374,7 +399,7 @@ fn emit_trainer(
     w.close("}");
     w.line(&format!("let params: Vec<Vec<f32>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
     w.line(&format!("let state: Vec<Vec<f32>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
-    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::STATISTICS).copied().collect();");
+    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();");
     w.line("kiln_runtime::checkpoint::save(path.as_ref(), &model, &params, Self::STATE, &state, self.steps)");
     w.close("}");
     w.blank();
@@ -382,7 +407,7 @@ fn emit_trainer(
     w.line("/// the same architecture as safetensors (then the optimizer starts afresh). Nothing");
     w.line("/// changes unless every tensor matches.");
     w.open("pub fn load(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
-    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::STATISTICS).copied().collect();");
+    w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();");
     w.line("let checkpoint = kiln_runtime::checkpoint::load(path.as_ref(), &model, Self::STATE)?;");
     w.open(&format!("for (slot, data) in [{param_slots}].into_iter().zip(&checkpoint.params) {{"));
     w.line("self.arena.write(slot, data);");
@@ -427,7 +452,7 @@ fn emit_trainer(
         w.close("}");
     }
     w.close("}");
-    if let ([x], [y]) = (&p.inputs[..], &p.labels[..]) {
+    if let ([x], [y], []) = (&p.inputs[..], &p.labels[..], &p.tokens[..]) {
         emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
     }
 }

@@ -18,12 +18,14 @@
 //! [`Model::compile`].
 
 mod conv;
+mod embedding;
 mod init;
 mod loss;
 mod norm;
 mod tensor_ops;
 
 pub use conv::{Conv, ConvTranspose, Pair, Padding, Pool};
+pub use embedding::Tokens;
 pub use init::{Initializer, Linear};
 
 use crate::error::Error;
@@ -44,7 +46,11 @@ pub(crate) struct State {
     pub graph: Graph,
     pub inputs: Vec<ValueId>,
     pub labels: Vec<ValueId>,
+    /// Integer inputs fed to every entry point (embedding ids).
+    pub tokens: Vec<ValueId>,
     pub params: Vec<ValueId>,
+    /// Parameters or layers `freeze` was asked for, with the call site.
+    pub frozen: Vec<(String, &'static Location<'static>)>,
     /// Per-sample weights of the loss (1/n for real rows, 0 for padding), fed by the trainer.
     pub sample_weight: Option<ValueId>,
     /// Running statistics (batch norm): name, value, value after a train step.
@@ -81,7 +87,9 @@ impl Model {
                 graph: Graph::default(),
                 inputs: vec![],
                 labels: vec![],
+                tokens: vec![],
                 params: vec![],
+                frozen: vec![],
                 sample_weight: None,
                 statistics: vec![],
                 dropouts: vec![],
@@ -128,6 +136,14 @@ impl Model {
             Ok(id)
         });
         Labels { tensor: Tensor { model: self, id }, classes }
+    }
+
+    /// Freezes a parameter (`"0.weight"`) or every parameter of a layer (`"0"`) for transfer
+    /// learning: it gets no gradient and no update but is still initialised, loaded and saved
+    /// (as `requires_grad = False` in PyTorch). An unknown name fails `compile`.
+    #[track_caller]
+    pub fn freeze(&self, name: &str) {
+        self.state.borrow_mut().frozen.push((name.to_string(), Location::caller()));
     }
 
     /// Runs one DSL step on the state, recording the first error at `location`.

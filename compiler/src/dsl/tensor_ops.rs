@@ -1,7 +1,7 @@
 //! Shape ops, reductions and concatenation (functional: no module index, except `flatten`).
 
 use super::Tensor;
-use crate::ir::{ReduceOp, ValueId, Window};
+use crate::ir::{BinaryOp, ReduceOp, ValueId, Window};
 use crate::shape::Shape;
 use std::panic::Location;
 
@@ -108,6 +108,27 @@ impl<'m> Tensor<'m> {
     #[track_caller]
     pub fn amax(self, axes: &[usize]) -> Tensor<'m> {
         self.reduction("amax", axes, Location::caller(), |g, x, axes| g.reduce(ReduceOp::Max, x, axes))
+    }
+
+    /// `torch.argmax(x, dim)`: the index of the largest element along `dim` (the first one on
+    /// ties, as in PyTorch), as a float; no gradient flows through it. Lowered as
+    /// `n - max(at_max * (n - iota))`: the first maximum has the largest reversed index.
+    #[track_caller]
+    pub fn argmax(self, dim: usize) -> Tensor<'m> {
+        self.reduction("argmax", &[dim], Location::caller(), |g, x, axes| {
+            let shape = g.shape(x).clone();
+            let n = shape.0[axes[0]] as f64;
+            let x = g.detach(x);
+            let max = g.reduce(ReduceOp::Max, x, axes);
+            let at_max = g.binary(BinaryOp::Equal, x, max);
+            let iota = g.iota(axes[0], shape);
+            let count = g.scalar_like(n, iota);
+            let reversed = g.sub(count, iota);
+            let score = g.mul(at_max, reversed);
+            let best = g.reduce(ReduceOp::Max, score, axes);
+            let count = g.scalar_like(n, best);
+            g.sub(count, best)
+        })
     }
 
     /// `torch.cat(tensors, dim)`: the tensors joined along `dim` (equal elsewhere). Its

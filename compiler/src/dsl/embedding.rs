@@ -1,0 +1,60 @@
+//! Integer token inputs and `nn.Embedding`.
+
+use super::{Model, Tensor};
+use crate::ir::{Init, ValueId};
+use crate::shape::Shape;
+use std::panic::Location;
+
+/// Integer ids in `0..vocab` fed to every entry point (unlike [`super::Labels`], which only
+/// losses read): the input of an embedding.
+#[derive(Clone, Copy)]
+pub struct Tokens<'m> {
+    pub(crate) tensor: Tensor<'m>,
+    pub(crate) vocab: usize,
+}
+
+impl Model {
+    /// Declares token ids in `0..vocab` fed each step, `shape` batch first (e.g. `[batch, len]`).
+    #[track_caller]
+    pub fn tokens(&self, name: &str, shape: impl Into<Shape>, vocab: usize) -> Tokens<'_> {
+        let shape = shape.into();
+        let location = Location::caller();
+        let id = self.checked(name, location, |s| {
+            s.check_new_name(name)?;
+            if shape.rank() == 0 || shape.numel() == 0 || vocab == 0 {
+                return Err(format!("tokens need a batch axis, no empty axis and a vocabulary, got {shape} with {vocab}"));
+            }
+            s.graph.set_origin(name);
+            let id = s.graph.labels(name, shape, vocab);
+            s.tokens.push(id);
+            Ok(id)
+        });
+        Tokens { tensor: Tensor { model: self, id }, vocab }
+    }
+}
+
+impl<'m> Tokens<'m> {
+    /// `nn.Embedding(vocab, dim)`: row `id` of a `[vocab, dim]` weight (initialised N(0, 1))
+    /// for each id, giving `[..shape, dim]`. Lowered as `one_hot(ids) @ weight`, so the
+    /// weight's gradient is the scatter-add of the incoming rows; freeze it with
+    /// [`Model::freeze`].
+    #[track_caller]
+    pub fn embedding(self, dim: usize) -> Tensor<'m> {
+        let vocab = self.vocab;
+        self.tensor.layer("embedding", Location::caller(), |s, ids, index| {
+            if dim == 0 {
+                return Err("embedding needs a dimension of at least 1".into());
+            }
+            let shape = s.graph.shape(ids).clone();
+            let rows = shape.numel();
+            let weight = s.param(index, "weight", Shape(vec![vocab, dim]), Init::Normal { mean: 0.0, std: 1.0 });
+            s.weights.push(weight);
+            let hot = s.graph.one_hot(ids, vocab);
+            let hot = s.graph.reshape(hot, Shape(vec![rows, vocab]));
+            let rows_out: ValueId = s.graph.matmul(hot, weight);
+            let mut dims = shape.0;
+            dims.push(dim);
+            Ok(s.graph.reshape(rows_out, Shape(dims)))
+        })
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kiln's developer entry point. Installs what a fresh Debian machine lacks, then builds.
 #   ./kiln.sh train [epochs]   compile the MNIST MLP and train it on the bundled digits
-#   ./kiln.sh test             run every test
+#   ./kiln.sh test             run every test, then fuzz each file reader briefly
+#   ./kiln.sh fuzz [seconds]   fuzz each file reader (default 15 s per reader)
 #   ./kiln.sh setup            only install the system packages
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,11 +25,35 @@ setup() {
     fi
 }
 
+# The file readers' fuzz targets (runtime/fuzz). cargo-fuzz on the stable toolchain, without a
+# sanitizer (the readers are safe Rust: a panic, an abort or running out of memory is the bug).
+FUZZ_TARGETS=(idx cifar10 image checkpoint)
+fuzz() {
+    local seconds="${1:-15}"
+    command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version 0.13.1
+    for target in "${FUZZ_TARGETS[@]}"; do
+        mkdir -p "runtime/fuzz/corpus/$target"
+        local regressions="" log
+        [ -d "runtime/fuzz/regressions/$target" ] && regressions="fuzz/regressions/$target"
+        log=$(mktemp)
+        # New inputs go to corpus/ (ignored by git); seeds/ and regressions/ are only read.
+        if ! (cd runtime && cargo fuzz run "$target" --sanitizer none "fuzz/corpus/$target" "fuzz/seeds/$target" $regressions \
+                -- -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1) >"$log" 2>&1; then
+            tail -40 "$log" >&2
+            echo "kiln: fuzz target $target failed; the input is in runtime/fuzz/artifacts/$target" >&2
+            exit 1
+        fi
+        grep -E "^stat::number_of_executed_units" "$log" | sed "s/^stat::number_of_executed_units: */fuzz $target: executions /"
+        rm -f "$log"
+    done
+}
+
 case "${1:-}" in
     setup) setup ;;
     # `--features wgpu`: the same feature set as the test build, so both commands share one
     # CubeCL build (and KILN_DEVICE=wgpu works).
     train) setup; shift; cargo run --release -p kiln-models --features wgpu --example mnist_mlp -- "$@" ;;
-    test) setup; cargo test --release --workspace ;;
-    *) echo "usage: $0 train [epochs] | test | setup" >&2; exit 2 ;;
+    test) setup; cargo test --release --workspace; fuzz 15 ;;
+    fuzz) shift; fuzz "$@" ;;
+    *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | setup" >&2; exit 2 ;;
 esac

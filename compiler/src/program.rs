@@ -122,6 +122,16 @@ impl Program {
             .filter(|_| graph.shape(loss).numel() == 1)
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
 
+        let used = graph.live_set(&[loss, output]);
+        if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
+            let name = match &graph.nodes[v].op {
+                Op::Input { name } | Op::Labels { name, .. } => name.clone(),
+                _ => unreachable!("declarations are inputs or labels"),
+            };
+            let message = format!("`{name}` {} is declared but neither the loss nor the output uses it", graph.shape(v));
+            return Err(Error { layer: name, message, location });
+        }
+
         // The train step sees the train side of every mode-dependent value, inference the
         // eval side; nodes that do not depend on the mode are shared.
         let mut train_roots = vec![loss, output];

@@ -129,5 +129,25 @@ fn invalid_models_fail_with_located_messages() {
     let logits = x.linear(4).argmax(2);
     record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let _unused = m.input("mask", [8, 16]);
+    let y = m.labels("y", [8], 3);
+    let logits = x.linear(3);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 1);
+    let logits = x.linear(1);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 3);
+    let logits = x.linear(3);
+    let side_output = x.linear(5);
+    record(m.compile(logits.cross_entropy(y), side_output, Sgd::new(0.1)));
+
     insta::assert_snapshot!(messages.join("\n"));
 }

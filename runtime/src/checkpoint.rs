@@ -67,15 +67,19 @@ pub fn save(
 /// missing, not f32 or of another shape, or if the file has tensors neither list names.
 pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let fail = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-    let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<f32>>, Error> {
+    parse(&bytes, params_spec, state_spec).map_err(|reason| Error::Checkpoint { path: path.to_path_buf(), reason })
+}
+
+/// [`load`] of a checkpoint's bytes; the error is the reason.
+pub fn parse(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint, String> {
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<f32>>, String> {
         spec.iter()
             .map(|&(name, shape)| {
-                let tensor = file.tensor(name).map_err(|_| fail(format!("tensor `{name}` is missing")))?;
+                let tensor = file.tensor(name).map_err(|_| format!("tensor `{name}` is missing"))?;
                 if tensor.shape() != shape {
-                    return Err(fail(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape())));
+                    return Err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape()));
                 }
                 match tensor.dtype() {
                     Dtype::F32 => Ok(tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
@@ -85,7 +89,7 @@ pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, 
                         .chunks_exact(8)
                         .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
                         .collect()),
-                    other => Err(fail(format!("tensor `{name}` is {other:?}, expected F32"))),
+                    other => Err(format!("tensor `{name}` is {other:?}, expected F32")),
                 }
             })
             .collect()
@@ -98,10 +102,10 @@ pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, 
     let mut extra: Vec<&String> = file.names().into_iter().filter(|n| !known(n)).collect();
     extra.sort();
     if let Some(name) = extra.first() {
-        return Err(fail(format!("tensor `{name}` is not a parameter of this model")));
+        return Err(format!("tensor `{name}` is not a parameter of this model"));
     }
     let step = match header.metadata().as_ref().and_then(|m| m.get(STEP_KEY)) {
-        Some(text) => text.parse().map_err(|_| fail(format!("metadata {STEP_KEY} = {text:?} is not a step count")))?,
+        Some(text) => text.parse().map_err(|_| format!("metadata {STEP_KEY} = {text:?} is not a step count"))?,
         None => 0,
     };
     Ok(Checkpoint { params, state, step })

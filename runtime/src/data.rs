@@ -20,17 +20,20 @@ pub struct Idx {
 /// Reads an IDX file of u8 (type 0x08), gzipped or not (detected by the gzip magic).
 pub fn read_idx(path: &Path) -> Result<Idx, Error> {
     let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
-            .take(MAX_IDX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Malformed { path: path.to_path_buf(), reason: format!("bad gzip data: {e}") })?;
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })
+    decode_idx(&raw).map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })
+}
+
+/// Parses the bytes of an IDX file, gunzipping them first if they start with the gzip magic.
+pub fn decode_idx(raw: &[u8]) -> Result<Idx, String> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return parse_idx(raw);
+    }
+    let mut out = vec![];
+    flate2::read::GzDecoder::new(raw)
+        .take(MAX_IDX_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("bad gzip data: {e}"))?;
+    parse_idx(&out)
 }
 
 /// Parses IDX bytes: magic `00 00 08 ndims`, `ndims` big-endian u32 sizes, then the data.

@@ -16,19 +16,26 @@ pub fn cifar10(files: &[&Path]) -> Result<Dataset, Error> {
     let mut labels = vec![];
     for &path in files {
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let bad = |reason: String| Error::Malformed { path: path.to_path_buf(), reason };
-        if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
-            return Err(bad(format!("{} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records", bytes.len())));
-        }
-        for (i, record) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
-            if record[0] >= 10 {
-                return Err(bad(format!("record {i} has label {}, not a class in 0..10", record[0])));
-            }
-            labels.push(u32::from(record[0]));
-            features.extend(record[1..].iter().map(|&p| f32::from(p) / 255.0));
-        }
+        parse_cifar10(&bytes, &mut features, &mut labels).map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })?;
     }
     Ok(Dataset { features, labels, sample_len: 3 * 32 * 32 })
+}
+
+/// Appends the records of one CIFAR-10 binary batch to `features` and `labels`; on an error
+/// nothing is appended.
+pub fn parse_cifar10(bytes: &[u8], features: &mut Vec<f32>, labels: &mut Vec<u32>) -> Result<(), String> {
+    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+        return Err(format!("{} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records", bytes.len()));
+    }
+    let records = bytes.chunks_exact(CIFAR_RECORD);
+    if let Some((i, record)) = records.clone().enumerate().find(|(_, r)| r[0] >= 10) {
+        return Err(format!("record {i} has label {}, not a class in 0..10", record[0]));
+    }
+    for record in records {
+        labels.push(u32::from(record[0]));
+        features.extend(record[1..].iter().map(|&p| f32::from(p) / 255.0));
+    }
+    Ok(())
 }
 
 /// A folder with one sub-folder of PNG/JPEG images per class, like torchvision's
@@ -64,22 +71,34 @@ pub fn image_folder(root: &Path, channels: usize, height: usize, width: usize) -
             .collect();
         files.sort();
         for file in files {
-            let image = image::open(&file).map_err(|e| Error::Malformed { path: file.clone(), reason: e.to_string() })?;
-            let filter = image::imageops::FilterType::Triangle;
-            let (w, h) = (width as u32, height as u32);
-            if channels == 1 {
-                let grey = image::imageops::resize(&image.to_luma8(), w, h, filter);
-                data.features.extend(grey.as_raw().iter().map(|&p| f32::from(p) / 255.0));
-            } else {
-                let rgb = image::imageops::resize(&image.to_rgb8(), w, h, filter);
-                for c in 0..3 {
-                    data.features.extend(rgb.as_raw().iter().skip(c).step_by(3).map(|&p| f32::from(p) / 255.0));
-                }
-            }
+            let bytes = std::fs::read(&file).map_err(io(&file))?;
+            let pixels = decode_image(&bytes, channels, height, width).map_err(|reason| Error::Malformed { path: file.clone(), reason })?;
+            data.features.extend(pixels);
             data.labels.push(class as u32);
         }
     }
     Ok((data, classes.into_iter().map(|(name, _)| name).collect()))
+}
+
+/// Largest decoded image accepted (bytes of pixels), so a small file cannot claim a huge image.
+const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
+/// Decodes a PNG or JPEG (format from its content) to `channels` (1 or 3) channel-major planes
+/// of `height` x `width`, resized bilinearly, values in [0, 1].
+pub fn decode_image(bytes: &[u8], channels: usize, height: usize, width: usize) -> Result<Vec<f32>, String> {
+    let mut reader = image::io::Reader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    let mut limits = image::io::Limits::default();
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| e.to_string())?;
+    let filter = image::imageops::FilterType::Triangle;
+    let (w, h) = (width as u32, height as u32);
+    if channels == 1 {
+        let grey = image::imageops::resize(&image.to_luma8(), w, h, filter);
+        return Ok(grey.as_raw().iter().map(|&p| f32::from(p) / 255.0).collect());
+    }
+    let rgb = image::imageops::resize(&image.to_rgb8(), w, h, filter);
+    Ok((0..3).flat_map(|c| rgb.as_raw().iter().skip(c).step_by(3).map(|&p| f32::from(p) / 255.0)).collect())
 }
 
 /// `(x - mean[c]) / std[c]` for each channel `c` of channel-major samples.

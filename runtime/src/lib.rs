@@ -4,22 +4,30 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "device")]
 mod arena;
 pub mod checkpoint;
 pub mod data;
+#[cfg(feature = "device")]
 mod device;
 mod error;
 pub mod images;
 pub mod init;
+#[cfg(test)]
+mod malformed_files;
 pub mod plot;
 pub mod schedule;
 pub mod synthetic;
 pub mod train;
 
+#[cfg(feature = "device")]
 pub use arena::Arena;
+#[cfg(feature = "device")]
 pub use cubecl;
-pub use kiln_kernels as kernels;
+#[cfg(feature = "device")]
 pub use device::{default_device, Device};
+#[cfg(feature = "device")]
+pub use kiln_kernels as kernels;
 pub use error::Error;
 
 /// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.

@@ -27,6 +27,7 @@ impl Model {
             s.graph.set_origin(name);
             let id = s.graph.labels(name, shape, vocab);
             s.tokens.push(id);
+            s.declared.push((id, location));
             Ok(id)
         });
         Tokens { tensor: Tensor { model: self, id }, vocab }

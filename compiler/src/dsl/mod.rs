@@ -49,6 +49,8 @@ pub(crate) struct State {
     /// Integer inputs fed to every entry point (embedding ids).
     pub tokens: Vec<ValueId>,
     pub params: Vec<ValueId>,
+    /// Every input, label and token declaration with its call site (to report unused ones).
+    pub declared: Vec<(ValueId, &'static Location<'static>)>,
     /// Parameters or layers `freeze` was asked for, with the call site.
     pub frozen: Vec<(String, &'static Location<'static>)>,
     /// Per-sample weights of the loss (1/n for real rows, 0 for padding), fed by the trainer.
@@ -89,6 +91,7 @@ impl Model {
                 labels: vec![],
                 tokens: vec![],
                 params: vec![],
+                declared: vec![],
                 frozen: vec![],
                 sample_weight: None,
                 statistics: vec![],
@@ -113,6 +116,7 @@ impl Model {
             s.graph.set_origin(name);
             let id = s.graph.input(name, shape);
             s.inputs.push(id);
+            s.declared.push((id, location));
             Ok(id)
         });
         Tensor { model: self, id }
@@ -133,6 +137,7 @@ impl Model {
             s.graph.set_origin(name);
             let id = s.graph.labels(name, shape, classes);
             s.labels.push(id);
+            s.declared.push((id, location));
             Ok(id)
         });
         Labels { tensor: Tensor { model: self, id }, classes }

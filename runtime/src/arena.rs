@@ -1,5 +1,6 @@
-//! The buffers of one compiled model, allocated once. Steps write inputs in place and launch
-//! kernels over these buffers; nothing is allocated on the device after `new`.
+//! The buffers of one compiled model: one allocation, carved up by the compile-time memory
+//! plan. Steps write inputs in place and launch kernels over these buffers; nothing is
+//! allocated on the device after `new`.
 
 use crate::Device;
 use cubecl::client::Client;
@@ -7,7 +8,7 @@ use cubecl::bytes::Bytes;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-/// Every buffer a trainer uses, sized at compile time.
+/// Every buffer a trainer uses: views into one allocation, placed at compile time.
 pub struct Arena {
     client: Client,
     buffers: Vec<Handle>,
@@ -18,12 +19,23 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// Allocates buffers of `lens` f32 (or u32) elements on `device`, zero-filled.
-    pub fn new(device: &Device, lens: &[usize]) -> Self {
+    /// Allocates one zero-filled arena of `bytes` on `device`, holding buffers at
+    /// `(offset, len)` f32 (or u32) elements each (the generated memory plan).
+    pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
+        let buffers_lens = buffers.iter().map(|&(_, len)| len).collect();
         let client = device.client();
-        let buffers = lens.iter().map(|&n| client.create_from_slice(&vec![0u8; 4 * n.max(1)])).collect();
+        let arena = client.create_from_slice(&vec![0u8; bytes.max(4)]);
+        let total = bytes.max(4) as u64;
+        let buffers = buffers
+            .iter()
+            .map(|&(offset, len)| {
+                let (start, end) = (4 * offset as u64, 4 * (offset + len.max(1)) as u64);
+                assert!(end <= total, "internal: buffer at {offset}+{len} outside an arena of {bytes} bytes");
+                arena.clone().offset_start(start).offset_end(total - end)
+            })
+            .collect();
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
-        Arena { client, buffers, lens: lens.to_vec(), units }
+        Arena { client, buffers, lens: buffers_lens, units }
     }
 
     /// The client kernels are launched on.

@@ -217,6 +217,35 @@ fn wgpu_matches_cpu_runtime() {
     }
 }
 
+/// The trainer's memory is one arena allocated by `new` (its size is the compile-time plan's):
+/// after a warm-up, train steps, inference and evaluation allocate no device memory.
+#[test]
+fn steps_allocate_no_device_memory() {
+    use kiln_runtime::cubecl::MemoryScope;
+    let device = cpu();
+    let usage = || device.client().memory_report(MemoryScope::Device).usage();
+    let before = usage();
+    let mut t = kiln_tests::LayersConv::new(&device, 0);
+    let arena = usage().bytes_in_use - before.bytes_in_use;
+    assert!(arena >= kiln_tests::LayersConv::ARENA_BYTES as u64, "arena {arena} B");
+    let x: Vec<f32> = (0..4 * 2 * 9 * 8).map(|i| (i % 13) as f32 / 13.0).collect();
+    let y = [0, 1, 2, 1];
+    t.train_step(&x, &y).unwrap();
+    t.predict(&x).unwrap();
+    t.eval_loss(&x, &y).unwrap();
+    let warm = usage();
+    for _ in 0..10 {
+        t.train_step(&x, &y).unwrap();
+        t.predict(&x).unwrap();
+        t.eval_loss(&x, &y).unwrap();
+    }
+    let after = usage();
+    assert_eq!((after.number_allocs, after.bytes_in_use, after.bytes_reserved), (warm.number_allocs, warm.bytes_in_use, warm.bytes_reserved));
+    let sum: usize = kiln_tests::LayersConv::BUFFERS.iter().map(|&(_, len)| 4 * len).sum();
+    println!("LayersConv: arena {} B for {sum} B of buffers; device usage {after:?}", kiln_tests::LayersConv::ARENA_BYTES);
+    assert!(kiln_tests::LayersConv::ARENA_BYTES < sum, "intermediates share space");
+}
+
 /// Same seed, same batches: bitwise-identical parameters on the CPU runtime (each output
 /// element is computed by one unit in a fixed order; there are no atomics).
 #[test]

@@ -1,6 +1,7 @@
 //! Emits a program as Rust source: CubeCL kernels plus a typed trainer struct.
 
 mod kernel;
+pub mod memory;
 mod schedule;
 mod window;
 mod writer;
@@ -84,6 +85,21 @@ pub fn emit(p: &Program) -> String {
     let micro_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = micro.iter().map(|(n, s)| (*n, plan(s, n))).collect();
     // The buffer each gradient ends in (an accumulator's, when gradients accumulate).
     let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| train.layouts[q.grad].as_ref().unwrap().buffer).collect();
+    let mut entries: Vec<(&str, &[(ValueId, Kernel)])> =
+        vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
+    entries.extend(micro_kernels.iter().map(|(n, k)| (*n, &k[..])));
+
+    // What outlives one entry point: external tensors and every entry point's results.
+    let mut roots: Vec<(&Schedule, Vec<ValueId>)> =
+        vec![(&train, train_roots.clone()), (&predict, vec![p.eval_output]), (&evaluate, vec![p.eval_loss, p.eval_output])];
+    if let [(_, start), (_, accumulate)] = &micro[..] {
+        roots.push((start, first_roots.clone()));
+        roots.push((accumulate, next_roots.clone()));
+    }
+    let mut persistent: Vec<ValueId> =
+        roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
+    persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
+    let plan = memory_plan(p, &slots, &entries, &persistent);
 
     let mut w = Writer::default();
     let module = p.module_name();
@@ -111,12 +127,35 @@ pub fn emit(p: &Program) -> String {
         }
     }
     w.blank();
-    let mut entries: Vec<(&str, &[(ValueId, Kernel)])> =
-        vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
-    entries.extend(micro_kernels.iter().map(|(n, k)| (*n, &k[..])));
-    emit_trainer(&mut w, p, &slots, &entries, &grad_buffers);
+    emit_trainer(&mut w, p, &slots, &plan, &entries, &grad_buffers);
     w.close("}");
     w.finish()
+}
+
+/// Offsets in one arena for the buffers `slots` numbers: `persistent` ones apart, the others
+/// shared between values whose kernel ranges (in any entry point) do not overlap.
+fn memory_plan(p: &Program, slots: &BTreeMap<ValueId, usize>, entries: &[(&str, &[(ValueId, Kernel)])], persistent: &[ValueId]) -> memory::Plan {
+    // Entry points never run at the same time: entry `e`'s kernel `i` runs at `e * GAP + i`.
+    const GAP: usize = 1 << 24;
+    let mut spans: Vec<BTreeMap<usize, (usize, usize)>> = vec![BTreeMap::new(); slots.len()];
+    for (e, (_, kernels)) in entries.iter().enumerate() {
+        for (i, (_, k)) in kernels.iter().enumerate() {
+            let t = e * GAP + i;
+            for arg in &k.args {
+                let span = spans[slots[&arg.buffer]].entry(e).or_insert((t, t));
+                *span = (span.0.min(t), span.1.max(t));
+            }
+        }
+    }
+    let lifetimes: Vec<memory::Lifetime> = slots
+        .iter()
+        .map(|(v, &slot)| match persistent.contains(v) {
+            true => memory::Lifetime::Persistent,
+            false => memory::Lifetime::Within(spans[slot].values().copied().collect()),
+        })
+        .collect();
+    let lens: Vec<usize> = slots.keys().map(|&v| p.graph.shape(v).numel()).collect();
+    memory::plan(&lens, &lifetimes)
 }
 
 /// `%12 = add %10, %11 : [64, 256]  # 1.linear` for a kernel's doc comment.
@@ -135,6 +174,7 @@ fn emit_trainer(
     w: &mut Writer,
     p: &Program,
     slots: &BTreeMap<ValueId, usize>,
+    plan: &memory::Plan,
     entries: &[(&str, &[(ValueId, Kernel)])],
     grad_buffers: &[ValueId],
 ) {
@@ -143,7 +183,7 @@ fn emit_trainer(
     let slot = |v: ValueId| slots[&v];
     let batch = g.shape(p.sample_weight).0[0];
     let output_len = g.shape(p.output).numel() / batch;
-    let sizes: Vec<String> = slots.keys().map(|&v| g.shape(v).numel().to_string()).collect();
+    let buffers: Vec<String> = plan.ranges.iter().map(|r| format!("({}, {})", r.start, r.len())).collect();
 
     w.line(&format!("/// Trainer of `{t}`: parameters, optimizer state and every intermediate live in one"));
     w.line("/// arena allocated by `new`; a step launches the generated kernels and allocates nothing.");
@@ -199,13 +239,16 @@ fn emit_trainer(
     w.line("/// Optimizer state tensors and shapes, saved after the statistics.");
     let state: Vec<String> = p.state.iter().map(|s| format!("(\"{}\", &{:?})", s.name, g.shape(s.value).0)).collect();
     w.line(&format!("pub const STATE: &'static [(&'static str, &'static [usize])] = &[{}];", state.join(", ")));
-    w.line("/// Elements of each arena buffer.");
-    w.line(&format!("pub const BUFFERS: &'static [usize] = &[{}];", sizes.join(", ")));
+    w.line("/// Bytes of the one arena every buffer lives in (intermediates share space when their");
+    w.line("/// lifetimes do not overlap).");
+    w.line(&format!("pub const ARENA_BYTES: usize = {};", 4 * plan.total));
+    w.line("/// Each buffer's offset and length in the arena, in f32 elements (the static memory plan).");
+    w.line(&format!("pub const BUFFERS: &'static [(usize, usize)] = &[{}];", buffers.join(", ")));
     w.blank();
 
     w.line("/// Allocates the arena on `device` and initialises the parameters from `seed`.");
     w.open("pub fn new(device: &Device, seed: u64) -> Self {");
-    w.line("let arena = Arena::new(device, Self::BUFFERS);");
+    w.line("let arena = Arena::new(device, Self::ARENA_BYTES, Self::BUFFERS);");
     for (i, (name, value)) in p.all_params().into_iter().enumerate() {
         let n = g.shape(value).numel();
         let Op::Param { init, .. } = &g.nodes[value].op else { unreachable!() };

@@ -35,12 +35,15 @@ pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
 pub use program::{Accumulator, Dropout, Frozen, Param, Program, State};
 pub use shape::Shape;
 
-/// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`; returns the path.
+/// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`, and its compile report
+/// beside it (`file_name` with `.report.txt`); returns the source's path.
 pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::var_os("OUT_DIR")
         .ok_or_else(|| std::io::Error::other("OUT_DIR is not set: call this from build.rs"))?;
     let path = std::path::Path::new(&dir).join(file_name);
-    std::fs::write(&path, codegen::emit(program))?;
+    let (source, report) = codegen::emit_with_report(program);
+    std::fs::write(&path, source)?;
+    std::fs::write(path.with_extension("report.txt"), report)?;
     Ok(path)
 }
 #[cfg(test)]

@@ -22,6 +22,11 @@ fn mnist_mlp_emitted_source() {
 }
 
 #[test]
+fn mnist_mlp_compile_report() {
+    insta::assert_snapshot!(codegen::emit_with_report(&mnist_mlp()).1);
+}
+
+#[test]
 fn emission_is_deterministic() {
     assert_eq!(codegen::emit(&mnist_mlp()), codegen::emit(&mnist_mlp()));
 }

@@ -2,6 +2,7 @@
 
 mod kernel;
 pub mod memory;
+mod report;
 mod schedule;
 mod window;
 mod writer;
@@ -16,6 +17,12 @@ use writer::Writer;
 
 /// The generated source of a program.
 pub fn emit(p: &Program) -> String {
+    emit_with_report(p).0
+}
+
+/// The generated source of a program and its compile report (kernels after fusion, what was
+/// fused into each, FLOPs and bytes per call, the memory plan).
+pub fn emit_with_report(p: &Program) -> (String, String) {
     let g = &p.graph;
     let train_roots = p.train_roots();
     let in_place: Vec<(ValueId, ValueId)> = p
@@ -100,6 +107,14 @@ pub fn emit(p: &Program) -> String {
         roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
     persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
     let plan = memory_plan(p, &slots, &entries, &persistent);
+    let mut schedules: Vec<&Schedule> = vec![&train, &predict, &evaluate];
+    schedules.extend(micro.iter().map(|(_, s)| s));
+    let report_entries: Vec<report::Entry> = entries
+        .iter()
+        .zip(schedules)
+        .map(|(&(name, kernels), schedule)| report::Entry { name, schedule, kernels })
+        .collect();
+    let report = report::report(p, &report_entries, &plan, &slots);
 
     let mut w = Writer::default();
     let module = p.module_name();
@@ -129,7 +144,7 @@ pub fn emit(p: &Program) -> String {
     w.blank();
     emit_trainer(&mut w, p, &slots, &plan, &entries, &grad_buffers);
     w.close("}");
-    w.finish()
+    (w.finish(), report)
 }
 
 /// Offsets in one arena for the buffers `slots` numbers: `persistent` ones apart, the others

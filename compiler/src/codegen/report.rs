@@ -1,0 +1,118 @@
+//! The compile report written next to the generated code: each entry point's kernels after
+//! fusion, what was fused into each, FLOPs and bytes moved per call, and the memory plan.
+
+use super::kernel::Kernel;
+use super::memory::Plan;
+use super::schedule::{Role, Schedule};
+use crate::ir::{Graph, Op, ValueId};
+use crate::program::Program;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One entry point as the report sees it: its name, schedule and kernels in launch order.
+pub struct Entry<'a> {
+    pub name: &'a str,
+    pub schedule: &'a Schedule,
+    pub kernels: &'a [(ValueId, Kernel)],
+}
+
+/// The report as text (stable: snapshot-tested).
+pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<ValueId, usize>) -> String {
+    let g = &p.graph;
+    let mut out = String::new();
+    let _ = writeln!(out, "kiln compile report: model `{}`", p.name);
+    for entry in entries {
+        let (mut flops, mut bytes) = (0, 0);
+        let mut lines = vec![];
+        for (v, k) in entry.kernels {
+            let fused = fused_into(g, entry.schedule, *v);
+            let f = kernel_flops(g, *v, &fused);
+            let b = bytes_moved(g, k);
+            flops += f;
+            bytes += b;
+            let names: Vec<String> = fused.iter().map(|&u| format!("%{u} {}", op_name(&g.nodes[u].op))).collect();
+            let fused = if names.is_empty() { String::new() } else { format!("  <- {}", names.join(", ")) };
+            lines.push(format!(
+                "  %{v:<5} {:<10} {:<16} {:>10} flops {:>10} bytes{fused}",
+                op_name(&g.nodes[*v].op),
+                g.shape(*v).to_string(),
+                count_text(f),
+                count_text(b)
+            ));
+        }
+        let _ = writeln!(out, "\n{}: {} kernels, {} flops, {} bytes moved", entry.name, entry.kernels.len(), count_text(flops), count_text(bytes));
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let buffers: usize = plan.ranges.iter().map(|r| 4 * r.len()).sum();
+    let _ = writeln!(out, "\nmemory: one arena of {} bytes for {} buffers of {} bytes in all ({:.0}%)", 4 * plan.total, slots.len(), buffers, 100.0 * (4 * plan.total) as f64 / buffers as f64);
+    out
+}
+
+/// The values computed inside `v`'s kernel (inlined pointwise producers), in value order.
+fn fused_into(g: &Graph, s: &Schedule, v: ValueId) -> Vec<ValueId> {
+    let mut fused = vec![];
+    let mut stack = g.nodes[v].op.operands();
+    while let Some(u) = stack.pop() {
+        if s.roles[u] == Some(Role::Inline) && !fused.contains(&u) {
+            fused.push(u);
+            stack.extend(g.nodes[u].op.operands());
+        }
+    }
+    fused.sort_unstable();
+    fused
+}
+
+/// Floating-point operations: `2mkn` for a matmul; one per element and pointwise op (or
+/// reduction step) otherwise; none for data movement (unfold, fold, copies).
+fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
+    let node = &g.nodes[v];
+    match &node.op {
+        Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
+        Op::Reduce(_, a, _) => {
+            let ops = 1 + fused.iter().filter(|&&u| is_arithmetic(&g.nodes[u].op)).count();
+            ops * g.shape(*a).numel()
+        }
+        op => {
+            let ops = usize::from(is_arithmetic(op)) + fused.iter().filter(|&&u| is_arithmetic(&g.nodes[u].op)).count();
+            ops * node.shape.numel()
+        }
+    }
+}
+
+fn is_arithmetic(op: &Op) -> bool {
+    matches!(op, Op::Unary(..) | Op::Binary(..))
+}
+
+/// Bytes of every buffer the kernel reads (once) plus the one it writes.
+fn bytes_moved(g: &Graph, k: &Kernel) -> usize {
+    k.args.iter().map(|a| 4 * g.shape(a.buffer).numel()).sum()
+}
+
+fn op_name(op: &Op) -> String {
+    match op {
+        Op::Unary(u, _) => format!("{u:?}").to_lowercase(),
+        Op::Binary(b, _, _) => format!("{b:?}").to_lowercase(),
+        Op::Reduce(r, ..) => format!("reduce_{r:?}").to_lowercase(),
+        Op::MatMul(..) => "matmul".into(),
+        Op::Reshape(_) => "copy".into(),
+        Op::Permute(..) | Op::Expand(_) | Op::Detach(_) => "copy".into(),
+        Op::Unfold(..) => "unfold".into(),
+        Op::Fold(..) => "fold".into(),
+        Op::OneHot(_) => "one_hot".into(),
+        Op::Iota(_) => "iota".into(),
+        Op::Const(_) => "const".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `12345678` as `12.35M`.
+fn count_text(n: usize) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}K", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.2}M", n as f64 / 1e6),
+        _ => format!("{:.2}G", n as f64 / 1e9),
+    }
+}

@@ -218,10 +218,20 @@ fn wgpu_matches_cpu_runtime() {
 }
 
 /// The trainer's memory is one arena allocated by `new` (its size is the compile-time plan's):
-/// after a warm-up, train steps, inference and evaluation allocate no device memory.
+/// after a warm-up, train steps, inference and evaluation allocate no device memory. Measured
+/// in a child process (this test binary again), where no other test shares the device.
 #[test]
 fn steps_allocate_no_device_memory() {
     use kiln_runtime::cubecl::MemoryScope;
+    if std::env::var_os("KILN_ALONE").is_none() {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "steps_allocate_no_device_memory", "--nocapture"])
+            .env("KILN_ALONE", "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the measuring child failed");
+        return;
+    }
     let device = cpu();
     let usage = || device.client().memory_report(MemoryScope::Device).usage();
     let before = usage();

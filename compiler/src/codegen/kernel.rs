@@ -76,6 +76,8 @@ struct Expr<'a> {
     linear: bool,
     /// Axes whose coordinate `c{d}` an emitted line reads.
     used_axes: Vec<usize>,
+    /// Values already computed by an emitted line (`t{v}`).
+    emitted: Vec<ValueId>,
     args: Vec<Arg>,
     lines: Vec<String>,
 }
@@ -91,6 +93,7 @@ impl<'a> Expr<'a> {
             vector: 1,
             linear: false,
             used_axes: vec![],
+            emitted: vec![],
             args: vec![],
             lines: vec![],
         }
@@ -194,6 +197,11 @@ impl<'a> Expr<'a> {
             _ if v == self.root => {}
             _ => return self.load(v),
         }
+        // A value reached twice in one tree (it has several consumers) is computed once.
+        if self.emitted.contains(&v) {
+            return format!("t{v}");
+        }
+        self.emitted.push(v);
         let expr = match &node.op {
             Op::Const(c) => splat(*c),
             Op::Unary(op, a) => {

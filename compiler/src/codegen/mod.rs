@@ -107,6 +107,12 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
     persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
     let plan = memory_plan(p, &slots, &entries, &persistent);
+    // Roots that are contiguous views (a reshaped gradient) are read from their source's buffer.
+    let aliases: BTreeMap<ValueId, ValueId> = roots
+        .iter()
+        .flat_map(|(s, rs)| rs.iter().map(move |&r| (r, s.layouts[r].as_ref().expect("a root has a buffer").buffer)))
+        .filter(|(r, buffer)| r != buffer)
+        .collect();
     let mut schedules: Vec<&Schedule> = vec![&train, &predict, &evaluate];
     schedules.extend(micro.iter().map(|(_, s)| s));
     let report_entries: Vec<report::Entry> = entries
@@ -142,7 +148,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         }
     }
     w.blank();
-    emit_trainer(&mut w, p, &slots, &plan, &entries, &grad_buffers);
+    emit_trainer(&mut w, p, &slots, &aliases, &plan, &entries, &grad_buffers);
     w.close("}");
     (w.finish(), report)
 }
@@ -189,13 +195,14 @@ fn emit_trainer(
     w: &mut Writer,
     p: &Program,
     slots: &BTreeMap<ValueId, usize>,
+    aliases: &BTreeMap<ValueId, ValueId>,
     plan: &memory::Plan,
     entries: &[(&str, &[(ValueId, Kernel)])],
     grad_buffers: &[ValueId],
 ) {
     let g = &p.graph;
     let t = &p.name;
-    let slot = |v: ValueId| slots[&v];
+    let slot = |v: ValueId| slots[aliases.get(&v).unwrap_or(&v)];
     let batch = g.shape(p.sample_weight).0[0];
     let output_len = g.shape(p.output).numel() / batch;
     let buffers: Vec<String> = plan.ranges.iter().map(|r| format!("({}, {})", r.start, r.len())).collect();

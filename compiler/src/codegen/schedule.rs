@@ -64,6 +64,9 @@ pub struct Schedule {
     pub kernels: Vec<ValueId>,
 }
 
+/// Most pointwise ops recomputed in each consumer's kernel rather than stored once.
+const MAX_RECOMPUTED_OPS: usize = 3;
+
 /// Plans the kernels that compute `roots`. `in_place` pairs `(value, param)` make the kernel of
 /// `value` write over `param`'s buffer (optimizer updates; they run after every read of it).
 pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -> Schedule {
@@ -72,19 +75,21 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
     for &r in roots {
         uses[r] += 1;
     }
-    let mut consumer = vec![None; g.nodes.len()];
+    let mut consumers: Vec<Vec<ValueId>> = vec![vec![]; g.nodes.len()];
     // Values some consumer reads from memory (a constant then gets a buffer).
     let mut read_from_memory = vec![false; g.nodes.len()];
     for (v, node) in g.nodes.iter().enumerate() {
         if live[v] {
             for a in node.op.operands() {
-                consumer[a] = Some(v);
+                consumers[a].push(v);
                 read_from_memory[a] |= matches!(node.op, Op::MatMul(..) | Op::Unfold(..) | Op::Fold(..));
             }
         }
     }
 
     let mut roles: Vec<Option<Role>> = vec![None; g.nodes.len()];
+    // Pointwise ops computed inside a consumer's kernel (with those they inline in turn).
+    let mut inlined_ops = vec![0usize; g.nodes.len()];
     let mut layouts: Vec<Option<Layout>> = vec![None; g.nodes.len()];
     let mut views: Vec<Option<Layout>> = vec![None; g.nodes.len()];
     for (v, node) in g.nodes.iter().enumerate() {
@@ -108,8 +113,11 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
                         } else {
                             views[v] = Some(view_layout(op, source.clone(), g.shape(a), &node.shape));
                         }
-                        // A root needs a buffer of its own: the view is copied by a kernel.
-                        if strided_reshape || roots.contains(&v) {
+                        // A root is read back as a whole buffer: a view that is not its source's
+                        // buffer in row-major order is copied by a kernel.
+                        let aliases_source = views[v].as_ref().is_some_and(|l| l.is_contiguous(&node.shape))
+                            && views[v].as_ref().is_some_and(|l| g.shape(l.buffer).numel() == node.shape.numel());
+                        if strided_reshape || (roots.contains(&v) && !aliases_source) {
                             Role::Kernel
                         } else {
                             Role::View
@@ -119,12 +127,19 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
                 }
             }
             Op::MatMul(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
-            _ => {
-                let fusable = uses[v] == 1
-                    && consumer[v].is_some_and(|c| match &g.nodes[c].op {
+            op => {
+                // A pointwise value is computed inside each consumer's kernel when every
+                // consumer is a reduction of it or pointwise over its shape. With several
+                // consumers it is recomputed in each, if that costs a few ops at most: cheaper
+                // than a kernel launch plus a write and reads of memory.
+                inlined_ops[v] = 1 + op.operands().iter().filter(|&&a| roles[a] == Some(Role::Inline)).map(|&a| inlined_ops[a]).sum::<usize>();
+                let readers_fuse = !consumers[v].is_empty()
+                    && !roots.contains(&v)
+                    && consumers[v].iter().all(|&c| match &g.nodes[c].op {
                         Op::Reduce(..) => true,
                         op => op.is_pointwise() && g.shape(c) == g.shape(v),
                     });
+                let fusable = readers_fuse && (uses[v] == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
                 if fusable {
                     Role::Inline
                 } else {

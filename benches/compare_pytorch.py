@@ -1,10 +1,12 @@
-"""kiln vs PyTorch, side by side on this machine: one train step of the MNIST MLP
-(784-256-10, ReLU, cross-entropy, SGD lr 0.1, batch 64 of the bundled digits), CPU.
+"""kiln vs PyTorch, side by side on this machine: one train step (batch 64 of the bundled
+digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and of LeNet-5
+(conv 5x5->6 pad 2, max pool, conv 5x5->16, max pool, 120-84-10, ReLU, Adam lr 2e-3).
 
     python3 benches/compare_pytorch.py [steps]
 
-Runs PyTorch eager (all cores), then kiln's `step_time` example, and prints min / median / max
-milliseconds per step and the ratio kiln / PyTorch of the medians (below 1: kiln is faster).
+Runs PyTorch eager (all cores), then kiln's `step_time` example, per model, and prints min /
+median / max milliseconds per step and the ratio kiln / PyTorch of the medians (below 1: kiln
+is faster).
 """
 import gzip
 import pathlib
@@ -15,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -26,33 +29,42 @@ x = torch.from_numpy(images.copy()).reshape(64, 1, 28, 28)
 y = torch.from_numpy(labels.copy())
 
 torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+MODELS = {
+    "mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
+            lambda params: torch.optim.SGD(params, lr=0.1)),
+    "lenet5": (nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                             nn.Linear(84, 10)),
+               lambda params: torch.optim.Adam(params, lr=2e-3)),
+}
 
 
-def step():
-    optimizer.zero_grad()
-    loss = torch.nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+def torch_times(model, optimizer):
+    def step():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
 
+    for _ in range(20):
+        step()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - started) * 1e3)
+    return min(times), statistics.median(times), max(times)
 
-for _ in range(20):
-    step()
-times = []
-for _ in range(steps):
-    started = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - started) * 1e3)
-torch_stats = (min(times), statistics.median(times), max(times))
 
 subprocess.run(["cargo", "build", "--release", "-q", "-p", "kiln-benches", "--example", "step_time"], cwd=root, check=True)
-out = subprocess.run([str(root / "target/release/examples/step_time"), str(steps)], capture_output=True, text=True, check=True)
-kiln_stats = tuple(float(v) for v in out.stdout.split())
-
-print(f"MNIST MLP train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
-print(f"{'':8} {'min ms':>8} {'median':>8} {'max':>8}")
-for name, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:
-    print(f"{name:8} {lo:8.3f} {mid:8.3f} {hi:8.3f}")
-print(f"ratio kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.2f}")
+print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
+for name, (model, make_optimizer) in MODELS.items():
+    torch_stats = torch_times(model, make_optimizer(model.parameters()))
+    out = subprocess.run([str(root / "target/release/examples/step_time"), name, str(steps)],
+                         capture_output=True, text=True, check=True)
+    kiln_stats = tuple(float(v) for v in out.stdout.split())
+    for who, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:
+        print(f"{name + ' ' + who:16} {lo:8.3f} {mid:8.3f} {hi:8.3f}")
+    print(f"{name + ' ratio':16} kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.2f}")

@@ -1,26 +1,48 @@
-//! Times the MNIST MLP train step (784-256-10, batch 64, SGD) on the CPU runtime and prints
-//! `min median max` in milliseconds over the timed steps, for `benches/compare_pytorch.py`.
+//! Times a train step on the CPU runtime and prints `min median max` in milliseconds over the
+//! timed steps, for `benches/compare_pytorch.py`: the MNIST MLP (784-256-10, batch 64, SGD) or
+//! LeNet-5 (batch 64, Adam).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [steps]`
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5] [steps]`; with
+//! `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each launch is then
+//! followed by a sync, so the step is slower than unprofiled).
 
-use kiln_models::MnistMlp;
+use kiln_models::{LeNet5, MnistMlp};
 use std::time::Instant;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let steps: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(500);
-    let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
-    let mut trainer = MnistMlp::new(&device, 0);
-    let (x, y) = kiln_benches::mnist_batch(MnistMlp::BATCH);
+/// `min median max` milliseconds of `steps` calls of `step`, after 20 warm-up calls (JIT).
+fn time(steps: usize, mut step: impl FnMut() -> Result<f32, kiln_runtime::Error>) -> Result<[f64; 3], kiln_runtime::Error> {
     for _ in 0..20 {
-        trainer.train_step(&x, &y)?; // JIT compilation and warm-up
+        step()?;
     }
     let mut times: Vec<f64> = (0..steps)
         .map(|_| {
             let started = Instant::now();
-            trainer.train_step(&x, &y).map(|_| started.elapsed().as_secs_f64() * 1e3)
+            step().map(|_| started.elapsed().as_secs_f64() * 1e3)
         })
         .collect::<Result<_, _>>()?;
     times.sort_by(f64::total_cmp);
-    println!("{:.4} {:.4} {:.4}", times[0], times[times.len() / 2], times[times.len() - 1]);
+    Ok([times[0], times[times.len() / 2], times[times.len() - 1]])
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let model = std::env::args().nth(1).unwrap_or_else(|| "mlp".into());
+    let steps: usize = std::env::args().nth(2).map(|s| s.parse()).transpose()?.unwrap_or(500);
+    let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
+    let (x, y) = kiln_benches::mnist_batch(64);
+    let [lo, mid, hi] = match model.as_str() {
+        "mlp" => {
+            let mut trainer = MnistMlp::new(&device, 0);
+            time(steps, || trainer.train_step(&x, &y))?
+        }
+        "lenet5" => {
+            let mut trainer = LeNet5::new(&device, 0);
+            time(steps, || trainer.train_step(&x, &y))?
+        }
+        other => return Err(format!("unknown model {other:?}: use mlp or lenet5").into()),
+    };
+    println!("{lo:.4} {mid:.4} {hi:.4}");
+    if std::env::var_os("KILN_PROFILE").is_some() {
+        eprint!("{}", kiln_runtime::profile::report());
+    }
     Ok(())
 }

@@ -16,6 +16,8 @@ pub mod init;
 #[cfg(test)]
 mod malformed_files;
 pub mod plot;
+#[cfg(feature = "device")]
+pub mod profile;
 pub mod schedule;
 pub mod synthetic;
 pub mod train;

@@ -494,6 +494,7 @@ fn emit_trainer(
         w.blank();
         w.open(&format!("fn launch_{entry}(&self) {{"));
         w.line("let client = self.arena.client();");
+        w.line("let mut profile = kiln_runtime::profile::Profile::start(client);");
         for (v, k) in kernels {
             w.line(&format!("// {}", describe(p, *v)));
             let args: Vec<String> = k
@@ -513,6 +514,7 @@ fn emit_trainer(
                 k.vector,
                 args.join(", ")
             ));
+            w.line(&format!("profile.lap(client, \"{} {}\");", p.name, describe(p, *v).replace('"', "'")));
         }
         w.close("}");
     }

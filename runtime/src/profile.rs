@@ -1,0 +1,62 @@
+//! Per-kernel timing of generated entry points, enabled by `KILN_PROFILE=1`: each launch is
+//! followed by a device sync and its wall time is added to a table that [`report`] prints.
+//! Off (the default), a lap costs one branch.
+
+use cubecl::client::Client;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("KILN_PROFILE").is_some_and(|v| v != "0"))
+}
+
+/// Seconds and calls per kernel label.
+static TABLE: Mutex<BTreeMap<String, (f64, u64)>> = Mutex::new(BTreeMap::new());
+
+/// Times the kernels of one entry point call.
+pub struct Profile {
+    last: Option<Instant>,
+}
+
+impl Profile {
+    /// Starts timing on `client` (waits for earlier work) if `KILN_PROFILE` is set.
+    pub fn start(client: &Client) -> Profile {
+        if !enabled() {
+            return Profile { last: None };
+        }
+        sync(client);
+        Profile { last: Some(Instant::now()) }
+    }
+
+    /// Waits for the kernel just launched and charges its time to `label`.
+    pub fn lap(&mut self, client: &Client, label: &str) {
+        let Some(last) = self.last else { return };
+        sync(client);
+        let now = Instant::now();
+        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = table.entry(label.to_string()).or_default();
+        entry.0 += (now - last).as_secs_f64();
+        entry.1 += 1;
+        self.last = Some(now);
+    }
+}
+
+fn sync(client: &Client) {
+    // A failed sync means the device is gone; the next read reports that.
+    let _ = cubecl::future::block_on(client.sync());
+}
+
+/// The table so far, slowest kernels first: milliseconds per call, share of the total, label.
+pub fn report() -> String {
+    let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let total: f64 = table.values().map(|(s, _)| s).sum();
+    let mut rows: Vec<(&String, &(f64, u64))> = table.iter().collect();
+    rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    let mut out = format!("{:>10} {:>6}  kernel\n", "ms/call", "share");
+    for (label, &(seconds, calls)) in rows {
+        out += &format!("{:>10.4} {:>5.1}%  {label}\n", 1e3 * seconds / calls as f64, 100.0 * seconds / total.max(1e-12));
+    }
+    out
+}

@@ -20,14 +20,13 @@ impl Model {
         let shape = shape.into();
         let location = Location::caller();
         let id = self.checked(name, location, |s| {
-            s.check_new_name(name)?;
-            if shape.rank() == 0 || shape.numel() == 0 || vocab == 0 {
-                return Err(format!("tokens need a batch axis, no empty axis and a vocabulary, got {shape} with {vocab}"));
-            }
-            s.graph.set_origin(name);
-            let id = s.graph.labels(name, shape, vocab);
+            let valid = if shape.rank() == 0 || shape.numel() == 0 || vocab == 0 {
+                Err(format!("tokens need a batch axis, no empty axis and a vocabulary, got {shape} with {vocab}"))
+            } else {
+                Ok(())
+            };
+            let id = s.declare(name, location, valid, |g| g.labels(name, shape, vocab))?;
             s.tokens.push(id);
-            s.declared.push((id, location));
             Ok(id)
         });
         Tokens { tensor: Tensor { model: self, id }, vocab }

@@ -109,14 +109,13 @@ impl Model {
         let shape = shape.into();
         let location = Location::caller();
         let id = self.checked(name, location, |s| {
-            s.check_new_name(name)?;
-            if shape.rank() == 0 || shape.numel() == 0 {
-                return Err(format!("input shape {shape} must have a batch axis and no empty axis"));
-            }
-            s.graph.set_origin(name);
-            let id = s.graph.input(name, shape);
+            let valid = if shape.rank() == 0 || shape.numel() == 0 {
+                Err(format!("input shape {shape} must have a batch axis and no empty axis"))
+            } else {
+                Ok(())
+            };
+            let id = s.declare(name, location, valid, |g| g.input(name, shape))?;
             s.inputs.push(id);
-            s.declared.push((id, location));
             Ok(id)
         });
         Tensor { model: self, id }
@@ -128,16 +127,13 @@ impl Model {
         let shape = shape.into();
         let location = Location::caller();
         let id = self.checked(name, location, |s| {
-            s.check_new_name(name)?;
-            if shape.rank() != 1 || classes < 2 {
-                return Err(format!(
-                    "labels must have shape [batch] and at least 2 classes, got {shape} with {classes}"
-                ));
-            }
-            s.graph.set_origin(name);
-            let id = s.graph.labels(name, shape, classes);
+            let valid = if shape.rank() != 1 || classes < 2 {
+                Err(format!("labels must have shape [batch] and at least 2 classes, got {shape} with {classes}"))
+            } else {
+                Ok(())
+            };
+            let id = s.declare(name, location, valid, |g| g.labels(name, shape, classes))?;
             s.labels.push(id);
-            s.declared.push((id, location));
             Ok(id)
         });
         Labels { tensor: Tensor { model: self, id }, classes }
@@ -204,6 +200,23 @@ impl State {
         } else {
             Ok(())
         }
+    }
+
+    /// Adds a value fed each step (input, labels, tokens) once its name is known to be new and
+    /// `valid` holds, remembering where it was declared.
+    pub(crate) fn declare(
+        &mut self,
+        name: &str,
+        location: &'static Location<'static>,
+        valid: Result<(), String>,
+        make: impl FnOnce(&mut Graph) -> ValueId,
+    ) -> Result<ValueId, String> {
+        self.check_new_name(name)?;
+        valid?;
+        self.graph.set_origin(name);
+        let id = make(&mut self.graph);
+        self.declared.push((id, location));
+        Ok(id)
     }
 
     /// Adds a trained parameter `{index}.{name}`.

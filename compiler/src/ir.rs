@@ -212,6 +212,14 @@ impl Op {
         }
     }
 
+    /// The name of an input, labels or parameter (`None` for computed values).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Op::Input { name } | Op::Labels { name, .. } | Op::Param { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// Whether the op only relabels its operand's elements (no kernel of its own).
     pub fn is_view(&self) -> bool {
         matches!(self, Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_))

@@ -271,10 +271,7 @@ impl Updates<'_> {
     }
 
     fn set_state(&mut self, name_of: ValueId, old: ValueId, new: ValueId) {
-        let name = match &self.graph.nodes[name_of].op {
-            crate::ir::Op::Param { name, .. } => name.clone(),
-            _ => unreachable!(),
-        };
+        let name = self.graph.nodes[name_of].op.name().expect("parameters are named").to_string();
         self.state.push((name, old, new));
     }
 

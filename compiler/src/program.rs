@@ -3,7 +3,7 @@
 use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
-use crate::ir::{Graph, Op, ValueId};
+use crate::ir::{Graph, ValueId};
 use crate::optim::{clip_grad_norm, HostScalar, Training, Updates};
 use std::panic::Location;
 
@@ -124,10 +124,7 @@ impl Program {
 
         let used = graph.live_set(&[loss, output]);
         if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
-            let name = match &graph.nodes[v].op {
-                Op::Input { name } | Op::Labels { name, .. } => name.clone(),
-                _ => unreachable!("declarations are inputs or labels"),
-            };
+            let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
             let message = format!("`{name}` {} is declared but neither the loss nor the output uses it", graph.shape(v));
             return Err(Error { layer: name, message, location });
         }
@@ -152,7 +149,7 @@ impl Program {
         let grads = gradients(&mut graph, loss, &trained);
         let missing = trained.iter().zip(&grads).find(|(_, g)| g.is_none());
         if let Some((&p, _)) = missing {
-            let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
+            let name = graph.nodes[p].op.name().expect("parameters are named");
             return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
         }
         let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
@@ -160,7 +157,7 @@ impl Program {
         if training.accumulate > 1 {
             graph.set_origin("accumulate");
             for (g, &p) in grads.iter_mut().zip(&trained) {
-                let Op::Param { name, .. } = &graph.nodes[p].op else { unreachable!() };
+                let name = graph.nodes[p].op.name().expect("parameters are named").to_string();
                 let shape = graph.shape(p).clone();
                 let value = graph.param(&format!("accumulator.{name}"), shape, crate::ir::Init::Constant(0.0));
                 let first = graph.scale(*g, 1.0 / training.accumulate as f64);
@@ -178,8 +175,7 @@ impl Program {
         let mut updates = Updates { graph: &mut graph, scalars: vec![], state: vec![] };
         let mut params = vec![];
         for (&value, grad) in trained.iter().zip(grads) {
-            let Op::Param { name, .. } = &updates.graph.nodes[value].op else { unreachable!() };
-            let name = name.clone();
+            let name = updates.graph.nodes[value].op.name().expect("parameters are named").to_string();
             let update = updates.update(&optimizer, &name, value, grad);
             params.push(Param { name, value, grad, update });
         }
@@ -259,10 +255,7 @@ fn split_frozen(
     params: &[ValueId],
     requests: &[(String, &'static Location<'static>)],
 ) -> Result<(Vec<ValueId>, Vec<Frozen>), Error> {
-    let name = |v: ValueId| match &graph.nodes[v].op {
-        Op::Param { name, .. } => name.clone(),
-        _ => unreachable!("parameters are param nodes"),
-    };
+    let name = |v: ValueId| graph.nodes[v].op.name().expect("parameters are named").to_string();
     let matches = |request: &str, param: &str| param == request || param.strip_prefix(request).is_some_and(|rest| rest.starts_with('.'));
     for (request, location) in requests {
         if !params.iter().any(|&p| matches(request, &name(p))) {

@@ -185,10 +185,7 @@ fn describe(p: &Program, v: ValueId) -> String {
 }
 
 fn name_of(p: &Program, v: ValueId) -> &str {
-    match &p.graph.nodes[v].op {
-        Op::Input { name } | Op::Labels { name, .. } | Op::Param { name, .. } => name,
-        _ => unreachable!("unnamed value"),
-    }
+    p.graph.nodes[v].op.name().expect("a named value")
 }
 
 fn emit_trainer(

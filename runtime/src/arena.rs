@@ -22,7 +22,7 @@ impl Arena {
     /// Allocates one zero-filled arena of `bytes` on `device`, holding buffers at
     /// `(offset, len)` f32 (or u32) elements each (the generated memory plan).
     pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
-        let buffers_lens = buffers.iter().map(|&(_, len)| len).collect();
+        let lens = buffers.iter().map(|&(_, len)| len).collect();
         let client = device.client();
         let arena = client.create_from_slice(&vec![0u8; bytes.max(4)]);
         let total = bytes.max(4) as u64;
@@ -35,7 +35,7 @@ impl Arena {
             })
             .collect();
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
-        Arena { client, buffers, lens: buffers_lens, units }
+        Arena { client, buffers, lens, units }
     }
 
     /// The client kernels are launched on.

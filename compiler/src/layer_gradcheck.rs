@@ -4,7 +4,7 @@
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
 use crate::ir::{Op, ValueId};
-use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Sgd, Tensor};
+use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
@@ -233,4 +233,88 @@ fn frozen_parameters_get_no_update() {
     assert_eq!(frozen, ["0.weight", "3.bias"]);
     let all: Vec<&str> = program.all_params().into_iter().map(|(name, _)| name).collect();
     assert_eq!(all, ["0.weight", "1.weight", "1.bias", "3.weight", "3.bias"]);
+}
+
+#[test]
+fn slicing_matches_finite_differences() {
+    check("narrow dim 2", IMAGE, |m, x| classify(m, x.narrow(2, 2, 3)));
+    check("select dim 1 + stack dim 2", &[3, 4, 5], |m, x| {
+        classify(m, Tensor::stack(&[x.select(1, 3), x.select(1, 0).tanh()], 2))
+    });
+    check("one_hot of argmax (no gradient)", &[3, 5], |m, x| classify(m, x.mul(x.argmax(1).one_hot(5))));
+}
+
+#[test]
+fn recurrent_layers_match_finite_differences() {
+    // Backpropagation through time over every step of the unrolled sequence.
+    check("rnn 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.rnn(Recurrent::new(6).layers(2))));
+    check("lstm 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.lstm(Recurrent::new(3).layers(2))));
+    check("lstm last step only", &[2, 5, 3], |m, x| classify(m, x.lstm(Recurrent::new(4)).select(1, 4)));
+    check_model("lstm_cell + rnn_cell steps, shared", |m| {
+        let x = m.input("x", [3, 4]);
+        let (lstm, rnn) = (m.lstm_cell(4, 5), m.rnn_cell(5, 2));
+        let first = lstm.step(x, None);
+        let second = lstm.step(x.tanh(), Some(first));
+        let out = rnn.step(second.h, None);
+        classify(m, rnn.step(second.c.unwrap(), Some(out)).h)
+    });
+    check_model("sequence cross_entropy [3, 4, 6]", |m| {
+        let y = m.labels("y", [3, 4], 6);
+        m.input("x", [3, 4, 5]).rnn(Recurrent::new(6)).cross_entropy(y)
+    });
+}
+
+#[test]
+fn attention_matches_finite_differences() {
+    check_model("attention", |m| {
+        let (q, k) = (m.input("q", [2, 3, 4]), m.input("k", [2, 5, 4]));
+        classify(m, q.attention(k, k.tanh(), None))
+    });
+    check_model("attention, masked keys", |m| {
+        let (q, k) = (m.input("q", [2, 3, 4]), m.input("k", [2, 5, 4]));
+        let mask = m.input("t", [2, 5]).shift(0.5).sign().relu(); // 0/1, fixed
+        classify(m, q.attention(k, k.scale(2.0).exp(), Some(mask)))
+    });
+}
+
+#[test]
+fn shared_layers_match_finite_differences() {
+    check_model("dense applied twice + embedding table by ids and one-hot", |m| {
+        let ids = m.tokens("ids", [3, 2], 5);
+        let (table, dense) = (m.embedding(5, 4), m.dense(4, 5));
+        let looked_up = table.lookup(ids).select(1, 0);
+        let fed_back = table.apply(dense.apply(looked_up).argmax(1).one_hot(5));
+        classify(m, dense.apply(fed_back.add(looked_up)))
+    });
+}
+
+/// nn.LSTM's parameter names and shapes, and its gates in PyTorch's order: with all weights
+/// zero and biases chosen per gate, the first step gives h = o * tanh(i * g) exactly.
+#[test]
+fn lstm_follows_pytorch_layout() {
+    let model = Model::new("Lstm");
+    let x = model.input("x", [1, 2, 2]);
+    let out = x.lstm(Recurrent::new(1).layers(2));
+    let y = model.labels("y", [1], 2);
+    let program = model.compile(out.flatten().linear(2).cross_entropy(y), out, Sgd::new(0.1)).unwrap();
+    let names: Vec<String> = program.params.iter().map(|p| format!("{} {}", p.name, program.graph.shape(p.value))).collect();
+    assert_eq!(names[..5], ["0.weight_ih_l0 [4, 2]", "0.weight_hh_l0 [4, 1]", "0.bias_ih_l0 [4]", "0.bias_hh_l0 [4]", "0.weight_ih_l1 [4, 1]"]);
+
+    let model = Model::new("Lstm");
+    let x = model.input("x", [1, 2, 2]);
+    let out = x.lstm(Recurrent::new(1));
+    let y = model.labels("y", [1], 2);
+    let program = model.compile(out.flatten().linear(2).cross_entropy(y), out, Sgd::new(0.1)).unwrap();
+    let mut feeds = feeds(&program);
+    for p in &program.params[..4] {
+        let value = match p.name.as_str() {
+            "0.bias_ih_l0" => vec![0.5, 9.0, -0.7, 1.5], // i, f, g, o
+            _ => vec![0.0; program.graph.shape(p.value).numel()],
+        };
+        feeds.insert(p.value, value);
+    }
+    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let expected = sigmoid(1.5) * (sigmoid(0.5) * (-0.7f64).tanh()).tanh();
+    let first_step = evaluate(&program.graph, &feeds)[program.output][0];
+    assert!((first_step - expected).abs() < 1e-12, "{first_step} vs {expected}");
 }

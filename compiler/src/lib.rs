@@ -29,7 +29,10 @@ mod gradcheck;
 #[cfg(test)]
 mod layer_gradcheck;
 
-pub use dsl::{Conv, ConvTranspose, Initializer, Labels, Linear, Model, Pair, Padding, Pool, Tensor, Tokens};
+pub use dsl::{
+    Cell, CellState, Conv, ConvTranspose, Dense, EmbeddingTable, Initializer, Labels, Linear, Model, Pair, Padding, Pool,
+    Recurrent, Tensor, Tokens,
+};
 pub use error::Error;
 pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
 pub use program::{Accumulator, Dropout, Frozen, Param, Program, State};

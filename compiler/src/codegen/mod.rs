@@ -238,6 +238,8 @@ fn emit_trainer(
     }
     for &v in &p.labels {
         if let Op::Labels { name, classes } = &g.nodes[v].op {
+            w.line(&format!("/// Labels per sample of `{name}` (shape {}).", g.shape(v)));
+            w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
             w.line(&format!("/// Number of classes of `{name}`."));
             w.line(&format!("pub const {}_CLASSES: usize = {classes};", name.to_uppercase()));
         }
@@ -324,7 +326,8 @@ fn emit_trainer(
         if with_labels {
             for &v in &p.labels {
                 let name = name_of(p, v);
-                w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, 1, Self::{}_CLASSES)?;", name.to_uppercase()));
+                let upper = name.to_uppercase();
+                w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
             }
         }
         for &v in p.tokens.iter() {
@@ -517,7 +520,9 @@ fn emit_trainer(
     }
     w.close("}");
     if let ([x], [y], []) = (&p.inputs[..], &p.labels[..], &p.tokens[..]) {
-        emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
+        if p.graph.shape(*y).rank() == 1 {
+            emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
+        }
     }
 }
 

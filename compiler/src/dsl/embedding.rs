@@ -1,7 +1,7 @@
 //! Integer token inputs and `nn.Embedding`.
 
-use super::{Model, Tensor};
-use crate::ir::{Init, ValueId};
+use super::{Model, State, Tensor};
+use crate::ir::{Graph, Init, ValueId};
 use crate::shape::Shape;
 use std::panic::Location;
 
@@ -42,19 +42,39 @@ impl<'m> Tokens<'m> {
     pub fn embedding(self, dim: usize) -> Tensor<'m> {
         let vocab = self.vocab;
         self.tensor.layer("embedding", Location::caller(), |s, ids, index| {
-            if dim == 0 {
-                return Err("embedding needs a dimension of at least 1".into());
-            }
-            let shape = s.graph.shape(ids).clone();
-            let rows = shape.numel();
-            let weight = s.param(index, "weight", Shape(vec![vocab, dim]), Init::Normal { mean: 0.0, std: 1.0 });
-            s.weights.push(weight);
+            let weights = EmbeddingWeights::new(s, index, vocab, dim)?;
             let hot = s.graph.one_hot(ids, vocab);
-            let hot = s.graph.reshape(hot, Shape(vec![rows, vocab]));
-            let rows_out: ValueId = s.graph.matmul(hot, weight);
-            let mut dims = shape.0;
-            dims.push(dim);
-            Ok(s.graph.reshape(rows_out, Shape(dims)))
+            Ok(weights.apply(&mut s.graph, hot))
         })
+    }
+}
+
+/// The `[vocab, dim]` table of one `nn.Embedding`.
+#[derive(Clone, Copy)]
+pub(crate) struct EmbeddingWeights {
+    pub vocab: usize,
+    pub weight: ValueId,
+}
+
+impl EmbeddingWeights {
+    /// Declares `{index}.weight`, initialised N(0, 1).
+    pub fn new(s: &mut State, index: usize, vocab: usize, dim: usize) -> Result<Self, String> {
+        if dim == 0 {
+            return Err("embedding needs a dimension of at least 1".into());
+        }
+        let weight = s.param(index, "weight", Shape(vec![vocab, dim]), Init::Normal { mean: 0.0, std: 1.0 });
+        s.weights.push(weight);
+        Ok(EmbeddingWeights { vocab, weight })
+    }
+
+    /// One-hot rows `[.., vocab]` times the table: `[.., dim]`.
+    pub fn apply(&self, g: &mut Graph, hot: ValueId) -> ValueId {
+        let shape = g.shape(hot).clone();
+        let rows = shape.numel() / self.vocab;
+        let hot = g.reshape(hot, Shape(vec![rows, self.vocab]));
+        let out = g.matmul(hot, self.weight);
+        let mut dims = shape.0;
+        *dims.last_mut().expect("one-hot rows have an axis") = g.shape(self.weight).0[1];
+        g.reshape(out, Shape(dims))
     }
 }

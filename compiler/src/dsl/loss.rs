@@ -30,43 +30,55 @@ impl<'m> Tensor<'m> {
     /// Class scores `[batch, classes]` against labels: checks the shapes.
     fn scores_against(s: &State, x: ValueId, y: ValueId, classes: usize, what: &str) -> Result<(), String> {
         let (xs, ys) = (s.graph.shape(x), s.graph.shape(y));
-        if xs.rank() != 2 {
-            return Err(format!("expects {what} [batch, classes], got {xs}"));
+        if xs.rank() != 2 || ys.rank() != 1 {
+            return Err(format!("expects {what} [batch, classes] and labels [batch], got {xs} and {ys}"));
         }
-        if xs.0[0] != ys.0[0] {
-            return Err(format!("{what} {xs} and labels {ys} differ in batch size"));
+        Self::positions_against(s, x, y, classes, what)
+    }
+
+    /// Class scores `[batch, ..., classes]` against labels `[batch, ...]`: checks the shapes.
+    fn positions_against(s: &State, x: ValueId, y: ValueId, classes: usize, what: &str) -> Result<(), String> {
+        let (xs, ys) = (s.graph.shape(x), s.graph.shape(y));
+        if xs.rank() != ys.rank() + 1 || xs.0[..ys.rank()] != ys.0[..] {
+            return Err(format!("expects {what} [batch, ..., classes] for labels {ys}, got {xs}"));
         }
-        if xs.0[1] != classes {
-            return Err(format!("{what} {xs} have {} classes, labels {ys} have {classes}", xs.0[1]));
+        if xs.0[ys.rank()] != classes {
+            return Err(format!("{what} {xs} have {} classes, labels {ys} have {classes}", xs.0[ys.rank()]));
         }
         Ok(())
     }
 
-    /// `nn.CrossEntropyLoss()` of logits `[batch, classes]` against integer labels, computed
-    /// stably as logsumexp(z) - z[label].
+    /// `nn.CrossEntropyLoss()` of logits `[batch, classes]` against integer labels `[batch]`,
+    /// computed stably as logsumexp(z) - z[label]. Sequences: logits `[batch, len, classes]`
+    /// against labels `[batch, len]` average over every position (PyTorch's
+    /// `cross_entropy(logits.transpose(1, 2), labels)`).
     #[track_caller]
     pub fn cross_entropy(self, labels: Labels<'m>) -> Tensor<'m> {
         self.loss("cross_entropy", labels.tensor.id, Location::caller(), |s, z, y| {
-            Self::scores_against(s, z, y, labels.classes, "logits")?;
+            Self::positions_against(s, z, y, labels.classes, "logits")?;
             let g = &mut s.graph;
-            let max = g.reduce(ReduceOp::Max, z, &[1]);
+            let last = g.shape(z).rank() - 1;
+            let max = g.reduce(ReduceOp::Max, z, &[last]);
             let max = g.detach(max);
             let shifted = g.sub(z, max);
             let exp = g.unary(UnaryOp::Exp, shifted);
-            let sum_exp = g.sum(exp, &[1]);
+            let sum_exp = g.sum(exp, &[last]);
             let log_sum_exp = g.unary(UnaryOp::Log, sum_exp);
             let picked = pick(g, shifted, y, labels.classes);
-            Ok(g.sub(log_sum_exp, picked))
+            let per_position = g.sub(log_sum_exp, picked);
+            Ok(per_row_mean(g, per_position))
         })
     }
 
-    /// `nn.NLLLoss()` of log-probabilities `[batch, classes]`: -logp[label].
+    /// `nn.NLLLoss()` of log-probabilities `[batch, classes]` (or `[batch, len, classes]`
+    /// against `[batch, len]`, as `cross_entropy`): -logp[label].
     #[track_caller]
     pub fn nll_loss(self, labels: Labels<'m>) -> Tensor<'m> {
         self.loss("nll_loss", labels.tensor.id, Location::caller(), |s, x, y| {
-            Self::scores_against(s, x, y, labels.classes, "log-probabilities")?;
+            Self::positions_against(s, x, y, labels.classes, "log-probabilities")?;
             let picked = pick(&mut s.graph, x, y, labels.classes);
-            Ok(s.graph.unary(UnaryOp::Neg, picked))
+            let per_position = s.graph.unary(UnaryOp::Neg, picked);
+            Ok(per_row_mean(&mut s.graph, per_position))
         })
     }
 
@@ -189,11 +201,12 @@ impl Model {
     }
 }
 
-/// `x[row, label[row]]` as `[batch, 1]`.
+/// `x[.., label[..]]`: the score of each position's label, the class axis kept as size 1.
 fn pick(g: &mut Graph, x: ValueId, labels: ValueId, classes: usize) -> ValueId {
     let one_hot = g.one_hot(labels, classes);
     let picked = g.mul(one_hot, x);
-    g.sum(picked, &[1])
+    let last = g.shape(x).rank() - 1;
+    g.sum(picked, &[last])
 }
 
 /// The mean over all but the batch axis, as `[batch, 1]`.
@@ -201,6 +214,9 @@ fn per_row_mean(g: &mut Graph, x: ValueId) -> ValueId {
     let shape = g.shape(x).clone();
     let batch = shape.0[0];
     let rows = g.reshape(x, Shape(vec![batch, shape.numel() / batch]));
+    if shape.numel() == batch {
+        return rows;
+    }
     let sum = g.sum(rows, &[1]);
     g.scale(sum, batch as f64 / shape.numel() as f64)
 }

@@ -17,16 +17,21 @@
 //! the first error is kept (later layers on a failed value are skipped) and returned by
 //! [`Model::compile`].
 
+mod attention;
 mod conv;
 mod embedding;
 mod init;
 mod loss;
 mod norm;
+mod recurrent;
+mod shared;
 mod tensor_ops;
 
 pub use conv::{Conv, ConvTranspose, Pair, Padding, Pool};
 pub use embedding::Tokens;
 pub use init::{Initializer, Linear};
+pub use recurrent::{Cell, CellState, Recurrent};
+pub use shared::{Dense, EmbeddingTable};
 
 use crate::error::Error;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
@@ -121,14 +126,15 @@ impl Model {
         Tensor { model: self, id }
     }
 
-    /// Declares integer class labels in `0..classes` fed each step (shape `[batch]`).
+    /// Declares integer class labels in `0..classes` fed each step (shape `[batch]`, or
+    /// `[batch, len]` for a sequence loss).
     #[track_caller]
     pub fn labels(&self, name: &str, shape: impl Into<Shape>, classes: usize) -> Labels<'_> {
         let shape = shape.into();
         let location = Location::caller();
         let id = self.checked(name, location, |s| {
-            let valid = if shape.rank() != 1 || classes < 2 {
-                Err(format!("labels must have shape [batch] and at least 2 classes, got {shape} with {classes}"))
+            let valid = if shape.rank() == 0 || shape.numel() == 0 || classes < 2 {
+                Err(format!("labels must have shape [batch] (or [batch, len]) and at least 2 classes, got {shape} with {classes}"))
             } else {
                 Ok(())
             };
@@ -415,24 +421,44 @@ impl<'m> Tensor<'m> {
             if shape.rank() < 2 {
                 return Err(format!("linear expects [batch, features], got {shape}"));
             }
-            if options.out_features == 0 {
-                return Err("linear needs at least one output feature".into());
-            }
-            let batch = shape.0[0];
-            let in_features = shape.numel() / batch;
-            let x = s.graph.reshape(x, Shape(vec![batch, in_features]));
-            let out = options.out_features;
-            let fans = (in_features, out);
-            let w = s.param(index, "weight", [out, in_features].into(), options.weight_init.resolve(fans));
-            s.weights.push(w);
-            let wt = s.graph.transpose(w);
-            let y = s.graph.matmul(x, wt);
-            if !options.bias {
-                return Ok(y);
-            }
-            let b = s.param(index, "bias", [out].into(), options.bias_init.resolve(fans));
-            let b = s.graph.reshape(b, Shape(vec![1, out]));
-            Ok(s.graph.add(y, b))
+            let in_features = shape.numel() / shape.0[0];
+            let weights = LinearWeights::new(s, index, in_features, options)?;
+            Ok(weights.apply(&mut s.graph, x))
         })
+    }
+}
+
+/// The parameters of one `nn.Linear`.
+#[derive(Clone, Copy)]
+pub(crate) struct LinearWeights {
+    pub in_features: usize,
+    pub weight: ValueId,
+    pub bias: Option<ValueId>,
+}
+
+impl LinearWeights {
+    /// Declares `{index}.weight` `[out, in]` and `{index}.bias` `[out]`.
+    pub fn new(s: &mut State, index: usize, in_features: usize, options: Linear) -> Result<Self, String> {
+        let out = options.out_features;
+        if out == 0 || in_features == 0 {
+            return Err(format!("linear needs at least one input and one output feature, got {in_features} and {out}"));
+        }
+        let fans = (in_features, out);
+        let weight = s.param(index, "weight", [out, in_features].into(), options.weight_init.resolve(fans));
+        s.weights.push(weight);
+        let bias = options.bias.then(|| s.param(index, "bias", [out].into(), options.bias_init.resolve(fans)));
+        Ok(LinearWeights { in_features, weight, bias })
+    }
+
+    /// `x W^T + b`, `x` flattened to `[batch, in]` first.
+    pub fn apply(&self, g: &mut Graph, x: ValueId) -> ValueId {
+        let batch = g.shape(x).0[0];
+        let x = g.reshape(x, Shape(vec![batch, self.in_features]));
+        let wt = g.transpose(self.weight);
+        let y = g.matmul(x, wt);
+        let Some(b) = self.bias else { return y };
+        let out = g.shape(b).0[0];
+        let b = g.reshape(b, Shape(vec![1, out]));
+        g.add(y, b)
     }
 }

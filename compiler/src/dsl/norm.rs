@@ -6,7 +6,7 @@ use crate::shape::Shape;
 use std::panic::Location;
 
 /// `x - max(x)` along `axis` (the max detached: it cancels in softmax), exp'd sum's log.
-fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
+pub(crate) fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
     let max = g.reduce(ReduceOp::Max, x, &[axis]);
     let max = g.detach(max);
     let shifted = g.sub(x, max);

@@ -131,11 +131,79 @@ impl<'m> Tensor<'m> {
         })
     }
 
+    /// `torch.narrow(dim, start, len)`: elements `start..start + len` along `dim`. Lowered as
+    /// the adjoint of zero padding (a fold), so its gradient pads the incoming gradient back.
+    #[track_caller]
+    pub fn narrow(self, dim: usize, start: usize, len: usize) -> Tensor<'m> {
+        self.functional("narrow", Location::caller(), |s, x| {
+            let shape = s.graph.shape(x).clone();
+            if dim >= shape.rank() || len == 0 || start + len > shape.0[dim] {
+                return Err(format!("cannot take {start}..{} along dim {dim} of {shape}", start + len));
+            }
+            Ok(narrow(&mut s.graph, x, dim, start, len))
+        })
+    }
+
+    /// `x.select(dim, index)` (`x[:, index]` for dim 1): one slice along `dim`, which is removed.
+    #[track_caller]
+    pub fn select(self, dim: usize, index: usize) -> Tensor<'m> {
+        self.functional("select", Location::caller(), |s, x| {
+            let shape = s.graph.shape(x).clone();
+            if dim >= shape.rank() || index >= shape.0[dim] {
+                return Err(format!("cannot select index {index} along dim {dim} of {shape}"));
+            }
+            let slice = narrow(&mut s.graph, x, dim, index, 1);
+            let mut dims = shape.0;
+            dims.remove(dim);
+            Ok(s.graph.reshape(slice, Shape(dims)))
+        })
+    }
+
+    /// `torch.stack(tensors, dim)`: equal shapes joined along a new axis `dim`.
+    #[track_caller]
+    pub fn stack(tensors: &[Tensor<'m>], dim: usize) -> Tensor<'m> {
+        let location = Location::caller();
+        let first = *tensors.first().expect("stack of no tensors");
+        let shapes: Option<Vec<Shape>> = tensors.iter().map(|t| t.shape()).collect();
+        let Some(shapes) = shapes else { return Tensor { model: first.model, id: None } };
+        if dim > shapes[0].rank() || shapes.iter().any(|s| *s != shapes[0]) {
+            let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
+            let id = first.model.checked("stack", location, |_| Err(format!("cannot stack {} along dim {dim}", list.join(", "))));
+            return Tensor { model: first.model, id };
+        }
+        let mut dims = shapes[0].0.clone();
+        dims.insert(dim, 1);
+        let pieces: Vec<Tensor<'m>> = tensors.iter().map(|t| t.functional("stack", location, |s, x| Ok(s.graph.reshape(x, Shape(dims.clone()))))).collect();
+        Tensor::concat_at(&pieces, dim, location)
+    }
+
+    /// Class ids (floats, e.g. from [`Tensor::argmax`]) `[..]` to a one-hot `[.., classes]`
+    /// (no gradient): how a greedy decoder feeds its own prediction back.
+    #[track_caller]
+    pub fn one_hot(self, classes: usize) -> Tensor<'m> {
+        self.functional("one_hot", Location::caller(), |s, x| {
+            if classes == 0 {
+                return Err("one_hot needs at least one class".into());
+            }
+            let shape = s.graph.shape(x).clone();
+            let mut dims = shape.0.clone();
+            dims.push(1);
+            let ids = s.graph.detach(x);
+            let ids = s.graph.reshape(ids, Shape(dims.clone()));
+            *dims.last_mut().expect("rank >= 1") = classes;
+            let iota = s.graph.iota(dims.len() - 1, Shape(dims));
+            Ok(s.graph.binary(BinaryOp::Equal, iota, ids))
+        })
+    }
+
     /// `torch.cat(tensors, dim)`: the tensors joined along `dim` (equal elsewhere). Its
     /// gradient slices the incoming gradient back apart.
     #[track_caller]
     pub fn concat(tensors: &[Tensor<'m>], dim: usize) -> Tensor<'m> {
-        let location = Location::caller();
+        Tensor::concat_at(tensors, dim, Location::caller())
+    }
+
+    fn concat_at(tensors: &[Tensor<'m>], dim: usize, location: &'static Location<'static>) -> Tensor<'m> {
         let first = *tensors.first().expect("concat of no tensors");
         let ids: Option<Vec<ValueId>> = tensors.iter().map(|t| t.id).collect();
         let Some(ids) = ids else { return Tensor { model: first.model, id: None } };
@@ -148,29 +216,52 @@ impl<'m> Tensor<'m> {
                 let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
                 return Err(format!("cannot join {} along dim {dim}", list.join(", ")));
             }
-            let total: usize = shapes.iter().map(|sh| sh.0[dim]).sum();
-            let outer: usize = shapes[0].0[..dim].iter().product();
-            let inner: usize = shapes[0].0[dim + 1..].iter().product();
-            let g = &mut s.graph;
-            let mut joined = None;
-            let mut before = 0;
-            for (&v, shape) in ids.iter().zip(&shapes) {
-                // Each piece is zero-padded to the full length along `dim`, then they add up.
-                let len = shape.0[dim];
-                let image = g.reshape(v, Shape(vec![outer, 1, len, inner]));
-                let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[before, total - before - len], [0, 0]] };
-                let padded = g.unfold(image, window, 0.0);
-                let mut dims = shape.0.clone();
-                dims[dim] = total;
-                let padded = g.reshape(padded, Shape(dims));
-                joined = Some(match joined {
-                    Some(previous) => g.add(previous, padded),
-                    None => padded,
-                });
-                before += len;
-            }
-            Ok(joined.expect("at least one tensor"))
+            Ok(concat(&mut s.graph, &ids, dim))
         });
         Tensor { model: first.model, id }
     }
+}
+
+/// Elements `start..start + len` along `dim` of `x` (in range): the fold that is the adjoint
+/// of zero-padding `[outer, 1, len, inner]` to `[outer, 1, size, inner]`.
+pub(crate) fn narrow(g: &mut crate::ir::Graph, x: ValueId, dim: usize, start: usize, len: usize) -> ValueId {
+    let shape = g.shape(x).clone();
+    let size = shape.0[dim];
+    if start == 0 && len == size {
+        return x;
+    }
+    let outer: usize = shape.0[..dim].iter().product();
+    let inner: usize = shape.0[dim + 1..].iter().product();
+    let windows = g.reshape(x, Shape(vec![outer, size, inner, 1, 1, 1]));
+    let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[start, size - start - len], [0, 0]] };
+    let sliced = g.fold(windows, window, Shape(vec![outer, 1, len, inner]));
+    let mut dims = shape.0;
+    dims[dim] = len;
+    g.reshape(sliced, Shape(dims))
+}
+
+/// Values equal except along `dim` joined along it: each zero-padded to the full length (an
+/// unfold), then added; the gradient of each piece is the matching slice.
+pub(crate) fn concat(g: &mut crate::ir::Graph, ids: &[ValueId], dim: usize) -> ValueId {
+    let shapes: Vec<Shape> = ids.iter().map(|&v| g.shape(v).clone()).collect();
+    let total: usize = shapes.iter().map(|sh| sh.0[dim]).sum();
+    let outer: usize = shapes[0].0[..dim].iter().product();
+    let inner: usize = shapes[0].0[dim + 1..].iter().product();
+    let mut joined = None;
+    let mut before = 0;
+    for (&v, shape) in ids.iter().zip(&shapes) {
+        let len = shape.0[dim];
+        let image = g.reshape(v, Shape(vec![outer, 1, len, inner]));
+        let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[before, total - before - len], [0, 0]] };
+        let padded = g.unfold(image, window, 0.0);
+        let mut dims = shape.0.clone();
+        dims[dim] = total;
+        let padded = g.reshape(padded, Shape(dims));
+        joined = Some(match joined {
+            Some(previous) => g.add(previous, padded),
+            None => padded,
+        });
+        before += len;
+    }
+    joined.expect("at least one value")
 }

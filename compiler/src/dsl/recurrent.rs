@@ -1,0 +1,262 @@
+//! Recurrent layers: `nn.RNN` and `nn.LSTM` over a whole sequence, and their cells for
+//! step-by-step use (a decoder). Sequences have a static length and are unrolled at compile
+//! time; backpropagation through time is ordinary reverse mode over the unrolled graph.
+//! Variable lengths are padded to that length and masked (see the README's "Sequences").
+
+use super::tensor_ops::{concat, narrow};
+use super::norm::sigmoid;
+use super::{Model, State, Tensor};
+use crate::ir::{Graph, Init, UnaryOp, ValueId};
+use crate::shape::Shape;
+use std::panic::Location;
+
+/// Options of [`Tensor::rnn`] and [`Tensor::lstm`]: `nn.RNN` / `nn.LSTM` with
+/// `batch_first=True`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Recurrent {
+    pub(crate) hidden: usize,
+    pub(crate) layers: usize,
+}
+
+impl Recurrent {
+    /// One layer of `hidden` units.
+    pub fn new(hidden: usize) -> Self {
+        Recurrent { hidden, layers: 1 }
+    }
+
+    /// Stacks `layers` layers, each reading the previous one's outputs (`num_layers`).
+    pub fn layers(self, layers: usize) -> Self {
+        Recurrent { layers, ..self }
+    }
+}
+
+/// Which cell: Elman (`h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`) or LSTM.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Elman,
+    Lstm,
+}
+
+impl Kind {
+    /// Rows of the stacked gate weights per hidden unit (LSTM: input, forget, cell, output).
+    fn gates(self) -> usize {
+        match self {
+            Kind::Elman => 1,
+            Kind::Lstm => 4,
+        }
+    }
+}
+
+/// The four parameters of one cell (PyTorch's `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`).
+#[derive(Clone, Copy)]
+struct Weights {
+    kind: Kind,
+    hidden: usize,
+    input: usize,
+    weight_ih: ValueId,
+    weight_hh: ValueId,
+    bias_ih: ValueId,
+    bias_hh: ValueId,
+}
+
+/// The state a cell carries between steps: `h`, and `c` for an LSTM.
+#[derive(Clone, Copy)]
+pub struct CellState<'m> {
+    /// The hidden state `[batch, hidden]` (the step's output).
+    pub h: Tensor<'m>,
+    /// The LSTM cell state `[batch, hidden]` (`None` for an Elman cell).
+    pub c: Option<Tensor<'m>>,
+}
+
+/// An `nn.RNNCell` or `nn.LSTMCell`: its parameters are made once (module index `i`, named
+/// `i.weight_ih` ...) and shared by every [`Cell::step`].
+#[derive(Clone, Copy)]
+pub struct Cell<'m> {
+    model: &'m Model,
+    weights: Option<Weights>,
+    label: &'static str,
+}
+
+impl Weights {
+    /// Declares the parameters `{index}.weight_ih{suffix}` ..., initialised U(±1/sqrt(hidden))
+    /// as in PyTorch.
+    fn new(s: &mut State, kind: Kind, index: usize, suffix: &str, input: usize, hidden: usize) -> Weights {
+        let rows = kind.gates() * hidden;
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let init = || Init::Uniform { low: -bound, high: bound };
+        let weight_ih = s.param(index, &format!("weight_ih{suffix}"), Shape(vec![rows, input]), init());
+        let weight_hh = s.param(index, &format!("weight_hh{suffix}"), Shape(vec![rows, hidden]), init());
+        let bias_ih = s.param(index, &format!("bias_ih{suffix}"), Shape(vec![rows]), init());
+        let bias_hh = s.param(index, &format!("bias_hh{suffix}"), Shape(vec![rows]), init());
+        s.weights.extend([weight_ih, weight_hh]);
+        Weights { kind, hidden, input, weight_ih, weight_hh, bias_ih, bias_hh }
+    }
+
+    /// `x W_ih^T + b_ih + b_hh` for rows `x [rows, input]`: the input's share of the gates,
+    /// computed for a whole sequence at once.
+    fn input_gates(&self, g: &mut Graph, x: ValueId) -> ValueId {
+        let rows = self.kind.gates() * self.hidden;
+        let wt = g.transpose(self.weight_ih);
+        let product = g.matmul(x, wt);
+        let bias = g.add(self.bias_ih, self.bias_hh);
+        let bias = g.reshape(bias, Shape(vec![1, rows]));
+        g.add(product, bias)
+    }
+
+    /// One step from the input's share of the gates `[batch, gates * hidden]` and the previous
+    /// state (`None`: zeros, as PyTorch's default initial state); returns `(h, c)`.
+    fn step(&self, g: &mut Graph, input_gates: ValueId, previous: Option<(ValueId, Option<ValueId>)>) -> (ValueId, Option<ValueId>) {
+        let pre = match previous {
+            Some((h, _)) => {
+                let wt = g.transpose(self.weight_hh);
+                let recurrent = g.matmul(h, wt);
+                g.add(input_gates, recurrent)
+            }
+            None => input_gates,
+        };
+        match self.kind {
+            Kind::Elman => (g.unary(UnaryOp::Tanh, pre), None),
+            Kind::Lstm => {
+                let n = self.hidden;
+                let mut gate = |k: usize| narrow(g, pre, 1, k * n, n);
+                let (i, f, c, o) = (gate(0), gate(1), gate(2), gate(3));
+                let (i, f, o) = (sigmoid(g, i), sigmoid(g, f), sigmoid(g, o));
+                let c = g.unary(UnaryOp::Tanh, c);
+                let mut cell = g.mul(i, c);
+                if let Some((_, Some(previous_cell))) = previous {
+                    let kept = g.mul(f, previous_cell);
+                    cell = g.add(kept, cell);
+                }
+                let squashed = g.unary(UnaryOp::Tanh, cell);
+                (g.mul(o, squashed), Some(cell))
+            }
+        }
+    }
+}
+
+impl Model {
+    /// `nn.RNNCell(input, hidden)` (tanh): parameters for [`Cell::step`].
+    #[track_caller]
+    pub fn rnn_cell(&self, input: usize, hidden: usize) -> Cell<'_> {
+        self.cell(Kind::Elman, "rnn_cell", input, hidden, Location::caller())
+    }
+
+    /// `nn.LSTMCell(input, hidden)` (gates in PyTorch's order i, f, g, o): parameters for
+    /// [`Cell::step`].
+    #[track_caller]
+    pub fn lstm_cell(&self, input: usize, hidden: usize) -> Cell<'_> {
+        self.cell(Kind::Lstm, "lstm_cell", input, hidden, Location::caller())
+    }
+
+    fn cell(&self, kind: Kind, label: &'static str, input: usize, hidden: usize, location: &'static Location<'static>) -> Cell<'_> {
+        let mut weights = None;
+        self.checked(label, location, |s| {
+            if input == 0 || hidden == 0 {
+                return Err(format!("a cell needs input and hidden sizes of at least 1, got {input} and {hidden}"));
+            }
+            let (index, _) = s.next_layer(label);
+            let w = Weights::new(s, kind, index, "", input, hidden);
+            weights = Some(w);
+            Ok(w.weight_ih)
+        });
+        Cell { model: self, weights, label }
+    }
+}
+
+impl<'m> Cell<'m> {
+    /// One step on `x [batch, input]` from `state` (`None`: zeros), giving the next state.
+    #[track_caller]
+    pub fn step(&self, x: Tensor<'m>, state: Option<CellState<'m>>) -> CellState<'m> {
+        let location = Location::caller();
+        let failed = CellState { h: Tensor { model: self.model, id: None }, c: None };
+        let Some(w) = self.weights else { return failed };
+        // A missing id means an earlier layer failed and recorded its error.
+        let previous = match state {
+            None => None,
+            Some(CellState { h, c }) => match (h.id, c.map(|c| c.id)) {
+                (Some(h), None) => Some((h, None)),
+                (Some(h), Some(Some(c))) => Some((h, Some(c))),
+                _ => return failed,
+            },
+        };
+        let mut cell = None;
+        let h = x.functional(self.label, location, |s, x| {
+            let (batch, n) = (s.graph.shape(x).0[0], w.hidden);
+            if *s.graph.shape(x) != Shape(vec![batch, w.input]) {
+                return Err(format!("expects input [batch, {}], got {}", w.input, s.graph.shape(x)));
+            }
+            if let Some((h, c)) = previous {
+                let expected = Shape(vec![batch, n]);
+                if *s.graph.shape(h) != expected || c.is_some_and(|c| *s.graph.shape(c) != expected) {
+                    return Err(format!("expects states {expected}, got {}", s.graph.shape(h)));
+                }
+                if c.is_some() != (w.kind == Kind::Lstm) {
+                    return Err("an LSTM cell's state has h and c, an RNN cell's only h".into());
+                }
+            }
+            let gates = w.input_gates(&mut s.graph, x);
+            let (h, c) = w.step(&mut s.graph, gates, previous);
+            cell = c;
+            Ok(h)
+        });
+        CellState { h, c: cell.map(|c| Tensor { model: self.model, id: Some(c) }) }
+    }
+}
+
+impl<'m> Tensor<'m> {
+    /// `nn.RNN(input, hidden, num_layers, batch_first=True)` (tanh) on `[batch, len, input]`,
+    /// from zero states: the top layer's outputs `[batch, len, hidden]`. Parameters are named
+    /// `i.weight_ih_l0` ... as in PyTorch.
+    #[track_caller]
+    pub fn rnn(self, options: Recurrent) -> Tensor<'m> {
+        self.recurrent(Kind::Elman, "rnn", options, Location::caller())
+    }
+
+    /// `nn.LSTM(input, hidden, num_layers, batch_first=True)` on `[batch, len, input]`, from
+    /// zero states: the top layer's outputs `[batch, len, hidden]`. Parameters are named
+    /// `i.weight_ih_l0` ... with the gates in PyTorch's order (i, f, g, o), so a PyTorch
+    /// `state_dict` loads as is.
+    #[track_caller]
+    pub fn lstm(self, options: Recurrent) -> Tensor<'m> {
+        self.recurrent(Kind::Lstm, "lstm", options, Location::caller())
+    }
+
+    fn recurrent(self, kind: Kind, label: &str, options: Recurrent, location: &'static Location<'static>) -> Tensor<'m> {
+        self.layer(label, location, |s, x, index| {
+            let shape = s.graph.shape(x).clone();
+            let [batch, len, mut input] = shape.0[..] else {
+                return Err(format!("expects [batch, len, features], got {shape}"));
+            };
+            if options.hidden == 0 || options.layers == 0 {
+                return Err(format!("needs at least one hidden unit and one layer, got {} and {}", options.hidden, options.layers));
+            }
+            let mut sequence = x;
+            for layer in 0..options.layers {
+                let w = Weights::new(s, kind, index, &format!("_l{layer}"), input, options.hidden);
+                let g = &mut s.graph;
+                let rows = g.reshape(sequence, Shape(vec![batch * len, input]));
+                let gates = w.input_gates(g, rows);
+                let gates = g.reshape(gates, Shape(vec![batch, len, kind.gates() * options.hidden]));
+                let mut state = None;
+                let mut outputs = vec![];
+                for t in 0..len {
+                    let at_t = narrow(g, gates, 1, t, 1);
+                    let at_t = g.reshape(at_t, Shape(vec![batch, kind.gates() * options.hidden]));
+                    let (h, c) = w.step(g, at_t, state);
+                    state = Some((h, c));
+                    outputs.push(h);
+                }
+                sequence = stack_steps(g, &outputs);
+                input = options.hidden;
+            }
+            Ok(sequence)
+        })
+    }
+}
+
+/// Per-step `[batch, hidden]` values joined into `[batch, len, hidden]`.
+fn stack_steps(g: &mut Graph, steps: &[ValueId]) -> ValueId {
+    let [batch, hidden] = g.shape(steps[0]).0[..] else { unreachable!("steps are [batch, hidden]") };
+    let rows: Vec<ValueId> = steps.iter().map(|&h| g.reshape(h, Shape(vec![batch, 1, hidden]))).collect();
+    concat(g, &rows, 1)
+}

@@ -1,0 +1,94 @@
+//! Layers as values: their parameters are made once and applied to several tensors (weight
+//! sharing), as a PyTorch module stored in `self` and called twice. A decoder uses them for
+//! both teacher forcing and greedy decoding.
+
+use super::embedding::EmbeddingWeights;
+use super::{Linear, LinearWeights, Model, Tensor, Tokens};
+use std::panic::Location;
+
+/// An `nn.Linear` made by [`Model::dense`] and applied with [`Dense::apply`].
+#[derive(Clone, Copy)]
+pub struct Dense<'m> {
+    model: &'m Model,
+    weights: Option<LinearWeights>,
+}
+
+/// An `nn.Embedding` made by [`Model::embedding`]: looked up by ids or by one-hot rows.
+#[derive(Clone, Copy)]
+pub struct EmbeddingTable<'m> {
+    model: &'m Model,
+    weights: Option<EmbeddingWeights>,
+}
+
+impl Model {
+    /// `nn.Linear(in_features, out)` as a value (module index taken here).
+    #[track_caller]
+    pub fn dense(&self, in_features: usize, options: impl Into<Linear>) -> Dense<'_> {
+        let options = options.into();
+        let mut weights = None;
+        self.checked("dense", Location::caller(), |s| {
+            let (index, _) = s.next_layer("dense");
+            let w = LinearWeights::new(s, index, in_features, options)?;
+            weights = Some(w);
+            Ok(w.weight)
+        });
+        Dense { model: self, weights }
+    }
+
+    /// `nn.Embedding(vocab, dim)` as a value (module index taken here).
+    #[track_caller]
+    pub fn embedding(&self, vocab: usize, dim: usize) -> EmbeddingTable<'_> {
+        let mut weights = None;
+        self.checked("embedding", Location::caller(), |s| {
+            let (index, _) = s.next_layer("embedding");
+            let w = EmbeddingWeights::new(s, index, vocab, dim)?;
+            weights = Some(w);
+            Ok(w.weight)
+        });
+        EmbeddingTable { model: self, weights }
+    }
+}
+
+impl<'m> Dense<'m> {
+    /// `x W^T + b` on `x [batch, ...]` with `in_features` elements per row.
+    #[track_caller]
+    pub fn apply(&self, x: Tensor<'m>) -> Tensor<'m> {
+        let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
+        x.functional("dense", Location::caller(), |s, x| {
+            let shape = s.graph.shape(x).clone();
+            if shape.rank() < 2 || shape.numel() / shape.0[0] != w.in_features {
+                return Err(format!("expects [batch, {}], got {shape}", w.in_features));
+            }
+            Ok(w.apply(&mut s.graph, x))
+        })
+    }
+}
+
+impl<'m> EmbeddingTable<'m> {
+    /// The rows of `ids` (`[..shape, dim]`).
+    #[track_caller]
+    pub fn lookup(&self, ids: Tokens<'m>) -> Tensor<'m> {
+        let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
+        let vocab = ids.vocab;
+        ids.tensor.functional("embedding", Location::caller(), |s, ids| {
+            if vocab != w.vocab {
+                return Err(format!("tokens have a vocabulary of {vocab}, the table {}", w.vocab));
+            }
+            let hot = s.graph.one_hot(ids, vocab);
+            Ok(w.apply(&mut s.graph, hot))
+        })
+    }
+
+    /// One-hot rows `[.., vocab]` (e.g. [`Tensor::one_hot`] of a prediction) times the table.
+    #[track_caller]
+    pub fn apply(&self, one_hot: Tensor<'m>) -> Tensor<'m> {
+        let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
+        one_hot.functional("embedding", Location::caller(), |s, x| {
+            let shape = s.graph.shape(x).clone();
+            if shape.0.last() != Some(&w.vocab) {
+                return Err(format!("expects one-hot rows [.., {}], got {shape}", w.vocab));
+            }
+            Ok(w.apply(&mut s.graph, x))
+        })
+    }
+}

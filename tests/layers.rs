@@ -3,7 +3,7 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Sgd, Tensor};
+    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor};
     let sgd = || Sgd::new(0.1);
 
     let m = Model::new("LayersConv");
@@ -75,6 +75,29 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let logits = ids.embedding(5).linear(7).relu().linear(3);
     m.freeze("1");
     kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits.argmax(1), sgd())?, "layers_embedding.rs")?;
+
+    let m = Model::new("LayersRecurrent");
+    let ids = m.tokens("x", [4, 5], 7);
+    let y = m.labels("y", [4], 3);
+    let logits = ids.embedding(4).lstm(Recurrent::new(6).layers(2)).select(1, 4).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_recurrent.rs")?;
+
+    // A label per step: cross-entropy over [batch, len, classes].
+    let m = Model::new("LayersRnn");
+    let x = m.input("x", [4, 6, 3]);
+    let y = m.labels("y", [4, 6], 4);
+    let logits = x.rnn(Recurrent::new(5).layers(2)).reshape([24, 5]).linear(4).reshape([4, 6, 4]);
+    kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_rnn.rs")?;
+
+    // Queries from the first two encoder states attend over all five, padding masked.
+    let m = Model::new("LayersAttention");
+    let x = m.input("x", [4, 5, 3]);
+    let mask = m.input("mask", [4, 5]);
+    let y = m.labels("y", [4], 3);
+    let keys = x.lstm(Recurrent::new(4));
+    let queries = keys.narrow(1, 0, 2).reshape([8, 4]).linear(4).reshape([4, 2, 4]);
+    let logits = queries.attention(keys, keys, Some(mask)).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_attention.rs")?;
     Ok(())
 }
 

@@ -33,4 +33,7 @@ models!(
     layers_regression::LayersRegression,
     layers_dropout::LayersDropout,
     layers_embedding::LayersEmbedding,
+    layers_recurrent::LayersRecurrent,
+    layers_rnn::LayersRnn,
+    layers_attention::LayersAttention,
 );

@@ -544,7 +544,8 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// with stride/padding/"same"/dilation, batch norm (train statistics and running updates),
 /// pools with ceil mode, GELU, tanh, conv1d, layer norm, log_softmax + NLL,
 /// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
-/// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output.
+/// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
+/// stacked RNN with a per-step loss, masked attention.
 #[test]
 fn layers_match_pytorch() {
     use kiln_tests::*;
@@ -562,6 +563,11 @@ fn layers_match_pytorch() {
     assert!(matches!(t.predict(&[11; 24]), Err(Error::LabelOutOfRange { label: 11, classes: 11, .. })));
     assert!(matches!(t.predict(&[0; 23]), Err(Error::InputLength { .. })));
     assert_eq!(t.predict(&[3; 12]).unwrap().len(), 2, "one argmax per row of 6 ids");
+    // Sequences, backpropagation through time: embedding -> 2-layer LSTM -> last step; a
+    // 2-layer Elman RNN with a label per step; attention over LSTM states with padded keys.
+    layer_parity!(LayersRecurrent, "recurrent", |t, f| t.train_step(&u32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersRnn, "rnn", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersAttention, "attention", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target")).unwrap());
 }
 
 /// Dropout masks depend only on (seed, step): the same seed trains bit-identically;

@@ -2,6 +2,13 @@
 
 use kiln_compiler::{Adam, Conv, Model, Pool, Sgd, Tensor};
 
+#[path = "build/autoencoders.rs"]
+mod autoencoders;
+#[path = "build/sequences.rs"]
+mod sequences;
+#[path = "build/vision.rs"]
+mod vision;
+
 /// conv 3x3 (no bias: batch norm follows) -> batch norm.
 fn conv_bn(x: Tensor<'_>, channels: usize) -> Tensor<'_> {
     x.conv2d(Conv::new(channels, 3).padding(1).bias(false)).batch_norm2d()
@@ -9,6 +16,7 @@ fn conv_bn(x: Tensor<'_>, channels: usize) -> Tensor<'_> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build");
 
     // The MNIST MLP: 784-256-10, ReLU, softmax cross-entropy, SGD.
     let started = std::time::Instant::now();
@@ -52,5 +60,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logits = conv_bn(features, 16).relu().adaptive_avg_pool2d(1).flatten().linear(10);
     let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(3e-3))?;
     kiln_compiler::write_to_out_dir(&program, "residual_cnn.rs")?;
+
+    vision::logistic_neuron()?;
+    vision::softmax_regression()?;
+    vision::three_block_cnn()?;
+    vision::alexnet32()?;
+    autoencoders::dense("DenseAutoencoder", "dense_autoencoder.rs", None)?;
+    autoencoders::dense("DenoisingAutoencoder", "denoising_autoencoder.rs", Some(0.3))?;
+    autoencoders::convolutional()?;
+    sequences::lstm_classifier()?;
+    sequences::seq2seq_reverse()?;
     Ok(())
 }

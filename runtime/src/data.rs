@@ -158,7 +158,7 @@ impl Dataset {
 }
 
 /// `0..n` in an order shuffled by `rng` (Fisher-Yates).
-fn shuffled_order(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
+pub fn shuffled_order(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         order.swap(i, rng.below(i + 1));

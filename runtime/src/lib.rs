@@ -20,6 +20,7 @@ pub mod plot;
 pub mod profile;
 pub mod schedule;
 pub mod synthetic;
+pub mod text;
 pub mod train;
 
 #[cfg(feature = "device")]

@@ -50,6 +50,41 @@ pub fn noisy_regression(n: usize, noise: f64, seed: u64) -> (Vec<f32>, Vec<f32>)
         .unzip()
 }
 
+/// Words of [`sentiment_reviews`]: sentiment-free fillers, then positive and negative words.
+const FILLERS: [&str; 14] = ["the", "movie", "was", "plot", "acting", "and", "but", "i", "it", "really", "quite", "very", "this", "film"];
+const POSITIVE: [&str; 6] = ["good", "great", "fine", "nice", "superb", "lovely"];
+const NEGATIVE: [&str; 6] = ["bad", "awful", "poor", "terrible", "dull", "boring"];
+
+/// `n` toy movie reviews of 4 to 12 words with their labels: 1 or 3 sentiment words among
+/// fillers, label 1 when positive ones are the majority. About one word in ten is a rare name
+/// (`name1234`), which a vocabulary with a minimum frequency maps to `<unk>`.
+pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<(String, u32)> {
+    let mut rng = SplitMix64::new(seed, 0x5E47);
+    (0..n)
+        .map(|_| {
+            let len = 4 + rng.below(9);
+            let mut words: Vec<String> = (0..len)
+                .map(|_| match rng.below(10) {
+                    0 => format!("name{}", rng.below(100_000)),
+                    _ => FILLERS[rng.below(FILLERS.len())].to_string(),
+                })
+                .collect();
+            // 1 or 3 sentiment words at distinct places: never a tie.
+            let mut places: Vec<usize> = (0..len).collect();
+            let mut balance = 0i32;
+            for k in 0..1 + 2 * rng.below(2) {
+                let at = k + rng.below(len - k);
+                places.swap(k, at);
+                let positive = rng.below(2) == 0;
+                let list = if positive { &POSITIVE } else { &NEGATIVE };
+                words[places[k]] = list[rng.below(list.len())].to_string();
+                balance += if positive { 1 } else { -1 };
+            }
+            (words.join(" "), u32::from(balance > 0))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +105,19 @@ mod tests {
         let mean: f32 = blobs.features.chunks(5).step_by(3).map(|p| p[0]).sum::<f32>() / 30.0;
         let var: f32 = blobs.features.chunks(5).step_by(3).map(|p| (p[0] - mean).powi(2)).sum::<f32>() / 29.0;
         assert!((var.sqrt() - 0.5).abs() < 0.2, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn reviews_are_labelled_by_their_majority_sentiment() {
+        let reviews = sentiment_reviews(500, 4);
+        assert_eq!(reviews, sentiment_reviews(500, 4));
+        let positives = reviews.iter().filter(|r| r.1 == 1).count();
+        assert!((200..300).contains(&positives), "{positives} of 500 positive");
+        for (text, label) in &reviews {
+            let words: Vec<&str> = text.split(' ').collect();
+            assert!((4..=12).contains(&words.len()));
+            let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count() as i32;
+            assert_eq!(*label, u32::from(count(&POSITIVE) > count(&NEGATIVE)), "{text}");
+        }
     }
 }

@@ -303,22 +303,29 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
+    // `predict` takes only what the output reads: an input only the loss reads (a target) is
+    // left out, unless the output reads no input at all.
+    let read_by_output = g.live_set(&[p.eval_output]);
+    let output_reads_input = p.inputs.iter().chain(&p.tokens).any(|&v| read_by_output[v]);
+    let fed = |v: ValueId, with_labels: bool| with_labels || !output_reads_input || read_by_output[v];
     let data_args = |with_labels: bool| {
-        let mut args: Vec<String> = p.inputs.iter().map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
-        args.extend(p.tokens.iter().map(|&v| format!("{}: &[u32]", name_of(p, v))));
+        let mut args: Vec<String> = p.inputs.iter().filter(|&&v| fed(v, with_labels)).map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
+        args.extend(p.tokens.iter().filter(|&&v| fed(v, with_labels)).map(|&v| format!("{}: &[u32]", name_of(p, v))));
         if with_labels {
             args.extend(p.labels.iter().map(|&v| format!("{}: &[u32]", name_of(p, v))));
         }
         args.join(", ")
     };
     let upload = |w: &mut Writer, with_labels: bool| {
-        let first = name_of(p, *p.inputs.first().or(p.tokens.first()).expect("a model has an input"));
+        let inputs: Vec<ValueId> = p.inputs.iter().copied().filter(|&v| fed(v, with_labels)).collect();
+        let tokens: Vec<ValueId> = p.tokens.iter().copied().filter(|&v| fed(v, with_labels)).collect();
+        let first = name_of(p, *inputs.first().or(tokens.first()).expect("a model has an input"));
         w.line(&format!("let rows = kiln_runtime::batch_rows(\"{first}\", {first}.len(), Self::{}_LEN, Self::BATCH)?;", first.to_uppercase()));
-        for &v in &p.inputs {
+        for &v in &inputs {
             let name = name_of(p, v);
             w.line(&format!("kiln_runtime::check_input(\"{name}\", {name}, rows, Self::{}_LEN)?;", name.to_uppercase()));
         }
-        for &v in &p.tokens {
+        for &v in &tokens {
             let name = name_of(p, v).to_string();
             let upper = name.to_uppercase();
             w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"));
@@ -330,10 +337,10 @@ fn emit_trainer(
                 w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
             }
         }
-        for &v in p.tokens.iter() {
+        for &v in &tokens {
             w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
         }
-        for &v in &p.inputs {
+        for &v in &inputs {
             w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
         }
         if with_labels {
@@ -387,7 +394,8 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
-    w.line("/// The outputs (logits) for a batch of at most `BATCH` rows, `OUTPUT_LEN` per row.");
+    w.line("/// The outputs (logits) for a batch of at most `BATCH` rows, `OUTPUT_LEN` per row (inputs");
+    w.line("/// only the loss reads, such as targets, are not arguments).");
     w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(false)));
     upload(w, false);
     w.line("self.launch_predict();");

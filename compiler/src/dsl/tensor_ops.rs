@@ -1,9 +1,35 @@
 //! Shape ops, reductions and concatenation (functional: no module index, except `flatten`).
 
-use super::Tensor;
+use super::{Labels, Model, Tensor};
 use crate::ir::{BinaryOp, ReduceOp, ValueId, Window};
 use crate::shape::Shape;
 use std::panic::Location;
+
+impl Model {
+    /// `torch.full(shape, value)`: a constant tensor (inlined into the kernels that read it).
+    #[track_caller]
+    pub fn full(&self, shape: impl Into<Shape>, value: f64) -> Tensor<'_> {
+        let shape = shape.into();
+        let id = self.checked("full", Location::caller(), |s| {
+            if shape.rank() == 0 || shape.numel() == 0 {
+                return Err(format!("full needs a non-empty shape, got {shape}"));
+            }
+            s.graph.set_origin("full");
+            Ok(s.graph.constant(value, shape))
+        });
+        Tensor { model: self, id }
+    }
+}
+
+impl<'m> Labels<'m> {
+    /// The labels as one-hot rows `[.., classes]` (no gradient): a decoder's teacher-forced
+    /// input is its shifted targets.
+    #[track_caller]
+    pub fn one_hot(self) -> Tensor<'m> {
+        let classes = self.classes;
+        self.tensor.functional("one_hot", Location::caller(), |s, y| Ok(s.graph.one_hot(y, classes)))
+    }
+}
 
 impl<'m> Tensor<'m> {
     /// The same elements in `shape` (`torch.reshape` of a row-major tensor).

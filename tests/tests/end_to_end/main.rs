@@ -8,8 +8,9 @@ use kiln_runtime::{Device, Error};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 
-#[path = "../zoo.rs"]
+#[path = "../../zoo.rs"]
 mod zoo;
+mod model_zoo;
 
 /// Per-epoch learning rates and targets of the CNN training tests (measured: see the README).
 const LENET_SCHEDULE: [f32; 6] = [2e-3, 2e-3, 2e-3, 2e-3, 4e-4, 4e-4];
@@ -101,12 +102,23 @@ fn mnist_mlp_reaches_90_percent_in_5_epochs() {
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
 }
 
+/// The bundled digits split as in every MNIST test: the first 8,000 to train, the last 2,000
+/// to test.
+fn mnist_split() -> (Dataset, Dataset) {
+    let (images, labels) = kiln_models::mnist_paths();
+    let all = Dataset::from_idx(&images, &labels).unwrap();
+    (all.slice(0..8000), all.slice(8000..10000))
+}
+
 /// Trains a classifier on the first 8,000 bundled digits (shuffled, seed 42), one epoch per
 /// learning rate in `schedule`, and returns its accuracy on the last 2,000.
 fn mnist_accuracy<T: kiln_runtime::train::Classifier>(trainer: &mut T, schedule: &[f32]) -> f64 {
-    let (images, labels) = kiln_models::mnist_paths();
-    let all = Dataset::from_idx(&images, &labels).unwrap();
-    let (train, test) = (all.slice(0..8000), all.slice(8000..10000));
+    mnist_accuracy_on(trainer, &mnist_split(), schedule)
+}
+
+/// Trains on `split.0` (shuffled, seed 42), one epoch per learning rate in `schedule`, and
+/// returns the accuracy on `split.1`.
+fn mnist_accuracy_on<T: kiln_runtime::train::Classifier>(trainer: &mut T, (train, test): &(Dataset, Dataset), schedule: &[f32]) -> f64 {
     let mut rng = SplitMix64::new(42, 1);
     for &lr in schedule {
         trainer.set_learning_rate(lr);
@@ -114,7 +126,7 @@ fn mnist_accuracy<T: kiln_runtime::train::Classifier>(trainer: &mut T, schedule:
             trainer.train_step(&x, &y).unwrap();
         }
     }
-    kiln_runtime::train::evaluate(trainer, &test).unwrap().accuracy
+    kiln_runtime::train::evaluate(trainer, test).unwrap().accuracy
 }
 
 #[test]

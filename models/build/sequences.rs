@@ -1,0 +1,78 @@
+//! Sequence models: an LSTM classifier of padded token sequences, and an encoder-decoder with
+//! attention trained with teacher forcing and decoded greedily.
+
+use kiln_compiler::{Adam, Model, Recurrent, Tensor};
+
+/// Static length of the classifier's token sequences (shorter ones are padded and masked).
+pub const SENTENCE_LEN: usize = 12;
+/// Vocabulary capacity of the classifier (the text pipeline's vocabulary must fit).
+pub const SENTENCE_VOCAB: usize = 48;
+
+/// Embedding -> LSTM -> mean of the outputs over the real (unmasked) steps -> 2 classes.
+pub fn lstm_classifier() -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new("LstmClassifier");
+    let ids = model.tokens("ids", [64, SENTENCE_LEN], SENTENCE_VOCAB);
+    let mask = model.input("mask", [64, SENTENCE_LEN]);
+    let labels = model.labels("labels", [64], 2);
+    let states = ids.embedding(16).lstm(Recurrent::new(32));
+    let summed = states.mul(mask.reshape([64, SENTENCE_LEN, 1])).sum(&[1]);
+    let lengths = mask.sum(&[1]).reshape([64, 1]);
+    let logits = summed.div(lengths).linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-2))?;
+    kiln_compiler::write_to_out_dir(&program, "lstm_classifier.rs")?;
+    Ok(())
+}
+
+/// Digits per source string of the reversal task.
+pub const DIGITS: usize = 5;
+/// Ids: digits 0-9, then `<bos>` (10) and `<eos>` (11).
+pub const DIGIT_VOCAB: usize = 12;
+const BOS: f64 = 10.0;
+
+/// Reverses digit strings: an LSTM encoder, an LSTM-cell decoder that attends over the
+/// encoder states at every step. Training feeds the decoder the shifted targets (teacher
+/// forcing, built from the labels); `predict` decodes greedily, feeding back its own argmax,
+/// for `DIGITS + 1` steps (the host cuts each row at its first `<eos>`).
+pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
+    const BATCH: usize = 64;
+    const STEPS: usize = DIGITS + 1;
+    let model = Model::new("DigitReverser");
+    let source = model.tokens("source", [BATCH, DIGITS], DIGIT_VOCAB);
+    let target = model.labels("target", [BATCH, STEPS], DIGIT_VOCAB);
+    let encoded = source.embedding(16).lstm(Recurrent::new(32));
+    let table = model.embedding(DIGIT_VOCAB, 16);
+    let cell = model.lstm_cell(16 + 32, 32);
+    let readout = model.dense(64, DIGIT_VOCAB);
+    // One decoder step: the previous token (one-hot) and the previous context in, logits out.
+    let step = |token, context, state| {
+        let input = Tensor::concat(&[table.apply(token), context], 1);
+        let state = cell.step(input, state);
+        let context = state.h.reshape([BATCH, 1, 32]).attention(encoded, encoded, None).reshape([BATCH, 32]);
+        let logits = readout.apply(Tensor::concat(&[state.h, context], 1));
+        (logits, context, state)
+    };
+    let bos = model.full([BATCH], BOS).one_hot(DIGIT_VOCAB);
+    let start_context = encoded.mean(&[1]);
+
+    let shifted = target.one_hot();
+    let (mut token, mut context, mut state) = (bos, start_context, None);
+    let mut forced = vec![];
+    for t in 0..STEPS {
+        let (logits, next_context, next_state) = step(token, context, state);
+        forced.push(logits);
+        (context, state) = (next_context, Some(next_state));
+        token = shifted.select(1, t);
+    }
+    let (mut token, mut context, mut state) = (bos, start_context, None);
+    let mut decoded = vec![];
+    for _ in 0..STEPS {
+        let (logits, next_context, next_state) = step(token, context, state);
+        let id = logits.argmax(1);
+        decoded.push(id);
+        (token, context, state) = (id.one_hot(DIGIT_VOCAB), next_context, Some(next_state));
+    }
+    let loss = Tensor::stack(&forced, 1).cross_entropy(target);
+    let program = model.compile(loss, Tensor::stack(&decoded, 1), Adam::new(1e-2))?;
+    kiln_compiler::write_to_out_dir(&program, "digit_reverser.rs")?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! A small text pipeline for sequence models: tokenise, build a vocabulary (minimum
+//! frequency, `<unk>` for the rest), encode and pad to the model's static length with a mask.
+
+use std::collections::HashMap;
+
+/// The id of `<pad>`, which fills sequences up to their static length.
+pub const PAD: u32 = 0;
+/// The id of `<unk>`, which stands for every token below the minimum frequency.
+pub const UNK: u32 = 1;
+
+/// Lower-cased words (runs of letters, digits and apostrophes); every other non-space
+/// character is a token of its own.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens = vec![];
+    let mut word = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() || c == '\'' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            tokens.push(std::mem::take(&mut word));
+        }
+        if !c.is_whitespace() {
+            tokens.push(c.to_string());
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens
+}
+
+/// Token strings to ids and back: `<pad>` is 0, `<unk>` 1, then any extra special tokens,
+/// then the corpus tokens by falling frequency (ties in alphabetical order, so the ids do not
+/// depend on hash order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vocab {
+    tokens: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Vocab {
+    /// The vocabulary of `documents` (tokenised): tokens seen at least `min_freq` times, after
+    /// `<pad>`, `<unk>` and `specials` (e.g. `<bos>`, `<eos>`).
+    pub fn build<'a>(documents: impl IntoIterator<Item = &'a [String]>, min_freq: usize, specials: &[&str]) -> Vocab {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for document in documents {
+            for token in document {
+                *counts.entry(token.as_str()).or_default() += 1;
+            }
+        }
+        let mut frequent: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, n)| n >= min_freq.max(1)).collect();
+        frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut tokens: Vec<String> = ["<pad>", "<unk>"].iter().chain(specials).map(|s| s.to_string()).collect();
+        tokens.extend(frequent.into_iter().map(|(t, _)| t.to_string()).filter(|t| !specials.contains(&t.as_str())));
+        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Vocab { tokens, ids }
+    }
+
+    /// Number of ids (the embedding's vocabulary size).
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Always false: a vocabulary holds at least `<pad>` and `<unk>`.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The id of `token` (`UNK` if it is not in the vocabulary).
+    pub fn id(&self, token: &str) -> u32 {
+        self.ids.get(token).copied().unwrap_or(UNK)
+    }
+
+    /// The ids of `tokens`.
+    pub fn encode(&self, tokens: &[String]) -> Vec<u32> {
+        tokens.iter().map(|t| self.id(t)).collect()
+    }
+
+    /// The tokens of `ids` (`<unk>` for an id out of range).
+    pub fn decode(&self, ids: &[u32]) -> Vec<&str> {
+        ids.iter().map(|&i| self.tokens.get(i as usize).unwrap_or(&self.tokens[UNK as usize]).as_str()).collect()
+    }
+}
+
+/// `ids` cut or padded with `PAD` to `len`, and its mask (1.0 for real tokens, 0.0 for
+/// padding), the form a model of static length `len` takes.
+pub fn pad(ids: &[u32], len: usize) -> (Vec<u32>, Vec<f32>) {
+    let kept = ids.len().min(len);
+    let mut padded = ids[..kept].to_vec();
+    padded.resize(len, PAD);
+    let mask = (0..len).map(|i| if i < kept { 1.0 } else { 0.0 }).collect();
+    (padded, mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizes_words_and_punctuation() {
+        assert_eq!(tokenize("Don't PANIC, it's 42!"), ["don't", "panic", ",", "it's", "42", "!"]);
+        assert!(tokenize("  \n").is_empty());
+    }
+
+    #[test]
+    fn vocabulary_keeps_frequent_tokens_and_maps_the_rest_to_unk() {
+        let docs: Vec<Vec<String>> = ["the cat sat", "the dog sat", "a bird"].iter().map(|d| tokenize(d)).collect();
+        let vocab = Vocab::build(docs.iter().map(|d| d.as_slice()), 2, &["<eos>"]);
+        assert_eq!(vocab.decode(&[0, 1, 2, 3, 4]), ["<pad>", "<unk>", "<eos>", "sat", "the"]);
+        assert_eq!(vocab.len(), 5);
+        assert_eq!(vocab.encode(&tokenize("The bird sat")), [4, UNK, 3]);
+        assert_eq!(vocab.decode(&[99]), ["<unk>"]);
+    }
+
+    #[test]
+    fn pads_and_truncates_with_a_mask() {
+        assert_eq!(pad(&[5, 6], 4), (vec![5, 6, PAD, PAD], vec![1.0, 1.0, 0.0, 0.0]));
+        assert_eq!(pad(&[5, 6, 7], 2), (vec![5, 6], vec![1.0, 1.0]));
+    }
+}

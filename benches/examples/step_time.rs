@@ -1,8 +1,8 @@
 //! Times a train step on the CPU runtime and prints `min median max` in milliseconds over the
 //! timed steps, for `benches/compare_pytorch.py`: the MNIST MLP (784-256-10, batch 64, SGD) or
-//! LeNet-5 (batch 64, Adam).
+//! LeNet-5 (batch 64, Adam), or the seq2seq digit reverser (batch 64, Adam).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5] [steps]`; with
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|reverser] [steps]`; with
 //! `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each launch is then
 //! followed by a sync, so the step is slower than unprofiled).
 
@@ -38,7 +38,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut trainer = LeNet5::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
         }
-        other => return Err(format!("unknown model {other:?}: use mlp or lenet5").into()),
+        "reverser" => {
+            let mut trainer = kiln_models::DigitReverser::new(&device, 0);
+            let source: Vec<u32> = (0..64 * 5).map(|i| (i * 7 % 10) as u32).collect();
+            let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
+            time(steps, || trainer.train_step(&source, &target))?
+        }
+        other => return Err(format!("unknown model {other:?}: use mlp, lenet5 or reverser").into()),
     };
     println!("{lo:.4} {mid:.4} {hi:.4}");
     if std::env::var_os("KILN_PROFILE").is_some() {

@@ -65,7 +65,7 @@ pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<(String, u32)> {
             let len = 4 + rng.below(9);
             let mut words: Vec<String> = (0..len)
                 .map(|_| match rng.below(10) {
-                    0 => format!("name{}", rng.below(100_000)),
+                    0 => format!("name{}", rng.below(1_000_000)),
                     _ => FILLERS[rng.below(FILLERS.len())].to_string(),
                 })
                 .collect();

@@ -39,6 +39,9 @@ impl<'m> Tensor<'m> {
     /// Class scores `[batch, ..., classes]` against labels `[batch, ...]`: checks the shapes.
     fn positions_against(s: &State, x: ValueId, y: ValueId, classes: usize, what: &str) -> Result<(), String> {
         let (xs, ys) = (s.graph.shape(x), s.graph.shape(y));
+        if xs.0[0] != ys.0[0] {
+            return Err(format!("{what} {xs} and labels {ys} differ in batch size"));
+        }
         if xs.rank() != ys.rank() + 1 || xs.0[..ys.rank()] != ys.0[..] {
             return Err(format!("expects {what} [batch, ..., classes] for labels {ys}, got {xs}"));
         }

@@ -16,7 +16,9 @@ pub fn lstm_classifier() -> Result<(), Box<dyn std::error::Error>> {
     let labels = model.labels("labels", [64], 2);
     let states = ids.embedding(16).lstm(Recurrent::new(32));
     let summed = states.mul(mask.reshape([64, SENTENCE_LEN, 1])).sum(&[1]);
-    let lengths = mask.sum(&[1]).reshape([64, 1]);
+    // At least 1: the filler rows of a short last batch are all padding (their loss weight is 0,
+    // but 0/0 would still poison the sum).
+    let lengths = mask.sum(&[1]).reshape([64, 1]).maximum(model.full([64, 1], 1.0));
     let logits = summed.div(lengths).linear(2);
     let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-2))?;
     kiln_compiler::write_to_out_dir(&program, "lstm_classifier.rs")?;

@@ -81,6 +81,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// A 1x1 window with stride 1 and this padding: its unfold zero-pads, its fold crops.
+    pub fn padding_only(padding: [[usize; 2]; 2]) -> Window {
+        Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding }
+    }
+
     /// Output positions along the two axes for an input of `[h, w]`; `None` if the window
     /// does not fit once.
     pub fn positions(&self, size: [usize; 2]) -> Option<[usize; 2]> {

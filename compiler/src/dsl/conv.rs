@@ -449,8 +449,7 @@ impl<'m> Tensor<'m> {
 
 /// `x` with zero rows/columns around its last two axes (an unfold with a 1x1 window).
 pub(crate) fn pad_image(g: &mut Graph, x: ValueId, padding: [[usize; 2]; 2]) -> ValueId {
-    let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding };
-    let padded = g.unfold(x, window, 0.0);
+    let padded = g.unfold(x, Window::padding_only(padding), 0.0);
     let [n, h, w, c, ..] = g.shape(padded).0[..] else { unreachable!() };
     let padded = g.reshape(padded, Shape(vec![n, h, w, c]));
     g.permute(padded, &[0, 3, 1, 2])

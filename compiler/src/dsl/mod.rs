@@ -173,6 +173,28 @@ impl Model {
         }
     }
 
+    /// Claims the next module index for a layer used as a value (applied later, maybe more
+    /// than once) and declares its parameters with `declare`; `None` once an error is recorded.
+    pub(crate) fn module<W>(
+        &self,
+        kind: &str,
+        location: &'static Location<'static>,
+        declare: impl FnOnce(&mut State, usize) -> Result<W, String>,
+    ) -> Option<W> {
+        let mut state = self.state.borrow_mut();
+        if state.error.is_some() {
+            return None;
+        }
+        let (index, label) = state.next_layer(kind);
+        match declare(&mut state, index) {
+            Ok(weights) => Some(weights),
+            Err(message) => {
+                state.error = Some(Error { layer: label, message, location });
+                None
+            }
+        }
+    }
+
     /// Adds autodiff and the optimizer update (an optimizer, or a [`Training`] with clipping),
     /// returning the program to emit.
     #[track_caller]

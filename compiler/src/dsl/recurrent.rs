@@ -149,15 +149,11 @@ impl Model {
     }
 
     fn cell(&self, kind: Kind, label: &'static str, input: usize, hidden: usize, location: &'static Location<'static>) -> Cell<'_> {
-        let mut weights = None;
-        self.checked(label, location, |s| {
+        let weights = self.module(label, location, |s, index| {
             if input == 0 || hidden == 0 {
                 return Err(format!("a cell needs input and hidden sizes of at least 1, got {input} and {hidden}"));
             }
-            let (index, _) = s.next_layer(label);
-            let w = Weights::new(s, kind, index, "", input, hidden);
-            weights = Some(w);
-            Ok(w.weight_ih)
+            Ok(Weights::new(s, kind, index, "", input, hidden))
         });
         Cell { model: self, weights, label }
     }

@@ -25,26 +25,14 @@ impl Model {
     #[track_caller]
     pub fn dense(&self, in_features: usize, options: impl Into<Linear>) -> Dense<'_> {
         let options = options.into();
-        let mut weights = None;
-        self.checked("dense", Location::caller(), |s| {
-            let (index, _) = s.next_layer("dense");
-            let w = LinearWeights::new(s, index, in_features, options)?;
-            weights = Some(w);
-            Ok(w.weight)
-        });
+        let weights = self.module("dense", Location::caller(), |s, index| LinearWeights::new(s, index, in_features, options));
         Dense { model: self, weights }
     }
 
     /// `nn.Embedding(vocab, dim)` as a value (module index taken here).
     #[track_caller]
     pub fn embedding(&self, vocab: usize, dim: usize) -> EmbeddingTable<'_> {
-        let mut weights = None;
-        self.checked("embedding", Location::caller(), |s| {
-            let (index, _) = s.next_layer("embedding");
-            let w = EmbeddingWeights::new(s, index, vocab, dim)?;
-            weights = Some(w);
-            Ok(w.weight)
-        });
+        let weights = self.module("embedding", Location::caller(), |s, index| EmbeddingWeights::new(s, index, vocab, dim));
         EmbeddingTable { model: self, weights }
     }
 }

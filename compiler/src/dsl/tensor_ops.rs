@@ -259,8 +259,7 @@ pub(crate) fn narrow(g: &mut crate::ir::Graph, x: ValueId, dim: usize, start: us
     let outer: usize = shape.0[..dim].iter().product();
     let inner: usize = shape.0[dim + 1..].iter().product();
     let windows = g.reshape(x, Shape(vec![outer, size, inner, 1, 1, 1]));
-    let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[start, size - start - len], [0, 0]] };
-    let sliced = g.fold(windows, window, Shape(vec![outer, 1, len, inner]));
+    let sliced = g.fold(windows, Window::padding_only([[start, size - start - len], [0, 0]]), Shape(vec![outer, 1, len, inner]));
     let mut dims = shape.0;
     dims[dim] = len;
     g.reshape(sliced, Shape(dims))
@@ -278,8 +277,7 @@ pub(crate) fn concat(g: &mut crate::ir::Graph, ids: &[ValueId], dim: usize) -> V
     for (&v, shape) in ids.iter().zip(&shapes) {
         let len = shape.0[dim];
         let image = g.reshape(v, Shape(vec![outer, 1, len, inner]));
-        let window = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [[before, total - before - len], [0, 0]] };
-        let padded = g.unfold(image, window, 0.0);
+        let padded = g.unfold(image, Window::padding_only([[before, total - before - len], [0, 0]]), 0.0);
         let mut dims = shape.0.clone();
         dims[dim] = total;
         let padded = g.reshape(padded, Shape(dims));

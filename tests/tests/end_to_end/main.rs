@@ -54,8 +54,8 @@ fn max_relative_error(actual: &[f32], expected: &[f64]) -> f64 {
 fn mlp_sgd_step_matches_pytorch() {
     let bytes = std::fs::read(fixture("mlp_sgd_step.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let images: Vec<f32> = tensor(&file, "images").iter().map(|&x| x as f32).collect();
-    let labels: Vec<u32> = tensor(&file, "labels").iter().map(|&x| x as u32).collect();
+    let images = f32s(&file, "images");
+    let labels = u32s(&file, "labels");
     for (prefix, rows) in [("full", 64), ("partial", 40)] {
         let mut trainer = MnistMlp::new(&cpu(), 0);
         trainer.load(fixture("mlp_state_dict.safetensors")).expect("a PyTorch state_dict loads");
@@ -339,8 +339,8 @@ fn checkpoint_survives_a_process_killed_mid_save() {
 fn optimizers_match_torch_optim_over_6_steps() {
     let bytes = std::fs::read(fixture("optimizers.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let xs: Vec<f32> = tensor(&file, "x").iter().map(|&v| v as f32).collect();
-    let ys: Vec<u32> = tensor(&file, "y").iter().map(|&v| v as u32).collect();
+    let xs = f32s(&file, "x");
+    let ys = u32s(&file, "y");
     macro_rules! check {
         ($($model:ident => $config:literal),* $(,)?) => {$({
             let mut t = kiln_tests::$model::new(&cpu(), 0);

@@ -4,6 +4,19 @@
 
 #![warn(missing_docs)]
 
+/// Includes generated trainers from `OUT_DIR` and re-exports each type:
+/// `include_models!(mnist_mlp::MnistMlp, le_net5::LeNet5)` for the files `mnist_mlp.rs` and
+/// `le_net5.rs` that `kiln_compiler::write_to_out_dir` wrote.
+#[macro_export]
+macro_rules! include_models {
+    ($($module:ident :: $model:ident),* $(,)?) => {
+        $(
+            include!(concat!(env!("OUT_DIR"), "/", stringify!($module), ".rs"));
+            pub use $module::$model;
+        )*
+    };
+}
+
 #[cfg(feature = "device")]
 mod arena;
 pub mod checkpoint;

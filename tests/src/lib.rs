@@ -1,15 +1,6 @@
 //! Models compiled for the end-to-end tests (declared in `build.rs`).
 
-macro_rules! models {
-    ($($module:ident :: $model:ident),* $(,)?) => {
-        $(
-            include!(concat!(env!("OUT_DIR"), "/", stringify!($module), ".rs"));
-            pub use $module::$model;
-        )*
-    };
-}
-
-models!(
+kiln_runtime::include_models!(
     tiny_mlp::TinyMlp,
     sgd_momentum::SgdMomentum,
     sgd_nesterov_wd::SgdNesterovWd,

@@ -1,8 +1,10 @@
 //! Every DSL layer and loss, compiled to a program, against central finite differences in
-//! f64: gradients with respect to the parameters and the inputs of the train step.
+//! f64: gradients with respect to the parameters and the inputs of the train step, and the
+//! loss's JVP and HVP along a random direction of all of them.
 
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
+use crate::forward::{hvp, jvp};
 use crate::ir::{Op, ValueId};
 use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;
@@ -47,8 +49,47 @@ fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f
         .filter(|&v| !program.statistics.iter().any(|s| s.value == v) && !is_fixed_input(&g.nodes[v].op))
         .collect();
     let grads = gradients(&mut g, program.loss, &wrt);
+    // One random direction over every input and parameter, for the JVP and the HVP.
+    let mut feeds = feeds;
+    let directions: Vec<ValueId> = wrt
+        .iter()
+        .map(|&p| {
+            let shape = g.shape(p).clone();
+            let u = g.input(&format!("__direction{p}"), shape.clone());
+            feeds.insert(u, values(5000 + p as u64, shape.numel(), -1.0, 1.0));
+            u
+        })
+        .collect();
+    let tangents: Vec<(ValueId, ValueId)> = wrt.iter().copied().zip(directions.iter().copied()).collect();
+    let loss_jvp = jvp(&mut g, &[program.loss], &tangents)[0].expect("the loss depends on its inputs");
+    let hvps = hvp(&mut g, program.loss, &wrt, &directions);
     let computed = evaluate(&g, &feeds);
+    let along = |h: f64| {
+        let mut f = feeds.clone();
+        for (&p, u) in wrt.iter().zip(&directions) {
+            let step = feeds[u].clone();
+            f.get_mut(&p).unwrap().iter_mut().zip(step).for_each(|(x, du)| *x += h * du);
+        }
+        evaluate(&g, &f)
+    };
+    let (plus, minus) = (along(H), along(-H));
     let mut worst: f64 = 0.0;
+    let mut check = |what: &str, a: f64, numeric: f64| {
+        let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(1.0);
+        assert!(err < TOLERANCE, "{name}: {what}: derived {a} vs numeric {numeric}");
+        worst = worst.max(err);
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let reverse: f64 = wrt.iter().zip(&grads).zip(&directions).map(|((_, grad), u)| grad.map_or(0.0, |grad| dot(&computed[grad], &feeds[u]))).sum();
+    check("jvp of the loss vs finite differences", computed[loss_jvp][0], (plus[program.loss][0] - minus[program.loss][0]) / (2.0 * H));
+    check("jvp vs reverse mode", computed[loss_jvp][0], reverse);
+    for ((&p, grad), product) in wrt.iter().zip(&grads).zip(&hvps) {
+        let Some(grad) = *grad else { continue };
+        let analytic = product.map_or(vec![0.0; g.shape(p).numel()], |v| computed[v].clone());
+        for (i, a) in analytic.into_iter().enumerate() {
+            check(&format!("hvp %{p}[{i}]"), a, (plus[grad][i] - minus[grad][i]) / (2.0 * H));
+        }
+    }
     for (&p, grad) in wrt.iter().zip(grads) {
         let analytic = grad.map_or(vec![0.0; g.shape(p).numel()], |v| computed[v].clone());
         // At most 24 elements per tensor, spread over it.
@@ -59,14 +100,10 @@ fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f
                 f.get_mut(&p).unwrap()[i] += delta;
                 evaluate(&g, &f)[program.loss][0]
             };
-            let numeric = (at(H) - at(-H)) / (2.0 * H);
-            let a = analytic[i];
-            let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(1.0);
-            assert!(err < TOLERANCE, "{name}: %{p}[{i}] autodiff {a} vs numeric {numeric}");
-            worst = worst.max(err);
+            check(&format!("gradient %{p}[{i}]"), analytic[i], (at(H) - at(-H)) / (2.0 * H));
         }
     }
-    println!("{name:<28} max relative error {worst:.1e}");
+    println!("{name:<28} gradient, jvp, hvp: max relative error {worst:.1e}");
     worst
 }
 

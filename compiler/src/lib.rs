@@ -1,5 +1,5 @@
 //! kiln's compiler: a model DSL for `build.rs`, an IR of a few primitive ops, compile-time
-//! reverse-mode autodiff, and a code generator that emits CubeCL kernels plus a typed trainer.
+//! reverse- and forward-mode autodiff, and a code generator that emits CubeCL kernels plus a typed trainer.
 //!
 //! ```no_run
 //! // build.rs
@@ -20,6 +20,7 @@ pub mod codegen;
 mod dsl;
 mod error;
 pub mod eval;
+pub mod forward;
 pub mod ir;
 mod optim;
 mod program;

@@ -1,0 +1,171 @@
+//! Forward-mode autodiff as a graph transform: appends the nodes that compute Jacobian-vector
+//! products alongside the values they differentiate, and Hessian-vector products as
+//! forward-over-reverse (the JVP of the gradient graph).
+//!
+//! Each primitive op has one tangent rule below, the transpose of its rule in
+//! [`crate::autodiff`]; ties and kinks follow the same conventions, so `vᵀ(J u) = (Jᵀ v)ᵀ u`
+//! holds exactly.
+
+use crate::autodiff::gradients;
+use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
+
+/// Appends to `g` the directional derivative of each of `outputs` along `tangents`, pairs of
+/// (value, its tangent) of equal shapes. Returns `None` for an output that does not depend
+/// on any seeded value (its derivative is zero).
+pub fn jvp(g: &mut Graph, outputs: &[ValueId], tangents: &[(ValueId, ValueId)]) -> Vec<Option<ValueId>> {
+    let end = outputs.iter().max().map_or(0, |&o| o + 1);
+    let mut tangent: Vec<Option<ValueId>> = vec![None; end];
+    for &(x, t) in tangents {
+        assert_eq!(g.shape(x), g.shape(t), "internal: a tangent's shape differs from its value's");
+        if x < end {
+            tangent[x] = Some(t);
+        }
+    }
+    let start = tangents.iter().map(|&(x, _)| x).min().unwrap_or(end);
+    g.set_origin("jvp");
+    for v in start..end {
+        let seeded = tangents.iter().any(|&(x, _)| x == v);
+        if !seeded && g.nodes[v].op.operands().iter().any(|&a| tangent[a].is_some()) {
+            tangent[v] = rule(g, v, &tangent);
+        }
+    }
+    outputs.iter().map(|&o| tangent[o]).collect()
+}
+
+/// Appends to `g` the product of the Hessian of `sum(loss)` with respect to `wrt` and the
+/// `directions` (one per value of `wrt`, same shapes): `d/dh grad(wrt + h·directions)` at 0.
+/// Returns `None` where that product is zero.
+pub fn hvp(g: &mut Graph, loss: ValueId, wrt: &[ValueId], directions: &[ValueId]) -> Vec<Option<ValueId>> {
+    let grads = gradients(g, loss, wrt);
+    let roots: Vec<ValueId> = grads.iter().flatten().copied().collect();
+    let tangents: Vec<(ValueId, ValueId)> = wrt.iter().copied().zip(directions.iter().copied()).collect();
+    let mut products = jvp(g, &roots, &tangents).into_iter();
+    grads.iter().map(|grad| grad.and_then(|_| products.next().flatten())).collect()
+}
+
+/// The tangent rule of node `y`, given the tangents of the values before it.
+fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueId> {
+    let t = |a: ValueId| tangent[a];
+    let shape = g.shape(y).clone();
+    let op = g.nodes[y].op.clone();
+    match op {
+        Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) | Op::Iota(_) => None,
+        Op::OneHot(_) | Op::Detach(_) => None,
+        Op::Unary(op, x) => {
+            let tx = t(x)?;
+            let derivative = match op {
+                UnaryOp::Neg => return Some(g.unary(UnaryOp::Neg, tx)),
+                UnaryOp::Sign => return None,
+                UnaryOp::Exp => y,
+                UnaryOp::Log => return Some(g.div(tx, x)),
+                UnaryOp::Sqrt => {
+                    let two_y = g.scale(y, 2.0);
+                    return Some(g.div(tx, two_y));
+                }
+                UnaryOp::Recip => {
+                    let y2 = g.mul(y, y);
+                    g.unary(UnaryOp::Neg, y2)
+                }
+                UnaryOp::Abs => g.unary(UnaryOp::Sign, x),
+                UnaryOp::Relu => {
+                    let zero = g.scalar_like(0.0, x);
+                    g.binary(BinaryOp::Greater, x, zero)
+                }
+                UnaryOp::Tanh => {
+                    let y2 = g.mul(y, y);
+                    let one = g.scalar_like(1.0, y);
+                    g.sub(one, y2)
+                }
+                UnaryOp::Erf => {
+                    let x2 = g.mul(x, x);
+                    let neg = g.unary(UnaryOp::Neg, x2);
+                    let e = g.unary(UnaryOp::Exp, neg);
+                    g.scale(e, std::f64::consts::FRAC_2_SQRT_PI)
+                }
+            };
+            Some(g.mul(tx, derivative))
+        }
+        Op::Binary(op, a, b) => {
+            let (ta, tb) = (t(a), t(b));
+            let terms: Vec<ValueId> = match op {
+                BinaryOp::Add => [ta, tb].into_iter().flatten().collect(),
+                BinaryOp::Sub => {
+                    let neg_tb = tb.map(|tb| g.unary(UnaryOp::Neg, tb));
+                    [ta, neg_tb].into_iter().flatten().collect()
+                }
+                BinaryOp::Mul => {
+                    let da = ta.map(|ta| g.mul(ta, b));
+                    let db = tb.map(|tb| g.mul(a, tb));
+                    [da, db].into_iter().flatten().collect()
+                }
+                BinaryOp::Div => {
+                    // (ta - tb·y) / b
+                    let tb_y = tb.map(|tb| g.mul(tb, y));
+                    let numerator = match (ta, tb_y) {
+                        (Some(ta), Some(tb_y)) => g.sub(ta, tb_y),
+                        (Some(ta), None) => ta,
+                        (None, Some(tb_y)) => g.unary(UnaryOp::Neg, tb_y),
+                        (None, None) => unreachable!("a binary op with a tangent has one"),
+                    };
+                    vec![g.div(numerator, b)]
+                }
+                BinaryOp::Pow => {
+                    let da = ta.map(|ta| {
+                        let one = g.scalar_like(1.0, b);
+                        let b_minus_1 = g.sub(b, one);
+                        let pow = g.binary(BinaryOp::Pow, a, b_minus_1);
+                        let d = g.mul(b, pow);
+                        g.mul(ta, d)
+                    });
+                    let db = tb.map(|tb| {
+                        let log_a = g.unary(UnaryOp::Log, a);
+                        let d = g.mul(y, log_a);
+                        g.mul(tb, d)
+                    });
+                    [da, db].into_iter().flatten().collect()
+                }
+                BinaryOp::Max | BinaryOp::Min => {
+                    // Ties take the mean of both tangents, as the gradient splits evenly.
+                    let (winner, loser) = if op == BinaryOp::Max { (a, b) } else { (b, a) };
+                    let wins = g.binary(BinaryOp::Greater, winner, loser);
+                    let ties = g.binary(BinaryOp::Equal, a, b);
+                    let half_ties = g.scale(ties, 0.5);
+                    let mask_a = g.add(wins, half_ties);
+                    let one = g.scalar_like(1.0, mask_a);
+                    let mask_b = g.sub(one, mask_a);
+                    let da = ta.map(|ta| g.mul(ta, mask_a));
+                    let db = tb.map(|tb| g.mul(tb, mask_b));
+                    [da, db].into_iter().flatten().collect()
+                }
+                BinaryOp::Greater | BinaryOp::Equal => vec![],
+            };
+            let sum = terms.into_iter().reduce(|acc, term| g.add(acc, term))?;
+            Some(g.expand(sum, shape))
+        }
+        Op::Reduce(ReduceOp::Sum, x, axes) => Some(g.sum(t(x)?, &axes)),
+        Op::Reduce(ReduceOp::Max, x, axes) => {
+            // The mean tangent of the tied maxima.
+            let mask = g.binary(BinaryOp::Equal, x, y);
+            let count = g.sum(mask, &axes);
+            let masked = g.mul(t(x)?, mask);
+            let total = g.sum(masked, &axes);
+            Some(g.div(total, count))
+        }
+        Op::MatMul(a, b) => {
+            let da = t(a).map(|ta| g.matmul(ta, b));
+            let db = t(b).map(|tb| g.matmul(a, tb));
+            [da, db].into_iter().flatten().reduce(|acc, term| g.add(acc, term))
+        }
+        Op::Reshape(x) => Some(g.reshape(t(x)?, shape)),
+        Op::Permute(x, perm) => Some(g.permute(t(x)?, &perm)),
+        Op::Expand(x) => Some(g.expand(t(x)?, shape)),
+        // Padding is a constant: its tangent is zero.
+        Op::Unfold(x, window, _) => Some(g.unfold(t(x)?, window, 0.0)),
+        Op::Fold(x, window) => Some(g.fold(t(x)?, window, shape)),
+        Op::Mode { train, eval } => {
+            let mut side = |v: ValueId| t(v).unwrap_or_else(|| g.constant(0.0, shape.clone()));
+            let (train, eval) = (side(train), side(eval));
+            Some(g.mode(train, eval))
+        }
+    }
+}

@@ -24,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=layers.rs");
     layer_parity_models()?;
     dropout_model()?;
+    derivatives_model()?;
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.

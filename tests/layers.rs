@@ -111,3 +111,32 @@ pub fn dropout_model() -> Result<(), Box<dyn std::error::Error>> {
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, Sgd::new(0.1))?, "layers_dropout.rs")?;
     Ok(())
 }
+
+/// fixtures/make_derivative_fixtures.py's model, exposing the JVP of its logits along an input
+/// tangent and a direction per parameter (`jvp`), and the loss's HVP along those parameter
+/// directions (`hvp_0_weight`, ...).
+pub fn derivatives_model() -> Result<(), Box<dyn std::error::Error>> {
+    use kiln_compiler::{Model, Sgd, Tensor};
+    let m = Model::new("Derivatives");
+    let x = m.input("x", [4, 6]);
+    let y = m.labels("y", [4], 3);
+    let u = m.input("u", [4, 6]);
+    let logits = x.linear(8).tanh().linear(3);
+    let loss = logits.cross_entropy(y);
+    let names = ["0.weight", "0.bias", "2.weight", "2.bias"];
+    let directions: Vec<(Tensor, Tensor)> = names
+        .iter()
+        .map(|name| {
+            let param = m.parameter(name);
+            (param, m.unbatched_input(&format!("d{}", name.replace('.', "_")), param.shape().expect("declared")))
+        })
+        .collect();
+    let mut tangents = vec![(x, u)];
+    tangents.extend(&directions);
+    m.expose("jvp", logits.jvp(&tangents));
+    for (name, product) in names.iter().zip(loss.hvp(&directions)) {
+        m.expose(&format!("hvp_{}", name.replace('.', "_")), product);
+    }
+    kiln_compiler::write_to_out_dir(&m.compile(loss, logits, Sgd::new(0.1))?, "derivatives.rs")?;
+    Ok(())
+}

@@ -116,14 +116,7 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
                     (ga, g.mul(gy, db))
                 }
                 BinaryOp::Max | BinaryOp::Min => {
-                    // Ties split the gradient evenly, as torch.maximum/minimum do.
-                    let (winner, loser) = if op == BinaryOp::Max { (a, b) } else { (b, a) };
-                    let wins = g.binary(BinaryOp::Greater, winner, loser);
-                    let ties = g.binary(BinaryOp::Equal, a, b);
-                    let half_ties = g.scale(ties, 0.5);
-                    let mask_a = g.add(wins, half_ties);
-                    let one = g.scalar_like(1.0, mask_a);
-                    let mask_b = g.sub(one, mask_a);
+                    let (mask_a, mask_b) = selection_masks(g, op, a, b);
                     (g.mul(gy, mask_a), g.mul(gy, mask_b))
                 }
                 BinaryOp::Greater | BinaryOp::Equal => return vec![],
@@ -179,6 +172,19 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
         Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
     }
+}
+
+/// The share of `max(a, b)` (or `min`) taken from each operand: 1 for the winner, 0 for the
+/// other, 1/2 each on a tie (as torch.maximum/minimum split the gradient).
+pub(crate) fn selection_masks(g: &mut Graph, op: BinaryOp, a: ValueId, b: ValueId) -> (ValueId, ValueId) {
+    let (winner, loser) = if op == BinaryOp::Max { (a, b) } else { (b, a) };
+    let wins = g.binary(BinaryOp::Greater, winner, loser);
+    let ties = g.binary(BinaryOp::Equal, a, b);
+    let half_ties = g.scale(ties, 0.5);
+    let mask_a = g.add(wins, half_ties);
+    let one = g.scalar_like(1.0, mask_a);
+    let mask_b = g.sub(one, mask_a);
+    (mask_a, mask_b)
 }
 
 /// Sums `grad` over the axes along which a value of `shape` was broadcast.

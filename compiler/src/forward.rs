@@ -6,7 +6,7 @@
 //! [`crate::autodiff`]; ties and kinks follow the same conventions, so `vᵀ(J u) = (Jᵀ v)ᵀ u`
 //! holds exactly.
 
-use crate::autodiff::gradients;
+use crate::autodiff::{gradients, selection_masks};
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
 
 /// Appends to `g` the directional derivative of each of `outputs` along `tangents`, pairs of
@@ -126,13 +126,7 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
                 }
                 BinaryOp::Max | BinaryOp::Min => {
                     // Ties take the mean of both tangents, as the gradient splits evenly.
-                    let (winner, loser) = if op == BinaryOp::Max { (a, b) } else { (b, a) };
-                    let wins = g.binary(BinaryOp::Greater, winner, loser);
-                    let ties = g.binary(BinaryOp::Equal, a, b);
-                    let half_ties = g.scale(ties, 0.5);
-                    let mask_a = g.add(wins, half_ties);
-                    let one = g.scalar_like(1.0, mask_a);
-                    let mask_b = g.sub(one, mask_a);
+                    let (mask_a, mask_b) = selection_masks(g, op, a, b);
                     let da = ta.map(|ta| g.mul(ta, mask_a));
                     let db = tb.map(|tb| g.mul(tb, mask_b));
                     [da, db].into_iter().flatten().collect()

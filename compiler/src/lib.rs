@@ -36,7 +36,7 @@ pub use dsl::{
 };
 pub use error::Error;
 pub use optim::{Adagrad, Adam, HostScalar, Optimizer, RmsProp, Sgd, Training};
-pub use program::{Accumulator, Dropout, Frozen, Param, Program, State};
+pub use program::{Accumulator, Dropout, Exposed, Frozen, Param, Program, State};
 pub use shape::Shape;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`, and its compile report

@@ -62,6 +62,15 @@ pub struct Accumulator {
     pub next: ValueId,
 }
 
+/// A value the trainer returns from a method of its own ([`Model::expose`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exposed {
+    /// The method's name.
+    pub name: String,
+    /// The value, in inference mode.
+    pub value: ValueId,
+}
+
 /// Everything code generation needs: the graph and the roles of its values.
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -71,6 +80,8 @@ pub struct Program {
     pub graph: Graph,
     /// The f32 inputs, in declaration order.
     pub inputs: Vec<ValueId>,
+    /// The inputs fed whole, without a batch axis (a subset of `inputs`).
+    pub unbatched: Vec<ValueId>,
     /// The label inputs, in declaration order.
     pub labels: Vec<ValueId>,
     /// Integer inputs fed to every entry point (embedding ids), in declaration order.
@@ -89,6 +100,8 @@ pub struct Program {
     pub eval_output: ValueId,
     /// Running statistics (batch norm), updated in place by the train step and saved.
     pub statistics: Vec<State>,
+    /// Values with trainer methods of their own (JVPs, HVPs, features), in inference mode.
+    pub exposed: Vec<Exposed>,
     /// Dropout masks the trainer draws each train step.
     pub dropouts: Vec<Dropout>,
     /// Optimizer state, in checkpoint order.
@@ -122,10 +135,12 @@ impl Program {
             .filter(|_| graph.shape(loss).numel() == 1)
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
 
-        let used = graph.live_set(&[loss, output]);
+        let mut roots = vec![loss, output];
+        roots.extend(state.exposed.iter().map(|(_, v)| *v));
+        let used = graph.live_set(&roots);
         if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
             let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
-            let message = format!("`{name}` {} is declared but neither the loss nor the output uses it", graph.shape(v));
+            let message = format!("`{name}` {} is declared but neither the loss, the output nor an exposed value uses it", graph.shape(v));
             return Err(Error { layer: name, message, location });
         }
 
@@ -141,8 +156,11 @@ impl Program {
             .zip(&train_roots[2..])
             .map(|((name, value, _), &update)| State { name: name.clone(), value: *value, update })
             .collect();
-        let eval = graph.specialise(&[original_loss, original_output], false);
+        let mut eval_roots = vec![original_loss, original_output];
+        eval_roots.extend(state.exposed.iter().map(|(_, v)| *v));
+        let eval = graph.specialise(&eval_roots, false);
         let (eval_loss, eval_output) = (eval[0], eval[1]);
+        let exposed = state.exposed.iter().zip(&eval[2..]).map(|((name, _), &value)| Exposed { name: name.clone(), value }).collect();
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
@@ -188,6 +206,7 @@ impl Program {
             name: model.name.clone(),
             graph,
             inputs: state.inputs.clone(),
+            unbatched: state.unbatched.clone(),
             labels: state.labels.clone(),
             tokens: state.tokens.clone(),
             params,
@@ -197,6 +216,7 @@ impl Program {
             eval_loss,
             eval_output,
             statistics,
+            exposed,
             dropouts,
             state: optimizer_state,
             scalars,

@@ -154,5 +154,23 @@ fn invalid_models_fail_with_located_messages() {
     let side_output = x.linear(5);
     record(m.compile(logits.cross_entropy(y), side_output, Sgd::new(0.1)));
 
+    // Derivatives: a tangent of the wrong shape, an HVP of a non-scalar, an unknown parameter,
+    // an exposed name the trainer already uses.
+    type Derivative = fn(&Model, Tensor, Tensor) -> ();
+    let derivatives: Vec<Derivative> = vec![
+        |m, x, logits| m.expose("jvp", logits.jvp(&[(x, m.input("u", [8, 15]))])),
+        |m, x, logits| m.expose("hvp", logits.hvp(&[(x, m.input("u", [8, 16]))])[0]),
+        |m, x, logits| m.expose("hvp", logits.sum(&[0, 1]).hvp(&[(m.parameter("2.weight"), x)])[0]),
+        |m, _, logits| m.expose("predict", logits),
+    ];
+    for derivative in derivatives {
+        let m = Model::new("M");
+        let x = m.input("x", [8, 16]);
+        let y = m.labels("y", [8], 3);
+        let logits = x.linear(3);
+        derivative(&m, x, logits);
+        record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+    }
+
     insta::assert_snapshot!(messages.join("\n"));
 }

@@ -1,10 +1,11 @@
-//! Device selection: the CubeCL CPU runtime by default, wgpu behind the `wgpu` feature.
+//! Device selection: the CubeCL CPU runtime by default, wgpu and CUDA behind their features.
 
 pub use cubecl::Device;
 
 use crate::Error;
 
-/// The device `KILN_DEVICE` names (`cpu`, or `wgpu` with that feature), CPU if unset.
+/// The device `KILN_DEVICE` names (`cpu`; `wgpu` or `cuda` with those features), CPU if unset.
+/// `cuda` is the first GPU; `cuda:N` the N-th.
 pub fn default_device() -> Result<Device, Error> {
     let name = std::env::var("KILN_DEVICE").unwrap_or_else(|_| "cpu".into());
     let device = match name.as_str() {
@@ -12,6 +13,11 @@ pub fn default_device() -> Result<Device, Error> {
         "cpu" => Device::cpu(),
         #[cfg(feature = "wgpu")]
         "wgpu" => Device::wgpu(cubecl::device::WgpuDeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let index = cuda.strip_prefix("cuda:").map_or(Ok(0), str::parse).map_err(|_| Error::Device(format!("KILN_DEVICE={cuda}: expected cuda or cuda:N")))?;
+            Device::cuda(index)
+        }
         other => return Err(Error::Device(format!("KILN_DEVICE={other} is not a runtime in this build"))),
     };
     device.map_err(|e| Error::Device(format!("{name}: {e:?}")))

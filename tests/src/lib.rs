@@ -2,6 +2,7 @@
 
 kiln_runtime::include_models!(
     tiny_mlp::TinyMlp,
+    derivatives::Derivatives,
     sgd_momentum::SgdMomentum,
     sgd_nesterov_wd::SgdNesterovWd,
     sgd_dampening::SgdDampening,

@@ -51,10 +51,11 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     };
     let predict = schedule(g, &[p.eval_output], &[]);
     let evaluate = schedule(g, &[p.eval_loss, p.eval_output], &[]);
+    let exposed: Vec<(&str, Schedule)> = p.exposed.iter().map(|e| (e.name.as_str(), schedule(g, &[e.value], &[]))).collect();
 
     // Buffers: every value that owns one in either entry point, in value order.
     let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
-    for s in [&train, &predict, &evaluate].into_iter().chain(micro.iter().map(|(_, s)| s)) {
+    for s in [&train, &predict, &evaluate].into_iter().chain(micro.iter().chain(&exposed).map(|(_, s)| s)) {
         for layout in s.layouts.iter().flatten() {
             slots.entry(layout.buffer).or_insert(0);
         }
@@ -94,11 +95,12 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     let predict_kernels = plan(&predict, "predict");
     let evaluate_kernels = plan(&evaluate, "evaluate");
     let micro_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = micro.iter().map(|(n, s)| (*n, plan(s, n))).collect();
+    let exposed_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = exposed.iter().map(|(n, s)| (*n, plan(s, n))).collect();
     // The buffer each gradient ends in (an accumulator's, when gradients accumulate).
     let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| train.layouts[q.grad].as_ref().unwrap().buffer).collect();
     let mut entries: Vec<(&str, &[(ValueId, Kernel)])> =
         vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
-    entries.extend(micro_kernels.iter().map(|(n, k)| (*n, &k[..])));
+    entries.extend(micro_kernels.iter().chain(&exposed_kernels).map(|(n, k)| (*n, &k[..])));
 
     // What outlives one entry point: external tensors and every entry point's results.
     let mut roots: Vec<(&Schedule, Vec<ValueId>)> =
@@ -107,6 +109,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         roots.push((start, first_roots.clone()));
         roots.push((accumulate, next_roots.clone()));
     }
+    roots.extend(exposed.iter().zip(&p.exposed).map(|((_, s), e)| (s, vec![e.value])));
     let mut persistent: Vec<ValueId> =
         roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
     persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
@@ -118,7 +121,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         .filter(|(r, buffer)| r != buffer)
         .collect();
     let mut schedules: Vec<&Schedule> = vec![&train, &predict, &evaluate];
-    schedules.extend(micro.iter().map(|(_, s)| s));
+    schedules.extend(micro.iter().chain(&exposed).map(|(_, s)| s));
     let report_entries: Vec<report::Entry> = entries
         .iter()
         .zip(schedules)
@@ -229,8 +232,13 @@ fn emit_trainer(
     w.line(&format!("pub const BATCH: usize = {batch};"));
     for &v in p.inputs.iter() {
         let name = name_of(p, v);
-        w.line(&format!("/// Elements per sample of input `{name}` (shape {}).", g.shape(v)));
-        w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
+        if p.unbatched.contains(&v) {
+            w.line(&format!("/// Elements of the unbatched input `{name}` (shape {}).", g.shape(v)));
+            w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel()));
+        } else {
+            w.line(&format!("/// Elements per sample of input `{name}` (shape {}).", g.shape(v)));
+            w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
+        }
     }
     for &v in &p.tokens {
         if let Op::Labels { name, classes } = &g.nodes[v].op {
@@ -250,6 +258,10 @@ fn emit_trainer(
     }
     w.line("/// Elements per sample of `predict`'s output.");
     w.line(&format!("pub const OUTPUT_LEN: usize = {output_len};"));
+    for e in &p.exposed {
+        w.line(&format!("/// Shape of what `{}` returns.", e.name));
+        w.line(&format!("pub const {}_SHAPE: &'static [usize] = &{:?};", e.name.to_uppercase(), g.shape(e.value).0));
+    }
     w.line("/// Micro-batches (`train_step` calls) per optimizer step.");
     w.line(&format!("pub const ACCUMULATE: usize = {};", p.accumulate));
     w.line("/// Parameter names (PyTorch's) and shapes, in checkpoint order.");
@@ -307,51 +319,48 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
+    let train_feeds = Feeds::read_by(p, &[p.loss, p.output]);
     // `predict` takes only what the output reads: an input only the loss reads (a target) is
     // left out, unless the output reads no input at all.
-    let read_by_output = g.live_set(&[p.eval_output]);
-    let output_reads_input = p.inputs.iter().chain(&p.tokens).any(|&v| read_by_output[v]);
-    let fed = |v: ValueId, with_labels: bool| with_labels || !output_reads_input || read_by_output[v];
-    let data_args = |with_labels: bool| {
-        let mut args: Vec<String> = p.inputs.iter().filter(|&&v| fed(v, with_labels)).map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
-        args.extend(p.tokens.iter().filter(|&&v| fed(v, with_labels)).map(|&v| format!("{}: &[u32]", name_of(p, v))));
-        if with_labels {
-            args.extend(p.labels.iter().map(|&v| format!("{}: &[u32]", name_of(p, v))));
-        }
+    let mut predict_feeds = Feeds::read_by(p, &[p.eval_output]);
+    if predict_feeds.inputs.is_empty() && predict_feeds.tokens.is_empty() {
+        predict_feeds = Feeds { inputs: p.inputs.clone(), tokens: p.tokens.clone(), labels: vec![], sample_weight: None };
+    }
+    let data_args = |feeds: &Feeds| {
+        let mut args: Vec<String> = feeds.inputs.iter().map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
+        args.extend(feeds.tokens.iter().chain(&feeds.labels).map(|&v| format!("{}: &[u32]", name_of(p, v))));
         args.join(", ")
     };
-    let upload = |w: &mut Writer, with_labels: bool| {
-        let inputs: Vec<ValueId> = p.inputs.iter().copied().filter(|&v| fed(v, with_labels)).collect();
-        let tokens: Vec<ValueId> = p.tokens.iter().copied().filter(|&v| fed(v, with_labels)).collect();
-        let first = name_of(p, *inputs.first().or(tokens.first()).expect("a model has an input"));
+    let upload = |w: &mut Writer, feeds: &Feeds| {
+        for &v in feeds.inputs.iter().filter(|v| p.unbatched.contains(v)) {
+            let name = name_of(p, v);
+            w.line(&format!("kiln_runtime::check_input(\"{name}\", {name}, 1, Self::{}_LEN)?;", name.to_uppercase()));
+            w.line(&format!("self.arena.write({}, {name});", slot(v)));
+        }
+        let batched: Vec<ValueId> = feeds.inputs.iter().copied().filter(|v| !p.unbatched.contains(v)).collect();
+        // A value that reads no batched data (a parameter's norm, say) has no rows to check.
+        let Some(&first) = batched.first().or(feeds.tokens.first()) else { return };
+        let first = name_of(p, first);
         w.line(&format!("let rows = kiln_runtime::batch_rows(\"{first}\", {first}.len(), Self::{}_LEN, Self::BATCH)?;", first.to_uppercase()));
-        for &v in &inputs {
+        for &v in &batched {
             let name = name_of(p, v);
             w.line(&format!("kiln_runtime::check_input(\"{name}\", {name}, rows, Self::{}_LEN)?;", name.to_uppercase()));
         }
-        for &v in &tokens {
-            let name = name_of(p, v).to_string();
+        for &v in &feeds.tokens {
+            let name = name_of(p, v);
             let upper = name.to_uppercase();
             w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"));
         }
-        if with_labels {
-            for &v in &p.labels {
-                let name = name_of(p, v);
-                let upper = name.to_uppercase();
-                w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
-            }
+        for &v in &feeds.labels {
+            let name = name_of(p, v);
+            let upper = name.to_uppercase();
+            w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
         }
-        for &v in &tokens {
+        for &v in feeds.tokens.iter().chain(&batched).chain(&feeds.labels) {
             w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
         }
-        for &v in &inputs {
-            w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
-        }
-        if with_labels {
-            for &v in &p.labels {
-                w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
-            }
-            w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights(rows, Self::BATCH));", slot(p.sample_weight)));
+        if let Some(weights) = feeds.sample_weight {
+            w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights(rows, Self::BATCH));", slot(weights)));
         }
     };
 
@@ -359,8 +368,8 @@ fn emit_trainer(
     w.line("/// update. Rejects wrong lengths, non-finite inputs and out-of-range labels before");
     w.line("/// launching anything; reports a non-finite loss with its step number (that step's");
     w.line("/// update has been applied: reload a checkpoint to continue).");
-    w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
-    upload(w, true);
+    w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(&train_feeds)));
+    upload(w, &train_feeds);
     if !p.dropouts.is_empty() {
         w.line("let draw = self.steps * Self::ACCUMULATE as u64 + self.micro as u64;");
         for d in &p.dropouts {
@@ -400,8 +409,8 @@ fn emit_trainer(
 
     w.line("/// The outputs (logits) for a batch of at most `BATCH` rows, `OUTPUT_LEN` per row (inputs");
     w.line("/// only the loss reads, such as targets, are not arguments).");
-    w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(false)));
-    upload(w, false);
+    w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(&predict_feeds)));
+    upload(w, &predict_feeds);
     w.line("self.launch_predict();");
     w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
     w.line("Ok(self.last_outputs(rows))");
@@ -409,13 +418,25 @@ fn emit_trainer(
     w.blank();
 
     w.line("/// The mean loss on a batch without updating anything (validation).");
-    w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<f32, Error> {{", data_args(true)));
-    upload(w, true);
+    w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<f32, Error> {{", data_args(&train_feeds)));
+    upload(w, &train_feeds);
     w.line("self.launch_evaluate();");
     w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
     w.line(&format!("Ok(self.arena.read({})[0])", slot(p.eval_loss)));
     w.close("}");
     w.blank();
+    for e in &p.exposed {
+        let feeds = Feeds::read_by(p, &[e.value]);
+        let shape = g.shape(e.value);
+        w.line(&format!("/// `{}` ({shape}, row-major) for a batch of at most `BATCH` rows, in inference mode;", e.name));
+        w.line("/// rows past a short batch's end are computed from zero padding.");
+        w.open(&format!("pub fn {}(&mut self, {}) -> Result<Vec<f32>, Error> {{", e.name, data_args(&feeds)));
+        upload(w, &feeds);
+        w.line(&format!("self.launch_{}();", e.name));
+        w.line(&format!("Ok(self.arena.read({}))", slot(e.value)));
+        w.close("}");
+        w.blank();
+    }
     w.line("/// The outputs the last `train_step`, `eval_loss` or `predict` computed (before any");
     w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given.");
     w.open("pub fn last_outputs(&self, rows: usize) -> Vec<f32> {");
@@ -534,9 +555,31 @@ fn emit_trainer(
         w.close("}");
     }
     w.close("}");
-    if let ([x], [y], []) = (&p.inputs[..], &p.labels[..], &p.tokens[..]) {
+    if let ([x], [y], []) = (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..]) {
         if p.graph.shape(*y).rank() == 1 {
             emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
+        }
+    }
+}
+
+/// The data an entry point takes: the inputs, tokens and labels its roots read, and the loss
+/// weights if it reads them.
+struct Feeds {
+    inputs: Vec<ValueId>,
+    tokens: Vec<ValueId>,
+    labels: Vec<ValueId>,
+    sample_weight: Option<ValueId>,
+}
+
+impl Feeds {
+    fn read_by(p: &Program, roots: &[ValueId]) -> Feeds {
+        let live = p.graph.live_set(roots);
+        let read = |values: &[ValueId]| values.iter().copied().filter(|&v| live[v]).collect();
+        Feeds {
+            inputs: read(&p.inputs),
+            tokens: read(&p.tokens),
+            labels: read(&p.labels),
+            sample_weight: live[p.sample_weight].then_some(p.sample_weight),
         }
     }
 }

@@ -19,6 +19,7 @@
 
 mod attention;
 mod conv;
+mod derivatives;
 mod embedding;
 mod init;
 mod loss;
@@ -50,6 +51,8 @@ pub struct Model {
 pub(crate) struct State {
     pub graph: Graph,
     pub inputs: Vec<ValueId>,
+    /// Inputs fed whole, without a batch axis (a subset of `inputs`).
+    pub unbatched: Vec<ValueId>,
     pub labels: Vec<ValueId>,
     /// Integer inputs fed to every entry point (embedding ids).
     pub tokens: Vec<ValueId>,
@@ -66,6 +69,8 @@ pub(crate) struct State {
     pub dropouts: Vec<(ValueId, f64, usize)>,
     /// Weight matrices and kernels (not biases or norm scales): what penalties act on.
     pub weights: Vec<ValueId>,
+    /// Values the trainer returns from methods of their own: (method name, value).
+    pub exposed: Vec<(String, ValueId)>,
     next_module: usize,
     pub error: Option<Error>,
 }
@@ -93,6 +98,7 @@ impl Model {
             state: RefCell::new(State {
                 graph: Graph::default(),
                 inputs: vec![],
+                unbatched: vec![],
                 labels: vec![],
                 tokens: vec![],
                 params: vec![],
@@ -102,6 +108,7 @@ impl Model {
                 statistics: vec![],
                 dropouts: vec![],
                 weights: vec![],
+                exposed: vec![],
                 next_module: 0,
                 error: None,
             }),
@@ -111,16 +118,29 @@ impl Model {
     /// Declares an f32 input fed each step, with its static shape (batch first).
     #[track_caller]
     pub fn input(&self, name: &str, shape: impl Into<Shape>) -> Tensor<'_> {
-        let shape = shape.into();
-        let location = Location::caller();
+        self.declare_input(name, shape.into(), true, Location::caller())
+    }
+
+    /// Declares an f32 input without a batch axis, fed whole to every method that reads it: a
+    /// direction in parameter space for [`Tensor::jvp`] or [`Tensor::hvp`], say.
+    #[track_caller]
+    pub fn unbatched_input(&self, name: &str, shape: impl Into<Shape>) -> Tensor<'_> {
+        self.declare_input(name, shape.into(), false, Location::caller())
+    }
+
+    fn declare_input(&self, name: &str, shape: Shape, batched: bool, location: &'static Location<'static>) -> Tensor<'_> {
         let id = self.checked(name, location, |s| {
             let valid = if shape.rank() == 0 || shape.numel() == 0 {
-                Err(format!("input shape {shape} must have a batch axis and no empty axis"))
+                let first = if batched { "a batch axis" } else { "at least one axis" };
+                Err(format!("input shape {shape} must have {first} and no empty axis"))
             } else {
                 Ok(())
             };
             let id = s.declare(name, location, valid, |g| g.input(name, shape))?;
             s.inputs.push(id);
+            if !batched {
+                s.unbatched.push(id);
+            }
             Ok(id)
         });
         Tensor { model: self, id }

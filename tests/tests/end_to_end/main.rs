@@ -582,6 +582,41 @@ fn layers_match_pytorch() {
     layer_parity!(LayersAttention, "attention", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target")).unwrap());
 }
 
+/// Forward-mode derivatives in generated kernels against torch.func
+/// (fixtures/make_derivative_fixtures.py): the JVP of the logits along an input tangent and a
+/// direction per parameter, and the loss's Hessian times those parameter directions.
+#[test]
+fn jvp_and_hvp_match_pytorch() {
+    use kiln_tests::Derivatives;
+    let bytes = std::fs::read(fixture("derivatives.safetensors")).unwrap();
+    let f = SafeTensors::deserialize(&bytes).unwrap();
+    let mut t = Derivatives::new(&cpu(), 0);
+    t.load(fixture("derivatives_state_dict.safetensors")).expect("a PyTorch state_dict loads");
+    let (x, u, y) = (f32s(&f, "x"), f32s(&f, "u"), u32s(&f, "y"));
+    let names = ["0.weight", "0.bias", "2.weight", "2.bias"];
+    let d: Vec<Vec<f32>> = names.iter().map(|n| f32s(&f, &format!("d.{n}"))).collect();
+    assert_eq!(Derivatives::JVP_SHAPE, [4, 3]);
+    let jvp = t.jvp(&x, &u, &d[0], &d[1], &d[2], &d[3]).unwrap();
+    let mut errors = vec![("jvp", max_relative_error(&jvp, &tensor(&f, "jvp")))];
+    // A method takes what its value reads: the last bias's HVP goes through cross-entropy's
+    // Hessian in the logits alone, which does not depend on the labels.
+    let hvps = [
+        t.hvp_0_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_0_bias(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_2_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_2_bias(&x, &d[0], &d[1], &d[2], &d[3]).unwrap(),
+    ];
+    for (name, hvp) in names.iter().zip(&hvps) {
+        errors.push((name, max_relative_error(hvp, &tensor(&f, &format!("hvp.{name}")))));
+    }
+    println!("jvp and hvp vs torch.func: {errors:?}");
+    assert!(errors.iter().all(|&(_, e)| e < 1e-5), "{errors:?}");
+    // A direction of the wrong length is an error, not a panic.
+    assert!(matches!(t.jvp(&x, &u, &d[1], &d[1], &d[2], &d[3]), Err(Error::InputLength { .. })));
+    // The train step takes only what the loss reads: no tangents.
+    t.train_step(&x, &y).unwrap();
+}
+
 /// Dropout masks depend only on (seed, step): the same seed trains bit-identically;
 /// inference is deterministic (no dropout) and differs from the train step's dropped-out
 /// outputs.

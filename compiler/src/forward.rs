@@ -157,7 +157,7 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         Op::Unfold(x, window, _) => Some(g.unfold(t(x)?, window, 0.0)),
         Op::Fold(x, window) => Some(g.fold(t(x)?, window, shape)),
         Op::Mode { train, eval } => {
-            let mut side = |v: ValueId| t(v).unwrap_or_else(|| g.constant(0.0, shape.clone()));
+            let mut side = |v: ValueId| t(v).unwrap_or_else(|| g.zeros_like(v));
             let (train, eval) = (side(train), side(eval));
             Some(g.mode(train, eval))
         }

@@ -90,7 +90,7 @@ impl Case {
             let analytic = value_or_zero(*grad, p, &base);
             for (i, &a) in analytic.iter().enumerate() {
                 let numeric = self.finite_difference(loss, p, i);
-                errors.gradient = errors.gradient.max(relative_error("gradient", p, i, a, numeric));
+                errors.gradient = errors.gradient.max(relative_error(a, numeric, || format!("gradient of %{p}[{i}]")));
             }
         }
 
@@ -99,21 +99,21 @@ impl Case {
         let analytic = value_or_zero(jvp_y, y, &base);
         for (i, &a) in analytic.iter().enumerate() {
             let numeric = (plus[y][i] - minus[y][i]) / (2.0 * H);
-            errors.jvp = errors.jvp.max(relative_error("jvp", y, i, a, numeric));
+            errors.jvp = errors.jvp.max(relative_error(a, numeric, || format!("jvp of %{y}[{i}]")));
         }
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         let v: Vec<f64> = base[y].iter().zip(&base[w]).map(|(y, w)| 2.0 * y * w).collect();
         let forward = dot(&analytic, &v);
         let reverse: f64 =
             self.params.iter().zip(&grads).zip(&directions).map(|((&p, grad), &u)| dot(&value_or_zero(*grad, p, &base), &base[u])).sum();
-        errors.transpose = relative_error("vᵀ(J u) vs (Jᵀ v)ᵀ u", y, 0, forward, reverse);
+        errors.transpose = relative_error(forward, reverse, || format!("vᵀ(J u) vs (Jᵀ v)ᵀ u of %{y}"));
 
         for ((&p, grad), product) in self.params.iter().zip(&grads).zip(hvps) {
             let analytic = value_or_zero(product, p, &base);
             let (up, down) = (value_or_zero(*grad, p, &plus), value_or_zero(*grad, p, &minus));
             for (i, &a) in analytic.iter().enumerate() {
                 let numeric = (up[i] - down[i]) / (2.0 * H);
-                errors.hvp = errors.hvp.max(relative_error("hvp", p, i, a, numeric));
+                errors.hvp = errors.hvp.max(relative_error(a, numeric, || format!("hvp of %{p}[{i}]")));
             }
         }
         errors
@@ -141,10 +141,11 @@ impl Case {
     }
 }
 
-/// `|a - b| / max(|a|, |b|, 1)`, asserted below the tolerance.
-fn relative_error(what: &str, v: ValueId, i: usize, analytic: f64, numeric: f64) -> f64 {
+/// `|a - b| / max(|a|, |b|, 1)`, asserted below the tolerance; `what` names the value in the
+/// failure message.
+pub(crate) fn relative_error(analytic: f64, numeric: f64, what: impl FnOnce() -> String) -> f64 {
     let err = (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(1.0);
-    assert!(err < TOLERANCE, "{what} of %{v}[{i}]: derived {analytic} vs numeric {numeric}");
+    assert!(err < TOLERANCE, "{}: derived {analytic} vs numeric {numeric}", what());
     err
 }
 

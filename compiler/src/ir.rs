@@ -292,6 +292,12 @@ impl Graph {
         self.push(Op::Const(value), shape)
     }
 
+    /// Zeros of `v`'s shape (the derivative of a value that depends on nothing differentiated).
+    pub fn zeros_like(&mut self, v: ValueId) -> ValueId {
+        let shape = self.shape(v).clone();
+        self.constant(0.0, shape)
+    }
+
     /// A constant shaped `[1, ..., 1]` of `v`'s rank, which broadcasts against `v`.
     pub fn scalar_like(&mut self, value: f64, v: ValueId) -> ValueId {
         let rank = self.shape(v).rank();

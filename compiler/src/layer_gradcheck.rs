@@ -4,13 +4,13 @@
 
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
+use crate::gradcheck::relative_error;
 use crate::forward::{hvp, jvp};
 use crate::ir::{Op, ValueId};
 use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
-const TOLERANCE: f64 = 1e-6;
 
 fn values(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
     let mut rng = kiln_free_rng(seed);
@@ -75,9 +75,7 @@ fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f
     let (plus, minus) = (along(H), along(-H));
     let mut worst: f64 = 0.0;
     let mut check = |what: &str, a: f64, numeric: f64| {
-        let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(1.0);
-        assert!(err < TOLERANCE, "{name}: {what}: derived {a} vs numeric {numeric}");
-        worst = worst.max(err);
+        worst = worst.max(relative_error(a, numeric, || format!("{name}: {what}")));
     };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let reverse: f64 = wrt.iter().zip(&grads).zip(&directions).map(|((_, grad), u)| grad.map_or(0.0, |grad| dot(&computed[grad], &feeds[u]))).sum();

@@ -135,9 +135,8 @@ impl Program {
             .filter(|_| graph.shape(loss).numel() == 1)
             .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
 
-        let mut roots = vec![loss, output];
-        roots.extend(state.exposed.iter().map(|(_, v)| *v));
-        let used = graph.live_set(&roots);
+        let exposed_values: Vec<ValueId> = state.exposed.iter().map(|&(_, v)| v).collect();
+        let used = graph.live_set(&[&[loss, output][..], &exposed_values].concat());
         if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
             let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
             let message = format!("`{name}` {} is declared but neither the loss, the output nor an exposed value uses it", graph.shape(v));
@@ -156,9 +155,7 @@ impl Program {
             .zip(&train_roots[2..])
             .map(|((name, value, _), &update)| State { name: name.clone(), value: *value, update })
             .collect();
-        let mut eval_roots = vec![original_loss, original_output];
-        eval_roots.extend(state.exposed.iter().map(|(_, v)| *v));
-        let eval = graph.specialise(&eval_roots, false);
+        let eval = graph.specialise(&[&[original_loss, original_output][..], &exposed_values].concat(), false);
         let (eval_loss, eval_output) = (eval[0], eval[1]);
         let exposed = state.exposed.iter().zip(&eval[2..]).map(|((name, _), &value)| Exposed { name: name.clone(), value }).collect();
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();

@@ -62,10 +62,7 @@ impl<'m> Tensor<'m> {
         self.functional("jvp", Location::caller(), |s, y| {
             check_shapes(&s.graph, &pairs)?;
             let tangent = forward::jvp(&mut s.graph, &[y], &pairs)[0];
-            Ok(tangent.unwrap_or_else(|| {
-                let shape = s.graph.shape(y).clone();
-                s.graph.constant(0.0, shape)
-            }))
+            Ok(tangent.unwrap_or_else(|| s.graph.zeros_like(y)))
         })
     }
 
@@ -90,10 +87,7 @@ impl<'m> Tensor<'m> {
             let loss = s.graph.specialise(&[loss], false)[0];
             let (wrt, along): (Vec<ValueId>, Vec<ValueId>) = pairs.iter().copied().unzip();
             for (&v, product) in wrt.iter().zip(forward::hvp(&mut s.graph, loss, &wrt, &along)) {
-                products.push(product.unwrap_or_else(|| {
-                    let shape = s.graph.shape(v).clone();
-                    s.graph.constant(0.0, shape)
-                }));
+                products.push(product.unwrap_or_else(|| s.graph.zeros_like(v)));
             }
             Ok(loss)
         });

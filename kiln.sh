@@ -50,12 +50,10 @@ fuzz() {
 
 case "${1:-}" in
     setup) setup ;;
-    # `--features wgpu`: the same feature set as the test build, so both commands share one
-    # CubeCL build (and KILN_DEVICE=wgpu works).
-    train) setup; shift; cargo run --release -p kiln-models --features wgpu --example mnist_mlp -- "$@" ;;
-    # The CUDA backend is type-checked (not run): it needs no GPU or toolkit to compile, and a
-    # check adds no second linked copy of CubeCL to the target dir.
-    test) setup; cargo test --release --workspace; cargo check --release -p kiln-models --features cuda --examples; fuzz 15 ;;
+    # `--features wgpu,cuda`: the same feature set as the test build (which builds every
+    # backend), so both commands share one CubeCL build, and KILN_DEVICE=wgpu or cuda works.
+    train) setup; shift; cargo run --release -p kiln-models --features wgpu,cuda --example mnist_mlp -- "$@" ;;
+    test) setup; cargo test --release --workspace; fuzz 15 ;;
     fuzz) shift; fuzz "$@" ;;
     *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | setup" >&2; exit 2 ;;
 esac

@@ -4,11 +4,16 @@ pub use cubecl::Device;
 
 use crate::Error;
 
-/// The device `KILN_DEVICE` names (`cpu`; `wgpu` or `cuda` with those features), CPU if unset.
-/// `cuda` is the first GPU; `cuda:N` the N-th.
+/// The device `KILN_DEVICE` names (see [`open_device`]), CPU if unset.
 pub fn default_device() -> Result<Device, Error> {
-    let name = std::env::var("KILN_DEVICE").unwrap_or_else(|_| "cpu".into());
-    let device = match name.as_str() {
+    open_device(&std::env::var("KILN_DEVICE").unwrap_or_else(|_| "cpu".into()))
+}
+
+/// The device `name`d: `cpu`; `wgpu` or `cuda` with those features (`cuda` is the first GPU,
+/// `cuda:N` the N-th). A runtime missing from the build or a device that does not open is
+/// [`Error::Device`].
+pub fn open_device(name: &str) -> Result<Device, Error> {
+    let device = match name {
         #[cfg(feature = "cpu")]
         "cpu" => Device::cpu(),
         #[cfg(feature = "wgpu")]

@@ -41,7 +41,7 @@ pub use arena::Arena;
 #[cfg(feature = "device")]
 pub use cubecl;
 #[cfg(feature = "device")]
-pub use device::{default_device, Device};
+pub use device::{default_device, open_device, Device};
 #[cfg(feature = "device")]
 pub use kiln_kernels as kernels;
 pub use error::Error;

@@ -1,6 +1,6 @@
 //! Compiles the small models the tests use (sizes kept small for wgpu on a software driver).
 
-use kiln_compiler::{Adagrad, Adam, Model, RmsProp, Sgd, Training};
+use kiln_compiler::{Adagrad, Adam, Half, Model, RmsProp, Sgd, Training};
 
 include!("zoo.rs");
 include!("layers.rs");
@@ -18,6 +18,19 @@ fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std
     Ok(())
 }
 
+/// The MNIST MLP of `models/build.rs` (same declaration, so the same initial weights) with
+/// mixed precision.
+fn mnist_mlp_half(name: &str, half: Half) -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new(name);
+    let images = model.input("images", [64, 1, 28, 28]);
+    let labels = model.labels("labels", [64], 10);
+    let logits = images.flatten().linear(256).relu().linear(10);
+    let training = Training::new(Sgd::new(0.1)).mixed_precision(half);
+    let program = model.compile(logits.cross_entropy(labels), logits, training)?;
+    kiln_compiler::write_to_out_dir(&program, &format!("{}.rs", program.module_name()))?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=zoo.rs");
@@ -25,6 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     layer_parity_models()?;
     dropout_model()?;
     derivatives_model()?;
+    mnist_mlp_half("MnistMlpBf16", Half::Bf16)?;
+    mnist_mlp_half("MnistMlpF16", Half::F16)?;
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.

@@ -124,6 +124,12 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             let (sa, sb) = (g.shape(a).clone(), g.shape(b).clone());
             vec![(a, unbroadcast(g, ga, &sa)), (b, unbroadcast(g, gb, &sb))]
         }
+        Op::Select { cond, then, otherwise } => {
+            let zero = g.scalar_like(0.0, gy);
+            let (to_then, to_otherwise) = (g.select(cond, gy, zero), g.select(cond, zero, gy));
+            let (st, so) = (g.shape(then).clone(), g.shape(otherwise).clone());
+            vec![(then, unbroadcast(g, to_then, &st)), (otherwise, unbroadcast(g, to_otherwise, &so))]
+        }
         Op::Reduce(ReduceOp::Sum, x, _) => {
             let shape = g.shape(x).clone();
             vec![(x, g.expand(gy, shape))]

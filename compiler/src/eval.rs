@@ -94,6 +94,12 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 });
                 out
             }
+            Op::Select { cond, then, otherwise } => (0..shape.numel())
+                .map(|i| {
+                    let at = |v: ValueId| values[v][broadcast_index(i, shape, g.shape(v))];
+                    if at(*cond) > 0.0 { at(*then) } else { at(*otherwise) }
+                })
+                .collect(),
             // Unspecialised graphs evaluate as in training.
             Op::Mode { train, .. } => values[*train].clone(),
             Op::OneHot(a) => {

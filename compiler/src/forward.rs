@@ -136,6 +136,14 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
             let sum = terms.into_iter().reduce(|acc, term| g.add(acc, term))?;
             Some(g.expand(sum, shape))
         }
+        Op::Select { cond, then, otherwise } => {
+            let (tt, to) = (t(then), t(otherwise));
+            tt.or(to)?;
+            let mut side = |v: Option<ValueId>| v.unwrap_or_else(|| g.scalar_like(0.0, y));
+            let (tt, to) = (side(tt), side(to));
+            let selected = g.select(cond, tt, to);
+            Some(g.expand(selected, shape))
+        }
         Op::Reduce(ReduceOp::Sum, x, axes) => Some(g.sum(t(x)?, &axes)),
         Op::Reduce(ReduceOp::Max, x, axes) => {
             // The mean tangent of the tied maxima.

@@ -215,6 +215,31 @@ fn binary_ops_with_broadcasting_match_finite_differences() {
 }
 
 #[test]
+fn select_matches_finite_differences() {
+    // The condition is a parameter too: its gradient is zero, as is its tangent.
+    for (sc, st, so) in [([3, 4], [3, 4], [3, 4]), ([3, 1], [1, 4], [3, 4]), ([1, 4], [3, 4], [1, 1])] {
+        let mut c = Case::new();
+        let cond = c.param(&sc, -1.0, 1.0);
+        let then = c.param(&st, -2.0, 2.0);
+        let otherwise = c.param(&so, -2.0, 2.0);
+        let y = c.g.select(cond, then, otherwise);
+        println!("select {sc:?} {st:?} {so:?}: {}", c.check(y));
+    }
+}
+
+#[test]
+fn select_does_not_leak_the_other_side() {
+    let mut g = Graph::default();
+    let x = g.param("x", Shape(vec![1, 3]), Init::Constant(0.0));
+    let ok = g.param("ok", Shape(vec![1, 1]), Init::Constant(0.0));
+    let inf = g.constant(f64::INFINITY, Shape(vec![1, 1]));
+    let nan = g.mul(x, inf);
+    let y = g.select(ok, nan, x);
+    let feeds = HashMap::from([(x, vec![0.0, 2.0, -1.0]), (ok, vec![0.0])]);
+    assert_eq!(evaluate(&g, &feeds)[y], vec![0.0, 2.0, -1.0]);
+}
+
+#[test]
 fn reductions_match_finite_differences() {
     for op in [ReduceOp::Sum, ReduceOp::Max] {
         for axes in [&[0][..], &[1], &[2], &[0, 2], &[0, 1, 2]] {

@@ -147,6 +147,16 @@ pub enum Op {
     Unary(UnaryOp, ValueId),
     /// A pointwise op of two values, broadcast to a common shape.
     Binary(BinaryOp, ValueId, ValueId),
+    /// `then` where `cond > 0`, else `otherwise`, all broadcast to a common shape; the other
+    /// side is never used, so a NaN there does not leak (a skipped optimizer step).
+    Select {
+        /// The condition (1.0 / 0.0 masks in practice; not differentiable).
+        cond: ValueId,
+        /// The value where the condition holds.
+        then: ValueId,
+        /// The value elsewhere.
+        otherwise: ValueId,
+    },
     /// Reduction over `axes`, keeping them as size 1.
     Reduce(ReduceOp, ValueId, Vec<usize>),
     /// `[m, k] x [k, n] -> [m, n]`.
@@ -195,6 +205,7 @@ impl Op {
             | Op::Fold(a, _) => vec![*a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
+            Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
         }
     }
 
@@ -213,6 +224,7 @@ impl Op {
             Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
             Op::Fold(a, window) => Op::Fold(f(a), window),
             Op::Mode { train, eval } => Op::Mode { train: f(train), eval: f(eval) },
+            Op::Select { cond, then, otherwise } => Op::Select { cond: f(cond), then: f(then), otherwise: f(otherwise) },
             leaf => leaf,
         }
     }
@@ -232,7 +244,7 @@ impl Op {
 
     /// Whether each output element depends only on the operand elements at the same position.
     pub fn is_pointwise(&self) -> bool {
-        matches!(self, Op::Unary(..) | Op::Binary(..) | Op::OneHot(_) | Op::Const(_) | Op::Iota(_))
+        matches!(self, Op::Unary(..) | Op::Binary(..) | Op::Select { .. } | Op::OneHot(_) | Op::Const(_) | Op::Iota(_))
     }
 }
 
@@ -348,6 +360,17 @@ impl Graph {
     /// a / b, broadcast.
     pub fn div(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.binary(BinaryOp::Div, a, b)
+    }
+
+    /// `then` where `cond > 0`, else `otherwise`, broadcast like [`Graph::binary`].
+    pub fn select(&mut self, cond: ValueId, then: ValueId, otherwise: ValueId) -> ValueId {
+        let rank = [cond, then, otherwise].iter().map(|&v| self.shape(v).rank()).max().unwrap();
+        let [cond, then, otherwise] = [cond, then, otherwise].map(|v| self.pad_rank(v, rank));
+        let shape = [cond, then, otherwise]
+            .iter()
+            .try_fold(Shape(vec![1; rank]), |acc, &v| Shape::broadcast(&acc, self.shape(v)))
+            .expect("internal: select operands do not broadcast");
+        self.push(Op::Select { cond, then, otherwise }, shape)
     }
 
     /// `a * value` with a broadcast constant.
@@ -532,6 +555,7 @@ impl Graph {
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
             Op::Fold(a, w) => format!("fold %{a} {}", window(w)),
             Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
+            Op::Select { cond, then, otherwise } => format!("select {}", args(&[*cond, *then, *otherwise])),
         };
         format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
     }

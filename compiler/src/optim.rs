@@ -150,17 +150,48 @@ pub struct Training {
     /// Micro-batches per optimizer step: gradients of `accumulate` calls of `train_step` are
     /// averaged before one update (as `(loss / k).backward()` k times, then `step()`).
     pub accumulate: usize,
+    /// Mixed precision: intermediates stored in this half type, with a dynamic loss scale.
+    pub half: Option<Half>,
+}
+
+/// A 16-bit float type for mixed precision.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Half {
+    /// bfloat16: f32's exponent range, 8 bits of mantissa.
+    Bf16,
+    /// IEEE half: 11 bits of mantissa, largest value 65504.
+    F16,
+}
+
+impl Half {
+    /// The Rust type name, as generated code imports it from `kiln_runtime::half`.
+    pub fn rust_type(self) -> &'static str {
+        match self {
+            Half::Bf16 => "bf16",
+            Half::F16 => "f16",
+        }
+    }
 }
 
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1 }
+        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, half: None }
     }
 
     /// Averages the gradients of `micro_batches` train steps before each update.
     pub fn accumulate(self, micro_batches: usize) -> Self {
         Training { accumulate: micro_batches.max(1), ..self }
+    }
+
+    /// Mixed precision (as `torch.autocast` with a `GradScaler`): every intermediate of the
+    /// forward and backward passes is stored in `half`; arithmetic, reductions and matmul
+    /// accumulators stay f32, and so do the parameters (master weights), optimizer state,
+    /// gradients and outputs. The loss is multiplied by a dynamic scale before the backward
+    /// pass and the gradients divided by it; a step whose gradients overflow is skipped and
+    /// halves the scale, which doubles after 2000 good steps (PyTorch's defaults).
+    pub fn mixed_precision(self, half: Half) -> Self {
+        Training { half: Some(half), ..self }
     }
 
     /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.
@@ -229,6 +260,8 @@ pub enum HostScalar {
     DecayFactor { weight_decay: f64 },
     /// `lr / (1 + (t - 1) * lr_decay)` (Adagrad).
     DecayedLearningRate { lr_decay: f64 },
+    /// The dynamic loss scale of mixed precision.
+    LossScale,
 }
 
 impl HostScalar {
@@ -242,6 +275,7 @@ impl HostScalar {
             HostScalar::GradientFactor { dampening } => format!("if t == 1.0 {{ 1.0 }} else {{ 1.0 - {dampening:?} }}"),
             HostScalar::DecayFactor { weight_decay } => format!("1.0 - lr * {weight_decay:?}"),
             HostScalar::DecayedLearningRate { lr_decay } => format!("lr / (1.0 + (t - 1.0) * {lr_decay:?})"),
+            HostScalar::LossScale => "f64::from(self.loss_scale)".into(),
         }
     }
 }

@@ -3,8 +3,9 @@
 use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
-use crate::ir::{Graph, ValueId};
-use crate::optim::{clip_grad_norm, HostScalar, Training, Updates};
+use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
+use crate::optim::{clip_grad_norm, Half, HostScalar, Training, Updates};
+use crate::shape::Shape;
 use std::panic::Location;
 
 /// A trained parameter and the values derived from it in the train step.
@@ -116,6 +117,11 @@ pub struct Program {
     pub accumulators: Vec<Accumulator>,
     /// Per-sample loss weights `[batch, 1]`, filled by the trainer.
     pub sample_weight: ValueId,
+    /// Mixed precision: the half type intermediates are stored in.
+    pub half: Option<Half>,
+    /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
+    /// then leaves parameters and optimizer state as they were).
+    pub finite_gradients: Option<ValueId>,
 }
 
 impl Program {
@@ -161,13 +167,27 @@ impl Program {
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
-        let grads = gradients(&mut graph, loss, &trained);
+        if training.half.is_some() && training.accumulate > 1 {
+            return Err(error("mixed precision with gradient accumulation is not supported".into()));
+        }
+        // Mixed precision differentiates `loss * scale`, a host scalar.
+        let loss_scale = training.half.map(|_| graph.input("__loss_scale", Shape(vec![1])));
+        let scaled_loss = match loss_scale {
+            Some(scale) => graph.mul(loss, scale),
+            None => loss,
+        };
+        let grads = gradients(&mut graph, scaled_loss, &trained);
         let missing = trained.iter().zip(&grads).find(|(_, g)| g.is_none());
         if let Some((&p, _)) = missing {
             let name = graph.nodes[p].op.name().expect("parameters are named");
             return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
         }
         let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
+        let finite_gradients = loss_scale.map(|scale| {
+            graph.set_origin("loss_scale");
+            grads = grads.iter().map(|&g| graph.div(g, scale)).collect();
+            all_finite(&mut graph, &grads)
+        });
         let mut accumulators = vec![];
         if training.accumulate > 1 {
             graph.set_origin("accumulate");
@@ -194,7 +214,18 @@ impl Program {
             let update = updates.update(&optimizer, &name, value, grad);
             params.push(Param { name, value, grad, update });
         }
-        let Updates { scalars, state: optimizer_state, .. } = updates;
+        let Updates { mut scalars, state: mut optimizer_state, .. } = updates;
+        // An overflowed step keeps every parameter and optimizer state as it was.
+        if let (Some(ok), Some(scale)) = (finite_gradients, loss_scale) {
+            graph.set_origin("loss_scale");
+            for q in params.iter_mut() {
+                q.update = graph.select(ok, q.update, q.value);
+            }
+            for (_, value, update) in optimizer_state.iter_mut() {
+                *update = graph.select(ok, *update, *value);
+            }
+            scalars.push((HostScalar::LossScale, scale));
+        }
         let optimizer_state = optimizer_state
             .into_iter()
             .map(|(name, value, update)| State { name, value, update })
@@ -221,6 +252,8 @@ impl Program {
             accumulate: training.accumulate,
             accumulators,
             sample_weight,
+            half: training.half,
+            finite_gradients,
         })
     }
 
@@ -250,6 +283,7 @@ impl Program {
         let mut roots = vec![self.loss, self.output];
         roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
         roots.extend(self.state.iter().chain(&self.statistics).map(|s| s.update));
+        roots.extend(self.finite_gradients);
         roots
     }
 
@@ -263,6 +297,28 @@ impl Program {
         };
         (with(|a| a.first), with(|a| a.next))
     }
+}
+
+/// `[1]`: 1 if every element of `values` is finite, else 0. An element counts as bad unless
+/// `f32::MAX > |x|`, an ordered comparison that is false for infinities and NaN (`0 * x` would
+/// not do: CubeCL folds it to 0).
+fn all_finite(graph: &mut Graph, values: &[ValueId]) -> ValueId {
+    let bad_counts: Vec<ValueId> = values
+        .iter()
+        .map(|&v| {
+            let magnitude = graph.unary(UnaryOp::Abs, v);
+            let largest = graph.scalar_like(f64::from(f32::MAX), v);
+            let finite = graph.binary(BinaryOp::Greater, largest, magnitude);
+            let one = graph.scalar_like(1.0, v);
+            let bad = graph.sub(one, finite);
+            let axes: Vec<usize> = (0..graph.shape(v).rank()).collect();
+            let count = graph.sum(bad, &axes);
+            graph.reshape(count, Shape(vec![1]))
+        })
+        .collect();
+    let total = bad_counts.into_iter().reduce(|a, b| graph.add(a, b)).expect("a trained model has parameters");
+    let zero = graph.constant(0.0, Shape(vec![1]));
+    graph.binary(BinaryOp::Equal, total, zero)
 }
 
 /// Splits `params` into trained and frozen ones by the `freeze` requests (a parameter name or

@@ -1,4 +1,5 @@
-//! Snapshots of the IR and the emitted source of the reference MLP, and of build errors.
+//! Snapshots of the IR and the emitted source of the reference MLP (and of a mixed-precision
+//! one), and of build errors.
 
 use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Sgd, Tensor};
 
@@ -24,6 +25,19 @@ fn mnist_mlp_emitted_source() {
 #[test]
 fn mnist_mlp_compile_report() {
     insta::assert_snapshot!(codegen::emit_with_report(&mnist_mlp()).1);
+}
+
+/// Mixed precision: which buffers are stored as f16, the loss scale, the finiteness flag and
+/// the skipped update, on a small classifier.
+#[test]
+fn mixed_precision_emitted_source() {
+    let model = Model::new("SmallF16");
+    let x = model.input("x", [8, 16]);
+    let y = model.labels("y", [8], 3);
+    let logits = x.linear(4).relu().linear(3);
+    let training = crate::Training::new(Sgd::new(0.1)).mixed_precision(crate::Half::F16);
+    let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
+    insta::assert_snapshot!(codegen::emit(&program));
 }
 
 #[test]
@@ -153,6 +167,13 @@ fn invalid_models_fail_with_located_messages() {
     let logits = x.linear(3);
     let side_output = x.linear(5);
     record(m.compile(logits.cross_entropy(y), side_output, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let x = m.input("x", [8, 16]);
+    let y = m.labels("y", [8], 3);
+    let logits = x.linear(3);
+    let training = crate::Training::new(Sgd::new(0.1)).accumulate(2).mixed_precision(crate::Half::F16);
+    record(m.compile(logits.cross_entropy(y), logits, training));
 
     // Derivatives: a tangent of the wrong shape, an HVP of a non-scalar, an unknown parameter,
     // an exposed name the trainer already uses.

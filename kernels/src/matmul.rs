@@ -9,12 +9,13 @@ use cubecl::prelude::*;
 
 /// NN form: `b` and `out` read as vectors of `v` along n (`b_col == 1` when `v > 1`); `a` read
 /// as scalars through any strides. Each unit computes 4 rows by one vector of columns.
+/// Accumulates in `F`; `a`, `b` and `out` may be stored in other float types (mixed precision).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_nn<F: Float, N: Size>(
-    a: &[F],
-    b: &[Vector<F, N>],
-    out: &mut [Vector<F, N>],
+pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
+    a: &[EA],
+    b: &[Vector<EB, N>],
+    out: &mut [Vector<EO, N>],
     #[comptime] m: usize,
     #[comptime] k: usize,
     #[comptime] n: usize,
@@ -38,34 +39,34 @@ pub fn matmul_nn<F: Float, N: Size>(
         let mut acc2 = Vector::<F, N>::new(F::new(0.0));
         let mut acc3 = Vector::<F, N>::new(F::new(0.0));
         for p in 0..k {
-            let bv = b[(p * b_row + col * v * b_col) / v];
-            acc0 += Vector::new(a[row * a_row + p * a_col]) * bv;
-            acc1 += Vector::new(a[r1 * a_row + p * a_col]) * bv;
-            acc2 += Vector::new(a[r2 * a_row + p * a_col]) * bv;
-            acc3 += Vector::new(a[r3 * a_row + p * a_col]) * bv;
+            let bv = Vector::<F, N>::cast_from(b[(p * b_row + col * v * b_col) / v]);
+            acc0 += Vector::new(F::cast_from(a[row * a_row + p * a_col])) * bv;
+            acc1 += Vector::new(F::cast_from(a[r1 * a_row + p * a_col])) * bv;
+            acc2 += Vector::new(F::cast_from(a[r2 * a_row + p * a_col])) * bv;
+            acc3 += Vector::new(F::cast_from(a[r3 * a_row + p * a_col])) * bv;
         }
-        out[row * col_vectors + col] = acc0;
+        out[row * col_vectors + col] = Vector::<EO, N>::cast_from(acc0);
         if row + 1 < m {
-            out[r1 * col_vectors + col] = acc1;
+            out[r1 * col_vectors + col] = Vector::<EO, N>::cast_from(acc1);
         }
         if row + 2 < m {
-            out[r2 * col_vectors + col] = acc2;
+            out[r2 * col_vectors + col] = Vector::<EO, N>::cast_from(acc2);
         }
         if row + 3 < m {
-            out[r3 * col_vectors + col] = acc3;
+            out[r3 * col_vectors + col] = Vector::<EO, N>::cast_from(acc3);
         }
     }
 }
 
 /// NT form: `a` and `b` both contiguous along k, read as vectors of `v` (`b[k, n]` is stored
 /// as rows of n: element `(p, j)` at `j * b_col + p`). Each unit computes one row by 4 columns
-/// and sums its vector accumulators at the end.
+/// and sums its vector accumulators at the end. Accumulates in `F`, like `matmul_nn`.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_nt<F: Float, N: Size>(
-    a: &[Vector<F, N>],
-    b: &[Vector<F, N>],
-    out: &mut [F],
+pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
+    a: &[Vector<EA, N>],
+    b: &[Vector<EB, N>],
+    out: &mut [EO],
     #[comptime] m: usize,
     #[comptime] k: usize,
     #[comptime] n: usize,
@@ -87,21 +88,21 @@ pub fn matmul_nt<F: Float, N: Size>(
         let mut acc3 = Vector::<F, N>::new(F::new(0.0));
         let a_base = row * a_row / v;
         for p in 0..k / v {
-            let av = a[a_base + p];
-            acc0 += av * b[c0 * b_col / v + p];
-            acc1 += av * b[c1 * b_col / v + p];
-            acc2 += av * b[c2 * b_col / v + p];
-            acc3 += av * b[c3 * b_col / v + p];
+            let av = Vector::<F, N>::cast_from(a[a_base + p]);
+            acc0 += av * Vector::<F, N>::cast_from(b[c0 * b_col / v + p]);
+            acc1 += av * Vector::<F, N>::cast_from(b[c1 * b_col / v + p]);
+            acc2 += av * Vector::<F, N>::cast_from(b[c2 * b_col / v + p]);
+            acc3 += av * Vector::<F, N>::cast_from(b[c3 * b_col / v + p]);
         }
-        out[row * n + c0] = lane_sum::<F, N>(acc0, v);
+        out[row * n + c0] = EO::cast_from(lane_sum::<F, N>(acc0, v));
         if c0 + 1 < n {
-            out[row * n + c1] = lane_sum::<F, N>(acc1, v);
+            out[row * n + c1] = EO::cast_from(lane_sum::<F, N>(acc1, v));
         }
         if c0 + 2 < n {
-            out[row * n + c2] = lane_sum::<F, N>(acc2, v);
+            out[row * n + c2] = EO::cast_from(lane_sum::<F, N>(acc2, v));
         }
         if c0 + 3 < n {
-            out[row * n + c3] = lane_sum::<F, N>(acc3, v);
+            out[row * n + c3] = EO::cast_from(lane_sum::<F, N>(acc3, v));
         }
     }
 }

@@ -22,7 +22,8 @@ pub struct Arena {
 
 impl Arena {
     /// Allocates one zero-filled arena of `bytes` on `device`, holding buffers at
-    /// `(offset, len)` f32 (or u32) elements each (the generated memory plan).
+    /// `(offset, len)` 4-byte units each: f32 or u32 elements, or pairs of half floats (the
+    /// generated memory plan).
     pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
         let lens = buffers.iter().map(|&(_, len)| len).collect();
         let client = device.client();

@@ -45,6 +45,8 @@ pub use device::{default_device, open_device, Device};
 #[cfg(feature = "device")]
 pub use kiln_kernels as kernels;
 pub use error::Error;
+/// The f16/bf16 types mixed-precision trainers store intermediates in.
+pub use half;
 
 /// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.
 pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Result<usize, Error> {

@@ -3,6 +3,8 @@
 kiln_runtime::include_models!(
     tiny_mlp::TinyMlp,
     derivatives::Derivatives,
+    mnist_mlp_bf16::MnistMlpBf16,
+    mnist_mlp_f16::MnistMlpF16,
     sgd_momentum::SgdMomentum,
     sgd_nesterov_wd::SgdNesterovWd,
     sgd_dampening::SgdDampening,

@@ -2,6 +2,7 @@
 //! with every shape, stride and trip count as a literal; matrix products call the library.
 
 use super::schedule::{Layout, Role, Schedule};
+use super::storage::Storage;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
 use crate::shape::Shape;
 
@@ -37,28 +38,31 @@ pub struct Kernel {
     pub args: Vec<Arg>,
     /// Literal compile-time arguments appended to the launch (library kernels).
     pub comptime: Vec<usize>,
+    /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
+    /// types.
+    pub types: Vec<&'static str>,
 }
 
 /// Writes the kernel that computes `v` under `schedule`.
-pub fn kernel(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
+pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     match &g.nodes[v].op {
-        Op::MatMul(a, b) => matmul(g, s, v, *a, *b),
-        Op::Unfold(..) => super::window::unfold(g, s, v, name),
-        Op::Fold(..) => super::window::fold(g, s, v, name),
+        Op::MatMul(a, b) => matmul(g, s, storage, v, *a, *b),
+        Op::Unfold(..) => super::window::unfold(g, s, storage, v, name),
+        Op::Fold(..) => super::window::fold(g, s, storage, v, name),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
             let strided = !source.is_contiguous(g.shape(*a));
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
-            Expr::new(g, s, v, &shape.clone()).pointwise_kernel(name)
+            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name)
         }
         Op::Reduce(op, input, axes) => {
             let shape = g.shape(*input).clone();
-            let mut e = Expr::new(g, s, v, &shape);
+            let mut e = Expr::new(g, s, storage, v, &shape);
             e.reduced = axes.clone();
             e.reduce_kernel(name, *op, *input)
         }
-        _ => Expr::new(g, s, v, &g.nodes[v].shape.clone()).pointwise_kernel(name),
+        _ => Expr::new(g, s, storage, v, &g.nodes[v].shape.clone()).pointwise_kernel(name),
     }
 }
 
@@ -67,6 +71,7 @@ pub fn kernel(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
 struct Expr<'a> {
     g: &'a Graph,
     s: &'a Schedule,
+    storage: &'a Storage,
     root: ValueId,
     shape: Shape,
     /// Axes a reduction loops over (empty for pointwise kernels).
@@ -83,10 +88,11 @@ struct Expr<'a> {
 }
 
 impl<'a> Expr<'a> {
-    fn new(g: &'a Graph, s: &'a Schedule, root: ValueId, shape: &Shape) -> Self {
+    fn new(g: &'a Graph, s: &'a Schedule, storage: &'a Storage, root: ValueId, shape: &Shape) -> Self {
         Expr {
             g,
             s,
+            storage,
             root,
             shape: shape.clone(),
             reduced: vec![],
@@ -213,6 +219,10 @@ impl<'a> Expr<'a> {
                 let y = self.emit(*b);
                 binary(*op, &x, &y)
             }
+            Op::Select { cond, then, otherwise } => {
+                let (c, x, y) = (self.emit(*cond), self.emit(*then), self.emit(*otherwise));
+                format!("select_many({c}.greater_than(&{}), {x}, {y})", splat(0.0))
+            }
             Op::OneHot(labels) => {
                 let layout = self.s.layouts[*labels].clone().expect("labels have a buffer");
                 let offset = self.offset(&layout.strides, self.g.shape(*labels));
@@ -239,22 +249,24 @@ impl<'a> Expr<'a> {
         let contiguous = strides == Layout::contiguous(buffer, &self.shape).strides;
         if buffer == self.output() {
             assert!(contiguous && self.linear, "internal: in-place kernel reads its output strided");
-            return "out[i]".into();
+            return self.storage.widen(buffer, "out[i]");
         }
         let shape = self.shape.clone();
         let w = self.vector;
         if w > 1 && strides.last() == Some(&0) {
             let arg = self.arg(buffer, Access::Scalar);
-            return format!("Vector::new({arg}[{}])", self.offset(&strides, &shape));
+            let element = format!("{arg}[{}]", self.offset(&strides, &shape));
+            return format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
         }
         let arg = self.arg(buffer, Access::Vector);
-        if contiguous && self.linear {
+        let vector = if contiguous && self.linear {
             format!("{arg}[i]")
         } else if w > 1 {
             format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
             format!("{arg}[{}]", self.offset(&strides, &shape))
-        }
+        };
+        self.storage.widen(buffer, &vector)
     }
 
     /// `let c{d} = (index / stride) % size;` for the given axes of `shape`.
@@ -274,18 +286,18 @@ impl<'a> Expr<'a> {
             .collect()
     }
 
-    fn signature(&self, name: &str, out: &str) -> String {
+    fn signature(&self, name: &str) -> String {
         let mut params: Vec<String> = self
             .args
             .iter()
             .enumerate()
             .map(|(i, a)| match a.access {
-                Access::Vector => format!("in{i}: &[Vector<F, N>]"),
-                Access::Scalar => format!("in{i}: &[F]"),
+                Access::Vector => format!("in{i}: &[Vector<{}, N>]", self.storage.elem(a.buffer)),
+                Access::Scalar => format!("in{i}: &[{}]", self.storage.elem(a.buffer)),
                 Access::Labels => format!("in{i}: &[u32]"),
             })
             .collect();
-        params.push(format!("out: &mut [{out}]"));
+        params.push(format!("out: &mut [Vector<{}, N>]", self.storage.elem(self.output())));
         format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", params.join(", "))
     }
 
@@ -303,13 +315,13 @@ impl<'a> Expr<'a> {
             body.extend(self.coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
         }
         body.extend(self.lines.iter().map(|l| format!("    {l}")));
-        body.push(format!("    out[i] = {value};"));
-        body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name, "Vector<F, N>"), indent(&body));
         let output = self.output();
+        body.push(format!("    out[i] = {};", self.storage.narrow(output, &value)));
+        body.push("}".into());
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec!["f32"] }
     }
 
     fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
@@ -341,13 +353,13 @@ impl<'a> Expr<'a> {
         body.extend(self.lines.iter().map(|l| format!("        {l}")));
         body.push(format!("        acc = {combine};"));
         body.push("    }".into());
-        body.push("    out[i] = acc;".into());
-        body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name, "Vector<F, N>"), indent(&body));
         let output = self.output();
+        body.push(format!("    out[i] = {};", self.storage.narrow(output, "acc")));
+        body.push("}".into());
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec!["f32"] }
     }
 }
 
@@ -398,7 +410,7 @@ const TILE: usize = 4;
 
 /// `out = a @ b` through `kiln_kernels`: vectorised along n when b's rows are contiguous (NN),
 /// else along k when both operands are contiguous along k (NT), else scalar NN.
-fn matmul(g: &Graph, s: &Schedule, v: ValueId, a: ValueId, b: ValueId) -> Kernel {
+fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b: ValueId) -> Kernel {
     let (m, k, n) = (g.shape(a).0[0], g.shape(a).0[1], g.shape(b).0[1]);
     let la = s.layouts[a].as_ref().expect("matmul operand has a buffer");
     let lb = s.layouts[b].as_ref().expect("matmul operand has a buffer");
@@ -411,6 +423,7 @@ fn matmul(g: &Graph, s: &Schedule, v: ValueId, a: ValueId, b: ValueId) -> Kernel
     let nn = if b_col == 1 { widest(n, &[b_row]) } else { 1 };
     let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]) } else { 1 };
     let arg = |buffer, access| Arg { buffer, access };
+    let types = vec!["f32", storage.launch_type(la.buffer), storage.launch_type(lb.buffer), storage.launch_type(out)];
     if nn > 1 || nt == 1 {
         let w = nn;
         Kernel {
@@ -420,6 +433,7 @@ fn matmul(g: &Graph, s: &Schedule, v: ValueId, a: ValueId, b: ValueId) -> Kernel
             work: m.div_ceil(TILE) * (n / w),
             args: vec![arg(la.buffer, Access::Scalar), arg(lb.buffer, Access::Vector), arg(out, Access::Vector)],
             comptime: vec![m, k, n, a_row, a_col, b_row, b_col, w],
+            types,
         }
     } else {
         Kernel {
@@ -429,6 +443,7 @@ fn matmul(g: &Graph, s: &Schedule, v: ValueId, a: ValueId, b: ValueId) -> Kernel
             work: m * n.div_ceil(TILE),
             args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
             comptime: vec![m, k, n, a_row, b_col, nt],
+            types,
         }
     }
 }

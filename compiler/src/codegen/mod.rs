@@ -4,6 +4,7 @@ mod kernel;
 pub mod memory;
 mod report;
 mod schedule;
+mod storage;
 mod window;
 mod writer;
 
@@ -12,6 +13,7 @@ pub use schedule::{schedule, Role, Schedule};
 use crate::ir::{Init, Op, ValueId};
 use crate::program::Program;
 use kernel::{Access, Kernel};
+use storage::Storage;
 use std::collections::BTreeMap;
 use writer::Writer;
 
@@ -68,12 +70,26 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         *slot = i;
     }
 
+    // What outlives one entry point: external tensors and every entry point's results.
+    let mut roots: Vec<(&Schedule, Vec<ValueId>)> =
+        vec![(&train, train_roots.clone()), (&predict, vec![p.eval_output]), (&evaluate, vec![p.eval_loss, p.eval_output])];
+    if let [(_, start), (_, accumulate)] = &micro[..] {
+        roots.push((start, first_roots.clone()));
+        roots.push((accumulate, next_roots.clone()));
+    }
+    roots.extend(exposed.iter().zip(&p.exposed).map(|((_, s), e)| (s, vec![e.value])));
+    let mut persistent: Vec<ValueId> =
+        roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
+    persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
+    // Mixed precision stores what no entry point returns (the intermediates) in half.
+    let storage = Storage::new(p.half, slots.keys().copied().filter(|v| !persistent.contains(v)));
+
     let mut sources: Vec<(String, String)> = vec![]; // (name, source), deduplicated
     let mut plan = |s: &Schedule, suffix: &str| -> Vec<(ValueId, Kernel)> {
         s.kernels
             .iter()
             .map(|&v| {
-                let mut k = kernel::kernel(g, s, v, &format!("k{v}"));
+                let mut k = kernel::kernel(g, s, &storage, v, &format!("k{v}"));
                 if let Some(source) = k.source.take() {
                     match sources.iter().find(|(_, src)| *src == source) {
                         Some((name, _)) => k.function = name.clone(),
@@ -102,18 +118,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
     entries.extend(micro_kernels.iter().chain(&exposed_kernels).map(|(n, k)| (*n, &k[..])));
 
-    // What outlives one entry point: external tensors and every entry point's results.
-    let mut roots: Vec<(&Schedule, Vec<ValueId>)> =
-        vec![(&train, train_roots.clone()), (&predict, vec![p.eval_output]), (&evaluate, vec![p.eval_loss, p.eval_output])];
-    if let [(_, start), (_, accumulate)] = &micro[..] {
-        roots.push((start, first_roots.clone()));
-        roots.push((accumulate, next_roots.clone()));
-    }
-    roots.extend(exposed.iter().zip(&p.exposed).map(|((_, s), e)| (s, vec![e.value])));
-    let mut persistent: Vec<ValueId> =
-        roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
-    persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
-    let plan = memory_plan(p, &slots, &entries, &persistent);
+    let plan = memory_plan(p, &storage, &slots, &entries, &persistent);
     // Roots that are contiguous views (a reshaped gradient) are read from their source's buffer.
     let aliases: BTreeMap<ValueId, ValueId> = roots
         .iter()
@@ -127,7 +132,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         .zip(schedules)
         .map(|(&(name, kernels), schedule)| report::Entry { name, schedule, kernels })
         .collect();
-    let report = report::report(p, &report_entries, &plan, &slots);
+    let report = report::report(p, &report_entries, &plan, &slots, &storage);
 
     let mut w = Writer::default();
     let module = p.module_name();
@@ -146,6 +151,9 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::{Arena, Device, Error};");
+    if let Some(half) = p.half {
+        w.line(&format!("use kiln_runtime::half::{};", half.rust_type()));
+    }
     for (name, source) in &sources {
         w.blank();
         let v: ValueId = name[1..].split('_').next().unwrap().parse().unwrap();
@@ -162,7 +170,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 
 /// Offsets in one arena for the buffers `slots` numbers: `persistent` ones apart, the others
 /// shared between values whose kernel ranges (in any entry point) do not overlap.
-fn memory_plan(p: &Program, slots: &BTreeMap<ValueId, usize>, entries: &[(&str, &[(ValueId, Kernel)])], persistent: &[ValueId]) -> memory::Plan {
+fn memory_plan(p: &Program, storage: &Storage, slots: &BTreeMap<ValueId, usize>, entries: &[(&str, &[(ValueId, Kernel)])], persistent: &[ValueId]) -> memory::Plan {
     // Entry points never run at the same time: entry `e`'s kernel `i` runs at `e * GAP + i`.
     const GAP: usize = 1 << 24;
     let mut spans: Vec<BTreeMap<usize, (usize, usize)>> = vec![BTreeMap::new(); slots.len()];
@@ -182,7 +190,7 @@ fn memory_plan(p: &Program, slots: &BTreeMap<ValueId, usize>, entries: &[(&str, 
             false => memory::Lifetime::Within(spans[slot].values().copied().collect()),
         })
         .collect();
-    let lens: Vec<usize> = slots.keys().map(|&v| p.graph.shape(v).numel()).collect();
+    let lens: Vec<usize> = slots.keys().map(|&v| storage.units(v, p.graph.shape(v).numel())).collect();
     memory::plan(&lens, &lifetimes)
 }
 
@@ -217,6 +225,14 @@ fn emit_trainer(
     w.line("arena: Arena,");
     w.line("learning_rate: f32,");
     w.line("steps: u64,");
+    if p.half.is_some() {
+        w.line("/// The dynamic loss scale of mixed precision.");
+        w.line("loss_scale: f32,");
+        w.line("/// Steps since the scale last changed without an overflow.");
+        w.line("good_steps: u32,");
+        w.line("/// Train steps skipped because their gradients overflowed.");
+        w.line("skipped_steps: u64,");
+    }
     w.line("/// Micro-batches of the optimizer step in progress (gradient accumulation).");
     w.line("micro: usize,");
     if !p.dropouts.is_empty() {
@@ -262,6 +278,12 @@ fn emit_trainer(
         w.line(&format!("/// Shape of what `{}` returns.", e.name));
         w.line(&format!("pub const {}_SHAPE: &'static [usize] = &{:?};", e.name.to_uppercase(), g.shape(e.value).0));
     }
+    if let Some(half) = p.half {
+        w.line(&format!("/// Intermediates are stored as `{}`; this is the loss scale's start (PyTorch's).", half.rust_type()));
+        w.line("pub const INITIAL_LOSS_SCALE: f32 = 65536.0;");
+        w.line("/// Good steps after which the loss scale doubles.");
+        w.line("pub const LOSS_SCALE_GROWTH_INTERVAL: u32 = 2000;");
+    }
     w.line("/// Micro-batches (`train_step` calls) per optimizer step.");
     w.line(&format!("pub const ACCUMULATE: usize = {};", p.accumulate));
     w.line("/// Parameter names (PyTorch's) and shapes, in checkpoint order.");
@@ -279,7 +301,8 @@ fn emit_trainer(
     w.line("/// Bytes of the one arena every buffer lives in (intermediates share space when their");
     w.line("/// lifetimes do not overlap).");
     w.line(&format!("pub const ARENA_BYTES: usize = {};", 4 * plan.total));
-    w.line("/// Each buffer's offset and length in the arena, in f32 elements (the static memory plan).");
+    w.line("/// Each buffer's offset and length in the arena, in 4-byte units (f32 elements; a half buffer");
+    w.line("/// of mixed precision holds two elements per unit): the static memory plan.");
     w.line(&format!("pub const BUFFERS: &'static [(usize, usize)] = &[{}];", buffers.join(", ")));
     w.blank();
 
@@ -302,8 +325,9 @@ fn emit_trainer(
     }
     let lr = p.initial_learning_rate as f32;
     w.line(&format!(
-        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}output_slot: {} }};",
+        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: {} }};",
         if p.dropouts.is_empty() { "" } else { "seed, " },
+        if p.half.is_some() { "loss_scale: Self::INITIAL_LOSS_SCALE, good_steps: 0, skipped_steps: 0, " } else { "" },
         slot(p.eval_output)
     ));
     w.line("trainer.reset_optimizer_state();");
@@ -398,6 +422,21 @@ fn emit_trainer(
         w.line(&format!("self.arena.write({}, &[({}) as f32]);", slot(*v), kind.source()));
     }
     w.line("self.launch_train();");
+    if let Some(finite) = p.finite_gradients {
+        // An overflow skipped the update: halve the scale and leave the step count.
+        w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
+        w.open(&format!("if self.arena.read({})[0] == 0.0 && loss.is_finite() {{", slot(finite)));
+        w.line("self.loss_scale = (self.loss_scale * 0.5).max(1.0);");
+        w.line("self.good_steps = 0;");
+        w.line("self.skipped_steps += 1;");
+        w.line("return Ok(loss);");
+        w.close("}");
+        w.line("self.good_steps += 1;");
+        w.open("if self.good_steps == Self::LOSS_SCALE_GROWTH_INTERVAL {");
+        w.line("self.loss_scale *= 2.0;");
+        w.line("self.good_steps = 0;");
+        w.close("}");
+    }
     w.line("self.steps += 1;");
     w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
     w.open("if !loss.is_finite() {");
@@ -455,6 +494,25 @@ fn emit_trainer(
     w.line("self.learning_rate = learning_rate;");
     w.close("}");
     w.blank();
+    if p.half.is_some() {
+        w.line("/// The loss scale the next train step multiplies the loss by.");
+        w.open("pub fn loss_scale(&self) -> f32 {");
+        w.line("self.loss_scale");
+        w.close("}");
+        w.blank();
+        w.line("/// Sets the loss scale (it keeps adapting from there).");
+        w.open("pub fn set_loss_scale(&mut self, scale: f32) {");
+        w.line("self.loss_scale = scale;");
+        w.line("self.good_steps = 0;");
+        w.close("}");
+        w.blank();
+        w.line("/// Train steps skipped since `new` because their gradients overflowed (not counted by");
+        w.line("/// `steps`).");
+        w.open("pub fn skipped_steps(&self) -> u64 {");
+        w.line("self.skipped_steps");
+        w.close("}");
+        w.blank();
+    }
     w.line("/// Train steps taken since `new`.");
     w.open("pub fn steps(&self) -> u64 {");
     w.line("self.steps");
@@ -545,8 +603,9 @@ fn emit_trainer(
                 .collect();
             w.line(&format!("let (count, dim) = self.arena.grid({});", k.work));
             w.line(&format!(
-                "unsafe {{ {}::launch_unchecked::<f32>(client, count, dim, {}, {}) }};",
+                "unsafe {{ {}::launch_unchecked::<{}>(client, count, dim, {}, {}) }};",
                 k.function,
+                k.types.join(", "),
                 k.vector,
                 args.join(", ")
             ));

@@ -4,6 +4,7 @@
 use super::kernel::Kernel;
 use super::memory::Plan;
 use super::schedule::{Role, Schedule};
+use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId};
 use crate::program::Program;
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ pub struct Entry<'a> {
 }
 
 /// The report as text (stable: snapshot-tested).
-pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<ValueId, usize>) -> String {
+pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<ValueId, usize>, storage: &Storage) -> String {
     let g = &p.graph;
     let mut out = String::new();
     let _ = writeln!(out, "kiln compile report: model `{}`", p.name);
@@ -27,7 +28,7 @@ pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<Valu
         for (v, k) in entry.kernels {
             let fused = fused_into(g, entry.schedule, *v);
             let f = kernel_flops(g, *v, &fused);
-            let b = bytes_moved(g, k);
+            let b = bytes_moved(g, k, storage);
             flops += f;
             bytes += b;
             let names: Vec<String> = fused.iter().map(|&u| format!("%{u} {}", op_name(&g.nodes[u].op))).collect();
@@ -82,12 +83,12 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
 }
 
 fn is_arithmetic(op: &Op) -> bool {
-    matches!(op, Op::Unary(..) | Op::Binary(..))
+    matches!(op, Op::Unary(..) | Op::Binary(..) | Op::Select { .. })
 }
 
 /// Bytes of every buffer the kernel reads (once) plus the one it writes.
-fn bytes_moved(g: &Graph, k: &Kernel) -> usize {
-    k.args.iter().map(|a| 4 * g.shape(a.buffer).numel()).sum()
+fn bytes_moved(g: &Graph, k: &Kernel, storage: &Storage) -> usize {
+    k.args.iter().map(|a| storage.bytes(a.buffer) * g.shape(a.buffer).numel()).sum()
 }
 
 fn op_name(op: &Op) -> String {
@@ -100,6 +101,7 @@ fn op_name(op: &Op) -> String {
         Op::Unfold(..) => "unfold".into(),
         Op::Fold(..) => "fold".into(),
         Op::OneHot(_) => "one_hot".into(),
+        Op::Select { .. } => "select".into(),
         Op::Iota(_) => "iota".into(),
         Op::Const(_) => "const".into(),
         other => format!("{other:?}"),

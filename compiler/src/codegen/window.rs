@@ -3,13 +3,15 @@
 
 use super::kernel::{Access, Arg, Kernel};
 use super::schedule::Schedule;
+use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId, Window};
 
 /// One output element per unit, scalar (`N = 1`).
-fn kernel(name: &str, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
+fn kernel(name: &str, storage: &Storage, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
+    let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
-        format!("fn {name}<F: Float, N: Size>(in0: &[Vector<F, N>], out: &mut [Vector<F, N>]) {{"),
+        format!("fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"),
         "    let i = ABSOLUTE_POS;".into(),
         format!("    if i < {work} {{"),
     ];
@@ -24,6 +26,7 @@ fn kernel(name: &str, source_buffer: ValueId, output: ValueId, work: usize, body
         work,
         args: vec![arg(source_buffer), arg(output)],
         comptime: vec![],
+        types: vec!["f32"],
     }
 }
 
@@ -72,7 +75,7 @@ fn within(coord: &str, lo: usize, hi: usize) -> String {
 }
 
 /// The unfold `v`: each unit reads one window tap or the pad value.
-pub fn unfold(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
+pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     let Op::Unfold(a, w, pad) = g.nodes[v].op else { unreachable!() };
     let [_, c, h, wd] = g.shape(a).0[..] else { unreachable!() };
     let [_, oh, ow, _, kh, kw] = g.shape(v).0[..] else { unreachable!() };
@@ -84,6 +87,8 @@ pub fn unfold(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
     body.push(format!("let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
     let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
     let read = read.replace("pt", &padding[0][0].to_string()).replace("pl", &padding[1][0].to_string());
+    let output = s.layouts[v].as_ref().unwrap().buffer;
+    let tap = storage.widen(source.buffer, &format!("in0[{read}]"));
     let padded = padding.iter().any(|p| p[0] + p[1] > 0);
     if padded {
         body.push(format!("let mut value = {};", literal(pad)));
@@ -93,18 +98,17 @@ pub fn unfold(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
             within("x", padding[1][0], padding[1][0] + wd)
         );
         body.push(format!("if {inside} {{"));
-        body.push(format!("    value = in0[{read}];"));
+        body.push(format!("    value = {tap};"));
         body.push("}".into());
-        body.push("out[i] = value;".into());
+        body.push(format!("out[i] = {};", storage.narrow(output, "value")));
     } else {
-        body.push(format!("out[i] = in0[{read}];"));
+        body.push(format!("out[i] = {};", storage.narrow(output, &tap)));
     }
-    let output = s.layouts[v].as_ref().unwrap().buffer;
-    kernel(name, source.buffer, output, g.shape(v).numel(), body)
+    kernel(name, storage, source.buffer, output, g.shape(v).numel(), body)
 }
 
 /// The fold `v`: each unit sums the window taps that read its input element.
-pub fn fold(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
+pub fn fold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     let Op::Fold(a, w) = g.nodes[v].op else { unreachable!() };
     let [_, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
     let [_, oh, ow, _, kh, kw] = g.shape(a).0[..] else { unreachable!() };
@@ -134,9 +138,9 @@ pub fn fold(g: &Graph, s: &Schedule, v: ValueId, name: &str) -> Kernel {
     body.push(format!("                    let ow = {pos_x};"));
     body.push(format!("                    if ow < {ow} {{"));
     let read = offset(&[("n", st[0]), ("oh", st[1]), ("ow", st[2]), ("c", st[3]), ("kh", st[4]), ("kw", st[5])]);
-    body.push(format!("                        acc += in0[{read}];"));
+    body.push(format!("                        acc += {};", storage.widen(source.buffer, &format!("in0[{read}]"))));
     body.extend(["                    }", "                }", "            }", "        }", "    }", "}"].map(String::from));
-    body.push("out[i] = acc;".into());
     let output = s.layouts[v].as_ref().unwrap().buffer;
-    kernel(name, source.buffer, output, g.shape(v).numel(), body)
+    body.push(format!("out[i] = {};", storage.narrow(output, "acc")));
+    kernel(name, storage, source.buffer, output, g.shape(v).numel(), body)
 }

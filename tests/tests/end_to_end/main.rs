@@ -102,6 +102,52 @@ fn mnist_mlp_reaches_90_percent_in_5_epochs() {
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
 }
 
+/// Mixed precision: the MNIST MLP with every intermediate stored in bf16, and in f16 with a
+/// dynamic loss scale, trains to within 1 point of the same model in f32 (same initial
+/// weights, same batches).
+#[test]
+fn mnist_mlp_in_half_precision_is_within_a_point_of_f32() {
+    use kiln_tests::{MnistMlpBf16, MnistMlpF16};
+    let split = mnist_split();
+    let schedule = [0.1; 5];
+    let full = mnist_accuracy_on(&mut MnistMlp::new(&cpu(), 42), &split, &schedule);
+    let mut bf16 = MnistMlpBf16::new(&cpu(), 42);
+    let bf16_accuracy = mnist_accuracy_on(&mut bf16, &split, &schedule);
+    let mut f16 = MnistMlpF16::new(&cpu(), 42);
+    let f16_accuracy = mnist_accuracy_on(&mut f16, &split, &schedule);
+    println!(
+        "test accuracy after 5 epochs: f32 {:.2}%, bf16 {:.2}% ({} steps skipped), f16 {:.2}% ({} skipped, loss scale {})",
+        100.0 * full,
+        100.0 * bf16_accuracy,
+        bf16.skipped_steps(),
+        100.0 * f16_accuracy,
+        f16.skipped_steps(),
+        f16.loss_scale()
+    );
+    assert!((bf16_accuracy - full).abs() <= 0.01, "bf16 {bf16_accuracy} vs f32 {full}");
+    assert!((f16_accuracy - full).abs() <= 0.01, "f16 {f16_accuracy} vs f32 {full}");
+}
+
+/// A step whose f16 gradients overflow changes nothing but the loss scale, which halves; the
+/// next step at a workable scale trains.
+#[test]
+fn overflowing_half_step_is_skipped() {
+    use kiln_tests::MnistMlpF16;
+    let (train, _) = mnist_split();
+    let (x, y) = train.batches(MnistMlpF16::BATCH).next().unwrap();
+    let mut t = MnistMlpF16::new(&cpu(), 1);
+    let before = t.parameter("1.weight").unwrap();
+    t.set_loss_scale(1e30); // the scaled gradients exceed f16's 65504
+    let loss = t.train_step(&x, &y).unwrap();
+    assert!(loss.is_finite());
+    assert_eq!((t.steps(), t.skipped_steps(), t.loss_scale()), (0, 1, 5e29));
+    assert_eq!(t.parameter("1.weight").unwrap(), before, "a skipped step leaves the parameters");
+    t.set_loss_scale(1024.0);
+    t.train_step(&x, &y).unwrap();
+    assert_eq!((t.steps(), t.skipped_steps()), (1, 1));
+    assert_ne!(t.parameter("1.weight").unwrap(), before);
+}
+
 /// The bundled digits split as in every MNIST test: the first 8,000 to train, the last 2,000
 /// to test.
 fn mnist_split() -> (Dataset, Dataset) {

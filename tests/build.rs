@@ -1,6 +1,6 @@
 //! Compiles the small models the tests use (sizes kept small for wgpu on a software driver).
 
-use kiln_compiler::{Adagrad, Adam, Half, Model, RmsProp, Sgd, Training};
+use kiln_compiler::{Adagrad, Adam, Half, Model, Precision, RmsProp, Sgd, Training};
 
 include!("zoo.rs");
 include!("layers.rs");
@@ -25,7 +25,7 @@ fn mnist_mlp_half(name: &str, half: Half) -> Result<(), Box<dyn std::error::Erro
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
-    let training = Training::new(Sgd::new(0.1)).mixed_precision(half);
+    let training = Training::new(Sgd::new(0.1)).precision(Precision::Mixed(half));
     let program = model.compile(logits.cross_entropy(labels), logits, training)?;
     kiln_compiler::write_to_out_dir(&program, &format!("{}.rs", program.module_name()))?;
     Ok(())
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=layers.rs");
     layer_parity_models()?;
     dropout_model()?;
-    derivatives_model()?;
+    derivatives_models()?;
     mnist_mlp_half("MnistMlpBf16", Half::Bf16)?;
     mnist_mlp_half("MnistMlpF16", Half::F16)?;
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;

@@ -114,10 +114,17 @@ pub fn dropout_model() -> Result<(), Box<dyn std::error::Error>> {
 
 /// fixtures/make_derivative_fixtures.py's model, exposing the JVP of its logits along an input
 /// tangent and a direction per parameter (`jvp`), and the loss's HVP along those parameter
-/// directions (`hvp_0_weight`, ...).
-pub fn derivatives_model() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Model, Sgd, Tensor};
-    let m = Model::new("Derivatives");
+/// directions (`hvp_0_weight`, ...); in f32 (`Derivatives`) and in f64 (`Derivatives64`, for
+/// finite differences of the generated code).
+pub fn derivatives_models() -> Result<(), Box<dyn std::error::Error>> {
+    use kiln_compiler::Precision;
+    derivatives_model("Derivatives", Precision::F32)?;
+    derivatives_model("Derivatives64", Precision::F64)
+}
+
+fn derivatives_model(name: &str, precision: kiln_compiler::Precision) -> Result<(), Box<dyn std::error::Error>> {
+    use kiln_compiler::{Model, Sgd, Tensor, Training};
+    let m = Model::new(name);
     let x = m.input("x", [4, 6]);
     let y = m.labels("y", [4], 3);
     let u = m.input("u", [4, 6]);
@@ -137,6 +144,7 @@ pub fn derivatives_model() -> Result<(), Box<dyn std::error::Error>> {
     for (name, product) in names.iter().zip(loss.hvp(&directions)) {
         m.expose(&format!("hvp_{}", name.replace('.', "_")), product);
     }
-    kiln_compiler::write_to_out_dir(&m.compile(loss, logits, Sgd::new(0.1))?, "derivatives.rs")?;
+    let program = m.compile(loss, logits, Training::new(Sgd::new(0.1)).precision(precision))?;
+    kiln_compiler::write_to_out_dir(&program, &format!("{}.rs", program.module_name()))?;
     Ok(())
 }

@@ -35,7 +35,7 @@ pub use dsl::{
     Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
-pub use optim::{Adagrad, Adam, Half, HostScalar, Optimizer, RmsProp, Sgd, Training};
+pub use optim::{Adagrad, Adam, Half, HostScalar, Optimizer, Precision, RmsProp, Sgd, Training};
 pub use program::{Accumulator, Dropout, Exposed, Frozen, Param, Program, State};
 pub use shape::Shape;
 

@@ -150,8 +150,43 @@ pub struct Training {
     /// Micro-batches per optimizer step: gradients of `accumulate` calls of `train_step` are
     /// averaged before one update (as `(loss / k).backward()` k times, then `step()`).
     pub accumulate: usize,
-    /// Mixed precision: intermediates stored in this half type, with a dynamic loss scale.
-    pub half: Option<Half>,
+    /// The number format of buffers, kernels and the trainer's API.
+    pub precision: Precision,
+}
+
+/// The number format a program computes and stores in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Precision {
+    /// f32 everywhere (the default).
+    F32,
+    /// f64 everywhere: buffers, kernels and the trainer's API (as `model.double()`), for
+    /// checking derivatives of the generated code by finite differences.
+    F64,
+    /// Mixed precision (as `torch.autocast` with a `GradScaler`): every intermediate of the
+    /// forward and backward passes is stored in the half type; arithmetic, reductions and
+    /// matmul accumulators stay f32, and so do the parameters (master weights), optimizer
+    /// state, unscaled gradients and outputs. The loss is multiplied by a dynamic scale before
+    /// the backward pass and the gradients divided by it; a step whose gradients overflow is
+    /// skipped and halves the scale, which doubles after 2000 good steps (PyTorch's defaults).
+    Mixed(Half),
+}
+
+impl Precision {
+    /// The type kernels compute in and the trainer's API takes and returns: `f32` or `f64`.
+    pub fn float(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 | Precision::Mixed(_) => "f32",
+        }
+    }
+
+    /// The half type of mixed precision.
+    pub fn half(self) -> Option<Half> {
+        match self {
+            Precision::Mixed(half) => Some(half),
+            Precision::F32 | Precision::F64 => None,
+        }
+    }
 }
 
 /// A 16-bit float type for mixed precision.
@@ -176,7 +211,7 @@ impl Half {
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, half: None }
+        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32 }
     }
 
     /// Averages the gradients of `micro_batches` train steps before each update.
@@ -184,14 +219,9 @@ impl Training {
         Training { accumulate: micro_batches.max(1), ..self }
     }
 
-    /// Mixed precision (as `torch.autocast` with a `GradScaler`): every intermediate of the
-    /// forward and backward passes is stored in `half`; arithmetic, reductions and matmul
-    /// accumulators stay f32, and so do the parameters (master weights), optimizer state,
-    /// gradients and outputs. The loss is multiplied by a dynamic scale before the backward
-    /// pass and the gradients divided by it; a step whose gradients overflow is skipped and
-    /// halves the scale, which doubles after 2000 good steps (PyTorch's defaults).
-    pub fn mixed_precision(self, half: Half) -> Self {
-        Training { half: Some(half), ..self }
+    /// Compiles in `precision` (f32 by default).
+    pub fn precision(self, precision: Precision) -> Self {
+        Training { precision, ..self }
     }
 
     /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.

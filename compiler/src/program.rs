@@ -4,7 +4,7 @@ use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
-use crate::optim::{clip_grad_norm, Half, HostScalar, Training, Updates};
+use crate::optim::{clip_grad_norm, HostScalar, Precision, Training, Updates};
 use crate::shape::Shape;
 use std::panic::Location;
 
@@ -117,8 +117,8 @@ pub struct Program {
     pub accumulators: Vec<Accumulator>,
     /// Per-sample loss weights `[batch, 1]`, filled by the trainer.
     pub sample_weight: ValueId,
-    /// Mixed precision: the half type intermediates are stored in.
-    pub half: Option<Half>,
+    /// The number format of buffers, kernels and the trainer's API.
+    pub precision: Precision,
     /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
     /// then leaves parameters and optimizer state as they were).
     pub finite_gradients: Option<ValueId>,
@@ -167,11 +167,11 @@ impl Program {
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
-        if training.half.is_some() && training.accumulate > 1 {
+        if training.precision.half().is_some() && training.accumulate > 1 {
             return Err(error("mixed precision with gradient accumulation is not supported".into()));
         }
         // Mixed precision differentiates `loss * scale`, a host scalar.
-        let loss_scale = training.half.map(|_| graph.input("__loss_scale", Shape(vec![1])));
+        let loss_scale = training.precision.half().map(|_| graph.input("__loss_scale", Shape(vec![1])));
         let scaled_loss = match loss_scale {
             Some(scale) => graph.mul(loss, scale),
             None => loss,
@@ -252,7 +252,7 @@ impl Program {
             accumulate: training.accumulate,
             accumulators,
             sample_weight,
-            half: training.half,
+            precision: training.precision,
             finite_gradients,
         })
     }

@@ -1,7 +1,7 @@
-//! Snapshots of the IR and the emitted source of the reference MLP (and of a mixed-precision
-//! one), and of build errors.
+//! Snapshots of the IR and the emitted source of the reference MLP (and of small mixed-precision
+//! and f64 ones), and of build errors.
 
-use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Sgd, Tensor};
+use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Precision, Sgd, Tensor};
 
 fn mnist_mlp() -> crate::Program {
     let model = Model::new("MnistMlp");
@@ -35,7 +35,19 @@ fn mixed_precision_emitted_source() {
     let x = model.input("x", [8, 16]);
     let y = model.labels("y", [8], 3);
     let logits = x.linear(4).relu().linear(3);
-    let training = crate::Training::new(Sgd::new(0.1)).mixed_precision(crate::Half::F16);
+    let training = crate::Training::new(Sgd::new(0.1)).precision(Precision::Mixed(crate::Half::F16));
+    let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
+    insta::assert_snapshot!(codegen::emit(&program));
+}
+
+/// An f64 program: f64 kernels, buffers of two arena units per element, an f64 API.
+#[test]
+fn float64_emitted_source() {
+    let model = Model::new("SmallF64");
+    let x = model.input("x", [8, 16]);
+    let y = model.labels("y", [8], 3);
+    let logits = x.linear(3);
+    let training = crate::Training::new(Sgd::new(0.1)).precision(Precision::F64);
     let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
     insta::assert_snapshot!(codegen::emit(&program));
 }
@@ -172,7 +184,7 @@ fn invalid_models_fail_with_located_messages() {
     let x = m.input("x", [8, 16]);
     let y = m.labels("y", [8], 3);
     let logits = x.linear(3);
-    let training = crate::Training::new(Sgd::new(0.1)).accumulate(2).mixed_precision(crate::Half::F16);
+    let training = crate::Training::new(Sgd::new(0.1)).accumulate(2).precision(Precision::Mixed(crate::Half::F16));
     record(m.compile(logits.cross_entropy(y), logits, training));
 
     // Derivatives: a tangent of the wrong shape, an HVP of a non-scalar, an unknown parameter,

@@ -22,8 +22,8 @@ pub struct Arena {
 
 impl Arena {
     /// Allocates one zero-filled arena of `bytes` on `device`, holding buffers at
-    /// `(offset, len)` 4-byte units each: f32 or u32 elements, or pairs of half floats (the
-    /// generated memory plan).
+    /// `(offset, len)` 4-byte units each: f32 or u32 elements, pairs of half floats or halves
+    /// of f64s (the generated memory plan).
     pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
         let lens = buffers.iter().map(|&(_, len)| len).collect();
         let client = device.client();
@@ -74,23 +74,30 @@ impl Arena {
         }
     }
 
-    /// Overwrites buffer `slot` with `data` (exactly its length).
-    pub fn write(&self, slot: usize, data: &[f32]) {
-        assert_eq!(data.len(), self.lens[slot], "internal: write of the wrong length to slot {slot}");
+    /// Elements of type `T` buffer `slot` holds.
+    fn elems<T>(&self, slot: usize) -> usize {
+        4 * self.lens[slot] / std::mem::size_of::<T>()
+    }
+
+    /// Overwrites buffer `slot` with `data` (exactly its length in `T`s).
+    pub fn write<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
+        assert_eq!(data.len(), self.elems::<T>(slot), "internal: write of the wrong length to slot {slot}");
         self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
     }
 
-    /// Writes `data` (f32 inputs or u32 labels) at the start of `slot` and zeroes the rest: a
+    /// Writes `data` (float inputs or u32 labels) at the start of `slot` and zeroes the rest: a
     /// short last batch (padding rows get class 0; their loss weight is 0).
-    pub fn write_padded<T: bytemuck::NoUninit + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
-        let mut padded = vec![T::default(); self.lens[slot]];
+    pub fn write_padded<T: bytemuck::Pod + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
+        let mut padded = vec![T::default(); self.elems::<T>(slot)];
         padded[..data.len()].copy_from_slice(data);
         self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
     }
 
-    /// Reads buffer `slot` back to the host (waits for the kernels that write it).
-    pub fn read(&self, slot: usize) -> Vec<f32> {
+    /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).
+    pub fn read<T: bytemuck::Pod>(&self, slot: usize) -> Vec<T> {
         let bytes = self.client.read_one_unchecked(self.buffers[slot].clone());
-        f32::from_bytes(&bytes)[..self.lens[slot]].to_vec()
+        let mut values = vec![T::zeroed(); self.elems::<T>(slot)];
+        bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(&bytes[..4 * self.lens[slot]]);
+        values
     }
 }

@@ -1,7 +1,7 @@
 //! Parameters as safetensors files (the format PyTorch's `safetensors.torch` reads and writes),
 //! written atomically: a temporary file beside the target, synced, then renamed over it.
 
-use crate::Error;
+use crate::{Error, Float};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::io::Write;
 use std::path::Path;
@@ -9,24 +9,24 @@ use std::path::Path;
 /// Metadata key of the number of train steps taken.
 const STEP_KEY: &str = "kiln.step";
 
-/// A loaded checkpoint.
-pub struct Checkpoint {
+/// A loaded checkpoint of `T` (f32, or f64 for an f64 model) tensors.
+pub struct Checkpoint<T = f32> {
     /// The parameters, in the order asked for.
-    pub params: Vec<Vec<f32>>,
+    pub params: Vec<Vec<T>>,
     /// The optimizer state, if the file has it (a PyTorch `state_dict` does not).
-    pub state: Option<Vec<Vec<f32>>>,
+    pub state: Option<Vec<Vec<T>>>,
     /// Train steps taken when it was saved (0 if unknown).
     pub step: u64,
 }
 
-/// Writes the parameters and optimizer state as f32 tensors named by `params_spec` and
+/// Writes the parameters and optimizer state as `T` tensors named by `params_spec` and
 /// `state_spec` (name, shape), and the step counter as metadata.
-pub fn save(
+pub fn save<T: Float>(
     path: &Path,
     params_spec: &[(&str, &[usize])],
-    params: &[Vec<f32>],
+    params: &[Vec<T>],
     state_spec: &[(&str, &[usize])],
-    state: &[Vec<f32>],
+    state: &[Vec<T>],
     step: u64,
 ) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
@@ -35,7 +35,7 @@ pub fn save(
         .chain(state_spec)
         .zip(params.iter().chain(state))
         .map(|(&(name, shape), data)| {
-            let view = TensorView::new(Dtype::F32, shape.to_vec(), bytemuck::cast_slice(data))
+            let view = TensorView::new(T::DTYPE, shape.to_vec(), bytemuck::cast_slice(data))
                 .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: format!("{name}: {e}") })?;
             Ok((name, view))
         })
@@ -64,17 +64,17 @@ pub fn save(
 
 /// Reads the parameters `params_spec` names (all required) and the optimizer state
 /// `state_spec` names (all or none). Fails, naming the first offending tensor, if one is
-/// missing, not f32 or of another shape, or if the file has tensors neither list names.
-pub fn load(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint, Error> {
+/// missing, not of type `T` or of another shape, or if the file has tensors neither list names.
+pub fn load<T: Float>(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint<T>, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     parse(&bytes, params_spec, state_spec).map_err(|reason| Error::Checkpoint { path: path.to_path_buf(), reason })
 }
 
 /// [`load`] of a checkpoint's bytes; the error is the reason.
-pub fn parse(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint, String> {
+pub fn parse<T: Float>(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint<T>, String> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
-    let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<f32>>, String> {
+    let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<T>>, String> {
         spec.iter()
             .map(|&(name, shape)| {
                 let tensor = file.tensor(name).map_err(|_| format!("tensor `{name}` is missing"))?;
@@ -82,14 +82,16 @@ pub fn parse(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spec: &[(&str
                     return Err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape()));
                 }
                 match tensor.dtype() {
-                    Dtype::F32 => Ok(tensor.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+                    dtype if dtype == T::DTYPE => {
+                        Ok(tensor.data().chunks_exact(std::mem::size_of::<T>()).map(bytemuck::pod_read_unaligned).collect())
+                    }
                     // PyTorch stores batch norm's `num_batches_tracked` as int64.
                     Dtype::I64 if name.ends_with("num_batches_tracked") => Ok(tensor
                         .data()
                         .chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                        .map(|b| T::from_f64(i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64))
                         .collect()),
-                    other => Err(format!("tensor `{name}` is {other:?}, expected F32")),
+                    other => Err(format!("tensor `{name}` is {other:?}, expected {:?}", T::DTYPE)),
                 }
             })
             .collect()

@@ -57,12 +57,40 @@ pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Re
     Ok(rows)
 }
 
+/// The float types of a trainer's data, parameters and outputs: f32, or f64 for a model
+/// compiled with `Precision::F64`.
+pub trait Float: bytemuck::Pod + Default + Into<f64> + Send + Sync {
+    /// The safetensors dtype of a tensor of this type.
+    const DTYPE: safetensors::Dtype;
+    /// `value` rounded to this type.
+    fn from_f64(value: f64) -> Self;
+}
+
+impl Float for f32 {
+    const DTYPE: safetensors::Dtype = safetensors::Dtype::F32;
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: safetensors::Dtype = safetensors::Dtype::F64;
+    fn from_f64(value: f64) -> Self {
+        value
+    }
+}
+
+/// `values` as f64 (exact): an f64 model starts from the f32 model's initial weights.
+pub fn widen(values: &[f32]) -> Vec<f64> {
+    values.iter().map(|&v| f64::from(v)).collect()
+}
+
 /// Checks an input holds `rows` samples of finite values.
-pub fn check_input(name: &str, data: &[f32], rows: usize, sample_len: usize) -> Result<(), Error> {
+pub fn check_input<T: Float>(name: &str, data: &[T], rows: usize, sample_len: usize) -> Result<(), Error> {
     if data.len() != rows * sample_len {
         return Err(Error::InputLength { name: name.into(), len: data.len(), sample_len, batch: rows });
     }
-    match data.iter().position(|x| !x.is_finite()) {
+    match data.iter().position(|&x| !x.into().is_finite()) {
         Some(index) => Err(Error::NonFiniteInput { name: name.into(), index }),
         None => Ok(()),
     }
@@ -81,8 +109,8 @@ pub fn check_labels(name: &str, labels: &[u32], rows: usize, per_row: usize, cla
 
 /// Loss weights of a batch: `1/rows` for the real rows, 0 for the padding up to `batch`, so the
 /// loss is the mean over real rows.
-pub fn sample_weights(rows: usize, batch: usize) -> Vec<f32> {
-    let mut weights = vec![0.0; batch];
-    weights[..rows].fill(1.0 / rows as f32);
+pub fn sample_weights<T: Float>(rows: usize, batch: usize) -> Vec<T> {
+    let mut weights = vec![T::default(); batch];
+    weights[..rows].fill(T::from_f64(1.0 / rows as f64));
     weights
 }

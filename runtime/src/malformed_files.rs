@@ -176,9 +176,9 @@ fn malformed_files_are_errors_naming_the_file_and_the_reason() {
     let state: &[(&str, &[usize])] = &[("optimizer.0.weight.exp_avg", &[3, 2]), ("optimizer.0.bias.exp_avg", &[3])];
     for (what, bytes, reason) in checkpoint_cases {
         let path = dir.file(&format!("{}.safetensors", what.replace(' ', "_")), &bytes);
-        expect_error(what, &path, checkpoint::load(&path, SPEC, state).map(|_| ()), reason);
+        expect_error(what, &path, checkpoint::load::<f32>(&path, SPEC, state).map(|_| ()), reason);
         tried += 1;
     }
-    assert!(checkpoint::load(&dir.file("valid.safetensors", &valid), SPEC, state).is_ok());
+    assert!(checkpoint::load::<f32>(&dir.file("valid.safetensors", &valid), SPEC, state).is_ok());
     println!("{tried} malformed files rejected with the file and the reason");
 }

@@ -3,6 +3,7 @@
 kiln_runtime::include_models!(
     tiny_mlp::TinyMlp,
     derivatives::Derivatives,
+    derivatives64::Derivatives64,
     mnist_mlp_bf16::MnistMlpBf16,
     mnist_mlp_f16::MnistMlpF16,
     sgd_momentum::SgdMomentum,

@@ -321,7 +321,7 @@ impl<'a> Expr<'a> {
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec!["f32"] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
     fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
@@ -359,7 +359,7 @@ impl<'a> Expr<'a> {
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec!["f32"] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 }
 
@@ -418,12 +418,12 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
     let (a_row, a_col) = (la.strides[0], la.strides[1]);
     let (b_row, b_col) = (lb.strides[0], lb.strides[1]);
     let widest = |len: usize, strides: &[usize]| {
-        [16, 8, 4, 2, 1].into_iter().find(|&w| len % w == 0 && strides.iter().all(|s| s % w == 0)).unwrap()
+        [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
     };
     let nn = if b_col == 1 { widest(n, &[b_row]) } else { 1 };
     let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]) } else { 1 };
     let arg = |buffer, access| Arg { buffer, access };
-    let types = vec!["f32", storage.launch_type(la.buffer), storage.launch_type(lb.buffer), storage.launch_type(out)];
+    let types = vec![storage.compute_type(), storage.launch_type(la.buffer), storage.launch_type(lb.buffer), storage.launch_type(out)];
     if nn > 1 || nt == 1 {
         let w = nn;
         Kernel {

@@ -30,7 +30,6 @@ pub fn emit(p: &Program) -> String {
 /// fused into each, FLOPs and bytes per call, the memory plan).
 pub fn emit_with_report(p: &Program) -> (String, String) {
     let g = &p.graph;
-    let train_roots = p.train_roots();
     let in_place: Vec<(ValueId, ValueId)> = p
         .params
         .iter()
@@ -38,27 +37,26 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         .chain(p.state.iter().chain(&p.statistics).map(|s| (s.update, s.value)))
         .chain(p.accumulators.iter().map(|a| (a.next, a.value)))
         .collect();
-    let statistics_in_place = p.statistics.iter().map(|s| (s.update, s.value));
-    let train = schedule(g, &train_roots, &in_place);
-    // Micro-batches of an accumulated step (empty without accumulation).
-    let (first_roots, next_roots) = p.accumulate_roots();
-    let first_in_place: Vec<(ValueId, ValueId)> =
-        p.accumulators.iter().map(|a| (a.first, a.value)).chain(statistics_in_place.clone()).collect();
-    let next_in_place: Vec<(ValueId, ValueId)> =
-        p.accumulators.iter().map(|a| (a.next, a.value)).chain(statistics_in_place).collect();
-    let micro = if p.accumulate > 1 {
-        vec![("start", schedule(g, &first_roots, &first_in_place)), ("accumulate", schedule(g, &next_roots, &next_in_place))]
-    } else {
-        vec![]
-    };
-    let predict = schedule(g, &[p.eval_output], &[]);
-    let evaluate = schedule(g, &[p.eval_loss, p.eval_output], &[]);
-    let exposed: Vec<(&str, Schedule)> = p.exposed.iter().map(|e| (e.name.as_str(), schedule(g, &[e.value], &[]))).collect();
+    let mut entries = vec![
+        Entry::new(g, "train", p.train_roots(), &in_place),
+        Entry::new(g, "predict", vec![p.eval_output], &[]),
+        Entry::new(g, "evaluate", vec![p.eval_loss, p.eval_output], &[]),
+    ];
+    // The micro-batches of an accumulated step.
+    if p.accumulate > 1 {
+        let (first_roots, next_roots) = p.accumulate_roots();
+        let statistics_in_place = p.statistics.iter().map(|s| (s.update, s.value));
+        let first: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.first, a.value)).chain(statistics_in_place.clone()).collect();
+        let next: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.next, a.value)).chain(statistics_in_place).collect();
+        entries.push(Entry::new(g, "start", first_roots, &first));
+        entries.push(Entry::new(g, "accumulate", next_roots, &next));
+    }
+    entries.extend(p.exposed.iter().map(|e| Entry::new(g, &e.name, vec![e.value], &[])));
 
-    // Buffers: every value that owns one in either entry point, in value order.
+    // Buffers: every value that owns one in any entry point, in value order.
     let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
-    for s in [&train, &predict, &evaluate].into_iter().chain(micro.iter().chain(&exposed).map(|(_, s)| s)) {
-        for layout in s.layouts.iter().flatten() {
+    for e in &entries {
+        for layout in e.schedule.layouts.iter().flatten() {
             slots.entry(layout.buffer).or_insert(0);
         }
     }
@@ -71,18 +69,10 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     }
 
     // What outlives one entry point: external tensors and every entry point's results.
-    let mut roots: Vec<(&Schedule, Vec<ValueId>)> =
-        vec![(&train, train_roots.clone()), (&predict, vec![p.eval_output]), (&evaluate, vec![p.eval_loss, p.eval_output])];
-    if let [(_, start), (_, accumulate)] = &micro[..] {
-        roots.push((start, first_roots.clone()));
-        roots.push((accumulate, next_roots.clone()));
-    }
-    roots.extend(exposed.iter().zip(&p.exposed).map(|((_, s), e)| (s, vec![e.value])));
-    let mut persistent: Vec<ValueId> =
-        roots.iter().flat_map(|(s, rs)| rs.iter().map(|&r| s.layouts[r].as_ref().expect("a root has a buffer").buffer)).collect();
+    let mut persistent: Vec<ValueId> = entries.iter().flat_map(|e| e.roots.iter().map(|&r| e.buffer_of(r))).collect();
     persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
     // Mixed precision stores what no entry point returns (the intermediates) in half.
-    let storage = Storage::new(p.half, slots.keys().copied().filter(|v| !persistent.contains(v)));
+    let storage = Storage::new(p.precision, slots.keys().copied().filter(|v| !persistent.contains(v)));
 
     let mut sources: Vec<(String, String)> = vec![]; // (name, source), deduplicated
     let mut plan = |s: &Schedule, suffix: &str| -> Vec<(ValueId, Kernel)> {
@@ -107,30 +97,22 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
             })
             .collect()
     };
-    let train_kernels = plan(&train, "train");
-    let predict_kernels = plan(&predict, "predict");
-    let evaluate_kernels = plan(&evaluate, "evaluate");
-    let micro_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = micro.iter().map(|(n, s)| (*n, plan(s, n))).collect();
-    let exposed_kernels: Vec<(&str, Vec<(ValueId, Kernel)>)> = exposed.iter().map(|(n, s)| (*n, plan(s, n))).collect();
+    let kernels: Vec<Vec<(ValueId, Kernel)>> = entries.iter().map(|e| plan(&e.schedule, e.name)).collect();
+    let launches: Vec<(&str, &[(ValueId, Kernel)])> = entries.iter().zip(&kernels).map(|(e, k)| (e.name, &k[..])).collect();
     // The buffer each gradient ends in (an accumulator's, when gradients accumulate).
-    let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| train.layouts[q.grad].as_ref().unwrap().buffer).collect();
-    let mut entries: Vec<(&str, &[(ValueId, Kernel)])> =
-        vec![("train", &train_kernels), ("predict", &predict_kernels), ("evaluate", &evaluate_kernels)];
-    entries.extend(micro_kernels.iter().chain(&exposed_kernels).map(|(n, k)| (*n, &k[..])));
+    let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| entries[0].buffer_of(q.grad)).collect();
 
-    let plan = memory_plan(p, &storage, &slots, &entries, &persistent);
+    let plan = memory_plan(p, &storage, &slots, &launches, &persistent);
     // Roots that are contiguous views (a reshaped gradient) are read from their source's buffer.
-    let aliases: BTreeMap<ValueId, ValueId> = roots
+    let aliases: BTreeMap<ValueId, ValueId> = entries
         .iter()
-        .flat_map(|(s, rs)| rs.iter().map(move |&r| (r, s.layouts[r].as_ref().expect("a root has a buffer").buffer)))
+        .flat_map(|e| e.roots.iter().map(move |&r| (r, e.buffer_of(r))))
         .filter(|(r, buffer)| r != buffer)
         .collect();
-    let mut schedules: Vec<&Schedule> = vec![&train, &predict, &evaluate];
-    schedules.extend(micro.iter().chain(&exposed).map(|(_, s)| s));
     let report_entries: Vec<report::Entry> = entries
         .iter()
-        .zip(schedules)
-        .map(|(&(name, kernels), schedule)| report::Entry { name, schedule, kernels })
+        .zip(&kernels)
+        .map(|(e, kernels)| report::Entry { name: e.name, schedule: &e.schedule, kernels })
         .collect();
     let report = report::report(p, &report_entries, &plan, &slots, &storage);
 
@@ -139,9 +121,9 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     w.line(&format!("// @generated by kiln-compiler {} from model `{}`. Do not edit.", env!("CARGO_PKG_VERSION"), p.name));
     w.line(&format!(
         "// Train step: {} kernels; predict: {} kernels; evaluate: {} kernels; {} buffers.",
-        train_kernels.len(),
-        predict_kernels.len(),
-        evaluate_kernels.len(),
+        kernels[0].len(),
+        kernels[1].len(),
+        kernels[2].len(),
         slots.len()
     ));
     w.blank();
@@ -151,7 +133,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::{Arena, Device, Error};");
-    if let Some(half) = p.half {
+    if let Some(half) = p.precision.half() {
         w.line(&format!("use kiln_runtime::half::{};", half.rust_type()));
     }
     for (name, source) in &sources {
@@ -163,9 +145,29 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         }
     }
     w.blank();
-    emit_trainer(&mut w, p, &slots, &aliases, &plan, &entries, &grad_buffers);
+    emit_trainer(&mut w, p, &slots, &aliases, &plan, &launches, &grad_buffers);
     w.close("}");
     (w.finish(), report)
+}
+
+/// One generated entry point: the values it returns and the schedule that computes them.
+struct Entry<'a> {
+    name: &'a str,
+    roots: Vec<ValueId>,
+    schedule: Schedule,
+}
+
+impl<'a> Entry<'a> {
+    /// The entry point `name` computing `roots`, updating the `in_place` pairs' buffers.
+    fn new(g: &crate::ir::Graph, name: &'a str, roots: Vec<ValueId>, in_place: &[(ValueId, ValueId)]) -> Self {
+        let schedule = schedule(g, &roots, in_place);
+        Entry { name, roots, schedule }
+    }
+
+    /// The buffer holding `v`, which the schedule computes.
+    fn buffer_of(&self, v: ValueId) -> ValueId {
+        self.schedule.layouts[v].as_ref().expect("a root has a buffer").buffer
+    }
 }
 
 /// Offsets in one arena for the buffers `slots` numbers: `persistent` ones apart, the others
@@ -218,14 +220,18 @@ fn emit_trainer(
     let batch = g.shape(p.sample_weight).0[0];
     let output_len = g.shape(p.output).numel() / batch;
     let buffers: Vec<String> = plan.ranges.iter().map(|r| format!("({}, {})", r.start, r.len())).collect();
+    // The host type of data, parameters, outputs and scalars. An f64 program widens the f32
+    // initial weights and dropout masks (exactly): it starts as the f32 program does.
+    let float = p.precision.float();
+    let host = |values: String| if float == "f32" { values } else { format!("kiln_runtime::widen(&{values})") };
 
     w.line(&format!("/// Trainer of `{t}`: parameters, optimizer state and every intermediate live in one"));
     w.line("/// arena allocated by `new`; a step launches the generated kernels and allocates nothing.");
     w.open(&format!("pub struct {t} {{"));
     w.line("arena: Arena,");
-    w.line("learning_rate: f32,");
+    w.line(&format!("learning_rate: {float},"));
     w.line("steps: u64,");
-    if p.half.is_some() {
+    if p.precision.half().is_some() {
         w.line("/// The dynamic loss scale of mixed precision.");
         w.line("loss_scale: f32,");
         w.line("/// Steps since the scale last changed without an overflow.");
@@ -278,7 +284,7 @@ fn emit_trainer(
         w.line(&format!("/// Shape of what `{}` returns.", e.name));
         w.line(&format!("pub const {}_SHAPE: &'static [usize] = &{:?};", e.name.to_uppercase(), g.shape(e.value).0));
     }
-    if let Some(half) = p.half {
+    if let Some(half) = p.precision.half() {
         w.line(&format!("/// Intermediates are stored as `{}`; this is the loss scale's start (PyTorch's).", half.rust_type()));
         w.line("pub const INITIAL_LOSS_SCALE: f32 = 65536.0;");
         w.line("/// Good steps after which the loss scale doubles.");
@@ -313,21 +319,21 @@ fn emit_trainer(
         let n = g.shape(value).numel();
         let Op::Param { init, .. } = &g.nodes[value].op else { unreachable!() };
         let data = match init {
-            Init::Uniform { low, high } => format!("kiln_runtime::init::uniform(seed, {i}, {n}, {low:?}, {high:?})"),
-            Init::Normal { mean, std } => format!("kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?})"),
-            Init::Constant(c) => format!("vec![{c:?}f32; {n}]"),
+            Init::Uniform { low, high } => host(format!("kiln_runtime::init::uniform(seed, {i}, {n}, {low:?}, {high:?})")),
+            Init::Normal { mean, std } => host(format!("kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?})")),
+            Init::Constant(c) => format!("vec![{c:?}{float}; {n}]"),
         };
         w.line(&format!("arena.write({}, &{data}); // {name}", slot(value)));
     }
     for st in &p.statistics {
         let Op::Param { init: Init::Constant(c), .. } = &g.nodes[st.value].op else { unreachable!() };
-        w.line(&format!("arena.write({}, &vec![{c:?}f32; {}]); // {}", slot(st.value), g.shape(st.value).numel(), st.name));
+        w.line(&format!("arena.write({}, &vec![{c:?}{float}; {}]); // {}", slot(st.value), g.shape(st.value).numel(), st.name));
     }
-    let lr = p.initial_learning_rate as f32;
+    let lr = p.initial_learning_rate;
     w.line(&format!(
         "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: {} }};",
         if p.dropouts.is_empty() { "" } else { "seed, " },
-        if p.half.is_some() { "loss_scale: Self::INITIAL_LOSS_SCALE, good_steps: 0, skipped_steps: 0, " } else { "" },
+        if p.precision.half().is_some() { "loss_scale: Self::INITIAL_LOSS_SCALE, good_steps: 0, skipped_steps: 0, " } else { "" },
         slot(p.eval_output)
     ));
     w.line("trainer.reset_optimizer_state();");
@@ -338,7 +344,7 @@ fn emit_trainer(
     w.open("fn reset_optimizer_state(&self) {");
     for st in &p.state {
         let Op::Param { init: Init::Constant(c), .. } = &g.nodes[st.value].op else { unreachable!() };
-        w.line(&format!("self.arena.write({}, &vec![{c:?}f32; {}]);", slot(st.value), g.shape(st.value).numel()));
+        w.line(&format!("self.arena.write({}, &vec![{c:?}{float}; {}]);", slot(st.value), g.shape(st.value).numel()));
     }
     w.close("}");
     w.blank();
@@ -351,7 +357,7 @@ fn emit_trainer(
         predict_feeds = Feeds { inputs: p.inputs.clone(), tokens: p.tokens.clone(), labels: vec![], sample_weight: None };
     }
     let data_args = |feeds: &Feeds| {
-        let mut args: Vec<String> = feeds.inputs.iter().map(|&v| format!("{}: &[f32]", name_of(p, v))).collect();
+        let mut args: Vec<String> = feeds.inputs.iter().map(|&v| format!("{}: &[{float}]", name_of(p, v))).collect();
         args.extend(feeds.tokens.iter().chain(&feeds.labels).map(|&v| format!("{}: &[u32]", name_of(p, v))));
         args.join(", ")
     };
@@ -384,7 +390,7 @@ fn emit_trainer(
             w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
         }
         if let Some(weights) = feeds.sample_weight {
-            w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights(rows, Self::BATCH));", slot(weights)));
+            w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));", slot(weights)));
         }
     };
 
@@ -392,17 +398,16 @@ fn emit_trainer(
     w.line("/// update. Rejects wrong lengths, non-finite inputs and out-of-range labels before");
     w.line("/// launching anything; reports a non-finite loss with its step number (that step's");
     w.line("/// update has been applied: reload a checkpoint to continue).");
-    w.open(&format!("pub fn train_step(&mut self, {}) -> Result<f32, Error> {{", data_args(&train_feeds)));
+    w.open(&format!("pub fn train_step(&mut self, {}) -> Result<{float}, Error> {{", data_args(&train_feeds)));
     upload(w, &train_feeds);
     if !p.dropouts.is_empty() {
         w.line("let draw = self.steps * Self::ACCUMULATE as u64 + self.micro as u64;");
         for d in &p.dropouts {
             let n = g.shape(d.mask).numel();
             w.line(&format!(
-                "self.arena.write({}, &kiln_runtime::init::dropout_mask(self.seed, draw, {}, {n}, {:?}));",
+                "self.arena.write({}, &{});",
                 slot(d.mask),
-                d.layer,
-                d.p
+                host(format!("kiln_runtime::init::dropout_mask(self.seed, draw, {}, {n}, {:?})", d.layer, d.p))
             ));
         }
     }
@@ -411,7 +416,7 @@ fn emit_trainer(
         w.open("if self.micro + 1 < Self::ACCUMULATE {");
         w.line("if self.micro == 0 { self.launch_start() } else { self.launch_accumulate() }");
         w.line("self.micro += 1;");
-        w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
+        w.line(&format!("let loss = self.arena.read::<{float}>({})[0];", slot(p.loss)));
         w.line("return if loss.is_finite() { Ok(loss) } else { Err(Error::NonFiniteLoss { step: self.steps + 1 }) };");
         w.close("}");
         w.line("self.micro = 0;");
@@ -419,13 +424,13 @@ fn emit_trainer(
     w.line("let t = (self.steps + 1) as f64;");
     w.line("let lr = f64::from(self.learning_rate);");
     for (kind, v) in &p.scalars {
-        w.line(&format!("self.arena.write({}, &[({}) as f32]);", slot(*v), kind.source()));
+        w.line(&format!("self.arena.write({}, &[({}) as {float}]);", slot(*v), kind.source()));
     }
     w.line("self.launch_train();");
     if let Some(finite) = p.finite_gradients {
         // An overflow skipped the update: halve the scale and leave the step count.
-        w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
-        w.open(&format!("if self.arena.read({})[0] == 0.0 && loss.is_finite() {{", slot(finite)));
+        w.line(&format!("let loss = self.arena.read::<{float}>({})[0];", slot(p.loss)));
+        w.open(&format!("if self.arena.read::<f32>({})[0] == 0.0 && loss.is_finite() {{", slot(finite)));
         w.line("self.loss_scale = (self.loss_scale * 0.5).max(1.0);");
         w.line("self.good_steps = 0;");
         w.line("self.skipped_steps += 1;");
@@ -438,7 +443,7 @@ fn emit_trainer(
         w.close("}");
     }
     w.line("self.steps += 1;");
-    w.line(&format!("let loss = self.arena.read({})[0];", slot(p.loss)));
+    w.line(&format!("let loss = self.arena.read::<{float}>({})[0];", slot(p.loss)));
     w.open("if !loss.is_finite() {");
     w.line("return Err(Error::NonFiniteLoss { step: self.steps });");
     w.close("}");
@@ -448,7 +453,7 @@ fn emit_trainer(
 
     w.line("/// The outputs (logits) for a batch of at most `BATCH` rows, `OUTPUT_LEN` per row (inputs");
     w.line("/// only the loss reads, such as targets, are not arguments).");
-    w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<f32>, Error> {{", data_args(&predict_feeds)));
+    w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<{float}>, Error> {{", data_args(&predict_feeds)));
     upload(w, &predict_feeds);
     w.line("self.launch_predict();");
     w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
@@ -457,11 +462,11 @@ fn emit_trainer(
     w.blank();
 
     w.line("/// The mean loss on a batch without updating anything (validation).");
-    w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<f32, Error> {{", data_args(&train_feeds)));
+    w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<{float}, Error> {{", data_args(&train_feeds)));
     upload(w, &train_feeds);
     w.line("self.launch_evaluate();");
     w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
-    w.line(&format!("Ok(self.arena.read({})[0])", slot(p.eval_loss)));
+    w.line(&format!("Ok(self.arena.read::<{float}>({})[0])", slot(p.eval_loss)));
     w.close("}");
     w.blank();
     for e in &p.exposed {
@@ -469,7 +474,7 @@ fn emit_trainer(
         let shape = g.shape(e.value);
         w.line(&format!("/// `{}` ({shape}, row-major) for a batch of at most `BATCH` rows, in inference mode;", e.name));
         w.line("/// rows past a short batch's end are computed from zero padding.");
-        w.open(&format!("pub fn {}(&mut self, {}) -> Result<Vec<f32>, Error> {{", e.name, data_args(&feeds)));
+        w.open(&format!("pub fn {}(&mut self, {}) -> Result<Vec<{float}>, Error> {{", e.name, data_args(&feeds)));
         upload(w, &feeds);
         w.line(&format!("self.launch_{}();", e.name));
         w.line(&format!("Ok(self.arena.read({}))", slot(e.value)));
@@ -478,23 +483,23 @@ fn emit_trainer(
     }
     w.line("/// The outputs the last `train_step`, `eval_loss` or `predict` computed (before any");
     w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given.");
-    w.open("pub fn last_outputs(&self, rows: usize) -> Vec<f32> {");
+    w.open(&format!("pub fn last_outputs(&self, rows: usize) -> Vec<{float}> {{"));
     w.line("let mut out = self.arena.read(self.output_slot);");
     w.line("out.truncate(rows * Self::OUTPUT_LEN);");
     w.line("out");
     w.close("}");
     w.blank();
     w.line("/// The learning rate the next steps use.");
-    w.open("pub fn learning_rate(&self) -> f32 {");
+    w.open(&format!("pub fn learning_rate(&self) -> {float} {{"));
     w.line("self.learning_rate");
     w.close("}");
     w.blank();
     w.line("/// Sets the learning rate of the next steps (a run-time scalar: no recompilation).");
-    w.open("pub fn set_learning_rate(&mut self, learning_rate: f32) {");
+    w.open(&format!("pub fn set_learning_rate(&mut self, learning_rate: {float}) {{"));
     w.line("self.learning_rate = learning_rate;");
     w.close("}");
     w.blank();
-    if p.half.is_some() {
+    if p.precision.half().is_some() {
         w.line("/// The loss scale the next train step multiplies the loss by.");
         w.open("pub fn loss_scale(&self) -> f32 {");
         w.line("self.loss_scale");
@@ -521,7 +526,7 @@ fn emit_trainer(
 
     let lookup = |w: &mut Writer, doc: &str, fname: &str, entries: &[(&str, ValueId)]| {
         w.line(doc);
-        w.open(&format!("pub fn {fname}(&self, name: &str) -> Option<Vec<f32>> {{"));
+        w.open(&format!("pub fn {fname}(&self, name: &str) -> Option<Vec<{float}>> {{"));
         w.open("let slot = match name {");
         for (name, b) in entries {
             w.line(&format!("\"{name}\" => {},", slot(*b)));
@@ -543,6 +548,20 @@ fn emit_trainer(
     let grads: Vec<(&str, ValueId)> = p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
     lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", &grads);
 
+    w.line("/// Overwrites a parameter (trained or frozen) or running statistic, as `p.data.copy_(values)`.");
+    w.open(&format!("pub fn set_parameter(&mut self, name: &str, values: &[{float}]) -> Result<(), Error> {{"));
+    w.open("let (slot, len) = match name {");
+    for (name, v) in &values {
+        w.line(&format!("\"{name}\" => ({}, {}),", slot(*v), g.shape(*v).numel()));
+    }
+    w.line("_ => return Err(Error::Invalid(format!(\"no parameter named {name:?}\"))),");
+    w.close("};");
+    w.line("kiln_runtime::check_input(name, values, 1, len)?;");
+    w.line("self.arena.write(slot, values);");
+    w.line("Ok(())");
+    w.close("}");
+    w.blank();
+
     let list = |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
     let param_slots = list(&mut values.iter().map(|&(_, v)| v));
     let state_slots = list(&mut p.state.iter().map(|s| s.value));
@@ -553,8 +572,8 @@ fn emit_trainer(
     w.open("if self.micro != 0 {");
     w.line("return Err(Error::Invalid(format!(\"save after a whole optimizer step: {} of {} micro-batches are accumulated\", self.micro, Self::ACCUMULATE)));");
     w.close("}");
-    w.line(&format!("let params: Vec<Vec<f32>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
-    w.line(&format!("let state: Vec<Vec<f32>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
+    w.line(&format!("let params: Vec<Vec<{float}>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
+    w.line(&format!("let state: Vec<Vec<{float}>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
     w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();");
     w.line("kiln_runtime::checkpoint::save(path.as_ref(), &model, &params, Self::STATE, &state, self.steps)");
     w.close("}");
@@ -564,7 +583,7 @@ fn emit_trainer(
     w.line("/// changes unless every tensor matches.");
     w.open("pub fn load(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
     w.line("let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();");
-    w.line("let checkpoint = kiln_runtime::checkpoint::load(path.as_ref(), &model, Self::STATE)?;");
+    w.line(&format!("let checkpoint = kiln_runtime::checkpoint::load::<{float}>(path.as_ref(), &model, Self::STATE)?;"));
     w.open(&format!("for (slot, data) in [{param_slots}].into_iter().zip(&checkpoint.params) {{"));
     w.line("self.arena.write(slot, data);");
     w.close("}");
@@ -614,7 +633,8 @@ fn emit_trainer(
         w.close("}");
     }
     w.close("}");
-    if let ([x], [y], []) = (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..]) {
+    // The training-loop helpers drive f32 classifiers (their datasets are f32).
+    if let ([x], [y], [], "f32") = (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..], float) {
         if p.graph.shape(*y).rank() == 1 {
             emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
         }

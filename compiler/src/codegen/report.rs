@@ -1,7 +1,7 @@
 //! The compile report written next to the generated code: each entry point's kernels after
 //! fusion, what was fused into each, FLOPs and bytes moved per call, and the memory plan.
 
-use super::kernel::Kernel;
+use super::kernel::{Access, Arg, Kernel};
 use super::memory::Plan;
 use super::schedule::{Role, Schedule};
 use super::storage::Storage;
@@ -88,7 +88,8 @@ fn is_arithmetic(op: &Op) -> bool {
 
 /// Bytes of every buffer the kernel reads (once) plus the one it writes.
 fn bytes_moved(g: &Graph, k: &Kernel, storage: &Storage) -> usize {
-    k.args.iter().map(|a| storage.bytes(a.buffer) * g.shape(a.buffer).numel()).sum()
+    let bytes = |a: &Arg| if a.access == Access::Labels { 4 } else { storage.bytes(a.buffer) };
+    k.args.iter().map(|a| bytes(a) * g.shape(a.buffer).numel()).sum()
 }
 
 fn op_name(op: &Op) -> String {

@@ -1,25 +1,32 @@
-//! Element types of the buffers. Kernels compute in `F` (f32); a mixed-precision program
-//! stores its intermediates in a half type, converted on every load and store.
+//! Element types of the buffers. Kernels compute in `F` (f32, or f64 for an f64 program); a
+//! mixed-precision program stores its intermediates in a half type, converted on every load
+//! and store.
 
 use crate::ir::ValueId;
-use crate::optim::Half;
+use crate::optim::{Half, Precision};
 use std::collections::BTreeSet;
 
-/// Which buffers hold half floats, and which half type.
+/// Which buffers hold which element type.
 pub struct Storage {
-    half: Option<Half>,
-    buffers: BTreeSet<ValueId>,
+    precision: Precision,
+    half_buffers: BTreeSet<ValueId>,
 }
 
 impl Storage {
-    /// `buffers` stored as `half` (or none when `half` is `None`).
-    pub fn new(half: Option<Half>, buffers: impl IntoIterator<Item = ValueId>) -> Storage {
-        let buffers = if half.is_some() { buffers.into_iter().collect() } else { BTreeSet::new() };
-        Storage { half, buffers }
+    /// Buffers of a `precision` program; under mixed precision, `intermediates` are stored in
+    /// its half type.
+    pub fn new(precision: Precision, intermediates: impl IntoIterator<Item = ValueId>) -> Storage {
+        let half_buffers = if precision.half().is_some() { intermediates.into_iter().collect() } else { BTreeSet::new() };
+        Storage { precision, half_buffers }
     }
 
     fn half_of(&self, buffer: ValueId) -> Option<&'static str> {
-        self.half.filter(|_| self.buffers.contains(&buffer)).map(Half::rust_type)
+        self.precision.half().filter(|_| self.half_buffers.contains(&buffer)).map(Half::rust_type)
+    }
+
+    /// The type kernels compute in: `F`'s launch argument.
+    pub fn compute_type(&self) -> &'static str {
+        self.precision.float()
     }
 
     /// The element type of `buffer` in a kernel signature: `F` or the half type.
@@ -29,7 +36,7 @@ impl Storage {
 
     /// The element type of `buffer` as a launch's type argument.
     pub fn launch_type(&self, buffer: ValueId) -> &'static str {
-        self.half_of(buffer).unwrap_or("f32")
+        self.half_of(buffer).unwrap_or(self.compute_type())
     }
 
     /// `vector`, a vector read from `buffer`, as `Vector<F, N>`.
@@ -56,16 +63,22 @@ impl Storage {
         }
     }
 
-    /// Space of `numel` elements of `buffer` in the arena's 4-byte units.
+    /// Space of `numel` elements of `buffer` in the arena's 4-byte units. An f64 program gives
+    /// every buffer (labels too) two units per element, so every offset stays 8-byte aligned.
     pub fn units(&self, buffer: ValueId, numel: usize) -> usize {
-        match self.half_of(buffer) {
-            Some(_) => numel.div_ceil(2),
-            None => numel,
+        match (self.half_of(buffer), self.precision) {
+            (Some(_), _) => numel.div_ceil(2),
+            (None, Precision::F64) => 2 * numel,
+            (None, _) => numel,
         }
     }
 
-    /// Bytes per element of `buffer`.
+    /// Bytes per element of `buffer` (as a float; labels are read as u32 whatever this says).
     pub fn bytes(&self, buffer: ValueId) -> usize {
-        if self.half_of(buffer).is_some() { 2 } else { 4 }
+        match (self.half_of(buffer), self.precision) {
+            (Some(_), _) => 2,
+            (None, Precision::F64) => 8,
+            (None, _) => 4,
+        }
     }
 }

@@ -26,7 +26,7 @@ fn kernel(name: &str, storage: &Storage, source_buffer: ValueId, output: ValueId
         work,
         args: vec![arg(source_buffer), arg(output)],
         comptime: vec![],
-        types: vec!["f32"],
+        types: vec![storage.compute_type()],
     }
 }
 

@@ -10,7 +10,8 @@ use std::panic::Location;
 /// Method names a generated trainer already has.
 const RESERVED: &[&str] = &[
     "new", "train_step", "predict", "eval_loss", "last_outputs", "learning_rate", "set_learning_rate", "steps",
-    "parameter", "gradient", "save", "load", "reset_optimizer_state",
+    "parameter", "set_parameter", "gradient", "save", "load", "reset_optimizer_state",
+    "loss_scale", "set_loss_scale", "skipped_steps",
     // Entry points' launch functions are `launch_{entry}`.
     "train", "evaluate", "start", "accumulate",
 ];

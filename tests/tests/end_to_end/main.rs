@@ -41,10 +41,10 @@ fn tensor(file: &SafeTensors, name: &str) -> Vec<f64> {
 /// Largest |a - e| / (|e| + scale), where `scale` is the typical magnitude of `expected`
 /// (at least 1e-4): a relative error that does not blow up on entries that are nearly zero,
 /// nor on tensors that are zero up to rounding (a conv bias before batch norm).
-fn max_relative_error(actual: &[f32], expected: &[f64]) -> f64 {
+fn max_relative_error<T: Copy + Into<f64>>(actual: &[T], expected: &[f64]) -> f64 {
     assert_eq!(actual.len(), expected.len());
     let scale = (expected.iter().map(|e| e.abs()).sum::<f64>() / expected.len() as f64).max(1e-4);
-    actual.iter().zip(expected).map(|(&a, &e)| (a as f64 - e).abs() / (e.abs() + scale)).fold(0.0, f64::max)
+    actual.iter().zip(expected).map(|(&a, &e)| (a.into() - e).abs() / (e.abs() + scale)).fold(0.0, f64::max)
 }
 
 /// One SGD step of the MNIST MLP against PyTorch: loss, every gradient, every updated
@@ -680,6 +680,63 @@ fn jvp_and_hvp_match_pytorch() {
     assert!(matches!(t.jvp(&x, &u, &d[1], &d[1], &d[2], &d[3]), Err(Error::InputLength { .. })));
     // The train step takes only what the loss reads: no tangents.
     t.train_step(&x, &y).unwrap();
+}
+
+/// The f64 build of the same model (`Precision::F64`: f64 kernels, buffers and API), on the
+/// same f32 weights and data widened: its generated JVP and HVPs match torch.func's float64
+/// values far more tightly than the f32 build can, and its generated gradient matches central
+/// finite differences of its own generated loss.
+#[test]
+fn float64_model_matches_pytorch_and_finite_differences() {
+    use kiln_tests::Derivatives64;
+    let bytes = std::fs::read(fixture("derivatives.safetensors")).unwrap();
+    let f = SafeTensors::deserialize(&bytes).unwrap();
+    let state_bytes = std::fs::read(fixture("derivatives_state_dict.safetensors")).unwrap();
+    let state = SafeTensors::deserialize(&state_bytes).unwrap();
+    let names = ["0.weight", "0.bias", "2.weight", "2.bias"];
+    let mut t = Derivatives64::new(&cpu(), 0);
+    for name in names {
+        t.set_parameter(name, &tensor(&state, name)).unwrap();
+    }
+    let (x, u, y) = (tensor(&f, "x"), tensor(&f, "u"), u32s(&f, "y"));
+    let d: Vec<Vec<f64>> = names.iter().map(|n| tensor(&f, &format!("d.{n}"))).collect();
+    let jvp = t.jvp(&x, &u, &d[0], &d[1], &d[2], &d[3]).unwrap();
+    let mut errors = vec![("jvp", max_relative_error(&jvp, &tensor(&f, "jvp")))];
+    let hvps = [
+        t.hvp_0_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_0_bias(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_2_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
+        t.hvp_2_bias(&x, &d[0], &d[1], &d[2], &d[3]).unwrap(),
+    ];
+    for (name, hvp) in names.iter().zip(&hvps) {
+        errors.push((name, max_relative_error(hvp, &tensor(&f, &format!("hvp.{name}")))));
+    }
+    println!("f64 jvp and hvp vs torch.func: {errors:?}");
+    assert!(errors.iter().all(|&(_, e)| e < 1e-10), "{errors:?}");
+
+    // A step at learning rate 0 computes the gradients and leaves the parameters.
+    t.set_learning_rate(0.0);
+    t.train_step(&x, &y).unwrap();
+    let h = 1e-6;
+    let mut worst = 0.0f64;
+    for name in names {
+        let (w, gradient) = (t.parameter(name).unwrap(), t.gradient(name).unwrap());
+        for (i, &analytic) in gradient.iter().enumerate() {
+            let mut loss_at = |delta: f64| {
+                let mut moved = w.clone();
+                moved[i] += delta;
+                t.set_parameter(name, &moved).unwrap();
+                t.eval_loss(&x, &y).unwrap()
+            };
+            let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
+            worst = worst.max((analytic - numeric).abs() / (numeric.abs() + 1e-3));
+        }
+        t.set_parameter(name, &w).unwrap();
+    }
+    println!("f64 gradient vs central differences of the generated loss (h = {h}): max relative error {worst:.1e}");
+    assert!(worst < 1e-6, "{worst}");
+    assert!(matches!(t.set_parameter("0.weight", &[0.0; 3]), Err(Error::InputLength { .. })));
+    assert!(matches!(t.set_parameter("9.weight", &[]), Err(Error::Invalid(_))));
 }
 
 /// Dropout masks depend only on (seed, step): the same seed trains bit-identically;

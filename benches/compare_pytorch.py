@@ -4,9 +4,11 @@ digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and 
 
     python3 benches/compare_pytorch.py [steps]
 
-Runs PyTorch eager (all cores), then kiln's `step_time` example, per model, and prints min /
-median / max milliseconds per step and the ratio kiln / PyTorch of the medians (below 1: kiln
-is faster).
+Runs PyTorch eager (all cores) and kiln's `step_time` example per model, alternating in 5
+rounds of steps/5 steps each so that drift in the machine's speed (it is shared) hits both
+alike. Prints min / median / max milliseconds per step (the median is that of the rounds'
+medians) and the ratio kiln / PyTorch of the medians, with its range over the rounds (below 1:
+kiln is faster).
 """
 import gzip
 import pathlib
@@ -39,7 +41,10 @@ MODELS = {
 }
 
 
-def torch_times(model, optimizer):
+ROUNDS = 5
+
+
+def torch_times(model, optimizer, count):
     def step():
         optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
@@ -50,21 +55,35 @@ def torch_times(model, optimizer):
     for _ in range(20):
         step()
     times = []
-    for _ in range(steps):
+    for _ in range(count):
         started = time.perf_counter()
         step()
         times.append((time.perf_counter() - started) * 1e3)
     return min(times), statistics.median(times), max(times)
 
 
+def kiln_times(name, count):
+    out = subprocess.run([str(root / "target/release/examples/step_time"), name, str(count)],
+                         capture_output=True, text=True, check=True)
+    return tuple(float(v) for v in out.stdout.split())
+
+
+def combine(rounds):
+    return min(r[0] for r in rounds), statistics.median(r[1] for r in rounds), max(r[2] for r in rounds)
+
+
 subprocess.run(["cargo", "build", "--release", "-q", "-p", "kiln-benches", "--example", "step_time"], cwd=root, check=True)
 print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
 for name, (model, make_optimizer) in MODELS.items():
-    torch_stats = torch_times(model, make_optimizer(model.parameters()))
-    out = subprocess.run([str(root / "target/release/examples/step_time"), name, str(steps)],
-                         capture_output=True, text=True, check=True)
-    kiln_stats = tuple(float(v) for v in out.stdout.split())
+    optimizer = make_optimizer(model.parameters())
+    torch_rounds, kiln_rounds = [], []
+    for _ in range(ROUNDS):
+        torch_rounds.append(torch_times(model, optimizer, steps // ROUNDS))
+        kiln_rounds.append(kiln_times(name, steps // ROUNDS))
+    torch_stats, kiln_stats = combine(torch_rounds), combine(kiln_rounds)
     for who, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:
         print(f"{name + ' ' + who:16} {lo:8.3f} {mid:8.3f} {hi:8.3f}")
-    print(f"{name + ' ratio':16} kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.2f}")
+    ratios = [k[1] / t[1] for k, t in zip(kiln_rounds, torch_rounds)]
+    print(f"{name + ' ratio':16} kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.2f}"
+          f" (rounds: {min(ratios):.2f} to {max(ratios):.2f})")

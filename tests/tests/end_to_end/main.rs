@@ -647,6 +647,32 @@ fn layers_match_pytorch() {
     layer_parity!(LayersAttention, "attention", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target")).unwrap());
 }
 
+/// The parameters of `Derivatives` (tests/layers.rs), in its methods' argument order.
+const DERIVATIVES_PARAMETERS: [&str; 4] = ["0.weight", "0.bias", "2.weight", "2.bias"];
+
+/// Max relative errors of a build of `Derivatives` (trainer `$t`; batch `$x`, `$y`, input
+/// tangent `$u`, parameter directions `$d`) against torch.func's JVP and HVPs in fixture `$f`.
+/// A macro: the f32 and f64 builds are different types. A method takes what its value reads:
+/// the last bias's HVP goes through cross-entropy's Hessian in the logits alone, which does not
+/// depend on the labels.
+macro_rules! derivative_errors {
+    ($t:expr, $f:expr, $x:expr, $u:expr, $d:expr, $y:expr) => {{
+        let (f, x, u, d, y) = ($f, $x, $u, $d, $y);
+        let jvp = $t.jvp(x, u, &d[0], &d[1], &d[2], &d[3]).unwrap();
+        let hvps = [
+            $t.hvp_0_weight(x, &d[0], &d[1], &d[2], &d[3], y).unwrap(),
+            $t.hvp_0_bias(x, &d[0], &d[1], &d[2], &d[3], y).unwrap(),
+            $t.hvp_2_weight(x, &d[0], &d[1], &d[2], &d[3], y).unwrap(),
+            $t.hvp_2_bias(x, &d[0], &d[1], &d[2], &d[3]).unwrap(),
+        ];
+        let mut errors = vec![("jvp", max_relative_error(&jvp, &tensor(f, "jvp")))];
+        for (name, hvp) in DERIVATIVES_PARAMETERS.iter().zip(&hvps) {
+            errors.push((name, max_relative_error(hvp, &tensor(f, &format!("hvp.{name}")))));
+        }
+        errors
+    }};
+}
+
 /// Forward-mode derivatives in generated kernels against torch.func
 /// (fixtures/make_derivative_fixtures.py): the JVP of the logits along an input tangent and a
 /// direction per parameter, and the loss's Hessian times those parameter directions.
@@ -658,22 +684,9 @@ fn jvp_and_hvp_match_pytorch() {
     let mut t = Derivatives::new(&cpu(), 0);
     t.load(fixture("derivatives_state_dict.safetensors")).expect("a PyTorch state_dict loads");
     let (x, u, y) = (f32s(&f, "x"), f32s(&f, "u"), u32s(&f, "y"));
-    let names = ["0.weight", "0.bias", "2.weight", "2.bias"];
-    let d: Vec<Vec<f32>> = names.iter().map(|n| f32s(&f, &format!("d.{n}"))).collect();
+    let d: Vec<Vec<f32>> = DERIVATIVES_PARAMETERS.iter().map(|n| f32s(&f, &format!("d.{n}"))).collect();
     assert_eq!(Derivatives::JVP_SHAPE, [4, 3]);
-    let jvp = t.jvp(&x, &u, &d[0], &d[1], &d[2], &d[3]).unwrap();
-    let mut errors = vec![("jvp", max_relative_error(&jvp, &tensor(&f, "jvp")))];
-    // A method takes what its value reads: the last bias's HVP goes through cross-entropy's
-    // Hessian in the logits alone, which does not depend on the labels.
-    let hvps = [
-        t.hvp_0_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_0_bias(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_2_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_2_bias(&x, &d[0], &d[1], &d[2], &d[3]).unwrap(),
-    ];
-    for (name, hvp) in names.iter().zip(&hvps) {
-        errors.push((name, max_relative_error(hvp, &tensor(&f, &format!("hvp.{name}")))));
-    }
+    let errors = derivative_errors!(t, &f, &x, &u, &d, &y);
     println!("jvp and hvp vs torch.func: {errors:?}");
     assert!(errors.iter().all(|&(_, e)| e < 1e-5), "{errors:?}");
     // A direction of the wrong length is an error, not a panic.
@@ -693,24 +706,13 @@ fn float64_model_matches_pytorch_and_finite_differences() {
     let f = SafeTensors::deserialize(&bytes).unwrap();
     let state_bytes = std::fs::read(fixture("derivatives_state_dict.safetensors")).unwrap();
     let state = SafeTensors::deserialize(&state_bytes).unwrap();
-    let names = ["0.weight", "0.bias", "2.weight", "2.bias"];
     let mut t = Derivatives64::new(&cpu(), 0);
-    for name in names {
+    for name in DERIVATIVES_PARAMETERS {
         t.set_parameter(name, &tensor(&state, name)).unwrap();
     }
     let (x, u, y) = (tensor(&f, "x"), tensor(&f, "u"), u32s(&f, "y"));
-    let d: Vec<Vec<f64>> = names.iter().map(|n| tensor(&f, &format!("d.{n}"))).collect();
-    let jvp = t.jvp(&x, &u, &d[0], &d[1], &d[2], &d[3]).unwrap();
-    let mut errors = vec![("jvp", max_relative_error(&jvp, &tensor(&f, "jvp")))];
-    let hvps = [
-        t.hvp_0_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_0_bias(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_2_weight(&x, &d[0], &d[1], &d[2], &d[3], &y).unwrap(),
-        t.hvp_2_bias(&x, &d[0], &d[1], &d[2], &d[3]).unwrap(),
-    ];
-    for (name, hvp) in names.iter().zip(&hvps) {
-        errors.push((name, max_relative_error(hvp, &tensor(&f, &format!("hvp.{name}")))));
-    }
+    let d: Vec<Vec<f64>> = DERIVATIVES_PARAMETERS.iter().map(|n| tensor(&f, &format!("d.{n}"))).collect();
+    let errors = derivative_errors!(t, &f, &x, &u, &d, &y);
     println!("f64 jvp and hvp vs torch.func: {errors:?}");
     assert!(errors.iter().all(|&(_, e)| e < 1e-10), "{errors:?}");
 
@@ -719,7 +721,7 @@ fn float64_model_matches_pytorch_and_finite_differences() {
     t.train_step(&x, &y).unwrap();
     let h = 1e-6;
     let mut worst = 0.0f64;
-    for name in names {
+    for name in DERIVATIVES_PARAMETERS {
         let (w, gradient) = (t.parameter(name).unwrap(), t.gradient(name).unwrap());
         for (i, &analytic) in gradient.iter().enumerate() {
             let mut loss_at = |delta: f64| {

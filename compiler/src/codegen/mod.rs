@@ -11,6 +11,7 @@ mod writer;
 pub use schedule::{schedule, Role, Schedule};
 
 use crate::ir::{Init, Op, ValueId};
+use crate::optim::Precision;
 use crate::program::Program;
 use kernel::{Access, Kernel};
 use storage::Storage;
@@ -223,7 +224,8 @@ fn emit_trainer(
     // The host type of data, parameters, outputs and scalars. An f64 program widens the f32
     // initial weights and dropout masks (exactly): it starts as the f32 program does.
     let float = p.precision.float();
-    let host = |values: String| if float == "f32" { values } else { format!("kiln_runtime::widen(&{values})") };
+    let f64_program = p.precision == Precision::F64;
+    let host = |values: String| if f64_program { format!("kiln_runtime::widen(&{values})") } else { values };
 
     w.line(&format!("/// Trainer of `{t}`: parameters, optimizer state and every intermediate live in one"));
     w.line("/// arena allocated by `new`; a step launches the generated kernels and allocates nothing.");
@@ -634,7 +636,7 @@ fn emit_trainer(
     }
     w.close("}");
     // The training-loop helpers drive f32 classifiers (their datasets are f32).
-    if let ([x], [y], [], "f32") = (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..], float) {
+    if let ([x], [y], [], false) = (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..], f64_program) {
         if p.graph.shape(*y).rank() == 1 {
             emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
         }

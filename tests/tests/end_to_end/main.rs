@@ -2,7 +2,7 @@
 //! checkpoints, input validation and backend agreement. One binary on purpose (link time).
 
 use kiln_models::MnistMlp;
-use kiln_runtime::data::{argmax_rows, Dataset};
+use kiln_runtime::data::Dataset;
 use kiln_runtime::init::SplitMix64;
 use kiln_runtime::{Device, Error};
 use safetensors::SafeTensors;
@@ -82,22 +82,7 @@ fn mlp_sgd_step_matches_pytorch() {
 /// lr 0.1 on the bundled split (PyTorch reaches about 91%).
 #[test]
 fn mnist_mlp_reaches_90_percent_in_5_epochs() {
-    let (images, labels) = kiln_models::mnist_paths();
-    let all = Dataset::from_idx(&images, &labels).unwrap();
-    let (train, test) = (all.slice(0..8000), all.slice(8000..10000));
-    let mut trainer = MnistMlp::new(&cpu(), 42);
-    let mut rng = SplitMix64::new(42, 1);
-    for _ in 0..5 {
-        for (x, y) in train.shuffled_batches(MnistMlp::BATCH, &mut rng) {
-            trainer.train_step(&x, &y).unwrap();
-        }
-    }
-    let mut correct = 0;
-    for (x, y) in test.batches(MnistMlp::BATCH) {
-        let predicted = argmax_rows(&trainer.predict(&x).unwrap(), MnistMlp::OUTPUT_LEN);
-        correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
-    }
-    let accuracy = correct as f64 / test.len() as f64;
+    let accuracy = mnist_accuracy(&mut MnistMlp::new(&cpu(), 42), &[0.1; 5]);
     println!("test accuracy after 5 epochs: {:.2}%", 100.0 * accuracy);
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
 }

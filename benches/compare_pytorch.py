@@ -72,7 +72,8 @@ def combine(rounds):
     return min(r[0] for r in rounds), statistics.median(r[1] for r in rounds), max(r[2] for r in rounds)
 
 
-subprocess.run(["cargo", "build", "--release", "-q", "-p", "kiln-benches", "--example", "step_time"], cwd=root, check=True)
+# --workspace: the feature set of `cargo test --workspace`, so the two share one build.
+subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--example", "step_time"], cwd=root, check=True)
 print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
 for name, (model, make_optimizer) in MODELS.items():

@@ -1,6 +1,6 @@
 //! Declares the reference models and compiles them to Rust in OUT_DIR.
 
-use kiln_compiler::{Adam, Conv, Model, Pool, Sgd, Tensor};
+use kiln_compiler::{Adam, Conv, Model, Pool, Sgd, Tensor, Training};
 
 #[path = "build/autoencoders.rs"]
 mod autoencoders;
@@ -14,23 +14,20 @@ fn conv_bn(x: Tensor<'_>, channels: usize) -> Tensor<'_> {
     x.conv2d(Conv::new(channels, 3).padding(1).bias(false)).batch_norm2d()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build");
-
-    // The MNIST MLP: 784-256-10, ReLU, softmax cross-entropy, SGD.
-    let started = std::time::Instant::now();
-    let model = Model::new("MnistMlp");
+/// The MNIST MLP: 784-256-10, ReLU, softmax cross-entropy.
+fn mnist_mlp(name: &str, file: &str, training: Training) -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new(name);
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
-    let loss = logits.cross_entropy(labels);
-    let program = model.compile(loss, logits, Sgd::new(0.1))?;
-    kiln_compiler::write_to_out_dir(&program, "mnist_mlp.rs")?;
-    println!("cargo:warning=kiln compiled MnistMlp in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    let program = model.compile(logits.cross_entropy(labels), logits, training)?;
+    kiln_compiler::write_to_out_dir(&program, file)?;
+    Ok(())
+}
 
-    // LeNet-5 as in the course (padding 2 stands in for 32x32 inputs), Adam.
-    let model = Model::new("LeNet5");
+/// LeNet-5 as in the course (padding 2 stands in for 32x32 inputs).
+fn lenet5(name: &str, file: &str, training: Training) -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new(name);
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images
@@ -46,8 +43,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .linear(84)
         .relu()
         .linear(10);
-    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(2e-3))?;
-    kiln_compiler::write_to_out_dir(&program, "le_net5.rs")?;
+    let program = model.compile(logits.cross_entropy(labels), logits, training)?;
+    kiln_compiler::write_to_out_dir(&program, file)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build");
+
+    let started = std::time::Instant::now();
+    mnist_mlp("MnistMlp", "mnist_mlp.rs", Sgd::new(0.1).into())?;
+    println!("cargo:warning=kiln compiled MnistMlp in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    lenet5("LeNet5", "le_net5.rs", Adam::new(2e-3).into())?;
+    // The same two without fusion, the baseline of the fusion benchmarks.
+    mnist_mlp("MnistMlpUnfused", "mnist_mlp_unfused.rs", Training::new(Sgd::new(0.1)).unfused())?;
+    lenet5("LeNet5Unfused", "le_net5_unfused.rs", Training::new(Adam::new(2e-3)).unfused())?;
 
     // A small residual CNN with batch norm: stem, one residual block (the skip is a value
     // used twice), global average pooling, Adam.

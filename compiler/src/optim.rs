@@ -152,6 +152,9 @@ pub struct Training {
     pub accumulate: usize,
     /// The number format of buffers, kernels and the trainer's API.
     pub precision: Precision,
+    /// Whether ops share kernels (the default). Unfused, every op that is not a view gets a
+    /// kernel of its own: the baseline the fusion benchmarks measure against.
+    pub fuse: bool,
 }
 
 /// The number format a program computes and stores in.
@@ -211,7 +214,7 @@ impl Half {
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32 }
+        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32, fuse: true }
     }
 
     /// Averages the gradients of `micro_batches` train steps before each update.
@@ -222,6 +225,11 @@ impl Training {
     /// Compiles in `precision` (f32 by default).
     pub fn precision(self, precision: Precision) -> Self {
         Training { precision, ..self }
+    }
+
+    /// Gives every op that is not a view a kernel of its own (for measuring what fusion gains).
+    pub fn unfused(self) -> Self {
+        Training { fuse: false, ..self }
     }
 
     /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.

@@ -119,6 +119,8 @@ pub struct Program {
     pub sample_weight: ValueId,
     /// The number format of buffers, kernels and the trainer's API.
     pub precision: Precision,
+    /// Whether ops share kernels (`Training::unfused` turns it off).
+    pub fuse: bool,
     /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
     /// then leaves parameters and optimizer state as they were).
     pub finite_gradients: Option<ValueId>,
@@ -253,6 +255,7 @@ impl Program {
             accumulators,
             sample_weight,
             precision: training.precision,
+            fuse: training.fuse,
             finite_gradients,
         })
     }

@@ -3,6 +3,8 @@
 kiln_runtime::include_models!(
     mnist_mlp::MnistMlp,
     le_net5::LeNet5,
+    mnist_mlp_unfused::MnistMlpUnfused,
+    le_net5_unfused::LeNet5Unfused,
     residual_cnn::ResidualCnn,
     logistic_neuron::LogisticNeuron,
     softmax_regression::SoftmaxRegression,

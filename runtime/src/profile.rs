@@ -1,15 +1,25 @@
-//! Per-kernel timing of generated entry points, enabled by `KILN_PROFILE=1`: each launch is
-//! followed by a device sync and its wall time is added to a table that [`report`] prints.
-//! Off (the default), a lap costs one branch.
+//! Per-kernel timing of generated entry points, enabled by `KILN_PROFILE=R`: each kernel is
+//! launched `R` times in a row and then followed by a device sync, and the wall time divided by
+//! `R` is added to a table that [`report`] prints. `R = 1` adds a sync's latency to every
+//! kernel; a larger `R` spreads it, so small kernels are timed at their queued cost (kernels
+//! then run `R` times, so the model trains differently while profiled). Off (the default), a
+//! lap costs one branch.
 
 use cubecl::client::Client;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-fn enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("KILN_PROFILE").is_some_and(|v| v != "0"))
+/// Launches per kernel: 0 when profiling is off.
+fn repeats() -> usize {
+    static REPEATS: OnceLock<usize> = OnceLock::new();
+    *REPEATS.get_or_init(|| {
+        let value = std::env::var("KILN_PROFILE").unwrap_or_default();
+        match value.as_str() {
+            "" | "0" => 0,
+            v => v.parse().unwrap_or(1),
+        }
+    })
 }
 
 /// Seconds and calls per kernel label.
@@ -18,16 +28,23 @@ static TABLE: Mutex<BTreeMap<String, (f64, u64)>> = Mutex::new(BTreeMap::new());
 /// Times the kernels of one entry point call.
 pub struct Profile {
     last: Option<Instant>,
+    repeats: usize,
 }
 
 impl Profile {
     /// Starts timing on `client` (waits for earlier work) if `KILN_PROFILE` is set.
     pub fn start(client: &Client) -> Profile {
-        if !enabled() {
-            return Profile { last: None };
+        let repeats = repeats();
+        if repeats == 0 {
+            return Profile { last: None, repeats: 1 };
         }
         sync(client);
-        Profile { last: Some(Instant::now()) }
+        Profile { last: Some(Instant::now()), repeats }
+    }
+
+    /// How many times to launch each kernel: 1 unless profiling with `KILN_PROFILE=R`.
+    pub fn launches(&self) -> usize {
+        self.repeats
     }
 
     /// Waits for the kernel just launched and charges its time to `label`.
@@ -37,7 +54,7 @@ impl Profile {
         let now = Instant::now();
         let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
         let entry = table.entry(label.to_string()).or_default();
-        entry.0 += (now - last).as_secs_f64();
+        entry.0 += (now - last).as_secs_f64() / self.repeats as f64;
         entry.1 += 1;
         self.last = Some(now);
     }

@@ -34,14 +34,18 @@ pub struct Kernel {
     pub vector: usize,
     /// Units to launch (one per output vector or tile).
     pub work: usize,
-    /// Buffers read, then the buffer written (last).
+    /// Buffers read, then the buffers written (one per value in `values`).
     pub args: Vec<Arg>,
+    /// The values the kernel stores, in order (several for a multi-output kernel).
+    pub values: Vec<ValueId>,
     /// Literal compile-time arguments appended to the launch (library kernels).
     pub comptime: Vec<usize>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
 }
+
+const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
 
 /// Writes the kernel that computes `v` under `schedule`.
 pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
@@ -54,7 +58,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
             let strided = !source.is_contiguous(g.shape(*a));
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
-            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name)
+            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name).expect(SINGLE)
         }
         Op::Reduce(op, input, axes) => {
             let shape = g.shape(*input).clone();
@@ -62,8 +66,29 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             e.reduced = axes.clone();
             e.reduce_kernel(name, *op, *input)
         }
-        _ => Expr::new(g, s, storage, v, &g.nodes[v].shape.clone()).pointwise_kernel(name),
+        _ => Expr::new(g, s, storage, v, &g.nodes[v].shape.clone()).pointwise_kernel(name).expect(SINGLE),
     }
+}
+
+/// Whether `v`'s kernel is pointwise over `v`'s own shape (no reduction, product, window op
+/// or copy), so it can share a kernel with other such values of that shape.
+pub fn is_pointwise_kernel(g: &Graph, v: ValueId) -> bool {
+    let op = &g.nodes[v].op;
+    op.is_pointwise() && !op.is_view()
+}
+
+/// One kernel that computes `members` (pointwise values of one shape, in launch order) and
+/// stores each, reusing earlier members' values: an optimizer's moments and parameter update,
+/// say. `None` when a member reads a member's buffer at other indices than its own, which one
+/// pass cannot order.
+pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
+    let shape = g.nodes[members[0]].shape.clone();
+    if members.iter().any(|&m| g.nodes[m].shape != shape || !is_pointwise_kernel(g, m)) {
+        return None;
+    }
+    let mut e = Expr::new(g, s, storage, members[0], &shape);
+    e.members = members.to_vec();
+    e.pointwise_kernel(name)
 }
 
 /// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
@@ -72,7 +97,12 @@ struct Expr<'a> {
     g: &'a Graph,
     s: &'a Schedule,
     storage: &'a Storage,
+    /// The value being emitted (for a multi-output kernel, the current one of `members`).
     root: ValueId,
+    /// The values the kernel stores, in order (just `root` unless multi-output).
+    members: Vec<ValueId>,
+    /// Whether a load reads a member's buffer at other indices than the unit's own.
+    hazard: bool,
     shape: Shape,
     /// Axes a reduction loops over (empty for pointwise kernels).
     reduced: Vec<usize>,
@@ -94,6 +124,8 @@ impl<'a> Expr<'a> {
             s,
             storage,
             root,
+            members: vec![root],
+            hazard: false,
             shape: shape.clone(),
             reduced: vec![],
             vector: 1,
@@ -106,7 +138,20 @@ impl<'a> Expr<'a> {
     }
 
     fn output(&self) -> ValueId {
-        self.s.layouts[self.root].as_ref().expect("kernel output has a buffer").buffer
+        self.buffer_of(self.root)
+    }
+
+    fn buffer_of(&self, v: ValueId) -> ValueId {
+        self.s.layouts[v].as_ref().expect("kernel output has a buffer").buffer
+    }
+
+    /// The parameter name of member `k`'s output: `out`, or `out{k}` in a multi-output kernel.
+    fn out_name(&self, k: usize) -> String {
+        if self.members.len() == 1 {
+            "out".into()
+        } else {
+            format!("out{k}")
+        }
     }
 
     /// Leaves of the tree under `v` (values read from buffers), with their strides over the
@@ -200,7 +245,7 @@ impl<'a> Expr<'a> {
             Some(Role::Literal(c)) => return splat(c),
             Some(Role::Inline) => {}
             _ if v == self.root && node.op.is_view() => return self.load(v),
-            _ if v == self.root => {}
+            _ if self.members.contains(&v) => {}
             _ => return self.load(v),
         }
         // A value reached twice in one tree (it has several consumers) is computed once.
@@ -247,9 +292,10 @@ impl<'a> Expr<'a> {
         let strides = self.strides_over_iteration(v);
         let buffer = self.read_layout(v).buffer;
         let contiguous = strides == Layout::contiguous(buffer, &self.shape).strides;
-        if buffer == self.output() {
-            assert!(contiguous && self.linear, "internal: in-place kernel reads its output strided");
-            return self.storage.widen(buffer, "out[i]");
+        if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
+            assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
+            self.hazard |= !(contiguous && self.linear);
+            return self.storage.widen(buffer, &format!("{}[i]", self.out_name(k)));
         }
         let shape = self.shape.clone();
         let w = self.vector;
@@ -297,14 +343,28 @@ impl<'a> Expr<'a> {
                 Access::Labels => format!("in{i}: &[u32]"),
             })
             .collect();
-        params.push(format!("out: &mut [Vector<{}, N>]", self.storage.elem(self.output())));
+        for (k, &m) in self.members.iter().enumerate() {
+            params.push(format!("{}: &mut [Vector<{}, N>]", self.out_name(k), self.storage.elem(self.buffer_of(m))));
+        }
         format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", params.join(", "))
     }
 
-    fn pointwise_kernel(mut self, name: &str) -> Kernel {
-        self.choose_vector(self.root);
+    /// The kernel, or `None` on a hazard (see [`multi_output`]).
+    fn pointwise_kernel(mut self, name: &str) -> Option<Kernel> {
+        self.vector = 16;
+        for m in self.members.clone() {
+            self.root = m;
+            let widest = self.vector;
+            self.choose_vector(m);
+            self.vector = self.vector.min(widest);
+        }
         self.linear = true;
-        let value = self.emit(self.root);
+        for (k, m) in self.members.clone().into_iter().enumerate() {
+            self.root = m;
+            let value = self.emit(m);
+            let store = self.storage.narrow(self.buffer_of(m), &value);
+            self.lines.push(format!("{}[i] = {store};", self.out_name(k)));
+        }
         let w = self.vector;
         let work = self.shape.numel() / w;
         let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
@@ -315,13 +375,14 @@ impl<'a> Expr<'a> {
             body.extend(self.coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
         }
         body.extend(self.lines.iter().map(|l| format!("    {l}")));
-        let output = self.output();
-        body.push(format!("    out[i] = {};", self.storage.narrow(output, &value)));
         body.push("}".into());
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
-        let mut args = self.args;
-        args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec![self.storage.compute_type()] }
+        if self.hazard {
+            return None;
+        }
+        let mut args = self.args.clone();
+        args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 
     fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
@@ -359,7 +420,7 @@ impl<'a> Expr<'a> {
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, comptime: vec![], types: vec![self.storage.compute_type()] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 }
 
@@ -432,6 +493,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
             vector: w,
             work: m.div_ceil(TILE) * (n / w),
             args: vec![arg(la.buffer, Access::Scalar), arg(lb.buffer, Access::Vector), arg(out, Access::Vector)],
+            values: vec![v],
             comptime: vec![m, k, n, a_row, a_col, b_row, b_col, w],
             types,
         }
@@ -442,6 +504,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
             vector: nt,
             work: m * n.div_ceil(TILE),
             args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
+            values: vec![v],
             comptime: vec![m, k, n, a_row, b_col, nt],
             types,
         }

@@ -39,9 +39,9 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         .chain(p.accumulators.iter().map(|a| (a.next, a.value)))
         .collect();
     let mut entries = vec![
-        Entry::new(g, "train", p.train_roots(), &in_place),
-        Entry::new(g, "predict", vec![p.eval_output], &[]),
-        Entry::new(g, "evaluate", vec![p.eval_loss, p.eval_output], &[]),
+        Entry::new(g, p.fuse, "train", p.train_roots(), &in_place),
+        Entry::new(g, p.fuse, "predict", vec![p.eval_output], &[]),
+        Entry::new(g, p.fuse, "evaluate", vec![p.eval_loss, p.eval_output], &[]),
     ];
     // The micro-batches of an accumulated step.
     if p.accumulate > 1 {
@@ -49,10 +49,10 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
         let statistics_in_place = p.statistics.iter().map(|s| (s.update, s.value));
         let first: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.first, a.value)).chain(statistics_in_place.clone()).collect();
         let next: Vec<(ValueId, ValueId)> = p.accumulators.iter().map(|a| (a.next, a.value)).chain(statistics_in_place).collect();
-        entries.push(Entry::new(g, "start", first_roots, &first));
-        entries.push(Entry::new(g, "accumulate", next_roots, &next));
+        entries.push(Entry::new(g, p.fuse, "start", first_roots, &first));
+        entries.push(Entry::new(g, p.fuse, "accumulate", next_roots, &next));
     }
-    entries.extend(p.exposed.iter().map(|e| Entry::new(g, &e.name, vec![e.value], &[])));
+    entries.extend(p.exposed.iter().map(|e| Entry::new(g, p.fuse, &e.name, vec![e.value], &[])));
 
     // Buffers: every value that owns one in any entry point, in value order.
     let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
@@ -77,10 +77,9 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 
     let mut sources: Vec<(String, String)> = vec![]; // (name, source), deduplicated
     let mut plan = |s: &Schedule, suffix: &str| -> Vec<(ValueId, Kernel)> {
-        s.kernels
-            .iter()
-            .map(|&v| {
-                let mut k = kernel::kernel(g, s, &storage, v, &format!("k{v}"));
+        plan_kernels(g, s, &storage, p.fuse)
+            .into_iter()
+            .map(|(v, mut k)| {
                 if let Some(source) = k.source.take() {
                     match sources.iter().find(|(_, src)| *src == source) {
                         Some((name, _)) => k.function = name.clone(),
@@ -151,6 +150,30 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     (w.finish(), report)
 }
 
+/// The kernels of schedule `s` in launch order, each with the last value it computes. With
+/// `fuse`, runs of consecutive pointwise kernels over one shape share a kernel (see
+/// [`kernel::multi_output`]): launched where the run's last value was, with nothing launched in
+/// between, so every read and write keeps its order.
+fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
+    let mut planned = vec![];
+    let mut rest = &s.kernels[..];
+    while let Some(&first) = rest.first() {
+        let mut run = 1;
+        let mut fused = kernel::kernel(g, s, storage, first, &format!("k{first}"));
+        if fuse && kernel::is_pointwise_kernel(g, first) {
+            while let Some(&next) = rest.get(run) {
+                match kernel::multi_output(g, s, storage, &rest[..=run], &format!("k{next}")) {
+                    Some(k) => (fused, run) = (k, run + 1),
+                    None => break,
+                }
+            }
+        }
+        planned.push((rest[run - 1], fused));
+        rest = &rest[run..];
+    }
+    planned
+}
+
 /// One generated entry point: the values it returns and the schedule that computes them.
 struct Entry<'a> {
     name: &'a str,
@@ -160,8 +183,8 @@ struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The entry point `name` computing `roots`, updating the `in_place` pairs' buffers.
-    fn new(g: &crate::ir::Graph, name: &'a str, roots: Vec<ValueId>, in_place: &[(ValueId, ValueId)]) -> Self {
-        let schedule = schedule(g, &roots, in_place);
+    fn new(g: &crate::ir::Graph, fuse: bool, name: &'a str, roots: Vec<ValueId>, in_place: &[(ValueId, ValueId)]) -> Self {
+        let schedule = schedule(g, &roots, in_place, fuse);
         Entry { name, roots, schedule }
     }
 
@@ -611,7 +634,9 @@ fn emit_trainer(
             if launched > 0 && launched % LAUNCHES_PER_DRAIN == 0 {
                 w.line("self.arena.drain_queue();");
             }
-            w.line(&format!("// {}", describe(p, *v)));
+            for &value in &k.values {
+                w.line(&format!("// {}", describe(p, value)));
+            }
             let args: Vec<String> = k
                 .args
                 .iter()
@@ -623,14 +648,17 @@ fn emit_trainer(
                 .chain(k.comptime.iter().map(|c| c.to_string()))
                 .collect();
             w.line(&format!("let (count, dim) = self.arena.grid({});", k.work));
+            w.open("for _ in 0..profile.launches() {");
             w.line(&format!(
-                "unsafe {{ {}::launch_unchecked::<{}>(client, count, dim, {}, {}) }};",
+                "unsafe {{ {}::launch_unchecked::<{}>(client, count.clone(), dim, {}, {}) }};",
                 k.function,
                 k.types.join(", "),
                 k.vector,
                 args.join(", ")
             ));
-            w.line(&format!("profile.lap(client, \"{} {}\");", p.name, describe(p, *v).replace('"', "'")));
+            w.close("}");
+            let more = if k.values.len() > 1 { format!(" (and {} more values)", k.values.len() - 1) } else { String::new() };
+            w.line(&format!("profile.lap(client, \"{} {}{more}\");", p.name, describe(p, *v).replace('"', "'")));
         }
         w.close("}");
     }

@@ -26,8 +26,15 @@ pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<Valu
         let (mut flops, mut bytes) = (0, 0);
         let mut lines = vec![];
         for (v, k) in entry.kernels {
-            let fused = fused_into(g, entry.schedule, *v);
-            let f = kernel_flops(g, *v, &fused);
+            let mut fused = vec![];
+            let mut f = 0;
+            for &value in &k.values {
+                let inlined = fused_into(g, entry.schedule, value);
+                f += kernel_flops(g, value, &inlined);
+                fused.extend(inlined.into_iter().chain((value != *v).then_some(value)));
+            }
+            fused.sort_unstable();
+            fused.dedup();
             let b = bytes_moved(g, k, storage);
             flops += f;
             bytes += b;
@@ -86,7 +93,7 @@ fn is_arithmetic(op: &Op) -> bool {
     matches!(op, Op::Unary(..) | Op::Binary(..) | Op::Select { .. })
 }
 
-/// Bytes of every buffer the kernel reads (once) plus the one it writes.
+/// Bytes of every buffer the kernel reads (once) plus those it writes.
 fn bytes_moved(g: &Graph, k: &Kernel, storage: &Storage) -> usize {
     let bytes = |a: &Arg| if a.access == Access::Labels { 4 } else { storage.bytes(a.buffer) };
     k.args.iter().map(|a| bytes(a) * g.shape(a.buffer).numel()).sum()

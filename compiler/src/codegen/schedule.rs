@@ -35,6 +35,17 @@ impl Layout {
         Layout { buffer, strides: normalized(shape, shape.contiguous_strides()) }
     }
 
+    /// A buffer of `shape` stored with its axes in `order`, outermost first: the
+    /// `permute(order)` of it is contiguous.
+    pub fn in_order(buffer: ValueId, shape: &Shape, order: &[usize]) -> Layout {
+        let permuted = Shape(order.iter().map(|&axis| shape.0[axis]).collect());
+        let mut strides = vec![0; shape.rank()];
+        for (&axis, stride) in order.iter().zip(permuted.contiguous_strides()) {
+            strides[axis] = stride;
+        }
+        Layout { buffer, strides: normalized(shape, strides) }
+    }
+
     /// Whether the elements are stored row-major without gaps.
     pub fn is_contiguous(&self, shape: &Shape) -> bool {
         self.strides == normalized(shape, shape.contiguous_strides())
@@ -69,7 +80,8 @@ const MAX_RECOMPUTED_OPS: usize = 3;
 
 /// Plans the kernels that compute `roots`. `in_place` pairs `(value, param)` make the kernel of
 /// `value` write over `param`'s buffer (optimizer updates; they run after every read of it).
-pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -> Schedule {
+/// Without `fuse`, no pointwise value is computed inside another's kernel.
+pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], fuse: bool) -> Schedule {
     let live = g.live_set(roots);
     let mut uses = g.use_counts(&live);
     for &r in roots {
@@ -139,7 +151,7 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
                         Op::Reduce(..) => true,
                         op => op.is_pointwise() && g.shape(c) == g.shape(v),
                     });
-                let fusable = readers_fuse && (uses[v] == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
+                let fusable = fuse && readers_fuse && (uses[v] == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
                 if fusable {
                     Role::Inline
                 } else {
@@ -152,7 +164,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
             Role::External => Some(Layout::contiguous(v, &node.shape)),
             Role::Kernel => {
                 let buffer = in_place.iter().find(|(value, _)| *value == v).map_or(v, |&(_, p)| p);
-                Some(Layout::contiguous(buffer, &node.shape))
+                Some(match storage_order(g, v, &consumers[v], roots) {
+                    Some(order) => Layout::in_order(buffer, &node.shape, order),
+                    None => Layout::contiguous(buffer, &node.shape),
+                })
             }
             Role::View => views[v].clone(),
             _ => None,
@@ -161,6 +176,23 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)]) -
 
     let kernels = (0..g.nodes.len()).filter(|&v| roles[v] == Some(Role::Kernel)).collect();
     Schedule { roles, layouts, views, kernels }
+}
+
+/// The axis order an unfold is stored in when every reader permutes it the same way (a
+/// convolution's positions-last im2col): that permute is then a contiguous view.
+fn storage_order<'g>(g: &'g Graph, v: ValueId, consumers: &[ValueId], roots: &[ValueId]) -> Option<&'g [usize]> {
+    if !matches!(g.nodes[v].op, Op::Unfold(..)) || roots.contains(&v) {
+        return None;
+    }
+    let orders: Vec<&[usize]> = consumers
+        .iter()
+        .map(|&c| match &g.nodes[c].op {
+            Op::Permute(_, order) => Some(&order[..]),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let first = *orders.first()?;
+    orders.iter().all(|&o| o == first).then_some(first)
 }
 
 fn view_layout(op: &Op, source: Layout, from: &Shape, to: &Shape) -> Layout {

@@ -6,8 +6,8 @@ use super::schedule::Schedule;
 use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId, Window};
 
-/// One output element per unit, scalar (`N = 1`).
-fn kernel(name: &str, storage: &Storage, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
+/// A unit per index below `work`, scalar (`N = 1`).
+fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
     let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
@@ -25,6 +25,7 @@ fn kernel(name: &str, storage: &Storage, source_buffer: ValueId, output: ValueId
         vector: 1,
         work,
         args: vec![arg(source_buffer), arg(output)],
+        values: vec![v],
         comptime: vec![],
         types: vec![storage.compute_type()],
     }
@@ -74,37 +75,73 @@ fn within(coord: &str, lo: usize, hi: usize) -> String {
     }
 }
 
-/// The unfold `v`: each unit reads one window tap or the pad value.
+/// The unfold `v`: each unit fills one row of taps along `ow` (the pad value outside the
+/// input), written through the output's layout. Units walk the other axes in storage order, so
+/// neighbouring units write neighbouring rows.
 pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     let Op::Unfold(a, w, pad) = g.nodes[v].op else { unreachable!() };
     let [_, c, h, wd] = g.shape(a).0[..] else { unreachable!() };
-    let [_, oh, ow, _, kh, kw] = g.shape(v).0[..] else { unreachable!() };
+    let [n, oh, ow, _, kh, kw] = g.shape(v).0[..] else { unreachable!() };
     let source = s.layouts[a].as_ref().expect("unfold input has a buffer");
-    let st = &source.strides;
-    let mut body = decompose("i", &[("n", 0), ("oh", oh), ("ow", ow), ("c", c), ("kh", kh), ("kw", kw)]);
+    let output = s.layouts[v].as_ref().expect("unfold has a buffer");
+    let (st, os) = (&source.strides, &output.strides);
+    let mut rows = [("n", n, os[0]), ("oh", oh, os[1]), ("c", c, os[3]), ("kh", kh, os[4]), ("kw", kw, os[5])];
+    rows.sort_by_key(|&(_, _, stride)| std::cmp::Reverse(stride));
+    let mut body = decompose("i", &rows.map(|(coord, size, _)| (coord, size)));
     let Window { stride, dilation, padding, .. } = w;
+    let [pt, pl] = [padding[0][0], padding[1][0]];
     body.push(format!("let y = {};", offset(&[("oh", stride[0]), ("kh", dilation[0])])));
-    body.push(format!("let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
+    body.push(format!("let base = {};", offset(&[("n", os[0]), ("oh", os[1]), ("c", os[3]), ("kh", os[4]), ("kw", os[5])])));
+    body.push(format!("for ow in 0..{ow}usize {{"));
+    body.push(format!("    let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
     let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
-    let read = read.replace("pt", &padding[0][0].to_string()).replace("pl", &padding[1][0].to_string());
-    let output = s.layouts[v].as_ref().unwrap().buffer;
+    let read = read.replace("pt", &pt.to_string()).replace("pl", &pl.to_string());
     let tap = storage.widen(source.buffer, &format!("in0[{read}]"));
-    let padded = padding.iter().any(|p| p[0] + p[1] > 0);
-    if padded {
-        body.push(format!("let mut value = {};", literal(pad)));
-        let inside = format!(
-            "{} && {}",
-            within("y", padding[0][0], padding[0][0] + h),
-            within("x", padding[1][0], padding[1][0] + wd)
-        );
-        body.push(format!("if {inside} {{"));
-        body.push(format!("    value = {tap};"));
-        body.push("}".into());
-        body.push(format!("out[i] = {};", storage.narrow(output, "value")));
+    let write = format!("out[base + {}]", offset(&[("ow", os[2])]));
+    if padding.iter().any(|p| p[0] + p[1] > 0) {
+        body.push(format!("    let mut value = {};", literal(pad)));
+        body.push(format!("    if {} && {} {{", within("y", pt, pt + h), within("x", pl, pl + wd)));
+        body.push(format!("        value = {tap};"));
+        body.push("    }".into());
+        body.push(format!("    {write} = {};", storage.narrow(output.buffer, "value")));
     } else {
-        body.push(format!("out[i] = {};", storage.narrow(output, &tap)));
+        body.push(format!("    {write} = {};", storage.narrow(output.buffer, &tap)));
     }
-    kernel(name, storage, source.buffer, output, g.shape(v).numel(), body)
+    body.push("}".into());
+    kernel(name, storage, v, source.buffer, output.buffer, n * oh * c * kh * kw, body)
+}
+
+/// `lines` indented four spaces per open block (a line ending in `{` opens, `}` closes).
+fn indent_blocks(lines: Vec<String>) -> Vec<String> {
+    let mut depth = 0;
+    lines
+        .into_iter()
+        .map(|line| {
+            depth -= usize::from(line.starts_with('}'));
+            let indented = format!("{}{line}", "    ".repeat(depth));
+            depth += usize::from(line.ends_with('{'));
+            indented
+        })
+        .collect()
+}
+
+/// The loop over the taps `k` (of `size`) that can read padded coordinate `p` at `stride` and
+/// `dilation`: its opening lines, the guard of a tap, and the window position it belongs to.
+/// Without dilation, only taps with `k ≡ p (mod stride)` are visited.
+fn taps(p: &str, k: &str, size: usize, stride: usize, dilation: usize) -> (Vec<String>, String, String) {
+    match (stride, dilation) {
+        (1, 1) => (vec![format!("for {k} in 0..{size}usize {{")], format!("{p} >= {k}"), format!("{p} - {k}")),
+        (s, 1) => (
+            vec![format!("for j{k} in 0..{}usize {{", size.div_ceil(s)), format!("let {k} = {p} % {s} + j{k} * {s};")],
+            format!("{k} < {size} && {p} >= {k}"),
+            format!("({p} - {k}) / {s}"),
+        ),
+        (s, d) => (
+            vec![format!("for {k} in 0..{size}usize {{")],
+            format!("{p} >= {k} * {d} && ({p} - {k} * {d}) % {s} == 0"),
+            format!("({p} - {k} * {d}) / {s}"),
+        ),
+    }
 }
 
 /// The fold `v`: each unit sums the window taps that read its input element.
@@ -120,27 +157,18 @@ pub fn fold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) 
     body.push(format!("let px = x + {};", padding[1][0]));
     body.push(format!("let mut acc = {};", literal(0.0)));
     // Tap (kh, kw) of position (oh, ow) reads (py, px) when py = oh * sh + kh * dh.
-    let position = |p: &str, k: &str, s: usize, d: usize, bound: usize| {
-        let t = if d == 1 { format!("{p} - {k}") } else { format!("{p} - {k} * {d}") };
-        let guard = if d == 1 { format!("{p} >= {k}") } else { format!("{p} >= {k} * {d}") };
-        let (divisible, pos) =
-            if s == 1 { (String::new(), t.clone()) } else { (format!(" && ({t}) % {s} == 0"), format!("({t}) / {s}")) };
-        (format!("{guard}{divisible}"), pos, bound)
-    };
-    let (guard_y, pos_y, _) = position("py", "kh", stride[0], dilation[0], oh);
-    let (guard_x, pos_x, _) = position("px", "kw", stride[1], dilation[1], ow);
-    body.push(format!("for kh in 0..{kh}usize {{"));
-    body.push(format!("    if {guard_y} {{"));
-    body.push(format!("        let oh = {pos_y};"));
-    body.push(format!("        if oh < {oh} {{"));
-    body.push(format!("            for kw in 0..{kw}usize {{"));
-    body.push(format!("                if {guard_x} {{"));
-    body.push(format!("                    let ow = {pos_x};"));
-    body.push(format!("                    if ow < {ow} {{"));
+    let (y_taps, y_guard, y_position) = taps("py", "kh", kh, stride[0], dilation[0]);
+    let (x_taps, x_guard, x_position) = taps("px", "kw", kw, stride[1], dilation[1]);
     let read = offset(&[("n", st[0]), ("oh", st[1]), ("ow", st[2]), ("c", st[3]), ("kh", st[4]), ("kw", st[5])]);
-    body.push(format!("                        acc += {};", storage.widen(source.buffer, &format!("in0[{read}]"))));
-    body.extend(["                    }", "                }", "            }", "        }", "    }", "}"].map(String::from));
+    let mut nest = y_taps;
+    nest.extend([format!("if {y_guard} {{"), format!("let oh = {y_position};"), format!("if oh < {oh} {{")]);
+    nest.extend(x_taps);
+    nest.extend([format!("if {x_guard} {{"), format!("let ow = {x_position};"), format!("if ow < {ow} {{")]);
+    let depth = nest.iter().filter(|l| l.ends_with('{')).count();
+    nest.push(format!("acc += {};", storage.widen(source.buffer, &format!("in0[{read}]"))));
+    nest.extend(std::iter::repeat_n("}".to_string(), depth));
+    body.extend(indent_blocks(nest));
     let output = s.layouts[v].as_ref().unwrap().buffer;
     body.push(format!("out[i] = {};", storage.narrow(output, "acc")));
-    kernel(name, storage, source.buffer, output, g.shape(v).numel(), body)
+    kernel(name, storage, v, source.buffer, output, g.shape(v).numel(), body)
 }

@@ -249,11 +249,14 @@ fn as_image(g: &mut Graph, x: ValueId, what: &str) -> Result<ValueId, String> {
     }
 }
 
-/// The windows of `x` as rows `[n * oh * ow, c * kh * kw]`, ready for a matrix product.
+/// The windows of `x` as columns `[c * kh * kw, n * oh * ow]`, one per output position, so
+/// that a convolution's matrix products (and those of its gradients) run along the long axis of
+/// positions: vectorised there, and contiguous along it for the weight gradient's reduction.
 fn im2col(g: &mut Graph, x: ValueId, window: Window) -> ValueId {
-    let cols = g.unfold(x, window, 0.0);
-    let [n, oh, ow, c, kh, kw] = g.shape(cols).0[..] else { unreachable!() };
-    g.reshape(cols, Shape(vec![n * oh * ow, c * kh * kw]))
+    let windows = g.unfold(x, window, 0.0);
+    let [n, oh, ow, c, kh, kw] = g.shape(windows).0[..] else { unreachable!() };
+    let cols = g.permute(windows, &[3, 4, 5, 0, 1, 2]);
+    g.reshape(cols, Shape(vec![c * kh * kw, n * oh * ow]))
 }
 
 /// Convolution of image `x` by `options` as im2col + matrix product; `[n, o, oh, ow]`.
@@ -269,10 +272,9 @@ fn conv_image(s: &mut State, x: ValueId, index: usize, options: &Conv, weight_sh
     let cols = im2col(&mut s.graph, x, window);
     let g = &mut s.graph;
     let w2 = g.reshape(weight, Shape(vec![o, c * kh * kw]));
-    let wt = g.transpose(w2);
-    let y = g.matmul(cols, wt);
-    let y = g.reshape(y, Shape(vec![n, oh, ow, o]));
-    let y = g.permute(y, &[0, 3, 1, 2]);
+    let y = g.matmul(w2, cols);
+    let y = g.reshape(y, Shape(vec![o, n, oh, ow]));
+    let y = g.permute(y, &[1, 0, 2, 3]);
     add_channel_bias(s, y, index, options.bias, options.bias_init, fans)
 }
 

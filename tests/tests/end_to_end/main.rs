@@ -281,6 +281,35 @@ fn assert_steps_match_cpu_runtime(device: &Device, label: &str) {
     }
 }
 
+/// Fusion changes how many kernels a step launches, not what it computes: LeNet-5 and the MNIST
+/// MLP compiled with and without fusion give the same losses and parameters over 5 steps.
+#[test]
+fn fused_and_unfused_steps_agree() {
+    use kiln_models::{LeNet5, LeNet5Unfused, MnistMlp, MnistMlpUnfused};
+    let (train, _) = mnist_split();
+    let batch = |step: usize| {
+        let rows = train.slice(step * 64..(step + 1) * 64);
+        (rows.features, rows.labels)
+    };
+    macro_rules! agree {
+        ($fused:ty, $unfused:ty) => {{
+            let (mut fused, mut unfused) = (<$fused>::new(&cpu(), 3), <$unfused>::new(&cpu(), 3));
+            for step in 0..5 {
+                let (x, y) = batch(step);
+                let (a, b) = (fused.train_step(&x, &y).unwrap(), unfused.train_step(&x, &y).unwrap());
+                assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{} step {step}: fused loss {a}, unfused {b}", stringify!($fused));
+            }
+            for (name, _) in <$fused>::PARAMETERS {
+                let (a, b) = (fused.parameter(name).unwrap(), unfused.parameter(name).unwrap());
+                let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 1e-5, "{} {name}: max difference {worst}", stringify!($fused));
+            }
+        }};
+    }
+    agree!(MnistMlp, MnistMlpUnfused);
+    agree!(LeNet5, LeNet5Unfused);
+}
+
 /// The trainer's memory is one arena allocated by `new` (its size is the compile-time plan's):
 /// after a warm-up, train steps, inference and evaluation allocate no device memory. Measured
 /// in a child process (this test binary again), where no other test shares the device.

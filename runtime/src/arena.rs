@@ -20,6 +20,11 @@ pub struct Arena {
     drains: bool,
 }
 
+/// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
+/// units, each over a contiguous chunk of the work. A unit's start costs about as much as a few
+/// elements of a scalar kernel (`KILN_PROFILE=20 step_time lenet5`: see the README).
+const CPU_CUBES_PER_CHUNKED_LAUNCH: usize = 8;
+
 impl Arena {
     /// Allocates one zero-filled arena of `bytes` on `device`, holding buffers at
     /// `(offset, len)` 4-byte units each: f32 or u32 elements, pairs of half floats or halves
@@ -61,6 +66,17 @@ impl Arena {
     pub fn grid(&self, work: usize) -> (CubeCount, CubeDim) {
         let units = self.units.min(work.max(1));
         (CubeCount::new_1d(work.div_ceil(units) as u32), CubeDim::new_1d(units as u32))
+    }
+
+    /// Cube count and cube size for a generated kernel over `work` indices, whose units each
+    /// loop over a contiguous chunk of them: a few units per core on the CPU runtime, one
+    /// unit per index elsewhere.
+    pub fn chunked_grid(&self, work: usize) -> (CubeCount, CubeDim) {
+        if self.drains {
+            self.grid(work.min(self.units * CPU_CUBES_PER_CHUNKED_LAUNCH))
+        } else {
+            self.grid(work)
+        }
     }
 
     /// Waits for the launched kernels on the CPU runtime (a no-op elsewhere). Generated entry

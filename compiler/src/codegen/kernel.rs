@@ -38,6 +38,9 @@ pub struct Kernel {
     pub args: Vec<Arg>,
     /// The values the kernel stores, in order (several for a multi-output kernel).
     pub values: Vec<ValueId>,
+    /// Whether each unit loops over a chunk of the `work` indices (generated kernels, see
+    /// [`chunked`]), so a launch may use fewer units than `work`.
+    pub chunked: bool,
     /// Literal compile-time arguments appended to the launch (library kernels).
     pub comptime: Vec<usize>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
@@ -52,7 +55,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
     match &g.nodes[v].op {
         Op::MatMul(a, b) => matmul(g, s, storage, v, *a, *b),
         Op::Unfold(..) => super::window::unfold(g, s, storage, v, name),
-        Op::Fold(..) => super::window::fold(g, s, storage, v, name),
+        Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(name, *a),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
@@ -376,13 +379,28 @@ impl<'a> Expr<'a> {
         }
         body.extend(self.lines.iter().map(|l| format!("    {l}")));
         body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&chunked(work, body)));
         if self.hazard {
             return None;
         }
         let mut args = self.args.clone();
         args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), comptime: vec![], types: vec![self.storage.compute_type()] })
+        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+    }
+
+    /// The fold `root` of `input`, with `input`'s pointwise producers computed per tap. Its
+    /// units already loop over a row each; chunking them too made the conv input gradient of
+    /// LeNet-5 twice as slow (`KILN_PROFILE=20`), so each row gets its own unit.
+    fn fold_kernel(mut self, name: &str, input: ValueId) -> Kernel {
+        let value = self.emit(input);
+        let output = self.output();
+        let store = self.storage.narrow(output, "acc");
+        let (lines, work) = super::window::fold_body(self.g, self.root, (std::mem::take(&mut self.lines), value), &store);
+        let body = [vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")], lines.iter().map(|l| format!("    {l}")).collect(), vec!["}".into()]].concat();
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
+        let mut args = self.args;
+        args.push(Arg { buffer: output, access: Access::Vector });
+        Kernel { source: Some(source), function: name.into(), vector: 1, work, args, values: vec![self.root], chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
     fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
@@ -417,15 +435,30 @@ impl<'a> Expr<'a> {
         let output = self.output();
         body.push(format!("    out[i] = {};", self.storage.narrow(output, "acc")));
         body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&chunked(work, body)));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], comptime: vec![], types: vec![self.storage.compute_type()] }
+        Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 }
 
 fn indent(lines: &[String]) -> String {
     lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// `body` (`let i = ABSOLUTE_POS;` then a block guarded by `i < work`) run by each unit for
+/// every `i` in its chunk of `0..work`: the indices split evenly over the units launched.
+pub(super) fn chunked(work: usize, body: Vec<String>) -> Vec<String> {
+    assert!(body[0] == "let i = ABSOLUTE_POS;" && body[1] == format!("if i < {work} {{"), "internal: not a guarded body");
+    let mut lines = vec![
+        "let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);".to_string(),
+        format!("let chunk = ({work} + units - 1) / units;"),
+        "let start = ABSOLUTE_POS * chunk;".into(),
+        "for i in start..start + chunk {".into(),
+    ];
+    lines.extend(body[1..].iter().map(|l| format!("    {l}")));
+    lines.push("}".into());
+    lines
 }
 
 /// A vector of `value` in every lane.
@@ -494,6 +527,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
             work: m.div_ceil(TILE) * (n / w),
             args: vec![arg(la.buffer, Access::Scalar), arg(lb.buffer, Access::Vector), arg(out, Access::Vector)],
             values: vec![v],
+            chunked: false,
             comptime: vec![m, k, n, a_row, a_col, b_row, b_col, w],
             types,
         }
@@ -505,6 +539,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
             work: m * n.div_ceil(TILE),
             args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
             values: vec![v],
+            chunked: false,
             comptime: vec![m, k, n, a_row, b_col, nt],
             types,
         }

@@ -647,7 +647,8 @@ fn emit_trainer(
                 })
                 .chain(k.comptime.iter().map(|c| c.to_string()))
                 .collect();
-            w.line(&format!("let (count, dim) = self.arena.grid({});", k.work));
+            let grid = if k.chunked { "chunked_grid" } else { "grid" };
+            w.line(&format!("let (count, dim) = self.arena.{grid}({});", k.work));
             w.open("for _ in 0..profile.launches() {");
             w.line(&format!(
                 "unsafe {{ {}::launch_unchecked::<{}>(client, count.clone(), dim, {}, {}) }};",

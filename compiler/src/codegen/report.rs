@@ -72,13 +72,14 @@ fn fused_into(g: &Graph, s: &Schedule, v: ValueId) -> Vec<ValueId> {
     fused
 }
 
-/// Floating-point operations: `2mkn` for a matmul; one per element and pointwise op (or
-/// reduction step) otherwise; none for data movement (unfold, fold, copies).
+/// Floating-point operations: `2mkn` for a matmul; for a reduction or fold, one per input
+/// element and op (the sum's and the fused ones'); otherwise one per element and pointwise op,
+/// none for data movement (unfold, copies).
 fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
     let node = &g.nodes[v];
     match &node.op {
         Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
-        Op::Reduce(_, a, _) => {
+        Op::Reduce(_, a, _) | Op::Fold(a, _) => {
             let ops = 1 + fused.iter().filter(|&&u| is_arithmetic(&g.nodes[u].op)).count();
             ops * g.shape(*a).numel()
         }

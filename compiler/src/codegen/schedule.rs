@@ -141,14 +141,14 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
             Op::MatMul(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
             op => {
                 // A pointwise value is computed inside each consumer's kernel when every
-                // consumer is a reduction of it or pointwise over its shape. With several
+                // consumer is a reduction or fold of it, or pointwise over its shape. With several
                 // consumers it is recomputed in each, if that costs a few ops at most: cheaper
                 // than a kernel launch plus a write and reads of memory.
                 inlined_ops[v] = 1 + op.operands().iter().filter(|&&a| roles[a] == Some(Role::Inline)).map(|&a| inlined_ops[a]).sum::<usize>();
                 let readers_fuse = !consumers[v].is_empty()
                     && !roots.contains(&v)
                     && consumers[v].iter().all(|&c| match &g.nodes[c].op {
-                        Op::Reduce(..) => true,
+                        Op::Reduce(..) | Op::Fold(..) => true,
                         op => op.is_pointwise() && g.shape(c) == g.shape(v),
                     });
                 let fusable = fuse && readers_fuse && (uses[v] == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);

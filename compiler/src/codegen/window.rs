@@ -6,17 +6,17 @@ use super::schedule::Schedule;
 use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId, Window};
 
-/// A unit per index below `work`, scalar (`N = 1`).
+/// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
 fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
     let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
+    let mut guarded = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
+    guarded.extend(body.into_iter().map(|l| format!("    {l}")));
+    guarded.push("}".into());
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
         format!("fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"),
-        "    let i = ABSOLUTE_POS;".into(),
-        format!("    if i < {work} {{"),
     ];
-    lines.extend(body.into_iter().map(|l| format!("        {l}")));
-    lines.push("    }".into());
+    lines.extend(super::kernel::chunked(work, guarded).into_iter().map(|l| format!("    {l}")));
     lines.push("}".into());
     let arg = |buffer| Arg { buffer, access: Access::Vector };
     Kernel {
@@ -26,6 +26,7 @@ fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, out
         work,
         args: vec![arg(source_buffer), arg(output)],
         values: vec![v],
+        chunked: true,
         comptime: vec![],
         types: vec![storage.compute_type()],
     }
@@ -144,31 +145,34 @@ fn taps(p: &str, k: &str, size: usize, stride: usize, dilation: usize) -> (Vec<S
     }
 }
 
-/// The fold `v`: each unit sums the window taps that read its input element.
-pub fn fold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
+/// The body of the fold `v`'s kernel and its unit count. Each unit fills one row of the output
+/// along `x`: every element sums the window taps that land on it. `tap` is the lines that
+/// compute the fold's input at coordinates `c0..c5` (n, oh, ow, c, kh, kw), then its name
+/// (pointwise producers run inside the loop); `store` writes the sum.
+pub fn fold_body(g: &Graph, v: ValueId, tap: (Vec<String>, String), store: &str) -> (Vec<String>, usize) {
     let Op::Fold(a, w) = g.nodes[v].op else { unreachable!() };
-    let [_, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
+    let [n, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
     let [_, oh, ow, _, kh, kw] = g.shape(a).0[..] else { unreachable!() };
-    let source = s.layouts[a].as_ref().expect("fold input has a buffer");
-    let st = &source.strides;
     let Window { stride, dilation, padding, .. } = w;
-    let mut body = decompose("i", &[("n", 0), ("c", c), ("y", h), ("x", wd)]);
-    body.push(format!("let py = y + {};", padding[0][0]));
-    body.push(format!("let px = x + {};", padding[1][0]));
-    body.push(format!("let mut acc = {};", literal(0.0)));
+    let mut nest = decompose("i", &[("n", 0), ("c", c), ("y", h)]);
+    nest.push(format!("let py = y + {};", padding[0][0]));
+    nest.push(format!("for x in 0..{wd}usize {{"));
+    nest.push(format!("let px = x + {};", padding[1][0]));
+    nest.push(format!("let mut acc = {};", literal(0.0)));
     // Tap (kh, kw) of position (oh, ow) reads (py, px) when py = oh * sh + kh * dh.
     let (y_taps, y_guard, y_position) = taps("py", "kh", kh, stride[0], dilation[0]);
     let (x_taps, x_guard, x_position) = taps("px", "kw", kw, stride[1], dilation[1]);
-    let read = offset(&[("n", st[0]), ("oh", st[1]), ("ow", st[2]), ("c", st[3]), ("kh", st[4]), ("kw", st[5])]);
-    let mut nest = y_taps;
+    let opened = nest.len();
+    nest.extend(y_taps);
     nest.extend([format!("if {y_guard} {{"), format!("let oh = {y_position};"), format!("if oh < {oh} {{")]);
     nest.extend(x_taps);
     nest.extend([format!("if {x_guard} {{"), format!("let ow = {x_position};"), format!("if ow < {ow} {{")]);
-    let depth = nest.iter().filter(|l| l.ends_with('{')).count();
-    nest.push(format!("acc += {};", storage.widen(source.buffer, &format!("in0[{read}]"))));
+    let depth = nest[opened..].iter().filter(|l| l.ends_with('{')).count();
+    nest.extend(["let c0 = n;", "let c1 = oh;", "let c2 = ow;", "let c3 = c;", "let c4 = kh;", "let c5 = kw;"].map(String::from));
+    nest.extend(tap.0);
+    nest.push(format!("acc += {};", tap.1));
     nest.extend(std::iter::repeat_n("}".to_string(), depth));
-    body.extend(indent_blocks(nest));
-    let output = s.layouts[v].as_ref().unwrap().buffer;
-    body.push(format!("out[i] = {};", storage.narrow(output, "acc")));
-    kernel(name, storage, v, source.buffer, output, g.shape(v).numel(), body)
+    nest.push(format!("out[i * {wd} + x] = {store};"));
+    nest.push("}".into());
+    (indent_blocks(nest), n * c * h)
 }

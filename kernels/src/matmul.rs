@@ -59,8 +59,9 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
 }
 
 /// NT form: `a` and `b` both contiguous along k, read as vectors of `v` (`b[k, n]` is stored
-/// as rows of n: element `(p, j)` at `j * b_col + p`). Each unit computes one row by 4 columns
-/// and sums its vector accumulators at the end. Accumulates in `F`, like `matmul_nn`.
+/// as rows of n: element `(p, j)` at `j * b_col + p`). Each unit computes 2 rows by 4 columns
+/// (8 vector accumulators, 6 loads per 8 multiply-adds) and sums each accumulator's lanes at the
+/// end. Accumulates in `F`, like `matmul_nn`.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
@@ -76,34 +77,71 @@ pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
 ) {
     let col_blocks = n.div_ceil(4);
     let pos = ABSOLUTE_POS;
-    if pos < m * col_blocks {
-        let row = pos / col_blocks;
+    if pos < m.div_ceil(2) * col_blocks {
+        // Rows and columns past the end read the last one again and are not stored.
+        let r0 = (pos / col_blocks) * 2;
+        let r1 = select(r0 + 1 < m, r0 + 1, m - 1);
         let c0 = (pos % col_blocks) * 4;
         let c1 = select(c0 + 1 < n, c0 + 1, n - 1);
         let c2 = select(c0 + 2 < n, c0 + 2, n - 1);
         let c3 = select(c0 + 3 < n, c0 + 3, n - 1);
-        let mut acc0 = Vector::<F, N>::new(F::new(0.0));
-        let mut acc1 = Vector::<F, N>::new(F::new(0.0));
-        let mut acc2 = Vector::<F, N>::new(F::new(0.0));
-        let mut acc3 = Vector::<F, N>::new(F::new(0.0));
-        let a_base = row * a_row / v;
+        let mut acc00 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc01 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc02 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc03 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc10 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc11 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc12 = Vector::<F, N>::new(F::new(0.0));
+        let mut acc13 = Vector::<F, N>::new(F::new(0.0));
+        let a0 = r0 * a_row / v;
+        let a1 = r1 * a_row / v;
         for p in 0..k / v {
-            let av = Vector::<F, N>::cast_from(a[a_base + p]);
-            acc0 += av * Vector::<F, N>::cast_from(b[c0 * b_col / v + p]);
-            acc1 += av * Vector::<F, N>::cast_from(b[c1 * b_col / v + p]);
-            acc2 += av * Vector::<F, N>::cast_from(b[c2 * b_col / v + p]);
-            acc3 += av * Vector::<F, N>::cast_from(b[c3 * b_col / v + p]);
+            let x0 = Vector::<F, N>::cast_from(a[a0 + p]);
+            let x1 = Vector::<F, N>::cast_from(a[a1 + p]);
+            let y0 = Vector::<F, N>::cast_from(b[c0 * b_col / v + p]);
+            let y1 = Vector::<F, N>::cast_from(b[c1 * b_col / v + p]);
+            let y2 = Vector::<F, N>::cast_from(b[c2 * b_col / v + p]);
+            let y3 = Vector::<F, N>::cast_from(b[c3 * b_col / v + p]);
+            acc00 += x0 * y0;
+            acc01 += x0 * y1;
+            acc02 += x0 * y2;
+            acc03 += x0 * y3;
+            acc10 += x1 * y0;
+            acc11 += x1 * y1;
+            acc12 += x1 * y2;
+            acc13 += x1 * y3;
         }
-        out[row * n + c0] = EO::cast_from(lane_sum::<F, N>(acc0, v));
-        if c0 + 1 < n {
-            out[row * n + c1] = EO::cast_from(lane_sum::<F, N>(acc1, v));
+        store_row::<F, EO, N>(out, r0 * n, c0, n, acc00, acc01, acc02, acc03, v);
+        if r0 + 1 < m {
+            store_row::<F, EO, N>(out, r1 * n, c0, n, acc10, acc11, acc12, acc13, v);
         }
-        if c0 + 2 < n {
-            out[row * n + c2] = EO::cast_from(lane_sum::<F, N>(acc2, v));
-        }
-        if c0 + 3 < n {
-            out[row * n + c3] = EO::cast_from(lane_sum::<F, N>(acc3, v));
-        }
+    }
+}
+
+/// Stores the lane sums of 4 accumulators at columns `c0..c0 + 4` of the row at `base`, those
+/// below `n`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn store_row<F: Float, EO: Float, N: Size>(
+    out: &mut [EO],
+    base: usize,
+    c0: usize,
+    #[comptime] n: usize,
+    acc0: Vector<F, N>,
+    acc1: Vector<F, N>,
+    acc2: Vector<F, N>,
+    acc3: Vector<F, N>,
+    #[comptime] v: usize,
+) {
+    out[base + c0] = EO::cast_from(lane_sum::<F, N>(acc0, v));
+    if c0 + 1 < n {
+        out[base + c0 + 1] = EO::cast_from(lane_sum::<F, N>(acc1, v));
+    }
+    if c0 + 2 < n {
+        out[base + c0 + 2] = EO::cast_from(lane_sum::<F, N>(acc2, v));
+    }
+    if c0 + 3 < n {
+        out[base + c0 + 3] = EO::cast_from(lane_sum::<F, N>(acc3, v));
     }
 }
 

@@ -501,6 +501,8 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
 
 /// Rows (NN) or columns (NT) of output each unit of a library matmul computes.
 const TILE: usize = 4;
+/// Rows of output each unit of the NT matmul computes.
+const NT_ROWS: usize = 2;
 
 /// `out = a @ b` through `kiln_kernels`: vectorised along n when b's rows are contiguous (NN),
 /// else along k when both operands are contiguous along k (NT), else scalar NN.
@@ -515,7 +517,8 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
         [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
     };
     let nn = if b_col == 1 { widest(n, &[b_row]) } else { 1 };
-    let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]) } else { 1 };
+    // NT keeps 8 vector accumulators: 8 lanes each fit AVX2's 16 registers with the loads.
+    let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]).min(8) } else { 1 };
     let arg = |buffer, access| Arg { buffer, access };
     let types = vec![storage.compute_type(), storage.launch_type(la.buffer), storage.launch_type(lb.buffer), storage.launch_type(out)];
     if nn > 1 || nt == 1 {
@@ -536,7 +539,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b:
             source: None,
             function: "kiln_runtime::kernels::matmul_nt".into(),
             vector: nt,
-            work: m * n.div_ceil(TILE),
+            work: m.div_ceil(NT_ROWS) * n.div_ceil(TILE),
             args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
             values: vec![v],
             chunked: false,

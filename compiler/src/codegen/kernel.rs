@@ -39,7 +39,7 @@ pub struct Kernel {
     /// The values the kernel stores, in order (several for a multi-output kernel).
     pub values: Vec<ValueId>,
     /// Whether each unit loops over a chunk of the `work` indices (generated kernels, see
-    /// [`chunked`]), so a launch may use fewer units than `work`.
+    /// [`over_indices`]), so a launch may use fewer units than `work`.
     pub chunked: bool,
     /// Literal compile-time arguments appended to the launch (library kernels).
     pub comptime: Vec<usize>,
@@ -368,21 +368,20 @@ impl<'a> Expr<'a> {
             let store = self.storage.narrow(self.buffer_of(m), &value);
             self.lines.push(format!("{}[i] = {store};", self.out_name(k)));
         }
-        let w = self.vector;
-        let work = self.shape.numel() / w;
-        let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
-        if !self.used_axes.is_empty() {
-            body.push(if w == 1 { "    let e = i;".to_string() } else { format!("    let e = i * {w};") });
-            let axes: Vec<usize> = (0..self.shape.rank()).collect();
-            let strides = self.shape.contiguous_strides();
-            body.extend(self.coords("e", &self.shape, &strides, &axes).into_iter().map(|l| format!("    {l}")));
-        }
-        body.extend(self.lines.iter().map(|l| format!("    {l}")));
-        body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&chunked(work, body)));
         if self.hazard {
             return None;
         }
+        let w = self.vector;
+        let work = self.shape.numel() / w;
+        let mut inner = vec![];
+        if !self.used_axes.is_empty() {
+            inner.push(if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") });
+            let axes: Vec<usize> = (0..self.shape.rank()).collect();
+            let strides = self.shape.contiguous_strides();
+            inner.extend(self.coords("e", &self.shape, &strides, &axes));
+        }
+        inner.extend(self.lines.iter().cloned());
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
         let mut args = self.args.clone();
         args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
         Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
@@ -396,8 +395,7 @@ impl<'a> Expr<'a> {
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
         let (lines, work) = super::window::fold_body(self.g, self.root, (std::mem::take(&mut self.lines), value), &store);
-        let body = [vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")], lines.iter().map(|l| format!("    {l}")).collect(), vec!["}".into()]].concat();
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&body));
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, lines, false)));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
         Kernel { source: Some(source), function: name.into(), vector: 1, work, args, values: vec![self.root], chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] }
@@ -422,20 +420,18 @@ impl<'a> Expr<'a> {
             ReduceOp::Sum => (splat(0.0), format!("acc + {value}")),
             ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
         };
-        let mut body = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
-        body.push(if w == 1 { "    let e = i;".to_string() } else { format!("    let e = i * {w};") });
+        let mut inner = vec![if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") }];
         let out_strides = out_shape.contiguous_strides();
-        body.extend(self.coords("e", &out_shape, &out_strides, &kept).into_iter().map(|l| format!("    {l}")));
-        body.push(format!("    let mut acc = {init};"));
-        body.push(format!("    for r in 0..{trips}usize {{"));
-        body.extend(self.coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("        {l}")));
-        body.extend(self.lines.iter().map(|l| format!("        {l}")));
-        body.push(format!("        acc = {combine};"));
-        body.push("    }".into());
+        inner.extend(self.coords("e", &out_shape, &out_strides, &kept));
+        inner.push(format!("let mut acc = {init};"));
+        inner.push(format!("for r in 0..{trips}usize {{"));
+        inner.extend(self.coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
+        inner.extend(self.lines.iter().map(|l| format!("    {l}")));
+        inner.push(format!("    acc = {combine};"));
+        inner.push("}".into());
         let output = self.output();
-        body.push(format!("    out[i] = {};", self.storage.narrow(output, "acc")));
-        body.push("}".into());
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&chunked(work, body)));
+        inner.push(format!("out[i] = {};", self.storage.narrow(output, "acc")));
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
         Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] }
@@ -446,17 +442,23 @@ fn indent(lines: &[String]) -> String {
     lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
-/// `body` (`let i = ABSOLUTE_POS;` then a block guarded by `i < work`) run by each unit for
-/// every `i` in its chunk of `0..work`: the indices split evenly over the units launched.
-pub(super) fn chunked(work: usize, body: Vec<String>) -> Vec<String> {
-    assert!(body[0] == "let i = ABSOLUTE_POS;" && body[1] == format!("if i < {work} {{"), "internal: not a guarded body");
+/// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit
+/// per index, or, `chunked`, each unit over its contiguous chunk of the indices (split evenly
+/// over the units launched; see `Arena::chunked_grid`).
+pub(super) fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Vec<String> {
+    let mut guarded = vec![format!("if i < {work} {{")];
+    guarded.extend(inner.into_iter().map(|l| format!("    {l}")));
+    guarded.push("}".into());
+    if !chunked {
+        return [vec!["let i = ABSOLUTE_POS;".to_string()], guarded].concat();
+    }
     let mut lines = vec![
         "let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);".to_string(),
         format!("let chunk = ({work} + units - 1) / units;"),
         "let start = ABSOLUTE_POS * chunk;".into(),
         "for i in start..start + chunk {".into(),
     ];
-    lines.extend(body[1..].iter().map(|l| format!("    {l}")));
+    lines.extend(guarded.into_iter().map(|l| format!("    {l}")));
     lines.push("}".into());
     lines
 }

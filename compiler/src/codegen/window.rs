@@ -9,14 +9,11 @@ use crate::ir::{Graph, Op, ValueId, Window};
 /// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
 fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
     let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
-    let mut guarded = vec!["let i = ABSOLUTE_POS;".to_string(), format!("if i < {work} {{")];
-    guarded.extend(body.into_iter().map(|l| format!("    {l}")));
-    guarded.push("}".into());
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
         format!("fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"),
     ];
-    lines.extend(super::kernel::chunked(work, guarded).into_iter().map(|l| format!("    {l}")));
+    lines.extend(super::kernel::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
     lines.push("}".into());
     let arg = |buffer| Arg { buffer, access: Access::Vector };
     Kernel {

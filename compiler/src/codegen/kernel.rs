@@ -106,14 +106,22 @@ struct Expr<'a> {
     members: Vec<ValueId>,
     /// Whether a load reads a member's buffer at other indices than the unit's own.
     hazard: bool,
+    /// The iteration shape (frame 0).
     shape: Shape,
+    /// Shapes the tree is evaluated over: the iteration shape, then one per inlined reshape
+    /// (see [`Expr::emit_reshaped`]). Frame `k > 0` has coordinates `c{k}_{d}`.
+    frames: Vec<Shape>,
+    /// The frame being emitted.
+    frame: usize,
     /// Axes a reduction loops over (empty for pointwise kernels).
     reduced: Vec<usize>,
     vector: usize,
     /// Whether kernel index `i` walks the iteration shape row-major (pointwise kernels).
     linear: bool,
-    /// Axes whose coordinate `c{d}` an emitted line reads.
-    used_axes: Vec<usize>,
+    /// `(frame, axis)` of each coordinate an emitted line reads.
+    used_axes: Vec<(usize, usize)>,
+    /// Whether a frame's coordinates are derived from the linear index `e`.
+    reads_index: bool,
     /// Values already computed by an emitted line (`t{v}`).
     emitted: Vec<ValueId>,
     args: Vec<Arg>,
@@ -130,10 +138,13 @@ impl<'a> Expr<'a> {
             members: vec![root],
             hazard: false,
             shape: shape.clone(),
+            frames: vec![shape.clone()],
+            frame: 0,
             reduced: vec![],
             vector: 1,
             linear: false,
             used_axes: vec![],
+            reads_index: false,
             emitted: vec![],
             args: vec![],
             lines: vec![],
@@ -157,26 +168,25 @@ impl<'a> Expr<'a> {
         }
     }
 
-    /// Leaves of the tree under `v` (values read from buffers), with their strides over the
-    /// iteration shape; `None` strides mark labels read by one_hot and iotas (read per lane).
-    fn leaves(&self, v: ValueId, out: &mut Vec<(ValueId, Option<Vec<usize>>)>) {
-        match self.s.roles[v] {
-            Some(Role::Literal(_)) => {}
-            _ if v == self.root && self.g.nodes[v].op.is_view() => {
-                out.push((v, Some(self.strides_over_iteration(v))))
-            }
-            role if v == self.root || role == Some(Role::Inline) => {
-                if let Op::OneHot(labels) = self.g.nodes[v].op {
-                    out.push((labels, None));
-                } else if let Op::Iota(_) = self.g.nodes[v].op {
-                    out.push((v, None));
-                } else {
-                    for a in self.g.nodes[v].op.operands() {
-                        self.leaves(a, out);
+    /// Leaves of the tree under `v` (values read from buffers), evaluated over `frame`: each
+    /// with its strides over the frame (`None` for labels read by one_hot and iotas, read per
+    /// lane) and the frame's last extent.
+    fn leaves(&self, v: ValueId, frame: &Shape, out: &mut Vec<(ValueId, Option<Vec<usize>>, usize)>) {
+        let last = frame.0.last().copied().unwrap_or(1);
+        match (self.s.roles[v], &self.g.nodes[v].op) {
+            (Some(Role::Literal(_)), _) => {}
+            (_, op) if v == self.root && op.is_view() => out.push((v, Some(self.strides_over(v, frame)), last)),
+            (Some(Role::Inline), Op::Reshape(a)) => self.leaves(*a, self.g.shape(*a), out),
+            (role, op) if v == self.root || role == Some(Role::Inline) => match op {
+                Op::OneHot(labels) => out.push((*labels, None, last)),
+                Op::Iota(_) => out.push((v, None, last)),
+                op => {
+                    for a in op.operands() {
+                        self.leaves(a, frame, out);
                     }
                 }
-            }
-            _ => out.push((v, Some(self.strides_over_iteration(v)))),
+            },
+            _ => out.push((v, Some(self.strides_over(v, frame)), last)),
         }
     }
 
@@ -186,18 +196,35 @@ impl<'a> Expr<'a> {
         layout.as_ref().expect("leaf has a buffer")
     }
 
-    fn strides_over_iteration(&self, v: ValueId) -> Vec<usize> {
+    /// The strides of leaf `v` over the axes of `frame`.
+    fn strides_over(&self, v: ValueId, frame: &Shape) -> Vec<usize> {
         let layout = self.read_layout(v);
         // A copied view iterates over the shape it reads (a strided reshape: its source's).
-        let shape = if v == self.root { &self.shape } else { self.g.shape(v) };
-        (0..self.shape.rank()).map(|d| if shape.0[d] == 1 { 0 } else { layout.strides[d] }).collect()
+        let shape = if v == self.root { frame } else { self.g.shape(v) };
+        (0..frame.rank()).map(|d| if shape.0[d] == 1 { 0 } else { layout.strides[d] }).collect()
+    }
+
+    /// The name of coordinate `d` of `frame`.
+    fn coord(frame: usize, d: usize) -> String {
+        if frame == 0 {
+            format!("c{d}")
+        } else {
+            format!("c{frame}_{d}")
+        }
+    }
+
+    /// Coordinate `d` of the current frame, marked as read.
+    fn use_coord(&mut self, d: usize) -> String {
+        self.used_axes.push((self.frame, d));
+        Self::coord(self.frame, d)
     }
 
     /// The widest vector (16 lanes down to 1) every leaf and the output can be read with:
-    /// along the last axis each leaf is contiguous (stride 1, aligned) or broadcast (stride 0).
+    /// along the last axis of its frame each leaf is contiguous (stride 1, aligned) or
+    /// broadcast (stride 0), and the frame's last extent is a multiple of the width.
     fn choose_vector(&mut self, expr_root: ValueId) {
         let mut leaves = vec![];
-        self.leaves(expr_root, &mut leaves);
+        self.leaves(expr_root, &self.shape, &mut leaves);
         let rank = self.shape.rank();
         let last = if rank == 0 { 1 } else { self.shape.0[rank - 1] };
         let last_reduced = rank > 0 && self.reduced.contains(&(rank - 1));
@@ -207,8 +234,9 @@ impl<'a> Expr<'a> {
                 w == 1
                     || (!last_reduced
                         && last % w == 0
-                        && leaves.iter().all(|(_, strides)| match strides {
+                        && leaves.iter().all(|(_, strides, frame_last)| match strides {
                             None => false,
+                            Some(_) if frame_last % w != 0 => false,
                             Some(st) => match st.last() {
                                 Some(0) => true,
                                 Some(1) => st[..rank - 1].iter().all(|s| s % w == 0),
@@ -228,12 +256,19 @@ impl<'a> Expr<'a> {
         format!("in{index}")
     }
 
+    /// `c{d} * stride + ...` over the current frame's coordinates.
     fn offset(&mut self, strides: &[usize], shape: &Shape) -> String {
         let terms: Vec<String> = (0..strides.len())
             .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
-            .map(|d| if strides[d] == 1 { format!("c{d}") } else { format!("c{d} * {}", strides[d]) })
+            .map(|d| {
+                let c = self.use_coord(d);
+                if strides[d] == 1 {
+                    c
+                } else {
+                    format!("{c} * {}", strides[d])
+                }
+            })
             .collect();
-        self.used_axes.extend((0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1));
         if terms.is_empty() {
             "0".into()
         } else {
@@ -244,6 +279,9 @@ impl<'a> Expr<'a> {
     /// Emits `let t{v} = ...;` for `v` and everything inlined under it; returns the name.
     fn emit(&mut self, v: ValueId) -> String {
         let node = &self.g.nodes[v];
+        if let (Some(Role::Inline), Op::Reshape(a)) = (self.s.roles[v], &node.op) {
+            return self.emit_reshaped(*a);
+        }
         match self.s.roles[v] {
             Some(Role::Literal(c)) => return splat(c),
             Some(Role::Inline) => {}
@@ -275,32 +313,114 @@ impl<'a> Expr<'a> {
                 let layout = self.s.layouts[*labels].clone().expect("labels have a buffer");
                 let offset = self.offset(&layout.strides, self.g.shape(*labels));
                 let arg = self.arg(layout.buffer, Access::Labels);
-                let class = self.shape.rank() - 1;
-                self.used_axes.push(class);
-                format!("Vector::new(select({arg}[{offset}] == u32::cast_from(c{class}), F::new(1.0), F::new(0.0)))")
+                let class = self.use_coord(self.frames[self.frame].rank() - 1);
+                format!("Vector::new(select({arg}[{offset}] == u32::cast_from({class}), F::new(1.0), F::new(0.0)))")
             }
-            Op::Iota(axis) if self.shape.0[*axis] == 1 => splat(0.0),
-            Op::Iota(axis) => {
-                self.used_axes.push(*axis);
-                format!("Vector::new(F::cast_from(c{axis}))")
-            }
+            Op::Iota(axis) if self.frames[self.frame].0[*axis] == 1 => splat(0.0),
+            Op::Iota(axis) => format!("Vector::new(F::cast_from({}))", self.use_coord(*axis)),
             op => unreachable!("not pointwise: {op:?}"),
         };
         self.lines.push(format!("let t{v} = {expr};"));
         format!("t{v}")
     }
 
-    /// Reads leaf `v` at the current coordinates.
+    /// Emits inlined value `a`, which an inlined reshape views, in the frame of `a`'s shape.
+    /// Returns its name.
+    fn emit_reshaped(&mut self, a: ValueId) -> String {
+        let shape = self.g.shape(a);
+        let frame = self.frames.iter().position(|f| f == shape).unwrap_or_else(|| {
+            self.frames.push(shape.clone());
+            self.frames.len() - 1
+        });
+        let parent = std::mem::replace(&mut self.frame, frame);
+        let value = self.emit(a);
+        self.frame = parent;
+        value
+    }
+
+    /// The emitted lines, after those that give the read coordinates of frames `1..`.
+    fn body(&mut self) -> Vec<String> {
+        let mut lines = vec![];
+        let mut by_index = vec![];
+        for k in 1..self.frames.len() {
+            let shape = self.frames[k].clone();
+            for d in 0..shape.rank() {
+                if shape.0[d] == 1 || !self.used_axes.contains(&(k, d)) {
+                    continue;
+                }
+                match self.derived_coord(&shape, d) {
+                    Some(expr) => lines.push(format!("let {} = {expr};", Self::coord(k, d))),
+                    None => by_index.push((k, d)),
+                }
+            }
+        }
+        if !by_index.is_empty() {
+            // A reshape keeps the row-major element index, so every frame shares it.
+            let index = if self.linear {
+                self.reads_index = true;
+                "e".to_string()
+            } else {
+                let shape = self.shape.clone();
+                let saved = std::mem::replace(&mut self.frame, 0);
+                let index = self.offset(&shape.contiguous_strides(), &shape);
+                self.frame = saved;
+                index
+            };
+            lines.push(format!("let f = {index};"));
+            for (k, d) in by_index {
+                let shape = &self.frames[k];
+                lines.extend(self.coords(k, "f", shape, &shape.contiguous_strides(), &[d]));
+            }
+        }
+        lines.extend(self.lines.iter().cloned());
+        lines
+    }
+
+    /// Coordinate `d` of a frame of `shape` from the iteration's coordinates, where the reshape
+    /// between them merges whole axes into `d` or splits `d` out of one axis; `None` otherwise.
+    fn derived_coord(&mut self, shape: &Shape, d: usize) -> Option<String> {
+        let (sizes, strides) = (self.shape.0.clone(), self.shape.contiguous_strides());
+        let lo = shape.contiguous_strides()[d];
+        let hi = lo * shape.0[d];
+        let axes = || (0..sizes.len()).filter(|&j| sizes[j] > 1);
+        // Merge: the iteration axes inside [lo, hi) lie wholly inside it, none straddles lo.
+        let inside: Vec<usize> = axes().filter(|&j| strides[j] >= lo && strides[j] < hi).collect();
+        let whole = inside.iter().all(|&j| strides[j] % lo == 0 && strides[j] * sizes[j] <= hi);
+        if whole && axes().all(|j| strides[j] >= lo || strides[j] * sizes[j] <= lo) {
+            let saved = std::mem::replace(&mut self.frame, 0);
+            let terms: Vec<String> = inside
+                .iter()
+                .map(|&j| match strides[j] / lo {
+                    1 => self.use_coord(j),
+                    scale => format!("{} * {scale}", self.use_coord(j)),
+                })
+                .collect();
+            self.frame = saved;
+            return Some(if terms.is_empty() { "0".into() } else { terms.join(" + ") });
+        }
+        // Split: [lo, hi) lies inside one iteration axis.
+        let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo % strides[j] == 0)?;
+        let c = Self::coord(0, j);
+        self.used_axes.push((0, j));
+        let divided = match lo / strides[j] {
+            1 => c,
+            step => format!("({c} / {step})"),
+        };
+        Some(if hi == strides[j] * sizes[j] { divided } else { format!("{divided} % {}", shape.0[d]) })
+    }
+
+    /// Reads leaf `v` at the current frame's coordinates.
     fn load(&mut self, v: ValueId) -> String {
-        let strides = self.strides_over_iteration(v);
+        let frame = self.frames[self.frame].clone();
+        let strides = self.strides_over(v, &frame);
         let buffer = self.read_layout(v).buffer;
-        let contiguous = strides == Layout::contiguous(buffer, &self.shape).strides;
+        let contiguous = strides == Layout::contiguous(buffer, &frame).strides;
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
             self.hazard |= !(contiguous && self.linear);
             return self.storage.widen(buffer, &format!("{}[i]", self.out_name(k)));
         }
-        let shape = self.shape.clone();
+        let shape = frame;
         let w = self.vector;
         if w > 1 && strides.last() == Some(&0) {
             let arg = self.arg(buffer, Access::Scalar);
@@ -318,18 +438,19 @@ impl<'a> Expr<'a> {
         self.storage.widen(buffer, &vector)
     }
 
-    /// `let c{d} = (index / stride) % size;` for the given axes of `shape`.
-    /// The outermost axis needs no modulo and a stride of 1 no division.
-    fn coords(&self, index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
+    /// `let c{d} = (index / stride) % size;` for the read axes among `axes` of `frame` (of
+    /// `shape`). The outermost axis needs no modulo and a stride of 1 no division.
+    fn coords(&self, frame: usize, index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
         let outermost = axes.iter().copied().filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d]);
         axes.iter()
-            .filter(|&&d| shape.0[d] > 1 && self.used_axes.contains(&d))
+            .filter(|&&d| shape.0[d] > 1 && self.used_axes.contains(&(frame, d)))
             .map(|&d| {
+                let c = Self::coord(frame, d);
                 match (strides[d] == 1, Some(d) == outermost) {
-                    (true, true) => format!("let c{d} = {index};"),
-                    (true, false) => format!("let c{d} = {index} % {};", shape.0[d]),
-                    (false, true) => format!("let c{d} = {index} / {};", strides[d]),
-                    (false, false) => format!("let c{d} = ({index} / {}) % {};", strides[d], shape.0[d]),
+                    (true, true) => format!("let {c} = {index};"),
+                    (true, false) => format!("let {c} = {index} % {};", shape.0[d]),
+                    (false, true) => format!("let {c} = {index} / {};", strides[d]),
+                    (false, false) => format!("let {c} = ({index} / {}) % {};", strides[d], shape.0[d]),
                 }
             })
             .collect()
@@ -373,14 +494,15 @@ impl<'a> Expr<'a> {
         }
         let w = self.vector;
         let work = self.shape.numel() / w;
+        let body = self.body();
         let mut inner = vec![];
-        if !self.used_axes.is_empty() {
+        if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
             inner.push(if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") });
             let axes: Vec<usize> = (0..self.shape.rank()).collect();
             let strides = self.shape.contiguous_strides();
-            inner.extend(self.coords("e", &self.shape, &strides, &axes));
+            inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
         }
-        inner.extend(self.lines.iter().cloned());
+        inner.extend(body);
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
         let mut args = self.args.clone();
         args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
@@ -394,7 +516,7 @@ impl<'a> Expr<'a> {
         let value = self.emit(input);
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
-        let (lines, work) = super::window::fold_body(self.g, self.root, (std::mem::take(&mut self.lines), value), &store);
+        let (lines, work) = super::window::fold_body(self.g, self.root, (self.body(), value), &store);
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, lines, false)));
         let mut args = self.args;
         args.push(Arg { buffer: output, access: Access::Vector });
@@ -415,6 +537,7 @@ impl<'a> Expr<'a> {
             stride *= self.shape.0[d];
         }
         let value = self.emit(input);
+        let body = self.body();
         let work = out_shape.numel() / w;
         let (init, combine) = match op {
             ReduceOp::Sum => (splat(0.0), format!("acc + {value}")),
@@ -422,11 +545,11 @@ impl<'a> Expr<'a> {
         };
         let mut inner = vec![if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") }];
         let out_strides = out_shape.contiguous_strides();
-        inner.extend(self.coords("e", &out_shape, &out_strides, &kept));
+        inner.extend(self.coords(0, "e", &out_shape, &out_strides, &kept));
         inner.push(format!("let mut acc = {init};"));
         inner.push(format!("for r in 0..{trips}usize {{"));
-        inner.extend(self.coords("r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
-        inner.extend(self.lines.iter().map(|l| format!("    {l}")));
+        inner.extend(self.coords(0, "r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
+        inner.extend(body.iter().map(|l| format!("    {l}")));
         inner.push(format!("    acc = {combine};"));
         inner.push("}".into());
         let output = self.output();

@@ -117,6 +117,12 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                 let a = op.operands()[0];
                 match (roles[a], &layouts[a]) {
                     (Some(Role::Literal(c)), _) => Role::Literal(c),
+                    // Only where every reader can evaluate the source at its own element index
+                    // (see `fuses_through_reshape`).
+                    (Some(Role::Inline), _) => {
+                        inlined_ops[v] = inlined_ops[a];
+                        Role::Inline
+                    }
                     (_, Some(source)) => {
                         let strided_reshape = matches!(op, Op::Reshape(_)) && !source.is_contiguous(g.shape(a));
                         if strided_reshape {
@@ -145,13 +151,17 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                 // consumers it is recomputed in each, if that costs a few ops at most: cheaper
                 // than a kernel launch plus a write and reads of memory.
                 inlined_ops[v] = 1 + op.operands().iter().filter(|&&a| roles[a] == Some(Role::Inline)).map(|&a| inlined_ops[a]).sum::<usize>();
+                let reads_pointwise = |c: ValueId, shape: &Shape| g.nodes[c].op.is_pointwise() && g.shape(c) == shape;
                 let readers_fuse = !consumers[v].is_empty()
                     && !roots.contains(&v)
                     && consumers[v].iter().all(|&c| match &g.nodes[c].op {
                         Op::Reduce(..) | Op::Fold(..) => true,
-                        op => op.is_pointwise() && g.shape(c) == g.shape(v),
+                        Op::Reshape(_) => fuses_through_reshape(g, c, &consumers[c], roots),
+                        _ => reads_pointwise(c, g.shape(v)),
                     });
-                let fusable = fuse && readers_fuse && (uses[v] == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
+                // Reads of `v`, counting each reader of a reshape of it.
+                let readers: usize = consumers[v].iter().map(|&c| if matches!(g.nodes[c].op, Op::Reshape(_)) { uses[c] } else { 1 }).sum();
+                let fusable = fuse && readers_fuse && (readers == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
                 if fusable {
                     Role::Inline
                 } else {
@@ -176,6 +186,18 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
 
     let kernels = (0..g.nodes.len()).filter(|&v| roles[v] == Some(Role::Kernel)).collect();
     Schedule { roles, layouts, views, kernels }
+}
+
+/// Whether the readers of `reshape` can compute its (pointwise) source themselves: each is a
+/// reduction of it or pointwise over its shape, so it reads the reshape at the element index it
+/// is at, from which the source's coordinates follow (a reshape keeps the row-major index).
+fn fuses_through_reshape(g: &Graph, reshape: ValueId, consumers: &[ValueId], roots: &[ValueId]) -> bool {
+    !roots.contains(&reshape)
+        && !consumers.is_empty()
+        && consumers.iter().all(|&c| match &g.nodes[c].op {
+            Op::Reduce(..) => true,
+            op => op.is_pointwise() && g.shape(c) == g.shape(reshape),
+        })
 }
 
 /// The axis order an unfold is stored in when every reader permutes it the same way (a

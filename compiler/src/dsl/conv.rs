@@ -295,16 +295,26 @@ fn add_channel_bias(s: &mut State, y: ValueId, index: usize, bias: bool, init: I
 fn pool_image(g: &mut Graph, x: ValueId, options: &Pool, max: bool) -> Result<ValueId, String> {
     let [n, c, h, w] = image_dims(g, x, "pooling")?;
     let (window, overhang) = options.window([h, w])?;
-    let pad = if max { f64::NEG_INFINITY } else { 0.0 };
-    let windows = g.unfold(x, window, pad);
-    let [_, oh, ow, ..] = g.shape(windows).0[..] else { unreachable!() };
-    let windows = g.permute(windows, &[0, 3, 1, 2, 4, 5]);
-    let pooled = g.reduce(if max { ReduceOp::Max } else { ReduceOp::Sum }, windows, &[4, 5]);
+    let op = if max { ReduceOp::Max } else { ReduceOp::Sum };
+    let [kh, kw] = window.kernel;
+    let tiles = window.stride == window.kernel && window.padding == [[0, 0], [0, 0]] && h % kh == 0 && w % kw == 0;
+    let ([oh, ow], pooled) = if tiles {
+        // Windows that tile the image are a view of it, `[n, c, oh, kh, ow, kw]`: the pool
+        // reads the image in place and its gradient is a reshape instead of a fold.
+        let [oh, ow] = [h / kh, w / kw];
+        let windows = g.reshape(x, Shape(vec![n, c, oh, kh, ow, kw]));
+        ([oh, ow], g.reduce(op, windows, &[3, 5]))
+    } else {
+        let pad = if max { f64::NEG_INFINITY } else { 0.0 };
+        let windows = g.unfold(x, window, pad);
+        let [_, oh, ow, ..] = g.shape(windows).0[..] else { unreachable!() };
+        let windows = g.permute(windows, &[0, 3, 1, 2, 4, 5]);
+        ([oh, ow], g.reduce(op, windows, &[4, 5]))
+    };
     let pooled = g.reshape(pooled, Shape(vec![n, c, oh, ow]));
     if max {
         return Ok(pooled);
     }
-    let [kh, kw] = window.kernel;
     if overhang == [0, 0] {
         return Ok(g.scale(pooled, 1.0 / (kh * kw) as f64));
     }

@@ -86,7 +86,8 @@ pub fn is_pointwise_kernel(g: &Graph, v: ValueId) -> bool {
 /// pass cannot order.
 pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
     let shape = g.nodes[members[0]].shape.clone();
-    if members.iter().any(|&m| g.nodes[m].shape != shape || !is_pointwise_kernel(g, m)) {
+    let permuted = |m: ValueId| s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(&shape));
+    if members.iter().any(|&m| g.nodes[m].shape != shape || !is_pointwise_kernel(g, m) || permuted(m)) {
         return None;
     }
     let mut e = Expr::new(g, s, storage, members[0], &shape);
@@ -228,12 +229,18 @@ impl<'a> Expr<'a> {
         let rank = self.shape.rank();
         let last = if rank == 0 { 1 } else { self.shape.0[rank - 1] };
         let last_reduced = rank > 0 && self.reduced.contains(&(rank - 1));
+        // A permuted output (see `schedule::storage_order`) is stored a vector at a time too.
+        let out_strides = match &self.s.layouts[self.root] {
+            Some(l) if !l.is_contiguous(self.g.shape(self.root)) => l.strides.clone(),
+            _ => vec![],
+        };
         self.vector = [16, 8, 4, 2, 1]
             .into_iter()
             .find(|&w| {
                 w == 1
                     || (!last_reduced
                         && last % w == 0
+                        && out_strides.iter().take(rank.saturating_sub(1)).all(|s| s % w == 0)
                         && leaves.iter().all(|(_, strides, frame_last)| match strides {
                             None => false,
                             Some(_) if frame_last % w != 0 => false,
@@ -487,7 +494,8 @@ impl<'a> Expr<'a> {
             self.root = m;
             let value = self.emit(m);
             let store = self.storage.narrow(self.buffer_of(m), &value);
-            self.lines.push(format!("{}[i] = {store};", self.out_name(k)));
+            let index = self.store_index(m);
+            self.lines.push(format!("{}[{index}] = {store};", self.out_name(k)));
         }
         if self.hazard {
             return None;
@@ -507,6 +515,22 @@ impl<'a> Expr<'a> {
         let mut args = self.args.clone();
         args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
         Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+    }
+
+    /// Where member `m`'s vector at index `i` is stored: `i`, or its offset through a permuted
+    /// layout (see `schedule::storage_order`).
+    fn store_index(&mut self, m: ValueId) -> String {
+        let layout = self.s.layouts[m].clone().expect("kernel output has a buffer");
+        // A copy iterates over its source's shape and stores row-major.
+        if layout.is_contiguous(self.g.shape(m)) {
+            return "i".into();
+        }
+        let offset = self.offset(&layout.strides, &self.shape.clone());
+        if self.vector == 1 {
+            offset
+        } else {
+            format!("({offset}) / {}", self.vector)
+        }
     }
 
     /// The fold `root` of `input`, with `input`'s pointwise producers computed per tap. Its

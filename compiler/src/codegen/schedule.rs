@@ -174,7 +174,9 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
             Role::External => Some(Layout::contiguous(v, &node.shape)),
             Role::Kernel => {
                 let buffer = in_place.iter().find(|(value, _)| *value == v).map_or(v, |&(_, p)| p);
-                Some(match storage_order(g, v, &consumers[v], roots) {
+                // A value written over a parameter keeps the parameter's layout.
+                let order = (buffer == v).then(|| storage_order(g, v, &consumers[v], roots)).flatten();
+                Some(match order {
                     Some(order) => Layout::in_order(buffer, &node.shape, order),
                     None => Layout::contiguous(buffer, &node.shape),
                 })
@@ -200,21 +202,28 @@ fn fuses_through_reshape(g: &Graph, reshape: ValueId, consumers: &[ValueId], roo
         })
 }
 
-/// The axis order an unfold is stored in when every reader permutes it the same way (a
-/// convolution's positions-last im2col): that permute is then a contiguous view.
+/// The axis order a value is stored in when readers permute it: an unfold that every reader
+/// permutes the same way (a convolution's positions-last im2col), or a pointwise value that
+/// some readers permute and the others reduce or read pointwise (a convolution's output
+/// gradient, which its products read as `[channels, positions]`). The permute is then a
+/// contiguous view instead of a copy. Pointwise values keep their last axis innermost, so their
+/// kernels still store whole vectors.
 fn storage_order<'g>(g: &'g Graph, v: ValueId, consumers: &[ValueId], roots: &[ValueId]) -> Option<&'g [usize]> {
-    if !matches!(g.nodes[v].op, Op::Unfold(..)) || roots.contains(&v) {
+    let unfold = matches!(g.nodes[v].op, Op::Unfold(..));
+    if roots.contains(&v) || !(unfold || g.nodes[v].op.is_pointwise()) {
         return None;
     }
-    let orders: Vec<&[usize]> = consumers
-        .iter()
-        .map(|&c| match &g.nodes[c].op {
-            Op::Permute(_, order) => Some(&order[..]),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    let first = *orders.first()?;
-    orders.iter().all(|&o| o == first).then_some(first)
+    let mut order: Option<&[usize]> = None;
+    for &c in consumers {
+        match &g.nodes[c].op {
+            Op::Permute(_, o) if order.is_none_or(|first| first == &o[..]) => order = Some(o),
+            Op::Reduce(..) if !unfold => {}
+            op if !unfold && op.is_pointwise() => {}
+            _ => return None,
+        }
+    }
+    let order = order?;
+    (unfold || order.last() == Some(&(order.len() - 1))).then_some(order)
 }
 
 fn view_layout(op: &Op, source: Layout, from: &Shape, to: &Shape) -> Layout {

@@ -61,7 +61,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
             let strided = !source.is_contiguous(g.shape(*a));
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
-            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name).expect(SINGLE)
+            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
         }
         Op::Reduce(op, input, axes) => {
             let shape = g.shape(*input).clone();
@@ -69,7 +69,10 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             e.reduced = axes.clone();
             e.reduce_kernel(name, *op, *input)
         }
-        _ => Expr::new(g, s, storage, v, &g.nodes[v].shape.clone()).pointwise_kernel(name).expect(SINGLE),
+        _ => {
+            let shape = g.nodes[v].shape.clone();
+            Expr::new(g, s, storage, v, &shape).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
+        }
     }
 }
 
@@ -85,14 +88,24 @@ pub fn is_pointwise_kernel(g: &Graph, v: ValueId) -> bool {
 /// say. `None` when a member reads a member's buffer at other indices than its own, which one
 /// pass cannot order.
 pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
-    let shape = g.nodes[members[0]].shape.clone();
-    let permuted = |m: ValueId| s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(&shape));
-    if members.iter().any(|&m| g.nodes[m].shape != shape || !is_pointwise_kernel(g, m) || permuted(m)) {
+    segmented(g, s, storage, &[members.to_vec()], name)
+}
+
+/// One kernel whose index range is split into segments, one per group of [`multi_output`]
+/// members (groups may differ in shape): independent pointwise kernels, such as the updates of
+/// all parameters, then cost one launch. The caller checks that no group reads what another
+/// writes. `None` where [`multi_output`] would refuse a group.
+pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<ValueId>], name: &str) -> Option<Kernel> {
+    let mergeable = |group: &[ValueId]| {
+        let shape = &g.nodes[group[0]].shape;
+        let permuted = |m: ValueId| s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(shape));
+        group.iter().all(|&m| g.nodes[m].shape == *shape && is_pointwise_kernel(g, m) && !permuted(m))
+    };
+    if !groups.iter().all(|group| mergeable(group)) {
         return None;
     }
-    let mut e = Expr::new(g, s, storage, members[0], &shape);
-    e.members = members.to_vec();
-    e.pointwise_kernel(name)
+    let groups: Vec<(Vec<ValueId>, Shape)> = groups.iter().map(|group| (group.clone(), g.shape(group[0]).clone())).collect();
+    Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
 }
 
 /// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
@@ -103,8 +116,15 @@ struct Expr<'a> {
     storage: &'a Storage,
     /// The value being emitted (for a multi-output kernel, the current one of `members`).
     root: ValueId,
-    /// The values the kernel stores, in order (just `root` unless multi-output).
+    /// The values of the current group (see [`segmented`]) the kernel stores, in order (just
+    /// `root` unless multi-output).
     members: Vec<ValueId>,
+    /// Every value the kernel stores, over all groups.
+    outputs: Vec<ValueId>,
+    /// The position of `members[0]` in `outputs`.
+    group_start: usize,
+    /// The name of the index the current group's loads and stores use (`i` or a segment's `j`).
+    index: &'static str,
     /// Whether a load reads a member's buffer at other indices than the unit's own.
     hazard: bool,
     /// The iteration shape (frame 0).
@@ -137,6 +157,9 @@ impl<'a> Expr<'a> {
             storage,
             root,
             members: vec![root],
+            outputs: vec![root],
+            group_start: 0,
+            index: "i",
             hazard: false,
             shape: shape.clone(),
             frames: vec![shape.clone()],
@@ -160,9 +183,9 @@ impl<'a> Expr<'a> {
         self.s.layouts[v].as_ref().expect("kernel output has a buffer").buffer
     }
 
-    /// The parameter name of member `k`'s output: `out`, or `out{k}` in a multi-output kernel.
+    /// The parameter name of output `k`: `out`, or `out{k}` in a multi-output kernel.
     fn out_name(&self, k: usize) -> String {
-        if self.members.len() == 1 {
+        if self.outputs.len() == 1 {
             "out".into()
         } else {
             format!("out{k}")
@@ -425,7 +448,7 @@ impl<'a> Expr<'a> {
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
             self.hazard |= !(contiguous && self.linear);
-            return self.storage.widen(buffer, &format!("{}[i]", self.out_name(k)));
+            return self.storage.widen(buffer, &format!("{}[{}]", self.out_name(self.group_start + k), self.index));
         }
         let shape = frame;
         let w = self.vector;
@@ -436,7 +459,7 @@ impl<'a> Expr<'a> {
         }
         let arg = self.arg(buffer, Access::Vector);
         let vector = if contiguous && self.linear {
-            format!("{arg}[i]")
+            format!("{arg}[{}]", self.index)
         } else if w > 1 {
             format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
@@ -474,47 +497,76 @@ impl<'a> Expr<'a> {
                 Access::Labels => format!("in{i}: &[u32]"),
             })
             .collect();
-        for (k, &m) in self.members.iter().enumerate() {
+        for (k, &m) in self.outputs.iter().enumerate() {
             params.push(format!("{}: &mut [Vector<{}, N>]", self.out_name(k), self.storage.elem(self.buffer_of(m))));
         }
         format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", params.join(", "))
     }
 
-    /// The kernel, or `None` on a hazard (see [`multi_output`]).
-    fn pointwise_kernel(mut self, name: &str) -> Option<Kernel> {
+    /// Starts emitting `group`, iterated over `shape`.
+    fn start_group(&mut self, group: &[ValueId], shape: &Shape) {
+        self.group_start = self.outputs.iter().position(|&v| v == group[0]).expect("group is an output");
+        self.members = group.to_vec();
+        self.root = group[0];
+        self.shape = shape.clone();
+        self.frames = vec![shape.clone()];
+        self.frame = 0;
+        self.used_axes.clear();
+        self.reads_index = false;
+        self.emitted.clear();
+        self.lines.clear();
+    }
+
+    /// The kernel over `groups` (members and iteration shape), or `None` on a hazard (see
+    /// [`multi_output`]). Several groups run as segments of the index range.
+    fn pointwise_kernel(mut self, name: &str, groups: &[(Vec<ValueId>, Shape)]) -> Option<Kernel> {
+        self.outputs = groups.iter().flat_map(|(group, _)| group.iter().copied()).collect();
+        // One vector width for every group: the widest they all allow.
         self.vector = 16;
-        for m in self.members.clone() {
-            self.root = m;
-            let widest = self.vector;
-            self.choose_vector(m);
-            self.vector = self.vector.min(widest);
-        }
-        self.linear = true;
-        for (k, m) in self.members.clone().into_iter().enumerate() {
-            self.root = m;
-            let value = self.emit(m);
-            let store = self.storage.narrow(self.buffer_of(m), &value);
-            let index = self.store_index(m);
-            self.lines.push(format!("{}[{index}] = {store};", self.out_name(k)));
-        }
-        if self.hazard {
-            return None;
+        for (group, shape) in groups {
+            self.start_group(group, shape);
+            for &m in group {
+                self.root = m;
+                let widest = self.vector;
+                self.choose_vector(m);
+                self.vector = self.vector.min(widest);
+            }
         }
         let w = self.vector;
-        let work = self.shape.numel() / w;
-        let body = self.body();
-        let mut inner = vec![];
-        if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
-            inner.push(if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") });
-            let axes: Vec<usize> = (0..self.shape.rank()).collect();
-            let strides = self.shape.contiguous_strides();
-            inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
+        self.linear = true;
+        if groups.len() > 1 {
+            self.index = "j";
         }
-        inner.extend(body);
+        let mut segments = vec![];
+        for (group, shape) in groups {
+            self.start_group(group, shape);
+            for (k, &m) in group.iter().enumerate() {
+                self.root = m;
+                let value = self.emit(m);
+                let store = self.storage.narrow(self.buffer_of(m), &value);
+                let index = self.store_index(m);
+                self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
+            }
+            if self.hazard {
+                return None;
+            }
+            let body = self.body();
+            let mut inner = vec![];
+            if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
+                inner.push(if w == 1 { format!("let e = {};", self.index) } else { format!("let e = {} * {w};", self.index) });
+                let axes: Vec<usize> = (0..self.shape.rank()).collect();
+                let strides = self.shape.contiguous_strides();
+                inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
+            }
+            inner.extend(body);
+            segments.push((shape.numel() / w, inner));
+        }
+        let work = segments.iter().map(|(n, _)| n).sum();
+        let inner = if let [(_, body)] = &segments[..] { body.clone() } else { split_into_segments(&segments) };
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
         let mut args = self.args.clone();
-        args.extend(self.members.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.members.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 
     /// Where member `m`'s vector at index `i` is stored: `i`, or its offset through a permuted
@@ -523,7 +575,7 @@ impl<'a> Expr<'a> {
         let layout = self.s.layouts[m].clone().expect("kernel output has a buffer");
         // A copy iterates over its source's shape and stores row-major.
         if layout.is_contiguous(self.g.shape(m)) {
-            return "i".into();
+            return self.index.into();
         }
         let offset = self.offset(&layout.strides, &self.shape.clone());
         if self.vector == 1 {
@@ -583,6 +635,25 @@ impl<'a> Expr<'a> {
         args.push(Arg { buffer: output, access: Access::Vector });
         Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
+}
+
+/// Index `i` dispatched to the segment it falls in, each body reading its own index `j`.
+fn split_into_segments(segments: &[(usize, Vec<String>)]) -> Vec<String> {
+    let mut lines = vec![];
+    let mut start = 0;
+    for (k, (work, body)) in segments.iter().enumerate() {
+        let end = start + work;
+        lines.push(match k {
+            0 => format!("if i < {end} {{"),
+            k if k + 1 == segments.len() => "} else {".into(),
+            _ => format!("}} else if i < {end} {{"),
+        });
+        lines.push(if start == 0 { "    let j = i;".into() } else { format!("    let j = i - {start};") });
+        lines.extend(body.iter().map(|l| format!("    {l}")));
+        start = end;
+    }
+    lines.push("}".into());
+    lines
 }
 
 fn indent(lines: &[String]) -> String {

@@ -152,8 +152,9 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 
 /// The kernels of schedule `s` in launch order, each with the last value it computes. With
 /// `fuse`, runs of consecutive pointwise kernels over one shape share a kernel (see
-/// [`kernel::multi_output`]): launched where the run's last value was, with nothing launched in
-/// between, so every read and write keeps its order.
+/// [`kernel::multi_output`]), and then runs of such kernels that read nothing another writes
+/// share one as segments (see [`kernel::segmented`]). A shared kernel is launched where its
+/// last value was, with nothing launched in between, so every read and write keeps its order.
 fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
     let mut planned = vec![];
     let mut rest = &s.kernels[..];
@@ -171,7 +172,46 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
         planned.push((rest[run - 1], fused));
         rest = &rest[run..];
     }
+    if fuse {
+        planned = merge_independent(g, s, storage, planned);
+    }
     planned
+}
+
+/// Kernel indices a launch costs about as much as: a merge into a [`kernel::segmented`] kernel
+/// may add this many per kernel it saves (their vector width is the narrowest of its groups').
+/// A launch costs 20-50 us on the CPU runtime (`KILN_PROFILE=20 step_time mlp`), a few thousand
+/// scalar indices of an optimizer update.
+const LAUNCH_COST_IN_INDICES: usize = 2048;
+
+/// Runs of consecutive pointwise kernels none of which reads or writes a buffer another
+/// writes, each run as one [`kernel::segmented`] kernel where that does not narrow the vectors
+/// by more than the launches it saves.
+fn merge_independent(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
+    let pointwise = |k: &Kernel| k.source.is_some() && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
+    let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
+    let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
+    let mut merged: Vec<(ValueId, Kernel)> = vec![];
+    // The groups of the last merged kernel, and the indices they would cover apart.
+    let (mut groups, mut apart): (Vec<Vec<ValueId>>, usize) = (vec![], 0);
+    for (v, k) in planned {
+        let independent = |last: &Kernel| pointwise(last) && !touches(last, &written(&k)) && !touches(&k, &written(last));
+        if pointwise(&k) && merged.last().is_some_and(|(_, last)| independent(last)) {
+            let mut candidate = groups.clone();
+            candidate.push(k.values.clone());
+            let saved_launches = candidate.len() - 1;
+            if let Some(segmented) = kernel::segmented(g, s, storage, &candidate, &format!("k{v}")) {
+                if segmented.work <= apart + k.work + saved_launches * LAUNCH_COST_IN_INDICES {
+                    (groups, apart) = (candidate, apart + k.work);
+                    *merged.last_mut().unwrap() = (v, segmented);
+                    continue;
+                }
+            }
+        }
+        (groups, apart) = (vec![k.values.clone()], k.work);
+        merged.push((v, k));
+    }
+    merged
 }
 
 /// One generated entry point: the values it returns and the schedule that computes them.

@@ -63,12 +63,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
             Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
         }
-        Op::Reduce(op, input, axes) => {
-            let shape = g.shape(*input).clone();
-            let mut e = Expr::new(g, s, storage, v, &shape);
-            e.reduced = axes.clone();
-            e.reduce_kernel(name, *op, *input)
-        }
+        Op::Reduce(..) => multi_reduce(g, s, storage, &[v], name).expect(SINGLE),
         _ => {
             let shape = g.nodes[v].shape.clone();
             Expr::new(g, s, storage, v, &shape).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
@@ -89,6 +84,24 @@ pub fn is_pointwise_kernel(g: &Graph, v: ValueId) -> bool {
 /// pass cannot order.
 pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
     segmented(g, s, storage, &[members.to_vec()], name)
+}
+
+/// One kernel that computes `members` (reductions of one input shape over the same axes, in
+/// launch order), a loop each per unit: a softmax's max, sum of exponentials and target term.
+/// `None` when a member reads an earlier one at other indices than the unit's own.
+pub fn multi_reduce(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
+    let reduction = |m: ValueId| match &g.nodes[m].op {
+        Op::Reduce(_, input, axes) => Some((g.shape(*input), axes)),
+        _ => None,
+    };
+    let first = reduction(members[0])?;
+    if members.iter().any(|&m| reduction(m) != Some(first)) {
+        return None;
+    }
+    let mut e = Expr::new(g, s, storage, members[0], first.0);
+    e.reduced = first.1.clone();
+    e.members = members.to_vec();
+    e.reduce_kernel(name)
 }
 
 /// One kernel whose index range is split into segments, one per group of [`multi_output`]
@@ -143,6 +156,8 @@ struct Expr<'a> {
     used_axes: Vec<(usize, usize)>,
     /// Whether a frame's coordinates are derived from the linear index `e`.
     reads_index: bool,
+    /// Results of earlier loops of a multi-reduction: buffer, its strides, accumulator name.
+    accumulators: Vec<(ValueId, Vec<usize>, String)>,
     /// Values already computed by an emitted line (`t{v}`).
     emitted: Vec<ValueId>,
     args: Vec<Arg>,
@@ -169,6 +184,7 @@ impl<'a> Expr<'a> {
             linear: false,
             used_axes: vec![],
             reads_index: false,
+            accumulators: vec![],
             emitted: vec![],
             args: vec![],
             lines: vec![],
@@ -316,7 +332,8 @@ impl<'a> Expr<'a> {
             Some(Role::Literal(c)) => return splat(c),
             Some(Role::Inline) => {}
             _ if v == self.root && node.op.is_view() => return self.load(v),
-            _ if self.members.contains(&v) => {}
+            // Later members of a multi-output kernel reuse earlier ones (reductions: see `load`).
+            _ if self.members.contains(&v) && self.reduced.is_empty() => {}
             _ => return self.load(v),
         }
         // A value reached twice in one tree (it has several consumers) is computed once.
@@ -445,6 +462,13 @@ impl<'a> Expr<'a> {
         let strides = self.strides_over(v, &frame);
         let buffer = self.read_layout(v).buffer;
         let contiguous = strides == Layout::contiguous(buffer, &frame).strides;
+        if let Some((.., acc)) = self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0) {
+            return acc.clone();
+        }
+        if !self.reduced.is_empty() && self.members.iter().any(|&m| self.buffer_of(m) == buffer) {
+            // A later loop reads an earlier result elsewhere, or before it is computed.
+            self.hazard = true;
+        }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
             self.hazard |= !(contiguous && self.linear);
@@ -599,8 +623,22 @@ impl<'a> Expr<'a> {
         Kernel { source: Some(source), function: name.into(), vector: 1, work, args, values: vec![self.root], chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
-    fn reduce_kernel(mut self, name: &str, op: ReduceOp, input: ValueId) -> Kernel {
-        self.choose_vector(input);
+    /// The reductions `members` (of one input shape over the same axes), each a loop of the
+    /// unit over the reduced axes, or `None` where a loop reads an earlier member at other
+    /// indices than the unit's. A later loop reads an earlier result from its accumulator.
+    fn reduce_kernel(mut self, name: &str) -> Option<Kernel> {
+        self.outputs = self.members.clone();
+        let reduction = |m: ValueId| match self.g.nodes[m].op {
+            Op::Reduce(op, input, _) => (op, input),
+            _ => unreachable!("not a reduction"),
+        };
+        self.vector = 16;
+        for m in self.members.clone() {
+            self.root = m;
+            let widest = self.vector;
+            self.choose_vector(reduction(m).1);
+            self.vector = self.vector.min(widest);
+        }
         let w = self.vector;
         let out_shape = self.g.shape(self.root).clone();
         let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
@@ -612,28 +650,45 @@ impl<'a> Expr<'a> {
             loop_strides[d] = stride;
             stride *= self.shape.0[d];
         }
-        let value = self.emit(input);
-        let body = self.body();
+        let (mut loops, mut used, mut stores) = (vec![], vec![], vec![]);
+        for (k, m) in self.members.clone().into_iter().enumerate() {
+            let (op, input) = reduction(m);
+            self.root = m;
+            (self.frames, self.frame) = (vec![self.shape.clone()], 0);
+            self.emitted.clear();
+            self.lines.clear();
+            let value = self.emit(input);
+            let body = self.body();
+            let acc = if self.outputs.len() == 1 { "acc".to_string() } else { format!("acc{k}") };
+            let (init, combine) = match op {
+                ReduceOp::Sum => (splat(0.0), format!("{acc} + {value}")),
+                ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max({acc}, {value})")),
+            };
+            loops.push(format!("let mut {acc} = {init};"));
+            loops.push(format!("for r in 0..{trips}usize {{"));
+            loops.extend(self.coords(0, "r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
+            loops.extend(body.iter().map(|l| format!("    {l}")));
+            loops.push(format!("    {acc} = {combine};"));
+            loops.push("}".into());
+            used.append(&mut self.used_axes);
+            let output = self.output();
+            stores.push(format!("{}[i] = {};", self.out_name(k), self.storage.narrow(output, &acc)));
+            let strides = self.s.layouts[m].as_ref().expect("reduction has a buffer").strides.clone();
+            self.accumulators.push((output, strides, acc));
+        }
+        if self.hazard {
+            return None;
+        }
+        self.used_axes = used;
         let work = out_shape.numel() / w;
-        let (init, combine) = match op {
-            ReduceOp::Sum => (splat(0.0), format!("acc + {value}")),
-            ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max(acc, {value})")),
-        };
         let mut inner = vec![if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") }];
-        let out_strides = out_shape.contiguous_strides();
-        inner.extend(self.coords(0, "e", &out_shape, &out_strides, &kept));
-        inner.push(format!("let mut acc = {init};"));
-        inner.push(format!("for r in 0..{trips}usize {{"));
-        inner.extend(self.coords(0, "r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
-        inner.extend(body.iter().map(|l| format!("    {l}")));
-        inner.push(format!("    acc = {combine};"));
-        inner.push("}".into());
-        let output = self.output();
-        inner.push(format!("out[i] = {};", self.storage.narrow(output, "acc")));
+        inner.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
+        inner.extend(loops);
+        inner.extend(stores);
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
-        let mut args = self.args;
-        args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: vec![self.root], chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] }
+        let mut args = self.args.clone();
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 }
 

@@ -152,7 +152,8 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 
 /// The kernels of schedule `s` in launch order, each with the last value it computes. With
 /// `fuse`, runs of consecutive pointwise kernels over one shape share a kernel (see
-/// [`kernel::multi_output`]), and then runs of such kernels that read nothing another writes
+/// [`kernel::multi_output`]), as do runs of reductions over the same axes of one shape (see
+/// [`kernel::multi_reduce`]), and then runs of such kernels that read nothing another writes
 /// share one as segments (see [`kernel::segmented`]). A shared kernel is launched where its
 /// last value was, with nothing launched in between, so every read and write keeps its order.
 fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
@@ -161,9 +162,14 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
     while let Some(&first) = rest.first() {
         let mut run = 1;
         let mut fused = kernel::kernel(g, s, storage, first, &format!("k{first}"));
-        if fuse && kernel::is_pointwise_kernel(g, first) {
+        let reduction = matches!(g.nodes[first].op, crate::ir::Op::Reduce(..));
+        if fuse && (reduction || kernel::is_pointwise_kernel(g, first)) {
             while let Some(&next) = rest.get(run) {
-                match kernel::multi_output(g, s, storage, &rest[..=run], &format!("k{next}")) {
+                let merged = match reduction {
+                    true => kernel::multi_reduce(g, s, storage, &rest[..=run], &format!("k{next}")),
+                    false => kernel::multi_output(g, s, storage, &rest[..=run], &format!("k{next}")),
+                };
+                match merged {
                     Some(k) => (fused, run) = (k, run + 1),
                     None => break,
                 }

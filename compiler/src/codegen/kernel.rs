@@ -255,8 +255,13 @@ impl<'a> Expr<'a> {
 
     /// Coordinate `d` of the current frame, marked as read.
     fn use_coord(&mut self, d: usize) -> String {
-        self.used_axes.push((self.frame, d));
-        Self::coord(self.frame, d)
+        self.coord_in(self.frame, d)
+    }
+
+    /// Coordinate `d` of `frame`, marked as read.
+    fn coord_in(&mut self, frame: usize, d: usize) -> String {
+        self.used_axes.push((frame, d));
+        Self::coord(frame, d)
     }
 
     /// The widest vector (16 lanes down to 1) every leaf and the output can be read with:
@@ -293,6 +298,24 @@ impl<'a> Expr<'a> {
             .unwrap();
     }
 
+    /// Narrows `vector` to what each `(root, tree)` allows: the tree computing `root`'s value.
+    fn narrow_vector(&mut self, trees: impl IntoIterator<Item = (ValueId, ValueId)>) {
+        for (root, tree) in trees {
+            self.root = root;
+            let widest = self.vector;
+            self.choose_vector(tree);
+            self.vector = self.vector.min(widest);
+        }
+    }
+
+    /// `let e = {index} * {vector};`: the first element the unit's vector holds.
+    fn first_element(&self) -> String {
+        match self.vector {
+            1 => format!("let e = {};", self.index),
+            w => format!("let e = {} * {w};", self.index),
+        }
+    }
+
     fn arg(&mut self, buffer: ValueId, access: Access) -> String {
         let arg = Arg { buffer, access };
         let index = self.args.iter().position(|a| *a == arg).unwrap_or_else(|| {
@@ -304,10 +327,15 @@ impl<'a> Expr<'a> {
 
     /// `c{d} * stride + ...` over the current frame's coordinates.
     fn offset(&mut self, strides: &[usize], shape: &Shape) -> String {
+        self.offset_in(self.frame, strides, shape)
+    }
+
+    /// `c{d} * stride + ...` over the coordinates of `frame` (of `shape`).
+    fn offset_in(&mut self, frame: usize, strides: &[usize], shape: &Shape) -> String {
         let terms: Vec<String> = (0..strides.len())
             .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
             .map(|d| {
-                let c = self.use_coord(d);
+                let c = self.coord_in(frame, d);
                 if strides[d] == 1 {
                     c
                 } else {
@@ -408,10 +436,7 @@ impl<'a> Expr<'a> {
                 "e".to_string()
             } else {
                 let shape = self.shape.clone();
-                let saved = std::mem::replace(&mut self.frame, 0);
-                let index = self.offset(&shape.contiguous_strides(), &shape);
-                self.frame = saved;
-                index
+                self.offset_in(0, &shape.contiguous_strides(), &shape)
             };
             lines.push(format!("let f = {index};"));
             for (k, d) in by_index {
@@ -434,21 +459,18 @@ impl<'a> Expr<'a> {
         let inside: Vec<usize> = axes().filter(|&j| strides[j] >= lo && strides[j] < hi).collect();
         let whole = inside.iter().all(|&j| strides[j] % lo == 0 && strides[j] * sizes[j] <= hi);
         if whole && axes().all(|j| strides[j] >= lo || strides[j] * sizes[j] <= lo) {
-            let saved = std::mem::replace(&mut self.frame, 0);
             let terms: Vec<String> = inside
                 .iter()
                 .map(|&j| match strides[j] / lo {
-                    1 => self.use_coord(j),
-                    scale => format!("{} * {scale}", self.use_coord(j)),
+                    1 => self.coord_in(0, j),
+                    scale => format!("{} * {scale}", self.coord_in(0, j)),
                 })
                 .collect();
-            self.frame = saved;
             return Some(if terms.is_empty() { "0".into() } else { terms.join(" + ") });
         }
         // Split: [lo, hi) lies inside one iteration axis.
         let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo % strides[j] == 0)?;
-        let c = Self::coord(0, j);
-        self.used_axes.push((0, j));
+        let c = self.coord_in(0, j);
         let divided = match lo / strides[j] {
             1 => c,
             step => format!("({c} / {step})"),
@@ -465,13 +487,14 @@ impl<'a> Expr<'a> {
         if let Some((.., acc)) = self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0) {
             return acc.clone();
         }
-        if !self.reduced.is_empty() && self.members.iter().any(|&m| self.buffer_of(m) == buffer) {
-            // A later loop reads an earlier result elsewhere, or before it is computed.
-            self.hazard = true;
-        }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
-            assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
-            self.hazard |= !(contiguous && self.linear);
+            if self.reduced.is_empty() {
+                assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
+                self.hazard |= !(contiguous && self.linear);
+            } else {
+                // A later loop reads an earlier result elsewhere, or before it is computed.
+                self.hazard = true;
+            }
             return self.storage.widen(buffer, &format!("{}[{}]", self.out_name(self.group_start + k), self.index));
         }
         let shape = frame;
@@ -533,10 +556,15 @@ impl<'a> Expr<'a> {
         self.members = group.to_vec();
         self.root = group[0];
         self.shape = shape.clone();
-        self.frames = vec![shape.clone()];
-        self.frame = 0;
         self.used_axes.clear();
         self.reads_index = false;
+        self.start_tree();
+    }
+
+    /// Forgets the emitted lines, values and frames of the previous tree.
+    fn start_tree(&mut self) {
+        self.frames = vec![self.shape.clone()];
+        self.frame = 0;
         self.emitted.clear();
         self.lines.clear();
     }
@@ -549,12 +577,7 @@ impl<'a> Expr<'a> {
         self.vector = 16;
         for (group, shape) in groups {
             self.start_group(group, shape);
-            for &m in group {
-                self.root = m;
-                let widest = self.vector;
-                self.choose_vector(m);
-                self.vector = self.vector.min(widest);
-            }
+            self.narrow_vector(group.iter().map(|&m| (m, m)));
         }
         let w = self.vector;
         self.linear = true;
@@ -577,7 +600,7 @@ impl<'a> Expr<'a> {
             let body = self.body();
             let mut inner = vec![];
             if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
-                inner.push(if w == 1 { format!("let e = {};", self.index) } else { format!("let e = {} * {w};", self.index) });
+                inner.push(self.first_element());
                 let axes: Vec<usize> = (0..self.shape.rank()).collect();
                 let strides = self.shape.contiguous_strides();
                 inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
@@ -633,12 +656,8 @@ impl<'a> Expr<'a> {
             _ => unreachable!("not a reduction"),
         };
         self.vector = 16;
-        for m in self.members.clone() {
-            self.root = m;
-            let widest = self.vector;
-            self.choose_vector(reduction(m).1);
-            self.vector = self.vector.min(widest);
-        }
+        let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduction(m).1)).collect();
+        self.narrow_vector(trees);
         let w = self.vector;
         let out_shape = self.g.shape(self.root).clone();
         let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
@@ -654,9 +673,7 @@ impl<'a> Expr<'a> {
         for (k, m) in self.members.clone().into_iter().enumerate() {
             let (op, input) = reduction(m);
             self.root = m;
-            (self.frames, self.frame) = (vec![self.shape.clone()], 0);
-            self.emitted.clear();
-            self.lines.clear();
+            self.start_tree();
             let value = self.emit(input);
             let body = self.body();
             let acc = if self.outputs.len() == 1 { "acc".to_string() } else { format!("acc{k}") };
@@ -681,7 +698,7 @@ impl<'a> Expr<'a> {
         }
         self.used_axes = used;
         let work = out_shape.numel() / w;
-        let mut inner = vec![if w == 1 { "let e = i;".to_string() } else { format!("let e = i * {w};") }];
+        let mut inner = vec![self.first_element()];
         inner.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
         inner.extend(loops);
         inner.extend(stores);

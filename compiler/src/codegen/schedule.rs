@@ -151,13 +151,12 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                 // consumers it is recomputed in each, if that costs a few ops at most: cheaper
                 // than a kernel launch plus a write and reads of memory.
                 inlined_ops[v] = 1 + op.operands().iter().filter(|&&a| roles[a] == Some(Role::Inline)).map(|&a| inlined_ops[a]).sum::<usize>();
-                let reads_pointwise = |c: ValueId, shape: &Shape| g.nodes[c].op.is_pointwise() && g.shape(c) == shape;
                 let readers_fuse = !consumers[v].is_empty()
                     && !roots.contains(&v)
                     && consumers[v].iter().all(|&c| match &g.nodes[c].op {
-                        Op::Reduce(..) | Op::Fold(..) => true,
+                        Op::Fold(..) => true,
                         Op::Reshape(_) => fuses_through_reshape(g, c, &consumers[c], roots),
-                        _ => reads_pointwise(c, g.shape(v)),
+                        _ => reads_at_own_index(g, c, v),
                     });
                 // Reads of `v`, counting each reader of a reshape of it.
                 let readers: usize = consumers[v].iter().map(|&c| if matches!(g.nodes[c].op, Op::Reshape(_)) { uses[c] } else { 1 }).sum();
@@ -194,12 +193,16 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
 /// reduction of it or pointwise over its shape, so it reads the reshape at the element index it
 /// is at, from which the source's coordinates follow (a reshape keeps the row-major index).
 fn fuses_through_reshape(g: &Graph, reshape: ValueId, consumers: &[ValueId], roots: &[ValueId]) -> bool {
-    !roots.contains(&reshape)
-        && !consumers.is_empty()
-        && consumers.iter().all(|&c| match &g.nodes[c].op {
-            Op::Reduce(..) => true,
-            op => op.is_pointwise() && g.shape(c) == g.shape(reshape),
-        })
+    !roots.contains(&reshape) && !consumers.is_empty() && consumers.iter().all(|&c| reads_at_own_index(g, c, reshape))
+}
+
+/// Whether `reader` reduces `value` or is pointwise over its shape: its kernel can compute
+/// `value` at the coordinates it is at.
+fn reads_at_own_index(g: &Graph, reader: ValueId, value: ValueId) -> bool {
+    match &g.nodes[reader].op {
+        Op::Reduce(..) => true,
+        op => op.is_pointwise() && g.shape(reader) == g.shape(value),
+    }
 }
 
 /// The axis order a value is stored in when readers permute it: an unfold that every reader

@@ -6,4 +6,4 @@
 
 mod matmul;
 
-pub use matmul::{matmul_nn, matmul_nt};
+pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};

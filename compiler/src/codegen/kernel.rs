@@ -15,6 +15,9 @@ pub enum Access {
     Scalar,
     /// `&[u32]` class labels.
     Labels,
+    /// `&[Vector<F, K>]` of this many lanes: a product's operand read along k by a tile whose
+    /// epilogue runs on narrower vectors (see [`product_with_epilogue`]).
+    Lanes(usize),
 }
 
 /// A kernel argument: a buffer and how it is read.
@@ -48,12 +51,24 @@ pub struct Kernel {
     pub types: Vec<&'static str>,
 }
 
+impl Kernel {
+    /// The launch's `Size` arguments: `N` (the vector width), then `K` when an operand is read
+    /// with [`Access::Lanes`].
+    pub fn sizes(&self) -> Vec<usize> {
+        let lanes = self.args.iter().find_map(|a| match a.access {
+            Access::Lanes(k) => Some(k),
+            _ => None,
+        });
+        std::iter::once(self.vector).chain(lanes).collect()
+    }
+}
+
 const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
 
 /// Writes the kernel that computes `v` under `schedule`.
 pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     match &g.nodes[v].op {
-        Op::MatMul(a, b) => matmul(g, s, storage, v, *a, *b),
+        Op::MatMul(..) => matmul(g, s, storage, v),
         Op::Unfold(..) => super::window::unfold(g, s, storage, v, name),
         Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(name, *a),
         Op::Reshape(a) => {
@@ -121,6 +136,101 @@ pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<Value
     Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
 }
 
+/// Most elements a [`serial`] kernel computes in all (see [`elements`]): its one unit runs them
+/// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
+pub const SERIAL_ELEMENTS: usize = 4096;
+
+/// Whether `v`'s kernel can be a phase of a [`serial`] kernel: pointwise or a reduction.
+pub fn is_serial_phase(g: &Graph, v: ValueId) -> bool {
+    is_pointwise_kernel(g, v) || matches!(g.nodes[v].op, Op::Reduce(..))
+}
+
+/// The elements `v`'s kernel computes: its shape's, or a reduction's input's.
+pub fn elements(g: &Graph, v: ValueId) -> usize {
+    match &g.nodes[v].op {
+        Op::Reduce(_, input, _) => g.shape(*input).numel(),
+        _ => g.shape(v).numel(),
+    }
+}
+
+/// One kernel whose single unit computes `values` (pointwise values and reductions, in launch
+/// order) phase by phase, a loop over each phase's indices: consecutive pointwise values of one
+/// shape form a phase, as do reductions of one input shape over the same axes. A phase reads
+/// earlier phases' results at any index, since one unit runs them in order, so a chain of
+/// small kernels (a loss, its gradient, a bias gradient) costs one launch. Scalar: the phases'
+/// shapes need not share a vector width. `None` where a phase would refuse a multi-output or
+/// multi-reduction merge.
+pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], name: &str) -> Option<Kernel> {
+    let key = |v: ValueId| match &g.nodes[v].op {
+        Op::Reduce(_, input, axes) => (g.shape(*input).clone(), axes.clone()),
+        _ => (g.shape(v).clone(), vec![]),
+    };
+    let mut phases: Vec<Vec<ValueId>> = vec![];
+    for &v in values {
+        if !is_serial_phase(g, v) {
+            return None;
+        }
+        match phases.last_mut() {
+            Some(phase) if key(phase[0]) == key(v) && is_pointwise_kernel(g, phase[0]) == is_pointwise_kernel(g, v) => phase.push(v),
+            _ => phases.push(vec![v]),
+        }
+    }
+    let mut e = Expr::new(g, s, storage, values[0], g.shape(values[0]));
+    e.outputs = values.to_vec();
+    (e.serial, e.vector) = (true, 1);
+    let mut lines = vec![];
+    for phase in &phases {
+        let (shape, reduced) = key(phase[0]);
+        e.accumulators.clear();
+        e.start_group(phase, &shape);
+        // A pointwise phase's index walks its shape row-major; a reduction's walks its output.
+        e.linear = reduced.is_empty();
+        e.reduced = reduced;
+        let body = match e.reduced.is_empty() {
+            true => e.group_body(phase, &shape)?,
+            false => e.reduce_body()?,
+        };
+        lines.push(format!("for i in 0..{}usize {{", g.shape(phase[0]).numel()));
+        lines.extend(body.into_iter().map(|l| format!("    {l}")));
+        lines.push("}".into());
+    }
+    let source = format!("{}\n{}\n}}", e.signature(name), indent(&over_indices(1, lines, false)));
+    let mut args = e.args.clone();
+    args.extend(e.outputs.iter().map(|&m| Arg { buffer: e.buffer_of(m), access: Access::Vector }));
+    Some(Kernel { source: Some(source), function: name.into(), vector: 1, work: 1, args, values: values.to_vec(), chunked: false, comptime: vec![], types: vec![storage.compute_type()] })
+}
+
+/// The product `v` with `members` (pointwise values of its shape, in launch order) computed
+/// from its accumulators before they are stored: a bias and activation, an activation's
+/// gradient mask, an optimizer update. One launch instead of two, and the members read `v`
+/// from registers (`v` is stored too). `None` where a member reads `v` at other indices than
+/// its own, writes what the product reads, or needs narrower vectors than the tile's.
+pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], name: &str) -> Option<Kernel> {
+    let p = Product::new(g, s, v);
+    let shape = g.shape(v).clone();
+    let fits = |m: ValueId| {
+        let layout = s.layouts[m].as_ref().expect("kernel output has a buffer");
+        g.nodes[m].shape == shape && is_pointwise_kernel(g, m) && layout.is_contiguous(&shape) && ![p.a.buffer, p.b.buffer].contains(&layout.buffer)
+    };
+    if !members.iter().all(|&m| fits(m)) {
+        return None;
+    }
+    let mut e = Expr::new(g, s, storage, members[0], &shape);
+    e.outputs = members.to_vec();
+    e.start_group(members, &shape);
+    e.vector = 16;
+    e.narrow_vector(members.iter().map(|&m| (m, m)));
+    let w = match p.form {
+        Form::Nn(w) => w,
+        Form::Nt(_) => 1,
+    };
+    if e.vector < w {
+        return None;
+    }
+    e.vector = w;
+    e.epilogue_kernel(name, &p, v)
+}
+
 /// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
 /// the iteration shape.
 struct Expr<'a> {
@@ -156,6 +266,9 @@ struct Expr<'a> {
     used_axes: Vec<(usize, usize)>,
     /// Whether a frame's coordinates are derived from the linear index `e`.
     reads_index: bool,
+    /// Whether one unit runs the groups in order (see [`serial`]), so a group may read an
+    /// earlier one's results at any index.
+    serial: bool,
     /// Results of earlier loops of a multi-reduction: buffer, its strides, accumulator name.
     accumulators: Vec<(ValueId, Vec<usize>, String)>,
     /// Values already computed by an emitted line (`t{v}`).
@@ -184,6 +297,7 @@ impl<'a> Expr<'a> {
             linear: false,
             used_axes: vec![],
             reads_index: false,
+            serial: false,
             accumulators: vec![],
             emitted: vec![],
             args: vec![],
@@ -487,6 +601,12 @@ impl<'a> Expr<'a> {
         if let Some((.., acc)) = self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0) {
             return acc.clone();
         }
+        if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
+            // An earlier group's result: segments never read one another; serial groups may.
+            self.hazard |= !self.serial;
+            let offset = self.offset(&strides, &frame);
+            return self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
+        }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             if self.reduced.is_empty() {
                 assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
@@ -533,8 +653,9 @@ impl<'a> Expr<'a> {
             .collect()
     }
 
-    fn signature(&self, name: &str) -> String {
-        let mut params: Vec<String> = self
+    /// The kernel's parameters: the buffers it reads (`in{k}`), then those it writes.
+    fn params(&self) -> (Vec<String>, Vec<String>) {
+        let inputs = self
             .args
             .iter()
             .enumerate()
@@ -542,12 +663,16 @@ impl<'a> Expr<'a> {
                 Access::Vector => format!("in{i}: &[Vector<{}, N>]", self.storage.elem(a.buffer)),
                 Access::Scalar => format!("in{i}: &[{}]", self.storage.elem(a.buffer)),
                 Access::Labels => format!("in{i}: &[u32]"),
+                Access::Lanes(_) => unreachable!("only a product's operands are read along k"),
             })
             .collect();
-        for (k, &m) in self.outputs.iter().enumerate() {
-            params.push(format!("{}: &mut [Vector<{}, N>]", self.out_name(k), self.storage.elem(self.buffer_of(m))));
-        }
-        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", params.join(", "))
+        let outputs = self.outputs.iter().enumerate().map(|(k, &m)| format!("{}: &mut [Vector<{}, N>]", self.out_name(k), self.storage.elem(self.buffer_of(m)))).collect();
+        (inputs, outputs)
+    }
+
+    fn signature(&self, name: &str) -> String {
+        let (inputs, outputs) = self.params();
+        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs].concat().join(", "))
     }
 
     /// Starts emitting `group`, iterated over `shape`.
@@ -586,27 +711,7 @@ impl<'a> Expr<'a> {
         }
         let mut segments = vec![];
         for (group, shape) in groups {
-            self.start_group(group, shape);
-            for (k, &m) in group.iter().enumerate() {
-                self.root = m;
-                let value = self.emit(m);
-                let store = self.storage.narrow(self.buffer_of(m), &value);
-                let index = self.store_index(m);
-                self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
-            }
-            if self.hazard {
-                return None;
-            }
-            let body = self.body();
-            let mut inner = vec![];
-            if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
-                inner.push(self.first_element());
-                let axes: Vec<usize> = (0..self.shape.rank()).collect();
-                let strides = self.shape.contiguous_strides();
-                inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
-            }
-            inner.extend(body);
-            segments.push((shape.numel() / w, inner));
+            segments.push((shape.numel() / w, self.group_body(group, shape)?));
         }
         let work = segments.iter().map(|(n, _)| n).sum();
         let inner = if let [(_, body)] = &segments[..] { body.clone() } else { split_into_segments(&segments) };
@@ -614,6 +719,32 @@ impl<'a> Expr<'a> {
         let mut args = self.args.clone();
         args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
         Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+    }
+
+    /// The lines computing and storing `group` (pointwise over `shape`) at the current index,
+    /// or `None` on a hazard.
+    fn group_body(&mut self, group: &[ValueId], shape: &Shape) -> Option<Vec<String>> {
+        self.start_group(group, shape);
+        for (k, &m) in group.iter().enumerate() {
+            self.root = m;
+            let value = self.emit(m);
+            let store = self.storage.narrow(self.buffer_of(m), &value);
+            let index = self.store_index(m);
+            self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
+        }
+        if self.hazard {
+            return None;
+        }
+        let body = self.body();
+        let mut inner = vec![];
+        if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
+            inner.push(self.first_element());
+            let axes: Vec<usize> = (0..self.shape.rank()).collect();
+            let strides = self.shape.contiguous_strides();
+            inner.extend(self.coords(0, "e", &self.shape, &strides, &axes));
+        }
+        inner.extend(body);
+        Some(inner)
     }
 
     /// Where member `m`'s vector at index `i` is stored: `i`, or its offset through a permuted
@@ -630,6 +761,91 @@ impl<'a> Expr<'a> {
         } else {
             format!("({offset}) / {}", self.vector)
         }
+    }
+
+    /// The product `p` (value `v`) whose tiles run `members`' trees on each element before it
+    /// is stored (see [`product_with_epilogue`]); `vector` is the tile's.
+    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId) -> Option<Kernel> {
+        let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
+        self.accumulators.push((p.out, strides, "acc".into()));
+        self.linear = true;
+        let group = self.members.clone();
+        self.start_group(&group, &self.shape.clone());
+        for (k, &m) in group.iter().enumerate() {
+            self.root = m;
+            let value = self.emit(m);
+            let store = self.storage.narrow(self.buffer_of(m), &value);
+            self.lines.push(format!("{}[i] = {store};", self.out_name(k)));
+        }
+        if self.hazard || self.args.iter().any(|a| a.buffer == p.out) {
+            return None;
+        }
+        let mut element = vec![];
+        let body = self.body();
+        if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
+            element.push(self.first_element());
+            let axes: Vec<usize> = (0..self.shape.rank()).collect();
+            element.extend(self.coords(0, "e", &self.shape, &self.shape.contiguous_strides(), &axes));
+        }
+        element.extend(body);
+        element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
+
+        let (ea, eb, eo) = (self.storage.elem(p.a.buffer), self.storage.elem(p.b.buffer), self.storage.elem(p.out));
+        let (m, k, n) = (p.m, p.k, p.n);
+        let (a, b) = (&p.a.strides, &p.b.strides);
+        let mut lines = vec!["let pos = ABSOLUTE_POS;".to_string(), format!("if pos < {} {{", p.work())];
+        // Each element of the tile: its guard, vector index and accumulator.
+        let elements: Vec<(String, String, String)> = match p.form {
+            Form::Nn(w) => {
+                let columns = n / w;
+                lines.push(format!("    let row = (pos / {columns}) * {TILE};"));
+                lines.push(format!("    let col = pos % {columns};"));
+                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w]);
+                lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
+                (0..TILE).map(|t| (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + col", plus("row", t)), format!("tile.acc{t}"))).collect()
+            }
+            Form::Nt(lanes) => {
+                let blocks = n.div_ceil(TILE);
+                lines.push(format!("    let r0 = (pos / {blocks}) * {NT_ROWS};"));
+                lines.push(format!("    let c0 = (pos % {blocks}) * {TILE};"));
+                let constants = literals(&[m, k, n, a[0], b[1], lanes]);
+                lines.push(format!("    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"));
+                (0..NT_ROWS)
+                    .flat_map(|r| (0..TILE).map(move |c| (r, c)))
+                    .map(|(r, c)| {
+                        let (row, col) = (plus("r0", r), plus("c0", c));
+                        (format!("{row} < {m} && {col} < {n}"), format!("{row} * {n} + {col}"), format!("Vector::<F, N>::new(tile.s{r}{c})"))
+                    })
+                    .collect()
+            }
+        };
+        for (guard, index, acc) in elements {
+            lines.push(format!("    if {guard} {{"));
+            lines.push(format!("        let i = {index};"));
+            lines.push(format!("        let acc = {acc};"));
+            lines.extend(element.iter().map(|l| format!("        {l}")));
+            lines.push("    }".into());
+        }
+        lines.push("}".into());
+
+        let operands = match p.form {
+            Form::Nn(_) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
+            Form::Nt(_) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
+        };
+        let (inputs, outputs) = self.params();
+        let params = [operands.to_vec(), inputs, vec![format!("prod: &mut [Vector<{eo}, N>]")], outputs].concat();
+        let sizes = if matches!(p.form, Form::Nt(_)) { "N: Size, K: Size" } else { "N: Size" };
+        let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
+        let operand_access = match p.form {
+            Form::Nn(_) => [Access::Scalar, Access::Vector],
+            Form::Nt(lanes) => [Access::Lanes(lanes), Access::Lanes(lanes)],
+        };
+        let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
+        args.extend(self.args.iter().cloned());
+        args.push(Arg { buffer: p.out, access: Access::Vector });
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        let values = std::iter::once(v).chain(self.outputs.iter().copied()).collect();
+        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 
     /// The fold `root` of `input`, with `input`'s pointwise producers computed per tap. Its
@@ -651,15 +867,21 @@ impl<'a> Expr<'a> {
     /// indices than the unit's. A later loop reads an earlier result from its accumulator.
     fn reduce_kernel(mut self, name: &str) -> Option<Kernel> {
         self.outputs = self.members.clone();
-        let reduction = |m: ValueId| match self.g.nodes[m].op {
-            Op::Reduce(op, input, _) => (op, input),
-            _ => unreachable!("not a reduction"),
-        };
         self.vector = 16;
-        let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduction(m).1)).collect();
+        let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduced_input(self.g, m))).collect();
         self.narrow_vector(trees);
-        let w = self.vector;
-        let out_shape = self.g.shape(self.root).clone();
+        let inner = self.reduce_body()?;
+        let work = self.g.shape(self.members[0]).numel() / self.vector;
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
+        let mut args = self.args.clone();
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+    }
+
+    /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at
+    /// output index `i`, a loop each, or `None` on a hazard.
+    fn reduce_body(&mut self) -> Option<Vec<String>> {
+        let out_shape = self.g.shape(self.members[0]).clone();
         let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
         let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
         // Strides that decompose the loop counter `r` over the reduced axes.
@@ -669,14 +891,15 @@ impl<'a> Expr<'a> {
             loop_strides[d] = stride;
             stride *= self.shape.0[d];
         }
+        self.used_axes.clear();
         let (mut loops, mut used, mut stores) = (vec![], vec![], vec![]);
         for (k, m) in self.members.clone().into_iter().enumerate() {
-            let (op, input) = reduction(m);
+            let Op::Reduce(op, ..) = self.g.nodes[m].op else { unreachable!("not a reduction") };
             self.root = m;
             self.start_tree();
-            let value = self.emit(input);
+            let value = self.emit(reduced_input(self.g, m));
             let body = self.body();
-            let acc = if self.outputs.len() == 1 { "acc".to_string() } else { format!("acc{k}") };
+            let acc = if self.outputs.len() == 1 { "acc".to_string() } else { format!("acc{}", self.group_start + k) };
             let (init, combine) = match op {
                 ReduceOp::Sum => (splat(0.0), format!("{acc} + {value}")),
                 ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max({acc}, {value})")),
@@ -689,7 +912,7 @@ impl<'a> Expr<'a> {
             loops.push("}".into());
             used.append(&mut self.used_axes);
             let output = self.output();
-            stores.push(format!("{}[i] = {};", self.out_name(k), self.storage.narrow(output, &acc)));
+            stores.push(format!("{}[i] = {};", self.out_name(self.group_start + k), self.storage.narrow(output, &acc)));
             let strides = self.s.layouts[m].as_ref().expect("reduction has a buffer").strides.clone();
             self.accumulators.push((output, strides, acc));
         }
@@ -697,15 +920,19 @@ impl<'a> Expr<'a> {
             return None;
         }
         self.used_axes = used;
-        let work = out_shape.numel() / w;
         let mut inner = vec![self.first_element()];
         inner.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
         inner.extend(loops);
         inner.extend(stores);
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
-        let mut args = self.args.clone();
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+        Some(inner)
+    }
+}
+
+/// The value reduction `m` reduces.
+fn reduced_input(g: &Graph, m: ValueId) -> ValueId {
+    match g.nodes[m].op {
+        Op::Reduce(_, input, _) => input,
+        _ => unreachable!("not a reduction"),
     }
 }
 
@@ -726,6 +953,19 @@ fn split_into_segments(segments: &[(usize, Vec<String>)]) -> Vec<String> {
     }
     lines.push("}".into());
     lines
+}
+
+/// `12usize, 34usize`: compile-time arguments of a `#[cube]` call.
+fn literals(values: &[usize]) -> String {
+    values.iter().map(|v| format!("{v}usize")).collect::<Vec<_>>().join(", ")
+}
+
+/// `base + offset` as source, parenthesised (just `base` for offset 0).
+fn plus(base: &str, offset: usize) -> String {
+    match offset {
+        0 => base.into(),
+        _ => format!("({base} + {offset})"),
+    }
 }
 
 fn indent(lines: &[String]) -> String {
@@ -791,52 +1031,76 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
     }
 }
 
-/// Rows (NN) or columns (NT) of output each unit of a library matmul computes.
+/// Rows (NN) or columns (NT) of output each unit of a matmul tile computes.
 const TILE: usize = 4;
 /// Rows of output each unit of the NT matmul computes.
 const NT_ROWS: usize = 2;
 
-/// `out = a @ b` through `kiln_kernels`: vectorised along n when b's rows are contiguous (NN),
-/// else along k when both operands are contiguous along k (NT), else scalar NN.
-fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, a: ValueId, b: ValueId) -> Kernel {
-    let (m, k, n) = (g.shape(a).0[0], g.shape(a).0[1], g.shape(b).0[1]);
-    let la = s.layouts[a].as_ref().expect("matmul operand has a buffer");
-    let lb = s.layouts[b].as_ref().expect("matmul operand has a buffer");
-    let out = s.layouts[v].as_ref().unwrap().buffer;
-    let (a_row, a_col) = (la.strides[0], la.strides[1]);
-    let (b_row, b_col) = (lb.strides[0], lb.strides[1]);
-    let widest = |len: usize, strides: &[usize]| {
-        [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
-    };
-    let nn = if b_col == 1 { widest(n, &[b_row]) } else { 1 };
-    // NT keeps 8 vector accumulators: 8 lanes each fit AVX2's 16 registers with the loads.
-    let nt = if a_col == 1 && b_row == 1 { widest(k, &[a_row, b_col]).min(8) } else { 1 };
-    let arg = |buffer, access| Arg { buffer, access };
-    let types = vec![storage.compute_type(), storage.launch_type(la.buffer), storage.launch_type(lb.buffer), storage.launch_type(out)];
-    if nn > 1 || nt == 1 {
-        let w = nn;
-        Kernel {
-            source: None,
-            function: "kiln_runtime::kernels::matmul_nn".into(),
-            vector: w,
-            work: m.div_ceil(TILE) * (n / w),
-            args: vec![arg(la.buffer, Access::Scalar), arg(lb.buffer, Access::Vector), arg(out, Access::Vector)],
-            values: vec![v],
-            chunked: false,
-            comptime: vec![m, k, n, a_row, a_col, b_row, b_col, w],
-            types,
-        }
-    } else {
-        Kernel {
-            source: None,
-            function: "kiln_runtime::kernels::matmul_nt".into(),
-            vector: nt,
-            work: m.div_ceil(NT_ROWS) * n.div_ceil(TILE),
-            args: vec![arg(la.buffer, Access::Vector), arg(lb.buffer, Access::Vector), arg(out, Access::Scalar)],
-            values: vec![v],
-            chunked: false,
-            comptime: vec![m, k, n, a_row, b_col, nt],
-            types,
+/// How a product is tiled (see `kiln_kernels::nn_tile` and `nt_tile`).
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// Vectors of this width along n (b's rows contiguous), or scalar NN.
+    Nn(usize),
+    /// Vectors of this width along k (both operands contiguous along k).
+    Nt(usize),
+}
+
+/// A matrix product `out = a @ b`: sizes, operand layouts and tiling.
+struct Product {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Layout,
+    b: Layout,
+    out: ValueId,
+    form: Form,
+}
+
+impl Product {
+    /// The product `v`: vectorised along n when b's rows are contiguous (NN), else along k when
+    /// both operands are contiguous along k (NT), else scalar NN.
+    fn new(g: &Graph, s: &Schedule, v: ValueId) -> Product {
+        let Op::MatMul(a, b) = g.nodes[v].op else { unreachable!("not a product") };
+        let (m, k, n) = (g.shape(a).0[0], g.shape(a).0[1], g.shape(b).0[1]);
+        let la = s.layouts[a].clone().expect("matmul operand has a buffer");
+        let lb = s.layouts[b].clone().expect("matmul operand has a buffer");
+        let out = s.layouts[v].as_ref().expect("matmul has a buffer").buffer;
+        let widest = |len: usize, strides: &[usize]| {
+            [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
+        };
+        let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
+        // NT keeps 8 vector accumulators: 8 lanes each fit AVX2's 16 registers with the loads.
+        let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn) } else { Form::Nt(nt) };
+        Product { m, k, n, a: la, b: lb, out, form }
+    }
+
+    /// Units to launch: one per tile.
+    fn work(&self) -> usize {
+        match self.form {
+            Form::Nn(w) => self.m.div_ceil(TILE) * (self.n / w),
+            Form::Nt(_) => self.m.div_ceil(NT_ROWS) * self.n.div_ceil(TILE),
         }
     }
+
+    /// The library kernel's compile-time arguments.
+    fn constants(&self) -> Vec<usize> {
+        let (a, b) = (&self.a.strides, &self.b.strides);
+        match self.form {
+            Form::Nn(w) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w],
+            Form::Nt(w) => vec![self.m, self.k, self.n, a[0], b[1], w],
+        }
+    }
+}
+
+/// `out = a @ b` through the library's `matmul_nn` or `matmul_nt`.
+fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
+    let p = Product::new(g, s, v);
+    let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
+    let (function, vector, access) = match p.form {
+        Form::Nn(w) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
+        Form::Nt(w) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
+    };
+    let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], chunked: false, comptime: p.constants(), types }
 }

@@ -150,19 +150,27 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     (w.finish(), report)
 }
 
-/// The kernels of schedule `s` in launch order, each with the last value it computes. With
-/// `fuse`, runs of consecutive pointwise kernels over one shape share a kernel (see
+/// The kernels of schedule `s` in launch order, each with the last value it computes (a
+/// product's own, when it has an epilogue). With `fuse`, a product takes the pointwise
+/// kernels that read it as its epilogue (see [`with_epilogue`]); runs of consecutive pointwise kernels over one shape share a kernel (see
 /// [`kernel::multi_output`]), as do runs of reductions over the same axes of one shape (see
 /// [`kernel::multi_reduce`]), and then runs of such kernels that read nothing another writes
 /// share one as segments (see [`kernel::segmented`]). A shared kernel is launched where its
 /// last value was, with nothing launched in between, so every read and write keeps its order.
 fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
     let mut planned = vec![];
-    let mut rest = &s.kernels[..];
+    let mut rest = s.kernels.clone();
+    let mut effects = Effects::default();
     while let Some(&first) = rest.first() {
+        if fuse && matches!(g.nodes[first].op, Op::MatMul(..)) {
+            let (product, epilogue) = with_epilogue(g, s, storage, &rest, &mut effects);
+            rest.retain(|u| *u != first && !epilogue.contains(u));
+            planned.push((first, product));
+            continue;
+        }
         let mut run = 1;
         let mut fused = kernel::kernel(g, s, storage, first, &format!("k{first}"));
-        let reduction = matches!(g.nodes[first].op, crate::ir::Op::Reduce(..));
+        let reduction = matches!(g.nodes[first].op, Op::Reduce(..));
         if fuse && (reduction || kernel::is_pointwise_kernel(g, first)) {
             while let Some(&next) = rest.get(run) {
                 let merged = match reduction {
@@ -176,12 +184,89 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
             }
         }
         planned.push((rest[run - 1], fused));
-        rest = &rest[run..];
+        rest.drain(..run);
     }
     if fuse {
+        planned = merge_serial(g, s, storage, planned);
         planned = merge_independent(g, s, storage, planned);
     }
     planned
+}
+
+/// Runs of consecutive small pointwise and reduction kernels ([`kernel::SERIAL_ELEMENTS`] in
+/// all), each run as one [`kernel::serial`] kernel.
+fn merge_serial(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
+    let elements = |k: &Kernel| k.values.iter().map(|&v| kernel::elements(g, v)).sum::<usize>();
+    let small = |k: &Kernel| k.chunked && k.values.iter().all(|&v| kernel::is_serial_phase(g, v)) && elements(k) <= kernel::SERIAL_ELEMENTS;
+    let mut merged: Vec<(ValueId, Kernel)> = vec![];
+    // The values of the last merged kernel if it may grow into a serial one, and their elements.
+    let (mut run, mut total): (Vec<ValueId>, usize) = (vec![], 0);
+    for (v, k) in planned {
+        if small(&k) && !run.is_empty() && total + elements(&k) <= kernel::SERIAL_ELEMENTS {
+            let candidate = [run.clone(), k.values.clone()].concat();
+            if let Some(serial) = kernel::serial(g, s, storage, &candidate, &format!("k{v}")) {
+                (run, total) = (candidate, total + elements(&k));
+                *merged.last_mut().unwrap() = (v, serial);
+                continue;
+            }
+        }
+        (run, total) = if small(&k) { (k.values.clone(), elements(&k)) } else { (vec![], 0) };
+        merged.push((v, k));
+    }
+    merged
+}
+
+/// Kernels after a product that its epilogue may take from further on.
+const EPILOGUE_WINDOW: usize = 8;
+
+/// The buffers each scheduled value's own kernel reads and writes, built once per value.
+#[derive(Default)]
+struct Effects(BTreeMap<ValueId, (Vec<ValueId>, Vec<ValueId>)>);
+
+impl Effects {
+    fn of(&mut self, g: &crate::ir::Graph, s: &Schedule, storage: &Storage, v: ValueId) -> (Vec<ValueId>, Vec<ValueId>) {
+        self.0
+            .entry(v)
+            .or_insert_with(|| {
+                let k = kernel::kernel(g, s, storage, v, "k");
+                let buffers: Vec<ValueId> = k.args.iter().map(|a| a.buffer).collect();
+                let (reads, writes) = buffers.split_at(buffers.len() - k.values.len());
+                (reads.to_vec(), writes.to_vec())
+            })
+            .clone()
+    }
+}
+
+/// The kernel of product `rest[0]`, with the pointwise kernels among the next
+/// [`EPILOGUE_WINDOW`] that read it as its epilogue (see [`kernel::product_with_epilogue`]),
+/// and those kernels. A kernel moves up to the product only if none it moves past writes what
+/// it reads or touches what it writes.
+fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], effects: &mut Effects) -> (Kernel, Vec<ValueId>) {
+    let v = rest[0];
+    let name = format!("k{v}");
+    let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
+    let (mut members, mut fused) = (vec![], None);
+    for (j, &u) in rest.iter().enumerate().take(1 + EPILOGUE_WINDOW).skip(1) {
+        if !kernel::is_pointwise_kernel(g, u) {
+            continue;
+        }
+        let (reads, writes) = effects.of(g, s, storage, u);
+        if !reads.contains(&out) {
+            continue;
+        }
+        let passable = rest[1..j].iter().filter(|x| !members.contains(*x)).all(|&x| {
+            let (x_reads, x_writes) = effects.of(g, s, storage, x);
+            !x_writes.iter().any(|b| reads.contains(b)) && !x_reads.iter().chain(&x_writes).any(|b| writes.contains(b))
+        });
+        if !passable {
+            continue;
+        }
+        let candidate = [members.clone(), vec![u]].concat();
+        if let Some(k) = kernel::product_with_epilogue(g, s, storage, v, &candidate, &name) {
+            (members, fused) = (candidate, Some(k));
+        }
+    }
+    (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)
 }
 
 /// Kernel indices a launch costs about as much as: a merge into a [`kernel::segmented`] kernel
@@ -194,7 +279,8 @@ const LAUNCH_COST_IN_INDICES: usize = 2048;
 /// writes, each run as one [`kernel::segmented`] kernel where that does not narrow the vectors
 /// by more than the launches it saves.
 fn merge_independent(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
-    let pointwise = |k: &Kernel| k.source.is_some() && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
+    // Serial kernels (one unit, not chunked) stay as they are.
+    let pointwise = |k: &Kernel| k.source.is_some() && k.chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
     let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
     let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
     let mut merged: Vec<(ValueId, Kernel)> = vec![];
@@ -688,7 +774,11 @@ fn emit_trainer(
                 .iter()
                 .map(|a| {
                     let numel = g.shape(a.buffer).numel();
-                    let len = if a.access == Access::Vector { numel / k.vector } else { numel };
+                    let len = match a.access {
+                        Access::Vector => numel / k.vector,
+                        Access::Lanes(lanes) => numel / lanes,
+                        Access::Scalar | Access::Labels => numel,
+                    };
                     format!("self.arena.arg({}, {len})", slot(a.buffer))
                 })
                 .chain(k.comptime.iter().map(|c| c.to_string()))
@@ -700,7 +790,7 @@ fn emit_trainer(
                 "unsafe {{ {}::launch_unchecked::<{}>(client, count.clone(), dim, {}, {}) }};",
                 k.function,
                 k.types.join(", "),
-                k.vector,
+                k.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
                 args.join(", ")
             ));
             w.close("}");

@@ -151,12 +151,17 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 }
 
 /// The kernels of schedule `s` in launch order, each with the last value it computes (a
-/// product's own, when it has an epilogue). With `fuse`, a product takes the pointwise
-/// kernels that read it as its epilogue (see [`with_epilogue`]); runs of consecutive pointwise kernels over one shape share a kernel (see
-/// [`kernel::multi_output`]), as do runs of reductions over the same axes of one shape (see
-/// [`kernel::multi_reduce`]), and then runs of such kernels that read nothing another writes
-/// share one as segments (see [`kernel::segmented`]). A shared kernel is launched where its
-/// last value was, with nothing launched in between, so every read and write keeps its order.
+/// product's own, when it has an epilogue). With `fuse`:
+/// - a product takes the pointwise kernels that read it as its epilogue (see [`with_epilogue`]);
+/// - runs of consecutive pointwise kernels over one shape share a kernel (see
+///   [`kernel::multi_output`]), as do runs of reductions over the same axes of one shape (see
+///   [`kernel::multi_reduce`]);
+/// - runs of such kernels that read nothing another writes share one as segments (see
+///   [`kernel::segmented`]);
+/// - runs of small ones share one serial kernel (see [`merge_serial`]).
+///
+/// A shared kernel is launched where its last value was, with nothing launched in between, so
+/// every read and write keeps its order.
 fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
     let mut planned = vec![];
     let mut rest = s.kernels.clone();
@@ -187,8 +192,8 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
         rest.drain(..run);
     }
     if fuse {
-        planned = merge_serial(g, s, storage, planned);
         planned = merge_independent(g, s, storage, planned);
+        planned = merge_serial(g, s, storage, planned);
     }
     planned
 }
@@ -216,9 +221,6 @@ fn merge_serial(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: 
     merged
 }
 
-/// Kernels after a product that its epilogue may take from further on.
-const EPILOGUE_WINDOW: usize = 8;
-
 /// The buffers each scheduled value's own kernel reads and writes, built once per value.
 #[derive(Default)]
 struct Effects(BTreeMap<ValueId, (Vec<ValueId>, Vec<ValueId>)>);
@@ -237,21 +239,24 @@ impl Effects {
     }
 }
 
-/// The kernel of product `rest[0]`, with the pointwise kernels among the next
-/// [`EPILOGUE_WINDOW`] that read it as its epilogue (see [`kernel::product_with_epilogue`]),
-/// and those kernels. A kernel moves up to the product only if none it moves past writes what
-/// it reads or touches what it writes.
+/// The kernel of product `rest[0]`, with the later pointwise kernels that read it as its
+/// epilogue (see [`kernel::product_with_epilogue`]), and those kernels: a bias and activation,
+/// an activation's gradient mask, a parameter's optimizer update. A kernel moves up to the
+/// product only if none it moves past writes what it reads or touches what it writes.
 fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], effects: &mut Effects) -> (Kernel, Vec<ValueId>) {
     let v = rest[0];
     let name = format!("k{v}");
     let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
     let (mut members, mut fused) = (vec![], None);
-    for (j, &u) in rest.iter().enumerate().take(1 + EPILOGUE_WINDOW).skip(1) {
+    for (j, &u) in rest.iter().enumerate().skip(1) {
         if !kernel::is_pointwise_kernel(g, u) {
             continue;
         }
+        // It reads the product, or what the epilogue computes from it (Adam's update reads
+        // the moments, not the gradient).
         let (reads, writes) = effects.of(g, s, storage, u);
-        if !reads.contains(&out) {
+        let computed: Vec<ValueId> = members.iter().flat_map(|&m| effects.of(g, s, storage, m).1).chain([out]).collect();
+        if !reads.iter().any(|b| computed.contains(b)) {
             continue;
         }
         let passable = rest[1..j].iter().filter(|x| !members.contains(*x)).all(|&x| {

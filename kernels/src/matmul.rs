@@ -9,19 +9,24 @@
 
 use cubecl::prelude::*;
 
-/// Rows `row..row + 4` of an NN product by one vector of columns (rows past `m` repeat the last
-/// row).
+/// Rows `row..row + 4` of an NN product by one or two vectors of columns: `acc{t}` holds the
+/// first, `bcc{t}` the second (rows past `m` repeat the last row).
 #[derive(CubeType)]
 pub struct NnTile<F: Float, N: Size> {
     pub acc0: Vector<F, N>,
     pub acc1: Vector<F, N>,
     pub acc2: Vector<F, N>,
     pub acc3: Vector<F, N>,
+    pub bcc0: Vector<F, N>,
+    pub bcc1: Vector<F, N>,
+    pub bcc2: Vector<F, N>,
+    pub bcc3: Vector<F, N>,
 }
 
-/// The NN tile at rows `row..row + 4` and column vector `col`: `b` read as vectors of `v`
-/// along n (`b_col == 1` when `v > 1`), `a` as scalars through any strides. Accumulates in
-/// `F`; `a` and `b` may be stored in other float types (mixed precision).
+/// The NN tile at rows `row..row + 4` and column vectors `col * vectors..(col + 1) * vectors`
+/// (`vectors` is 1 or 2; with 2, each scalar of `a` feeds two multiply-adds): `b` read as
+/// vectors of `v` along n (`b_col == 1` when `v > 1`), `a` as scalars through any strides.
+/// Accumulates in `F`; `a` and `b` may be stored in other float types (mixed precision).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
@@ -36,6 +41,7 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     #[comptime] b_row: usize,
     #[comptime] b_col: usize,
     #[comptime] v: usize,
+    #[comptime] vectors: usize,
 ) -> NnTile<F, N> {
     let r1 = select(row + 1 < m, row + 1, m - 1);
     let r2 = select(row + 2 < m, row + 2, m - 1);
@@ -44,17 +50,33 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     let mut acc1 = Vector::<F, N>::new(F::new(0.0));
     let mut acc2 = Vector::<F, N>::new(F::new(0.0));
     let mut acc3 = Vector::<F, N>::new(F::new(0.0));
+    let mut bcc0 = Vector::<F, N>::new(F::new(0.0));
+    let mut bcc1 = Vector::<F, N>::new(F::new(0.0));
+    let mut bcc2 = Vector::<F, N>::new(F::new(0.0));
+    let mut bcc3 = Vector::<F, N>::new(F::new(0.0));
+    let first = col * vectors;
     for p in 0..k {
-        let bv = Vector::<F, N>::cast_from(b[(p * b_row + col * v * b_col) / v]);
-        acc0 += Vector::new(F::cast_from(a[row * a_row + p * a_col])) * bv;
-        acc1 += Vector::new(F::cast_from(a[r1 * a_row + p * a_col])) * bv;
-        acc2 += Vector::new(F::cast_from(a[r2 * a_row + p * a_col])) * bv;
-        acc3 += Vector::new(F::cast_from(a[r3 * a_row + p * a_col])) * bv;
+        let x0 = Vector::new(F::cast_from(a[row * a_row + p * a_col]));
+        let x1 = Vector::new(F::cast_from(a[r1 * a_row + p * a_col]));
+        let x2 = Vector::new(F::cast_from(a[r2 * a_row + p * a_col]));
+        let x3 = Vector::new(F::cast_from(a[r3 * a_row + p * a_col]));
+        let bv = Vector::<F, N>::cast_from(b[(p * b_row + first * v * b_col) / v]);
+        acc0 += x0 * bv;
+        acc1 += x1 * bv;
+        acc2 += x2 * bv;
+        acc3 += x3 * bv;
+        if vectors == 2 {
+            let bw = Vector::<F, N>::cast_from(b[(p * b_row + (first + 1) * v * b_col) / v]);
+            bcc0 += x0 * bw;
+            bcc1 += x1 * bw;
+            bcc2 += x2 * bw;
+            bcc3 += x3 * bw;
+        }
     }
-    NnTile::<F, N> { acc0, acc1, acc2, acc3 }
+    NnTile::<F, N> { acc0, acc1, acc2, acc3, bcc0, bcc1, bcc2, bcc3 }
 }
 
-/// NN form: each unit computes 4 rows by one vector of columns (see [`nn_tile`]).
+/// NN form: each unit computes 4 rows by `vectors` vectors of columns (see [`nn_tile`]).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
@@ -69,22 +91,37 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
     #[comptime] b_row: usize,
     #[comptime] b_col: usize,
     #[comptime] v: usize,
+    #[comptime] vectors: usize,
 ) {
     let col_vectors = n / v;
+    let tiles = col_vectors / vectors;
     let pos = ABSOLUTE_POS;
-    if pos < m.div_ceil(4) * col_vectors {
-        let row = (pos / col_vectors) * 4;
-        let col = pos % col_vectors;
-        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v);
-        out[row * col_vectors + col] = Vector::<EO, N>::cast_from(tile.acc0);
+    if pos < m.div_ceil(4) * tiles {
+        let row = (pos / tiles) * 4;
+        let col = pos % tiles;
+        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors);
+        let c = col * vectors;
+        out[row * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc0);
         if row + 1 < m {
-            out[(row + 1) * col_vectors + col] = Vector::<EO, N>::cast_from(tile.acc1);
+            out[(row + 1) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc1);
         }
         if row + 2 < m {
-            out[(row + 2) * col_vectors + col] = Vector::<EO, N>::cast_from(tile.acc2);
+            out[(row + 2) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc2);
         }
         if row + 3 < m {
-            out[(row + 3) * col_vectors + col] = Vector::<EO, N>::cast_from(tile.acc3);
+            out[(row + 3) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc3);
+        }
+        if vectors == 2 {
+            out[row * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc0);
+            if row + 1 < m {
+                out[(row + 1) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc1);
+            }
+            if row + 2 < m {
+                out[(row + 2) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc2);
+            }
+            if row + 3 < m {
+                out[(row + 3) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc3);
+            }
         }
     }
 }

@@ -221,7 +221,7 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
     e.vector = 16;
     e.narrow_vector(members.iter().map(|&m| (m, m)));
     let w = match p.form {
-        Form::Nn(w) => w,
+        Form::Nn(w, _) => w,
         Form::Nt(_) => 1,
     };
     if e.vector < w {
@@ -796,13 +796,21 @@ impl<'a> Expr<'a> {
         let mut lines = vec!["let pos = ABSOLUTE_POS;".to_string(), format!("if pos < {} {{", p.work())];
         // Each element of the tile: its guard, vector index and accumulator.
         let elements: Vec<(String, String, String)> = match p.form {
-            Form::Nn(w) => {
+            Form::Nn(w, vectors) => {
                 let columns = n / w;
-                lines.push(format!("    let row = (pos / {columns}) * {TILE};"));
-                lines.push(format!("    let col = pos % {columns};"));
-                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w]);
+                let tiles = columns / vectors;
+                lines.push(format!("    let row = (pos / {tiles}) * {TILE};"));
+                lines.push(format!("    let col = pos % {tiles};"));
+                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
-                (0..TILE).map(|t| (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + col", plus("row", t)), format!("tile.acc{t}"))).collect()
+                let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
+                (0..vectors)
+                    .flat_map(|j| (0..TILE).map(move |t| (j, t)))
+                    .map(|(j, t)| {
+                        let accumulator = if j == 0 { "acc" } else { "bcc" };
+                        (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + {}", plus("row", t), plus(&first, j)), format!("tile.{accumulator}{t}"))
+                    })
+                    .collect()
             }
             Form::Nt(lanes) => {
                 let blocks = n.div_ceil(TILE);
@@ -829,7 +837,7 @@ impl<'a> Expr<'a> {
         lines.push("}".into());
 
         let operands = match p.form {
-            Form::Nn(_) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
+            Form::Nn(..) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
             Form::Nt(_) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
         };
         let (inputs, outputs) = self.params();
@@ -837,7 +845,7 @@ impl<'a> Expr<'a> {
         let sizes = if matches!(p.form, Form::Nt(_)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
         let operand_access = match p.form {
-            Form::Nn(_) => [Access::Scalar, Access::Vector],
+            Form::Nn(..) => [Access::Scalar, Access::Vector],
             Form::Nt(lanes) => [Access::Lanes(lanes), Access::Lanes(lanes)],
         };
         let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
@@ -1039,8 +1047,9 @@ const NT_ROWS: usize = 2;
 /// How a product is tiled (see `kiln_kernels::nn_tile` and `nt_tile`).
 #[derive(Clone, Copy, PartialEq)]
 enum Form {
-    /// Vectors of this width along n (b's rows contiguous), or scalar NN.
-    Nn(usize),
+    /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
+    /// per tile.
+    Nn(usize, usize),
     /// Vectors of this width along k (both operands contiguous along k).
     Nt(usize),
 }
@@ -1071,14 +1080,16 @@ impl Product {
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
         // NT keeps 8 vector accumulators: 8 lanes each fit AVX2's 16 registers with the loads.
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn) } else { Form::Nt(nt) };
+        // Two vectors per NN tile halve the loads of `a` per multiply-add.
+        let vectors = if nn > 1 && (n / nn).is_multiple_of(2) { 2 } else { 1 };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
         match self.form {
-            Form::Nn(w) => self.m.div_ceil(TILE) * (self.n / w),
+            Form::Nn(w, vectors) => self.m.div_ceil(TILE) * (self.n / w / vectors),
             Form::Nt(_) => self.m.div_ceil(NT_ROWS) * self.n.div_ceil(TILE),
         }
     }
@@ -1087,7 +1098,7 @@ impl Product {
     fn constants(&self) -> Vec<usize> {
         let (a, b) = (&self.a.strides, &self.b.strides);
         match self.form {
-            Form::Nn(w) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w],
+            Form::Nn(w, vectors) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w, vectors],
             Form::Nt(w) => vec![self.m, self.k, self.n, a[0], b[1], w],
         }
     }
@@ -1098,7 +1109,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     let p = Product::new(g, s, v);
     let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
     let (function, vector, access) = match p.form {
-        Form::Nn(w) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
+        Form::Nn(w, _) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
         Form::Nt(w) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();

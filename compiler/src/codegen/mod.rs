@@ -284,8 +284,7 @@ const LAUNCH_COST_IN_INDICES: usize = 2048;
 /// writes, each run as one [`kernel::segmented`] kernel where that does not narrow the vectors
 /// by more than the launches it saves.
 fn merge_independent(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
-    // Serial kernels (one unit, not chunked) stay as they are.
-    let pointwise = |k: &Kernel| k.source.is_some() && k.chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
+    let pointwise = |k: &Kernel| k.source.is_some() && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
     let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
     let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
     let mut merged: Vec<(ValueId, Kernel)> = vec![];

@@ -43,9 +43,9 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     #[comptime] v: usize,
     #[comptime] vectors: usize,
 ) -> NnTile<F, N> {
-    let r1 = select(row + 1 < m, row + 1, m - 1);
-    let r2 = select(row + 2 < m, row + 2, m - 1);
-    let r3 = select(row + 3 < m, row + 3, m - 1);
+    let r1 = clamped(row + 1, m);
+    let r2 = clamped(row + 2, m);
+    let r3 = clamped(row + 3, m);
     let mut acc0 = Vector::<F, N>::new(F::new(0.0));
     let mut acc1 = Vector::<F, N>::new(F::new(0.0));
     let mut acc2 = Vector::<F, N>::new(F::new(0.0));
@@ -101,27 +101,9 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
         let col = pos % tiles;
         let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors);
         let c = col * vectors;
-        out[row * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc0);
-        if row + 1 < m {
-            out[(row + 1) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc1);
-        }
-        if row + 2 < m {
-            out[(row + 2) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc2);
-        }
-        if row + 3 < m {
-            out[(row + 3) * col_vectors + c] = Vector::<EO, N>::cast_from(tile.acc3);
-        }
+        store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3);
         if vectors == 2 {
-            out[row * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc0);
-            if row + 1 < m {
-                out[(row + 1) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc1);
-            }
-            if row + 2 < m {
-                out[(row + 2) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc2);
-            }
-            if row + 3 < m {
-                out[(row + 3) * col_vectors + c + 1] = Vector::<EO, N>::cast_from(tile.bcc3);
-            }
+            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3);
         }
     }
 }
@@ -158,10 +140,10 @@ pub fn nt_tile<F: Float, EA: Float, EB: Float, N: Size>(
     #[comptime] b_col: usize,
     #[comptime] v: usize,
 ) -> NtTile<F> {
-    let r1 = select(r0 + 1 < m, r0 + 1, m - 1);
-    let c1 = select(c0 + 1 < n, c0 + 1, n - 1);
-    let c2 = select(c0 + 2 < n, c0 + 2, n - 1);
-    let c3 = select(c0 + 3 < n, c0 + 3, n - 1);
+    let r1 = clamped(r0 + 1, m);
+    let c1 = clamped(c0 + 1, n);
+    let c2 = clamped(c0 + 2, n);
+    let c3 = clamped(c0 + 3, n);
     let mut acc00 = Vector::<F, N>::new(F::new(0.0));
     let mut acc01 = Vector::<F, N>::new(F::new(0.0));
     let mut acc02 = Vector::<F, N>::new(F::new(0.0));
@@ -224,6 +206,39 @@ pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
         if r0 + 1 < m {
             store_row::<F, EO>(out, (r0 + 1) * n, c0, n, tile.s10, tile.s11, tile.s12, tile.s13);
         }
+    }
+}
+
+/// `i`, or `end - 1` past the end (a tile's rows or columns beyond the matrix repeat the last).
+#[cube]
+fn clamped(i: usize, #[comptime] end: usize) -> usize {
+    select(i < end, i, end - 1)
+}
+
+/// Stores 4 vectors in one column of `out` (rows of `stride` vectors), at `base` and the next
+/// 3 rows, those of rows `row + t` below `m`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn store_column<F: Float, EO: Float, N: Size>(
+    out: &mut [Vector<EO, N>],
+    base: usize,
+    #[comptime] stride: usize,
+    row: usize,
+    #[comptime] m: usize,
+    acc0: Vector<F, N>,
+    acc1: Vector<F, N>,
+    acc2: Vector<F, N>,
+    acc3: Vector<F, N>,
+) {
+    out[base] = Vector::<EO, N>::cast_from(acc0);
+    if row + 1 < m {
+        out[base + stride] = Vector::<EO, N>::cast_from(acc1);
+    }
+    if row + 2 < m {
+        out[base + 2 * stride] = Vector::<EO, N>::cast_from(acc2);
+    }
+    if row + 3 < m {
+        out[base + 3 * stride] = Vector::<EO, N>::cast_from(acc3);
     }
 }
 

@@ -194,10 +194,7 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
         lines.push("}".into());
     }
-    let source = format!("{}\n{}\n}}", e.signature(name), indent(&over_indices(1, lines, false)));
-    let mut args = e.args.clone();
-    args.extend(e.outputs.iter().map(|&m| Arg { buffer: e.buffer_of(m), access: Access::Vector }));
-    Some(Kernel { source: Some(source), function: name.into(), vector: 1, work: 1, args, values: values.to_vec(), chunked: false, comptime: vec![], types: vec![storage.compute_type()] })
+    Some(e.finish(name, lines, 1, false))
 }
 
 /// The product `v` with `members` (pointwise values of its shape, in launch order) computed
@@ -675,6 +672,15 @@ impl<'a> Expr<'a> {
         format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs].concat().join(", "))
     }
 
+    /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]),
+    /// with the buffers it reads, then those it writes, as arguments.
+    fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
+        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, chunked)));
+        let mut args = self.args.clone();
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked, comptime: vec![], types: vec![self.storage.compute_type()] }
+    }
+
     /// Starts emitting `group`, iterated over `shape`.
     fn start_group(&mut self, group: &[ValueId], shape: &Shape) {
         self.group_start = self.outputs.iter().position(|&v| v == group[0]).expect("group is an output");
@@ -715,10 +721,7 @@ impl<'a> Expr<'a> {
         }
         let work = segments.iter().map(|(n, _)| n).sum();
         let inner = if let [(_, body)] = &segments[..] { body.clone() } else { split_into_segments(&segments) };
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
-        let mut args = self.args.clone();
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        Some(Kernel { source: Some(source), function: name.into(), vector: w, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+        Some(self.finish(name, inner, work, true))
     }
 
     /// The lines computing and storing `group` (pointwise over `shape`) at the current index,
@@ -769,25 +772,11 @@ impl<'a> Expr<'a> {
         let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
         self.accumulators.push((p.out, strides, "acc".into()));
         self.linear = true;
-        let group = self.members.clone();
-        self.start_group(&group, &self.shape.clone());
-        for (k, &m) in group.iter().enumerate() {
-            self.root = m;
-            let value = self.emit(m);
-            let store = self.storage.narrow(self.buffer_of(m), &value);
-            self.lines.push(format!("{}[i] = {store};", self.out_name(k)));
-        }
-        if self.hazard || self.args.iter().any(|a| a.buffer == p.out) {
+        let mut element = self.group_body(&self.members.clone(), &self.shape.clone())?;
+        // The product is read from the accumulator only: another unit may not have stored it.
+        if self.args.iter().any(|a| a.buffer == p.out) {
             return None;
         }
-        let mut element = vec![];
-        let body = self.body();
-        if self.reads_index || self.used_axes.iter().any(|&(f, _)| f == 0) {
-            element.push(self.first_element());
-            let axes: Vec<usize> = (0..self.shape.rank()).collect();
-            element.extend(self.coords(0, "e", &self.shape, &self.shape.contiguous_strides(), &axes));
-        }
-        element.extend(body);
         element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
 
         let (ea, eb, eo) = (self.storage.elem(p.a.buffer), self.storage.elem(p.b.buffer), self.storage.elem(p.out));
@@ -864,10 +853,7 @@ impl<'a> Expr<'a> {
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
         let (lines, work) = super::window::fold_body(self.g, self.root, (self.body(), value), &store);
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, lines, false)));
-        let mut args = self.args;
-        args.push(Arg { buffer: output, access: Access::Vector });
-        Kernel { source: Some(source), function: name.into(), vector: 1, work, args, values: vec![self.root], chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] }
+        self.finish(name, lines, work, false)
     }
 
     /// The reductions `members` (of one input shape over the same axes), each a loop of the
@@ -880,10 +866,7 @@ impl<'a> Expr<'a> {
         self.narrow_vector(trees);
         let inner = self.reduce_body()?;
         let work = self.g.shape(self.members[0]).numel() / self.vector;
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, true)));
-        let mut args = self.args.clone();
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked: true, comptime: vec![], types: vec![self.storage.compute_type()] })
+        Some(self.finish(name, inner, work, true))
     }
 
     /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at

@@ -248,6 +248,8 @@ fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[
     let name = format!("k{v}");
     let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
     let (mut members, mut fused) = (vec![], None);
+    // The product's buffer and those the epilogue writes so far.
+    let mut computed = vec![out];
     for (j, &u) in rest.iter().enumerate().skip(1) {
         if !kernel::is_pointwise_kernel(g, u) {
             continue;
@@ -255,7 +257,6 @@ fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[
         // It reads the product, or what the epilogue computes from it (Adam's update reads
         // the moments, not the gradient).
         let (reads, writes) = effects.of(g, s, storage, u);
-        let computed: Vec<ValueId> = members.iter().flat_map(|&m| effects.of(g, s, storage, m).1).chain([out]).collect();
         if !reads.iter().any(|b| computed.contains(b)) {
             continue;
         }
@@ -269,6 +270,7 @@ fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[
         let candidate = [members.clone(), vec![u]].concat();
         if let Some(k) = kernel::product_with_epilogue(g, s, storage, v, &candidate, &name) {
             (members, fused) = (candidate, Some(k));
+            computed.extend(writes);
         }
     }
     (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)

@@ -1,9 +1,12 @@
 //! CubeCL kernels that kiln's generated code calls. Generated kernels cover pointwise ops and
 //! reductions (their shapes baked in); the matrix products live here, specialised at JIT time
-//! through `#[comptime]` shapes and strides.
+//! through `#[comptime]` shapes and strides, with the reductions across a vector's lanes that
+//! both use.
 
 #![warn(missing_docs)]
 
+mod lanes;
 mod matmul;
 
+pub use lanes::{lane_max, lane_sum};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};

@@ -7,6 +7,7 @@
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
 
+use crate::lanes::lane_sum;
 use cubecl::prelude::*;
 
 /// Rows `row..row + 4` of an NN product by one or two vectors of columns: `acc{t}` holds the
@@ -256,15 +257,4 @@ fn store_row<F: Float, EO: Float>(out: &mut [EO], base: usize, c0: usize, #[comp
     if c0 + 3 < n {
         out[base + c0 + 3] = EO::cast_from(s3);
     }
-}
-
-/// Sum of a vector's lanes, unrolled (wgpu splits wide vectors, and its `vector_sum` cannot be).
-#[cube]
-fn lane_sum<F: Float, N: Size>(x: Vector<F, N>, #[comptime] v: usize) -> F {
-    let mut sum = F::new(0.0);
-    #[unroll]
-    for j in 0..v {
-        sum += x.extract(j);
-    }
-    sum
 }

@@ -257,6 +257,9 @@ struct Expr<'a> {
     /// Axes a reduction loops over (empty for pointwise kernels).
     reduced: Vec<usize>,
     vector: usize,
+    /// Whether a reduction's vectors run along its trailing reduced axes and are reduced
+    /// across their lanes at the end, so each unit stores one scalar (see [`Expr::lane_width`]).
+    across_lanes: bool,
     /// Whether kernel index `i` walks the iteration shape row-major (pointwise kernels).
     linear: bool,
     /// `(frame, axis)` of each coordinate an emitted line reads.
@@ -291,6 +294,7 @@ impl<'a> Expr<'a> {
             frame: 0,
             reduced: vec![],
             vector: 1,
+            across_lanes: false,
             linear: false,
             used_axes: vec![],
             reads_index: false,
@@ -321,9 +325,9 @@ impl<'a> Expr<'a> {
 
     /// Leaves of the tree under `v` (values read from buffers), evaluated over `frame`: each
     /// with its strides over the frame (`None` for labels read by one_hot and iotas, read per
-    /// lane) and the frame's last extent.
-    fn leaves(&self, v: ValueId, frame: &Shape, out: &mut Vec<(ValueId, Option<Vec<usize>>, usize)>) {
-        let last = frame.0.last().copied().unwrap_or(1);
+    /// lane) and the frame.
+    fn leaves(&self, v: ValueId, frame: &Shape, out: &mut Vec<(ValueId, Option<Vec<usize>>, Shape)>) {
+        let last = frame.clone();
         match (self.s.roles[v], &self.g.nodes[v].op) {
             (Some(Role::Literal(_)), _) => {}
             (_, op) if v == self.root && op.is_view() => out.push((v, Some(self.strides_over(v, frame)), last)),
@@ -396,9 +400,9 @@ impl<'a> Expr<'a> {
                     || (!last_reduced
                         && last % w == 0
                         && out_strides.iter().take(rank.saturating_sub(1)).all(|s| s % w == 0)
-                        && leaves.iter().all(|(_, strides, frame_last)| match strides {
+                        && leaves.iter().all(|(_, strides, frame)| match strides {
                             None => false,
-                            Some(_) if frame_last % w != 0 => false,
+                            Some(_) if frame.0.last().unwrap_or(&1) % w != 0 => false,
                             Some(st) => match st.last() {
                                 Some(0) => true,
                                 Some(1) => st[..rank - 1].iter().all(|s| s % w == 0),
@@ -422,8 +426,8 @@ impl<'a> Expr<'a> {
     /// `let e = {index} * {vector};`: the first element the unit's vector holds.
     fn first_element(&self) -> String {
         match self.vector {
-            1 => format!("let e = {};", self.index),
-            w => format!("let e = {} * {w};", self.index),
+            w if w > 1 && !self.across_lanes => format!("let e = {} * {w};", self.index),
+            _ => format!("let e = {};", self.index),
         }
     }
 
@@ -663,8 +667,28 @@ impl<'a> Expr<'a> {
                 Access::Lanes(_) => unreachable!("only a product's operands are read along k"),
             })
             .collect();
-        let outputs = self.outputs.iter().enumerate().map(|(k, &m)| format!("{}: &mut [Vector<{}, N>]", self.out_name(k), self.storage.elem(self.buffer_of(m)))).collect();
+        let outputs = self
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(k, &m)| {
+                let elem = self.storage.elem(self.buffer_of(m));
+                match self.output_access() {
+                    Access::Scalar => format!("{}: &mut [{elem}]", self.out_name(k)),
+                    _ => format!("{}: &mut [Vector<{elem}, N>]", self.out_name(k)),
+                }
+            })
+            .collect();
         (inputs, outputs)
+    }
+
+    /// How the kernel stores its outputs: a scalar per unit when reducing across lanes.
+    fn output_access(&self) -> Access {
+        if self.across_lanes {
+            Access::Scalar
+        } else {
+            Access::Vector
+        }
     }
 
     fn signature(&self, name: &str) -> String {
@@ -677,7 +701,7 @@ impl<'a> Expr<'a> {
     fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, chunked)));
         let mut args = self.args.clone();
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: self.output_access() }));
         Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
@@ -861,12 +885,46 @@ impl<'a> Expr<'a> {
     /// indices than the unit's. A later loop reads an earlier result from its accumulator.
     fn reduce_kernel(mut self, name: &str) -> Option<Kernel> {
         self.outputs = self.members.clone();
-        self.vector = 16;
         let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduced_input(self.g, m))).collect();
-        self.narrow_vector(trees);
+        self.vector = self.lane_width(&trees);
+        self.across_lanes = self.vector > 1;
+        if !self.across_lanes {
+            self.vector = 16;
+            self.narrow_vector(trees);
+        }
         let inner = self.reduce_body()?;
-        let work = self.g.shape(self.members[0]).numel() / self.vector;
+        let outputs = self.g.shape(self.members[0]).numel();
+        let work = if self.across_lanes { outputs } else { outputs / self.vector };
         Some(self.finish(name, inner, work, true))
+    }
+
+    /// The widest vector (16 lanes down to 4) the reductions `trees` (`(member, tree)`) can
+    /// read along their trailing reduced axes, or 1. Every leaf reads that run of axes
+    /// contiguously (its other strides multiples of the width) or not at all (broadcast), so
+    /// one unit's loads are whole vectors of the run: a bias gradient's sum over a batch's
+    /// pixels, a batch norm's statistics.
+    fn lane_width(&mut self, trees: &[(ValueId, ValueId)]) -> usize {
+        let rank = self.shape.rank();
+        let Some(first) = (0..rank).rev().take_while(|d| self.reduced.contains(d)).last() else { return 1 };
+        // `load` tells a broadcast leaf by its last stride, which an extent of 1 hides.
+        if self.shape.0[rank - 1] == 1 {
+            return 1;
+        }
+        let run: usize = self.shape.0[first..].iter().product();
+        let contiguous = self.shape.contiguous_strides();
+        let mut leaves = vec![];
+        for &(root, tree) in trees {
+            self.root = root;
+            self.leaves(tree, &self.shape.clone(), &mut leaves);
+        }
+        let along_run = |strides: &[usize]| (first..rank).all(|d| self.shape.0[d] == 1 || strides[d] == contiguous[d]);
+        let fits = |w: usize| {
+            leaves.iter().all(|(_, strides, frame)| match strides {
+                Some(st) if *frame == self.shape => st[first..].iter().all(|&s| s == 0) || (along_run(st) && st[..first].iter().all(|s| s % w == 0)),
+                _ => false,
+            })
+        };
+        [16, 8, 4].into_iter().find(|&w| run % w == 0 && fits(w)).unwrap_or(1)
     }
 
     /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at
@@ -875,6 +933,8 @@ impl<'a> Expr<'a> {
         let out_shape = self.g.shape(self.members[0]).clone();
         let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
         let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
+        // Across lanes, loop `r` steps a vector at a time and `q` is its first element.
+        let (steps, counter) = if self.across_lanes { (trips / self.vector, "q") } else { (trips, "r") };
         // Strides that decompose the loop counter `r` over the reduced axes.
         let mut loop_strides = vec![0; self.shape.rank()];
         let mut stride = 1;
@@ -896,16 +956,30 @@ impl<'a> Expr<'a> {
                 ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max({acc}, {value})")),
             };
             loops.push(format!("let mut {acc} = {init};"));
-            loops.push(format!("for r in 0..{trips}usize {{"));
-            loops.extend(self.coords(0, "r", &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
+            loops.push(format!("for r in 0..{steps}usize {{"));
+            if self.across_lanes {
+                loops.push(format!("    let q = r * {};", self.vector));
+            }
+            loops.extend(self.coords(0, counter, &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
             loops.extend(body.iter().map(|l| format!("    {l}")));
             loops.push(format!("    {acc} = {combine};"));
             loops.push("}".into());
             used.append(&mut self.used_axes);
             let output = self.output();
-            stores.push(format!("{}[i] = {};", self.out_name(self.group_start + k), self.storage.narrow(output, &acc)));
+            let (stored, result) = if self.across_lanes {
+                let lanes = match op {
+                    ReduceOp::Sum => "lane_sum",
+                    ReduceOp::Max => "lane_max",
+                };
+                let total = format!("{acc}_total");
+                loops.push(format!("let {total} = kiln_runtime::kernels::{lanes}::<F, N>({acc}, {}usize);", self.vector));
+                (self.storage.narrow_scalar(output, &total), format!("Vector::new({total})"))
+            } else {
+                (self.storage.narrow(output, &acc), acc)
+            };
+            stores.push(format!("{}[i] = {stored};", self.out_name(self.group_start + k)));
             let strides = self.s.layouts[m].as_ref().expect("reduction has a buffer").strides.clone();
-            self.accumulators.push((output, strides, acc));
+            self.accumulators.push((output, strides, result));
         }
         if self.hazard {
             return None;

@@ -63,6 +63,14 @@ impl Storage {
         }
     }
 
+    /// `scalar`, an `F`, as an element of `buffer`'s type, to store.
+    pub fn narrow_scalar(&self, buffer: ValueId, scalar: &str) -> String {
+        match self.half_of(buffer) {
+            Some(ty) => format!("{ty}::cast_from({scalar})"),
+            None => scalar.to_string(),
+        }
+    }
+
     /// Space of `numel` elements of `buffer` in the arena's 4-byte units. An f64 program gives
     /// every buffer (labels too) two units per element, so every offset stays 8-byte aligned.
     pub fn units(&self, buffer: ValueId, numel: usize) -> usize {

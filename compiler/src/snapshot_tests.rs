@@ -207,3 +207,18 @@ fn invalid_models_fail_with_located_messages() {
 
     insta::assert_snapshot!(messages.join("\n"));
 }
+
+/// A convolution with bias, ReLU and max pooling: its bias gradient sums across vector lanes
+/// (`lane_sum`), and the pool gradient's share `g / count` is computed in the kernel of its
+/// count (the reduction epilogue).
+#[test]
+fn conv_pool_emitted_source() {
+    let model = Model::new("ConvPool");
+    let images = model.input("images", [16, 1, 16, 16]);
+    let labels = model.labels("labels", [16], 10);
+    let logits = images.conv2d(Conv::new(4, 3).padding(1)).relu().max_pool2d(Pool::new(2)).flatten().linear(10);
+    let program = model.compile(logits.cross_entropy(labels), logits, Sgd::new(0.1)).unwrap();
+    let (source, report) = codegen::emit_with_report(&program);
+    insta::assert_snapshot!(report);
+    insta::assert_snapshot!(source);
+}

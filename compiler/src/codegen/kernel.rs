@@ -78,7 +78,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
             Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
         }
-        Op::Reduce(..) => multi_reduce(g, s, storage, &[v], name).expect(SINGLE),
+        Op::Reduce(..) => reduce_with_epilogue(g, s, storage, &[v], &[], name).expect(SINGLE),
         _ => {
             let shape = g.nodes[v].shape.clone();
             Expr::new(g, s, storage, v, &shape).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
@@ -103,8 +103,11 @@ pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[Value
 
 /// One kernel that computes `members` (reductions of one input shape over the same axes, in
 /// launch order), a loop each per unit: a softmax's max, sum of exponentials and target term.
-/// `None` when a member reads an earlier one at other indices than the unit's own.
-pub fn multi_reduce(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
+/// Then the unit computes `epilogue`, pointwise values of the reductions' output shape, at the
+/// index it reduced: a max-pool gradient's share `g / count` right after the count. `None`
+/// when a member reads an earlier one at other indices than the unit's own, or the epilogue
+/// cannot share the reductions' vectors (see [`Expr::reduce_kernel`]).
+pub fn reduce_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], epilogue: &[ValueId], name: &str) -> Option<Kernel> {
     let reduction = |m: ValueId| match &g.nodes[m].op {
         Op::Reduce(_, input, axes) => Some((g.shape(*input), axes)),
         _ => None,
@@ -116,7 +119,7 @@ pub fn multi_reduce(g: &Graph, s: &Schedule, storage: &Storage, members: &[Value
     let mut e = Expr::new(g, s, storage, members[0], first.0);
     e.reduced = first.1.clone();
     e.members = members.to_vec();
-    e.reduce_kernel(name)
+    e.reduce_kernel(name, epilogue)
 }
 
 /// One kernel whose index range is split into segments, one per group of [`multi_output`]
@@ -405,7 +408,7 @@ impl<'a> Expr<'a> {
                             Some(_) if frame.0.last().unwrap_or(&1) % w != 0 => false,
                             Some(st) => match st.last() {
                                 Some(0) => true,
-                                Some(1) => st[..rank - 1].iter().all(|s| s % w == 0),
+                                Some(1) => st[..st.len() - 1].iter().all(|s| s % w == 0),
                                 _ => false,
                             },
                         }))
@@ -883,8 +886,8 @@ impl<'a> Expr<'a> {
     /// The reductions `members` (of one input shape over the same axes), each a loop of the
     /// unit over the reduced axes, or `None` where a loop reads an earlier member at other
     /// indices than the unit's. A later loop reads an earlier result from its accumulator.
-    fn reduce_kernel(mut self, name: &str) -> Option<Kernel> {
-        self.outputs = self.members.clone();
+    fn reduce_kernel(mut self, name: &str, epilogue: &[ValueId]) -> Option<Kernel> {
+        self.outputs = [&self.members[..], epilogue].concat();
         let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduced_input(self.g, m))).collect();
         self.vector = self.lane_width(&trees);
         self.across_lanes = self.vector > 1;
@@ -892,10 +895,36 @@ impl<'a> Expr<'a> {
             self.vector = 16;
             self.narrow_vector(trees);
         }
-        let inner = self.reduce_body()?;
+        let mut inner = self.reduce_body()?;
+        if !epilogue.is_empty() {
+            inner.extend(self.epilogue_body(epilogue)?);
+        }
         let outputs = self.g.shape(self.members[0]).numel();
         let work = if self.across_lanes { outputs } else { outputs / self.vector };
         Some(self.finish(name, inner, work, true))
+    }
+
+    /// The lines computing and storing `epilogue` (pointwise over the reductions' output shape)
+    /// at output index `i`, after [`Expr::reduce_body`]: they read the reductions from their
+    /// accumulators. `None` where the reductions run across lanes, a value is not pointwise over
+    /// that shape, needs narrower vectors, or reads another output at other indices.
+    fn epilogue_body(&mut self, epilogue: &[ValueId]) -> Option<Vec<String>> {
+        let shape = self.g.shape(self.members[0]).clone();
+        let fits = |&m: &ValueId| is_pointwise_kernel(self.g, m) && *self.g.shape(m) == shape && self.s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(&shape));
+        // Other units' loops read the reductions' inputs: the epilogue must not write over one.
+        let overwrites_input = epilogue.iter().any(|&m| self.args.iter().any(|a| a.buffer == self.buffer_of(m)));
+        if self.across_lanes || overwrites_input || !epilogue.iter().all(fits) {
+            return None;
+        }
+        self.reduced.clear();
+        self.linear = true;
+        let widest = self.vector;
+        self.start_group(epilogue, &shape);
+        self.narrow_vector(epilogue.iter().map(|&m| (m, m)));
+        if self.vector < widest {
+            return None;
+        }
+        self.group_body(epilogue, &shape)
     }
 
     /// The widest vector (16 lanes down to 4) the reductions `trees` (`(member, tree)`) can

@@ -179,13 +179,22 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
         if fuse && (reduction || kernel::is_pointwise_kernel(g, first)) {
             while let Some(&next) = rest.get(run) {
                 let merged = match reduction {
-                    true => kernel::multi_reduce(g, s, storage, &rest[..=run], &format!("k{next}")),
+                    true => kernel::reduce_with_epilogue(g, s, storage, &rest[..=run], &[], &format!("k{next}")),
                     false => kernel::multi_output(g, s, storage, &rest[..=run], &format!("k{next}")),
                 };
                 match merged {
                     Some(k) => (fused, run) = (k, run + 1),
                     None => break,
                 }
+            }
+        }
+        // Pointwise kernels over the reductions' output shape that follow them join as their
+        // epilogue.
+        let reductions = run;
+        while let Some(&next) = rest.get(run).filter(|_| fuse && reduction) {
+            match kernel::reduce_with_epilogue(g, s, storage, &rest[..reductions], &rest[reductions..=run], &format!("k{next}")) {
+                Some(k) => (fused, run) = (k, run + 1),
+                None => break,
             }
         }
         planned.push((rest[run - 1], fused));

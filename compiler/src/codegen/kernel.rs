@@ -205,8 +205,11 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
 /// gradient mask, an optimizer update. One launch instead of two, and the members read `v`
 /// from registers (`v` is stored too). `None` where a member reads `v` at other indices than
 /// its own, writes what the product reads, or needs narrower vectors than the tile's.
-pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], name: &str) -> Option<Kernel> {
+pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<ValueId>, name: &str) -> Option<Kernel> {
     let p = Product::new(g, s, v);
+    if row_sums.is_some_and(|r| !sums_rows_of_lhs(g, s, r, v)) || (members.is_empty() && row_sums.is_none()) {
+        return None;
+    }
     let shape = g.shape(v).clone();
     let fits = |m: ValueId| {
         let layout = s.layouts[m].as_ref().expect("kernel output has a buffer");
@@ -215,9 +218,8 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
     if !members.iter().all(|&m| fits(m)) {
         return None;
     }
-    let mut e = Expr::new(g, s, storage, members[0], &shape);
+    let mut e = Expr::new(g, s, storage, v, &shape);
     e.outputs = members.to_vec();
-    e.start_group(members, &shape);
     e.vector = 16;
     e.narrow_vector(members.iter().map(|&m| (m, m)));
     let w = match p.form {
@@ -228,7 +230,23 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
         return None;
     }
     e.vector = w;
-    e.epilogue_kernel(name, &p, v)
+    e.epilogue_kernel(name, &p, v, row_sums)
+}
+
+/// Whether reduction `r` sums, over k, the rows of product `v`'s left operand as an NN tile
+/// reads it: `r = sum(x, axis 0)` with `a = x^T` (a linear layer's bias gradient, whose
+/// weight gradient is `dY^T @ X`). The tiles of the first column then store those sums.
+pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool {
+    let (Op::Reduce(ReduceOp::Sum, x, axes), Op::MatMul(a, _)) = (&g.nodes[r].op, &g.nodes[v].op) else { return false };
+    let p = Product::new(g, s, v);
+    let x_layout = s.layouts[*x].as_ref();
+    let r_layout = s.layouts[r].as_ref();
+    g.shape(*x).rank() == 2
+        && axes == &[0]
+        && matches!(p.form, Form::Nn(..))
+        && x_layout.is_some_and(|l| l.is_contiguous(g.shape(*x)) && l.buffer == p.a.buffer)
+        && p.a.strides == [1, g.shape(*a).0[0]]
+        && r_layout.is_some_and(|l| l.is_contiguous(g.shape(r)))
 }
 
 /// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
@@ -795,11 +813,14 @@ impl<'a> Expr<'a> {
 
     /// The product `p` (value `v`) whose tiles run `members`' trees on each element before it
     /// is stored (see [`product_with_epilogue`]); `vector` is the tile's.
-    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId) -> Option<Kernel> {
+    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId, row_sums: Option<ValueId>) -> Option<Kernel> {
         let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
         self.accumulators.push((p.out, strides, "acc".into()));
         self.linear = true;
-        let mut element = self.group_body(&self.members.clone(), &self.shape.clone())?;
+        let mut element = match self.outputs.clone() {
+            members if members.is_empty() => vec![],
+            members => self.group_body(&members, &self.shape.clone())?,
+        };
         // The product is read from the accumulator only: another unit may not have stored it.
         if self.args.iter().any(|a| a.buffer == p.out) {
             return None;
@@ -850,6 +871,22 @@ impl<'a> Expr<'a> {
             lines.extend(element.iter().map(|l| format!("        {l}")));
             lines.push("    }".into());
         }
+        if let Some(r) = row_sums {
+            // The tiles of the first column sum their rows of `a` over k.
+            let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[r + q * {}]", a[1]));
+            lines.push("    if col == 0 {".into());
+            lines.push(format!("        for t in 0..{TILE}usize {{"));
+            lines.push("            let r = row + t;".into());
+            lines.push(format!("            if r < {m} {{"));
+            lines.push("                let mut sum = F::new(0.0);".into());
+            lines.push(format!("                for q in 0..{k}usize {{"));
+            lines.push(format!("                    sum += {load};"));
+            lines.push("                }".into());
+            lines.push(format!("                sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
+            lines.push("            }".into());
+            lines.push("        }".into());
+            lines.push("    }".into());
+        }
         lines.push("}".into());
 
         let operands = match p.form {
@@ -857,7 +894,8 @@ impl<'a> Expr<'a> {
             Form::Nt(_) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
         };
         let (inputs, outputs) = self.params();
-        let params = [operands.to_vec(), inputs, vec![format!("prod: &mut [Vector<{eo}, N>]")], outputs].concat();
+        let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
+        let params = [operands.to_vec(), inputs, vec![format!("prod: &mut [Vector<{eo}, N>]")], outputs, sums.into_iter().collect()].concat();
         let sizes = if matches!(p.form, Form::Nt(_)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
         let operand_access = match p.form {
@@ -868,7 +906,8 @@ impl<'a> Expr<'a> {
         args.extend(self.args.iter().cloned());
         args.push(Arg { buffer: p.out, access: Access::Vector });
         args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
-        let values = std::iter::once(v).chain(self.outputs.iter().copied()).collect();
+        args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
+        let values = std::iter::once(v).chain(self.outputs.iter().copied()).chain(row_sums).collect();
         Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 

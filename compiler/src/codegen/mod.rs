@@ -166,11 +166,23 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
     let mut planned = vec![];
     let mut rest = s.kernels.clone();
     let mut effects = Effects::default();
+    // Row-sum reductions moved to a later product's tiles: product -> reduction.
+    let mut deferred: BTreeMap<ValueId, ValueId> = BTreeMap::new();
     while let Some(&first) = rest.first() {
         if fuse && matches!(g.nodes[first].op, Op::MatMul(..)) {
-            let (product, epilogue) = with_epilogue(g, s, storage, &rest, &mut effects);
+            let row_sums = deferred.remove(&first);
+            let (product, epilogue) = with_epilogue(g, s, storage, &rest, row_sums, &mut effects);
             rest.retain(|u| *u != first && !epilogue.contains(u));
+            // A product that cannot take the deferred reduction runs it just before itself.
+            if let Some(r) = row_sums.filter(|r| !product.values.contains(r)) {
+                planned.push((r, kernel::kernel(g, s, storage, r, &format!("k{r}"))));
+            }
             planned.push((first, product));
+            continue;
+        }
+        if let Some(product) = fuse.then(|| row_sum_product(g, s, storage, &rest, &mut effects)).flatten() {
+            deferred.insert(product, first);
+            rest.remove(0);
             continue;
         }
         let mut run = 1;
@@ -248,15 +260,40 @@ impl Effects {
     }
 }
 
+/// The later product whose tiles can sum the rows of its left operand into reduction
+/// `rest[0]` (see [`kernel::sums_rows_of_lhs`]): a linear layer's bias gradient, computed by
+/// its weight gradient's kernel. The kernels between must not write what the reduction reads
+/// or touch what it writes.
+fn row_sum_product(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], effects: &mut Effects) -> Option<ValueId> {
+    let r = rest[0];
+    if !matches!(g.nodes[r].op, Op::Reduce(..)) {
+        return None;
+    }
+    let (reads, writes) = effects.of(g, s, storage, r);
+    for &u in &rest[1..] {
+        if kernel::sums_rows_of_lhs(g, s, r, u) {
+            return Some(u);
+        }
+        let (u_reads, u_writes) = effects.of(g, s, storage, u);
+        if u_writes.iter().any(|b| reads.contains(b)) || u_reads.iter().chain(&u_writes).any(|b| writes.contains(b)) {
+            return None;
+        }
+    }
+    None
+}
+
 /// The kernel of product `rest[0]`, with the later pointwise kernels that read it as its
 /// epilogue (see [`kernel::product_with_epilogue`]), and those kernels: a bias and activation,
 /// an activation's gradient mask, a parameter's optimizer update. A kernel moves up to the
 /// product only if none it moves past writes what it reads or touches what it writes.
-fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], effects: &mut Effects) -> (Kernel, Vec<ValueId>) {
+/// `row_sums` is a reduction the tiles compute too, if they can.
+fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], row_sums: Option<ValueId>, effects: &mut Effects) -> (Kernel, Vec<ValueId>) {
     let v = rest[0];
     let name = format!("k{v}");
     let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
-    let (mut members, mut fused) = (vec![], None);
+    let mut members = vec![];
+    let mut fused = row_sums.and_then(|r| kernel::product_with_epilogue(g, s, storage, v, &[], Some(r), &name));
+    let row_sums = row_sums.filter(|_| fused.is_some());
     // The product's buffer and those the epilogue writes so far.
     let mut computed = vec![out];
     for (j, &u) in rest.iter().enumerate().skip(1) {
@@ -277,7 +314,7 @@ fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[
             continue;
         }
         let candidate = [members.clone(), vec![u]].concat();
-        if let Some(k) = kernel::product_with_epilogue(g, s, storage, v, &candidate, &name) {
+        if let Some(k) = kernel::product_with_epilogue(g, s, storage, v, &candidate, row_sums, &name) {
             (members, fused) = (candidate, Some(k));
             computed.extend(writes);
         }

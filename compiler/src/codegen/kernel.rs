@@ -821,8 +821,10 @@ impl<'a> Expr<'a> {
             members if members.is_empty() => vec![],
             members => self.group_body(&members, &self.shape.clone())?,
         };
-        // The product is read from the accumulator only: another unit may not have stored it.
-        if self.args.iter().any(|a| a.buffer == p.out) {
+        // The product is read from the accumulator only, and the row sums not at all: another
+        // unit may not have stored them yet.
+        let sums = row_sums.map(|r| self.buffer_of(r));
+        if self.args.iter().any(|a| a.buffer == p.out || Some(a.buffer) == sums) {
             return None;
         }
         element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));

@@ -348,21 +348,20 @@ impl<'a> Expr<'a> {
     /// with its strides over the frame (`None` for labels read by one_hot and iotas, read per
     /// lane) and the frame.
     fn leaves(&self, v: ValueId, frame: &Shape, out: &mut Vec<(ValueId, Option<Vec<usize>>, Shape)>) {
-        let last = frame.clone();
         match (self.s.roles[v], &self.g.nodes[v].op) {
             (Some(Role::Literal(_)), _) => {}
-            (_, op) if v == self.root && op.is_view() => out.push((v, Some(self.strides_over(v, frame)), last)),
+            (_, op) if v == self.root && op.is_view() => out.push((v, Some(self.strides_over(v, frame)), frame.clone())),
             (Some(Role::Inline), Op::Reshape(a)) => self.leaves(*a, self.g.shape(*a), out),
             (role, op) if v == self.root || role == Some(Role::Inline) => match op {
-                Op::OneHot(labels) => out.push((*labels, None, last)),
-                Op::Iota(_) => out.push((v, None, last)),
+                Op::OneHot(labels) => out.push((*labels, None, frame.clone())),
+                Op::Iota(_) => out.push((v, None, frame.clone())),
                 op => {
                     for a in op.operands() {
                         self.leaves(a, frame, out);
                     }
                 }
             },
-            _ => out.push((v, Some(self.strides_over(v, frame)), last)),
+            _ => out.push((v, Some(self.strides_over(v, frame)), frame.clone())),
         }
     }
 
@@ -703,6 +702,11 @@ impl<'a> Expr<'a> {
         (inputs, outputs)
     }
 
+    /// The arguments the kernel stores its outputs through, in order.
+    fn output_args(&self) -> Vec<Arg> {
+        self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: self.output_access() }).collect()
+    }
+
     /// How the kernel stores its outputs: a scalar per unit when reducing across lanes.
     fn output_access(&self) -> Access {
         if self.across_lanes {
@@ -721,8 +725,7 @@ impl<'a> Expr<'a> {
     /// with the buffers it reads, then those it writes, as arguments.
     fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
         let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, chunked)));
-        let mut args = self.args.clone();
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: self.output_access() }));
+        let args = [self.args.clone(), self.output_args()].concat();
         Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
@@ -907,7 +910,7 @@ impl<'a> Expr<'a> {
         let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
         args.extend(self.args.iter().cloned());
         args.push(Arg { buffer: p.out, access: Access::Vector });
-        args.extend(self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: Access::Vector }));
+        args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
         let values = std::iter::once(v).chain(self.outputs.iter().copied()).chain(row_sums).collect();
         Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] })
@@ -994,7 +997,7 @@ impl<'a> Expr<'a> {
                 _ => false,
             })
         };
-        [16, 8, 4].into_iter().find(|&w| run % w == 0 && fits(w)).unwrap_or(1)
+        [16, 8, 4].into_iter().find(|&w| run.is_multiple_of(w) && fits(w)).unwrap_or(1)
     }
 
     /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at
@@ -1005,7 +1008,7 @@ impl<'a> Expr<'a> {
         let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
         // Across lanes, loop `r` steps a vector at a time and `q` is its first element.
         let (steps, counter) = if self.across_lanes { (trips / self.vector, "q") } else { (trips, "r") };
-        // Strides that decompose the loop counter `r` over the reduced axes.
+        // Strides that decompose the loop counter (`r`, or across lanes `q`) over the reduced axes.
         let mut loop_strides = vec![0; self.shape.rank()];
         let mut stride = 1;
         for &d in self.reduced.iter().rev() {

@@ -8,5 +8,5 @@
 mod lanes;
 mod matmul;
 
-pub use lanes::{lane_max, lane_sum};
+pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};

@@ -195,7 +195,10 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
         e.reduced = reduced;
         let body = match e.reduced.is_empty() {
             true => e.group_body(phase, &shape)?,
-            false => e.reduce_body()?,
+            false => {
+                let body = e.reduce_body()?;
+                [e.reduction_coords(), body].concat()
+            }
         };
         lines.push(format!("for i in 0..{}usize {{", g.shape(phase[0]).numel()));
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
@@ -783,7 +786,7 @@ impl<'a> Expr<'a> {
         }
         if let [(group, shape)] = groups {
             let body = self.store_group(group, shape)?;
-            if let Some((rows, inner)) = self.by_rows(&body) {
+            if let Some((rows, inner)) = self.by_rows(shape, &body) {
                 return Some(self.finish(name, inner, rows, true));
             }
             let inner = [self.element_coords(), body].concat();
@@ -838,17 +841,17 @@ impl<'a> Expr<'a> {
         lines
     }
 
-    /// `body` run a row at a time, with the row count to launch: index `i` of the launch is a
-    /// row of the iteration shape (every axis but the last one longer than 1), whose
-    /// coordinates are computed once; a loop then walks the row's vectors. The division and
-    /// modulo by each extent, not the loads, bound a strided kernel's speed (the max-pool
-    /// gradient of LeNet-5's first layer: 0.41 -> 0.10-0.15 ms with 4 lanes). `None` where the
-    /// body reads no coordinates, a row holds one vector, or there are too few rows to share
-    /// among the units.
-    fn by_rows(&mut self, body: &[String]) -> Option<(usize, Vec<String>)> {
-        let shape = self.shape.clone();
+    /// `body` (which reads index `i` of `shape`, the kernel's output) run a row at a time,
+    /// with the row count to launch: index `i` of the launch is a row of `shape` (every axis
+    /// but the last one longer than 1), whose coordinates are computed once; a loop then walks
+    /// the row's vectors (outputs, across lanes). The division and modulo by each extent, not
+    /// the loads, bound a strided kernel's speed (the max-pool gradient of LeNet-5's first
+    /// layer: 0.41 -> 0.10-0.15 ms with 4 lanes). `None` where the body reads no coordinates,
+    /// a row holds one vector, or there are too few rows to share among the units.
+    fn by_rows(&mut self, shape: &Shape, body: &[String]) -> Option<(usize, Vec<String>)> {
         let last = (0..shape.rank()).rev().find(|&d| shape.0[d] > 1)?;
-        let (length, w) = (shape.0[last], self.vector);
+        let w = if self.across_lanes { 1 } else { self.vector };
+        let length = shape.0[last];
         let rows = shape.numel() / length;
         if !self.reads_coords() || length / w < 2 || rows < MIN_ROWS {
             return None;
@@ -856,7 +859,7 @@ impl<'a> Expr<'a> {
         let row_strides: Vec<usize> = shape.contiguous_strides().iter().map(|s| s / length).collect();
         let outer: Vec<usize> = (0..last).collect();
         let mut lines = vec!["let row = i;".to_string()];
-        lines.extend(self.coords(0, "row", &shape, &row_strides, &outer));
+        lines.extend(self.coords(0, "row", shape, &row_strides, &outer));
         lines.push(format!("for col in 0..{}usize {{", length / w));
         let mut inner = vec![];
         if self.reads_index || self.reads_unit_index {
@@ -1015,12 +1018,19 @@ impl<'a> Expr<'a> {
             self.vector = 16;
             self.narrow_vector(trees);
         }
-        let mut inner = self.reduce_body()?;
+        let mut body = self.reduce_body()?;
+        // The loops' coordinates, not the epilogue's: it computes its own from `i`.
+        let (used_axes, reads_index) = (self.used_axes.clone(), self.reads_index);
         if !epilogue.is_empty() {
-            inner.extend(self.epilogue_body(epilogue)?);
+            body.extend(self.epilogue_body(epilogue)?);
         }
-        let outputs = self.g.shape(self.members[0]).numel();
-        let work = if self.across_lanes { outputs } else { outputs / self.vector };
+        (self.used_axes, self.reads_index, self.reads_unit_index) = (used_axes, reads_index, true);
+        let out_shape = self.g.shape(self.members[0]).clone();
+        if let Some((rows, inner)) = self.by_rows(&out_shape, &body) {
+            return Some(self.finish(name, inner, rows, true));
+        }
+        let inner = [self.reduction_coords(), body].concat();
+        let work = if self.across_lanes { out_shape.numel() } else { out_shape.numel() / self.vector };
         Some(self.finish(name, inner, work, true))
     }
 
@@ -1076,11 +1086,19 @@ impl<'a> Expr<'a> {
         [16, 8, 4].into_iter().find(|&w| run.is_multiple_of(w) && fits(w)).unwrap_or(1)
     }
 
-    /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at
-    /// output index `i`, a loop each, or `None` on a hazard.
-    fn reduce_body(&mut self) -> Option<Vec<String>> {
+    /// The lines giving the element index `e` of output index `i` of the reductions and the
+    /// coordinates of `e` their loops read.
+    fn reduction_coords(&mut self) -> Vec<String> {
         let out_shape = self.g.shape(self.members[0]).clone();
-        let kept: Vec<usize> = (0..self.shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
+        let kept: Vec<usize> = (0..out_shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
+        let mut lines = vec![self.first_element()];
+        lines.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
+        lines
+    }
+
+    /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at
+    /// output index `i`, a loop each, from the coordinates of `i`; `None` on a hazard.
+    fn reduce_body(&mut self) -> Option<Vec<String>> {
         let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
         // Across lanes, loop `r` steps a vector at a time and `q` is its first element.
         let (steps, counter) = if self.across_lanes { (trips / self.vector, "q") } else { (trips, "r") };
@@ -1134,11 +1152,7 @@ impl<'a> Expr<'a> {
             return None;
         }
         self.used_axes = used;
-        let mut inner = vec![self.first_element()];
-        inner.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
-        inner.extend(loops);
-        inner.extend(stores);
-        Some(inner)
+        Some([loops, stores].concat())
     }
 }
 

@@ -78,6 +78,9 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
 }
 
 /// NN form: each unit computes 4 rows by `vectors` vectors of columns (see [`nn_tile`]).
+/// Consecutive units take the tiles down one column first, so they share its slice of `b`
+/// in cache (LeNet-5's conv2 forward `%22`: 0.19 -> 0.18 ms, its input gradient `%124`: 0.23
+/// -> 0.19 ms).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
@@ -96,10 +99,11 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
 ) {
     let col_vectors = n / v;
     let tiles = col_vectors / vectors;
+    let row_blocks = m.div_ceil(4);
     let pos = ABSOLUTE_POS;
-    if pos < m.div_ceil(4) * tiles {
-        let row = (pos / tiles) * 4;
-        let col = pos % tiles;
+    if pos < row_blocks * tiles {
+        let row = (pos % row_blocks) * 4;
+        let col = pos / row_blocks;
         let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors);
         let c = col * vectors;
         store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3);
@@ -183,7 +187,8 @@ pub fn nt_tile<F: Float, EA: Float, EB: Float, N: Size>(
     }
 }
 
-/// NT form: each unit computes 2 rows by 4 columns (see [`nt_tile`]).
+/// NT form: each unit computes 2 rows by 4 columns (see [`nt_tile`]), down one column of
+/// tiles first, as [`matmul_nn`] (LeNet-5's conv2 weight gradient `%122`: 0.31 -> 0.27 ms).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
@@ -197,11 +202,11 @@ pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
     #[comptime] b_col: usize,
     #[comptime] v: usize,
 ) {
-    let col_blocks = n.div_ceil(4);
+    let row_blocks = m.div_ceil(2);
     let pos = ABSOLUTE_POS;
-    if pos < m.div_ceil(2) * col_blocks {
-        let r0 = (pos / col_blocks) * 2;
-        let c0 = (pos % col_blocks) * 4;
+    if pos < row_blocks * n.div_ceil(4) {
+        let r0 = (pos % row_blocks) * 2;
+        let c0 = (pos / row_blocks) * 4;
         let tile = nt_tile::<F, EA, EB, N>(a, b, r0, c0, m, k, n, a_row, b_col, v);
         store_row::<F, EO>(out, r0 * n, c0, n, tile.s00, tile.s01, tile.s02, tile.s03);
         if r0 + 1 < m {

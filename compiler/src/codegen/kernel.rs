@@ -919,9 +919,9 @@ impl<'a> Expr<'a> {
         let elements: Vec<(String, String, String)> = match p.form {
             Form::Nn(w, vectors) => {
                 let columns = n / w;
-                let tiles = columns / vectors;
-                lines.push(format!("    let row = (pos / {tiles}) * {TILE};"));
-                lines.push(format!("    let col = pos % {tiles};"));
+                let row_blocks = m.div_ceil(TILE);
+                lines.push(format!("    let row = (pos % {row_blocks}) * {TILE};"));
+                lines.push(format!("    let col = pos / {row_blocks};"));
                 let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
@@ -934,9 +934,9 @@ impl<'a> Expr<'a> {
                     .collect()
             }
             Form::Nt(lanes) => {
-                let blocks = n.div_ceil(TILE);
-                lines.push(format!("    let r0 = (pos / {blocks}) * {NT_ROWS};"));
-                lines.push(format!("    let c0 = (pos % {blocks}) * {TILE};"));
+                let row_blocks = m.div_ceil(NT_ROWS);
+                lines.push(format!("    let r0 = (pos % {row_blocks}) * {NT_ROWS};"));
+                lines.push(format!("    let c0 = (pos / {row_blocks}) * {TILE};"));
                 let constants = literals(&[m, k, n, a[0], b[1], lanes]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"));
                 (0..NT_ROWS)

@@ -73,9 +73,13 @@ fn within(coord: &str, lo: usize, hi: usize) -> String {
     }
 }
 
-/// The unfold `v`: each unit fills one row of taps along `ow` (the pad value outside the
-/// input), written through the output's layout. Units walk the other axes in storage order, so
-/// neighbouring units write neighbouring rows.
+/// The unfold `v`: each unit fills the taps of one window offset `(kh, kw)` of one channel of
+/// one image at every position `(oh, ow)`, where the output stores those together (a
+/// convolution's columns) and nothing is padded; otherwise one row of positions along `ow`,
+/// with the pad value outside the input. Units walk the other axes in storage order, so
+/// neighbouring units write neighbouring rows. A unit's coordinates cost a division and a
+/// modulo each, paid once per image of taps: LeNet-5's conv2 unfold `%18` 0.28 -> 0.19 ms
+/// (`KILN_PROFILE=20`).
 pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     let Op::Unfold(a, w, pad) = g.nodes[v].op else { unreachable!() };
     let [_, c, h, wd] = g.shape(a).0[..] else { unreachable!() };
@@ -83,30 +87,45 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
     let source = s.layouts[a].as_ref().expect("unfold input has a buffer");
     let output = s.layouts[v].as_ref().expect("unfold has a buffer");
     let (st, os) = (&source.strides, &output.strides);
-    let mut rows = [("n", n, os[0]), ("oh", oh, os[1]), ("c", c, os[3]), ("kh", kh, os[4]), ("kw", kw, os[5])];
-    rows.sort_by_key(|&(_, _, stride)| std::cmp::Reverse(stride));
-    let mut body = decompose("i", &rows.map(|(coord, size, _)| (coord, size)));
     let Window { stride, dilation, padding, .. } = w;
+    let padded = padding.iter().any(|p| p[0] + p[1] > 0);
+    // Padded, the planes ran 3-5x slower than rows (LeNet-5's `%3`: 0.27 -> 0.80-1.25 ms).
+    let planes = os[1] == ow * os[2] && !padded;
+    let mut units = vec![("n", n, os[0]), ("c", c, os[3]), ("kh", kh, os[4]), ("kw", kw, os[5])];
+    if !planes {
+        units.push(("oh", oh, os[1]));
+    }
+    units.sort_by_key(|&(_, _, stride)| std::cmp::Reverse(stride));
+    let mut body = decompose("i", &units.iter().map(|&(coord, size, _)| (coord, size)).collect::<Vec<_>>());
+    let terms: Vec<(&str, usize)> = units.iter().map(|&(coord, _, stride)| (coord, stride)).collect();
+    body.push(format!("let base = {};", offset(&terms)));
+    if planes {
+        body.push(format!("for oh in 0..{oh}usize {{"));
+    }
     let [pt, pl] = [padding[0][0], padding[1][0]];
     body.push(format!("let y = {};", offset(&[("oh", stride[0]), ("kh", dilation[0])])));
-    body.push(format!("let base = {};", offset(&[("n", os[0]), ("oh", os[1]), ("c", os[3]), ("kh", os[4]), ("kw", os[5])])));
-    body.push(format!("for ow in 0..{ow}usize {{"));
-    body.push(format!("    let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
     let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
     let read = read.replace("pt", &pt.to_string()).replace("pl", &pl.to_string());
     let tap = storage.widen(source.buffer, &format!("in0[{read}]"));
-    let write = format!("out[base + {}]", offset(&[("ow", os[2])]));
-    if padding.iter().any(|p| p[0] + p[1] > 0) {
-        body.push(format!("    let mut value = {};", literal(pad)));
-        body.push(format!("    if {} && {} {{", within("y", pt, pt + h), within("x", pl, pl + wd)));
-        body.push(format!("        value = {tap};"));
-        body.push("    }".into());
-        body.push(format!("    {write} = {};", storage.narrow(output.buffer, "value")));
+    let position = if planes { offset(&[("oh", os[1]), ("ow", os[2])]) } else { offset(&[("ow", os[2])]) };
+    let write = format!("out[base + {position}]");
+    body.push(format!("for ow in 0..{ow}usize {{"));
+    body.push(format!("let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
+    if padded {
+        body.push(format!("let mut value = {};", literal(pad)));
+        body.push(format!("if {} && {} {{", within("y", pt, pt + h), within("x", pl, pl + wd)));
+        body.push(format!("value = {tap};"));
+        body.push("}".into());
+        body.push(format!("{write} = {};", storage.narrow(output.buffer, "value")));
     } else {
-        body.push(format!("    {write} = {};", storage.narrow(output.buffer, &tap)));
+        body.push(format!("{write} = {};", storage.narrow(output.buffer, &tap)));
     }
     body.push("}".into());
-    kernel(name, storage, v, source.buffer, output.buffer, n * oh * c * kh * kw, body)
+    if planes {
+        body.push("}".into());
+    }
+    let work = units.iter().map(|&(_, size, _)| size).product();
+    kernel(name, storage, v, source.buffer, output.buffer, work, indent_blocks(body))
 }
 
 /// `lines` indented four spaces per open block (a line ending in `{` opens, `}` closes).

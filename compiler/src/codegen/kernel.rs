@@ -240,20 +240,40 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
     e.epilogue_kernel(name, &p, v, row_sums)
 }
 
-/// Whether reduction `r` sums, over k, the rows of product `v`'s left operand as an NN tile
-/// reads it: `r = sum(x, axis 0)` with `a = x^T` (a linear layer's bias gradient, whose
-/// weight gradient is `dY^T @ X`). The tiles of the first column then store those sums.
+/// Whether reduction `r` sums, over k, the rows of product `v`'s left operand as its tiles
+/// read them, so the tiles of the first column can store those sums: `r` keeps one axis of
+/// `x`, whose stride is the operand's row stride, and `x`'s other axes lie along each row of
+/// the operand's buffer, `k` elements at its column stride. A linear layer's bias gradient
+/// `sum(dY, axis 0)` beside its weight gradient `dY^T @ X` (NN form, `a = dY^T`), or a
+/// convolution's, `sum(dY, axes [n, h, w])`, beside `dY @ cols^T` (NT form, `dY` stored
+/// `[channels, n, h, w]`).
 pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool {
-    let (Op::Reduce(ReduceOp::Sum, x, axes), Op::MatMul(a, _)) = (&g.nodes[r].op, &g.nodes[v].op) else { return false };
+    let (Op::Reduce(ReduceOp::Sum, x, axes), Op::MatMul(..)) = (&g.nodes[r].op, &g.nodes[v].op) else { return false };
     let p = Product::new(g, s, v);
-    let x_layout = s.layouts[*x].as_ref();
-    let r_layout = s.layouts[r].as_ref();
-    g.shape(*x).rank() == 2
-        && axes == &[0]
-        && matches!(p.form, Form::Nn(..))
-        && x_layout.is_some_and(|l| l.is_contiguous(g.shape(*x)) && l.buffer == p.a.buffer)
-        && p.a.strides == [1, g.shape(*a).0[0]]
-        && r_layout.is_some_and(|l| l.is_contiguous(g.shape(r)))
+    let (Some(x_layout), Some(r_layout)) = (s.layouts[*x].as_ref(), s.layouts[r].as_ref()) else { return false };
+    let shape = g.shape(*x);
+    let kept: Vec<usize> = (0..shape.rank()).filter(|d| !axes.contains(d)).collect();
+    let ([kept], [row, column]) = (&kept[..], &p.a.strides[..]) else { return false };
+    // The reduced axes, innermost first, must tile one row: k elements `column` apart.
+    let mut reduced: Vec<usize> = axes.iter().copied().filter(|&d| shape.0[d] > 1).collect();
+    reduced.sort_by_key(|&d| x_layout.strides[d]);
+    let mut along = *column;
+    for &d in &reduced {
+        if x_layout.strides[d] != along {
+            return false;
+        }
+        along *= shape.0[d];
+    }
+    let nt_rows = match p.form {
+        Form::Nn(..) => true,
+        Form::Nt(lanes) => row % lanes == 0 && p.k % lanes == 0,
+    };
+    x_layout.buffer == p.a.buffer
+        && shape.0[*kept] == p.m
+        && x_layout.strides[*kept] == *row
+        && along == p.k * column
+        && nt_rows
+        && r_layout.is_contiguous(g.shape(r))
 }
 
 /// Emits the pointwise expression tree rooted at a value, evaluated at coordinates `c{d}` of
@@ -956,16 +976,31 @@ impl<'a> Expr<'a> {
             lines.push("    }".into());
         }
         if let Some(r) = row_sums {
-            // The tiles of the first column sum their rows of `a` over k.
-            let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[r + q * {}]", a[1]));
-            lines.push("    if col == 0 {".into());
-            lines.push(format!("        for t in 0..{TILE}usize {{"));
-            lines.push("            let r = row + t;".into());
+            // The tiles of the first column sum their rows of `a` over k: scalars in NN form,
+            // vectors along k (then their lanes) in NT form.
+            let (column, first_row, rows, sum) = match p.form {
+                Form::Nn(..) => {
+                    let row = if a[0] == 1 { "r".to_string() } else { format!("r * {}", a[0]) };
+                    let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{row} + q * {}]", a[1]));
+                    ("col", "row", TILE, vec!["let mut sum = F::new(0.0);".to_string(), format!("for q in 0..{k}usize {{"), format!("    sum += {load};"), "}".into()])
+                }
+                Form::Nt(lanes) => {
+                    let load = format!("Vector::<F, K>::cast_from(lhs[r * {} + q])", a[0] / lanes);
+                    let lines = vec![
+                        "let mut lanes = Vector::<F, K>::new(F::new(0.0));".to_string(),
+                        format!("for q in 0..{}usize {{", k / lanes),
+                        format!("    lanes += {load};"),
+                        "}".into(),
+                        format!("let sum = kiln_runtime::kernels::lane_sum::<F, K>(lanes, {lanes}usize);"),
+                    ];
+                    ("c0", "r0", NT_ROWS, lines)
+                }
+            };
+            lines.push(format!("    if {column} == 0 {{"));
+            lines.push(format!("        for t in 0..{rows}usize {{"));
+            lines.push(format!("            let r = {first_row} + t;"));
             lines.push(format!("            if r < {m} {{"));
-            lines.push("                let mut sum = F::new(0.0);".into());
-            lines.push(format!("                for q in 0..{k}usize {{"));
-            lines.push(format!("                    sum += {load};"));
-            lines.push("                }".into());
+            lines.extend(sum.iter().map(|l| format!("                {l}")));
             lines.push(format!("                sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
             lines.push("            }".into());
             lines.push("        }".into());

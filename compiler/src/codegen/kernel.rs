@@ -63,8 +63,8 @@ impl Kernel {
     }
 }
 
-/// The fewest rows a pointwise kernel runs a row at a time (see [`Expr::by_rows`]): enough to
-/// share among the 16 units of a CPU launch.
+/// The fewest rows a pointwise kernel or reduction runs a row at a time (see
+/// [`Expr::by_rows`]): enough to share among the 16 units of a CPU launch.
 const MIN_ROWS: usize = 64;
 
 const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
@@ -264,7 +264,8 @@ pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool
         }
         along *= shape.0[d];
     }
-    let nt_rows = match p.form {
+    // NT tiles read the rows a vector at a time.
+    let whole_vectors = match p.form {
         Form::Nn(..) => true,
         Form::Nt(lanes) => row % lanes == 0 && p.k % lanes == 0,
     };
@@ -272,7 +273,7 @@ pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool
         && shape.0[*kept] == p.m
         && x_layout.strides[*kept] == *row
         && along == p.k * column
-        && nt_rows
+        && whole_vectors
         && r_layout.is_contiguous(g.shape(r))
 }
 

@@ -197,7 +197,8 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
             true => e.group_body(phase, &shape)?,
             false => {
                 let body = e.reduce_body()?;
-                [e.reduction_coords(), body].concat()
+                let out_shape = g.shape(phase[0]).clone();
+                [e.coords_of_element(&out_shape), body].concat()
             }
         };
         lines.push(format!("for i in 0..{}usize {{", g.shape(phase[0]).numel()));
@@ -851,14 +852,20 @@ impl<'a> Expr<'a> {
     }
 
     /// The lines giving the element index `e` of index `i` and the coordinates the emitted
-    /// lines read.
+    /// lines read, if they read any.
     fn element_coords(&mut self) -> Vec<String> {
-        if !self.reads_coords() {
-            return vec![];
+        match self.reads_coords() {
+            true => self.coords_of_element(&self.shape.clone()),
+            false => vec![],
         }
+    }
+
+    /// `let e = ...;` for index `i` of `shape` (the kernel's output), then the coordinates of
+    /// `e` the emitted lines read.
+    fn coords_of_element(&mut self, shape: &Shape) -> Vec<String> {
         let mut lines = vec![self.first_element()];
-        let axes: Vec<usize> = (0..self.shape.rank()).collect();
-        lines.extend(self.coords(0, "e", &self.shape, &self.shape.contiguous_strides(), &axes));
+        let axes: Vec<usize> = (0..shape.rank()).collect();
+        lines.extend(self.coords(0, "e", shape, &shape.contiguous_strides(), &axes));
         lines
     }
 
@@ -1065,7 +1072,7 @@ impl<'a> Expr<'a> {
         if let Some((rows, inner)) = self.by_rows(&out_shape, &body) {
             return Some(self.finish(name, inner, rows, true));
         }
-        let inner = [self.reduction_coords(), body].concat();
+        let inner = [self.coords_of_element(&out_shape), body].concat();
         let work = if self.across_lanes { out_shape.numel() } else { out_shape.numel() / self.vector };
         Some(self.finish(name, inner, work, true))
     }
@@ -1101,7 +1108,8 @@ impl<'a> Expr<'a> {
     fn lane_width(&mut self, trees: &[(ValueId, ValueId)]) -> usize {
         let rank = self.shape.rank();
         let Some(first) = (0..rank).rev().take_while(|d| self.reduced.contains(d)).last() else { return 1 };
-        // `load` tells a broadcast leaf by its last stride, which an extent of 1 hides.
+        // Refused where the last axis has extent 1: `load` once told a broadcast leaf by its
+        // last stride. `lane_read`, which it uses now, skips such axes, so this could be lifted.
         if self.shape.0[rank - 1] == 1 {
             return 1;
         }
@@ -1120,16 +1128,6 @@ impl<'a> Expr<'a> {
             })
         };
         [16, 8, 4].into_iter().find(|&w| run.is_multiple_of(w) && fits(w)).unwrap_or(1)
-    }
-
-    /// The lines giving the element index `e` of output index `i` of the reductions and the
-    /// coordinates of `e` their loops read.
-    fn reduction_coords(&mut self) -> Vec<String> {
-        let out_shape = self.g.shape(self.members[0]).clone();
-        let kept: Vec<usize> = (0..out_shape.rank()).filter(|d| !self.reduced.contains(d)).collect();
-        let mut lines = vec![self.first_element()];
-        lines.extend(self.coords(0, "e", &out_shape, &out_shape.contiguous_strides(), &kept));
-        lines
     }
 
     /// The lines computing and storing the reductions `members` (of `shape` over `reduced`) at

@@ -104,8 +104,10 @@ impl Arena {
     /// Writes `data` (float inputs or u32 labels) at the start of `slot` and zeroes the rest: a
     /// short last batch (padding rows get class 0; their loss weight is 0).
     pub fn write_padded<T: bytemuck::Pod + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
-        let mut padded = vec![T::default(); self.elems::<T>(slot)];
-        padded[..data.len()].copy_from_slice(data);
+        // Filled once: copied, then zeroed past the data (not zeroed first).
+        let mut padded = Vec::with_capacity(self.elems::<T>(slot));
+        padded.extend_from_slice(data);
+        padded.resize(self.elems::<T>(slot), T::default());
         self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
     }
 

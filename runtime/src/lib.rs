@@ -94,8 +94,10 @@ pub fn check_input<T: Float>(name: &str, data: &[T], rows: usize, sample_len: us
     // checks every input); only a failing block is searched for its first non-finite value.
     const BLOCK: usize = 1024;
     for (block_index, block) in data.chunks(BLOCK).enumerate() {
-        if !block.iter().fold(true, |finite, &x| finite & x.into().is_finite()) {
-            let offset = block.iter().position(|&x| !x.into().is_finite()).unwrap_or_default();
+        if block.iter().fold(true, |finite, &x| finite & x.into().is_finite()) {
+            continue;
+        }
+        if let Some(offset) = block.iter().position(|&x| !x.into().is_finite()) {
             return Err(Error::NonFiniteInput { name: name.into(), index: block_index * BLOCK + offset });
         }
     }

@@ -105,9 +105,10 @@ impl Arena {
     /// short last batch (padding rows get class 0; their loss weight is 0).
     pub fn write_padded<T: bytemuck::Pod + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
         // Filled once: copied, then zeroed past the data (not zeroed first).
-        let mut padded = Vec::with_capacity(self.elems::<T>(slot));
+        let len = self.elems::<T>(slot);
+        let mut padded = Vec::with_capacity(len);
         padded.extend_from_slice(data);
-        padded.resize(self.elems::<T>(slot), T::default());
+        padded.resize(len, T::default());
         self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
     }
 

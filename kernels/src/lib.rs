@@ -5,8 +5,10 @@
 
 #![warn(missing_docs)]
 
+mod conv;
 mod lanes;
 mod matmul;
 
+pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
 pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};

@@ -217,7 +217,7 @@ pub fn matmul_nt<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
 
 /// `i`, or `end - 1` past the end (a tile's rows or columns beyond the matrix repeat the last).
 #[cube]
-fn clamped(i: usize, #[comptime] end: usize) -> usize {
+pub(crate) fn clamped(i: usize, #[comptime] end: usize) -> usize {
     select(i < end, i, end - 1)
 }
 

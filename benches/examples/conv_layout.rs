@@ -1,8 +1,10 @@
 //! Times direct convolution with the batch innermost (`kiln_kernels::conv_forward`,
 //! `conv_weight_grad`, and the padded transpose `to_batch_innermost` they read) on LeNet-5's two
 //! convolutions (batch 64), after checking each result against an f64 reference on the host.
-//! Compare with the im2col kernels LeNet-5 runs now: `KILN_PROFILE=20 step_time lenet5 20`
-//! (conv1: `%3`, `%7`, `%143`; conv2: `%18`, `%22`, `%122`).
+//! conv2's input gradient is a full convolution of its output gradient (padded by 4) with the
+//! weights flipped and transposed: `conv_forward` over 16 -> 6 channels. Compare with the im2col
+//! kernels LeNet-5 runs now: `KILN_PROFILE=20 step_time lenet5 20` (conv1: `%3`, `%7`, `%143`;
+//! conv2: `%18`, `%22`, `%122`; its input gradient: `%124` and the fold `%128`).
 //!
 //! `cargo run --release -p kiln-benches --example conv_layout -- [launches]`
 
@@ -22,6 +24,8 @@ struct Conv {
     size: usize,
     k: usize,
     pad: usize,
+    /// Whether its weight gradient is also a kernel to time (not for an input gradient).
+    weight_gradient: bool,
 }
 
 impl Conv {
@@ -98,11 +102,13 @@ fn run(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Result<()
     let pad = || unsafe { to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad) };
     let (count, dim) = arena.grid(co.div_ceil(4) * o * o * bv / 2);
     let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, hp, hp, k, bv) };
-    let (count, dim) = arena.grid(co.div_ceil(2) * ci * k * k.div_ceil(4));
+    let (count, dim) = arena.grid(co.div_ceil(2) * ci * (k * k).div_ceil(4));
     let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, LANES) };
     pad();
     forward();
-    weight_grad();
+    if conv.weight_gradient {
+        weight_grad();
+    }
 
     // References, in the batch-innermost layouts the kernels write.
     let mut want_out = vec![0.0; lens[out]];
@@ -128,14 +134,18 @@ fn run(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Result<()
             }
         }
     }
+    if !conv.weight_gradient {
+        want_dw.fill(0.0);
+    }
     let (forward_error, grad_error) = (error(&arena.read::<f32>(out), &want_out), error(&arena.read::<f32>(dw), &want_dw));
     if forward_error > 1e-5 || grad_error > 1e-5 {
         return Err(format!("{}: relative error {forward_error:.1e} (forward), {grad_error:.1e} (weight gradient)", conv.name));
     }
-    let times = [time(&arena, launches, pad), time(&arena, launches, forward), time(&arena, launches, weight_grad)];
+    let (pad_ms, forward_ms) = (time(&arena, launches, pad), time(&arena, launches, forward));
+    let weight_grad_ms = if conv.weight_gradient { format!("{:.4}", time(&arena, launches, weight_grad)) } else { "-".into() };
     println!(
-        "{:<6} pad+transpose {:.4}  forward {:.4}  weight gradient {:.4}  ms  (errors {forward_error:.1e}, {grad_error:.1e})",
-        conv.name, times[0], times[1], times[2]
+        "{:<21} pad+transpose {pad_ms:.4}  forward {forward_ms:.4}  weight gradient {weight_grad_ms}  ms  (errors {forward_error:.1e}, {grad_error:.1e})",
+        conv.name
     );
     Ok(())
 }
@@ -144,8 +154,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let launches: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(50);
     let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
     for conv in [
-        Conv { name: "conv1", batch: 64, c_in: 1, c_out: 6, size: 28, k: 5, pad: 2 },
-        Conv { name: "conv2", batch: 64, c_in: 6, c_out: 16, size: 14, k: 5, pad: 0 },
+        Conv { name: "conv1", batch: 64, c_in: 1, c_out: 6, size: 28, k: 5, pad: 2, weight_gradient: true },
+        Conv { name: "conv2", batch: 64, c_in: 6, c_out: 16, size: 14, k: 5, pad: 0, weight_gradient: true },
+        Conv { name: "conv2 input gradient", batch: 64, c_in: 16, c_out: 6, size: 10, k: 5, pad: 4, weight_gradient: false },
     ] {
         run(&device, &conv, launches)?;
     }

@@ -116,8 +116,9 @@ pub fn conv_forward<F: Float, N: Size>(
 
 /// `dw[o][c][i][j] = sum over (y, x, b) of dy[o][y][x][b] * xp[c][y + i][x + j][b]`, shapes as in
 /// [`conv_forward`] with `v` lanes per vector. Each unit computes 2 output channels by 4 taps
-/// `j` of one `(c, i)`: 8 multiply-adds per 6 vector reads (channels past `c_out` and taps past
-/// `k` repeat the last one and are not stored).
+/// `t = i * k + j` of one input channel: 8 multiply-adds per 6 vector reads (channels past
+/// `c_out` and taps past `k * k` repeat the last one and are not stored). Taps run over the
+/// whole window, not row by row, so a 5x5 window wastes 3 of 28 slots rather than 3 of 8.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_weight_grad<F: Float, N: Size>(
@@ -132,15 +133,20 @@ pub fn conv_weight_grad<F: Float, N: Size>(
     #[comptime] bv: usize,
     #[comptime] v: usize,
 ) {
-    let (oh, ow, quads) = (hp - k + 1, wp - k + 1, k.div_ceil(4));
+    let (oh, ow, taps) = (hp - k + 1, wp - k + 1, k * k);
+    let quads = taps.div_ceil(4);
     let pos = ABSOLUTE_POS;
-    if pos < c_out.div_ceil(2) * c_in * k * quads {
-        let j0 = (pos % quads) * 4;
-        let i = (pos / quads) % k;
-        let c = (pos / (quads * k)) % c_in;
-        let o0 = (pos / (quads * k * c_in)) * 2;
+    if pos < c_out.div_ceil(2) * c_in * quads {
+        let t0 = (pos % quads) * 4;
+        let c = (pos / quads) % c_in;
+        let o0 = (pos / (quads * c_in)) * 2;
         let o1 = clamped(o0 + 1, c_out);
-        let (j1, j2, j3) = (clamped(j0 + 1, k), clamped(j0 + 2, k), clamped(j0 + 3, k));
+        let (t1, t2, t3) = (clamped(t0 + 1, taps), clamped(t0 + 2, taps), clamped(t0 + 3, taps));
+        // Each tap's offset from its window's corner in xp, in vectors.
+        let s0 = ((t0 / k) * wp + t0 % k) * bv;
+        let s1 = ((t1 / k) * wp + t1 % k) * bv;
+        let s2 = ((t2 / k) * wp + t2 % k) * bv;
+        let s3 = ((t3 / k) * wp + t3 % k) * bv;
         let mut a0 = Vector::<F, N>::new(F::new(0.0));
         let mut a1 = Vector::<F, N>::new(F::new(0.0));
         let mut a2 = Vector::<F, N>::new(F::new(0.0));
@@ -152,49 +158,55 @@ pub fn conv_weight_grad<F: Float, N: Size>(
         let plane = oh * ow * bv;
         for y in 0..oh {
             for x in 0..ow {
-                let row = ((c * hp + y + i) * wp + x) * bv;
+                let corner = ((c * hp + y) * wp + x) * bv;
                 let d = (y * ow + x) * bv;
                 for q in 0..bv {
                     let (d0, d1) = (dy[o0 * plane + d + q], dy[o1 * plane + d + q]);
-                    let t0 = xp[row + j0 * bv + q];
-                    let t1 = xp[row + j1 * bv + q];
-                    let t2 = xp[row + j2 * bv + q];
-                    let t3 = xp[row + j3 * bv + q];
-                    a0 += d0 * t0;
-                    a1 += d0 * t1;
-                    a2 += d0 * t2;
-                    a3 += d0 * t3;
-                    b0 += d1 * t0;
-                    b1 += d1 * t1;
-                    b2 += d1 * t2;
-                    b3 += d1 * t3;
+                    let x0 = xp[corner + s0 + q];
+                    let x1 = xp[corner + s1 + q];
+                    let x2 = xp[corner + s2 + q];
+                    let x3 = xp[corner + s3 + q];
+                    a0 += d0 * x0;
+                    a1 += d0 * x1;
+                    a2 += d0 * x2;
+                    a3 += d0 * x3;
+                    b0 += d1 * x0;
+                    b1 += d1 * x1;
+                    b2 += d1 * x2;
+                    b3 += d1 * x3;
                 }
             }
         }
-        let r0 = ((o0 * c_in + c) * k + i) * k;
-        let r1 = ((o1 * c_in + c) * k + i) * k;
-        dw[r0 + j0] = lane_sum::<F, N>(a0, v);
-        if j0 + 1 < k {
-            dw[r0 + j1] = lane_sum::<F, N>(a1, v);
-        }
-        if j0 + 2 < k {
-            dw[r0 + j2] = lane_sum::<F, N>(a2, v);
-        }
-        if j0 + 3 < k {
-            dw[r0 + j3] = lane_sum::<F, N>(a3, v);
-        }
+        store_sums::<F, N>(dw, (o0 * c_in + c) * taps + t0, t0, taps, a0, a1, a2, a3, v);
         if o0 + 1 < c_out {
-            dw[r1 + j0] = lane_sum::<F, N>(b0, v);
-            if j0 + 1 < k {
-                dw[r1 + j1] = lane_sum::<F, N>(b1, v);
-            }
-            if j0 + 2 < k {
-                dw[r1 + j2] = lane_sum::<F, N>(b2, v);
-            }
-            if j0 + 3 < k {
-                dw[r1 + j3] = lane_sum::<F, N>(b3, v);
-            }
+            store_sums::<F, N>(dw, (o1 * c_in + c) * taps + t0, t0, taps, b0, b1, b2, b3, v);
         }
+    }
+}
+
+/// The lane sums of `s0..s3` at `at` and the next 3 places, those of taps `t0 + q` below `taps`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn store_sums<F: Float, N: Size>(
+    dw: &mut [F],
+    at: usize,
+    t0: usize,
+    #[comptime] taps: usize,
+    s0: Vector<F, N>,
+    s1: Vector<F, N>,
+    s2: Vector<F, N>,
+    s3: Vector<F, N>,
+    #[comptime] v: usize,
+) {
+    dw[at] = lane_sum::<F, N>(s0, v);
+    if t0 + 1 < taps {
+        dw[at + 1] = lane_sum::<F, N>(s1, v);
+    }
+    if t0 + 2 < taps {
+        dw[at + 2] = lane_sum::<F, N>(s2, v);
+    }
+    if t0 + 3 < taps {
+        dw[at + 3] = lane_sum::<F, N>(s3, v);
     }
 }
 

@@ -1,7 +1,7 @@
 //! CubeCL kernels that kiln's generated code calls. Generated kernels cover pointwise ops and
-//! reductions (their shapes baked in); the matrix products live here, specialised at JIT time
-//! through `#[comptime]` shapes and strides, with the reductions across a vector's lanes that
-//! both use.
+//! reductions (their shapes baked in); the matrix products and direct convolutions live here,
+//! specialised at JIT time through `#[comptime]` shapes and strides, with the reductions across
+//! a vector's lanes that they use.
 
 #![warn(missing_docs)]
 

@@ -1,4 +1,7 @@
-//! Inputs shared by kiln's benchmarks.
+//! Inputs shared by kiln's benchmarks, and the direct-convolution check (`conv`) that the
+//! `conv_layout` example times and the end-to-end tests run.
+
+pub mod conv;
 
 use kiln_runtime::data::Dataset;
 

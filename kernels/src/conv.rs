@@ -44,9 +44,10 @@ pub fn to_batch_innermost<F: Float>(
 }
 
 /// `out[o][y][x][b] = sum over (c, i, j) of w[o][c][i][j] * xp[c][y + i][x + j][b]`, with `xp`
-/// padded (`hp` by `wp`) and `bv` vectors along the batch (even). Each unit computes 4 output
-/// channels by 2 vectors of one position: 8 multiply-adds per 2 vector reads and 4 weights
-/// (channels past `c_out` repeat the last one and are not stored).
+/// `hp` by `wp` including a border of `pad` zeros, whose taps are skipped, and `bv` vectors along
+/// the batch (even). Each unit computes 4 output channels by 2 vectors of one position: 8
+/// multiply-adds per 2 vector reads and 4 weights (channels past `c_out` repeat the last one
+/// and are not stored).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_forward<F: Float, N: Size>(
@@ -58,6 +59,7 @@ pub fn conv_forward<F: Float, N: Size>(
     #[comptime] hp: usize,
     #[comptime] wp: usize,
     #[comptime] k: usize,
+    #[comptime] pad: usize,
     #[comptime] bv: usize,
 ) {
     let (oh, ow, pairs, taps) = (hp - k + 1, wp - k + 1, bv / 2, c_in * k * k);
@@ -80,22 +82,26 @@ pub fn conv_forward<F: Float, N: Size>(
         let mut b3 = Vector::<F, N>::new(F::new(0.0));
         for c in 0..c_in {
             for i in 0..k {
-                for j in 0..k {
-                    let base = ((c * hp + y + i) * wp + x + j) * bv + pair * 2;
-                    let (t0, t1) = (xp[base], xp[base + 1]);
-                    let t = (c * k + i) * k + j;
-                    let w0 = Vector::<F, N>::new(w[o0 * taps + t]);
-                    let w1 = Vector::<F, N>::new(w[o1 * taps + t]);
-                    let w2 = Vector::<F, N>::new(w[o2 * taps + t]);
-                    let w3 = Vector::<F, N>::new(w[o3 * taps + t]);
-                    a0 += w0 * t0;
-                    a1 += w1 * t0;
-                    a2 += w2 * t0;
-                    a3 += w3 * t0;
-                    b0 += w0 * t1;
-                    b1 += w1 * t1;
-                    b2 += w2 * t1;
-                    b3 += w3 * t1;
+                if y + i >= pad && y + i < hp - pad {
+                    for j in 0..k {
+                        if x + j >= pad && x + j < wp - pad {
+                            let base = ((c * hp + y + i) * wp + x + j) * bv + pair * 2;
+                            let (t0, t1) = (xp[base], xp[base + 1]);
+                            let t = (c * k + i) * k + j;
+                            let w0 = Vector::<F, N>::new(w[o0 * taps + t]);
+                            let w1 = Vector::<F, N>::new(w[o1 * taps + t]);
+                            let w2 = Vector::<F, N>::new(w[o2 * taps + t]);
+                            let w3 = Vector::<F, N>::new(w[o3 * taps + t]);
+                            a0 += w0 * t0;
+                            a1 += w1 * t0;
+                            a2 += w2 * t0;
+                            a3 += w3 * t0;
+                            b0 += w0 * t1;
+                            b1 += w1 * t1;
+                            b2 += w2 * t1;
+                            b3 += w3 * t1;
+                        }
+                    }
                 }
             }
         }

@@ -780,3 +780,22 @@ fn dropout_is_reproducible_and_off_in_inference() {
     let dropped = a.last_outputs(8);
     assert_ne!(dropped, a.predict(&x).unwrap());
 }
+
+/// The batch-innermost convolution kernels agree with an f64 reference on LeNet-5's shapes and
+/// on one that exercises every partial tile: 5 output channels (tiles of 4 and of 2), 3x3
+/// windows (9 taps in quads), 3 input channels, padding, a batch of two vectors.
+#[test]
+fn direct_convolution_matches_an_f64_reference() {
+    use kiln_benches::conv::{check, Conv};
+    let device = cpu();
+    for conv in [
+        Conv { name: "conv1", batch: 64, c_in: 1, c_out: 6, size: 28, k: 5, pad: 2, weight_gradient: true },
+        Conv { name: "conv2", batch: 64, c_in: 6, c_out: 16, size: 14, k: 5, pad: 0, weight_gradient: true },
+        Conv { name: "conv2 input gradient", batch: 64, c_in: 16, c_out: 6, size: 10, k: 5, pad: 4, weight_gradient: false },
+        Conv { name: "partial tiles", batch: 16, c_in: 3, c_out: 5, size: 9, k: 3, pad: 1, weight_gradient: true },
+    ] {
+        let report = check(&device, &conv, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.ms.is_none());
+        println!("{}: relative errors {:.1e} (forward), {:.1e} (weight gradient)", conv.name, report.forward_error, report.weight_grad_error);
+    }
+}

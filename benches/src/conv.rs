@@ -1,0 +1,165 @@
+//! Direct convolution with the batch innermost (`kiln_kernels::conv_forward`,
+//! `conv_weight_grad`, and the padded transpose `to_batch_innermost` they read), run on
+//! deterministic data and checked against an f64 reference on the host; then timed, for the
+//! `conv_layout` example. Not yet emitted by the compiler.
+
+use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
+use kiln_runtime::Arena;
+use std::time::Instant;
+
+/// Lanes per vector along the batch.
+pub const LANES: usize = 8;
+
+/// A stride-1 convolution of `batch` images (a multiple of 16) of `size` by `size` pixels.
+pub struct Conv {
+    /// What the printed line calls it.
+    pub name: &'static str,
+    /// Images; two vectors of [`LANES`] at least.
+    pub batch: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Height and width of an input plane.
+    pub size: usize,
+    /// Height and width of the window.
+    pub k: usize,
+    /// Zeros around each input plane.
+    pub pad: usize,
+    /// Whether its weight gradient is also checked and timed (not for an input gradient).
+    pub weight_gradient: bool,
+}
+
+impl Conv {
+    fn padded(&self) -> usize {
+        self.size + 2 * self.pad
+    }
+    fn out(&self) -> usize {
+        self.padded() - self.k + 1
+    }
+    /// Input pixel `(b, c, y, x)` of the padded plane, 0 in the padding.
+    fn pixel(&self, x: &[f32], b: usize, c: usize, py: usize, px: usize) -> f64 {
+        let (y, xx) = (py.wrapping_sub(self.pad), px.wrapping_sub(self.pad));
+        if y < self.size && xx < self.size {
+            f64::from(x[((b * self.c_in + c) * self.size + y) * self.size + xx])
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Largest `|got - want|` relative to the largest `|want|`.
+fn error(got: &[f32], want: &[f64]) -> f64 {
+    let scale = want.iter().fold(1e-12f64, |m, w| m.max(w.abs()));
+    got.iter().zip(want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0.0, f64::max) / scale
+}
+
+/// Milliseconds per launch of `launch`, best of 5 rounds of `launches` back to back.
+fn time(arena: &Arena, launches: usize, launch: impl Fn()) -> f64 {
+    let sync = || kiln_runtime::cubecl::future::block_on(arena.client().sync()).expect("sync");
+    launch();
+    sync();
+    (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..launches {
+                launch();
+            }
+            sync();
+            started.elapsed().as_secs_f64() * 1e3 / launches as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Errors of one [`check`] against the reference, and its timings.
+pub struct Report {
+    /// Largest relative error of the forward output.
+    pub forward_error: f64,
+    /// Largest relative error of the weight gradient (0 when not computed).
+    pub weight_grad_error: f64,
+    /// Milliseconds per launch of the padded transpose, the forward and the weight gradient
+    /// (`None` where not timed).
+    pub ms: Option<(f64, f64, Option<f64>)>,
+}
+
+/// Runs `conv`'s kernels on `device` on deterministic data, checks them against an f64 host
+/// reference (an error above 1e-5 relative is an `Err`), then times `launches` back-to-back
+/// launches of each (none when 0).
+pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Result<Report, String> {
+    let (n, ci, co, k, hp, o) = (conv.batch, conv.c_in, conv.c_out, conv.k, conv.padded(), conv.out());
+    let bv = n / LANES;
+    let lens = [n * ci * conv.size * conv.size, ci * hp * hp * n, co * ci * k * k, co * o * o * n, co * o * o * n, co * ci * k * k];
+    let mut buffers = vec![];
+    let mut offset = 0;
+    for len in lens {
+        buffers.push((offset, len));
+        offset += len.next_multiple_of(64);
+    }
+    let arena = Arena::new(device, 4 * offset, &buffers);
+    let [x, xp, w, out, dy, dw] = [0, 1, 2, 3, 4, 5];
+    let (images, weights, grads) = (values(lens[x], 1), values(lens[w], 2), values(lens[dy], 3));
+    arena.write(x, &images);
+    arena.write(w, &weights);
+    arena.write(dy, &grads);
+    let client = arena.client();
+
+    let (count, dim) = arena.grid(ci * hp);
+    let pad = || unsafe { to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad) };
+    let (count, dim) = arena.grid(co.div_ceil(4) * o * o * bv / 2);
+    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, hp, hp, k, conv.pad, bv) };
+    let (count, dim) = arena.grid(co.div_ceil(2) * ci * (k * k).div_ceil(4));
+    let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, LANES) };
+    pad();
+    forward();
+    if conv.weight_gradient {
+        weight_grad();
+    }
+
+    // References, in the batch-innermost layouts the kernels write.
+    let mut want_out = vec![0.0; lens[out]];
+    let mut want_dw = vec![0.0; lens[dw]];
+    for oc in 0..co {
+        for y in 0..o {
+            for xx in 0..o {
+                for b in 0..n {
+                    let g = f64::from(grads[((oc * o + y) * o + xx) * n + b]);
+                    let mut sum = 0.0;
+                    for c in 0..ci {
+                        for i in 0..k {
+                            for j in 0..k {
+                                let tap = ((oc * ci + c) * k + i) * k + j;
+                                let p = conv.pixel(&images, b, c, y + i, xx + j);
+                                sum += f64::from(weights[tap]) * p;
+                                want_dw[tap] += g * p;
+                            }
+                        }
+                    }
+                    want_out[((oc * o + y) * o + xx) * n + b] = sum;
+                }
+            }
+        }
+    }
+    if !conv.weight_gradient {
+        want_dw.fill(0.0);
+    }
+    let (forward_error, grad_error) = (error(&arena.read::<f32>(out), &want_out), error(&arena.read::<f32>(dw), &want_dw));
+    if forward_error > 1e-5 || grad_error > 1e-5 {
+        return Err(format!("{}: relative error {forward_error:.1e} (forward), {grad_error:.1e} (weight gradient)", conv.name));
+    }
+    let ms = (launches > 0).then(|| {
+        let weight_grad_ms = conv.weight_gradient.then(|| time(&arena, launches, weight_grad));
+        (time(&arena, launches, pad), time(&arena, launches, forward), weight_grad_ms)
+    });
+    Ok(Report { forward_error, weight_grad_error: grad_error, ms })
+}

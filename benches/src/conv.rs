@@ -4,6 +4,7 @@
 //! `conv_layout` example. Not yet emitted by the compiler.
 
 use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
+use kiln_runtime::init::uniform;
 use kiln_runtime::Arena;
 use std::time::Instant;
 
@@ -46,17 +47,6 @@ impl Conv {
             0.0
         }
     }
-}
-
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// Largest `|got - want|` relative to the largest `|want|`.
@@ -108,7 +98,7 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     }
     let arena = Arena::new(device, 4 * offset, &buffers);
     let [x, xp, w, out, dy, dw] = [0, 1, 2, 3, 4, 5];
-    let (images, weights, grads) = (values(lens[x], 1), values(lens[w], 2), values(lens[dy], 3));
+    let (images, weights, grads) = (uniform(0, 1, lens[x], -1.0, 1.0), uniform(0, 2, lens[w], -1.0, 1.0), uniform(0, 3, lens[dy], -1.0, 1.0));
     arena.write(x, &images);
     arena.write(w, &weights);
     arena.write(dy, &grads);

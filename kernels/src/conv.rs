@@ -1,6 +1,8 @@
 //! Direct convolution with the batch innermost (`[channels, height, width, batch]`): every tap
 //! of a window is then one aligned vector read along the batch, so no im2col buffer is written
-//! and read back. Stride 1, no dilation; padding is applied once by [`to_batch_innermost`].
+//! and read back. Stride 1, no dilation; padding is applied once by [`to_batch_innermost`], and
+//! taps that read it are skipped. An input gradient is [`conv_forward`] of the output gradient
+//! padded by `k - 1`, with the weights flipped and their channel axes swapped.
 //!
 //! Not yet called by generated code: the schedule still stores images batch-outermost. On
 //! LeNet-5's conv1 these kernels replace the unfold, its product and the weight gradient's

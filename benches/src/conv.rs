@@ -106,8 +106,10 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
 
     let (count, dim) = arena.grid(ci * hp);
     let pad = || unsafe { to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad) };
-    let (count, dim) = arena.grid(co.div_ceil(4) * o * o * bv / 2);
-    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, hp, hp, k, conv.pad, bv) };
+    // Output channels per unit: 6 where they divide, else tiles of 4.
+    let rows = if co % 6 == 0 { 6 } else { 4 };
+    let (count, dim) = arena.grid(co.div_ceil(rows) * o * o * bv / 2);
+    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, hp, hp, k, conv.pad, bv, rows) };
     let (count, dim) = arena.grid(co.div_ceil(2) * ci * (k * k).div_ceil(4));
     let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, LANES) };
     pad();

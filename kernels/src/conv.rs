@@ -47,9 +47,10 @@ pub fn to_batch_innermost<F: Float>(
 
 /// `out[o][y][x][b] = sum over (c, i, j) of w[o][c][i][j] * xp[c][y + i][x + j][b]`, with `xp`
 /// `hp` by `wp` including a border of `pad` zeros, whose taps are skipped, and `bv` vectors along
-/// the batch (even). Each unit computes 4 output channels by 2 vectors of one position: 8
-/// multiply-adds per 2 vector reads and 4 weights (channels past `c_out` repeat the last one
-/// and are not stored).
+/// the batch (even). Each unit computes `rows` (4 or 6) output channels by 2 vectors of one
+/// position: `2 rows` multiply-adds per 2 vector reads and `rows` weights (channels past `c_out`
+/// repeat the last one and are not stored). 6 rows for 6 channels, where 4 would compute 8:
+/// LeNet-5's conv1 0.110 -> 0.089 ms, conv2's input gradient 0.233 -> 0.165 ms (`conv_layout`).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_forward<F: Float, N: Size>(
@@ -63,17 +64,24 @@ pub fn conv_forward<F: Float, N: Size>(
     #[comptime] k: usize,
     #[comptime] pad: usize,
     #[comptime] bv: usize,
+    #[comptime] rows: usize,
 ) {
     let (oh, ow, pairs, taps) = (hp - k + 1, wp - k + 1, bv / 2, c_in * k * k);
     let pos = ABSOLUTE_POS;
-    if pos < c_out.div_ceil(4) * oh * ow * pairs {
+    if pos < c_out.div_ceil(rows) * oh * ow * pairs {
         let pair = pos % pairs;
         let x = (pos / pairs) % ow;
         let y = (pos / (pairs * ow)) % oh;
-        let o0 = (pos / (pairs * ow * oh)) * 4;
+        let o0 = (pos / (pairs * ow * oh)) * rows;
         let o1 = clamped(o0 + 1, c_out);
         let o2 = clamped(o0 + 2, c_out);
         let o3 = clamped(o0 + 3, c_out);
+        let o4 = clamped(o0 + 4, c_out);
+        let o5 = clamped(o0 + 5, c_out);
+        let mut a4 = Vector::<F, N>::new(F::new(0.0));
+        let mut a5 = Vector::<F, N>::new(F::new(0.0));
+        let mut b4 = Vector::<F, N>::new(F::new(0.0));
+        let mut b5 = Vector::<F, N>::new(F::new(0.0));
         let mut a0 = Vector::<F, N>::new(F::new(0.0));
         let mut a1 = Vector::<F, N>::new(F::new(0.0));
         let mut a2 = Vector::<F, N>::new(F::new(0.0));
@@ -102,6 +110,14 @@ pub fn conv_forward<F: Float, N: Size>(
                             b1 += w1 * t1;
                             b2 += w2 * t1;
                             b3 += w3 * t1;
+                            if rows == 6 {
+                                let w4 = Vector::<F, N>::new(w[o4 * taps + t]);
+                                let w5 = Vector::<F, N>::new(w[o5 * taps + t]);
+                                a4 += w4 * t0;
+                                a5 += w5 * t0;
+                                b4 += w4 * t1;
+                                b5 += w5 * t1;
+                            }
                         }
                     }
                 }
@@ -118,6 +134,12 @@ pub fn conv_forward<F: Float, N: Size>(
         }
         if o0 + 3 < c_out {
             store_pair::<F, N>(out, o3 * plane + at, a3, b3);
+        }
+        if rows == 6 && o0 + 4 < c_out {
+            store_pair::<F, N>(out, o4 * plane + at, a4, b4);
+        }
+        if rows == 6 && o0 + 5 < c_out {
+            store_pair::<F, N>(out, o5 * plane + at, a5, b5);
         }
     }
 }

@@ -78,18 +78,19 @@ pub fn conv_forward<F: Float, N: Size>(
         let o3 = clamped(o0 + 3, c_out);
         let o4 = clamped(o0 + 4, c_out);
         let o5 = clamped(o0 + 5, c_out);
-        let mut a4 = Vector::<F, N>::new(F::new(0.0));
-        let mut a5 = Vector::<F, N>::new(F::new(0.0));
-        let mut b4 = Vector::<F, N>::new(F::new(0.0));
-        let mut b5 = Vector::<F, N>::new(F::new(0.0));
+        // Rows 4 and 5 are used only when `rows == 6` (a comptime test).
         let mut a0 = Vector::<F, N>::new(F::new(0.0));
         let mut a1 = Vector::<F, N>::new(F::new(0.0));
         let mut a2 = Vector::<F, N>::new(F::new(0.0));
         let mut a3 = Vector::<F, N>::new(F::new(0.0));
+        let mut a4 = Vector::<F, N>::new(F::new(0.0));
+        let mut a5 = Vector::<F, N>::new(F::new(0.0));
         let mut b0 = Vector::<F, N>::new(F::new(0.0));
         let mut b1 = Vector::<F, N>::new(F::new(0.0));
         let mut b2 = Vector::<F, N>::new(F::new(0.0));
         let mut b3 = Vector::<F, N>::new(F::new(0.0));
+        let mut b4 = Vector::<F, N>::new(F::new(0.0));
+        let mut b5 = Vector::<F, N>::new(F::new(0.0));
         for c in 0..c_in {
             for i in 0..k {
                 if y + i >= pad && y + i < hp - pad {

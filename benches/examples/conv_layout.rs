@@ -1,10 +1,9 @@
 //! Times direct convolution with the batch innermost (`kiln_kernels::conv_forward`,
-//! `conv_weight_grad`, and the padded transpose `to_batch_innermost` they read) on LeNet-5's two
+//! `conv_weight_grad`, and the transposes `to_batch_innermost` writes for them) on LeNet-5's two
 //! convolutions (batch 64), after checking each result against an f64 reference on the host.
 //! conv2's input gradient is a full convolution of its output gradient (padded by 4) with the
 //! weights flipped and transposed: `conv_forward` over 16 -> 6 channels. Compare with the im2col
-//! kernels LeNet-5 runs now: `KILN_PROFILE=20 step_time lenet5 20` (conv1: `%3`, `%7`, `%143`;
-//! conv2: `%18`, `%22`, `%122`; its input gradient: `%124` and the fold `%128`).
+//! kernels of `LeNet5Unfused`: `KILN_PROFILE=20 step_time lenet5-unfused 20`.
 //!
 //! `cargo run --release -p kiln-benches --example conv_layout -- [launches]`
 
@@ -22,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (pad, forward, weight_grad) = report.ms.expect("timed");
         let weight_grad = weight_grad.map_or("-".into(), |ms| format!("{ms:.4}"));
         println!(
-            "{:<21} pad+transpose {pad:.4}  forward {forward:.4}  weight gradient {weight_grad}  ms  (errors {:.1e}, {:.1e})",
+            "{:<21} transposes {pad:.4}  forward {forward:.4}  weight gradient {weight_grad}  ms  (errors {:.1e}, {:.1e})",
             conv.name, report.forward_error, report.weight_grad_error
         );
     }

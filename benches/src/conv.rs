@@ -1,7 +1,7 @@
-//! Direct convolution with the batch innermost (`kiln_kernels::conv_forward`,
-//! `conv_weight_grad`, and the padded transpose `to_batch_innermost` they read), run on
-//! deterministic data and checked against an f64 reference on the host; then timed, for the
-//! `conv_layout` example. Not yet emitted by the compiler.
+//! Direct convolution with the batch innermost (`kiln_kernels::conv_forward`, padding
+//! implicitly, and `conv_weight_grad`, reading the padded transpose `to_batch_innermost`
+//! writes), run on deterministic data and checked against an f64 reference on the host; then
+//! timed, for the `conv_layout` example.
 
 use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
 use kiln_runtime::init::uniform;
@@ -78,8 +78,8 @@ pub struct Report {
     pub forward_error: f64,
     /// Largest relative error of the weight gradient (0 when not computed).
     pub weight_grad_error: f64,
-    /// Milliseconds per launch of the padded transpose, the forward and the weight gradient
-    /// (`None` where not timed).
+    /// Milliseconds per launch of the two transposes (plain and padded), the forward and the
+    /// weight gradient (`None` where not timed).
     pub ms: Option<(f64, f64, Option<f64>)>,
 }
 
@@ -89,7 +89,8 @@ pub struct Report {
 pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Result<Report, String> {
     let (n, ci, co, k, hp, o) = (conv.batch, conv.c_in, conv.c_out, conv.k, conv.padded(), conv.out());
     let bv = n / LANES;
-    let lens = [n * ci * conv.size * conv.size, ci * hp * hp * n, co * ci * k * k, co * o * o * n, co * o * o * n, co * ci * k * k];
+    let plane = conv.size * conv.size;
+    let lens = [n * ci * plane, ci * hp * hp * n, co * ci * k * k, co * o * o * n, co * o * o * n, co * ci * k * k, ci * plane * n];
     let mut buffers = vec![];
     let mut offset = 0;
     for len in lens {
@@ -97,22 +98,27 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
         offset += len.next_multiple_of(64);
     }
     let arena = Arena::new(device, 4 * offset, &buffers);
-    let [x, xp, w, out, dy, dw] = [0, 1, 2, 3, 4, 5];
+    let [x, xp, w, out, dy, dw, xt] = [0, 1, 2, 3, 4, 5, 6];
     let (images, weights, grads) = (uniform(0, 1, lens[x], -1.0, 1.0), uniform(0, 2, lens[w], -1.0, 1.0), uniform(0, 3, lens[dy], -1.0, 1.0));
     arena.write(x, &images);
     arena.write(w, &weights);
     arena.write(dy, &grads);
     let client = arena.client();
 
+    // The forward pass reads the images transposed, the weight gradient reads them padded too.
     let (count, dim) = arena.grid(ci * hp);
-    let pad = || unsafe { to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad) };
+    let (plain_count, plain_dim) = arena.grid(ci * conv.size);
+    let transpose = || unsafe {
+        to_batch_innermost::launch_unchecked::<f32>(client, plain_count.clone(), plain_dim, arena.arg(x, lens[x]), arena.arg(xt, lens[xt]), n, ci, conv.size, conv.size, 0);
+        to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad)
+    };
     // Output channels per unit: 6 where they divide, else tiles of 4.
     let rows = if co % 6 == 0 { 6 } else { 4 };
     let (count, dim) = arena.grid(co.div_ceil(rows) * o * o * bv / 2);
-    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, hp, hp, k, conv.pad, bv, rows) };
+    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xt, lens[xt] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, conv.size, conv.size, k, conv.pad, bv, rows, false) };
     let (count, dim) = arena.grid(co.div_ceil(2) * ci * (k * k).div_ceil(4));
     let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, LANES) };
-    pad();
+    transpose();
     forward();
     if conv.weight_gradient {
         weight_grad();
@@ -150,7 +156,7 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     }
     let ms = (launches > 0).then(|| {
         let weight_grad_ms = conv.weight_gradient.then(|| time(&arena, launches, weight_grad));
-        (time(&arena, launches, pad), time(&arena, launches, forward), weight_grad_ms)
+        (time(&arena, launches, transpose), time(&arena, launches, forward), weight_grad_ms)
     });
     Ok(Report { forward_error, weight_grad_error: grad_error, ms })
 }

@@ -177,6 +177,7 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
         }
         Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) => unreachable!("internal: direct convolutions come after differentiation"),
     }
 }
 

@@ -94,6 +94,8 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 });
                 out
             }
+            Op::DirectConv(x, weight, window) => direct_conv(g.shape(*x), &values[*x], &values[*weight], *window, shape),
+            Op::ConvWeightGrad(x, grad, k) => conv_weight_grad(g.shape(*x), &values[*x], g.shape(*grad), &values[*grad], *k),
             Op::Select { cond, then, otherwise } => (0..shape.numel())
                 .map(|i| {
                     let at = |v: ValueId| values[v][broadcast_index(i, shape, g.shape(v))];
@@ -226,4 +228,62 @@ fn broadcast_index(i: usize, out: &Shape, src: &Shape) -> usize {
     let coords = coords_of(i, out);
     let strides = src.contiguous_strides();
     (0..src.rank()).map(|d| if src.0[d] == 1 { 0 } else { coords[d] * strides[d] }).sum()
+}
+
+/// [`Op::DirectConv`] of images `x` (`[c, h, w, n]`) by `weight` into `out_shape`.
+fn direct_conv(x_shape: &Shape, x: &[f64], weight: &[f64], window: crate::ir::DirectWindow, out_shape: &Shape) -> Vec<f64> {
+    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (dims(x_shape), dims(out_shape));
+    let (k, pad) = (window.k, window.pad);
+    let mut out = vec![0.0; out_shape.numel()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            for i in 0..k {
+                for j in 0..k {
+                    let tap = match window.flip {
+                        true => weight[((c * c_out + o) * k + k - 1 - i) * k + k - 1 - j],
+                        false => weight[((o * c_in + c) * k + i) * k + j],
+                    };
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let (sy, sx) = ((y + i).wrapping_sub(pad), (xx + j).wrapping_sub(pad));
+                            if sy < h && sx < w {
+                                for b in 0..n {
+                                    out[((o * oh + y) * ow + xx) * n + b] += tap * x[((c * h + sy) * w + sx) * n + b];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`Op::ConvWeightGrad`] of images `x` (`[c, h, w, n]`) and output gradient `grad`.
+fn conv_weight_grad(x_shape: &Shape, x: &[f64], grad_shape: &Shape, grad: &[f64], k: usize) -> Vec<f64> {
+    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (dims(x_shape), dims(grad_shape));
+    let mut out = vec![0.0; c_out * c_in * k * k];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            for i in 0..k {
+                for j in 0..k {
+                    let mut sum = 0.0;
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            for b in 0..n {
+                                sum += grad[((o * oh + y) * ow + xx) * n + b] * x[((c * h + y + i) * w + xx + j) * n + b];
+                            }
+                        }
+                    }
+                    out[((o * c_in + c) * k + i) * k + j] = sum;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn dims(shape: &Shape) -> [usize; 4] {
+    shape.0[..].try_into().expect("a rank-4 shape")
 }

@@ -80,6 +80,18 @@ pub struct Window {
     pub padding: [[usize; 2]; 2],
 }
 
+/// The window of an [`Op::DirectConv`]: `k` by `k` taps, `pad` zeros around each plane.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DirectWindow {
+    /// Taps along each axis.
+    pub k: usize,
+    /// Zeros read around each input plane.
+    pub pad: usize,
+    /// Whether the weights are those of the convolution whose input gradient this is: tap
+    /// `(o, c, i, j)` reads `[c, o * k * k]` at `(k - 1 - i, k - 1 - j)`.
+    pub flip: bool,
+}
+
 impl Window {
     /// A 1x1 window with stride 1 and this padding: its unfold zero-pads, its fold crops.
     pub fn padding_only(padding: [[usize; 2]; 2]) -> Window {
@@ -179,6 +191,13 @@ pub enum Op {
     /// The adjoint of a zero-padded unfold (col2im): windows `[n, oh, ow, c, kh, kw]` summed
     /// back into `[n, c, h, w]` (the node's shape).
     Fold(ValueId, Window),
+    /// A stride-1 convolution of images stored batch innermost, `[c, h, w, n]`, by weights
+    /// `[o, c * k * k]` into `[o, oh, ow, n]`, zero padding implicit. Code generation puts it
+    /// in place of im2col products (see `codegen::direct_conv`), after differentiation.
+    DirectConv(ValueId, ValueId, DirectWindow),
+    /// The weight gradient `[o, c * k * k]` of a [`Op::DirectConv`] without padding: images
+    /// `[c, h, w, n]` (padded beforehand) and output gradient `[o, oh, ow, n]`, window `k`.
+    ConvWeightGrad(ValueId, ValueId, usize),
     /// A value that differs between training and inference (dropout, batch statistics);
     /// [`Graph::specialise`] replaces it by one side before code generation.
     Mode {
@@ -203,7 +222,7 @@ impl Op {
             | Op::Detach(a)
             | Op::Unfold(a, ..)
             | Op::Fold(a, _) => vec![*a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::DirectConv(a, b, _) | Op::ConvWeightGrad(a, b, _) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
         }
@@ -216,6 +235,8 @@ impl Op {
             Op::Binary(op, a, b) => Op::Binary(op, f(a), f(b)),
             Op::Reduce(op, a, axes) => Op::Reduce(op, f(a), axes),
             Op::MatMul(a, b) => Op::MatMul(f(a), f(b)),
+            Op::DirectConv(a, b, window) => Op::DirectConv(f(a), f(b), window),
+            Op::ConvWeightGrad(a, b, k) => Op::ConvWeightGrad(f(a), f(b), k),
             Op::Reshape(a) => Op::Reshape(f(a)),
             Op::Permute(a, perm) => Op::Permute(f(a), perm),
             Op::Expand(a) => Op::Expand(f(a)),
@@ -279,7 +300,8 @@ impl Graph {
         self.origin = origin.into();
     }
 
-    fn push(&mut self, op: Op, shape: Shape) -> ValueId {
+    /// Appends a node created from the current origin.
+    pub(crate) fn push(&mut self, op: Op, shape: Shape) -> ValueId {
         self.nodes.push(Node { op, shape, origin: self.origin.clone() });
         self.nodes.len() - 1
     }
@@ -458,6 +480,29 @@ impl Graph {
         self.push(Op::Fold(a, window), shape)
     }
 
+    /// `[c, h, w, n]` images convolved by weights `[o, c * k * k]` (or flipped, see
+    /// [`DirectWindow::flip`]) into `[o, oh, ow, n]`.
+    pub fn direct_conv(&mut self, x: ValueId, weight: ValueId, window: DirectWindow) -> ValueId {
+        let ([c, h, w, n], [rows, cols]) = (self.dims::<4>(x), self.dims::<2>(weight));
+        let taps = window.k * window.k;
+        let (o, c_in) = if window.flip { (cols / taps, rows) } else { (rows, cols / taps) };
+        assert_eq!(c, c_in, "internal: direct_conv of {} by {}", self.shape(x), self.shape(weight));
+        let [oh, ow] = [h, w].map(|d| d + 2 * window.pad + 1 - window.k);
+        self.push(Op::DirectConv(x, weight, window), Shape(vec![o, oh, ow, n]))
+    }
+
+    /// The weight gradient `[o, c * k * k]` of images `[c, h, w, n]` (padded) and output
+    /// gradient `[o, oh, ow, n]`.
+    pub fn conv_weight_grad(&mut self, x: ValueId, grad: ValueId, k: usize) -> ValueId {
+        let ([c, ..], [o, ..]) = (self.dims::<4>(x), self.dims::<4>(grad));
+        self.push(Op::ConvWeightGrad(x, grad, k), Shape(vec![o, c * k * k]))
+    }
+
+    /// The extents of a value of rank `R`.
+    fn dims<const R: usize>(&self, v: ValueId) -> [usize; R] {
+        self.shape(v).0[..].try_into().unwrap_or_else(|_| panic!("internal: %{v} is {}, not of rank {R}", self.shape(v)))
+    }
+
     /// `train` in the train step, `eval` in inference (same shape).
     pub fn mode(&mut self, train: ValueId, eval: ValueId) -> ValueId {
         assert_eq!(self.shape(train), self.shape(eval), "internal: mode sides differ in shape");
@@ -554,6 +599,8 @@ impl Graph {
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
             Op::Fold(a, w) => format!("fold %{a} {}", window(w)),
+            Op::DirectConv(a, b, DirectWindow { k, pad, flip }) => format!("direct_conv {} k={k} pad={pad} flip={flip}", args(&[*a, *b])),
+            Op::ConvWeightGrad(a, b, k) => format!("conv_weight_grad {} k={k}", args(&[*a, *b])),
             Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
             Op::Select { cond, then, otherwise } => format!("select {}", args(&[*cond, *then, *otherwise])),
         };

@@ -260,6 +260,30 @@ impl Program {
         })
     }
 
+    /// The program with every value `v` it names replaced by `f(v)` (after a pass renumbered
+    /// the graph's values).
+    pub(crate) fn map_values(&mut self, f: impl Fn(ValueId) -> ValueId) {
+        for values in [&mut self.inputs, &mut self.unbatched, &mut self.labels, &mut self.tokens] {
+            values.iter_mut().for_each(|v| *v = f(*v));
+        }
+        for q in &mut self.params {
+            (q.value, q.grad, q.update) = (f(q.value), f(q.grad), f(q.update));
+        }
+        self.frozen.iter_mut().for_each(|q| q.value = f(q.value));
+        for s in self.statistics.iter_mut().chain(&mut self.state) {
+            (s.value, s.update) = (f(s.value), f(s.update));
+        }
+        self.exposed.iter_mut().for_each(|e| e.value = f(e.value));
+        self.dropouts.iter_mut().for_each(|d| d.mask = f(d.mask));
+        self.scalars.iter_mut().for_each(|(_, v)| *v = f(*v));
+        for a in &mut self.accumulators {
+            (a.value, a.first, a.next) = (f(a.value), f(a.first), f(a.next));
+        }
+        (self.loss, self.output, self.eval_loss, self.eval_output) = (f(self.loss), f(self.output), f(self.eval_loss), f(self.eval_output));
+        self.sample_weight = f(self.sample_weight);
+        self.finite_gradients = self.finite_gradients.map(&f);
+    }
+
     /// Every parameter value, trained or frozen, in declaration order (initialisation streams).
     pub fn all_params(&self) -> Vec<(&str, ValueId)> {
         let mut all: Vec<(&str, ValueId)> = self.params.iter().map(|q| (q.name.as_str(), q.value)).collect();

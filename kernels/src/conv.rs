@@ -1,12 +1,9 @@
 //! Direct convolution with the batch innermost (`[channels, height, width, batch]`): every tap
 //! of a window is then one aligned vector read along the batch, so no im2col buffer is written
-//! and read back. Stride 1, no dilation; padding is applied once by [`to_batch_innermost`], and
-//! taps that read it are skipped. An input gradient is [`conv_forward`] of the output gradient
-//! padded by `k - 1`, with the weights flipped and their channel axes swapped.
-//!
-//! Not yet called by generated code: the schedule still stores images batch-outermost. On
-//! LeNet-5's conv1 these kernels replace the unfold, its product and the weight gradient's
-//! product (`cargo run --release -p kiln-benches --example conv_layout`).
+//! and read back. Stride 1, no dilation. [`conv_forward`] pads implicitly (taps outside the
+//! input are skipped); [`conv_weight_grad`] reads an input padded once by
+//! [`to_batch_innermost`]. An input gradient is [`conv_forward`] of the output gradient padded
+//! by `k - 1 - pad`, with the weights flipped and their channel axes swapped.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
@@ -45,33 +42,36 @@ pub fn to_batch_innermost<F: Float>(
     }
 }
 
-/// `out[o][y][x][b] = sum over (c, i, j) of w[o][c][i][j] * xp[c][y + i][x + j][b]`, with `xp`
-/// `hp` by `wp` including a border of `pad` zeros, whose taps are skipped, and `bv` vectors along
-/// the batch (even). Each unit computes `rows` (4 or 6) output channels by 2 vectors of one
-/// position: `2 rows` multiply-adds per 2 vector reads and `rows` weights (channels past `c_out`
-/// repeat the last one and are not stored). 6 rows for 6 channels, where 4 would compute 8:
-/// LeNet-5's conv1 0.110 -> 0.089 ms, conv2's input gradient 0.233 -> 0.165 ms (`conv_layout`).
+/// `out[o][y][x][b] = sum over (c, i, j) of w[o][c][i][j] * x[c][y + i - pad][x + j - pad][b]`,
+/// with `x` of `h` by `wd` positions and zero outside them (taps there are skipped), and `bv`
+/// vectors along the batch (even). With `flip`, the weights are those of the convolution whose
+/// input gradient this is: `w[c][o][k - 1 - i][k - 1 - j]` of a `[c_in, c_out, k, k]` buffer.
+/// Each unit computes `rows` (4 or 6) output channels by 2 vectors of one position: `2 rows`
+/// multiply-adds per 2 vector reads and `rows` weights (channels past `c_out` repeat the last
+/// one and are not stored). 6 rows for 6 channels, where 4 would compute 8: LeNet-5's conv1
+/// 0.110 -> 0.089 ms, conv2's input gradient 0.233 -> 0.165 ms (`conv_layout`).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_forward<F: Float, N: Size>(
-    xp: &[Vector<F, N>],
+    x: &[Vector<F, N>],
     w: &[F],
     out: &mut [Vector<F, N>],
     #[comptime] c_in: usize,
     #[comptime] c_out: usize,
-    #[comptime] hp: usize,
-    #[comptime] wp: usize,
+    #[comptime] h: usize,
+    #[comptime] wd: usize,
     #[comptime] k: usize,
     #[comptime] pad: usize,
     #[comptime] bv: usize,
     #[comptime] rows: usize,
+    #[comptime] flip: bool,
 ) {
-    let (oh, ow, pairs, taps) = (hp - k + 1, wp - k + 1, bv / 2, c_in * k * k);
+    let (oh, ow, pairs) = (h + 2 * pad - k + 1, wd + 2 * pad - k + 1, bv / 2);
     let pos = ABSOLUTE_POS;
     if pos < c_out.div_ceil(rows) * oh * ow * pairs {
         let pair = pos % pairs;
-        let x = (pos / pairs) % ow;
-        let y = (pos / (pairs * ow)) % oh;
+        let px = (pos / pairs) % ow;
+        let py = (pos / (pairs * ow)) % oh;
         let o0 = (pos / (pairs * ow * oh)) * rows;
         let o1 = clamped(o0 + 1, c_out);
         let o2 = clamped(o0 + 2, c_out);
@@ -93,16 +93,15 @@ pub fn conv_forward<F: Float, N: Size>(
         let mut b5 = Vector::<F, N>::new(F::new(0.0));
         for c in 0..c_in {
             for i in 0..k {
-                if y + i >= pad && y + i < hp - pad {
+                if py + i >= pad && py + i < h + pad {
                     for j in 0..k {
-                        if x + j >= pad && x + j < wp - pad {
-                            let base = ((c * hp + y + i) * wp + x + j) * bv + pair * 2;
-                            let (t0, t1) = (xp[base], xp[base + 1]);
-                            let t = (c * k + i) * k + j;
-                            let w0 = Vector::<F, N>::new(w[o0 * taps + t]);
-                            let w1 = Vector::<F, N>::new(w[o1 * taps + t]);
-                            let w2 = Vector::<F, N>::new(w[o2 * taps + t]);
-                            let w3 = Vector::<F, N>::new(w[o3 * taps + t]);
+                        if px + j >= pad && px + j < wd + pad {
+                            let base = ((c * h + py + i - pad) * wd + px + j - pad) * bv + pair * 2;
+                            let (t0, t1) = (x[base], x[base + 1]);
+                            let w0 = Vector::<F, N>::new(w[weight_index(o0, c, i, j, c_in, c_out, k, flip)]);
+                            let w1 = Vector::<F, N>::new(w[weight_index(o1, c, i, j, c_in, c_out, k, flip)]);
+                            let w2 = Vector::<F, N>::new(w[weight_index(o2, c, i, j, c_in, c_out, k, flip)]);
+                            let w3 = Vector::<F, N>::new(w[weight_index(o3, c, i, j, c_in, c_out, k, flip)]);
                             a0 += w0 * t0;
                             a1 += w1 * t0;
                             a2 += w2 * t0;
@@ -112,8 +111,8 @@ pub fn conv_forward<F: Float, N: Size>(
                             b2 += w2 * t1;
                             b3 += w3 * t1;
                             if rows == 6 {
-                                let w4 = Vector::<F, N>::new(w[o4 * taps + t]);
-                                let w5 = Vector::<F, N>::new(w[o5 * taps + t]);
+                                let w4 = Vector::<F, N>::new(w[weight_index(o4, c, i, j, c_in, c_out, k, flip)]);
+                                let w5 = Vector::<F, N>::new(w[weight_index(o5, c, i, j, c_in, c_out, k, flip)]);
                                 a4 += w4 * t0;
                                 a5 += w5 * t0;
                                 b4 += w4 * t1;
@@ -125,7 +124,7 @@ pub fn conv_forward<F: Float, N: Size>(
             }
         }
         let plane = oh * ow * bv;
-        let at = (y * ow + x) * bv + pair * 2;
+        let at = (py * ow + px) * bv + pair * 2;
         store_pair::<F, N>(out, o0 * plane + at, a0, b0);
         if o0 + 1 < c_out {
             store_pair::<F, N>(out, o1 * plane + at, a1, b1);
@@ -142,6 +141,18 @@ pub fn conv_forward<F: Float, N: Size>(
         if rows == 6 && o0 + 5 < c_out {
             store_pair::<F, N>(out, o5 * plane + at, a5, b5);
         }
+    }
+}
+
+/// Where [`conv_forward`] reads the weight of output channel `o`, input channel `c` and tap
+/// `(i, j)`: `[c_out, c_in, k, k]`, or flipped from `[c_in, c_out, k, k]`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn weight_index(o: usize, c: usize, i: usize, j: usize, #[comptime] c_in: usize, #[comptime] c_out: usize, #[comptime] k: usize, #[comptime] flip: bool) -> usize {
+    if flip {
+        ((c * c_out + o) * k + k - 1 - i) * k + k - 1 - j
+    } else {
+        ((o * c_in + c) * k + i) * k + j
     }
 }
 

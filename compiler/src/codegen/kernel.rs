@@ -45,7 +45,7 @@ pub struct Kernel {
     /// [`over_indices`]), so a launch may use fewer units than `work`.
     pub chunked: bool,
     /// Literal compile-time arguments appended to the launch (library kernels).
-    pub comptime: Vec<usize>,
+    pub comptime: Vec<String>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
@@ -73,6 +73,7 @@ const SINGLE: &str = "internal: a single-output kernel reads its output only in 
 pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
     match &g.nodes[v].op {
         Op::MatMul(..) => matmul(g, s, storage, v),
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) => direct_conv(g, s, storage, v),
         Op::Unfold(..) => super::window::unfold(g, s, storage, v, name),
         Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(name, *a),
         Op::Reshape(a) => {
@@ -1404,7 +1405,41 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         Form::Nt(w) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], chunked: false, comptime: p.constants(), types }
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], chunked: false, comptime: p.constants().iter().map(usize::to_string).collect(), types }
+}
+
+/// A direct convolution or its weight gradient through the library's `conv_forward` or
+/// `conv_weight_grad`, [`super::direct_conv::LANES`] lanes along the batch.
+fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
+    let lanes = super::direct_conv::LANES;
+    let buffer = |u: ValueId| {
+        let layout = s.layouts[u].as_ref().expect("a direct convolution's operand has a buffer");
+        assert!(layout.is_contiguous(g.shape(u)), "internal: direct convolution of a strided %{u}");
+        layout.buffer
+    };
+    let arg = |u: ValueId, access: Access| Arg { buffer: buffer(u), access };
+    let ([c, h, w, n], out) = (g.shape(g.nodes[v].op.operands()[0]).0[..].try_into().expect("images [c, h, w, n]"), &g.nodes[v].shape);
+    let pairs = n / lanes / 2;
+    let (function, work, args, comptime) = match g.nodes[v].op {
+        Op::DirectConv(x, weight, window) => {
+            let [o, oh, ow, _] = out.0[..] else { unreachable!() };
+            // Output channels per unit: 6 where they divide, else tiles of 4.
+            let rows = if o % 6 == 0 { 6 } else { 4 };
+            let comptime = [c, o, h, w, window.k, window.pad, n / lanes, rows].map(|u| u.to_string()).into_iter().chain([window.flip.to_string()]);
+            ("conv_forward", o.div_ceil(rows) * oh * ow * pairs, vec![arg(x, Access::Vector), arg(weight, Access::Scalar)], comptime.collect())
+        }
+        Op::ConvWeightGrad(x, grad, k) => {
+            let o = g.shape(grad).0[0];
+            let comptime = [c, o, h, w, k, n / lanes, lanes].map(|u| u.to_string()).to_vec();
+            ("conv_weight_grad", o.div_ceil(2) * c * (k * k).div_ceil(4), vec![arg(x, Access::Vector), arg(grad, Access::Vector)], comptime)
+        }
+        _ => unreachable!("not a direct convolution"),
+    };
+    let output = s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer;
+    let output_access = if function == "conv_forward" { Access::Vector } else { Access::Scalar };
+    let args = args.into_iter().chain([Arg { buffer: output, access: output_access }]).collect();
+    let types = vec![storage.compute_type()];
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], chunked: false, comptime, types }
 }
 
 #[cfg(test)]

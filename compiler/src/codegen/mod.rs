@@ -1,5 +1,6 @@
 //! Emits a program as Rust source: CubeCL kernels plus a typed trainer struct.
 
+mod direct_conv;
 mod kernel;
 pub mod memory;
 mod report;
@@ -30,6 +31,7 @@ pub fn emit(p: &Program) -> String {
 /// The generated source of a program and its compile report (kernels after fusion, what was
 /// fused into each, FLOPs and bytes per call, the memory plan).
 pub fn emit_with_report(p: &Program) -> (String, String) {
+    let p = &direct_conv::rewrite(p);
     let g = &p.graph;
     let in_place: Vec<(ValueId, ValueId)> = p
         .params
@@ -833,7 +835,7 @@ fn emit_trainer(
                     };
                     format!("self.arena.arg({}, {len})", slot(a.buffer))
                 })
-                .chain(k.comptime.iter().map(|c| c.to_string()))
+                .chain(k.comptime.iter().cloned())
                 .collect();
             let grid = if k.chunked { "chunked_grid" } else { "grid" };
             w.line(&format!("let (count, dim) = self.arena.{grid}({});", k.work));

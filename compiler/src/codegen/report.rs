@@ -79,6 +79,9 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
     let node = &g.nodes[v];
     match &node.op {
         Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
+        // Every tap counted, also those in the padding that the kernel skips.
+        Op::DirectConv(_, weight, _) => 2 * g.shape(*weight).numel() * node.shape.numel() / node.shape.0[0],
+        Op::ConvWeightGrad(_, grad, _) => 2 * node.shape.numel() * g.shape(*grad).numel() / g.shape(*grad).0[0],
         Op::Reduce(_, a, _) | Op::Fold(a, _) => {
             let ops = 1 + fused.iter().filter(|&&u| is_arithmetic(&g.nodes[u].op)).count();
             ops * g.shape(*a).numel()
@@ -106,6 +109,8 @@ fn op_name(op: &Op) -> String {
         Op::Binary(b, _, _) => format!("{b:?}").to_lowercase(),
         Op::Reduce(r, ..) => format!("reduce_{r:?}").to_lowercase(),
         Op::MatMul(..) => "matmul".into(),
+        Op::DirectConv(..) => "direct_conv".into(),
+        Op::ConvWeightGrad(..) => "conv_weight_grad".into(),
         Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_) => "copy".into(),
         Op::Unfold(..) => "unfold".into(),
         Op::Fold(..) => "fold".into(),

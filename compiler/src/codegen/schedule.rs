@@ -94,7 +94,7 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
         if live[v] {
             for a in node.op.operands() {
                 consumers[a].push(v);
-                read_from_memory[a] |= matches!(node.op, Op::MatMul(..) | Op::Unfold(..) | Op::Fold(..));
+                read_from_memory[a] |= matches!(node.op, Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Unfold(..) | Op::Fold(..));
             }
         }
     }
@@ -144,7 +144,7 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                     _ => panic!("internal: view %{v} of %{a}, which has no buffer"),
                 }
             }
-            Op::MatMul(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
+            Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
             op => {
                 // A pointwise value is computed inside each consumer's kernel when every
                 // consumer is a reduction or fold of it, or pointwise over its shape. With several

@@ -92,8 +92,14 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
     // Padded, the planes ran 3-5x slower than rows (LeNet-5's `%3`: 0.27 -> 0.80-1.25 ms), and
     // so did rows as three loops with bounds computed per row, pad, copy, pad (0.28 -> 0.79 ms):
     // the CPU runtime's loops with run-time bounds cost more than a test per tap.
-    let planes = os[1] == ow * os[2] && !padded;
-    let mut units = vec![("n", n, os[0]), ("c", c, os[3]), ("kh", kh, os[4]), ("kw", kw, os[5])];
+    // Stored batch innermost (a copy into direct convolution's layout), each unit walks the
+    // batch inside its row, so its writes are contiguous rather than `n` apart.
+    let batch_inner = os[0] == 1 && n > 1;
+    let planes = os[1] == ow * os[2] && !padded && !batch_inner;
+    let mut units = vec![("c", c, os[3]), ("kh", kh, os[4]), ("kw", kw, os[5])];
+    if !batch_inner {
+        units.push(("n", n, os[0]));
+    }
     if !planes {
         units.push(("oh", oh, os[1]));
     }
@@ -109,10 +115,17 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
     let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
     let read = read.replace("pt", &pt.to_string()).replace("pl", &pl.to_string());
     let tap = storage.widen(source.buffer, &format!("in0[{read}]"));
-    let position = if planes { offset(&[("oh", os[1]), ("ow", os[2])]) } else { offset(&[("ow", os[2])]) };
+    let position = match (planes, batch_inner) {
+        (true, _) => offset(&[("oh", os[1]), ("ow", os[2])]),
+        (_, true) => offset(&[("ow", os[2]), ("n", 1)]),
+        _ => offset(&[("ow", os[2])]),
+    };
     let write = format!("out[base + {position}]");
     body.push(format!("for ow in 0..{ow}usize {{"));
     body.push(format!("let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
+    if batch_inner {
+        body.push(format!("for n in 0..{n}usize {{"));
+    }
     if padded {
         body.push(format!("let mut value = {};", literal(pad)));
         body.push(format!("if {} && {} {{", within("y", pt, pt + h), within("x", pl, pl + wd)));
@@ -123,7 +136,7 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
         body.push(format!("{write} = {};", storage.narrow(output.buffer, &tap)));
     }
     body.push("}".into());
-    if planes {
+    if planes || batch_inner {
         body.push("}".into());
     }
     let work = units.iter().map(|&(_, size, _)| size).product();

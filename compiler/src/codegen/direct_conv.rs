@@ -2,8 +2,14 @@
 //! (forward, weight gradient, and input gradient with its fold) by [`Op::DirectConv`] and
 //! [`Op::ConvWeightGrad`], which read images stored batch innermost (`[c, h, w, n]`): each
 //! window tap is then one aligned vector along the batch, and no im2col buffer is written and
-//! read back. Images enter and leave that layout through 1x1 unfolds that the schedule stores
-//! permuted (one transposing copy each), so every other kernel keeps its layout.
+//! read back.
+//!
+//! The layout spreads from the convolutions' outputs: pointwise ops, reductions (pooling, bias
+//! gradients), expands and reshapes of images are computed batch innermost too, where their
+//! operands are, so their kernels also run along the batch. Each keeps its value as a permuted
+//! view for any other reader. Images enter the layout through 1x1 unfolds that the schedule
+//! stores permuted (one transposing copy each): the model's input, and gradients arriving
+//! from the dense layers.
 //!
 //! It applies where the library kernels do: square windows, stride and dilation 1, the same
 //! padding on every side, a batch of whole pairs of [`LANES`]-wide vectors, and no half-precision
@@ -25,10 +31,18 @@ pub fn rewrite(p: &Program) -> Program {
         return q;
     }
     let old = &p.graph;
-    let mut rewriter = Rewriter { old, g: Graph::default(), map: Vec::with_capacity(old.nodes.len()), padded: HashMap::new(), batch_last: HashMap::new() };
+    let mut rewriter = Rewriter {
+        old,
+        g: Graph::default(),
+        map: Vec::with_capacity(old.nodes.len()),
+        batch_innermost: HashMap::new(),
+        products: HashMap::new(),
+        padded: HashMap::new(),
+        gradients: HashMap::new(),
+    };
     for v in 0..old.nodes.len() {
         rewriter.g.set_origin(old.nodes[v].origin.clone());
-        let new = rewriter.direct(v).unwrap_or_else(|| {
+        let new = rewriter.direct(v).or_else(|| rewriter.spread(v)).unwrap_or_else(|| {
             let node = &old.nodes[v];
             let op = node.op.clone().map_operands(|a| rewriter.map[a]);
             rewriter.g.push(op, node.shape.clone())
@@ -70,15 +84,41 @@ fn qualifying(w: &Window) -> Option<(usize, usize)> {
     (w.kernel[0] == w.kernel[1] && w.stride == [1, 1] && w.dilation == [1, 1] && same_padding).then_some((w.kernel[0], top))
 }
 
+/// Whether `w2` is a convolution's weight `[o, c, k, k]` reshaped to `[o, c * k * k]`, which
+/// the direct kernels read in place.
+fn is_weight(g: &Graph, w2: ValueId, k: usize) -> bool {
+    matches!(g.nodes[w2].op, Op::Reshape(w) if matches!(g.shape(w).0[..], [_, _, kh, kw] if kh == k && kw == k))
+}
+
 struct Rewriter<'a> {
     old: &'a Graph,
     g: Graph,
     /// The new value of each old value visited so far.
     map: Vec<ValueId>,
+    /// Old `[n, ...]` value -> a new value holding it batch innermost, `[..., n]`.
+    batch_innermost: HashMap<ValueId, ValueId>,
+    /// Old forward product -> its direct convolution, `[o, oh, ow, n]`.
+    products: HashMap<ValueId, ValueId>,
     /// Old unfold -> its image padded and batch innermost, `[c, hp, wp, n]`.
     padded: HashMap<ValueId, ValueId>,
     /// Old output gradient `[o, n * oh * ow]` -> batch innermost, `[o, oh, ow, n]`.
-    batch_last: HashMap<ValueId, ValueId>,
+    gradients: HashMap<ValueId, ValueId>,
+}
+
+/// `shape` (`[n, ...]`) with its batch axis moved last.
+fn batch_last(shape: &Shape) -> Shape {
+    Shape([&shape.0[1..], &shape.0[..1]].concat())
+}
+
+/// The permutation that moves the last of `rank` axes first: a batch-innermost value's view in
+/// its logical order.
+fn last_first(rank: usize) -> Vec<usize> {
+    std::iter::once(rank - 1).chain(0..rank - 1).collect()
+}
+
+/// The permutation that moves the first of `rank` axes last.
+fn first_last(rank: usize) -> Vec<usize> {
+    (1..rank).chain([0]).collect()
 }
 
 impl Rewriter<'_> {
@@ -88,12 +128,12 @@ impl Rewriter<'_> {
         match old.nodes[v].op {
             // Forward: weight [o, c k k] x columns.
             Op::MatMul(lhs, rhs) => match (Im2col::of(old, rhs), &old.nodes[rhs].op) {
-                (Some(im2col), _) => Some(self.forward(lhs, &im2col)),
+                (Some(im2col), _) => is_weight(old, lhs, im2col.k).then(|| self.forward(v, lhs, &im2col)),
                 // Weight gradient: output gradient x columns transposed.
                 (None, &Op::Permute(cols, ref perm)) if perm[..] == [1, 0] => {
                     let im2col = Im2col::of(old, cols)?;
                     let xp = self.padded(&im2col);
-                    let dy = self.batch_last(lhs, old.shape(im2col.unfold));
+                    let dy = self.gradient(lhs, old.shape(im2col.unfold));
                     Some(self.g.conv_weight_grad(xp, dy, im2col.k))
                 }
                 _ => None,
@@ -106,21 +146,24 @@ impl Rewriter<'_> {
                 let Op::MatMul(weight_t, grad) = old.nodes[product].op else { return None };
                 let Op::Permute(weight, _) = old.nodes[weight_t].op else { return None };
                 let n = old.shape(v).0[0];
-                (perm[..] == [3, 4, 5, 0, 1, 2] && n % (2 * LANES) == 0).then_some(())?;
-                let dy = self.batch_last(grad, old.shape(windows));
+                (perm[..] == [3, 4, 5, 0, 1, 2] && n % (2 * LANES) == 0 && is_weight(old, weight, k)).then_some(())?;
+                let dy = self.gradient(grad, old.shape(windows));
                 let window = DirectWindow { k, pad: k - 1 - pad, flip: true };
                 let dx = self.g.direct_conv(dy, self.map[weight], window);
-                let dx = self.g.permute(dx, &[3, 0, 1, 2]);
-                Some(self.copy(dx, 0, [0, 3, 1, 2]))
+                self.batch_innermost.insert(v, dx);
+                Some(self.g.permute(dx, &[3, 0, 1, 2]))
             }
             _ => None,
         }
     }
 
-    /// The forward product `[o, n * oh * ow]`, computed batch innermost and copied back.
-    fn forward(&mut self, weight: ValueId, im2col: &Im2col) -> ValueId {
+    /// The forward product `[o, n * oh * ow]`, computed batch innermost and copied back (for
+    /// readers other than the image `[n, o, oh, ow]` it is reshaped and permuted into, which
+    /// reads the direct convolution itself: see [`Rewriter::spread`]).
+    fn forward(&mut self, product: ValueId, weight: ValueId, im2col: &Im2col) -> ValueId {
         let xp = self.padded(im2col);
         let y = self.g.direct_conv(xp, self.map[weight], DirectWindow { k: im2col.k, pad: 0, flip: false });
+        self.products.insert(product, y);
         let y = self.g.permute(y, &[3, 0, 1, 2]);
         let y = self.copy(y, 0, [3, 0, 1, 2]);
         let [o, n, oh, ow] = self.g.shape(y).0[..] else { unreachable!() };
@@ -132,24 +175,114 @@ impl Rewriter<'_> {
         if let Some(&xp) = self.padded.get(&im2col.unfold) {
             return xp;
         }
-        let xp = self.copy(self.map[im2col.image], im2col.pad, [3, 1, 2, 0]);
+        let xp = match self.batch_innermost.get(&im2col.image) {
+            Some(&x) if im2col.pad == 0 => x,
+            _ => self.copy(self.map[im2col.image], im2col.pad, [3, 1, 2, 0]),
+        };
         self.padded.insert(im2col.unfold, xp);
         xp
     }
 
     /// Old output gradient `grad` (`[o, n * oh * ow]`, of the unfolded `windows`
-    /// `[n, oh, ow, ...]`) batch innermost.
-    fn batch_last(&mut self, grad: ValueId, windows: &Shape) -> ValueId {
-        if let Some(&dy) = self.batch_last.get(&grad) {
+    /// `[n, oh, ow, ...]`) batch innermost: the value it reshapes where that is batch innermost
+    /// (`reshape(permute(image gradient, [1, 0, 2, 3]))`), else a copy.
+    fn gradient(&mut self, grad: ValueId, windows: &Shape) -> ValueId {
+        if let Some(&dy) = self.gradients.get(&grad) {
             return dy;
         }
-        let [n, oh, ow, ..] = windows.0[..] else { unreachable!() };
-        let o = self.old.shape(grad).0[0];
-        let dy = self.g.reshape(self.map[grad], Shape(vec![o, n, oh, ow]));
-        let dy = self.g.permute(dy, &[1, 0, 2, 3]);
-        let dy = self.copy(dy, 0, [3, 1, 2, 0]);
-        self.batch_last.insert(grad, dy);
+        let old = self.old;
+        let image = match old.nodes[grad].op {
+            Op::Reshape(permuted) => match old.nodes[permuted].op {
+                Op::Permute(image, ref perm) if perm[..] == [1, 0, 2, 3] => Some(image),
+                _ => None,
+            },
+            _ => None,
+        };
+        let dy = match image.and_then(|image| self.batch_innermost.get(&image)) {
+            Some(&dy) => dy,
+            None => {
+                let [n, oh, ow, ..] = windows.0[..] else { unreachable!() };
+                let o = old.shape(grad).0[0];
+                let dy = self.g.reshape(self.map[grad], Shape(vec![o, n, oh, ow]));
+                let dy = self.g.permute(dy, &[1, 0, 2, 3]);
+                self.copy(dy, 0, [3, 1, 2, 0])
+            }
+        };
+        self.gradients.insert(grad, dy);
         dy
+    }
+
+    /// The new value of old image-like `v` (rank 3 or more) computed batch innermost from
+    /// operands that are (see [`Rewriter::batch_innermost`]), as a view in `v`'s axis order:
+    /// the image a direct convolution's product is reshaped and permuted into, pointwise ops,
+    /// reductions, expands and reshapes that keep the batch axis. A reduction over the batch
+    /// (a bias gradient) reads its operand batch innermost but is not recorded. `None` where
+    /// no operand is batch innermost.
+    fn spread(&mut self, v: ValueId) -> Option<ValueId> {
+        let old = self.old;
+        let shape = old.shape(v);
+        let rank = shape.rank();
+        if rank < 3 {
+            return None;
+        }
+        let value = match old.nodes[v].op.clone() {
+            Op::Permute(y, perm) if perm[..] == [1, 0, 2, 3] => match old.nodes[y].op {
+                Op::Reshape(product) => *self.products.get(&product)?,
+                _ => return None,
+            },
+            Op::Unary(op, a) => {
+                let a = *self.batch_innermost.get(&a)?;
+                self.g.unary(op, a)
+            }
+            Op::Binary(op, a, b) if [a, b].iter().any(|x| self.batch_innermost.contains_key(x)) => {
+                let (a, b) = (self.operand(a)?, self.operand(b)?);
+                self.g.binary(op, a, b)
+            }
+            Op::Reduce(op, a, axes) => {
+                let a = *self.batch_innermost.get(&a)?;
+                let mut moved: Vec<usize> = axes.iter().map(|&d| if d == 0 { rank - 1 } else { d - 1 }).collect();
+                moved.sort_unstable();
+                let reduced = self.g.reduce(op, a, &moved);
+                if axes.contains(&0) {
+                    return Some(self.g.permute(reduced, &last_first(rank)));
+                }
+                reduced
+            }
+            Op::Reshape(a) if old.shape(a).0[0] == shape.0[0] => {
+                let a = *self.batch_innermost.get(&a)?;
+                self.g.reshape(a, batch_last(shape))
+            }
+            Op::Expand(a) if self.batch_innermost.contains_key(&a) => {
+                let a = self.operand(a)?;
+                self.g.expand(a, batch_last(shape))
+            }
+            _ => return None,
+        };
+        self.batch_innermost.insert(v, value);
+        Some(self.g.permute(value, &last_first(rank)))
+    }
+
+    /// Old operand `a` of a value computed batch innermost: its batch-innermost value, a view
+    /// where its batch axis is broadcast, else a copy. `None` if its rank differs (no batch
+    /// axis to move).
+    fn operand(&mut self, a: ValueId) -> Option<ValueId> {
+        if let Some(&value) = self.batch_innermost.get(&a) {
+            return Some(value);
+        }
+        let shape = self.old.shape(a).clone();
+        if shape.rank() < 3 {
+            return None;
+        }
+        if shape.0[0] == 1 {
+            return Some(self.g.permute(self.map[a], &first_last(shape.rank())));
+        }
+        // Seen as `[n, rest, 1, 1]`, whose 1x1 unfold stores it `[rest, 1, 1, n]`.
+        let n = shape.0[0];
+        let flat = self.g.reshape(self.map[a], Shape(vec![n, shape.numel() / n, 1, 1]));
+        let copy = self.copy(flat, 0, [3, 1, 2, 0]);
+        let value = self.g.reshape(copy, batch_last(&shape));
+        self.batch_innermost.insert(a, value);
+        Some(value)
     }
 
     /// `image` (`[n, c, h, w]`) padded by `pad` and copied with its axes in `order` of
@@ -177,13 +310,18 @@ mod tests {
         let m = Model::new("Direct");
         let x = m.input("x", [16, 2, 8, 8]);
         let y = m.labels("y", [16], 3);
-        let out = x.conv2d(Conv::new(3, 3).padding(1)).relu().max_pool2d(Pool::new(2)).conv2d(Conv::new(4, 3)).flatten().linear(3);
+        let out = x.conv2d(Conv::new(3, 3).padding(1)).relu().max_pool2d(Pool::new(2)).conv2d(Conv::new(4, 3)).relu().flatten().linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
         let q = rewrite(&p);
         let count = |g: &Graph, f: fn(&Op) -> bool| g.nodes.iter().filter(|n| f(&n.op)).count();
         let direct = |op: &Op| matches!(op, Op::DirectConv(..) | Op::ConvWeightGrad(..));
         assert_eq!(count(&p.graph, direct), 0);
         assert!(count(&q.graph, direct) >= 5, "2 forward, 2 weight gradients, 1 input gradient");
+        // The layout spreads between the convolutions: the only copies into it are of the
+        // padded input and of the gradient arriving from the linear layer.
+        let live = q.graph.live_set(&q.train_roots());
+        let copies = (0..q.graph.nodes.len()).filter(|&v| live[v] && matches!(q.graph.nodes[v].op, Op::Unfold(..))).count();
+        assert_eq!(copies, 2);
 
         // The same data by name: the pass renumbers values.
         let feed = |p: &Program| {

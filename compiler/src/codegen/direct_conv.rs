@@ -215,7 +215,7 @@ impl Rewriter<'_> {
     /// The new value of old image-like `v` (rank 3 or more) computed batch innermost from
     /// operands that are (see [`Rewriter::batch_innermost`]), as a view in `v`'s axis order:
     /// the image a direct convolution's product is reshaped and permuted into, pointwise ops,
-    /// reductions, expands and reshapes that keep the batch axis. A reduction over the batch
+    /// reductions, expands, detaches and reshapes that keep the batch axis. A reduction over the batch
     /// (a bias gradient) reads its operand batch innermost but is not recorded. `None` where
     /// no operand is batch innermost.
     fn spread(&mut self, v: ValueId) -> Option<ValueId> {
@@ -252,6 +252,7 @@ impl Rewriter<'_> {
                 let a = *self.batch_innermost.get(&a)?;
                 self.g.reshape(a, batch_last(shape))
             }
+            Op::Detach(a) => *self.batch_innermost.get(&a)?,
             Op::Expand(a) if self.batch_innermost.contains_key(&a) => {
                 let a = self.operand(a)?;
                 self.g.expand(a, batch_last(shape))
@@ -263,7 +264,7 @@ impl Rewriter<'_> {
     }
 
     /// Old operand `a` of a value computed batch innermost: its batch-innermost value, a view
-    /// where its batch axis is broadcast, else a copy. `None` if its rank differs (no batch
+    /// where its batch axis is 1 or broadcast, else a copy. `None` if its rank differs (no batch
     /// axis to move).
     fn operand(&mut self, a: ValueId) -> Option<ValueId> {
         if let Some(&value) = self.batch_innermost.get(&a) {
@@ -275,6 +276,13 @@ impl Rewriter<'_> {
         }
         if shape.0[0] == 1 {
             return Some(self.g.permute(self.map[a], &first_last(shape.rank())));
+        }
+        // A broadcast along the batch (a batch norm's gradient terms) is a view too.
+        if let Op::Expand(b) = self.old.nodes[a].op {
+            if self.old.shape(b).0[0] == 1 {
+                let b = self.g.permute(self.map[b], &first_last(shape.rank()));
+                return Some(self.g.expand(b, batch_last(&shape)));
+            }
         }
         // Seen as `[n, rest, 1, 1]`, whose 1x1 unfold stores it `[rest, 1, 1, n]`.
         let n = shape.0[0];
@@ -303,14 +311,15 @@ mod tests {
     use crate::ir::Op;
     use crate::optim::Sgd;
 
-    /// A two-convolution model (padded, then unpadded with an input gradient) whose train step
-    /// the pass rewrites: evaluated in f64 before and after, every root agrees.
+    /// A two-convolution model (padded with batch norm, then unpadded with an input gradient)
+    /// whose train step the pass rewrites: evaluated in f64 before and after, every root
+    /// agrees.
     #[test]
     fn rewritten_train_step_computes_the_same_values() {
         let m = Model::new("Direct");
         let x = m.input("x", [16, 2, 8, 8]);
         let y = m.labels("y", [16], 3);
-        let out = x.conv2d(Conv::new(3, 3).padding(1)).relu().max_pool2d(Pool::new(2)).conv2d(Conv::new(4, 3)).relu().flatten().linear(3);
+        let out = x.conv2d(Conv::new(3, 3).padding(1)).batch_norm2d().relu().max_pool2d(Pool::new(2)).conv2d(Conv::new(4, 3)).relu().flatten().linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
         let q = rewrite(&p);
         let count = |g: &Graph, f: fn(&Op) -> bool| g.nodes.iter().filter(|n| f(&n.op)).count();

@@ -72,15 +72,20 @@ fn fused_into(g: &Graph, s: &Schedule, v: ValueId) -> Vec<ValueId> {
     fused
 }
 
-/// Floating-point operations: `2mkn` for a matmul; for a reduction or fold, one per input
+/// Floating-point operations: `2mkn` for a matmul, 2 per multiply-add of a direct convolution
+/// or its weight gradient; for a reduction or fold, one per input
 /// element and op (the sum's and the fused ones'); otherwise one per element and pointwise op,
 /// none for data movement (unfold, copies).
 fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
     let node = &g.nodes[v];
     match &node.op {
         Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
-        // Every tap counted, also those in the padding that the kernel skips.
-        Op::DirectConv(_, weight, _) => 2 * g.shape(*weight).numel() * node.shape.numel() / node.shape.0[0],
+        Op::DirectConv(x, weight, window) => {
+            // The taps that read the input (those in the implicit padding are skipped).
+            let ([c, h, w, n], [o, oh, ow, _]) = (dims(g.shape(*x)), dims(&node.shape));
+            let pairs = |size: usize, out: usize| (0..out).map(|y| (0..window.k).filter(|&i| (y + i).checked_sub(window.pad).is_some_and(|r| r < size)).count()).sum::<usize>();
+            2 * o * c * n * pairs(h, oh) * pairs(w, ow)
+        }
         Op::ConvWeightGrad(_, grad, _) => 2 * node.shape.numel() * g.shape(*grad).numel() / g.shape(*grad).0[0],
         Op::Reduce(_, a, _) | Op::Fold(a, _) => {
             let ops = 1 + fused.iter().filter(|&&u| is_arithmetic(&g.nodes[u].op)).count();
@@ -91,6 +96,10 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
             ops * node.shape.numel()
         }
     }
+}
+
+fn dims(shape: &crate::shape::Shape) -> [usize; 4] {
+    shape.0[..].try_into().expect("an image of rank 4")
 }
 
 fn is_arithmetic(op: &Op) -> bool {

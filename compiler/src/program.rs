@@ -260,8 +260,8 @@ impl Program {
         })
     }
 
-    /// The program with every value `v` it names replaced by `f(v)` (after a pass renumbered
-    /// the graph's values).
+    /// Replaces every value `v` the program names by `f(v)`, after a pass renumbered the
+    /// graph's values.
     pub(crate) fn map_values(&mut self, f: impl Fn(ValueId) -> ValueId) {
         for values in [&mut self.inputs, &mut self.unbatched, &mut self.labels, &mut self.tokens] {
             values.iter_mut().for_each(|v| *v = f(*v));

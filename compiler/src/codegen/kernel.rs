@@ -1419,25 +1419,24 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
     };
     let arg = |u: ValueId, access: Access| Arg { buffer: buffer(u), access };
     let ([c, h, w, n], out) = (g.shape(g.nodes[v].op.operands()[0]).0[..].try_into().expect("images [c, h, w, n]"), &g.nodes[v].shape);
-    let pairs = n / lanes / 2;
+    let output = |access: Access| Arg { buffer: s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer, access };
     let (function, work, args, comptime) = match g.nodes[v].op {
         Op::DirectConv(x, weight, window) => {
             let [o, oh, ow, _] = out.0[..] else { unreachable!() };
             // Output channels per unit: 6 where they divide, else tiles of 4.
             let rows = if o % 6 == 0 { 6 } else { 4 };
             let comptime = [c, o, h, w, window.k, window.pad, n / lanes, rows].map(|u| u.to_string()).into_iter().chain([window.flip.to_string()]);
-            ("conv_forward", o.div_ceil(rows) * oh * ow * pairs, vec![arg(x, Access::Vector), arg(weight, Access::Scalar)], comptime.collect())
+            let args = vec![arg(x, Access::Vector), arg(weight, Access::Scalar), output(Access::Vector)];
+            ("conv_forward", o.div_ceil(rows) * oh * ow * (n / lanes / 2), args, comptime.collect())
         }
         Op::ConvWeightGrad(x, grad, k) => {
             let o = g.shape(grad).0[0];
             let comptime = [c, o, h, w, k, n / lanes, lanes].map(|u| u.to_string()).to_vec();
-            ("conv_weight_grad", o.div_ceil(2) * c * (k * k).div_ceil(4), vec![arg(x, Access::Vector), arg(grad, Access::Vector)], comptime)
+            let args = vec![arg(x, Access::Vector), arg(grad, Access::Vector), output(Access::Scalar)];
+            ("conv_weight_grad", o.div_ceil(2) * c * (k * k).div_ceil(4), args, comptime)
         }
         _ => unreachable!("not a direct convolution"),
     };
-    let output = s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer;
-    let output_access = if function == "conv_forward" { Access::Vector } else { Access::Scalar };
-    let args = args.into_iter().chain([Arg { buffer: output, access: output_access }]).collect();
     let types = vec![storage.compute_type()];
     Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], chunked: false, comptime, types }
 }

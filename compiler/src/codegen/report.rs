@@ -80,7 +80,7 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
     let node = &g.nodes[v];
     match &node.op {
         Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
-        Op::DirectConv(x, weight, window) => {
+        Op::DirectConv(x, _, window) => {
             // The taps that read the input (those in the implicit padding are skipped).
             let ([c, h, w, n], [o, oh, ow, _]) = (dims(g.shape(*x)), dims(&node.shape));
             let pairs = |size: usize, out: usize| (0..out).map(|y| (0..window.k).filter(|&i| (y + i).checked_sub(window.pad).is_some_and(|r| r < size)).count()).sum::<usize>();

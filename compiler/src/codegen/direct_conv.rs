@@ -77,10 +77,11 @@ impl Im2col {
     }
 }
 
-/// `(k, pad)` of a square stride-1 window without dilation, padded equally on every side.
+/// `(k, pad)` of a square stride-1 window without dilation, padded equally on every side by
+/// less than `k` (so the input gradient's padding `k - 1 - pad` exists).
 fn qualifying(w: &Window) -> Option<(usize, usize)> {
     let [[top, bottom], [left, right]] = w.padding;
-    let same_padding = [bottom, left, right].iter().all(|&p| p == top);
+    let same_padding = [bottom, left, right].iter().all(|&p| p == top) && top < w.kernel[0];
     (w.kernel[0] == w.kernel[1] && w.stride == [1, 1] && w.dilation == [1, 1] && same_padding).then_some((w.kernel[0], top))
 }
 
@@ -355,5 +356,23 @@ mod tests {
             let worst = before[a].iter().zip(&after[b]).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
             assert!(worst < 1e-9, "{}: differs by {worst}", p.graph.describe(a));
         }
+    }
+
+    /// Padding as wide as the window leaves the input gradient no padding of its own: such a
+    /// convolution keeps im2col.
+    #[test]
+    fn padding_as_wide_as_the_window_keeps_im2col() {
+        let m = Model::new("WidePadding");
+        let x = m.input("x", [16, 2, 4, 4]);
+        let y = m.labels("y", [16], 3);
+        let out = x.conv2d(Conv::new(3, 3).padding(1)).conv2d(Conv::new(2, 1).padding(1)).flatten().linear(3);
+        let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
+        let q = rewrite(&p);
+        let live = q.graph.live_set(&q.train_roots());
+        let products = (0..q.graph.nodes.len()).filter(|&v| live[v] && matches!(q.graph.nodes[v].op, Op::MatMul(..))).count();
+        let folds = (0..q.graph.nodes.len()).filter(|&v| live[v] && matches!(q.graph.nodes[v].op, Op::Fold(..))).count();
+        // The 1x1 convolution's forward and weight-gradient products, the linear layer's three,
+        // and its input gradient's product and fold.
+        assert_eq!((products, folds), (6, 1));
     }
 }

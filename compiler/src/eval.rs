@@ -232,7 +232,7 @@ fn broadcast_index(i: usize, out: &Shape, src: &Shape) -> usize {
 
 /// [`Op::DirectConv`] of images `x` (`[c, h, w, n]`) by `weight` into `out_shape`.
 fn direct_conv(x_shape: &Shape, x: &[f64], weight: &[f64], window: crate::ir::DirectWindow, out_shape: &Shape) -> Vec<f64> {
-    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (dims(x_shape), dims(out_shape));
+    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (x_shape.dims(), out_shape.dims());
     let (k, pad) = (window.k, window.pad);
     let mut out = vec![0.0; out_shape.numel()];
     for o in 0..c_out {
@@ -262,7 +262,7 @@ fn direct_conv(x_shape: &Shape, x: &[f64], weight: &[f64], window: crate::ir::Di
 
 /// [`Op::ConvWeightGrad`] of images `x` (`[c, h, w, n]`) and output gradient `grad`.
 fn conv_weight_grad(x_shape: &Shape, x: &[f64], grad_shape: &Shape, grad: &[f64], k: usize) -> Vec<f64> {
-    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (dims(x_shape), dims(grad_shape));
+    let ([c_in, h, w, n], [c_out, oh, ow, _]) = (x_shape.dims(), grad_shape.dims());
     let mut out = vec![0.0; c_out * c_in * k * k];
     for o in 0..c_out {
         for c in 0..c_in {
@@ -282,8 +282,4 @@ fn conv_weight_grad(x_shape: &Shape, x: &[f64], grad_shape: &Shape, grad: &[f64]
         }
     }
     out
-}
-
-fn dims(shape: &Shape) -> [usize; 4] {
-    shape.0[..].try_into().expect("a rank-4 shape")
 }

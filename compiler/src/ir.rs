@@ -483,7 +483,7 @@ impl Graph {
     /// `[c, h, w, n]` images convolved by weights `[o, c * k * k]` (or flipped, see
     /// [`DirectWindow::flip`]) into `[o, oh, ow, n]`.
     pub fn direct_conv(&mut self, x: ValueId, weight: ValueId, window: DirectWindow) -> ValueId {
-        let ([c, h, w, n], [rows, cols]) = (self.dims::<4>(x), self.dims::<2>(weight));
+        let ([c, h, w, n], [rows, cols]) = (self.shape(x).dims(), self.shape(weight).dims());
         let taps = window.k * window.k;
         let (o, c_in) = if window.flip { (cols / taps, rows) } else { (rows, cols / taps) };
         assert_eq!(c, c_in, "internal: direct_conv of {} by {}", self.shape(x), self.shape(weight));
@@ -494,13 +494,8 @@ impl Graph {
     /// The weight gradient `[o, c * k * k]` of images `[c, h, w, n]` (padded) and output
     /// gradient `[o, oh, ow, n]`.
     pub fn conv_weight_grad(&mut self, x: ValueId, grad: ValueId, k: usize) -> ValueId {
-        let ([c, ..], [o, ..]) = (self.dims::<4>(x), self.dims::<4>(grad));
+        let ([c, ..], [o, ..]) = (self.shape(x).dims::<4>(), self.shape(grad).dims::<4>());
         self.push(Op::ConvWeightGrad(x, grad, k), Shape(vec![o, c * k * k]))
-    }
-
-    /// The extents of a value of rank `R`.
-    fn dims<const R: usize>(&self, v: ValueId) -> [usize; R] {
-        self.shape(v).0[..].try_into().unwrap_or_else(|_| panic!("internal: %{v} is {}, not of rank {R}", self.shape(v)))
     }
 
     /// `train` in the train step, `eval` in inference (same shape).

@@ -17,6 +17,11 @@ impl Shape {
         self.0.iter().product()
     }
 
+    /// The extents of a shape of rank `R`.
+    pub fn dims<const R: usize>(&self) -> [usize; R] {
+        self.0[..].try_into().unwrap_or_else(|_| panic!("internal: {self} is not of rank {R}"))
+    }
+
     /// Element strides of a contiguous row-major buffer of this shape.
     pub fn contiguous_strides(&self) -> Vec<usize> {
         let mut strides = vec![1; self.rank()];

@@ -1418,7 +1418,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         layout.buffer
     };
     let arg = |u: ValueId, access: Access| Arg { buffer: buffer(u), access };
-    let ([c, h, w, n], out) = (g.shape(g.nodes[v].op.operands()[0]).0[..].try_into().expect("images [c, h, w, n]"), &g.nodes[v].shape);
+    let ([c, h, w, n], out) = (g.shape(g.nodes[v].op.operands()[0]).dims(), &g.nodes[v].shape);
     let output = |access: Access| Arg { buffer: s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer, access };
     let (function, work, args, comptime) = match g.nodes[v].op {
         Op::DirectConv(x, weight, window) => {

@@ -82,7 +82,7 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
         Op::MatMul(a, b) => 2 * g.shape(*a).numel() * g.shape(*b).0[1],
         Op::DirectConv(x, _, window) => {
             // The taps that read the input (those in the implicit padding are skipped).
-            let ([c, h, w, n], [o, oh, ow, _]) = (dims(g.shape(*x)), dims(&node.shape));
+            let ([c, h, w, n], [o, oh, ow, _]) = (g.shape(*x).dims(), node.shape.dims());
             let pairs = |size: usize, out: usize| (0..out).map(|y| (0..window.k).filter(|&i| (y + i).checked_sub(window.pad).is_some_and(|r| r < size)).count()).sum::<usize>();
             2 * o * c * n * pairs(h, oh) * pairs(w, ow)
         }
@@ -96,10 +96,6 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
             ops * node.shape.numel()
         }
     }
-}
-
-fn dims(shape: &crate::shape::Shape) -> [usize; 4] {
-    shape.0[..].try_into().expect("an image of rank 4")
 }
 
 fn is_arithmetic(op: &Op) -> bool {

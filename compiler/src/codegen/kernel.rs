@@ -233,7 +233,7 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
     e.narrow_vector(members.iter().map(|&m| (m, m)));
     let w = match p.form {
         Form::Nn(w, _) => w,
-        Form::Nt(_) => 1,
+        Form::Nt(..) => 1,
     };
     if e.vector < w {
         return None;
@@ -269,7 +269,7 @@ pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool
     // NT tiles read the rows a vector at a time.
     let whole_vectors = match p.form {
         Form::Nn(..) => true,
-        Form::Nt(lanes) => row % lanes == 0 && p.k % lanes == 0,
+        Form::Nt(lanes, _) => row % lanes == 0 && p.k % lanes == 0,
     };
     x_layout.buffer == p.a.buffer
         && shape.0[*kept] == p.m
@@ -962,13 +962,13 @@ impl<'a> Expr<'a> {
                     })
                     .collect()
             }
-            Form::Nt(lanes) => {
-                let row_blocks = m.div_ceil(NT_ROWS);
-                lines.push(format!("    let r0 = (pos % {row_blocks}) * {NT_ROWS};"));
+            Form::Nt(lanes, rows) => {
+                let row_blocks = m.div_ceil(rows);
+                lines.push(format!("    let r0 = (pos % {row_blocks}) * {rows};"));
                 lines.push(format!("    let c0 = (pos / {row_blocks}) * {TILE};"));
-                let constants = literals(&[m, k, n, a[0], b[1], lanes]);
+                let constants = literals(&[m, k, n, a[0], b[1], lanes, rows]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"));
-                (0..NT_ROWS)
+                (0..rows)
                     .flat_map(|r| (0..TILE).map(move |c| (r, c)))
                     .map(|(r, c)| {
                         let (row, col) = (plus("r0", r), plus("c0", c));
@@ -993,7 +993,7 @@ impl<'a> Expr<'a> {
                     let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{row} + q * {}]", a[1]));
                     ("col", "row", TILE, vec!["let mut sum = F::new(0.0);".to_string(), format!("for q in 0..{k}usize {{"), format!("    sum += {load};"), "}".into()])
                 }
-                Form::Nt(lanes) => {
+                Form::Nt(lanes, rows) => {
                     let load = format!("Vector::<F, K>::cast_from(lhs[r * {} + q])", a[0] / lanes);
                     let lines = vec![
                         "let mut lanes = Vector::<F, K>::new(F::new(0.0));".to_string(),
@@ -1002,7 +1002,7 @@ impl<'a> Expr<'a> {
                         "}".into(),
                         format!("let sum = kiln_runtime::kernels::lane_sum::<F, K>(lanes, {lanes}usize);"),
                     ];
-                    ("c0", "r0", NT_ROWS, lines)
+                    ("c0", "r0", rows, lines)
                 }
             };
             lines.push(format!("    if {column} == 0 {{"));
@@ -1019,16 +1019,16 @@ impl<'a> Expr<'a> {
 
         let operands = match p.form {
             Form::Nn(..) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
-            Form::Nt(_) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
+            Form::Nt(..) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
         };
         let (inputs, outputs) = self.params();
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
         let params = [operands.to_vec(), inputs, vec![format!("prod: &mut [Vector<{eo}, N>]")], outputs, sums.into_iter().collect()].concat();
-        let sizes = if matches!(p.form, Form::Nt(_)) { "N: Size, K: Size" } else { "N: Size" };
+        let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
         let operand_access = match p.form {
             Form::Nn(..) => [Access::Scalar, Access::Vector],
-            Form::Nt(lanes) => [Access::Lanes(lanes), Access::Lanes(lanes)],
+            Form::Nt(lanes, _) => [Access::Lanes(lanes), Access::Lanes(lanes)],
         };
         let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
         args.extend(self.args.iter().cloned());
@@ -1333,8 +1333,6 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
 
 /// Rows (NN) or columns (NT) of output each unit of a matmul tile computes.
 const TILE: usize = 4;
-/// Rows of output each unit of the NT matmul computes.
-const NT_ROWS: usize = 2;
 
 /// How a product is tiled (see `kiln_kernels::nn_tile` and `nt_tile`).
 #[derive(Clone, Copy, PartialEq)]
@@ -1342,8 +1340,9 @@ enum Form {
     /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
     /// per tile.
     Nn(usize, usize),
-    /// Vectors of this width along k (both operands contiguous along k).
-    Nt(usize),
+    /// Vectors of this width along k (both operands contiguous along k); rows per tile (4, or
+    /// 2 when m is not a multiple of 4).
+    Nt(usize, usize),
 }
 
 /// A matrix product `out = a @ b`: sizes, operand layouts and tiling.
@@ -1374,7 +1373,7 @@ impl Product {
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
         // Two vectors per NN tile halve the loads of `a` per multiply-add.
         let vectors = if nn > 1 && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt) };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, if m.is_multiple_of(4) { 4 } else { 2 }) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 
@@ -1382,7 +1381,7 @@ impl Product {
     fn work(&self) -> usize {
         match self.form {
             Form::Nn(w, vectors) => self.m.div_ceil(TILE) * (self.n / w / vectors),
-            Form::Nt(_) => self.m.div_ceil(NT_ROWS) * self.n.div_ceil(TILE),
+            Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(TILE),
         }
     }
 
@@ -1391,7 +1390,7 @@ impl Product {
         let (a, b) = (&self.a.strides, &self.b.strides);
         match self.form {
             Form::Nn(w, vectors) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w, vectors],
-            Form::Nt(w) => vec![self.m, self.k, self.n, a[0], b[1], w],
+            Form::Nt(w, rows) => vec![self.m, self.k, self.n, a[0], b[1], w, rows],
         }
     }
 }
@@ -1402,7 +1401,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
     let (function, vector, access) = match p.form {
         Form::Nn(w, _) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
-        Form::Nt(w) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
+        Form::Nt(w, _) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
     Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], chunked: false, comptime: p.constants().iter().map(usize::to_string).collect(), types }

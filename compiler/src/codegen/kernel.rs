@@ -1369,7 +1369,7 @@ impl Product {
             [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
         };
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
-        // NT keeps 8 vector accumulators: 8 lanes each fit AVX2's 16 registers with the loads.
+        // 8 lanes: an NT tile keeps up to 16 vector accumulators (see `kiln_kernels::nt_tile`).
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
         // Two vectors per NN tile halve the loads of `a` per multiply-add.
         let vectors = if nn > 1 && (n / nn).is_multiple_of(2) { 2 } else { 1 };

@@ -6,8 +6,8 @@
 //! `cargo run --release -p kiln-benches --example matmul_tiles`
 
 use kiln_runtime::kernels::matmul_nt;
+use kiln_benches::{ms_per_launch, relative_error};
 use kiln_runtime::Arena;
-use std::time::Instant;
 
 const M: usize = 64;
 const K: usize = 784;
@@ -26,7 +26,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| (0..K).map(|p| f64::from(a[i / N * K + p]) * f64::from(b[i % N * K + p])).sum())
         .collect();
     let client = arena.client();
-    let sync = || kiln_runtime::cubecl::future::block_on(client.sync()).expect("sync");
     for rows in [2, 4] {
         let launch = || {
             let (count, dim) = arena.grid(M.div_ceil(rows) * N.div_ceil(4));
@@ -37,20 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         };
         launch();
-        sync();
-        let got: Vec<f32> = arena.read(2);
-        let scale = want.iter().fold(1e-12f64, |m, w| m.max(w.abs()));
-        let error = got.iter().zip(&want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0.0, f64::max) / scale;
-        let ms = (0..40)
-            .map(|_| {
-                let started = Instant::now();
-                for _ in 0..8 {
-                    launch();
-                }
-                sync();
-                started.elapsed().as_secs_f64() * 1e3 / 8.0
-            })
-            .fold(f64::INFINITY, f64::min);
+        // The read waits for the launch.
+        let error = relative_error(&arena.read::<f32>(2), &want);
+        let ms = ms_per_launch(&arena, 40, 8, launch);
         let gflops = 2.0 * (M * K * N) as f64 / ms / 1e6;
         println!("NT {rows}-row tiles: {ms:.4} ms  {gflops:.0} GFLOP/s  (error {error:.1e})");
         if error > 1e-5 {

@@ -6,10 +6,13 @@
 use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
 use kiln_runtime::init::uniform;
 use kiln_runtime::Arena;
-use std::time::Instant;
+use crate::{ms_per_launch, relative_error};
 
 /// Lanes per vector along the batch.
 pub const LANES: usize = 8;
+
+/// Timed rounds per kernel (the best is reported).
+const ROUNDS: usize = 5;
 
 /// A stride-1 convolution of `batch` images (a multiple of 16) of `size` by `size` pixels.
 pub struct Conv {
@@ -47,29 +50,6 @@ impl Conv {
             0.0
         }
     }
-}
-
-/// Largest `|got - want|` relative to the largest `|want|`.
-fn error(got: &[f32], want: &[f64]) -> f64 {
-    let scale = want.iter().fold(1e-12f64, |m, w| m.max(w.abs()));
-    got.iter().zip(want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0.0, f64::max) / scale
-}
-
-/// Milliseconds per launch of `launch`, best of 5 rounds of `launches` back to back.
-fn time(arena: &Arena, launches: usize, launch: impl Fn()) -> f64 {
-    let sync = || kiln_runtime::cubecl::future::block_on(arena.client().sync()).expect("sync");
-    launch();
-    sync();
-    (0..5)
-        .map(|_| {
-            let started = Instant::now();
-            for _ in 0..launches {
-                launch();
-            }
-            sync();
-            started.elapsed().as_secs_f64() * 1e3 / launches as f64
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 /// Errors of one [`check`] against the reference, and its timings.
@@ -150,13 +130,13 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
             }
         }
     }
-    let (forward_error, grad_error) = (error(&arena.read::<f32>(out), &want_out), error(&arena.read::<f32>(dw), &want_dw));
+    let (forward_error, grad_error) = (relative_error(&arena.read::<f32>(out), &want_out), relative_error(&arena.read::<f32>(dw), &want_dw));
     if forward_error > 1e-5 || grad_error > 1e-5 {
         return Err(format!("{}: relative error {forward_error:.1e} (forward), {grad_error:.1e} (weight gradient)", conv.name));
     }
     let ms = (launches > 0).then(|| {
-        let weight_grad_ms = conv.weight_gradient.then(|| time(&arena, launches, weight_grad));
-        (time(&arena, launches, transpose), time(&arena, launches, forward), weight_grad_ms)
+        let weight_grad_ms = conv.weight_gradient.then(|| ms_per_launch(&arena, ROUNDS, launches, weight_grad));
+        (ms_per_launch(&arena, ROUNDS, launches, transpose), ms_per_launch(&arena, ROUNDS, launches, forward), weight_grad_ms)
     });
     Ok(Report { forward_error, weight_grad_error: grad_error, ms })
 }

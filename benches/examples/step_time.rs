@@ -2,9 +2,10 @@
 //! timed steps, for `benches/compare_pytorch.py`: the MNIST MLP (784-256-10, batch 64, SGD) or
 //! LeNet-5 (batch 64, Adam), the residual CNN with batch norm (batch 64, Adam), or the seq2seq
 //! digit reverser (batch 64, Adam). `mlp-unfused` and `lenet5-unfused` time the same steps
-//! compiled without fusion.
+//! compiled without fusion. `softmax` times softmax regression (784-10, batch 64, SGD): 2 MFLOP,
+//! so nearly all of its step is the runtime's fixed cost (see the `overhead` example).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser] [steps]`; with
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|softmax] [steps]`; with
 //! `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each launch is then
 //! followed by a sync, so the step is slower than unprofiled).
 
@@ -44,6 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut trainer = kiln_models::ResidualCnn::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
         }
+        "softmax" => {
+            let mut trainer = kiln_models::SoftmaxRegression::new(&device, 0);
+            time(steps, || trainer.train_step(&x, &y))?
+        }
         "mlp-unfused" => {
             let mut trainer = MnistMlpUnfused::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
@@ -58,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             time(steps, || trainer.train_step(&source, &target))?
         }
-        other => return Err(format!("unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused or reverser").into()),
+        other => return Err(format!("unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser or softmax").into()),
     };
     println!("{lo:.4} {mid:.4} {hi:.4}");
     if std::env::var_os("KILN_PROFILE").is_some() {

@@ -96,8 +96,10 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     let rows = if co % 6 == 0 { 6 } else { 4 };
     let (count, dim) = arena.grid(co.div_ceil(rows) * o * o * bv / 2);
     let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xt, lens[xt] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, conv.size, conv.size, k, conv.pad, bv, rows, false) };
-    let (count, dim) = arena.grid(co.div_ceil(2) * ci * (k * k).div_ceil(4));
-    let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, LANES) };
+    // Output channels per unit of the weight gradient: 4 where they divide, else 2.
+    let wg_rows = if co % 4 == 0 { 4 } else { 2 };
+    let (count, dim) = arena.grid(co.div_ceil(wg_rows) * ci * (k * k).div_ceil(4));
+    let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, wg_rows, LANES) };
     transpose();
     forward();
     if conv.weight_gradient {

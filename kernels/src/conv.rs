@@ -157,10 +157,11 @@ fn weight_index(o: usize, c: usize, i: usize, j: usize, #[comptime] c_in: usize,
 }
 
 /// `dw[o][c][i][j] = sum over (y, x, b) of dy[o][y][x][b] * xp[c][y + i][x + j][b]`, shapes as in
-/// [`conv_forward`] with `v` lanes per vector. Each unit computes 2 output channels by 4 taps
-/// `t = i * k + j` of one input channel: 8 multiply-adds per 6 vector reads (channels past
-/// `c_out` and taps past `k * k` repeat the last one and are not stored). Taps run over the
-/// whole window, not row by row, so a 5x5 window wastes 3 of 28 slots rather than 3 of 8.
+/// [`conv_forward`] with `v` lanes per vector. Each unit computes `rows` (2 or 4) output
+/// channels by 4 taps `t = i * k + j` of one input channel: `4 rows` multiply-adds per
+/// `rows + 4` vector reads (channels past `c_out` and taps past `k * k` repeat the last one and
+/// are not stored). Taps run over the whole window, not row by row, so a 5x5 window wastes 3 of
+/// 28 slots rather than 3 of 8. Accumulator `s{r}{t}` holds channel `o0 + r`, tap `t0 + t`.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_weight_grad<F: Float, N: Size>(
@@ -173,55 +174,71 @@ pub fn conv_weight_grad<F: Float, N: Size>(
     #[comptime] wp: usize,
     #[comptime] k: usize,
     #[comptime] bv: usize,
+    #[comptime] rows: usize,
     #[comptime] v: usize,
 ) {
     let (oh, ow, taps) = (hp - k + 1, wp - k + 1, k * k);
     let quads = taps.div_ceil(4);
     let pos = ABSOLUTE_POS;
-    if pos < c_out.div_ceil(2) * c_in * quads {
+    if pos < c_out.div_ceil(rows) * c_in * quads {
         let t0 = (pos % quads) * 4;
         let c = (pos / quads) % c_in;
-        let o0 = (pos / (quads * c_in)) * 2;
+        let o0 = (pos / (quads * c_in)) * rows;
         let o1 = clamped(o0 + 1, c_out);
+        let o2 = clamped(o0 + 2, c_out);
+        let o3 = clamped(o0 + 3, c_out);
         let (t1, t2, t3) = (clamped(t0 + 1, taps), clamped(t0 + 2, taps), clamped(t0 + 3, taps));
         // Each tap's offset from its window's corner in xp, in vectors.
-        let s0 = ((t0 / k) * wp + t0 % k) * bv;
-        let s1 = ((t1 / k) * wp + t1 % k) * bv;
-        let s2 = ((t2 / k) * wp + t2 % k) * bv;
-        let s3 = ((t3 / k) * wp + t3 % k) * bv;
-        let mut a0 = Vector::<F, N>::new(F::new(0.0));
-        let mut a1 = Vector::<F, N>::new(F::new(0.0));
-        let mut a2 = Vector::<F, N>::new(F::new(0.0));
-        let mut a3 = Vector::<F, N>::new(F::new(0.0));
-        let mut b0 = Vector::<F, N>::new(F::new(0.0));
-        let mut b1 = Vector::<F, N>::new(F::new(0.0));
-        let mut b2 = Vector::<F, N>::new(F::new(0.0));
-        let mut b3 = Vector::<F, N>::new(F::new(0.0));
+        let x0 = ((t0 / k) * wp + t0 % k) * bv;
+        let x1 = ((t1 / k) * wp + t1 % k) * bv;
+        let x2 = ((t2 / k) * wp + t2 % k) * bv;
+        let x3 = ((t3 / k) * wp + t3 % k) * bv;
+        // Rows 2 and 3 are used only when `rows == 4` (a comptime test).
+        let zero = Vector::<F, N>::new(F::new(0.0));
+        let (mut s00, mut s01, mut s02, mut s03) = (zero, zero, zero, zero);
+        let (mut s10, mut s11, mut s12, mut s13) = (zero, zero, zero, zero);
+        let (mut s20, mut s21, mut s22, mut s23) = (zero, zero, zero, zero);
+        let (mut s30, mut s31, mut s32, mut s33) = (zero, zero, zero, zero);
         let plane = oh * ow * bv;
         for y in 0..oh {
             for x in 0..ow {
                 let corner = ((c * hp + y) * wp + x) * bv;
                 let d = (y * ow + x) * bv;
-                for q in 0..bv {
-                    let (d0, d1) = (dy[o0 * plane + d + q], dy[o1 * plane + d + q]);
-                    let x0 = xp[corner + s0 + q];
-                    let x1 = xp[corner + s1 + q];
-                    let x2 = xp[corner + s2 + q];
-                    let x3 = xp[corner + s3 + q];
-                    a0 += d0 * x0;
-                    a1 += d0 * x1;
-                    a2 += d0 * x2;
-                    a3 += d0 * x3;
-                    b0 += d1 * x0;
-                    b1 += d1 * x1;
-                    b2 += d1 * x2;
-                    b3 += d1 * x3;
+                for l in 0..bv {
+                    let (p0, p1, p2, p3) = (xp[corner + x0 + l], xp[corner + x1 + l], xp[corner + x2 + l], xp[corner + x3 + l]);
+                    let (d0, d1) = (dy[o0 * plane + d + l], dy[o1 * plane + d + l]);
+                    s00 += d0 * p0;
+                    s01 += d0 * p1;
+                    s02 += d0 * p2;
+                    s03 += d0 * p3;
+                    s10 += d1 * p0;
+                    s11 += d1 * p1;
+                    s12 += d1 * p2;
+                    s13 += d1 * p3;
+                    if rows == 4 {
+                        let (d2, d3) = (dy[o2 * plane + d + l], dy[o3 * plane + d + l]);
+                        s20 += d2 * p0;
+                        s21 += d2 * p1;
+                        s22 += d2 * p2;
+                        s23 += d2 * p3;
+                        s30 += d3 * p0;
+                        s31 += d3 * p1;
+                        s32 += d3 * p2;
+                        s33 += d3 * p3;
+                    }
                 }
             }
         }
-        store_sums::<F, N>(dw, (o0 * c_in + c) * taps + t0, t0, taps, a0, a1, a2, a3, v);
+        let at = c * taps + t0;
+        store_sums::<F, N>(dw, o0 * c_in * taps + at, t0, taps, s00, s01, s02, s03, v);
         if o0 + 1 < c_out {
-            store_sums::<F, N>(dw, (o1 * c_in + c) * taps + t0, t0, taps, b0, b1, b2, b3, v);
+            store_sums::<F, N>(dw, o1 * c_in * taps + at, t0, taps, s10, s11, s12, s13, v);
+        }
+        if rows == 4 && o0 + 2 < c_out {
+            store_sums::<F, N>(dw, o2 * c_in * taps + at, t0, taps, s20, s21, s22, s23, v);
+        }
+        if rows == 4 && o0 + 3 < c_out {
+            store_sums::<F, N>(dw, o3 * c_in * taps + at, t0, taps, s30, s31, s32, s33, v);
         }
     }
 }

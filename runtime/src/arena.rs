@@ -3,10 +3,15 @@
 //! allocated on the device after `new`.
 
 use crate::Device;
+use cubecl::bytes::{AccessError, AccessPolicy, AllocationController, AllocationProperty, Bytes};
 use cubecl::client::Client;
-use cubecl::bytes::Bytes;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Every buffer a trainer uses: views into one allocation, placed at compile time.
 pub struct Arena {
@@ -18,6 +23,11 @@ pub struct Arena {
     units: usize,
     /// Whether [`Arena::drain_queue`] waits: on the CPU runtime only.
     drains: bool,
+    /// Reads completed, each of which waited for every write queued before it (see [`Upload`]).
+    reads: Arc<AtomicU64>,
+    /// Not `Sync`: reads and uploads come from one thread at a time, which is what lets a read
+    /// vouch for the uploads queued before it.
+    _one_thread: PhantomData<Cell<()>>,
 }
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
@@ -47,7 +57,7 @@ impl Arena {
         let drains = matches!(device, Device::Cpu(_));
         #[cfg(not(feature = "cpu"))]
         let drains = false;
-        Arena { client, buffers, lens, units, drains }
+        Arena { client, buffers, lens, units, drains, reads: Arc::default(), _one_thread: PhantomData }
     }
 
     /// The client kernels are launched on.
@@ -102,14 +112,26 @@ impl Arena {
     }
 
     /// Writes `data` (float inputs or u32 labels) at the start of `slot` and zeroes the rest: a
-    /// short last batch (padding rows get class 0; their loss weight is 0).
-    pub fn write_padded<T: bytemuck::Pod + Default + Send + Sync>(&self, slot: usize, data: &[T]) {
-        // Filled once: copied, then zeroed past the data (not zeroed first).
-        let len = self.elems::<T>(slot);
-        let mut padded = Vec::with_capacity(len);
-        padded.extend_from_slice(data);
-        padded.resize(len, T::default());
-        self.client.write(&self.buffers[slot], Bytes::from_elems(padded));
+    /// short last batch (padding rows get class 0; their loss weight is 0). The runtime reads
+    /// `data` in place, with no host-side copy, before the next read returns or else before
+    /// the returned [`Upload`] is dropped. On the CPU runtime the host-side copy of an MNIST
+    /// batch (200 KB) took about 20 us, as the runtime's thread then read it from another core.
+    pub fn upload<'a, T: bytemuck::Pod>(&self, slot: usize, data: &'a [T]) -> Upload<'a> {
+        let (len, capacity) = (std::mem::size_of_val(data), 4 * self.lens[slot] as u64);
+        assert!(len as u64 <= capacity, "internal: write past the end of slot {slot}");
+        let handle = &self.buffers[slot];
+        if (len as u64) < capacity {
+            let zeros = Bytes::from_elems(vec![0u8; (capacity - len as u64) as usize]);
+            self.client.write(&handle.clone().offset_start(len as u64), zeros);
+        }
+        if len > 0 {
+            let borrowed = Borrowed { start: data.as_ptr().cast(), len };
+            // SAFETY: `Borrowed` reads `data` (`len` initialized bytes), which the returned
+            // `Upload` borrows until it is dropped, and its drop waits for the write (see there).
+            let bytes = unsafe { Bytes::from_controller(Box::new(borrowed), len) };
+            self.client.write(&handle.clone().offset_end(capacity - len as u64), bytes);
+        }
+        Upload { client: self.client.clone(), reads: Arc::clone(&self.reads), reads_before: self.reads.load(Ordering::SeqCst), _data: PhantomData }
     }
 
     /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).
@@ -117,6 +139,55 @@ impl Arena {
         let bytes = self.client.read_one_unchecked(self.buffers[slot].clone());
         let mut values = vec![T::zeroed(); self.elems::<T>(slot)];
         bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(&bytes[..4 * self.lens[slot]]);
+        self.reads.fetch_add(1, Ordering::SeqCst);
         values
+    }
+}
+
+/// A write [`Arena::upload`] queued from the caller's memory: borrows that memory until
+/// dropped. The runtime runs its tasks in order on one thread, so a read queued after the write
+/// returns only once the write has copied from that memory and let go of it; the drop waits
+/// (syncs) only if no read has completed since the upload. That sync costs about 17 us on the
+/// CPU runtime, more than the copy it saves, so entry points read before their uploads drop.
+#[must_use = "dropping an upload at once waits for the runtime to copy it"]
+pub struct Upload<'a> {
+    client: Client,
+    reads: Arc<AtomicU64>,
+    reads_before: u64,
+    _data: PhantomData<&'a [u8]>,
+}
+
+impl Drop for Upload<'_> {
+    fn drop(&mut self) {
+        if self.reads.load(Ordering::SeqCst) == self.reads_before {
+            // A failed sync means the device is gone: the write ran or never will.
+            let _ = cubecl::future::block_on(self.client.sync());
+        }
+    }
+}
+
+/// The caller's data as [`Arena::upload`] hands it to the runtime: read in place.
+struct Borrowed {
+    start: *const u8,
+    len: usize,
+}
+
+impl AllocationController for Borrowed {
+    fn alloc_align(&self) -> usize {
+        1
+    }
+
+    fn property(&self) -> AllocationProperty {
+        AllocationProperty::Native
+    }
+
+    unsafe fn memory_mut(&mut self, _policy: AccessPolicy) -> Result<&mut [MaybeUninit<u8>], AccessError> {
+        // The caller's data is borrowed immutably: never written through here.
+        Err(AccessError::WouldCopy)
+    }
+
+    fn memory(&self, _policy: AccessPolicy) -> Result<&[MaybeUninit<u8>], AccessError> {
+        // SAFETY: `start..start + len` is the borrowed data (see `Arena::upload`).
+        Ok(unsafe { std::slice::from_raw_parts(self.start.cast(), self.len) })
     }
 }

@@ -598,7 +598,8 @@ fn emit_trainer(
             w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
         }
         for &v in feeds.tokens.iter().chain(&batched).chain(&feeds.labels) {
-            w.line(&format!("self.arena.write_padded({}, {});", slot(v), name_of(p, v)));
+            // Named, not `_`: each upload borrows its input until the end of the entry point.
+            w.line(&format!("let _{0}_upload = self.arena.upload({1}, {0});", name_of(p, v), slot(v)));
         }
         if let Some(weights) = feeds.sample_weight {
             w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));", slot(weights)));

@@ -238,6 +238,25 @@ fn bad_inputs_are_errors_not_panics() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// An upload reads the caller's memory in place: it pads a short batch with zeros, and it has
+/// copied the data before the caller may change it, whether a read waited for it or its drop did.
+#[test]
+fn uploads_pad_and_finish_before_their_source_changes() {
+    let arena = kiln_runtime::Arena::new(&cpu(), 4 * 9, &[(0, 8), (8, 1)]);
+    arena.write(0, &[7.0f32; 8]);
+    let mut data = vec![1.0f32, 2.0, 3.0];
+    drop(arena.upload(0, &data));
+    data.fill(9.0);
+    assert_eq!(arena.read::<f32>(0), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the drop waited");
+
+    let mut data = vec![4.0f32; 8];
+    let upload = arena.upload(0, &data);
+    arena.read::<f32>(1);
+    drop(upload);
+    data.fill(9.0);
+    assert_eq!(arena.read::<f32>(0), [4.0; 8], "the read waited");
+}
+
 /// A few steps of a small model on wgpu (Mesa's software Vulkan driver here) and on the CPU
 /// runtime give the same losses and parameters.
 #[test]

@@ -1,5 +1,6 @@
-//! The CPU runtime's fixed costs, the part of a train step that is not kernel work: a read, an
-//! upload, and launches of a kernel that does almost nothing, each followed by a sync. Prints
+//! The CPU runtime's fixed costs, the part of a train step that is not kernel work: a read,
+//! writes and uploads, and launches of a kernel that does almost nothing, each followed by a
+//! sync or a read. Prints
 //! the median microseconds of `rounds` repetitions per case (after 50 warm-up ones).
 //! `step_time softmax` shows the same costs in a whole step (4 small kernels, 4 uploads).
 //!
@@ -48,13 +49,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     report("sync", rounds, sync);
     report("read a scalar", rounds, || drop(arena.read::<f32>(scalar)));
-    report("upload a scalar + sync", rounds, || {
+    report("write a scalar + sync", rounds, || {
         arena.write(scalar, &[0.1f32]);
         sync();
     });
-    report("upload 64 images (200 KB) + sync", rounds, || {
+    report("write 64 images (200 KB, a copy) + sync", rounds, || {
         arena.write(image, &images);
         sync();
+    });
+    report("upload 64 images (in place) + read a scalar", rounds, || {
+        let _upload = arena.upload(image, &images);
+        drop(arena.read::<f32>(scalar));
     });
     for units in [1, 2] {
         report(&format!("launch, {units} unit(s) a cube + sync"), rounds, || {
@@ -67,8 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(arena.read::<f32>(scalar));
     });
     report("4 uploads + 4 launches + read a scalar", rounds, || {
-        arena.write(image, &images);
-        arena.write(label, &labels);
+        let (_images, _labels) = (arena.upload(image, &images), arena.upload(label, &labels));
         arena.write(scalar, &[0.1f32]);
         arena.write(scalar, &[0.1f32]);
         (0..4).for_each(|_| launch(2));

@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sync();
     });
     report("upload 64 images (in place) + read a scalar", rounds, || {
-        let _upload = arena.upload(image, &images);
+        // SAFETY (here and below): each upload is dropped at the end of its round.
+        let _upload = unsafe { arena.upload(image, &images) };
         drop(arena.read::<f32>(scalar));
     });
     for units in [1, 2] {
@@ -72,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(arena.read::<f32>(scalar));
     });
     report("4 uploads + 4 launches + read a scalar", rounds, || {
-        let (_images, _labels) = (arena.upload(image, &images), arena.upload(label, &labels));
+        let (_images, _labels) = unsafe { (arena.upload(image, &images), arena.upload(label, &labels)) };
         arena.write(scalar, &[0.1f32]);
         arena.write(scalar, &[0.1f32]);
         (0..4).for_each(|_| launch(2));

@@ -116,7 +116,12 @@ impl Arena {
     /// `data` in place, with no host-side copy, before the next read returns or else before
     /// the returned [`Upload`] is dropped. On the CPU runtime the host-side copy of an MNIST
     /// batch (200 KB) took about 20 us, as the runtime's thread then read it from another core.
-    pub fn upload<'a, T: bytemuck::Pod>(&self, slot: usize, data: &'a [T]) -> Upload<'a> {
+    ///
+    /// # Safety
+    ///
+    /// The returned [`Upload`] must be dropped, not leaked (`std::mem::forget`): its drop is
+    /// what keeps `data` alive and unchanged until the runtime has copied it.
+    pub unsafe fn upload<'a, T: bytemuck::Pod>(&self, slot: usize, data: &'a [T]) -> Upload<'a> {
         let (len, capacity) = (std::mem::size_of_val(data), 4 * self.lens[slot] as u64);
         assert!(len as u64 <= capacity, "internal: write past the end of slot {slot}");
         let handle = &self.buffers[slot];
@@ -127,7 +132,8 @@ impl Arena {
         if len > 0 {
             let borrowed = Borrowed { start: data.as_ptr().cast(), len };
             // SAFETY: `Borrowed` reads `data` (`len` initialized bytes), which the returned
-            // `Upload` borrows until it is dropped, and its drop waits for the write (see there).
+            // `Upload` borrows until it is dropped (the caller's promise), and its drop waits
+            // for the write (see there).
             let bytes = unsafe { Bytes::from_controller(Box::new(borrowed), len) };
             self.client.write(&handle.clone().offset_end(capacity - len as u64), bytes);
         }

@@ -597,9 +597,10 @@ fn emit_trainer(
             let upper = name.to_uppercase();
             w.line(&format!("kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_CLASSES)?;"));
         }
+        w.line("// SAFETY: each upload is dropped when this function returns, never leaked.");
         for &v in feeds.tokens.iter().chain(&batched).chain(&feeds.labels) {
             // Named, not `_`: each upload borrows its input until the end of the entry point.
-            w.line(&format!("let _{0}_upload = self.arena.upload({1}, {0});", name_of(p, v), slot(v)));
+            w.line(&format!("let _{0}_upload = unsafe {{ self.arena.upload({1}, {0}) }};", name_of(p, v), slot(v)));
         }
         if let Some(weights) = feeds.sample_weight {
             w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));", slot(weights)));

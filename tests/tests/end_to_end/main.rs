@@ -245,12 +245,13 @@ fn uploads_pad_and_finish_before_their_source_changes() {
     let arena = kiln_runtime::Arena::new(&cpu(), 4 * 9, &[(0, 8), (8, 1)]);
     arena.write(0, &[7.0f32; 8]);
     let mut data = vec![1.0f32, 2.0, 3.0];
-    drop(arena.upload(0, &data));
+    // SAFETY (here and below): each upload is dropped, not leaked.
+    drop(unsafe { arena.upload(0, &data) });
     data.fill(9.0);
     assert_eq!(arena.read::<f32>(0), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the drop waited");
 
     let mut data = vec![4.0f32; 8];
-    let upload = arena.upload(0, &data);
+    let upload = unsafe { arena.upload(0, &data) };
     arena.read::<f32>(1);
     drop(upload);
     data.fill(9.0);

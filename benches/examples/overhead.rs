@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (images, labels) = (vec![0.5f32; 50176], vec![1u32; 64]);
     let client = arena.client();
     let sync = || cubecl::future::block_on(client.sync()).expect("sync");
-    // `units` units in one cube, each over every element it is the first unit past.
+    // The 640 elements as 640 / `units` cubes of `units` units, one element each.
     let launch = |units: u32| unsafe { increment::launch_unchecked(client, CubeCount::new_1d(640 / units), CubeDim::new_1d(units), arena.arg(work, 640)) };
 
     report("sync", rounds, sync);

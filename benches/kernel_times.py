@@ -7,7 +7,7 @@ launch is t + c / R, where c is the cost of that sync and of waking the CPU runt
 workers afterwards (about 0.6 ms a kernel here, far more than a small kernel). This runs the
 profile with R and 2R launches and solves for t = 2 t(2R) - t(R). Prints t per kernel, slowest
 first, with GFLOP/s where the model's compile report counts FLOPs, and the sum of t over the
-step (the median of 5 pairs of runs for each). Needs `cargo build --release -p kiln-benches --example step_time` first.
+step (the median of 5 pairs of runs for each). Builds `step_time` first, as `compare_pytorch.py` does.
 """
 import os
 import pathlib
@@ -42,6 +42,8 @@ def flops():
     return {value: float(n) * scale[unit] for value, n, unit in found}
 
 
+# --workspace: the feature set of `cargo test --workspace`, so the two share one build.
+subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--example", "step_time"], cwd=root, check=True)
 # The difference amplifies noise: the median over a few alternating pairs of runs.
 pairs = [(profile(launches), profile(2 * launches)) for _ in range(ROUNDS)]
 counts = flops()

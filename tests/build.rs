@@ -19,13 +19,12 @@ fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std
 }
 
 /// The MNIST MLP of `models/build.rs` (same declaration, so the same initial weights) with
-/// mixed precision.
-fn mnist_mlp_half(name: &str, half: Half) -> Result<(), Box<dyn std::error::Error>> {
+/// other `training` options.
+fn mnist_mlp_variant(name: &str, training: Training) -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::new(name);
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
-    let training = Training::new(Sgd::new(0.1)).precision(Precision::Mixed(half));
     let program = model.compile(logits.cross_entropy(labels), logits, training)?;
     kiln_compiler::write_to_out_dir(&program, &format!("{}.rs", program.module_name()))?;
     Ok(())
@@ -38,8 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     layer_parity_models()?;
     dropout_model()?;
     derivatives_models()?;
-    mnist_mlp_half("MnistMlpBf16", Half::Bf16)?;
-    mnist_mlp_half("MnistMlpF16", Half::F16)?;
+    let sgd = || Training::new(Sgd::new(0.1));
+    mnist_mlp_variant("MnistMlpBf16", sgd().precision(Precision::Mixed(Half::Bf16)))?;
+    mnist_mlp_variant("MnistMlpF16", sgd().precision(Precision::Mixed(Half::F16)))?;
+    // Its gradients, which `MnistMlp` does not keep, checked against PyTorch's.
+    mnist_mlp_variant("MnistMlpKeptGradients", sgd().keep_gradients())?;
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.

@@ -3,8 +3,8 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor};
-    let sgd = || Sgd::new(0.1);
+    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor, Training};
+    let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
 
     let m = Model::new("LayersConv");
     let x = m.input("x", [4, 2, 9, 8]);
@@ -144,7 +144,7 @@ fn derivatives_model(name: &str, precision: kiln_compiler::Precision) -> Result<
     for (name, product) in names.iter().zip(loss.hvp(&directions)) {
         m.expose(&format!("hvp_{}", name.replace('.', "_")), product);
     }
-    let program = m.compile(loss, logits, Training::new(Sgd::new(0.1)).precision(precision))?;
+    let program = m.compile(loss, logits, Training::new(Sgd::new(0.1)).precision(precision).keep_gradients())?;
     kiln_compiler::write_to_out_dir(&program, &format!("{}.rs", program.module_name()))?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 /// Declares and compiles the zoo.
 pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
-    use kiln_compiler::{Model, Sgd};
+    use kiln_compiler::{Model, Sgd, Training};
     let model = Model::new("OpZoo");
     let x = model.input("x", [4, 6]);
     let y = model.labels("y", [4], 3);
@@ -27,5 +27,5 @@ pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
     let total = terms[1..].iter().fold(terms[0], |sum, &t| sum.add(t));
     let logits = total.linear(3);
     let loss = logits.cross_entropy(y);
-    model.compile(loss, logits, Sgd::new(0.1))
+    model.compile(loss, logits, Training::new(Sgd::new(0.1)).keep_gradients())
 }

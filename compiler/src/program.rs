@@ -121,6 +121,9 @@ pub struct Program {
     pub precision: Precision,
     /// Whether ops share kernels (`Training::unfused` turns it off).
     pub fuse: bool,
+    /// Whether the train step keeps every gradient for the trainer's `gradient(name)`
+    /// (`Training::keep_gradients`).
+    pub keep_gradients: bool,
     /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
     /// then leaves parameters and optimizer state as they were).
     pub finite_gradients: Option<ValueId>,
@@ -256,6 +259,7 @@ impl Program {
             sample_weight,
             precision: training.precision,
             fuse: training.fuse,
+            keep_gradients: training.keep_gradients,
             finite_gradients,
         })
     }
@@ -308,7 +312,8 @@ impl Program {
     /// optimizer state and running statistics.
     pub fn train_roots(&self) -> Vec<ValueId> {
         let mut roots = vec![self.loss, self.output];
-        roots.extend(self.params.iter().flat_map(|p| [p.grad, p.update]));
+        roots.extend(self.params.iter().filter(|_| self.keep_gradients).map(|p| p.grad));
+        roots.extend(self.params.iter().map(|p| p.update));
         roots.extend(self.state.iter().chain(&self.statistics).map(|s| s.update));
         roots.extend(self.finite_gradients);
         roots

@@ -7,7 +7,7 @@ use cubecl::bytes::{AccessError, AccessPolicy, AllocationController, AllocationP
 use cubecl::client::Client;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,8 @@ pub struct Arena {
     drains: bool,
     /// Reads completed, each of which waited for every write queued before it (see [`Upload`]).
     reads: Arc<AtomicU64>,
+    /// The bytes [`Arena::write_input`] last wrote to each slot, if it wrote any.
+    inputs: RefCell<Vec<Option<Vec<u8>>>>,
     /// Not `Sync`: reads and uploads come from one thread at a time, which is what lets a read
     /// vouch for the uploads queued before it.
     _one_thread: PhantomData<Cell<()>>,
@@ -44,7 +46,7 @@ impl Arena {
         let client = device.client();
         let arena = client.create_from_slice(&vec![0u8; bytes.max(4)]);
         let total = bytes.max(4) as u64;
-        let buffers = buffers
+        let buffers: Vec<Handle> = buffers
             .iter()
             .map(|&(offset, len)| {
                 let (start, end) = (4 * offset as u64, 4 * (offset + len.max(1)) as u64);
@@ -57,7 +59,8 @@ impl Arena {
         let drains = matches!(device, Device::Cpu(_));
         #[cfg(not(feature = "cpu"))]
         let drains = false;
-        Arena { client, buffers, lens, units, drains, reads: Arc::default(), _one_thread: PhantomData }
+        let inputs = RefCell::new(vec![None; buffers.len()]);
+        Arena { client, buffers, lens, units, drains, reads: Arc::default(), inputs, _one_thread: PhantomData }
     }
 
     /// The client kernels are launched on.
@@ -109,6 +112,19 @@ impl Arena {
     pub fn write<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
         assert_eq!(data.len(), self.elems::<T>(slot), "internal: write of the wrong length to slot {slot}");
         self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
+    }
+
+    /// Overwrites buffer `slot`, one that only the host writes (a batch's sample weights, a
+    /// learning rate), with `data`, unless the last `write_input` to it wrote the same bytes:
+    /// most steps of a run write what the step before did. Each write skipped saves a queued
+    /// task and a copy on the runtime's thread (`step_time mlp`: see the README).
+    pub fn write_input<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
+        let bytes = bytemuck::cast_slice::<T, u8>(data);
+        let mut inputs = self.inputs.borrow_mut();
+        if inputs[slot].as_deref() != Some(bytes) {
+            self.write(slot, data);
+            inputs[slot] = Some(bytes.to_vec());
+        }
     }
 
     /// Writes `data` (float inputs or u32 labels) at the start of `slot` and zeroes the rest: a

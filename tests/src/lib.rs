@@ -6,6 +6,7 @@ kiln_runtime::include_models!(
     derivatives64::Derivatives64,
     mnist_mlp_bf16::MnistMlpBf16,
     mnist_mlp_f16::MnistMlpF16,
+    mnist_mlp_kept_gradients::MnistMlpKeptGradients,
     sgd_momentum::SgdMomentum,
     sgd_nesterov_wd::SgdNesterovWd,
     sgd_dampening::SgdDampening,

@@ -214,9 +214,15 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
 /// gradient mask, an optimizer update. One launch instead of two, and the members read `v`
 /// from registers (`v` is stored too). `None` where a member reads `v` at other indices than
 /// its own, writes what the product reads, or needs narrower vectors than the tile's.
-pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<ValueId>, name: &str) -> Option<Kernel> {
+///
+/// `row_sums` is a reduction the tiles compute too (see [`sums_rows_of_lhs`]), with the
+/// pointwise values of its shape computed from each sum before it is stored (see
+/// [`Expr::row_epilogue`]): a bias's update beside its weight's. Without `store`, the product
+/// itself is not stored: only its epilogue reads it.
+#[allow(clippy::too_many_arguments)]
+pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool, name: &str) -> Option<Kernel> {
     let p = Product::new(g, s, v);
-    if row_sums.is_some_and(|r| !sums_rows_of_lhs(g, s, r, v)) || (members.is_empty() && row_sums.is_none()) {
+    if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, r, v)) || (members.is_empty() && row_sums.is_none()) {
         return None;
     }
     let shape = g.shape(v).clone();
@@ -224,11 +230,13 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
         let layout = s.layouts[m].as_ref().expect("kernel output has a buffer");
         g.nodes[m].shape == shape && is_pointwise_kernel(g, m) && layout.is_contiguous(&shape) && ![p.a.buffer, p.b.buffer].contains(&layout.buffer)
     };
-    if !members.iter().all(|&m| fits(m)) {
+    let row_members = row_sums.map_or(&[][..], |(_, m)| m);
+    let writes_operand = |m: &ValueId| [p.a.buffer, p.b.buffer].contains(&s.layouts[*m].as_ref().expect("kernel output has a buffer").buffer);
+    if !members.iter().all(|&m| fits(m)) || row_members.iter().any(writes_operand) {
         return None;
     }
     let mut e = Expr::new(g, s, storage, v, &shape);
-    e.outputs = members.to_vec();
+    e.outputs = [members, row_members].concat();
     e.vector = 16;
     e.narrow_vector(members.iter().map(|&m| (m, m)));
     let w = match p.form {
@@ -239,7 +247,7 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
         return None;
     }
     e.vector = w;
-    e.epilogue_kernel(name, &p, v, row_sums)
+    e.epilogue_kernel(name, &p, v, members, row_sums, store)
 }
 
 /// Whether reduction `r` sums, over k, the rows of product `v`'s left operand as its tiles
@@ -324,6 +332,12 @@ struct Expr<'a> {
     serial: bool,
     /// Results of earlier loops of a multi-reduction: buffer, its strides, accumulator name.
     accumulators: Vec<(ValueId, Vec<usize>, String)>,
+    /// Outputs stored an element at a time by a product's tiles (see [`Expr::row_epilogue`]),
+    /// the others a vector at a time.
+    scalar_outputs: Vec<ValueId>,
+    /// Whether the current group loads and stores single elements, computing on vectors whose
+    /// lanes all hold the same one (see `scalar_outputs`).
+    scalar: bool,
     /// Values already computed by an emitted line (`t{v}`).
     emitted: Vec<ValueId>,
     args: Vec<Arg>,
@@ -354,6 +368,8 @@ impl<'a> Expr<'a> {
             reads_unit_index: false,
             serial: false,
             accumulators: vec![],
+            scalar_outputs: vec![],
+            scalar: false,
             emitted: vec![],
             args: vec![],
             lines: vec![],
@@ -668,11 +684,20 @@ impl<'a> Expr<'a> {
                 self.hazard = true;
             }
             let index = self.unit_index();
-            return self.storage.widen(buffer, &format!("{}[{index}]", self.out_name(self.group_start + k)));
+            let element = format!("{}[{index}]", self.out_name(self.group_start + k));
+            return match self.scalar {
+                true => format!("Vector::new({})", self.storage.widen_scalar(buffer, &element)),
+                false => self.storage.widen(buffer, &element),
+            };
         }
         let shape = frame;
         let w = self.vector;
         match lane_read(&shape, &strides, w) {
+            _ if self.scalar => {
+                let arg = self.arg(buffer, Access::Scalar);
+                let element = format!("{arg}[{}]", self.offset(&strides, &shape));
+                return format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+            }
             _ if w == 1 => {}
             Some(LaneRead::Splat) => {
                 let arg = self.arg(buffer, Access::Scalar);
@@ -736,7 +761,7 @@ impl<'a> Expr<'a> {
             .enumerate()
             .map(|(k, &m)| {
                 let elem = self.storage.elem(self.buffer_of(m));
-                match self.output_access() {
+                match self.output_access(m) {
                     Access::Scalar => format!("{}: &mut [{elem}]", self.out_name(k)),
                     _ => format!("{}: &mut [Vector<{elem}, N>]", self.out_name(k)),
                 }
@@ -747,12 +772,13 @@ impl<'a> Expr<'a> {
 
     /// The arguments the kernel stores its outputs through, in order.
     fn output_args(&self) -> Vec<Arg> {
-        self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: self.output_access() }).collect()
+        self.outputs.iter().map(|&m| Arg { buffer: self.buffer_of(m), access: self.output_access(m) }).collect()
     }
 
-    /// How the kernel stores its outputs: a scalar per unit when reducing across lanes.
-    fn output_access(&self) -> Access {
-        if self.across_lanes {
+    /// How the kernel stores output `m`: a scalar per unit when reducing across lanes or where
+    /// a product's tiles store it an element at a time.
+    fn output_access(&self, m: ValueId) -> Access {
+        if self.across_lanes || self.scalar_outputs.contains(&m) {
             Access::Scalar
         } else {
             Access::Vector
@@ -837,7 +863,10 @@ impl<'a> Expr<'a> {
         for (k, &m) in group.iter().enumerate() {
             self.root = m;
             let value = self.emit(m);
-            let store = self.storage.narrow(self.buffer_of(m), &value);
+            let store = match self.scalar {
+                true => self.storage.narrow_scalar(self.buffer_of(m), &format!("{value}.extract(0usize)")),
+                false => self.storage.narrow(self.buffer_of(m), &value),
+            };
             let index = self.store_index(m);
             self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
         }
@@ -924,21 +953,30 @@ impl<'a> Expr<'a> {
 
     /// The product `p` (value `v`) whose tiles run `members`' trees on each element before it
     /// is stored (see [`product_with_epilogue`]); `vector` is the tile's.
-    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId, row_sums: Option<ValueId>) -> Option<Kernel> {
+    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool) -> Option<Kernel> {
         let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
         self.accumulators.push((p.out, strides, "acc".into()));
         self.linear = true;
-        let mut element = match self.outputs.clone() {
-            members if members.is_empty() => vec![],
-            members => self.group_body(&members, &self.shape.clone())?,
+        let mut element = match members {
+            [] => vec![],
+            members => self.group_body(members, &self.shape.clone())?,
         };
+        let row_element = match row_sums {
+            Some((r, row_members)) if !row_members.is_empty() => self.row_epilogue(r, row_members)?,
+            _ => vec![],
+        };
+        let row_sums = row_sums.map(|(r, _)| r);
         // The product is read from the accumulator only, and the row sums not at all: another
-        // unit may not have stored them yet.
+        // unit may not have stored them yet. Nothing reads what the row epilogue writes, as
+        // the units that compute a row's sum are not the ones that read its other elements.
         let sums = row_sums.map(|r| self.buffer_of(r));
-        if self.args.iter().any(|a| a.buffer == p.out || Some(a.buffer) == sums) {
+        let row_writes: Vec<ValueId> = self.scalar_outputs.iter().map(|&m| self.buffer_of(m)).collect();
+        if self.args.iter().any(|a| a.buffer == p.out || Some(a.buffer) == sums || row_writes.contains(&a.buffer)) {
             return None;
         }
-        element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
+        if store {
+            element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
+        }
 
         let (ea, eb, eo) = (self.storage.elem(p.a.buffer), self.storage.elem(p.b.buffer), self.storage.elem(p.out));
         let (m, k, n) = (p.m, p.k, p.n);
@@ -1011,6 +1049,10 @@ impl<'a> Expr<'a> {
             lines.push(format!("            if r < {m} {{"));
             lines.extend(sum.iter().map(|l| format!("                {l}")));
             lines.push(format!("                sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
+            if !row_element.is_empty() {
+                lines.push("                let i = r;".into());
+                lines.extend(row_element.iter().map(|l| format!("                {l}")));
+            }
             lines.push("            }".into());
             lines.push("        }".into());
             lines.push("    }".into());
@@ -1023,7 +1065,8 @@ impl<'a> Expr<'a> {
         };
         let (inputs, outputs) = self.params();
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
-        let params = [operands.to_vec(), inputs, vec![format!("prod: &mut [Vector<{eo}, N>]")], outputs, sums.into_iter().collect()].concat();
+        let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
+        let params = [operands.to_vec(), inputs, prod.into_iter().collect(), outputs, sums.into_iter().collect()].concat();
         let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
         let operand_access = match p.form {
@@ -1032,11 +1075,33 @@ impl<'a> Expr<'a> {
         };
         let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
         args.extend(self.args.iter().cloned());
-        args.push(Arg { buffer: p.out, access: Access::Vector });
+        args.extend(store.then_some(Arg { buffer: p.out, access: Access::Vector }));
         args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
-        let values = std::iter::once(v).chain(self.outputs.iter().copied()).chain(row_sums).collect();
+        let values = store.then_some(v).into_iter().chain(self.outputs.iter().copied()).chain(row_sums).collect();
         Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] })
+    }
+
+    /// The lines computing and storing `members` (pointwise over one shape with as many
+    /// elements as row sums `r`) at row `i` from its sum `sum`, or `None` where one is not of
+    /// that shape, is not contiguous or reads another output. They run once per row, on vectors whose lanes all
+    /// hold the row's element, and store lane 0: a bias's optimizer update in the kernel
+    /// that computes its gradient, one launch fewer (`step_time mlp`: see the README).
+    fn row_epilogue(&mut self, r: ValueId, members: &[ValueId]) -> Option<Vec<String>> {
+        let shape = self.g.shape(members[0]).clone();
+        let contiguous = |m: ValueId| self.s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(&shape));
+        let fits = |m: ValueId| is_pointwise_kernel(self.g, m) && *self.g.shape(m) == shape && contiguous(m);
+        if shape.numel() != self.g.shape(r).numel() || !members.iter().all(|&m| fits(m)) {
+            return None;
+        }
+        // The sums are contiguous (see `sums_rows_of_lhs`): element `i` is row `i`'s.
+        self.accumulators.push((self.buffer_of(r), shape.contiguous_strides(), "Vector::<F, N>::new(sum)".into()));
+        self.scalar_outputs = members.to_vec();
+        let vector = std::mem::replace(&mut self.vector, 1);
+        self.scalar = true;
+        let body = self.group_body(members, &shape);
+        (self.vector, self.scalar) = (vector, false);
+        body
     }
 
     /// The fold `root` of `input`, with `input`'s pointwise producers computed per tap. Its

@@ -101,8 +101,8 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     };
     let kernels: Vec<Vec<(ValueId, Kernel)>> = entries.iter().map(|e| plan(&e.schedule, e.name)).collect();
     let launches: Vec<(&str, &[(ValueId, Kernel)])> = entries.iter().zip(&kernels).map(|(e, k)| (e.name, &k[..])).collect();
-    // The buffer each gradient ends in (an accumulator's, when gradients accumulate).
-    let grad_buffers: Vec<ValueId> = p.params.iter().map(|q| entries[0].buffer_of(q.grad)).collect();
+    // The buffer each gradient ends in (an accumulator's, when gradients accumulate), if kept.
+    let grad_buffers: Vec<ValueId> = p.params.iter().filter(|_| p.keep_gradients).map(|q| entries[0].buffer_of(q.grad)).collect();
 
     let plan = memory_plan(p, &storage, &slots, &launches, &persistent);
     // Roots that are contiguous views (a reshaped gradient) are read from their source's buffer.
@@ -286,41 +286,58 @@ fn row_sum_product(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: 
 
 /// The kernel of product `rest[0]`, with the later pointwise kernels that read it as its
 /// epilogue (see [`kernel::product_with_epilogue`]), and those kernels: a bias and activation,
-/// an activation's gradient mask, a parameter's optimizer update. A kernel moves up to the
-/// product only if none it moves past writes what it reads or touches what it writes.
-/// `row_sums` is a reduction the tiles compute too, if they can.
+/// an activation's gradient mask, a parameter's optimizer update. `row_sums` is a reduction
+/// the tiles compute too, if they can, with the kernels that read it (a bias's update) as an
+/// epilogue of its own. A kernel moves up to the product only if none it moves past writes
+/// what it reads or touches what it writes.
 fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[ValueId], row_sums: Option<ValueId>, effects: &mut Effects) -> (Kernel, Vec<ValueId>) {
     let v = rest[0];
     let name = format!("k{v}");
     let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
-    let mut members = vec![];
-    let mut fused = row_sums.and_then(|r| kernel::product_with_epilogue(g, s, storage, v, &[], Some(r), &name));
-    let row_sums = row_sums.filter(|_| fused.is_some());
-    // The product's buffer and those the epilogue writes so far.
+    let row_sums = row_sums.filter(|&r| kernel::product_with_epilogue(g, s, storage, v, &[], Some((r, &[])), true, &name).is_some());
+    let (mut members, mut row_members) = (vec![], vec![]);
+    // What the epilogue reads first (the product's buffer, the row sums), then what it writes.
     let mut computed = vec![out];
+    let mut row_computed: Vec<ValueId> = row_sums.iter().map(|&r| s.layouts[r].as_ref().expect("row sums have a buffer").buffer).collect();
     for (j, &u) in rest.iter().enumerate().skip(1) {
         if !kernel::is_pointwise_kernel(g, u) {
             continue;
         }
         // It reads the product, or what the epilogue computes from it (Adam's update reads
-        // the moments, not the gradient).
+        // the moments, not the gradient); or the same of the row sums.
         let (reads, writes) = effects.of(g, s, storage, u);
-        if !reads.iter().any(|b| computed.contains(b)) {
+        let (of_product, of_rows) = (reads.iter().any(|b| computed.contains(b)), reads.iter().any(|b| row_computed.contains(b)));
+        if !of_product && !of_rows {
             continue;
         }
-        let passable = rest[1..j].iter().filter(|x| !members.contains(*x)).all(|&x| {
+        let moved = [&members[..], &row_members[..]].concat();
+        let passable = rest[1..j].iter().filter(|x| !moved.contains(*x)).all(|&x| {
             let (x_reads, x_writes) = effects.of(g, s, storage, x);
             !x_writes.iter().any(|b| reads.contains(b)) && !x_reads.iter().chain(&x_writes).any(|b| writes.contains(b))
         });
         if !passable {
             continue;
         }
-        let candidate = [members.clone(), vec![u]].concat();
-        if let Some(k) = kernel::product_with_epilogue(g, s, storage, v, &candidate, row_sums, &name) {
-            (members, fused) = (candidate, Some(k));
-            computed.extend(writes);
+        let (candidate, row_candidate) = match of_product {
+            true => ([members.clone(), vec![u]].concat(), row_members.clone()),
+            false => (members.clone(), [row_members.clone(), vec![u]].concat()),
+        };
+        if kernel::product_with_epilogue(g, s, storage, v, &candidate, row_sums.map(|r| (r, &row_candidate[..])), true, &name).is_some() {
+            match of_product {
+                true => computed.extend(writes),
+                false => row_computed.extend(writes),
+            }
+            (members, row_members) = (candidate, row_candidate);
         }
     }
+    // The product itself is stored only if the entry point returns it or a kernel besides
+    // its epilogue reads it: an optimizer update that reads a weight gradient from the tiles
+    // leaves it unstored (see `Training::keep_gradients`).
+    let moved = [&members[..], &row_members[..]].concat();
+    let read_later = rest[1..].iter().filter(|u| !moved.contains(u)).any(|&u| effects.of(g, s, storage, u).0.contains(&out));
+    let store = out != v || s.roots.contains(&v) || read_later;
+    let fused = kernel::product_with_epilogue(g, s, storage, v, &members, row_sums.map(|r| (r, &row_members[..])), store, &name);
+    members.extend(row_members);
     (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)
 }
 
@@ -334,7 +351,8 @@ const LAUNCH_COST_IN_INDICES: usize = 2048;
 /// writes, each run as one [`kernel::segmented`] kernel where that does not narrow the vectors
 /// by more than the launches it saves.
 fn merge_independent(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
-    let pointwise = |k: &Kernel| k.source.is_some() && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
+    // Chunked: a product's kernel is not, even where it stores only its epilogue's values.
+    let pointwise = |k: &Kernel| k.source.is_some() && k.chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
     let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
     let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
     let mut merged: Vec<(ValueId, Kernel)> = vec![];
@@ -603,7 +621,7 @@ fn emit_trainer(
             w.line(&format!("let _{0}_upload = unsafe {{ self.arena.upload({1}, {0}) }};", name_of(p, v), slot(v)));
         }
         if let Some(weights) = feeds.sample_weight {
-            w.line(&format!("self.arena.write({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));", slot(weights)));
+            w.line(&format!("self.arena.write_input({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));", slot(weights)));
         }
     };
 
@@ -637,7 +655,7 @@ fn emit_trainer(
     w.line("let t = (self.steps + 1) as f64;");
     w.line("let lr = f64::from(self.learning_rate);");
     for (kind, v) in &p.scalars {
-        w.line(&format!("self.arena.write({}, &[({}) as {float}]);", slot(*v), kind.source()));
+        w.line(&format!("self.arena.write_input({}, &[({}) as {float}]);", slot(*v), kind.source()));
     }
     w.line("self.launch_train();");
     if let Some(finite) = p.finite_gradients {
@@ -758,8 +776,10 @@ fn emit_trainer(
         .chain(p.statistics.iter().map(|s| (s.name.as_str(), s.value)))
         .collect();
     lookup(w, "/// A parameter's (trained or frozen) or running statistic's current values (row-major, PyTorch layout).", "parameter", &values);
-    let grads: Vec<(&str, ValueId)> = p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
-    lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", &grads);
+    if p.keep_gradients {
+        let grads: Vec<(&str, ValueId)> = p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
+        lookup(w, "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).", "gradient", &grads);
+    }
 
     w.line("/// Overwrites a parameter (trained or frozen) or running statistic, as `p.data.copy_(values)`.");
     w.open(&format!("pub fn set_parameter(&mut self, name: &str, values: &[{float}]) -> Result<(), Error> {{"));

@@ -28,7 +28,8 @@ pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<Valu
         for (v, k) in entry.kernels {
             let mut fused = vec![];
             let mut f = 0;
-            for &value in &k.values {
+            // A product its epilogue reads from registers is computed but not stored.
+            for &value in std::iter::once(v).chain(k.values.iter().filter(|&u| u != v)) {
                 let inlined = fused_into(g, entry.schedule, value);
                 f += kernel_flops(g, value, &inlined);
                 fused.extend(inlined.into_iter().chain((value != *v).then_some(value)));

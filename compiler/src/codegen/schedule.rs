@@ -73,6 +73,8 @@ pub struct Schedule {
     pub views: Vec<Option<Layout>>,
     /// Values computed by kernels, in execution order.
     pub kernels: Vec<ValueId>,
+    /// The values the entry point returns or keeps.
+    pub roots: Vec<ValueId>,
 }
 
 /// Most pointwise ops recomputed in each consumer's kernel rather than stored once.
@@ -186,7 +188,7 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
     }
 
     let kernels = (0..g.nodes.len()).filter(|&v| roles[v] == Some(Role::Kernel)).collect();
-    Schedule { roles, layouts, views, kernels }
+    Schedule { roles, layouts, views, kernels, roots: roots.to_vec() }
 }
 
 /// Whether the readers of `reshape` can compute its (pointwise) source themselves: each is a

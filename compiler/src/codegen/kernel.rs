@@ -212,13 +212,12 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
 /// The product `v` with `members` (pointwise values of its shape, in launch order) computed
 /// from its accumulators before they are stored: a bias and activation, an activation's
 /// gradient mask, an optimizer update. One launch instead of two, and the members read `v`
-/// from registers (`v` is stored too). `None` where a member reads `v` at other indices than
+/// from registers (`v` is stored too, with `store`). `None` where a member reads `v` at other indices than
 /// its own, writes what the product reads, or needs narrower vectors than the tile's.
 ///
 /// `row_sums` is a reduction the tiles compute too (see [`sums_rows_of_lhs`]), with the
 /// pointwise values of its shape computed from each sum before it is stored (see
-/// [`Expr::row_epilogue`]): a bias's update beside its weight's. Without `store`, the product
-/// itself is not stored: only its epilogue reads it.
+/// [`Expr::row_epilogue`]): a bias's update beside its weight's.
 #[allow(clippy::too_many_arguments)]
 pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool, name: &str) -> Option<Kernel> {
     let p = Product::new(g, s, v);
@@ -1084,9 +1083,9 @@ impl<'a> Expr<'a> {
 
     /// The lines computing and storing `members` (pointwise over one shape with as many
     /// elements as row sums `r`) at row `i` from its sum `sum`, or `None` where one is not of
-    /// that shape, is not contiguous or reads another output. They run once per row, on vectors whose lanes all
-    /// hold the row's element, and store lane 0: a bias's optimizer update in the kernel
-    /// that computes its gradient, one launch fewer (`step_time mlp`: see the README).
+    /// that shape, is not contiguous or reads another output. They run once per row, on
+    /// vectors whose lanes all hold the row's element, and store lane 0: a bias's optimizer
+    /// update in the kernel that computes its gradient, one launch fewer.
     fn row_epilogue(&mut self, r: ValueId, members: &[ValueId]) -> Option<Vec<String>> {
         let shape = self.g.shape(members[0]).clone();
         let contiguous = |m: ValueId| self.s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(&shape));

@@ -335,7 +335,9 @@ fn with_epilogue(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: &[
     // leaves it unstored (see `Training::keep_gradients`).
     let moved = [&members[..], &row_members[..]].concat();
     let read_later = rest[1..].iter().filter(|u| !moved.contains(u)).any(|&u| effects.of(g, s, storage, u).0.contains(&out));
-    let store = out != v || s.roots.contains(&v) || read_later;
+    // A root that views the product (a reshaped gradient) reads its buffer.
+    let returned = s.roots.iter().any(|&r| s.layouts[r].as_ref().is_some_and(|l| l.buffer == out));
+    let store = out != v || returned || read_later;
     let fused = kernel::product_with_epilogue(g, s, storage, v, &members, row_sums.map(|r| (r, &row_members[..])), store, &name);
     members.extend(row_members);
     (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)

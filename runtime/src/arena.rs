@@ -13,7 +13,9 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Every buffer a trainer uses: views into one allocation, placed at compile time.
+/// Every buffer a trainer uses: views into one allocation, placed at compile time. Not `Sync`:
+/// reads and uploads come from one thread at a time, which is what lets a read vouch for the
+/// uploads queued before it, and the `idle` flag for the tasks queued before it.
 pub struct Arena {
     client: Client,
     buffers: Vec<Handle>,
@@ -32,9 +34,6 @@ pub struct Arena {
     reads: Arc<AtomicU64>,
     /// The bytes [`Arena::write_input`] last wrote to each slot, if it wrote any.
     inputs: RefCell<Vec<Option<Vec<u8>>>>,
-    /// Not `Sync`: reads and uploads come from one thread at a time, which is what lets a read
-    /// vouch for the uploads queued before it.
-    _one_thread: PhantomData<Cell<()>>,
 }
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
@@ -62,7 +61,7 @@ impl Arena {
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
         let host = HostMemory::of(device, &client, arena);
         let inputs = RefCell::new(vec![None; buffers.len()]);
-        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, _one_thread: PhantomData }
+        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs }
     }
 
     /// The client kernels are launched on. Whatever the caller queues on it counts as work in
@@ -156,15 +155,7 @@ impl Arena {
         let (len, capacity) = (std::mem::size_of_val(data), 4 * self.plan[slot].1 as u64);
         assert!(len as u64 <= capacity, "internal: write past the end of slot {slot}");
         if let Some(host) = &self.host {
-            if !self.idle.get() {
-                self.wait();
-            }
-            // SAFETY: the arena is idle (no task queued through it is pending, and tasks
-            // queued through other arenas never touch it), and the slot lies inside it.
-            let slot_bytes = unsafe { host.bytes_mut(4 * self.plan[slot].0, capacity as usize) };
-            let (filled, rest) = slot_bytes.split_at_mut(len);
-            copy_around_cache(filled, bytemuck::cast_slice(data));
-            rest.fill(0);
+            self.copy_in(host, slot, bytemuck::cast_slice(data));
             return Upload { wait: None, _data: PhantomData };
         }
         self.idle.set(false);
@@ -183,6 +174,20 @@ impl Arena {
         }
         let wait = UploadWait { client: self.client.clone(), reads: Arc::clone(&self.reads), reads_before: self.reads.load(Ordering::SeqCst) };
         Upload { wait: Some(wait), _data: PhantomData }
+    }
+
+    /// Copies `bytes` to the start of `slot` in the arena's host memory and zeroes the rest,
+    /// once no task queued through the arena is pending.
+    fn copy_in(&self, host: &HostMemory, slot: usize, bytes: &[u8]) {
+        if !self.idle.get() {
+            self.wait();
+        }
+        let (offset, len) = self.plan[slot];
+        // SAFETY: the arena is idle (tasks queued through other arenas never touch it), and the
+        // slot lies inside it.
+        let (filled, rest) = unsafe { host.bytes_mut(4 * offset, 4 * len) }.split_at_mut(bytes.len());
+        copy_around_cache(filled, bytes);
+        rest.fill(0);
     }
 
     /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).

@@ -244,38 +244,46 @@ fn bad_inputs_are_errors_not_panics() {
 }
 
 /// An upload pads a short batch with zeros, has copied the data before the caller may change
-/// it (whether a read waited for it or its drop did), and lands after the writes queued before
-/// it (on the CPU runtime it copies at once, after waiting for them).
+/// it, and lands after the writes queued before it: on the CPU runtime, which copies at once
+/// after waiting for those writes, and on wgpu, which reads the caller's memory in place until
+/// a read or the upload's drop waits for it.
 #[test]
 fn uploads_pad_and_finish_before_their_source_changes() {
-    let arena = kiln_runtime::Arena::new(&cpu(), 4 * 9, &[(0, 8), (8, 1)]);
-    arena.write(0, &[7.0f32; 8]);
-    let mut data = vec![1.0f32, 2.0, 3.0];
-    // SAFETY (here and below): each upload is dropped, not leaked.
-    drop(unsafe { arena.upload(0, &data) });
-    data.fill(9.0);
-    assert_eq!(arena.read::<f32>(0), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the drop waited");
+    for (device, label) in [(cpu(), "cpu"), (wgpu(), "wgpu")] {
+        let arena = kiln_runtime::Arena::new(&device, 4 * 9, &[(0, 8), (8, 1)]);
+        arena.write(0, &[7.0f32; 8]);
+        let mut data = vec![1.0f32, 2.0, 3.0];
+        // SAFETY (here and below): each upload is dropped, not leaked.
+        drop(unsafe { arena.upload(0, &data) });
+        data.fill(9.0);
+        assert_eq!(arena.read::<f32>(0), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0], "{label}: the drop waited");
 
-    let mut data = vec![4.0f32; 8];
-    let upload = unsafe { arena.upload(0, &data) };
-    arena.read::<f32>(1);
-    drop(upload);
-    data.fill(9.0);
-    assert_eq!(arena.read::<f32>(0), [4.0; 8], "the read waited");
+        let mut data = vec![4.0f32; 8];
+        let upload = unsafe { arena.upload(0, &data) };
+        arena.read::<f32>(1);
+        drop(upload);
+        data.fill(9.0);
+        assert_eq!(arena.read::<f32>(0), [4.0; 8], "{label}: the read waited");
 
-    arena.write(0, &[5.0f32; 8]);
-    drop(unsafe { arena.upload(0, &[6.0f32; 2]) });
-    assert_eq!(arena.read::<f32>(0), [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the queued write landed first");
+        arena.write(0, &[5.0f32; 8]);
+        drop(unsafe { arena.upload(0, &[6.0f32; 2]) });
+        assert_eq!(arena.read::<f32>(0), [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "{label}: the queued write landed first");
+    }
 }
 
-/// A few steps of a small model on wgpu (Mesa's software Vulkan driver here) and on the CPU
-/// runtime give the same losses and parameters.
-#[test]
-fn wgpu_matches_cpu_runtime() {
+/// wgpu's default adapter (Mesa's software Vulkan driver here).
+fn wgpu() -> Device {
     match Device::wgpu(kiln_runtime::cubecl::device::WgpuDeviceKind::DefaultDevice) {
-        Ok(wgpu) => assert_steps_match_cpu_runtime(&wgpu, "wgpu"),
+        Ok(wgpu) => wgpu,
         Err(e) => panic!("no wgpu adapter ({e:?}); install mesa-vulkan-drivers (see kiln.sh)"),
     }
+}
+
+/// A few steps of a small model on wgpu and on the CPU runtime give the same losses and
+/// parameters.
+#[test]
+fn wgpu_matches_cpu_runtime() {
+    assert_steps_match_cpu_runtime(&wgpu(), "wgpu");
 }
 
 /// On a machine with an NVIDIA GPU, steps on CUDA match the CPU runtime; without one, opening

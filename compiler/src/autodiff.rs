@@ -73,8 +73,10 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
                 }
                 UnaryOp::Sign => return vec![],
                 UnaryOp::Relu => {
-                    let zero = g.scalar_like(0.0, x);
-                    let mask = g.binary(BinaryOp::Greater, x, zero);
+                    // From the output, as `y > 0` exactly where `x > 0`: the input need not be
+                    // kept for the backward pass, nor stored where the forward fuses the ReLU.
+                    let zero = g.scalar_like(0.0, y);
+                    let mask = g.binary(BinaryOp::Greater, y, zero);
                     g.mul(gy, mask)
                 }
                 UnaryOp::Tanh => {

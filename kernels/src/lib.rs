@@ -1,14 +1,16 @@
 //! CubeCL kernels that kiln's generated code calls. Generated kernels cover pointwise ops and
 //! reductions (their shapes baked in); the matrix products and direct convolutions live here,
 //! specialised at JIT time through `#[comptime]` shapes and strides, with the reductions across
-//! a vector's lanes that they use.
+//! a vector's lanes that they use and the barrier between a phased kernel's phases.
 
 #![warn(missing_docs)]
 
 mod conv;
 mod lanes;
 mod matmul;
+mod phases;
 
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
 pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
+pub use phases::sync_units;

@@ -84,6 +84,18 @@ impl Arena {
         (CubeCount::new_1d(work.div_ceil(units) as u32), CubeDim::new_1d(units as u32))
     }
 
+    /// Cube count and cube size for one cube of as many units as the runtime allows in one:
+    /// a phased kernel's, whose units split each phase and meet between phases.
+    pub fn one_cube(&self) -> (CubeCount, CubeDim) {
+        (CubeCount::new_1d(1), CubeDim::new_1d(self.units as u32))
+    }
+
+    /// Whether the arena lives in host memory (the CPU runtime): phased kernels pass it to
+    /// `kernels::sync_units`, which needs a different barrier there.
+    pub fn host_memory(&self) -> bool {
+        self.host.is_some()
+    }
+
     /// Cube count and cube size for a generated kernel over `work` indices, whose units each
     /// loop over a contiguous chunk of them: a few units per core on the CPU runtime, one
     /// unit per index elsewhere.

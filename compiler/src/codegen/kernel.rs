@@ -41,14 +41,26 @@ pub struct Kernel {
     pub args: Vec<Arg>,
     /// The values the kernel stores, in order (several for a multi-output kernel).
     pub values: Vec<ValueId>,
-    /// Whether each unit loops over a chunk of the `work` indices (generated kernels, see
-    /// [`over_indices`]), so a launch may use fewer units than `work`.
-    pub chunked: bool,
-    /// Literal compile-time arguments appended to the launch (library kernels).
+    /// How the launch's units cover the `work` indices.
+    pub grid: Grid,
+    /// Compile-time arguments appended to the launch: literals (library kernels), or the
+    /// arena's `host_memory()` (phased kernels).
     pub comptime: Vec<String>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
+}
+
+/// How a kernel's units cover its work.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Grid {
+    /// One unit per index or tile.
+    PerIndex,
+    /// Each unit loops over a contiguous chunk of the indices (generated kernels, see
+    /// [`over_indices`]), so a launch may use fewer units than `work`.
+    Chunked,
+    /// One cube, whose units split each phase and meet between phases (see [`phased`]).
+    OneCube,
 }
 
 impl Kernel {
@@ -150,12 +162,12 @@ pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<Value
     Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
 }
 
-/// Most elements a [`serial`] kernel computes in all (see [`elements`]): its one unit runs them
+/// Most elements a [`phased`] kernel computes in all (see [`elements`]): its cube runs them
 /// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
-pub const SERIAL_ELEMENTS: usize = 4096;
+pub const PHASED_ELEMENTS: usize = 4096;
 
-/// Whether `v`'s kernel can be a phase of a [`serial`] kernel: pointwise or a reduction.
-pub fn is_serial_phase(g: &Graph, v: ValueId) -> bool {
+/// Whether `v`'s kernel can be a phase of a [`phased`] kernel: pointwise or a reduction.
+pub fn is_phase(g: &Graph, v: ValueId) -> bool {
     is_pointwise_kernel(g, v) || matches!(g.nodes[v].op, Op::Reduce(..))
 }
 
@@ -167,21 +179,22 @@ pub fn elements(g: &Graph, v: ValueId) -> usize {
     }
 }
 
-/// One kernel whose single unit computes `values` (pointwise values and reductions, in launch
-/// order) phase by phase, a loop over each phase's indices: consecutive pointwise values of one
-/// shape form a phase, as do reductions of one input shape over the same axes. A phase reads
-/// earlier phases' results at any index, since one unit runs them in order, so a chain of
-/// small kernels (a loss, its gradient, a bias gradient) costs one launch. Scalar: the phases'
-/// shapes need not share a vector width. `None` where a phase would refuse a multi-output or
-/// multi-reduction merge.
-pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], name: &str) -> Option<Kernel> {
+/// One kernel of one cube computing `values` (pointwise values and reductions, in launch order)
+/// phase by phase: consecutive pointwise values of one shape form a phase, as do reductions of
+/// one input shape over the same axes. Each unit loops over its contiguous share of a phase's
+/// indices, and the units meet (`kernels::sync_units`) before the next phase, which may read
+/// earlier phases' results at any index. So a chain of small kernels (a loss, its gradient, a
+/// bias gradient) costs one launch, and no core waits while another runs it alone. Scalar: the
+/// phases' shapes need not share a vector width. `None` where a phase would refuse a
+/// multi-output or multi-reduction merge.
+pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], name: &str) -> Option<Kernel> {
     let key = |v: ValueId| match &g.nodes[v].op {
         Op::Reduce(_, input, axes) => (g.shape(*input).clone(), axes.clone()),
         _ => (g.shape(v).clone(), vec![]),
     };
     let mut phases: Vec<Vec<ValueId>> = vec![];
     for &v in values {
-        if !is_serial_phase(g, v) {
+        if !is_phase(g, v) {
             return None;
         }
         match phases.last_mut() {
@@ -191,9 +204,9 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
     }
     let mut e = Expr::new(g, s, storage, values[0], g.shape(values[0]));
     e.outputs = values.to_vec();
-    (e.serial, e.vector) = (true, 1);
-    let mut lines = vec![];
-    for phase in &phases {
+    (e.phased, e.vector) = (true, 1);
+    let mut lines = vec!["let unit = usize::cast_from(UNIT_POS);".to_string(), "let units = usize::cast_from(CUBE_DIM);".into()];
+    for (p, phase) in phases.iter().enumerate() {
         let (shape, reduced) = key(phase[0]);
         e.accumulators.clear();
         e.start_group(phase, &shape);
@@ -208,11 +221,18 @@ pub fn serial(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
                 [e.coords_of_element(&out_shape), body].concat()
             }
         };
-        lines.push(format!("for i in 0..{}usize {{", g.shape(phase[0]).numel()));
+        if p > 0 {
+            lines.push("kiln_runtime::kernels::sync_units(host_memory);".into());
+        }
+        let n = g.shape(phase[0]).numel();
+        lines.push(format!("for i in {n}usize * unit / units..{n}usize * (unit + 1) / units {{"));
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
         lines.push("}".into());
     }
-    Some(e.finish(name, lines, 1, false))
+    let source = format!("{}\n{}\n}}", e.signature(name, &["host_memory: bool"]), indent(&lines));
+    let args = [e.args.clone(), e.output_args()].concat();
+    let comptime = vec!["self.arena.host_memory()".into()];
+    Some(Kernel { source: Some(source), function: name.into(), vector: 1, work: 1, args, values: e.outputs.clone(), grid: Grid::OneCube, comptime, types: vec![storage.compute_type()] })
 }
 
 /// The product `v` with `members` (pointwise values of its shape, in launch order) computed
@@ -329,9 +349,9 @@ struct Expr<'a> {
     reads_index: bool,
     /// Whether an emitted line reads the unit's vector index (`index`) itself.
     reads_unit_index: bool,
-    /// Whether one unit runs the groups in order (see [`serial`]), so a group may read an
-    /// earlier one's results at any index.
-    serial: bool,
+    /// Whether the groups run as phases with barriers between them (see [`phased`]), so a
+    /// group may read an earlier one's results at any index.
+    phased: bool,
     /// Results of earlier loops of a multi-reduction: buffer, its strides, accumulator name.
     accumulators: Vec<(ValueId, Vec<usize>, String)>,
     /// Outputs stored an element at a time by a product's tiles (see [`Expr::row_epilogue`]),
@@ -368,7 +388,7 @@ impl<'a> Expr<'a> {
             used_axes: vec![],
             reads_index: false,
             reads_unit_index: false,
-            serial: false,
+            phased: false,
             accumulators: vec![],
             scalar_outputs: vec![],
             scalar: false,
@@ -672,8 +692,8 @@ impl<'a> Expr<'a> {
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
-            // An earlier group's result: segments never read one another; serial groups may.
-            self.hazard |= !self.serial;
+            // An earlier group's result: segments never read one another; phases may.
+            self.hazard |= !self.phased;
             let offset = self.offset(&strides, &frame);
             return self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
         }
@@ -787,17 +807,19 @@ impl<'a> Expr<'a> {
         }
     }
 
-    fn signature(&self, name: &str) -> String {
+    fn signature(&self, name: &str, comptime: &[&str]) -> String {
         let (inputs, outputs) = self.params();
-        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs].concat().join(", "))
+        let comptime = comptime.iter().map(|c| format!("#[comptime] {c}")).collect();
+        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs, comptime].concat().join(", "))
     }
 
     /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]),
     /// with the buffers it reads, then those it writes, as arguments.
     fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
-        let source = format!("{}\n{}\n}}", self.signature(name), indent(&over_indices(work, inner, chunked)));
+        let source = format!("{}\n{}\n}}", self.signature(name, &[]), indent(&over_indices(work, inner, chunked)));
+        let grid = if chunked { Grid::Chunked } else { Grid::PerIndex };
         let args = [self.args.clone(), self.output_args()].concat();
-        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), chunked, comptime: vec![], types: vec![self.storage.compute_type()] }
+        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, comptime: vec![], types: vec![self.storage.compute_type()] }
     }
 
     /// Starts emitting `group`, iterated over `shape`.
@@ -1081,7 +1103,7 @@ impl<'a> Expr<'a> {
         args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
         let values = store.then_some(v).into_iter().chain(self.outputs.iter().copied()).chain(row_sums).collect();
-        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, chunked: false, comptime: vec![], types: vec![self.storage.compute_type()] })
+        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, grid: Grid::PerIndex, comptime: vec![], types: vec![self.storage.compute_type()] })
     }
 
     /// The lines computing and storing `members` (pointwise over one shape with as many
@@ -1470,7 +1492,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         Form::Nt(w, _) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], chunked: false, comptime: p.constants().iter().map(usize::to_string).collect(), types }
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], grid: Grid::PerIndex, comptime: p.constants().iter().map(usize::to_string).collect(), types }
 }
 
 /// A direct convolution or its weight gradient through the library's `conv_forward` or
@@ -1504,7 +1526,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         _ => unreachable!("not a direct convolution"),
     };
     let types = vec![storage.compute_type()];
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], chunked: false, comptime, types }
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], grid: Grid::PerIndex, comptime, types }
 }
 
 /// Output channels per unit of `conv_weight_grad` for `c_out` channels: 4 where they divide,

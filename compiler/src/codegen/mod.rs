@@ -160,7 +160,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
 ///   [`kernel::multi_reduce`]);
 /// - runs of such kernels that read nothing another writes share one as segments (see
 ///   [`kernel::segmented`]);
-/// - runs of small ones share one serial kernel (see [`merge_serial`]).
+/// - runs of small ones share one phased kernel (see [`merge_phased`]).
 ///
 /// A shared kernel is launched where its last value was, with nothing launched in between, so
 /// every read and write keeps its order.
@@ -216,25 +216,25 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
     }
     if fuse {
         planned = merge_independent(g, s, storage, planned);
-        planned = merge_serial(g, s, storage, planned);
+        planned = merge_phased(g, s, storage, planned);
     }
     planned
 }
 
-/// Runs of consecutive small pointwise and reduction kernels ([`kernel::SERIAL_ELEMENTS`] in
-/// all), each run as one [`kernel::serial`] kernel.
-fn merge_serial(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
+/// Runs of consecutive small pointwise and reduction kernels ([`kernel::PHASED_ELEMENTS`] in
+/// all), each run as one [`kernel::phased`] kernel.
+fn merge_phased(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
     let elements = |k: &Kernel| k.values.iter().map(|&v| kernel::elements(g, v)).sum::<usize>();
-    let small = |k: &Kernel| k.chunked && k.values.iter().all(|&v| kernel::is_serial_phase(g, v)) && elements(k) <= kernel::SERIAL_ELEMENTS;
+    let small = |k: &Kernel| k.grid == kernel::Grid::Chunked && k.values.iter().all(|&v| kernel::is_phase(g, v)) && elements(k) <= kernel::PHASED_ELEMENTS;
     let mut merged: Vec<(ValueId, Kernel)> = vec![];
-    // The values of the last merged kernel if it may grow into a serial one, and their elements.
+    // The values of the last merged kernel if it may grow into a phased one, and their elements.
     let (mut run, mut total): (Vec<ValueId>, usize) = (vec![], 0);
     for (v, k) in planned {
-        if small(&k) && !run.is_empty() && total + elements(&k) <= kernel::SERIAL_ELEMENTS {
+        if small(&k) && !run.is_empty() && total + elements(&k) <= kernel::PHASED_ELEMENTS {
             let candidate = [run.clone(), k.values.clone()].concat();
-            if let Some(serial) = kernel::serial(g, s, storage, &candidate, &format!("k{v}")) {
+            if let Some(phased) = kernel::phased(g, s, storage, &candidate, &format!("k{v}")) {
                 (run, total) = (candidate, total + elements(&k));
-                *merged.last_mut().unwrap() = (v, serial);
+                *merged.last_mut().unwrap() = (v, phased);
                 continue;
             }
         }
@@ -354,7 +354,7 @@ const LAUNCH_COST_IN_INDICES: usize = 2048;
 /// by more than the launches it saves.
 fn merge_independent(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, planned: Vec<(ValueId, Kernel)>) -> Vec<(ValueId, Kernel)> {
     // Chunked: a product's kernel is not, even where it stores only its epilogue's values.
-    let pointwise = |k: &Kernel| k.source.is_some() && k.chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
+    let pointwise = |k: &Kernel| k.source.is_some() && k.grid == kernel::Grid::Chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
     let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
     let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
     let mut merged: Vec<(ValueId, Kernel)> = vec![];
@@ -861,8 +861,12 @@ fn emit_trainer(
                 })
                 .chain(k.comptime.iter().cloned())
                 .collect();
-            let grid = if k.chunked { "chunked_grid" } else { "grid" };
-            w.line(&format!("let (count, dim) = self.arena.{grid}({});", k.work));
+            let grid = match k.grid {
+                kernel::Grid::PerIndex => format!("grid({})", k.work),
+                kernel::Grid::Chunked => format!("chunked_grid({})", k.work),
+                kernel::Grid::OneCube => "one_cube()".into(),
+            };
+            w.line(&format!("let (count, dim) = self.arena.{grid};"));
             w.open("for _ in 0..profile.launches() {");
             w.line(&format!(
                 "unsafe {{ {}::launch_unchecked::<{}>(client, count.clone(), dim, {}, {}) }};",

@@ -23,7 +23,7 @@ fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, out
         work,
         args: vec![arg(source_buffer), arg(output)],
         values: vec![v],
-        chunked: true,
+        grid: super::kernel::Grid::Chunked,
         comptime: vec![],
         types: vec![storage.compute_type()],
     }

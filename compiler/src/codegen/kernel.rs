@@ -229,10 +229,7 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
         lines.push("}".into());
     }
-    let source = format!("{}\n{}\n}}", e.signature(name, &["host_memory: bool"]), indent(&lines));
-    let args = [e.args.clone(), e.output_args()].concat();
-    let comptime = vec!["self.arena.host_memory()".into()];
-    Some(Kernel { source: Some(source), function: name.into(), vector: 1, work: 1, args, values: e.outputs.clone(), grid: Grid::OneCube, comptime, types: vec![storage.compute_type()] })
+    Some(e.assemble(name, &lines, 1, Grid::OneCube))
 }
 
 /// The product `v` with `members` (pointwise values of its shape, in launch order) computed
@@ -813,13 +810,22 @@ impl<'a> Expr<'a> {
         format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs, comptime].concat().join(", "))
     }
 
-    /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]),
-    /// with the buffers it reads, then those it writes, as arguments.
+    /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]).
     fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
-        let source = format!("{}\n{}\n}}", self.signature(name, &[]), indent(&over_indices(work, inner, chunked)));
         let grid = if chunked { Grid::Chunked } else { Grid::PerIndex };
+        self.assemble(name, &over_indices(work, inner, chunked), work, grid)
+    }
+
+    /// The kernel `name` with `body`, taking the buffers it reads, then those it writes; a
+    /// [`Grid::OneCube`] kernel also takes the `host_memory` flag its barriers need.
+    fn assemble(&self, name: &str, body: &[String], work: usize, grid: Grid) -> Kernel {
+        let (params, comptime) = match grid {
+            Grid::OneCube => (&["host_memory: bool"][..], vec!["self.arena.host_memory()".to_string()]),
+            Grid::PerIndex | Grid::Chunked => (&[][..], vec![]),
+        };
+        let source = format!("{}\n{}\n}}", self.signature(name, params), indent(body));
         let args = [self.args.clone(), self.output_args()].concat();
-        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, comptime: vec![], types: vec![self.storage.compute_type()] }
+        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, comptime, types: vec![self.storage.compute_type()] }
     }
 
     /// Starts emitting `group`, iterated over `shape`.

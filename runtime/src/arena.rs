@@ -34,6 +34,9 @@ pub struct Arena {
     reads: Arc<AtomicU64>,
     /// The bytes [`Arena::write_input`] last wrote to each slot, if it wrote any.
     inputs: RefCell<Vec<Option<Vec<u8>>>>,
+    /// The counter from which balanced kernels' units claim tiles: one `u32`, zero between
+    /// launches (see `kiln_kernels::claim_tiles`).
+    claims: Handle,
 }
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
@@ -61,7 +64,8 @@ impl Arena {
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
         let host = HostMemory::of(device, &client, arena);
         let inputs = RefCell::new(vec![None; buffers.len()]);
-        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs }
+        let claims = client.create_from_slice(&[0u8; 4]);
+        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, claims }
     }
 
     /// The client kernels are launched on. Whatever the caller queues on it counts as work in
@@ -90,6 +94,22 @@ impl Arena {
         (CubeCount::new_1d(1), CubeDim::new_1d(self.units as u32))
     }
 
+    /// Cube count and cube size for a balanced kernel over `work` tiles: one cube on the CPU
+    /// runtime, whose units share the tiles out among themselves, else a unit per tile.
+    pub fn balanced_grid(&self, work: usize) -> (CubeCount, CubeDim) {
+        if self.host_memory() {
+            self.one_cube()
+        } else {
+            self.grid(work)
+        }
+    }
+
+    /// The counter balanced kernels claim tiles from, as a kernel argument.
+    pub fn claims(&self) -> BufferArg {
+        // SAFETY: the counter holds one u32, and kernels touch only its first.
+        unsafe { BufferArg::from_raw_parts(self.claims.clone(), 1) }
+    }
+
     /// Whether the arena lives in host memory (the CPU runtime): phased kernels pass it to
     /// `kernels::sync_units`, which needs a different barrier there.
     pub fn host_memory(&self) -> bool {
@@ -100,7 +120,7 @@ impl Arena {
     /// loop over a contiguous chunk of them: a few units per core on the CPU runtime, one
     /// unit per index elsewhere.
     pub fn chunked_grid(&self, work: usize) -> (CubeCount, CubeDim) {
-        if self.host.is_some() {
+        if self.host_memory() {
             self.grid(work.min(self.units * CPU_CUBES_PER_CHUNKED_LAUNCH))
         } else {
             self.grid(work)
@@ -112,7 +132,7 @@ impl Arena {
     /// queue (`step_time reverser`, 738 launches a step: 298 ms with no waits, 8 to 11 ms
     /// waiting every 16 launches; see the README).
     pub fn drain_queue(&self) {
-        if self.host.is_some() {
+        if self.host_memory() {
             self.wait();
         }
     }

@@ -43,9 +43,10 @@ pub struct Kernel {
     pub values: Vec<ValueId>,
     /// How the launch's units cover the `work` indices.
     pub grid: Grid,
-    /// Compile-time arguments appended to the launch: literals (library kernels), or the
-    /// arena's `host_memory()` (phased kernels).
-    pub comptime: Vec<String>,
+    /// Arguments the launch passes after the buffers: a library kernel's compile-time
+    /// literals; the arena's `host_memory()` (phased kernels), after its `claims()` counter
+    /// (balanced kernels).
+    pub trailing: Vec<String>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
@@ -61,6 +62,10 @@ pub enum Grid {
     Chunked,
     /// One cube, whose units split each phase and meet between phases (see [`phased`]).
     OneCube,
+    /// One cube on the CPU runtime, whose units compute a static share of the tiles and then
+    /// claim the rest chunk by chunk (`kiln_kernels::claim_tiles`); one unit per tile
+    /// elsewhere.
+    Balanced,
 }
 
 impl Kernel {
@@ -819,13 +824,13 @@ impl<'a> Expr<'a> {
     /// The kernel `name` with `body`, taking the buffers it reads, then those it writes; a
     /// [`Grid::OneCube`] kernel also takes the `host_memory` flag its barriers need.
     fn assemble(&self, name: &str, body: &[String], work: usize, grid: Grid) -> Kernel {
-        let (params, comptime) = match grid {
+        let (params, trailing) = match grid {
             Grid::OneCube => (&["host_memory: bool"][..], vec!["self.arena.host_memory()".to_string()]),
-            Grid::PerIndex | Grid::Chunked => (&[][..], vec![]),
+            Grid::PerIndex | Grid::Chunked | Grid::Balanced => (&[][..], vec![]),
         };
         let source = format!("{}\n{}\n}}", self.signature(name, params), indent(body));
         let args = [self.args.clone(), self.output_args()].concat();
-        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, comptime, types: vec![self.storage.compute_type()] }
+        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, trailing, types: vec![self.storage.compute_type()] }
     }
 
     /// Starts emitting `group`, iterated over `shape`.
@@ -1011,7 +1016,7 @@ impl<'a> Expr<'a> {
         let (ea, eb, eo) = (self.storage.elem(p.a.buffer), self.storage.elem(p.b.buffer), self.storage.elem(p.out));
         let (m, k, n) = (p.m, p.k, p.n);
         let (a, b) = (&p.a.strides, &p.b.strides);
-        let mut lines = vec!["let pos = ABSOLUTE_POS;".to_string(), format!("if pos < {} {{", p.work())];
+        let mut lines = vec![];
         // Each element of the tile: its guard, vector index and accumulator.
         let elements: Vec<(String, String, String)> = match p.form {
             Form::Nn(w, vectors) => {
@@ -1054,12 +1059,22 @@ impl<'a> Expr<'a> {
         }
         if let Some(r) = row_sums {
             // The tiles of the first column sum their rows of `a` over k: scalars in NN form,
+            // a sum per row in one pass over k, so the rows' chains of additions overlap;
             // vectors along k (then their lanes) in NT form.
-            let (column, first_row, rows, sum) = match p.form {
+            let (column, first_row, rows, prologue, row_sum): (_, _, _, Vec<String>, Box<dyn Fn(usize) -> Vec<String>>) = match p.form {
                 Form::Nn(..) => {
-                    let row = if a[0] == 1 { "r".to_string() } else { format!("r * {}", a[0]) };
-                    let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{row} + q * {}]", a[1]));
-                    ("col", "row", TILE, vec!["let mut sum = F::new(0.0);".to_string(), format!("for q in 0..{k}usize {{"), format!("    sum += {load};"), "}".into()])
+                    let mut prologue: Vec<String> = (0..TILE).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
+                    prologue.push(format!("for q in 0..{k}usize {{"));
+                    for t in 0..TILE {
+                        let row = plus("row", t);
+                        let offset = if a[0] == 1 { row.clone() } else { format!("{row} * {}", a[0]) };
+                        let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{offset} + q * {}]", a[1]));
+                        prologue.push(format!("    if {row} < {m} {{"));
+                        prologue.push(format!("        sum{t} += {load};"));
+                        prologue.push("    }".into());
+                    }
+                    prologue.push("}".into());
+                    ("col", "row", TILE, prologue, Box::new(|t| vec![format!("let sum = sum{t};")]))
                 }
                 Form::Nt(lanes, rows) => {
                     let load = format!("Vector::<F, K>::cast_from(lhs[r * {} + q])", a[0] / lanes);
@@ -1070,24 +1085,26 @@ impl<'a> Expr<'a> {
                         "}".into(),
                         format!("let sum = kiln_runtime::kernels::lane_sum::<F, K>(lanes, {lanes}usize);"),
                     ];
-                    ("c0", "r0", rows, lines)
+                    ("c0", "r0", rows, vec![], Box::new(move |_| lines.clone()))
                 }
             };
             lines.push(format!("    if {column} == 0 {{"));
-            lines.push(format!("        for t in 0..{rows}usize {{"));
-            lines.push(format!("            let r = {first_row} + t;"));
-            lines.push(format!("            if r < {m} {{"));
-            lines.extend(sum.iter().map(|l| format!("                {l}")));
-            lines.push(format!("                sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
-            if !row_element.is_empty() {
-                lines.push("                let i = r;".into());
-                lines.extend(row_element.iter().map(|l| format!("                {l}")));
+            lines.extend(prologue.iter().map(|l| format!("        {l}")));
+            for t in 0..rows {
+                let row = plus(first_row, t);
+                lines.push(format!("        if {row} < {m} {{"));
+                lines.push(format!("            let r = {first_row} + {t};"));
+                lines.extend(row_sum(t).iter().map(|l| format!("            {l}")));
+                lines.push(format!("            sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
+                if !row_element.is_empty() {
+                    lines.push("            let i = r;".into());
+                    lines.extend(row_element.iter().map(|l| format!("            {l}")));
+                }
+                lines.push("        }".into());
             }
-            lines.push("            }".into());
-            lines.push("        }".into());
             lines.push("    }".into());
         }
-        lines.push("}".into());
+        let lines = balanced_tiles(p.work(), p.claimed_chunk(), lines);
 
         let operands = match p.form {
             Form::Nn(..) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
@@ -1096,7 +1113,8 @@ impl<'a> Expr<'a> {
         let (inputs, outputs) = self.params();
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
         let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
-        let params = [operands.to_vec(), inputs, prod.into_iter().collect(), outputs, sums.into_iter().collect()].concat();
+        let balance = ["claims: &[Atomic<u32>]".to_string(), "#[comptime] host_memory: bool".into()];
+        let params = [operands.to_vec(), inputs, prod.into_iter().collect(), outputs, sums.into_iter().collect(), balance.to_vec()].concat();
         let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
         let operand_access = match p.form {
@@ -1109,7 +1127,8 @@ impl<'a> Expr<'a> {
         args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
         let values = store.then_some(v).into_iter().chain(self.outputs.iter().copied()).chain(row_sums).collect();
-        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, grid: Grid::PerIndex, comptime: vec![], types: vec![self.storage.compute_type()] })
+        let trailing = vec!["self.arena.claims()".to_string(), "self.arena.host_memory()".into()];
+        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, grid: Grid::Balanced, trailing, types: vec![self.storage.compute_type()] })
     }
 
     /// The lines computing and storing `members` (pointwise over one shape with as many
@@ -1369,6 +1388,32 @@ fn indent(lines: &[String]) -> String {
 /// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit
 /// per index, or, `chunked`, each unit over its contiguous chunk of the indices (split evenly
 /// over the units launched; see `Arena::chunked_grid`).
+/// `body` (the lines computing tile `pos`, indented one level) run over the `tiles` of a
+/// [`Grid::Balanced`] kernel: the unit's static share (empty where there are few tiles), then
+/// the chunks of `chunk` tiles it claims until it is refused (see `kiln_kernels::claim_tiles`).
+fn balanced_tiles(tiles: usize, chunk: usize, body: Vec<String>) -> Vec<String> {
+    let mut lines = vec![
+        format!("let mut start = kiln_runtime::kernels::share_start({tiles}usize, host_memory);"),
+        format!("let mut end = kiln_runtime::kernels::share_end({tiles}usize, host_memory);"),
+        "loop {".into(),
+        "    for pos in start..end {".into(),
+    ];
+    lines.extend(body.into_iter().map(|l| format!("    {l}")));
+    lines.extend([
+        "    }".to_string(),
+        format!("    start = kiln_runtime::kernels::claim_tiles(claims, {tiles}usize, {chunk}usize, host_memory);"),
+        format!("    if start >= {tiles}usize {{"),
+        "        break;".into(),
+        "    }".into(),
+        format!("    end = start + {chunk}usize;"),
+        format!("    if end > {tiles}usize {{"),
+        format!("        end = {tiles}usize;"),
+        "    }".into(),
+        "}".into(),
+    ]);
+    lines
+}
+
 pub(super) fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Vec<String> {
     let mut guarded = vec![format!("if i < {work} {{")];
     guarded.extend(inner.into_iter().map(|l| format!("    {l}")));
@@ -1439,6 +1484,10 @@ enum Form {
     Nt(usize, usize),
 }
 
+/// The work in a chunk of tiles a balanced kernel's unit claims: about 2 us of one core here
+/// (a claim moves the counter's cache line between cores, some 0.1 us).
+const CLAIMED_FLOPS: usize = 200_000;
+
 /// A matrix product `out = a @ b`: sizes, operand layouts and tiling.
 struct Product {
     m: usize,
@@ -1479,6 +1528,11 @@ impl Product {
         }
     }
 
+    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`] of work.
+    fn claimed_chunk(&self) -> usize {
+        (CLAIMED_FLOPS * self.work()).div_ceil(2 * self.m * self.n * self.k).max(1)
+    }
+
     /// The library kernel's compile-time arguments.
     fn constants(&self) -> Vec<usize> {
         let (a, b) = (&self.a.strides, &self.b.strides);
@@ -1498,7 +1552,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         Form::Nt(w, _) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], grid: Grid::PerIndex, comptime: p.constants().iter().map(usize::to_string).collect(), types }
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], grid: Grid::PerIndex, trailing: p.constants().iter().map(usize::to_string).collect(), types }
 }
 
 /// A direct convolution or its weight gradient through the library's `conv_forward` or
@@ -1532,7 +1586,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         _ => unreachable!("not a direct convolution"),
     };
     let types = vec![storage.compute_type()];
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], grid: Grid::PerIndex, comptime, types }
+    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], grid: Grid::PerIndex, trailing: comptime, types }
 }
 
 /// Output channels per unit of `conv_weight_grad` for `c_out` channels: 4 where they divide,

@@ -859,12 +859,13 @@ fn emit_trainer(
                     };
                     format!("self.arena.arg({}, {len})", slot(a.buffer))
                 })
-                .chain(k.comptime.iter().cloned())
+                .chain(k.trailing.iter().cloned())
                 .collect();
             let grid = match k.grid {
                 kernel::Grid::PerIndex => format!("grid({})", k.work),
                 kernel::Grid::Chunked => format!("chunked_grid({})", k.work),
                 kernel::Grid::OneCube => "one_cube()".into(),
+                kernel::Grid::Balanced => format!("balanced_grid({})", k.work),
             };
             w.line(&format!("let (count, dim) = self.arena.{grid};"));
             w.open("for _ in 0..profile.launches() {");

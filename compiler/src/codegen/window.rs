@@ -24,7 +24,7 @@ fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, out
         args: vec![arg(source_buffer), arg(output)],
         values: vec![v],
         grid: super::kernel::Grid::Chunked,
-        comptime: vec![],
+        trailing: vec![],
         types: vec![storage.compute_type()],
     }
 }

@@ -1,6 +1,6 @@
 //! The buffers of one compiled model: one allocation, carved up by the compile-time memory
-//! plan. Steps write inputs in place and launch kernels over these buffers; nothing is
-//! allocated on the device after `new`.
+//! plan, beside the 4-byte counter balanced kernels claim tiles from. Steps write inputs in
+//! place and launch kernels over these buffers; nothing is allocated on the device after `new`.
 
 use crate::Device;
 use cubecl::bytes::{AccessError, AccessPolicy, AllocationController, AllocationProperty, Bytes};

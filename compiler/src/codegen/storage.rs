@@ -20,8 +20,8 @@ impl Storage {
         Storage { precision, half_buffers }
     }
 
-    fn half_of(&self, buffer: ValueId) -> Option<&'static str> {
-        self.precision.half().filter(|_| self.half_buffers.contains(&buffer)).map(Half::rust_type)
+    fn half_of(&self, buffer: ValueId) -> Option<Half> {
+        self.precision.half().filter(|_| self.half_buffers.contains(&buffer))
     }
 
     /// The type kernels compute in: `F`'s launch argument.
@@ -31,12 +31,12 @@ impl Storage {
 
     /// The element type of `buffer` in a kernel signature: `F` or the half type.
     pub fn elem(&self, buffer: ValueId) -> &'static str {
-        self.half_of(buffer).unwrap_or("F")
+        self.half_of(buffer).map_or("F", Half::rust_type)
     }
 
     /// The element type of `buffer` as a launch's type argument.
     pub fn launch_type(&self, buffer: ValueId) -> &'static str {
-        self.half_of(buffer).unwrap_or(self.compute_type())
+        self.half_of(buffer).map_or(self.compute_type(), Half::rust_type)
     }
 
     /// `vector`, a vector read from `buffer`, as `Vector<F, N>`.
@@ -55,18 +55,21 @@ impl Storage {
         }
     }
 
-    /// `vector`, a `Vector<F, N>`, as a vector of `buffer`'s type, to store.
+    /// `vector`, a `Vector<F, N>`, as a vector of `buffer`'s type, to store (bf16 through
+    /// `kiln_kernels::to_bf16`, which needs no runtime library).
     pub fn narrow(&self, buffer: ValueId, vector: &str) -> String {
         match self.half_of(buffer) {
-            Some(ty) => format!("Vector::<{ty}, N>::cast_from({vector})"),
+            Some(Half::Bf16) => format!("kiln_runtime::kernels::to_bf16::<F, N>({vector})"),
+            Some(Half::F16) => format!("Vector::<f16, N>::cast_from({vector})"),
             None => vector.to_string(),
         }
     }
 
-    /// `scalar`, an `F`, as an element of `buffer`'s type, to store.
+    /// `scalar`, an `F`, as an element of `buffer`'s type, to store (see [`Storage::narrow`]).
     pub fn narrow_scalar(&self, buffer: ValueId, scalar: &str) -> String {
         match self.half_of(buffer) {
-            Some(ty) => format!("{ty}::cast_from({scalar})"),
+            Some(Half::Bf16) => format!("kiln_runtime::kernels::to_bf16_scalar::<F>({scalar})"),
+            Some(Half::F16) => format!("f16::cast_from({scalar})"),
             None => scalar.to_string(),
         }
     }

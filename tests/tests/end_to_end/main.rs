@@ -837,3 +837,52 @@ fn direct_convolution_matches_an_f64_reference() {
         println!("{}: relative errors {:.1e} (forward), {:.1e} (weight gradient)", conv.name, report.forward_error, report.weight_grad_error);
     }
 }
+
+/// A kernel storing `x` as bf16 through `kiln_kernels::to_bf16` and `to_bf16_scalar`.
+mod bf16_stores {
+    use kiln_runtime::cubecl;
+    use kiln_runtime::cubecl::prelude::*;
+    use kiln_runtime::half::bf16;
+
+    #[cube(launch_unchecked)]
+    pub fn round<N: Size>(x: &[Vector<f32, N>], vectors: &mut [Vector<bf16, N>], scalars: &mut [bf16]) {
+        let i = ABSOLUTE_POS;
+        if i < x.len() {
+            vectors[i] = kiln_runtime::kernels::to_bf16::<f32, N>(x[i]);
+            scalars[i] = kiln_runtime::kernels::to_bf16_scalar::<f32>(x[i].extract(0usize));
+        }
+    }
+}
+
+/// Stores rounded to bf16 by integer arithmetic (which the CPU runtime's JIT compiles without
+/// AVX512_BF16) match `half::bf16::from_f32` bit for bit: ties to even in both directions,
+/// overflow to infinity, subnormals, signed zeros and infinities, NaNs kept NaN.
+#[test]
+fn bf16_stores_round_to_nearest_even() {
+    use kiln_runtime::half::bf16;
+    let mut x: Vec<f32> = vec![
+        0.0, -0.0, 1.0, -1.5, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-40, -1e-42, f32::INFINITY, f32::NEG_INFINITY,
+        f32::from_bits(0x3f80_8000), // a tie below an even neighbour: rounds down
+        f32::from_bits(0x3f81_8000), // a tie below an odd one: rounds up
+        f32::from_bits(0x3f80_8001), // just past a tie: rounds up
+        f32::from_bits(0x7f7f_ffff), // rounds up to infinity
+    ];
+    let mut rng = SplitMix64::new(11, 0);
+    x.extend((0..49).map(|_| f32::from_bits(rng.next_u64() as u32) % 1e6));
+    x.resize(64, 0.0);
+    let nan = f32::NAN;
+    x[63] = nan;
+    let device = cpu();
+    let arena = kiln_runtime::Arena::new(&device, 4 * 128, &[(0, 64), (64, 32), (96, 32)]);
+    arena.write(0, &x);
+    let (count, dim) = arena.grid(64);
+    unsafe { bf16_stores::round::launch_unchecked(arena.client(), count, dim, 1, arena.arg(0, 64), arena.arg(1, 64), arena.arg(2, 64)) };
+    let (vectors, scalars) = (arena.read::<u16>(1), arena.read::<u16>(2));
+    for (i, &v) in x.iter().enumerate() {
+        let want = bf16::from_f32(v);
+        for (label, got) in [("vector", vectors[i]), ("scalar", scalars[i])] {
+            let got = bf16::from_bits(got);
+            assert!(got.to_bits() == want.to_bits() || (v.is_nan() && got.is_nan()), "{label} store of {v:e} ({:#010x}): {:#06x}, want {:#06x}", v.to_bits(), got.to_bits(), want.to_bits());
+        }
+    }
+}

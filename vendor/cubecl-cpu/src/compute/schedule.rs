@@ -117,9 +117,10 @@ impl SchedulerStreamBackend for ScheduledCpuBackend {
         stream.enqueue_task(task, failures);
     }
 
-    fn flush(stream: &mut Self::Stream, _failures: &mut ErrorGraph) {
-        stream.submit();
-    }
+    /// kiln: does not wait. An enqueued launch is already in the threadpool's queue, which runs
+    /// launches in dispatch order across streams (see `Threadpool::dispatched`); what must see
+    /// their results waits itself (`CpuStream::submit`: reads, syncs, writes, relocations).
+    fn flush(_stream: &mut Self::Stream, _failures: &mut ErrorGraph) {}
 
     fn factory(&mut self) -> &mut Self::Factory {
         &mut self.factory

@@ -76,7 +76,9 @@ impl CpuServer {
             backend,
             SchedulerMultiStreamOptions {
                 max_streams,
-                max_tasks: 8,
+                // kiln: 1, not 8: each launch goes to the workers as it is made, so they run
+                // while the caller makes the next (see `ScheduledCpuBackend::flush`).
+                max_tasks: 1,
                 strategy: SchedulerStrategy::Interleave,
             },
         );

@@ -36,8 +36,8 @@ pub struct CpuStream {
     pub(crate) shared_memory_management: MemoryManagement<BytesStorage>,
     pub(crate) timestamps: TimestampProfiler,
     threadpool: &'static spin::Mutex<Threadpool>,
-    next_counter_step: u64,
-    atomic_counter: Arc<CachePadded<AtomicU64>>,
+    /// kiln: the threadpool's counter of finished units (see [`Threadpool::finished`]).
+    finished: Arc<CachePadded<AtomicU64>>,
 }
 
 impl StreamMemory for CpuStream {
@@ -76,11 +76,14 @@ impl RelocatableStream for CpuStream {
     }
 
     fn relocate(&mut self, reason: RelocationReason, failures: &mut ErrorGraph) {
+        // kiln: the scheduler's flush no longer waits (see `ScheduledCpuBackend::flush`).
+        self.submit();
         self.memory_management
             .relocate(&mut HostCopies, reason, failures);
     }
 
     fn cleanup_memory(&mut self, failures: &mut ErrorGraph) {
+        self.submit();
         self.memory_management.cleanup(Cleanup::Explicit, failures);
     }
 }
@@ -115,15 +118,13 @@ impl CpuStream {
             MemoryManagementOptions::new("Shared CPU"),
         );
         let threadpool = Threadpool::get();
-        let next_counter_step = 0;
-        let atomic_counter = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let finished = threadpool.lock().finished();
         Self {
             memory_management,
             shared_memory_management,
             timestamps: TimestampProfiler::default(),
             threadpool,
-            next_counter_step,
-            atomic_counter,
+            finished,
         }
     }
 
@@ -157,7 +158,6 @@ impl CpuStream {
                 }
                 // No unit cap: the threadpool grows to fit any cube_dim, one
                 // worker per unit for barrier kernels.
-                let units = cube_dim.num_elems();
                 self.threadpool.lock().execute_data(
                     pliron_engine,
                     bindings,
@@ -165,10 +165,7 @@ impl CpuStream {
                     cube_count,
                     &mut self.shared_memory_management,
                     failures,
-                    self.next_counter_step,
-                    &self.atomic_counter,
                 );
-                self.next_counter_step += units as u64;
             }
         }
     }
@@ -179,7 +176,11 @@ impl CpuStream {
     /// asking — a full task queue, the ordering barrier before a write, the
     /// scheduler aligning streams. Whatever is queued stays queued, for the
     /// flush of the stream that owns it.
+    ///
+    /// kiln: waits for every launch dispatched so far, by any stream: launches from
+    /// all streams run in one order (see `Threadpool::dispatched`).
     pub fn submit(&mut self) {
+        let dispatched = self.threadpool.lock().dispatched();
         // Spin briefly, then yield between polls: the client is not pinned,
         // and a pure spin parked on a worker's logical CPU keeps that worker
         // off it until the next timer tick (~3 ms unit-start stalls).
@@ -189,11 +190,7 @@ impl CpuStream {
         // spins made a one-kernel launch-and-sync 35 us, 16 make it 10 us.
         const SPINS_BEFORE_YIELD: u32 = 16;
         let mut spins = 0u32;
-        while self
-            .atomic_counter
-            .load(std::sync::atomic::Ordering::Acquire)
-            != self.next_counter_step
-        {
+        while self.finished.load(std::sync::atomic::Ordering::Acquire) < dispatched {
             spins += 1;
             if spins < SPINS_BEFORE_YIELD {
                 std::hint::spin_loop();

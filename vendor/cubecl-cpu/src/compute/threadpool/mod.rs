@@ -32,13 +32,34 @@ static INSTANCE: OnceLock<spin::Mutex<Threadpool>> = OnceLock::new();
 /// To register work, you have to use the execution queue.
 pub struct Threadpool {
     scheduler: Scheduler,
+    /// kiln: units dispatched so far, by every stream. A launch's units start once `finished`
+    /// reaches the count dispatched before them, so launches run in dispatch order.
+    dispatched: u64,
+    /// kiln: units finished so far, by every stream.
+    finished: Arc<CachePadded<AtomicU64>>,
 }
 
 impl Threadpool {
     fn init() -> Self {
         let scheduler = Scheduler::new(SchedulerVariant::Dispatcher);
+        let finished = Arc::new(CachePadded::new(AtomicU64::new(0)));
 
-        Self { scheduler }
+        Self {
+            scheduler,
+            dispatched: 0,
+            finished,
+        }
+    }
+
+    /// kiln: the units dispatched so far: every launch dispatched before has run once
+    /// [`Threadpool::finished`] reaches it.
+    pub fn dispatched(&self) -> u64 {
+        self.dispatched
+    }
+
+    /// kiln: the counter of finished units.
+    pub fn finished(&self) -> Arc<CachePadded<AtomicU64>> {
+        Arc::clone(&self.finished)
     }
 
     /// Resolves the global execution queue instance.
@@ -55,9 +76,9 @@ impl Threadpool {
         cube_count: [u32; 3],
         memory: &mut MemoryManagement<BytesStorage>,
         failures: &mut ErrorGraph,
-        next_counter_step: u64,
-        atomic_counter: &Arc<CachePadded<AtomicU64>>,
     ) {
+        let next_counter_step = self.dispatched;
+        self.dispatched += cube_dim.num_elems() as u64;
         let requirements = pliron_engine.requirements().clone();
 
         let BindingsResource { resources, info } = bindings;
@@ -95,7 +116,7 @@ impl Threadpool {
                     let mut pliron_data = base_data.clone();
                     pliron_data.set_unit_pos([unit_pos_x, unit_pos_y, unit_pos_z]);
 
-                    let atomic_counter = Arc::clone(atomic_counter);
+                    let atomic_counter = Arc::clone(&self.finished);
                     let compute_task = ComputeTask {
                         pliron_engine,
                         pliron_data,

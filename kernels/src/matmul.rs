@@ -140,9 +140,8 @@ pub struct NtTile<F: Float> {
 /// along k, read as vectors of `v` (`b[k, n]` is stored as rows of n: element `(p, j)` at
 /// `j * b_col + p`), each accumulator summed over its lanes at the end. 4 rows keep 16 vector
 /// accumulators (8 loads per 16 multiply-adds), which fit AVX-512's 32 registers with the
-/// loads (the MNIST MLP's forward product alone, 64x784x256: 0.140 ms with 2 rows, 0.126 ms
-/// with 4; `matmul_tiles` example); 2 rows keep 8 (6 loads per 8), for `m` not a multiple of
-/// 4. Accumulates in `F`, like [`nn_tile`].
+/// loads; 2 rows keep 8 (6 loads per 8), which fit AVX2's 16 (`matmul_tiles` example times
+/// both). Accumulates in `F`, like [`nn_tile`].
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub fn nt_tile<F: Float, EA: Float, EB: Float, N: Size>(

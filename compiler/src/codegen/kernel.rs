@@ -1479,10 +1479,17 @@ enum Form {
     /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
     /// per tile.
     Nn(usize, usize),
-    /// Vectors of this width along k (both operands contiguous along k); rows per tile (4, or
-    /// 2 when m is not a multiple of 4).
+    /// Vectors of this width along k (both operands contiguous along k); rows per tile
+    /// ([`NT_ROWS`]).
     Nt(usize, usize),
 }
+
+/// Rows per NT tile: 2 rows by 4 columns keep 8 vector accumulators, which fit AVX2's 16
+/// registers beside the tile's 6 loads. 4 rows (16 accumulators) spill there: the MNIST MLP's
+/// forward product took 0.376 ms with 4 rows and 0.175 ms with 2 on a 2-core Zen 3
+/// (`benches/kernel_times.py mlp`); with AVX-512's 32 registers 4 rows were faster, 0.126
+/// against 0.140 ms (`matmul_tiles` example, Zen 4).
+const NT_ROWS: usize = 2;
 
 /// The work in a chunk of tiles a balanced kernel's unit claims: about 2 us of one core here
 /// (a claim moves the counter's cache line between cores, some 0.1 us).
@@ -1512,11 +1519,11 @@ impl Product {
             [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
         };
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
-        // 8 lanes: an NT tile keeps up to 16 vector accumulators (see `kiln_kernels::nt_tile`).
+        // 8 lanes: an AVX2 register each (see [`NT_ROWS`]).
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
         // Two vectors per NN tile halve the loads of `a` per multiply-add.
         let vectors = if nn > 1 && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, if m.is_multiple_of(4) { 4 } else { 2 }) };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, NT_ROWS) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 

@@ -8,14 +8,14 @@
 
 mod balance;
 mod conv;
-mod narrow;
 mod lanes;
 mod matmul;
+mod narrow;
 mod phases;
 
 pub use balance::{claim_tiles, share_end, share_start};
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
-pub use narrow::{to_bf16, to_bf16_scalar};
 pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
+pub use narrow::{to_bf16, to_bf16_scalar};
 pub use phases::sync_units;

@@ -22,13 +22,8 @@ pub fn to_bf16<F: Float, N: Size>(x: Vector<F, N>) -> Vector<bf16, N> {
     Vector::<bf16, N>::reinterpret(Vector::<u16, N>::cast_from(wide >> Vector::new(16u32)))
 }
 
-/// `x` rounded to bf16.
+/// `x` rounded to bf16: [`to_bf16`] on one lane.
 #[cube]
 pub fn to_bf16_scalar<F: Float>(x: F) -> bf16 {
-    let bits = u32::reinterpret(f32::cast_from(x));
-    let lowest_kept = (bits >> 16u32) & 1u32;
-    let rounded = bits + 0x7fffu32 + lowest_kept;
-    let quiet = bits | 0x0040_0000u32;
-    let wide = select((bits & 0x7fff_ffffu32) > 0x7f80_0000u32, quiet, rounded);
-    bf16::reinterpret(u16::cast_from(wide >> 16u32))
+    to_bf16::<F, Const<1>>(Vector::new(x)).extract(0usize)
 }

@@ -10,7 +10,7 @@
 use crate::lanes::lane_sum;
 use cubecl::prelude::*;
 
-/// Rows `row..row + 4` of an NN product by one or two vectors of columns: `acc{t}` holds the
+/// Rows `row..row + 6` of an NN product by one or two vectors of columns: `acc{t}` holds the
 /// first, `bcc{t}` the second (rows past `m` repeat the last row).
 #[derive(CubeType)]
 pub struct NnTile<F: Float, N: Size> {
@@ -18,16 +18,23 @@ pub struct NnTile<F: Float, N: Size> {
     pub acc1: Vector<F, N>,
     pub acc2: Vector<F, N>,
     pub acc3: Vector<F, N>,
+    pub acc4: Vector<F, N>,
+    pub acc5: Vector<F, N>,
     pub bcc0: Vector<F, N>,
     pub bcc1: Vector<F, N>,
     pub bcc2: Vector<F, N>,
     pub bcc3: Vector<F, N>,
+    pub bcc4: Vector<F, N>,
+    pub bcc5: Vector<F, N>,
 }
 
-/// The NN tile at rows `row..row + 4` and column vectors `col * vectors..(col + 1) * vectors`
+/// The NN tile at rows `row..row + 6` and column vectors `col * vectors..(col + 1) * vectors`
 /// (`vectors` is 1 or 2; with 2, each scalar of `a` feeds two multiply-adds): `b` read as
-/// vectors of `v` along n (`b_col == 1` when `v > 1`), `a` as scalars through any strides.
-/// Accumulates in `F`; `a` and `b` may be stored in other float types (mixed precision).
+/// vectors of `v` along n (`b_col == 1` when `v > 1`, and `v` divides `b_row`), `a` as
+/// scalars through any strides. Accumulates in `F`; `a` and `b` may be stored in other float
+/// types (mixed precision). 6 rows of 16 lanes keep 12 AVX2 registers of accumulators beside
+/// a vector of `b` and a broadcast of `a`, the shape of the classic AVX2 kernel; 4 rows by 2
+/// vectors of 16 lanes (16 accumulators) spill there (see `NN_ROWS` in kiln-compiler).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
@@ -47,37 +54,49 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     let r1 = clamped(row + 1, m);
     let r2 = clamped(row + 2, m);
     let r3 = clamped(row + 3, m);
+    let r4 = clamped(row + 4, m);
+    let r5 = clamped(row + 5, m);
     let mut acc0 = Vector::<F, N>::new(F::new(0.0));
     let mut acc1 = Vector::<F, N>::new(F::new(0.0));
     let mut acc2 = Vector::<F, N>::new(F::new(0.0));
     let mut acc3 = Vector::<F, N>::new(F::new(0.0));
+    let mut acc4 = Vector::<F, N>::new(F::new(0.0));
+    let mut acc5 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc0 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc1 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc2 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc3 = Vector::<F, N>::new(F::new(0.0));
-    let first = col * vectors;
+    let mut bcc4 = Vector::<F, N>::new(F::new(0.0));
+    let mut bcc5 = Vector::<F, N>::new(F::new(0.0));
+    let first = col * vectors * b_col;
     for p in 0..k {
         let x0 = Vector::new(F::cast_from(a[row * a_row + p * a_col]));
         let x1 = Vector::new(F::cast_from(a[r1 * a_row + p * a_col]));
         let x2 = Vector::new(F::cast_from(a[r2 * a_row + p * a_col]));
         let x3 = Vector::new(F::cast_from(a[r3 * a_row + p * a_col]));
-        let bv = Vector::<F, N>::cast_from(b[(p * b_row + first * v * b_col) / v]);
+        let x4 = Vector::new(F::cast_from(a[r4 * a_row + p * a_col]));
+        let x5 = Vector::new(F::cast_from(a[r5 * a_row + p * a_col]));
+        let bv = Vector::<F, N>::cast_from(b[p * (b_row / v) + first]);
         acc0 += x0 * bv;
         acc1 += x1 * bv;
         acc2 += x2 * bv;
         acc3 += x3 * bv;
+        acc4 += x4 * bv;
+        acc5 += x5 * bv;
         if vectors == 2 {
-            let bw = Vector::<F, N>::cast_from(b[(p * b_row + (first + 1) * v * b_col) / v]);
+            let bw = Vector::<F, N>::cast_from(b[p * (b_row / v) + first + b_col]);
             bcc0 += x0 * bw;
             bcc1 += x1 * bw;
             bcc2 += x2 * bw;
             bcc3 += x3 * bw;
+            bcc4 += x4 * bw;
+            bcc5 += x5 * bw;
         }
     }
-    NnTile::<F, N> { acc0, acc1, acc2, acc3, bcc0, bcc1, bcc2, bcc3 }
+    NnTile::<F, N> { acc0, acc1, acc2, acc3, acc4, acc5, bcc0, bcc1, bcc2, bcc3, bcc4, bcc5 }
 }
 
-/// NN form: each unit computes 4 rows by `vectors` vectors of columns (see [`nn_tile`]).
+/// NN form: each unit computes 6 rows by `vectors` vectors of columns (see [`nn_tile`]).
 /// Consecutive units take the tiles down one column first, so they share its slice of `b`
 /// in cache (LeNet-5's conv2 forward `%22`: 0.19 -> 0.18 ms, its input gradient `%124`: 0.23
 /// -> 0.19 ms).
@@ -99,16 +118,16 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
 ) {
     let col_vectors = n / v;
     let tiles = col_vectors / vectors;
-    let row_blocks = m.div_ceil(4);
+    let row_blocks = m.div_ceil(6);
     let pos = ABSOLUTE_POS;
     if pos < row_blocks * tiles {
-        let row = (pos % row_blocks) * 4;
+        let row = (pos % row_blocks) * 6;
         let col = pos / row_blocks;
         let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors);
         let c = col * vectors;
-        store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3);
+        store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4, tile.acc5);
         if vectors == 2 {
-            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3);
+            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
         }
     }
 }
@@ -274,8 +293,8 @@ pub(crate) fn clamped(i: usize, #[comptime] end: usize) -> usize {
     select(i < end, i, end - 1)
 }
 
-/// Stores 4 vectors in one column of `out` (rows of `stride` vectors), at `base` and the next
-/// 3 rows, those of rows `row + t` below `m`.
+/// Stores 6 vectors in one column of `out` (rows of `stride` vectors), at `base` and the next
+/// 5 rows, those of rows `row + t` below `m`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn store_column<F: Float, EO: Float, N: Size>(
@@ -288,16 +307,24 @@ fn store_column<F: Float, EO: Float, N: Size>(
     acc1: Vector<F, N>,
     acc2: Vector<F, N>,
     acc3: Vector<F, N>,
+    acc4: Vector<F, N>,
+    acc5: Vector<F, N>,
 ) {
     out[base] = Vector::<EO, N>::cast_from(acc0);
     if row + 1 < m {
-        out[base + stride] = Vector::<EO, N>::cast_from(acc1);
+        out[base + 1 * stride] = Vector::<EO, N>::cast_from(acc1);
     }
     if row + 2 < m {
         out[base + 2 * stride] = Vector::<EO, N>::cast_from(acc2);
     }
     if row + 3 < m {
         out[base + 3 * stride] = Vector::<EO, N>::cast_from(acc3);
+    }
+    if row + 4 < m {
+        out[base + 4 * stride] = Vector::<EO, N>::cast_from(acc4);
+    }
+    if row + 5 < m {
+        out[base + 5 * stride] = Vector::<EO, N>::cast_from(acc5);
     }
 }
 

@@ -1021,14 +1021,14 @@ impl<'a> Expr<'a> {
         let elements: Vec<(String, String, String)> = match p.form {
             Form::Nn(w, vectors) => {
                 let columns = n / w;
-                let row_blocks = m.div_ceil(TILE);
-                lines.push(format!("    let row = (pos % {row_blocks}) * {TILE};"));
+                let row_blocks = m.div_ceil(NN_ROWS);
+                lines.push(format!("    let row = (pos % {row_blocks}) * {NN_ROWS};"));
                 lines.push(format!("    let col = pos / {row_blocks};"));
                 let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
                 (0..vectors)
-                    .flat_map(|j| (0..TILE).map(move |t| (j, t)))
+                    .flat_map(|j| (0..NN_ROWS).map(move |t| (j, t)))
                     .map(|(j, t)| {
                         let accumulator = if j == 0 { "acc" } else { "bcc" };
                         (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + {}", plus("row", t), plus(&first, j)), format!("tile.{accumulator}{t}"))
@@ -1038,11 +1038,11 @@ impl<'a> Expr<'a> {
             Form::Nt(lanes, rows) => {
                 let row_blocks = m.div_ceil(rows);
                 lines.push(format!("    let r0 = (pos % {row_blocks}) * {rows};"));
-                lines.push(format!("    let c0 = (pos / {row_blocks}) * {TILE};"));
+                lines.push(format!("    let c0 = (pos / {row_blocks}) * {NT_COLUMNS};"));
                 let constants = literals(&[m, k, n, a[0], b[1], lanes, rows]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"));
                 (0..rows)
-                    .flat_map(|r| (0..TILE).map(move |c| (r, c)))
+                    .flat_map(|r| (0..NT_COLUMNS).map(move |c| (r, c)))
                     .map(|(r, c)| {
                         let (row, col) = (plus("r0", r), plus("c0", c));
                         (format!("{row} < {m} && {col} < {n}"), format!("{row} * {n} + {col}"), format!("Vector::<F, N>::new(tile.s{r}{c})"))
@@ -1063,9 +1063,9 @@ impl<'a> Expr<'a> {
             // vectors along k (then their lanes) in NT form.
             let (column, first_row, rows, prologue, row_sum): (_, _, _, Vec<String>, Box<dyn Fn(usize) -> Vec<String>>) = match p.form {
                 Form::Nn(..) => {
-                    let mut prologue: Vec<String> = (0..TILE).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
+                    let mut prologue: Vec<String> = (0..NN_ROWS).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
                     prologue.push(format!("for q in 0..{k}usize {{"));
-                    for t in 0..TILE {
+                    for t in 0..NN_ROWS {
                         let row = plus("row", t);
                         let offset = if a[0] == 1 { row.clone() } else { format!("{row} * {}", a[0]) };
                         let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{offset} + q * {}]", a[1]));
@@ -1074,7 +1074,7 @@ impl<'a> Expr<'a> {
                         prologue.push("    }".into());
                     }
                     prologue.push("}".into());
-                    ("col", "row", TILE, prologue, Box::new(|t| vec![format!("let sum = sum{t};")]))
+                    ("col", "row", NN_ROWS, prologue, Box::new(|t| vec![format!("let sum = sum{t};")]))
                 }
                 Form::Nt(lanes, rows) => {
                     let load = format!("Vector::<F, K>::cast_from(lhs[r * {} + q])", a[0] / lanes);
@@ -1470,8 +1470,14 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
     }
 }
 
-/// Rows (NN) or columns (NT) of output each unit of a matmul tile computes.
-const TILE: usize = 4;
+/// Rows of output per NN tile (`kiln_kernels::nn_tile` computes 6): with one vector of 16
+/// lanes, 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`.
+/// The MNIST MLP's weight gradient `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on a
+/// 2-core Zen 3 (`benches/kernel_times.py mlp`).
+const NN_ROWS: usize = 6;
+
+/// Columns of output per NT tile (`kiln_kernels::nt_tile`).
+const NT_COLUMNS: usize = 4;
 
 /// How a product is tiled (see `kiln_kernels::nn_tile` and `nt_tile`).
 #[derive(Clone, Copy, PartialEq)]
@@ -1521,8 +1527,9 @@ impl Product {
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
         // 8 lanes: an AVX2 register each (see [`NT_ROWS`]).
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
-        // Two vectors per NN tile halve the loads of `a` per multiply-add.
-        let vectors = if nn > 1 && (n / nn).is_multiple_of(2) { 2 } else { 1 };
+        // Two vectors per NN tile halve the loads of `a` per multiply-add, where the tile's
+        // accumulators stay 16 lanes wide per row (see [`NN_ROWS`]).
+        let vectors = if (2..=8).contains(&nn) && (n / nn).is_multiple_of(2) { 2 } else { 1 };
         let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, NT_ROWS) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
@@ -1530,8 +1537,8 @@ impl Product {
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
         match self.form {
-            Form::Nn(w, vectors) => self.m.div_ceil(TILE) * (self.n / w / vectors),
-            Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(TILE),
+            Form::Nn(w, vectors) => self.m.div_ceil(NN_ROWS) * (self.n / w / vectors),
+            Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(NT_COLUMNS),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod ir;
 mod optim;
 mod program;
 pub mod shape;
+mod target;
 #[cfg(test)]
 mod gradcheck;
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use error::Error;
 pub use optim::{Adagrad, Adam, Half, HostScalar, Optimizer, Precision, RmsProp, Sgd, Training};
 pub use program::{Accumulator, Dropout, Exposed, Frozen, Param, Program, State};
 pub use shape::Shape;
+pub use target::Target;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`, and its compile report
 /// beside it (`file_name` with `.report.txt`); returns the source's path.

@@ -6,6 +6,7 @@
 
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
 use crate::shape::Shape;
+use crate::target::Target;
 
 /// SGD with optional momentum, dampening, Nesterov momentum and coupled weight decay (L2).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -158,6 +159,9 @@ pub struct Training {
     /// Whether each parameter's gradient is kept after the step, for the trainer's
     /// `gradient(name)` (see [`Training::keep_gradients`]).
     pub keep_gradients: bool,
+    /// The CPU whose vector registers the product tiles are shaped for: the build's own by
+    /// default ([`Target::host`]).
+    pub target: Target,
 }
 
 /// The number format a program computes and stores in.
@@ -217,7 +221,7 @@ impl Half {
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32, fuse: true, keep_gradients: false }
+        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32, fuse: true, keep_gradients: false, target: Target::host() }
     }
 
     /// Averages the gradients of `micro_batches` train steps before each update.
@@ -241,6 +245,11 @@ impl Training {
     /// is 800 KB a step (`step_time mlp`: see the README).
     pub fn keep_gradients(self) -> Self {
         Training { keep_gradients: true, ..self }
+    }
+
+    /// Shapes the product tiles for `target`'s vector registers instead of the build machine's.
+    pub fn target(self, target: Target) -> Self {
+        Training { target, ..self }
     }
 
     /// Scales the gradients by `min(1, max_norm / (norm + 1e-6))` before the update.

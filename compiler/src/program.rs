@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use crate::optim::{clip_grad_norm, HostScalar, Precision, Training, Updates};
 use crate::shape::Shape;
+use crate::target::Target;
 use std::panic::Location;
 
 /// A trained parameter and the values derived from it in the train step.
@@ -124,6 +125,8 @@ pub struct Program {
     /// Whether the train step keeps every gradient for the trainer's `gradient(name)`
     /// (`Training::keep_gradients`).
     pub keep_gradients: bool,
+    /// The CPU whose vector registers the product tiles are shaped for.
+    pub target: Target,
     /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
     /// then leaves parameters and optimizer state as they were).
     pub finite_gradients: Option<ValueId>,
@@ -260,6 +263,7 @@ impl Program {
             precision: training.precision,
             fuse: training.fuse,
             keep_gradients: training.keep_gradients,
+            target: training.target,
             finite_gradients,
         })
     }

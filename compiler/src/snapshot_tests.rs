@@ -1,15 +1,21 @@
 //! Snapshots of the IR and the emitted source of the reference MLP (and of small mixed-precision
 //! and f64 ones), and of build errors.
 
-use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Precision, Sgd, Tensor};
+use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Precision, Sgd, Target, Tensor, Training};
 
-fn mnist_mlp() -> crate::Program {
+/// The reference MLP, its tiles shaped for `target` (the snapshots pin AVX2, so they do not
+/// depend on the machine that runs them).
+fn mnist_mlp_for(target: Target) -> crate::Program {
     let model = Model::new("MnistMlp");
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
     let loss = logits.cross_entropy(labels);
-    model.compile(loss, logits, Sgd::new(0.1)).unwrap()
+    model.compile(loss, logits, Training::new(Sgd::new(0.1)).target(target)).unwrap()
+}
+
+fn mnist_mlp() -> crate::Program {
+    mnist_mlp_for(Target::Avx2)
 }
 
 #[test]
@@ -35,7 +41,7 @@ fn mixed_precision_emitted_source() {
     let x = model.input("x", [8, 16]);
     let y = model.labels("y", [8], 3);
     let logits = x.linear(4).relu().linear(3);
-    let training = crate::Training::new(Sgd::new(0.1)).precision(Precision::Mixed(crate::Half::F16));
+    let training = Training::new(Sgd::new(0.1)).precision(Precision::Mixed(crate::Half::F16)).target(Target::Avx2);
     let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
     insta::assert_snapshot!(codegen::emit(&program));
 }
@@ -47,9 +53,20 @@ fn float64_emitted_source() {
     let x = model.input("x", [8, 16]);
     let y = model.labels("y", [8], 3);
     let logits = x.linear(3);
-    let training = crate::Training::new(Sgd::new(0.1)).precision(Precision::F64);
+    let training = Training::new(Sgd::new(0.1)).precision(Precision::F64).target(Target::Avx2);
     let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
     insta::assert_snapshot!(codegen::emit(&program));
+}
+
+/// AVX-512's 32 registers of 16 lanes take NT tiles of 4 rows by 4 columns, 16 lanes along k:
+/// the MLP's forward product has half the tiles of the AVX2 build's 2 rows.
+#[test]
+fn avx512_shapes_nt_tiles_for_its_registers() {
+    let avx512 = codegen::emit(&mnist_mlp_for(Target::Avx512));
+    let forward = "nt_tile::<F, F, F, K>(lhs, rhs, r0, c0, 64usize, 784usize, 256usize, 784usize, 784usize";
+    assert!(avx512.contains(&format!("{forward}, 16usize, 4usize)")), "{avx512}");
+    assert!(avx512.contains("share_start(1024usize, host_memory)"), "1024 tiles of 4 by 4");
+    assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, 8usize, 2usize)")));
 }
 
 #[test]
@@ -217,7 +234,7 @@ fn conv_pool_emitted_source() {
     let images = model.input("images", [16, 1, 16, 16]);
     let labels = model.labels("labels", [16], 10);
     let logits = images.conv2d(Conv::new(4, 3).padding(1)).relu().max_pool2d(Pool::new(2)).flatten().linear(10);
-    let program = model.compile(logits.cross_entropy(labels), logits, Sgd::new(0.1)).unwrap();
+    let program = model.compile(logits.cross_entropy(labels), logits, Training::new(Sgd::new(0.1)).target(Target::Avx2)).unwrap();
     let (source, report) = codegen::emit_with_report(&program);
     insta::assert_snapshot!(report);
     insta::assert_snapshot!(source);

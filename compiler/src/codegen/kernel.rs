@@ -5,6 +5,7 @@ use super::schedule::{Layout, Role, Schedule};
 use super::storage::Storage;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
 use crate::shape::Shape;
+use crate::target::Target;
 
 /// How a kernel reads one buffer.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -248,8 +249,8 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
 /// [`Expr::row_epilogue`]): a bias's update beside its weight's.
 #[allow(clippy::too_many_arguments)]
 pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool, name: &str) -> Option<Kernel> {
-    let p = Product::new(g, s, v);
-    if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, r, v)) || (members.is_empty() && row_sums.is_none()) {
+    let p = Product::new(g, s, storage.target(), v);
+    if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v)) || (members.is_empty() && row_sums.is_none()) {
         return None;
     }
     let shape = g.shape(v).clone();
@@ -281,9 +282,9 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
 /// `sum(dY, axis 0)` beside its weight gradient `dY^T @ X` (NN form, `a = dY^T`), or a
 /// convolution's, `sum(dY, axes [n, h, w])`, beside `dY @ cols^T` (NT form, `dY` stored
 /// `[channels, n, h, w]`).
-pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, r: ValueId, v: ValueId) -> bool {
+pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, target: Target, r: ValueId, v: ValueId) -> bool {
     let (Op::Reduce(ReduceOp::Sum, x, axes), Op::MatMul(..)) = (&g.nodes[r].op, &g.nodes[v].op) else { return false };
-    let p = Product::new(g, s, v);
+    let p = Product::new(g, s, target, v);
     let (Some(x_layout), Some(r_layout)) = (s.layouts[*x].as_ref(), s.layouts[r].as_ref()) else { return false };
     let shape = g.shape(*x);
     let kept: Vec<usize> = (0..shape.rank()).filter(|d| !axes.contains(d)).collect();
@@ -1485,17 +1486,10 @@ enum Form {
     /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
     /// per tile.
     Nn(usize, usize),
-    /// Vectors of this width along k (both operands contiguous along k); rows per tile
-    /// ([`NT_ROWS`]).
+    /// Vectors of this width along k (both operands contiguous along k); rows per tile (see
+    /// [`Target::nt_rows`]).
     Nt(usize, usize),
 }
-
-/// Rows per NT tile: 2 rows by 4 columns keep 8 vector accumulators, which fit AVX2's 16
-/// registers beside the tile's 6 loads. 4 rows (16 accumulators) spill there: the MNIST MLP's
-/// forward product took 0.376 ms with 4 rows and 0.175 ms with 2 on a 2-core Zen 3
-/// (`benches/kernel_times.py mlp`); with AVX-512's 32 registers 4 rows were faster, 0.126
-/// against 0.140 ms (`matmul_tiles` example, Zen 4).
-const NT_ROWS: usize = 2;
 
 /// The work in a chunk of tiles a balanced kernel's unit claims: about 2 us of one core here
 /// (a claim moves the counter's cache line between cores, some 0.1 us).
@@ -1515,7 +1509,7 @@ struct Product {
 impl Product {
     /// The product `v`: vectorised along n when b's rows are contiguous (NN), else along k when
     /// both operands are contiguous along k (NT), else scalar NN.
-    fn new(g: &Graph, s: &Schedule, v: ValueId) -> Product {
+    fn new(g: &Graph, s: &Schedule, target: Target, v: ValueId) -> Product {
         let Op::MatMul(a, b) = g.nodes[v].op else { unreachable!("not a product") };
         let (m, k, n) = (g.shape(a).0[0], g.shape(a).0[1], g.shape(b).0[1]);
         let la = s.layouts[a].clone().expect("matmul operand has a buffer");
@@ -1525,12 +1519,12 @@ impl Product {
             [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
         };
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
-        // 8 lanes: an AVX2 register each (see [`NT_ROWS`]).
-        let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(8) } else { 1 };
+        // One register per vector (see [`Target::nt_lanes`]).
+        let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(target.nt_lanes()) } else { 1 };
         // Two vectors per NN tile halve the loads of `a` per multiply-add, where the tile's
         // accumulators stay 16 lanes wide per row (see [`NN_ROWS`]).
         let vectors = if (2..=8).contains(&nn) && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, NT_ROWS) };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, target.nt_rows()) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 
@@ -1559,7 +1553,7 @@ impl Product {
 
 /// `out = a @ b` through the library's `matmul_nn` or `matmul_nt`.
 fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
-    let p = Product::new(g, s, v);
+    let p = Product::new(g, s, storage.target(), v);
     let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
     let (function, vector, access) = match p.form {
         Form::Nn(w, _) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),

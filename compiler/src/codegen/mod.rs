@@ -75,7 +75,7 @@ pub fn emit_with_report(p: &Program) -> (String, String) {
     let mut persistent: Vec<ValueId> = entries.iter().flat_map(|e| e.roots.iter().map(|&r| e.buffer_of(r))).collect();
     persistent.extend(slots.keys().filter(|&&v| matches!(g.nodes[v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. })));
     // Mixed precision stores what no entry point returns (the intermediates) in half.
-    let storage = Storage::new(p.precision, slots.keys().copied().filter(|v| !persistent.contains(v)));
+    let storage = Storage::new(p.precision, p.target, slots.keys().copied().filter(|v| !persistent.contains(v)));
 
     let mut sources: Vec<(String, String)> = vec![]; // (name, source), deduplicated
     let mut plan = |s: &Schedule, suffix: &str| -> Vec<(ValueId, Kernel)> {
@@ -273,7 +273,7 @@ fn row_sum_product(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, rest: 
     }
     let (reads, writes) = effects.of(g, s, storage, r);
     for &u in &rest[1..] {
-        if kernel::sums_rows_of_lhs(g, s, r, u) {
+        if kernel::sums_rows_of_lhs(g, s, storage.target(), r, u) {
             return Some(u);
         }
         let (u_reads, u_writes) = effects.of(g, s, storage, u);

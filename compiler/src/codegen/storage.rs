@@ -4,20 +4,27 @@
 
 use crate::ir::ValueId;
 use crate::optim::{Half, Precision};
+use crate::target::Target;
 use std::collections::BTreeSet;
 
-/// Which buffers hold which element type.
+/// Which buffers hold which element type, and the registers kernels hold them in.
 pub struct Storage {
     precision: Precision,
+    target: Target,
     half_buffers: BTreeSet<ValueId>,
 }
 
 impl Storage {
-    /// Buffers of a `precision` program; under mixed precision, `intermediates` are stored in
-    /// its half type.
-    pub fn new(precision: Precision, intermediates: impl IntoIterator<Item = ValueId>) -> Storage {
+    /// Buffers of a `precision` program whose product tiles are shaped for `target`; under
+    /// mixed precision, `intermediates` are stored in its half type.
+    pub fn new(precision: Precision, target: Target, intermediates: impl IntoIterator<Item = ValueId>) -> Storage {
         let half_buffers = if precision.half().is_some() { intermediates.into_iter().collect() } else { BTreeSet::new() };
-        Storage { precision, half_buffers }
+        Storage { precision, target, half_buffers }
+    }
+
+    /// The CPU whose vector registers the product tiles are shaped for.
+    pub fn target(&self) -> Target {
+        self.target
     }
 
     fn half_of(&self, buffer: ValueId) -> Option<Half> {

@@ -58,17 +58,6 @@ fn float64_emitted_source() {
     insta::assert_snapshot!(codegen::emit(&program));
 }
 
-/// AVX-512's 32 registers of 16 lanes take NT tiles of 4 rows by 4 columns, 16 lanes along k:
-/// the MLP's forward product has half the tiles of the AVX2 build's 2 rows.
-#[test]
-fn avx512_shapes_nt_tiles_for_its_registers() {
-    let avx512 = codegen::emit(&mnist_mlp_for(Target::Avx512));
-    let forward = "nt_tile::<F, F, F, K>(lhs, rhs, r0, c0, 64usize, 784usize, 256usize, 784usize, 784usize";
-    assert!(avx512.contains(&format!("{forward}, 16usize, 4usize)")), "{avx512}");
-    assert!(avx512.contains("share_start(1024usize, host_memory)"), "1024 tiles of 4 by 4");
-    assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, 8usize, 2usize)")));
-}
-
 #[test]
 fn emission_is_deterministic() {
     assert_eq!(codegen::emit(&mnist_mlp()), codegen::emit(&mnist_mlp()));
@@ -238,4 +227,19 @@ fn conv_pool_emitted_source() {
     let (source, report) = codegen::emit_with_report(&program);
     insta::assert_snapshot!(report);
     insta::assert_snapshot!(source);
+}
+
+/// AVX-512's 32 registers of 16 lanes take NT tiles of 4 rows by 4 columns, 16 lanes along k
+/// (the MLP's forward product has half the tiles of the AVX2 build's 2 rows), and NN tiles of
+/// 12 rows by one 16-lane vector.
+#[test]
+fn avx512_shapes_tiles_for_its_registers() {
+    let avx512 = codegen::emit(&mnist_mlp_for(Target::Avx512));
+    let forward = "nt_tile::<F, F, F, K>(lhs, rhs, r0, c0, 64usize, 784usize, 256usize, 784usize, 784usize";
+    assert!(avx512.contains(&format!("{forward}, 16usize, 4usize)")), "{avx512}");
+    assert!(avx512.contains("share_start(1024usize, host_memory)"), "1024 tiles of 4 by 4");
+    assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, 8usize, 2usize)")));
+    // The first weight gradient: 12 rows of one 16-lane vector, 22 row blocks by 49 vectors.
+    assert!(avx512.contains("256usize, 64usize, 1usize, 256usize, 784usize, 1usize, 16usize, 1usize, 12usize)"), "{avx512}");
+    assert!(avx512.contains("share_start(1078usize, host_memory)"));
 }

@@ -11,7 +11,8 @@ use crate::lanes::lane_sum;
 use cubecl::prelude::*;
 
 /// Rows `row..row + 6` of an NN product by one or two vectors of columns: `acc{t}` holds the
-/// first, `bcc{t}` the second (rows past `m` repeat the last row).
+/// first, `bcc{t}` the second; or rows `row..row + 12` by one vector: `acc{t}` holds row
+/// `row + t`, `bcc{t}` row `row + 6 + t` (rows past `m` repeat the last row).
 #[derive(CubeType)]
 pub struct NnTile<F: Float, N: Size> {
     pub acc0: Vector<F, N>,
@@ -28,13 +29,16 @@ pub struct NnTile<F: Float, N: Size> {
     pub bcc5: Vector<F, N>,
 }
 
-/// The NN tile at rows `row..row + 6` and column vectors `col * vectors..(col + 1) * vectors`
-/// (`vectors` is 1 or 2; with 2, each scalar of `a` feeds two multiply-adds): `b` read as
-/// vectors of `v` along n (`b_col == 1` when `v > 1`, and `v` divides `b_row`), `a` as
-/// scalars through any strides. Accumulates in `F`; `a` and `b` may be stored in other float
-/// types (mixed precision). 6 rows of 16 lanes keep 12 AVX2 registers of accumulators beside
-/// a vector of `b` and a broadcast of `a`, the shape of the classic AVX2 kernel; 4 rows by 2
-/// vectors of 16 lanes (16 accumulators) spill there (see `NN_ROWS` in kiln-compiler).
+/// The NN tile at rows `row..row + rows` and column vectors `col * vectors..(col + 1) *
+/// vectors` (`rows` is 6, or 12 with `vectors` 1; `vectors` is 1 or 2; with 2, each scalar of
+/// `a` feeds two multiply-adds): `b` read as vectors of `v` along n (`b_col == 1` when
+/// `v > 1`, and `v` divides `b_row`), `a` as scalars through any strides. Accumulates in `F`;
+/// `a` and `b` may be stored in other float types (mixed precision). 6 rows of 16 lanes keep
+/// 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`, the shape
+/// of the classic AVX2 kernel; 4 rows by 2 vectors of 16 lanes (16 accumulators) spill there.
+/// With AVX-512, 16 lanes are one register: 12 rows keep 12 accumulators, enough independent
+/// multiply-adds to cover two FMA units' latency, where 6 are not (see `Target` in
+/// kiln-compiler).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
@@ -50,12 +54,19 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     #[comptime] b_col: usize,
     #[comptime] v: usize,
     #[comptime] vectors: usize,
+    #[comptime] rows: usize,
 ) -> NnTile<F, N> {
     let r1 = clamped(row + 1, m);
     let r2 = clamped(row + 2, m);
     let r3 = clamped(row + 3, m);
     let r4 = clamped(row + 4, m);
     let r5 = clamped(row + 5, m);
+    let r6 = clamped(row + 6, m);
+    let r7 = clamped(row + 7, m);
+    let r8 = clamped(row + 8, m);
+    let r9 = clamped(row + 9, m);
+    let r10 = clamped(row + 10, m);
+    let r11 = clamped(row + 11, m);
     let mut acc0 = Vector::<F, N>::new(F::new(0.0));
     let mut acc1 = Vector::<F, N>::new(F::new(0.0));
     let mut acc2 = Vector::<F, N>::new(F::new(0.0));
@@ -92,11 +103,19 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
             bcc4 += x4 * bw;
             bcc5 += x5 * bw;
         }
+        if rows == 12 {
+            bcc0 += Vector::new(F::cast_from(a[r6 * a_row + p * a_col])) * bv;
+            bcc1 += Vector::new(F::cast_from(a[r7 * a_row + p * a_col])) * bv;
+            bcc2 += Vector::new(F::cast_from(a[r8 * a_row + p * a_col])) * bv;
+            bcc3 += Vector::new(F::cast_from(a[r9 * a_row + p * a_col])) * bv;
+            bcc4 += Vector::new(F::cast_from(a[r10 * a_row + p * a_col])) * bv;
+            bcc5 += Vector::new(F::cast_from(a[r11 * a_row + p * a_col])) * bv;
+        }
     }
     NnTile::<F, N> { acc0, acc1, acc2, acc3, acc4, acc5, bcc0, bcc1, bcc2, bcc3, bcc4, bcc5 }
 }
 
-/// NN form: each unit computes 6 rows by `vectors` vectors of columns (see [`nn_tile`]).
+/// NN form: each unit computes `rows` rows by `vectors` vectors of columns (see [`nn_tile`]).
 /// Consecutive units take the tiles down one column first, so they share its slice of `b`
 /// in cache (LeNet-5's conv2 forward `%22`: 0.19 -> 0.18 ms, its input gradient `%124`: 0.23
 /// -> 0.19 ms).
@@ -115,19 +134,23 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
     #[comptime] b_col: usize,
     #[comptime] v: usize,
     #[comptime] vectors: usize,
+    #[comptime] rows: usize,
 ) {
     let col_vectors = n / v;
     let tiles = col_vectors / vectors;
-    let row_blocks = m.div_ceil(6);
+    let row_blocks = m.div_ceil(rows);
     let pos = ABSOLUTE_POS;
     if pos < row_blocks * tiles {
-        let row = (pos % row_blocks) * 6;
+        let row = (pos % row_blocks) * rows;
         let col = pos / row_blocks;
-        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors);
+        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors, rows);
         let c = col * vectors;
         store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4, tile.acc5);
         if vectors == 2 {
             store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
+        }
+        if rows == 12 && row + 6 < m {
+            store_column::<F, EO, N>(out, (row + 6) * col_vectors + c, col_vectors, row + 6, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
         }
     }
 }

@@ -265,7 +265,7 @@ pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: Valu
     e.vector = 16;
     e.narrow_vector(members.iter().map(|&m| (m, m)));
     let w = match p.form {
-        Form::Nn(w, _) => w,
+        Form::Nn(w, ..) => w,
         Form::Nt(..) => 1,
     };
     if e.vector < w {
@@ -1020,19 +1020,20 @@ impl<'a> Expr<'a> {
         let mut lines = vec![];
         // Each element of the tile: its guard, vector index and accumulator.
         let elements: Vec<(String, String, String)> = match p.form {
-            Form::Nn(w, vectors) => {
+            Form::Nn(w, vectors, rows) => {
                 let columns = n / w;
-                let row_blocks = m.div_ceil(NN_ROWS);
-                lines.push(format!("    let row = (pos % {row_blocks}) * {NN_ROWS};"));
+                let row_blocks = m.div_ceil(rows);
+                lines.push(format!("    let row = (pos % {row_blocks}) * {rows};"));
                 lines.push(format!("    let col = pos / {row_blocks};"));
-                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors]);
+                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors, rows]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
                 (0..vectors)
-                    .flat_map(|j| (0..NN_ROWS).map(move |t| (j, t)))
+                    .flat_map(|j| (0..rows).map(move |t| (j, t)))
                     .map(|(j, t)| {
-                        let accumulator = if j == 0 { "acc" } else { "bcc" };
-                        (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + {}", plus("row", t), plus(&first, j)), format!("tile.{accumulator}{t}"))
+                        // `bcc` holds the second vector, or the rows past the first 6.
+                        let accumulator = if j == 0 && t < 6 { format!("acc{t}") } else { format!("bcc{}", t % 6) };
+                        (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + {}", plus("row", t), plus(&first, j)), format!("tile.{accumulator}"))
                     })
                     .collect()
             }
@@ -1063,10 +1064,10 @@ impl<'a> Expr<'a> {
             // a sum per row in one pass over k, so the rows' chains of additions overlap;
             // vectors along k (then their lanes) in NT form.
             let (column, first_row, rows, prologue, row_sum): (_, _, _, Vec<String>, Box<dyn Fn(usize) -> Vec<String>>) = match p.form {
-                Form::Nn(..) => {
-                    let mut prologue: Vec<String> = (0..NN_ROWS).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
+                Form::Nn(_, _, rows) => {
+                    let mut prologue: Vec<String> = (0..rows).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
                     prologue.push(format!("for q in 0..{k}usize {{"));
-                    for t in 0..NN_ROWS {
+                    for t in 0..rows {
                         let row = plus("row", t);
                         let offset = if a[0] == 1 { row.clone() } else { format!("{row} * {}", a[0]) };
                         let load = self.storage.widen_scalar(p.a.buffer, &format!("lhs[{offset} + q * {}]", a[1]));
@@ -1075,7 +1076,7 @@ impl<'a> Expr<'a> {
                         prologue.push("    }".into());
                     }
                     prologue.push("}".into());
-                    ("col", "row", NN_ROWS, prologue, Box::new(|t| vec![format!("let sum = sum{t};")]))
+                    ("col", "row", rows, prologue, Box::new(|t| vec![format!("let sum = sum{t};")]))
                 }
                 Form::Nt(lanes, rows) => {
                     let load = format!("Vector::<F, K>::cast_from(lhs[r * {} + q])", a[0] / lanes);
@@ -1471,11 +1472,6 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
     }
 }
 
-/// Rows of output per NN tile (`kiln_kernels::nn_tile` computes 6): with one vector of 16
-/// lanes, 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`.
-/// The MNIST MLP's weight gradient `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on a
-/// 2-core Zen 3 (`benches/kernel_times.py mlp`).
-const NN_ROWS: usize = 6;
 
 /// Columns of output per NT tile (`kiln_kernels::nt_tile`).
 const NT_COLUMNS: usize = 4;
@@ -1484,8 +1480,8 @@ const NT_COLUMNS: usize = 4;
 #[derive(Clone, Copy, PartialEq)]
 enum Form {
     /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
-    /// per tile.
-    Nn(usize, usize),
+    /// per tile; rows per tile (see [`Target::nn_rows`]).
+    Nn(usize, usize, usize),
     /// Vectors of this width along k (both operands contiguous along k); rows per tile (see
     /// [`Target::nt_rows`]).
     Nt(usize, usize),
@@ -1522,16 +1518,16 @@ impl Product {
         // One register per vector (see [`Target::nt_lanes`]).
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(target.nt_lanes()) } else { 1 };
         // Two vectors per NN tile halve the loads of `a` per multiply-add, where the tile's
-        // accumulators stay 16 lanes wide per row (see [`NN_ROWS`]).
+        // accumulators stay 16 lanes wide per row (see [`Target::nn_rows`]).
         let vectors = if (2..=8).contains(&nn) && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors) } else { Form::Nt(nt, target.nt_rows()) };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors, target.nn_rows(nn * vectors)) } else { Form::Nt(nt, target.nt_rows()) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
         match self.form {
-            Form::Nn(w, vectors) => self.m.div_ceil(NN_ROWS) * (self.n / w / vectors),
+            Form::Nn(w, vectors, rows) => self.m.div_ceil(rows) * (self.n / w / vectors),
             Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(NT_COLUMNS),
         }
     }
@@ -1545,7 +1541,7 @@ impl Product {
     fn constants(&self) -> Vec<usize> {
         let (a, b) = (&self.a.strides, &self.b.strides);
         match self.form {
-            Form::Nn(w, vectors) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w, vectors],
+            Form::Nn(w, vectors, rows) => vec![self.m, self.k, self.n, a[0], a[1], b[0], b[1], w, vectors, rows],
             Form::Nt(w, rows) => vec![self.m, self.k, self.n, a[0], b[1], w, rows],
         }
     }
@@ -1556,7 +1552,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     let p = Product::new(g, s, storage.target(), v);
     let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
     let (function, vector, access) = match p.form {
-        Form::Nn(w, _) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
+        Form::Nn(w, ..) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
         Form::Nt(w, _) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
     let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();

@@ -33,15 +33,16 @@ impl Target {
         }
     }
 
-    /// Rows of an NN tile whose row is `lanes` wide (one or two vectors): 6 rows of 16 lanes
+    /// Rows of an NN tile of `vectors` vectors of `lanes` per row: 6 rows of 16 lanes
     /// keep 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`
     /// (the MNIST MLP's weight gradient `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on
     /// a 2-core Zen 3, `benches/kernel_times.py mlp`). With AVX-512, a row of 16 lanes is one
     /// register, so 12 rows keep the same 12 accumulators: enough independent multiply-adds
-    /// to cover the latency of two FMA units.
-    pub(crate) fn nn_rows(self, lanes: usize) -> usize {
+    /// to cover the latency of two FMA units. Only with one vector: the tile's second 6
+    /// accumulators hold either a second vector or rows 6-11 (`kiln_kernels::nn_tile`).
+    pub(crate) fn nn_rows(self, lanes: usize, vectors: usize) -> usize {
         match self {
-            Target::Avx512 if lanes == 16 => 12,
+            Target::Avx512 if lanes == 16 && vectors == 1 => 12,
             _ => 6,
         }
     }
@@ -56,5 +57,19 @@ impl Target {
             Target::Avx2 => 2,
             Target::Avx512 => 4,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn twelve_row_nn_tiles_only_for_one_register_wide_rows() {
+        assert_eq!(Target::Avx512.nn_rows(16, 1), 12);
+        // Two vectors of 8 lanes need the second accumulators for the second vector.
+        assert_eq!(Target::Avx512.nn_rows(8, 2), 6);
+        assert_eq!(Target::Avx512.nn_rows(8, 1), 6);
+        assert_eq!(Target::Avx2.nn_rows(16, 1), 6);
     }
 }

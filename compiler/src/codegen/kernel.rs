@@ -1472,7 +1472,6 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
     }
 }
 
-
 /// Columns of output per NT tile (`kiln_kernels::nt_tile`).
 const NT_COLUMNS: usize = 4;
 
@@ -1520,7 +1519,7 @@ impl Product {
         // Two vectors per NN tile halve the loads of `a` per multiply-add, where the tile's
         // accumulators stay 16 lanes wide per row (see [`Target::nn_rows`]).
         let vectors = if (2..=8).contains(&nn) && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors, target.nn_rows(nn * vectors)) } else { Form::Nt(nt, target.nt_rows()) };
+        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors, target.nn_rows(nn, vectors)) } else { Form::Nt(nt, target.nt_rows()) };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 

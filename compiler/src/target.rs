@@ -8,7 +8,7 @@ pub enum Target {
     /// 6 rows.
     Avx2,
     /// 32 registers of 512 bits (AVX-512): NT tiles of 4 rows by 4 columns, 16 lanes; NN tiles
-    /// of 12 rows by one vector of 16 lanes.
+    /// of 12 rows by two vectors of 16 lanes.
     Avx512,
 }
 
@@ -33,17 +33,21 @@ impl Target {
         }
     }
 
-    /// Rows of an NN tile of `vectors` vectors of `lanes` per row: 6 rows of 16 lanes
-    /// keep 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`
-    /// (the MNIST MLP's weight gradient `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on
-    /// a 2-core Zen 3, `benches/kernel_times.py mlp`). With AVX-512, a row of 16 lanes is one
-    /// register, so 12 rows keep the same 12 accumulators: enough independent multiply-adds
-    /// to cover the latency of two FMA units. Only with one vector: the tile's second 6
-    /// accumulators hold either a second vector or rows 6-11 (`kiln_kernels::nn_tile`).
-    pub(crate) fn nn_rows(self, lanes: usize, vectors: usize) -> usize {
+    /// Vectors (1 or 2) and rows (6 or 12) of an NN tile whose rows are `columns` vectors of
+    /// `lanes` wide. On AVX2, 6 rows by 2 vectors of up to 8 lanes keep 12 registers of
+    /// accumulators beside a vector of `b` and a broadcast of `a` (the classic AVX2 kernel), and
+    /// 6 rows of one 16-lane vector (two registers) the same 12 (the MNIST MLP's weight gradient
+    /// `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on a 2-core Zen 3,
+    /// `benches/kernel_times.py mlp`). With AVX-512 a 16-lane vector is one register: 12 rows by
+    /// 2 vectors keep 24 accumulators, and each broadcast of `a` feeds two multiply-adds. On the
+    /// 2-core AVX-512 Xeon, `%59`'s product alone (256x64 by 64x784) took 0.134-0.159 ms, against
+    /// 0.146-0.176 with 6 rows by 2 vectors and 0.184-0.224 with 12 rows by 1
+    /// (`benches/examples/nn_tiles.rs`). Where a row has an odd number of vectors the last
+    /// tile's second vector is left out, so AVX-512 pairs any, AVX2 only an even number.
+    pub(crate) fn nn_tile(self, lanes: usize, columns: usize) -> (usize, usize) {
         match self {
-            Target::Avx512 if lanes == 16 && vectors == 1 => 12,
-            _ => 6,
+            Target::Avx512 if lanes == 16 => (if columns > 1 { 2 } else { 1 }, 12),
+            _ => (if (2..=8).contains(&lanes) && columns.is_multiple_of(2) { 2 } else { 1 }, 6),
         }
     }
 
@@ -65,11 +69,15 @@ mod tests {
     use super::Target;
 
     #[test]
-    fn twelve_row_nn_tiles_only_for_one_register_wide_rows() {
-        assert_eq!(Target::Avx512.nn_rows(16, 1), 12);
-        // Two vectors of 8 lanes need the second accumulators for the second vector.
-        assert_eq!(Target::Avx512.nn_rows(8, 2), 6);
-        assert_eq!(Target::Avx512.nn_rows(8, 1), 6);
-        assert_eq!(Target::Avx2.nn_rows(16, 1), 6);
+    fn nn_tiles_pair_one_register_vectors_on_avx512() {
+        // The MNIST MLP's weight gradient: 49 vectors of 16 lanes a row, the last tile ragged.
+        assert_eq!(Target::Avx512.nn_tile(16, 49), (2, 12));
+        assert_eq!(Target::Avx512.nn_tile(16, 1), (1, 12));
+        // Two 8-lane vectors take 12 accumulators at 6 rows, as on AVX2.
+        assert_eq!(Target::Avx512.nn_tile(8, 4), (2, 6));
+        assert_eq!(Target::Avx2.nn_tile(8, 4), (2, 6));
+        assert_eq!(Target::Avx2.nn_tile(8, 3), (1, 6));
+        assert_eq!(Target::Avx2.nn_tile(16, 4), (1, 6));
+        assert_eq!(Target::Avx2.nn_tile(1, 10), (1, 6));
     }
 }

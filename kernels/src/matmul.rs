@@ -10,9 +10,10 @@
 use crate::lanes::lane_sum;
 use cubecl::prelude::*;
 
-/// Rows `row..row + 6` of an NN product by one or two vectors of columns: `acc{t}` holds the
-/// first, `bcc{t}` the second; or rows `row..row + 12` by one vector: `acc{t}` holds row
-/// `row + t`, `bcc{t}` row `row + 6 + t` (rows past `m` repeat the last row).
+/// Rows `row..row + rows` of an NN product by one or two vectors of columns: `acc{t}` holds
+/// row `row + t` of the first vector, `bcc{t}` row `row + 6 + t` of it; `ccc{t}` and `dcc{t}`
+/// the same rows of the second vector (rows past `m` repeat the last row; accumulators the
+/// tile's shape does not use stay 0).
 #[derive(CubeType)]
 pub struct NnTile<F: Float, N: Size> {
     pub acc0: Vector<F, N>,
@@ -27,17 +28,30 @@ pub struct NnTile<F: Float, N: Size> {
     pub bcc3: Vector<F, N>,
     pub bcc4: Vector<F, N>,
     pub bcc5: Vector<F, N>,
+    pub ccc0: Vector<F, N>,
+    pub ccc1: Vector<F, N>,
+    pub ccc2: Vector<F, N>,
+    pub ccc3: Vector<F, N>,
+    pub ccc4: Vector<F, N>,
+    pub ccc5: Vector<F, N>,
+    pub dcc0: Vector<F, N>,
+    pub dcc1: Vector<F, N>,
+    pub dcc2: Vector<F, N>,
+    pub dcc3: Vector<F, N>,
+    pub dcc4: Vector<F, N>,
+    pub dcc5: Vector<F, N>,
 }
 
-/// The NN tile at rows `row..row + rows` and column vectors `col * vectors..(col + 1) *
-/// vectors` (`rows` is 6, or 12 with `vectors` 1; `vectors` is 1 or 2; with 2, each scalar of
-/// `a` feeds two multiply-adds): `b` read as vectors of `v` along n (`b_col == 1` when
-/// `v > 1`, and `v` divides `b_row`), `a` as scalars through any strides. Accumulates in `F`;
-/// `a` and `b` may be stored in other float types (mixed precision). 6 rows of 16 lanes keep
-/// 12 AVX2 registers of accumulators beside a vector of `b` and a broadcast of `a`, the shape
-/// of the classic AVX2 kernel; 4 rows by 2 vectors of 16 lanes (16 accumulators) spill there.
-/// With AVX-512, 16 lanes are one register: 12 rows keep 12 accumulators, enough independent
-/// multiply-adds to cover two FMA units' latency, where 6 are not (see `Target` in
+/// The NN tile at rows `row..row + rows` (`rows` is 6 or 12) and column vectors
+/// `col * vectors..(col + 1) * vectors` (`vectors` is 1 or 2; with 2, each scalar of `a` feeds
+/// two multiply-adds, and where `b` has an odd number of vectors per row the last tile's
+/// second vector repeats its first): `b` read as vectors of `v` along n (`b_col == 1` when
+/// `v > 1`, and `v` divides `b_row`), its rows `columns` vectors wide, `a` as scalars through
+/// any strides. Accumulates in `F`; `a` and `b` may be stored in other float types (mixed
+/// precision). 6 rows by 2 vectors of 8 lanes keep 12 AVX2 registers of accumulators beside
+/// the vectors of `b` and a broadcast of `a`, the shape of the classic AVX2 kernel. With
+/// AVX-512, 16 lanes are one register: 12 rows by 2 vectors keep 24 accumulators, and each
+/// broadcast of `a` feeds two of the two FMA units' multiply-adds (see `Target` in
 /// kiln-compiler).
 #[cube]
 #[allow(clippy::too_many_arguments)]
@@ -53,6 +67,7 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     #[comptime] b_row: usize,
     #[comptime] b_col: usize,
     #[comptime] v: usize,
+    #[comptime] columns: usize,
     #[comptime] vectors: usize,
     #[comptime] rows: usize,
 ) -> NnTile<F, N> {
@@ -79,7 +94,20 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     let mut bcc3 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc4 = Vector::<F, N>::new(F::new(0.0));
     let mut bcc5 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc0 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc1 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc2 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc3 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc4 = Vector::<F, N>::new(F::new(0.0));
+    let mut ccc5 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc0 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc1 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc2 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc3 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc4 = Vector::<F, N>::new(F::new(0.0));
+    let mut dcc5 = Vector::<F, N>::new(F::new(0.0));
     let first = col * vectors * b_col;
+    let second = clamped(col * vectors + 1, columns) * b_col;
     for p in 0..k {
         let x0 = Vector::new(F::cast_from(a[row * a_row + p * a_col]));
         let x1 = Vector::new(F::cast_from(a[r1 * a_row + p * a_col]));
@@ -94,25 +122,42 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
         acc3 += x3 * bv;
         acc4 += x4 * bv;
         acc5 += x5 * bv;
+        let mut bw = bv;
         if vectors == 2 {
-            let bw = Vector::<F, N>::cast_from(b[p * (b_row / v) + first + b_col]);
-            bcc0 += x0 * bw;
-            bcc1 += x1 * bw;
-            bcc2 += x2 * bw;
-            bcc3 += x3 * bw;
-            bcc4 += x4 * bw;
-            bcc5 += x5 * bw;
+            bw = Vector::<F, N>::cast_from(b[p * (b_row / v) + second]);
+            ccc0 += x0 * bw;
+            ccc1 += x1 * bw;
+            ccc2 += x2 * bw;
+            ccc3 += x3 * bw;
+            ccc4 += x4 * bw;
+            ccc5 += x5 * bw;
         }
         if rows == 12 {
-            bcc0 += Vector::new(F::cast_from(a[r6 * a_row + p * a_col])) * bv;
-            bcc1 += Vector::new(F::cast_from(a[r7 * a_row + p * a_col])) * bv;
-            bcc2 += Vector::new(F::cast_from(a[r8 * a_row + p * a_col])) * bv;
-            bcc3 += Vector::new(F::cast_from(a[r9 * a_row + p * a_col])) * bv;
-            bcc4 += Vector::new(F::cast_from(a[r10 * a_row + p * a_col])) * bv;
-            bcc5 += Vector::new(F::cast_from(a[r11 * a_row + p * a_col])) * bv;
+            let x6 = Vector::new(F::cast_from(a[r6 * a_row + p * a_col]));
+            let x7 = Vector::new(F::cast_from(a[r7 * a_row + p * a_col]));
+            let x8 = Vector::new(F::cast_from(a[r8 * a_row + p * a_col]));
+            let x9 = Vector::new(F::cast_from(a[r9 * a_row + p * a_col]));
+            let x10 = Vector::new(F::cast_from(a[r10 * a_row + p * a_col]));
+            let x11 = Vector::new(F::cast_from(a[r11 * a_row + p * a_col]));
+            bcc0 += x6 * bv;
+            bcc1 += x7 * bv;
+            bcc2 += x8 * bv;
+            bcc3 += x9 * bv;
+            bcc4 += x10 * bv;
+            bcc5 += x11 * bv;
+            if vectors == 2 {
+                dcc0 += x6 * bw;
+                dcc1 += x7 * bw;
+                dcc2 += x8 * bw;
+                dcc3 += x9 * bw;
+                dcc4 += x10 * bw;
+                dcc5 += x11 * bw;
+            }
         }
     }
-    NnTile::<F, N> { acc0, acc1, acc2, acc3, acc4, acc5, bcc0, bcc1, bcc2, bcc3, bcc4, bcc5 }
+    NnTile::<F, N> {
+        acc0, acc1, acc2, acc3, acc4, acc5, bcc0, bcc1, bcc2, bcc3, bcc4, bcc5, ccc0, ccc1, ccc2, ccc3, ccc4, ccc5, dcc0, dcc1, dcc2, dcc3, dcc4, dcc5,
+    }
 }
 
 /// NN form: each unit computes `rows` rows by `vectors` vectors of columns (see [`nn_tile`]).
@@ -137,20 +182,23 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
     #[comptime] rows: usize,
 ) {
     let col_vectors = n / v;
-    let tiles = col_vectors / vectors;
+    let tiles = col_vectors.div_ceil(vectors);
     let row_blocks = m.div_ceil(rows);
     let pos = ABSOLUTE_POS;
     if pos < row_blocks * tiles {
         let row = (pos % row_blocks) * rows;
         let col = pos / row_blocks;
-        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, vectors, rows);
+        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, col_vectors, vectors, rows);
         let c = col * vectors;
         store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4, tile.acc5);
-        if vectors == 2 {
-            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
-        }
         if rows == 12 && row + 6 < m {
             store_column::<F, EO, N>(out, (row + 6) * col_vectors + c, col_vectors, row + 6, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
+        }
+        if vectors == 2 && c + 1 < col_vectors {
+            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.ccc0, tile.ccc1, tile.ccc2, tile.ccc3, tile.ccc4, tile.ccc5);
+            if rows == 12 && row + 6 < m {
+                store_column::<F, EO, N>(out, (row + 6) * col_vectors + c + 1, col_vectors, row + 6, m, tile.dcc0, tile.dcc1, tile.dcc2, tile.dcc3, tile.dcc4, tile.dcc5);
+            }
         }
     }
 }

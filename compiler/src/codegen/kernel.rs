@@ -1025,15 +1025,18 @@ impl<'a> Expr<'a> {
                 let row_blocks = m.div_ceil(rows);
                 lines.push(format!("    let row = (pos % {row_blocks}) * {rows};"));
                 lines.push(format!("    let col = pos / {row_blocks};"));
-                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, vectors, rows]);
+                let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, columns, vectors, rows]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
                 (0..vectors)
                     .flat_map(|j| (0..rows).map(move |t| (j, t)))
                     .map(|(j, t)| {
-                        // `bcc` holds the second vector, or the rows past the first 6.
-                        let accumulator = if j == 0 && t < 6 { format!("acc{t}") } else { format!("bcc{}", t % 6) };
-                        (format!("{} < {m}", plus("row", t)), format!("{} * {columns} + {}", plus("row", t), plus(&first, j)), format!("tile.{accumulator}"))
+                        // Rows 0-5 and 6-11 of the first vector, then of the second.
+                        let accumulator = ["acc", "bcc", "ccc", "dcc"][2 * j + t / 6];
+                        let column = plus(&first, j);
+                        // An odd number of vectors leaves the last tile's second vector out.
+                        let guard = if j > 0 && columns % vectors != 0 { format!("{} < {m} && {column} < {columns}", plus("row", t)) } else { format!("{} < {m}", plus("row", t)) };
+                        (guard, format!("{} * {columns} + {column}", plus("row", t)), format!("tile.{accumulator}{}", t % 6))
                     })
                     .collect()
             }
@@ -1479,7 +1482,7 @@ const NT_COLUMNS: usize = 4;
 #[derive(Clone, Copy, PartialEq)]
 enum Form {
     /// Vectors of this width along n (b's rows contiguous), or scalar NN; one or two vectors
-    /// per tile; rows per tile (see [`Target::nn_rows`]).
+    /// per tile; rows per tile (see [`Target::nn_tile`]).
     Nn(usize, usize, usize),
     /// Vectors of this width along k (both operands contiguous along k); rows per tile (see
     /// [`Target::nt_rows`]).
@@ -1516,17 +1519,19 @@ impl Product {
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
         // One register per vector (see [`Target::nt_lanes`]).
         let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(target.nt_lanes()) } else { 1 };
-        // Two vectors per NN tile halve the loads of `a` per multiply-add, where the tile's
-        // accumulators stay 16 lanes wide per row (see [`Target::nn_rows`]).
-        let vectors = if (2..=8).contains(&nn) && (n / nn).is_multiple_of(2) { 2 } else { 1 };
-        let form = if nn > 1 || nt == 1 { Form::Nn(nn, vectors, target.nn_rows(nn, vectors)) } else { Form::Nt(nt, target.nt_rows()) };
+        let form = if nn > 1 || nt == 1 {
+            let (vectors, rows) = target.nn_tile(nn, n / nn);
+            Form::Nn(nn, vectors, rows)
+        } else {
+            Form::Nt(nt, target.nt_rows())
+        };
         Product { m, k, n, a: la, b: lb, out, form }
     }
 
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
         match self.form {
-            Form::Nn(w, vectors, rows) => self.m.div_ceil(rows) * (self.n / w / vectors),
+            Form::Nn(w, vectors, rows) => self.m.div_ceil(rows) * (self.n / w).div_ceil(vectors),
             Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(NT_COLUMNS),
         }
     }

@@ -40,9 +40,9 @@ impl Target {
     /// `%59` took 0.195 ms with 4 rows and 0.173 ms with 6 on a 2-core Zen 3,
     /// `benches/kernel_times.py mlp`). With AVX-512 a 16-lane vector is one register: 12 rows by
     /// 2 vectors keep 24 accumulators, and each broadcast of `a` feeds two multiply-adds. On the
-    /// 2-core AVX-512 Xeon, `%59`'s product alone (256x64 by 64x784) took 0.134-0.159 ms, against
-    /// 0.146-0.176 with 6 rows by 2 vectors and 0.184-0.224 with 12 rows by 1
-    /// (`benches/examples/nn_tiles.rs`). Where a row has an odd number of vectors the last
+    /// 2-core AVX-512 Xeon, `%59`'s product alone (256x64 by 64x784) took 0.169-0.214 ms, against
+    /// 0.191-0.233 with 6 rows by 2 vectors and 0.232-0.284 with 12 rows by 1, the fastest in each
+    /// of 9 rounds (`benches/examples/nn_tiles.rs`). Where a row has an odd number of vectors the last
     /// tile's second vector is left out, so AVX-512 pairs any, AVX2 only an even number.
     pub(crate) fn nn_tile(self, lanes: usize, columns: usize) -> (usize, usize) {
         match self {

@@ -1,4 +1,5 @@
-// Why `Arena::upload` copies with non-temporal stores on the CPU runtime (runtime/src/arena.rs).
+// Why the CPU runtime's uploads time plain and non-temporal copies and keep the faster
+// (runtime/src/host_copy.rs): which wins depends on the machine.
 //
 // A train step's kernels read the input batch on every core, so when the next step copies its
 // batch into the arena, the destination lines sit in the other core's cache. This times a

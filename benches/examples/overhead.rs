@@ -62,6 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _upload = unsafe { arena.upload(image, &images) };
         drop(arena.read::<f32>(scalar));
     });
+    println!("(uploads chose {} stores)", match arena.streaming_uploads() {
+        Some(true) => "non-temporal",
+        Some(false) => "plain",
+        None => "no way of",
+    });
     for units in [1, 2] {
         report(&format!("launch, {units} unit(s) a cube + sync"), rounds, || {
             launch(units);

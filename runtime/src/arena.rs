@@ -2,6 +2,7 @@
 //! plan, beside the 4-byte counter balanced kernels claim tiles from. Steps write inputs in
 //! place and launch kernels over these buffers; nothing is allocated on the device after `new`.
 
+use crate::host_copy::HostCopier;
 use crate::Device;
 use cubecl::bytes::{AccessError, AccessPolicy, AllocationController, AllocationProperty, Bytes};
 use cubecl::client::Client;
@@ -37,6 +38,8 @@ pub struct Arena {
     /// The counter from which balanced kernels' units claim tiles: one `u32`, zero between
     /// launches (see `kiln_kernels::claim_tiles`).
     claims: Handle,
+    /// How uploads copy into [`HostMemory`]: the faster way on this machine.
+    copier: HostCopier,
 }
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
@@ -65,7 +68,7 @@ impl Arena {
         let host = HostMemory::of(device, &client, arena);
         let inputs = RefCell::new(vec![None; buffers.len()]);
         let claims = client.create_from_slice(&[0u8; 4]);
-        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, claims }
+        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, claims, copier: HostCopier::default() }
     }
 
     /// The client kernels are launched on. Whatever the caller queues on it counts as work in
@@ -174,9 +177,10 @@ impl Arena {
     ///
     /// On the CPU runtime this thread copies `data` into the arena at once, after waiting for
     /// any work still queued over the arena (generated entry points end with a read, so there
-    /// is none). The runtime's own thread copied an MNIST batch (200 KB) in about 37 us, from
-    /// this core's cache to another, before any kernel could start (`step_time mlp`: see the
-    /// README). Elsewhere the runtime reads `data` in place, with no host-side copy, before the
+    /// is none), with plain or non-temporal stores, whichever its first large uploads ran
+    /// faster (see `host_copy`). The runtime's own thread copied an MNIST batch (200 KB) in
+    /// about 37 us, from this core's cache to another, before any kernel could start
+    /// (`step_time mlp`: see the README). Elsewhere the runtime reads `data` in place, with no host-side copy, before the
     /// next read returns or else before the returned [`Upload`] is dropped.
     ///
     /// # Safety
@@ -218,8 +222,14 @@ impl Arena {
         // SAFETY: the arena is idle (tasks queued through other arenas never touch it), and the
         // slot lies inside it.
         let (filled, rest) = unsafe { host.bytes_mut(4 * offset, 4 * len) }.split_at_mut(bytes.len());
-        copy_around_cache(filled, bytes);
+        self.copier.copy(filled, bytes);
         rest.fill(0);
+    }
+
+    /// Whether uploads into host memory (the CPU runtime) use non-temporal stores, once the
+    /// first large uploads have timed both ways (see `host_copy`); `None` before that.
+    pub fn streaming_uploads(&self) -> Option<bool> {
+        self.copier.choice()
     }
 
     /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).
@@ -262,37 +272,6 @@ impl Drop for Upload<'_> {
             }
         }
     }
-}
-
-/// Copies `src` into `dst` (of the same length) with non-temporal stores on x86-64, which go
-/// to memory without first fetching each line into this core's cache. The lines of an input
-/// slot sit in the other cores' caches, as the last step's kernels read them there: a plain
-/// copy of a 200 KB batch then took 22 us against 7 us with these stores (`tools/copy_bench.c`).
-fn copy_around_cache(dst: &mut [u8], src: &[u8]) {
-    assert_eq!(dst.len(), src.len(), "internal: copy between slices of different lengths");
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
-        let head = dst.as_ptr().align_offset(16).min(dst.len());
-        let (dst_head, dst_body) = dst.split_at_mut(head);
-        let (src_head, src_body) = src.split_at(head);
-        dst_head.copy_from_slice(src_head);
-        let blocks = dst_body.len() / 16;
-        for block in 0..blocks {
-            // SAFETY: both blocks lie inside their slices; `dst_body` starts 16-byte aligned,
-            // as `_mm_stream_si128` needs, and the load is unaligned. SSE2 is baseline on x86-64.
-            unsafe {
-                let value = _mm_loadu_si128(src_body.as_ptr().add(16 * block).cast::<__m128i>());
-                _mm_stream_si128(dst_body.as_mut_ptr().add(16 * block).cast::<__m128i>(), value);
-            }
-        }
-        // SAFETY: SSE is baseline on x86-64. Orders the streamed stores before whatever this
-        // thread does next, such as queueing the kernels that read them.
-        unsafe { _mm_sfence() };
-        dst_body[16 * blocks..].copy_from_slice(&src_body[16 * blocks..]);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    dst.copy_from_slice(src);
 }
 
 /// The arena's memory on the CPU runtime, where the host can write it directly.

@@ -22,6 +22,8 @@ mod arena;
 pub mod checkpoint;
 pub mod data;
 #[cfg(feature = "device")]
+mod host_copy;
+#[cfg(feature = "device")]
 mod device;
 mod error;
 pub mod images;

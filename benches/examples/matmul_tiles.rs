@@ -6,8 +6,7 @@
 //! `cargo run --release -p kiln-benches --example matmul_tiles`
 
 use kiln_runtime::kernels::matmul_nt;
-use kiln_benches::{ms_per_launch, relative_error};
-use kiln_runtime::Arena;
+use kiln_benches::{ms_per_launch, product_arena, relative_error};
 
 const M: usize = 64;
 const K: usize = 784;
@@ -17,11 +16,7 @@ const LANES: usize = 8;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
-    let arena = Arena::new(&device, 4 * (M * K + N * K + M * N), &[(0, M * K), (M * K, N * K), (M * K + N * K, M * N)]);
-    let a: Vec<f32> = (0..M * K).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-    let b: Vec<f32> = (0..N * K).map(|i| ((i * 104_729) % 2000) as f32 / 1000.0 - 1.0).collect();
-    arena.write(0, &a);
-    arena.write(1, &b);
+    let (arena, a, b) = product_arena(&device, M * K, N * K, M * N);
     let want: Vec<f64> = (0..M * N)
         .map(|i| (0..K).map(|p| f64::from(a[i / N * K + p]) * f64::from(b[i % N * K + p])).sum())
         .collect();

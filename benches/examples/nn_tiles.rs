@@ -6,9 +6,8 @@
 //!
 //! `cargo run --release -p kiln-benches --example nn_tiles`
 
-use kiln_benches::{ms_per_launch, relative_error};
+use kiln_benches::{ms_per_launch, product_arena, relative_error};
 use kiln_runtime::kernels::matmul_nn;
-use kiln_runtime::Arena;
 
 const M: usize = 256;
 const K: usize = 64;
@@ -18,12 +17,8 @@ const LANES: usize = 16;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
-    let arena = Arena::new(&device, 4 * (M * K + K * N + M * N), &[(0, M * K), (M * K, K * N), (M * K + K * N, M * N)]);
     // `a[r, p]` lies at `r + p * M`: the transpose of a 64x256 gradient, as in the MLP.
-    let a: Vec<f32> = (0..M * K).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-    let b: Vec<f32> = (0..K * N).map(|i| ((i * 104_729) % 2000) as f32 / 1000.0 - 1.0).collect();
-    arena.write(0, &a);
-    arena.write(1, &b);
+    let (arena, a, b) = product_arena(&device, M * K, K * N, M * N);
     let want: Vec<f64> = (0..M * N)
         .map(|i| (0..K).map(|p| f64::from(a[i / N + p * M]) * f64::from(b[p * N + i % N])).sum())
         .collect();

@@ -180,8 +180,9 @@ impl Arena {
     /// is none), with plain or non-temporal stores, whichever its first large uploads ran
     /// faster (see `host_copy`). The runtime's own thread copied an MNIST batch (200 KB) in
     /// about 37 us, from this core's cache to another, before any kernel could start
-    /// (`step_time mlp`: see the README). Elsewhere the runtime reads `data` in place, with no host-side copy, before the
-    /// next read returns or else before the returned [`Upload`] is dropped.
+    /// (`step_time mlp`: see the README). Elsewhere the runtime reads `data` in place, with no
+    /// host-side copy, before the next read returns or else before the returned [`Upload`] is
+    /// dropped.
     ///
     /// # Safety
     ///

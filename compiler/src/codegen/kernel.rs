@@ -1022,9 +1022,14 @@ impl<'a> Expr<'a> {
         let elements: Vec<(String, String, String)> = match p.form {
             Form::Nn(w, vectors, rows) => {
                 let columns = n / w;
-                let row_blocks = m.div_ceil(rows);
-                lines.push(format!("    let row = (pos % {row_blocks}) * {rows};"));
-                lines.push(format!("    let col = pos / {row_blocks};"));
+                // Tiles in row order: a unit's static share (see `kiln_kernels::balance`) then
+                // covers a band of output rows. For a weight gradient with its update, those
+                // are the weight rows the unit's share of the forward NT product read (its
+                // tiles run down the output's columns, the weight's rows), so each core
+                // updates weights its own cache holds.
+                let column_tiles = columns.div_ceil(vectors);
+                lines.push(format!("    let row = (pos / {column_tiles}) * {rows};"));
+                lines.push(format!("    let col = pos % {column_tiles};"));
                 let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, columns, vectors, rows]);
                 lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };

@@ -104,12 +104,10 @@ static double run(int split_by_rows, const float *batch, float *x, float *w, flo
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 7;
     if (rounds < 1 || rounds > 100) rounds = 7;
-    // Rows of N are 1,024 bytes apart; 12-row tiles stop at row 256, so W needs no padding,
-    // but a tile's 32 columns past k = 784 read the next row (harmless: they are not stored).
-    float *batch = aligned_alloc(64, M * K * 4), *x = aligned_alloc(64, M * K * 4 + 128);
-    float *w = aligned_alloc(64, N * K * 4 + 128), *out = aligned_alloc(64, M * N * 4), *dy = aligned_alloc(64, M * N * 4);
+    float *batch = aligned_alloc(64, M * K * 4), *x = aligned_alloc(64, M * K * 4);
+    float *w = aligned_alloc(64, N * K * 4), *out = aligned_alloc(64, M * N * 4), *dy = aligned_alloc(64, M * N * 4);
     for (int i = 0; i < M * K; i++) batch[i] = (i % 7) * 0.1f;
-    for (int i = 0; i < N * K + 32; i++) w[i] = (i % 5) * 0.01f;
+    for (int i = 0; i < N * K; i++) w[i] = (i % 5) * 0.01f;
     for (int i = 0; i < M * N; i++) dy[i] = (i % 3) * 0.01f;
     double step[2][100], kernel[2][100];
     for (int r = 0; r < rounds; r++)
@@ -121,5 +119,6 @@ int main(int argc, char **argv) {
         printf("weight gradient split by %-9s: step %.4f ms, products %.4f ms (min %.4f, max %.4f; %d threads, medians of %d)\n", names[split], step[split][rounds / 2],
                kernel[split][rounds / 2], kernel[split][0], kernel[split][rounds - 1], omp_get_max_threads(), rounds);
     }
+    free(batch), free(x), free(w), free(out), free(dy);
     return 0;
 }

@@ -1027,7 +1027,7 @@ impl<'a> Expr<'a> {
                 // are the weight rows the unit's share of the forward NT product read (its
                 // tiles run down the output's columns, the weight's rows), so each core
                 // updates weights its own cache holds.
-                let column_tiles = columns.div_ceil(vectors);
+                let column_tiles = p.column_tiles();
                 lines.push(format!("    let row = (pos / {column_tiles}) * {rows};"));
                 lines.push(format!("    let col = pos % {column_tiles};"));
                 let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, columns, vectors, rows]);
@@ -1535,9 +1535,15 @@ impl Product {
 
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
+        let (Form::Nn(.., rows) | Form::Nt(.., rows)) = self.form;
+        self.m.div_ceil(rows) * self.column_tiles()
+    }
+
+    /// Tiles across the output's columns.
+    fn column_tiles(&self) -> usize {
         match self.form {
-            Form::Nn(w, vectors, rows) => self.m.div_ceil(rows) * (self.n / w).div_ceil(vectors),
-            Form::Nt(_, rows) => self.m.div_ceil(rows) * self.n.div_ceil(NT_COLUMNS),
+            Form::Nn(w, vectors, _) => (self.n / w).div_ceil(vectors),
+            Form::Nt(..) => self.n.div_ceil(NT_COLUMNS),
         }
     }
 

@@ -151,7 +151,63 @@ fn convolutions_match_finite_differences() {
     check("conv_transpose2d k2x3 s(1,2) d2", IMAGE, |m, x| {
         classify(m, x.conv_transpose2d(ConvTranspose::new(2, (2, 3)).stride((1, 2)).dilation(2)))
     });
+    check("conv_transpose2d d2 op1 past p0", IMAGE, |m, x| {
+        classify(m, x.conv_transpose2d(ConvTranspose::new(2, 2).output_padding(1).dilation(2)))
+    });
+    check("conv_transpose2d s(3,1) p(0,1) op(2,1)", IMAGE, |m, x| {
+        classify(m, x.conv_transpose2d(ConvTranspose::new(2, (2, 3)).stride((3, 1)).padding((0, 1)).output_padding((2, 1)).dilation((1, 2))))
+    });
     check("zero_pad2d", IMAGE, |m, x| classify(m, x.zero_pad2d((1, 2, 0, 3))));
+}
+
+/// `nn.ConvTranspose2d`'s output by its definition, `y[o, i·s + j·d - p] += x[c, i] · w[c, o, j]`
+/// (bias 0), against the compiled fold for settings where output_padding is below, equal to
+/// and past the padding.
+#[test]
+fn conv_transpose2d_matches_its_definition() {
+    let cases: [([usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2]); 5] = [
+        // kernel, stride, padding, output_padding, dilation
+        ([3, 3], [2, 2], [1, 1], [1, 1], [1, 1]),
+        ([2, 2], [1, 1], [0, 0], [1, 1], [2, 2]),
+        ([2, 3], [3, 1], [0, 1], [2, 1], [1, 2]),
+        ([1, 2], [3, 2], [1, 0], [2, 1], [1, 1]),
+        ([3, 1], [2, 3], [2, 1], [1, 2], [2, 1]),
+    ];
+    let [n, c, h, w, o] = [2, 2, 4, 3, 3];
+    for (k, st, p, op, d) in cases {
+        let model = Model::new("ConvT");
+        let x = model.input("x", [n, c, h, w]);
+        let options = ConvTranspose::new(o, k).stride(st).padding(p).output_padding(op).dilation(d).bias(false);
+        let y = x.conv_transpose2d(options);
+        let program = model.compile(classify(&model, y), y, Sgd::new(0.1)).unwrap();
+        let feeds = feeds(&program);
+        let computed = &evaluate(&program.graph, &feeds)[program.output];
+        let (xs, ws) = (&feeds[&program.inputs[0]], &feeds[&program.params[0].value]);
+        let out = [0, 1].map(|a| ([h, w][a] - 1) * st[a] + d[a] * (k[a] - 1) + op[a] + 1 - 2 * p[a]);
+        let mut expected = vec![0.0; n * o * out[0] * out[1]];
+        for (b, ci, i0, i1, oi, j0, j1) in taps(n, c, h, w, o, k) {
+            let (y0, y1) = ((i0 * st[0] + j0 * d[0]) as isize - p[0] as isize, (i1 * st[1] + j1 * d[1]) as isize - p[1] as isize);
+            if (0..out[0] as isize).contains(&y0) && (0..out[1] as isize).contains(&y1) {
+                let at = ((b * o + oi) * out[0] + y0 as usize) * out[1] + y1 as usize;
+                expected[at] += xs[((b * c + ci) * h + i0) * w + i1] * ws[((ci * o + oi) * k[0] + j0) * k[1] + j1];
+            }
+        }
+        assert_eq!(computed.len(), expected.len(), "k {k:?} s {st:?} p {p:?} op {op:?} d {d:?}");
+        for (i, (a, e)) in computed.iter().zip(&expected).enumerate() {
+            assert!((a - e).abs() < 1e-12, "k {k:?} s {st:?} p {p:?} op {op:?} d {d:?}: y[{i}] = {a}, expected {e}");
+        }
+    }
+}
+
+/// Every (batch, in channel, row, column, out channel, tap row, tap column).
+fn taps(n: usize, c: usize, h: usize, w: usize, o: usize, k: [usize; 2]) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
+    (0..n).flat_map(move |b| {
+        (0..c).flat_map(move |ci| {
+            (0..h).flat_map(move |i0| {
+                (0..w).flat_map(move |i1| (0..o).flat_map(move |oi| (0..k[0]).flat_map(move |j0| (0..k[1]).map(move |j1| (b, ci, i0, i1, oi, j0, j1)))))
+            })
+        })
+    })
 }
 
 #[test]

@@ -53,4 +53,6 @@ pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<s
     Ok(path)
 }
 #[cfg(test)]
+mod random_models;
+#[cfg(test)]
 mod snapshot_tests;

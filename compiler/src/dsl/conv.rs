@@ -388,11 +388,21 @@ impl<'m> Tensor<'m> {
                 return Err(format!("padding {p:?} removes the whole output of {full:?}"));
             }
             let out = [full[0] - 2 * p[0], full[1] - 2 * p[1]];
-            // The matching convolution maps `out` back to `[h, w]`; bottom/right padding
+            // Where output_padding exceeds padding, the last `op - p` rows (columns) lie past
+            // every tap and hold only the bias: the fold covers the rows the taps reach and
+            // zeros are padded on below (right).
+            let beyond = [op[0].saturating_sub(p[0]), op[1].saturating_sub(p[1])];
+            let reached = [out[0] - beyond[0], out[1] - beyond[1]];
+            if reached.contains(&0) {
+                return Err(format!(
+                    "padding {p:?} crops every tap of the {full:?} full output: the output would not depend on the input"
+                ));
+            }
+            // The matching convolution maps `reached` back to `[h, w]`; bottom/right padding
             // makes its window count come out at exactly h and w.
             let after = |i: usize| p[i].saturating_sub(op[i]);
             let window = Window { kernel: k, stride: st, dilation: d, padding: [[p[0], after(0)], [p[1], after(1)]] };
-            debug_assert_eq!(window.positions(out), Some([h, w]));
+            debug_assert_eq!(window.positions(reached), Some([h, w]));
             let o = conv.out_channels;
             let fans = (o * k[0] * k[1], c * k[0] * k[1]);
             let weight = s.param(index, "weight", Shape(vec![c, o, k[0], k[1]]), conv.weight_init.resolve(fans));
@@ -403,7 +413,10 @@ impl<'m> Tensor<'m> {
             let w2 = g.reshape(weight, Shape(vec![c, o * k[0] * k[1]]));
             let cols = g.matmul(rows, w2);
             let cols = g.reshape(cols, Shape(vec![n, h, w, o, k[0], k[1]]));
-            let y = g.fold(cols, window, Shape(vec![n, o, out[0], out[1]]));
+            let mut y = g.fold(cols, window, Shape(vec![n, o, reached[0], reached[1]]));
+            if beyond != [0, 0] {
+                y = pad_image(g, y, [[0, beyond[0]], [0, beyond[1]]]);
+            }
             add_channel_bias(s, y, index, conv.bias, conv.bias_init, fans)
         })
     }

@@ -49,11 +49,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tiny_mlp("SgdNesterovWd", Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-2, ..Sgd::new(0.1) })?;
     tiny_mlp("SgdDampening", Sgd { momentum: 0.9, dampening: 0.5, ..Sgd::new(0.1) })?;
     tiny_mlp("Rmsprop", RmsProp::new(0.01))?;
-    tiny_mlp("RmspropCenteredMomentum", RmsProp { momentum: 0.9, centered: true, weight_decay: 1e-3, ..RmsProp::new(0.01) })?;
+    tiny_mlp(
+        "RmspropCenteredMomentum",
+        RmsProp { momentum: 0.9, centered: true, weight_decay: 1e-3, ..RmsProp::new(0.01) },
+    )?;
     tiny_mlp("AdamDefault", Adam::new(0.01))?;
     tiny_mlp("AdamCourse", Adam { betas: (0.9, 0.99), weight_decay: 1e-3, ..Adam::new(0.01) })?;
     tiny_mlp("AdamW", Adam { weight_decay: 0.1, ..Adam::adamw(0.01) })?;
-    tiny_mlp("AdagradDecay", Adagrad { lr_decay: 0.01, weight_decay: 1e-3, initial_accumulator_value: 0.1, ..Adagrad::new(0.1) })?;
+    tiny_mlp(
+        "AdagradDecay",
+        Adagrad { lr_decay: 0.01, weight_decay: 1e-3, initial_accumulator_value: 0.1, ..Adagrad::new(0.1) },
+    )?;
     tiny_mlp("SgdMomentumClipped", Training::new(Sgd { momentum: 0.9, ..Sgd::new(0.1) }).clip_grad_norm(0.1))?;
     tiny_mlp("AdamClipped", Training::new(Adam::new(0.01)).clip_grad_norm(0.1))?;
     tiny_mlp("SgdMomentumAccumulate3", Training::new(Sgd { momentum: 0.9, ..Sgd::new(0.1) }).accumulate(3))?;

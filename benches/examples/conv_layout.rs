@@ -15,7 +15,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for conv in [
         Conv { name: "conv1", batch: 64, c_in: 1, c_out: 6, size: 28, k: 5, pad: 2, weight_gradient: true },
         Conv { name: "conv2", batch: 64, c_in: 6, c_out: 16, size: 14, k: 5, pad: 0, weight_gradient: true },
-        Conv { name: "conv2 input gradient", batch: 64, c_in: 16, c_out: 6, size: 10, k: 5, pad: 4, weight_gradient: false },
+        Conv {
+            name: "conv2 input gradient",
+            batch: 64,
+            c_in: 16,
+            c_out: 6,
+            size: 10,
+            k: 5,
+            pad: 4,
+            weight_gradient: false,
+        },
     ] {
         let report = kiln_benches::conv::check(&device, &conv, launches.max(1))?;
         let (pad, forward, weight_grad) = report.ms.expect("timed");

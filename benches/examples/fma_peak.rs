@@ -49,7 +49,15 @@ fn gflops(threads: usize, lanes: usize) -> f64 {
         for t in 0..threads {
             let seed = std::hint::black_box(t as f32);
             // SAFETY: main checked that the CPU has the chains' features.
-            s.spawn(move || std::hint::black_box(unsafe { if lanes == 16 { chains16(seed) } else { chains8(seed) } }));
+            s.spawn(move || {
+                std::hint::black_box(unsafe {
+                    if lanes == 16 {
+                        chains16(seed)
+                    } else {
+                        chains8(seed)
+                    }
+                })
+            });
         }
     });
     (2 * lanes * 12 * STEPS * threads) as f64 / started.elapsed().as_secs_f64() / 1e9

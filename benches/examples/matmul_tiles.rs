@@ -5,8 +5,8 @@
 //!
 //! `cargo run --release -p kiln-benches --example matmul_tiles`
 
-use kiln_runtime::kernels::matmul_nt;
 use kiln_benches::{ms_per_launch, product_arena, relative_error};
+use kiln_runtime::kernels::matmul_nt;
 
 const M: usize = 64;
 const K: usize = 784;
@@ -17,9 +17,8 @@ const LANES: usize = 8;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
     let (arena, a, b) = product_arena(&device, M * K, N * K, M * N);
-    let want: Vec<f64> = (0..M * N)
-        .map(|i| (0..K).map(|p| f64::from(a[i / N * K + p]) * f64::from(b[i % N * K + p])).sum())
-        .collect();
+    let want: Vec<f64> =
+        (0..M * N).map(|i| (0..K).map(|p| f64::from(a[i / N * K + p]) * f64::from(b[i % N * K + p])).sum()).collect();
     let client = arena.client();
     for rows in [2, 4] {
         let launch = || {
@@ -27,7 +26,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // SAFETY: the buffers hold exactly the lengths passed, and the kernel indexes below
             // its static bounds.
             unsafe {
-                matmul_nt::launch_unchecked::<f32, f32, f32, f32>(client, count, dim, LANES, arena.arg(0, M * K / LANES), arena.arg(1, N * K / LANES), arena.arg(2, M * N), M, K, N, K, K, LANES, rows)
+                matmul_nt::launch_unchecked::<f32, f32, f32, f32>(
+                    client,
+                    count,
+                    dim,
+                    LANES,
+                    arena.arg(0, M * K / LANES),
+                    arena.arg(1, N * K / LANES),
+                    arena.arg(2, M * N),
+                    M,
+                    K,
+                    N,
+                    K,
+                    K,
+                    LANES,
+                    rows,
+                )
             }
         };
         launch();

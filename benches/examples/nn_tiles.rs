@@ -19,9 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = kiln_runtime::Device::cpu().map_err(|e| format!("{e:?}"))?;
     // `a[r, p]` lies at `r + p * M`: the transpose of a 64x256 gradient, as in the MLP.
     let (arena, a, b) = product_arena(&device, M * K, K * N, M * N);
-    let want: Vec<f64> = (0..M * N)
-        .map(|i| (0..K).map(|p| f64::from(a[i / N + p * M]) * f64::from(b[p * N + i % N])).sum())
-        .collect();
+    let want: Vec<f64> =
+        (0..M * N).map(|i| (0..K).map(|p| f64::from(a[i / N + p * M]) * f64::from(b[p * N + i % N])).sum()).collect();
     let client = arena.client();
     for round in 1..=3 {
         for (rows, vectors) in [(12, 1), (6, 2), (12, 2)] {
@@ -30,7 +29,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // SAFETY: the buffers hold exactly the lengths passed, and the kernel indexes
                 // below its static bounds.
                 unsafe {
-                    matmul_nn::launch_unchecked::<f32, f32, f32, f32>(client, count, dim, LANES, arena.arg(0, M * K), arena.arg(1, K * N / LANES), arena.arg(2, M * N / LANES), M, K, N, 1, M, N, 1, LANES, vectors, rows)
+                    matmul_nn::launch_unchecked::<f32, f32, f32, f32>(
+                        client,
+                        count,
+                        dim,
+                        LANES,
+                        arena.arg(0, M * K),
+                        arena.arg(1, K * N / LANES),
+                        arena.arg(2, M * N / LANES),
+                        M,
+                        K,
+                        N,
+                        1,
+                        M,
+                        N,
+                        1,
+                        LANES,
+                        vectors,
+                        rows,
+                    )
                 }
             };
             launch();

@@ -6,9 +6,9 @@
 //!
 //! `cargo run --release -p kiln-benches --example overhead -- [rounds]`
 
+use cubecl::prelude::*;
 use kiln_runtime::cubecl;
 use kiln_runtime::Arena;
-use cubecl::prelude::*;
 use std::time::Instant;
 
 /// Adds 1 to each of `out`'s elements: next to no work per launch.
@@ -45,7 +45,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = arena.client();
     let sync = || cubecl::future::block_on(client.sync()).expect("sync");
     // The 640 elements as 640 / `units` cubes of `units` units, one element each.
-    let launch = |units: u32| unsafe { increment::launch_unchecked(client, CubeCount::new_1d(640 / units), CubeDim::new_1d(units), arena.arg(work, 640)) };
+    let launch = |units: u32| unsafe {
+        increment::launch_unchecked(
+            client,
+            CubeCount::new_1d(640 / units),
+            CubeDim::new_1d(units),
+            arena.arg(work, 640),
+        )
+    };
 
     report("sync", rounds, sync);
     report("read a scalar", rounds, || drop(arena.read::<f32>(scalar)));
@@ -62,11 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _upload = unsafe { arena.upload(image, &images) };
         drop(arena.read::<f32>(scalar));
     });
-    println!("(uploads chose {} stores)", match arena.streaming_uploads() {
-        Some(true) => "non-temporal",
-        Some(false) => "plain",
-        None => "no way of",
-    });
+    println!(
+        "(uploads chose {} stores)",
+        match arena.streaming_uploads() {
+            Some(true) => "non-temporal",
+            Some(false) => "plain",
+            None => "no way of",
+        }
+    );
     for units in [1, 2] {
         report(&format!("launch, {units} unit(s) a cube + sync"), rounds, || {
             launch(units);

@@ -13,7 +13,10 @@ use kiln_models::{LeNet5, LeNet5Unfused, MnistMlp, MnistMlpUnfused};
 use std::time::Instant;
 
 /// `min median max` milliseconds of `steps` calls of `step`, after 20 warm-up calls (JIT).
-fn time(steps: usize, mut step: impl FnMut() -> Result<f32, kiln_runtime::Error>) -> Result<[f64; 3], kiln_runtime::Error> {
+fn time(
+    steps: usize,
+    mut step: impl FnMut() -> Result<f32, kiln_runtime::Error>,
+) -> Result<[f64; 3], kiln_runtime::Error> {
     for _ in 0..20 {
         step()?;
     }
@@ -63,7 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             time(steps, || trainer.train_step(&source, &target))?
         }
-        other => return Err(format!("unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser or softmax").into()),
+        other => {
+            return Err(format!(
+                "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser or softmax"
+            )
+            .into())
+        }
     };
     println!("{lo:.4} {mid:.4} {hi:.4}");
     if std::env::var_os("KILN_PROFILE").is_some() {

@@ -18,9 +18,19 @@ const OUTPUTS: usize = 256;
 const LANES: usize = 16;
 
 /// `out[i, j] = sum_p a[i * a_row + p * a_col] * b[p * b_row + j * b_col]`, in f64.
-fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, (a_row, a_col): (usize, usize), (b_row, b_col): (usize, usize)) -> Vec<f64> {
+fn reference(
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    (a_row, a_col): (usize, usize),
+    (b_row, b_col): (usize, usize),
+) -> Vec<f64> {
     (0..m * n)
-        .map(|i| (0..k).map(|p| f64::from(a[i / n * a_row + p * a_col]) * f64::from(b[p * b_row + i % n * b_col])).sum())
+        .map(|i| {
+            (0..k).map(|p| f64::from(a[i / n * a_row + p * a_col]) * f64::from(b[p * b_row + i % n * b_col])).sum()
+        })
         .collect()
 }
 
@@ -42,7 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each arena holds the product's `a` in slot 0, `b` in slot 1 and its output in slot 2.
     let (forward, today, transposed) = {
         let (arena, x, w) = product_arena(&device, x_len, w_len, y_len);
-        (arena, reference(&x, &w, BATCH, INPUTS, OUTPUTS, (INPUTS, 1), (1, INPUTS)), reference(&x, &w, BATCH, INPUTS, OUTPUTS, (INPUTS, 1), (OUTPUTS, 1)))
+        (
+            arena,
+            reference(&x, &w, BATCH, INPUTS, OUTPUTS, (INPUTS, 1), (1, INPUTS)),
+            reference(&x, &w, BATCH, INPUTS, OUTPUTS, (INPUTS, 1), (OUTPUTS, 1)),
+        )
     };
     let (gradient, gradient_today) = {
         let (arena, dy, x) = product_arena(&device, y_len, x_len, w_len);
@@ -59,25 +73,94 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // SAFETY (each launch here): the buffers hold exactly the lengths passed, and the
             // kernel indexes below its static bounds.
             unsafe {
-                matmul_nt::launch_unchecked::<f32, f32, f32, f32>(forward.client(), count, dim, LANES, forward.arg(0, x_len / LANES), forward.arg(1, w_len / LANES), forward.arg(2, y_len), BATCH, INPUTS, OUTPUTS, INPUTS, INPUTS, LANES, 4)
+                matmul_nt::launch_unchecked::<f32, f32, f32, f32>(
+                    forward.client(),
+                    count,
+                    dim,
+                    LANES,
+                    forward.arg(0, x_len / LANES),
+                    forward.arg(1, w_len / LANES),
+                    forward.arg(2, y_len),
+                    BATCH,
+                    INPUTS,
+                    OUTPUTS,
+                    INPUTS,
+                    INPUTS,
+                    LANES,
+                    4,
+                )
             }
         })?;
         time(&forward, "forward, [in, out]: NN 12x2", &transposed, || {
             let (count, dim) = forward.grid(BATCH.div_ceil(12) * (OUTPUTS / LANES).div_ceil(2));
             unsafe {
-                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(forward.client(), count, dim, LANES, forward.arg(0, x_len), forward.arg(1, w_len / LANES), forward.arg(2, y_len / LANES), BATCH, INPUTS, OUTPUTS, INPUTS, 1, OUTPUTS, 1, LANES, 2, 12)
+                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(
+                    forward.client(),
+                    count,
+                    dim,
+                    LANES,
+                    forward.arg(0, x_len),
+                    forward.arg(1, w_len / LANES),
+                    forward.arg(2, y_len / LANES),
+                    BATCH,
+                    INPUTS,
+                    OUTPUTS,
+                    INPUTS,
+                    1,
+                    OUTPUTS,
+                    1,
+                    LANES,
+                    2,
+                    12,
+                )
             }
         })?;
         time(&gradient, "weight gradient, [out, in]: dy^T x NN 12x2", &gradient_today, || {
             let (count, dim) = gradient.grid(OUTPUTS.div_ceil(12) * (INPUTS / LANES).div_ceil(2));
             unsafe {
-                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(gradient.client(), count, dim, LANES, gradient.arg(0, y_len), gradient.arg(1, x_len / LANES), gradient.arg(2, w_len / LANES), OUTPUTS, BATCH, INPUTS, 1, OUTPUTS, INPUTS, 1, LANES, 2, 12)
+                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(
+                    gradient.client(),
+                    count,
+                    dim,
+                    LANES,
+                    gradient.arg(0, y_len),
+                    gradient.arg(1, x_len / LANES),
+                    gradient.arg(2, w_len / LANES),
+                    OUTPUTS,
+                    BATCH,
+                    INPUTS,
+                    1,
+                    OUTPUTS,
+                    INPUTS,
+                    1,
+                    LANES,
+                    2,
+                    12,
+                )
             }
         })?;
         time(&gradient_t, "weight gradient, [in, out]: x^T dy NN 12x2", &gradient_transposed, || {
             let (count, dim) = gradient_t.grid(INPUTS.div_ceil(12) * (OUTPUTS / LANES).div_ceil(2));
             unsafe {
-                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(gradient_t.client(), count, dim, LANES, gradient_t.arg(0, x_len), gradient_t.arg(1, y_len / LANES), gradient_t.arg(2, w_len / LANES), INPUTS, BATCH, OUTPUTS, 1, INPUTS, OUTPUTS, 1, LANES, 2, 12)
+                matmul_nn::launch_unchecked::<f32, f32, f32, f32>(
+                    gradient_t.client(),
+                    count,
+                    dim,
+                    LANES,
+                    gradient_t.arg(0, x_len),
+                    gradient_t.arg(1, y_len / LANES),
+                    gradient_t.arg(2, w_len / LANES),
+                    INPUTS,
+                    BATCH,
+                    OUTPUTS,
+                    1,
+                    INPUTS,
+                    OUTPUTS,
+                    1,
+                    LANES,
+                    2,
+                    12,
+                )
             }
         })?;
     }

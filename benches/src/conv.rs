@@ -3,10 +3,10 @@
 //! writes), run on deterministic data and checked against an f64 reference on the host; then
 //! timed, for the `conv_layout` example.
 
-use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
-use kiln_runtime::init::uniform;
-use kiln_runtime::Arena;
 use crate::{ms_per_launch, relative_error};
+use kiln_runtime::init::uniform;
+use kiln_runtime::kernels::{conv_forward, conv_weight_grad, to_batch_innermost};
+use kiln_runtime::Arena;
 
 /// Lanes per vector along the batch.
 pub const LANES: usize = 8;
@@ -70,7 +70,15 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     let (n, ci, co, k, hp, o) = (conv.batch, conv.c_in, conv.c_out, conv.k, conv.padded(), conv.out());
     let bv = n / LANES;
     let plane = conv.size * conv.size;
-    let lens = [n * ci * plane, ci * hp * hp * n, co * ci * k * k, co * o * o * n, co * o * o * n, co * ci * k * k, ci * plane * n];
+    let lens = [
+        n * ci * plane,
+        ci * hp * hp * n,
+        co * ci * k * k,
+        co * o * o * n,
+        co * o * o * n,
+        co * ci * k * k,
+        ci * plane * n,
+    ];
     let mut buffers = vec![];
     let mut offset = 0;
     for len in lens {
@@ -79,7 +87,8 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     }
     let arena = Arena::new(device, 4 * offset, &buffers);
     let [x, xp, w, out, dy, dw, xt] = [0, 1, 2, 3, 4, 5, 6];
-    let (images, weights, grads) = (uniform(0, 1, lens[x], -1.0, 1.0), uniform(0, 2, lens[w], -1.0, 1.0), uniform(0, 3, lens[dy], -1.0, 1.0));
+    let (images, weights, grads) =
+        (uniform(0, 1, lens[x], -1.0, 1.0), uniform(0, 2, lens[w], -1.0, 1.0), uniform(0, 3, lens[dy], -1.0, 1.0));
     arena.write(x, &images);
     arena.write(w, &weights);
     arena.write(dy, &grads);
@@ -89,17 +98,76 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
     let (count, dim) = arena.grid(ci * hp);
     let (plain_count, plain_dim) = arena.grid(ci * conv.size);
     let transpose = || unsafe {
-        to_batch_innermost::launch_unchecked::<f32>(client, plain_count.clone(), plain_dim, arena.arg(x, lens[x]), arena.arg(xt, lens[xt]), n, ci, conv.size, conv.size, 0);
-        to_batch_innermost::launch_unchecked::<f32>(client, count.clone(), dim, arena.arg(x, lens[x]), arena.arg(xp, lens[xp]), n, ci, conv.size, conv.size, conv.pad)
+        to_batch_innermost::launch_unchecked::<f32>(
+            client,
+            plain_count.clone(),
+            plain_dim,
+            arena.arg(x, lens[x]),
+            arena.arg(xt, lens[xt]),
+            n,
+            ci,
+            conv.size,
+            conv.size,
+            0,
+        );
+        to_batch_innermost::launch_unchecked::<f32>(
+            client,
+            count.clone(),
+            dim,
+            arena.arg(x, lens[x]),
+            arena.arg(xp, lens[xp]),
+            n,
+            ci,
+            conv.size,
+            conv.size,
+            conv.pad,
+        )
     };
     // Output channels per unit: 6 where they divide, else tiles of 4.
     let rows = if co % 6 == 0 { 6 } else { 4 };
     let (count, dim) = arena.grid(co.div_ceil(rows) * o * o * bv / 2);
-    let forward = || unsafe { conv_forward::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xt, lens[xt] / LANES), arena.arg(w, lens[w]), arena.arg(out, lens[out] / LANES), ci, co, conv.size, conv.size, k, conv.pad, bv, rows, false) };
+    let forward = || unsafe {
+        conv_forward::launch_unchecked::<f32>(
+            client,
+            count.clone(),
+            dim,
+            LANES,
+            arena.arg(xt, lens[xt] / LANES),
+            arena.arg(w, lens[w]),
+            arena.arg(out, lens[out] / LANES),
+            ci,
+            co,
+            conv.size,
+            conv.size,
+            k,
+            conv.pad,
+            bv,
+            rows,
+            false,
+        )
+    };
     // Output channels per unit of the weight gradient: 4 where they divide, else 2.
     let wg_rows = if co % 4 == 0 { 4 } else { 2 };
     let (count, dim) = arena.grid(co.div_ceil(wg_rows) * ci * (k * k).div_ceil(4));
-    let weight_grad = || unsafe { conv_weight_grad::launch_unchecked::<f32>(client, count.clone(), dim, LANES, arena.arg(xp, lens[xp] / LANES), arena.arg(dy, lens[dy] / LANES), arena.arg(dw, lens[dw]), ci, co, hp, hp, k, bv, wg_rows, LANES) };
+    let weight_grad = || unsafe {
+        conv_weight_grad::launch_unchecked::<f32>(
+            client,
+            count.clone(),
+            dim,
+            LANES,
+            arena.arg(xp, lens[xp] / LANES),
+            arena.arg(dy, lens[dy] / LANES),
+            arena.arg(dw, lens[dw]),
+            ci,
+            co,
+            hp,
+            hp,
+            k,
+            bv,
+            wg_rows,
+            LANES,
+        )
+    };
     transpose();
     forward();
     if conv.weight_gradient {
@@ -132,13 +200,21 @@ pub fn check(device: &kiln_runtime::Device, conv: &Conv, launches: usize) -> Res
             }
         }
     }
-    let (forward_error, grad_error) = (relative_error(&arena.read::<f32>(out), &want_out), relative_error(&arena.read::<f32>(dw), &want_dw));
+    let (forward_error, grad_error) =
+        (relative_error(&arena.read::<f32>(out), &want_out), relative_error(&arena.read::<f32>(dw), &want_dw));
     if forward_error > 1e-5 || grad_error > 1e-5 {
-        return Err(format!("{}: relative error {forward_error:.1e} (forward), {grad_error:.1e} (weight gradient)", conv.name));
+        return Err(format!(
+            "{}: relative error {forward_error:.1e} (forward), {grad_error:.1e} (weight gradient)",
+            conv.name
+        ));
     }
     let ms = (launches > 0).then(|| {
         let weight_grad_ms = conv.weight_gradient.then(|| ms_per_launch(&arena, ROUNDS, launches, weight_grad));
-        (ms_per_launch(&arena, ROUNDS, launches, transpose), ms_per_launch(&arena, ROUNDS, launches, forward), weight_grad_ms)
+        (
+            ms_per_launch(&arena, ROUNDS, launches, transpose),
+            ms_per_launch(&arena, ROUNDS, launches, forward),
+            weight_grad_ms,
+        )
     });
     Ok(Report { forward_error, weight_grad_error: grad_error, ms })
 }

@@ -17,8 +17,14 @@ pub fn mnist_batch(batch: usize) -> (Vec<f32>, Vec<u32>) {
 /// An arena on `device` holding a product's operands in slots 0 and 1, `a_len` values in
 /// [0, 1) and `b_len` in [-1, 1) (fixed, so runs compare), and `out_len` zeros for its output
 /// in slot 2; with the operands, for a reference on the host.
-pub fn product_arena(device: &kiln_runtime::Device, a_len: usize, b_len: usize, out_len: usize) -> (Arena, Vec<f32>, Vec<f32>) {
-    let arena = Arena::new(device, 4 * (a_len + b_len + out_len), &[(0, a_len), (a_len, b_len), (a_len + b_len, out_len)]);
+pub fn product_arena(
+    device: &kiln_runtime::Device,
+    a_len: usize,
+    b_len: usize,
+    out_len: usize,
+) -> (Arena, Vec<f32>, Vec<f32>) {
+    let arena =
+        Arena::new(device, 4 * (a_len + b_len + out_len), &[(0, a_len), (a_len, b_len), (a_len + b_len, out_len)]);
     let a: Vec<f32> = (0..a_len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
     let b: Vec<f32> = (0..b_len).map(|i| ((i * 104_729) % 2000) as f32 / 1000.0 - 1.0).collect();
     arena.write(0, &a);

@@ -179,7 +179,9 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
         }
         Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
-        Op::DirectConv(..) | Op::ConvWeightGrad(..) => unreachable!("internal: direct convolutions come after differentiation"),
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
+            unreachable!("internal: direct convolutions come after differentiation")
+        }
     }
 }
 
@@ -198,9 +200,7 @@ pub(crate) fn selection_masks(g: &mut Graph, op: BinaryOp, a: ValueId, b: ValueI
 
 /// Sums `grad` over the axes along which a value of `shape` was broadcast.
 fn unbroadcast(g: &mut Graph, grad: ValueId, shape: &Shape) -> ValueId {
-    let axes: Vec<usize> = (0..shape.rank())
-        .filter(|&d| shape.0[d] == 1 && g.shape(grad).0[d] != 1)
-        .collect();
+    let axes: Vec<usize> = (0..shape.rank()).filter(|&d| shape.0[d] == 1 && g.shape(grad).0[d] != 1).collect();
     if axes.is_empty() {
         grad
     } else {

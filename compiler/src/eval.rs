@@ -11,10 +11,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
     for (v, node) in g.nodes.iter().enumerate() {
         let shape = &node.shape;
         let out = match &node.op {
-            Op::Input { name } | Op::Labels { name, .. } | Op::Param { name, .. } => feeds
-                .get(&v)
-                .unwrap_or_else(|| panic!("no data fed for {name:?}"))
-                .clone(),
+            Op::Input { name } | Op::Labels { name, .. } | Op::Param { name, .. } => {
+                feeds.get(&v).unwrap_or_else(|| panic!("no data fed for {name:?}")).clone()
+            }
             Op::Const(c) => vec![*c; shape.numel()],
             Op::Iota(axis) => {
                 let stride = shape.contiguous_strides()[*axis];
@@ -70,8 +69,7 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 (0..shape.numel())
                     .map(|i| {
                         let coords = coords_of(i, shape);
-                        let src: usize =
-                            perm.iter().enumerate().map(|(d, &p)| coords[d] * src_strides[p]).sum();
+                        let src: usize = perm.iter().enumerate().map(|(d, &p)| coords[d] * src_strides[p]).sum();
                         values[*a][src]
                     })
                     .collect()
@@ -94,12 +92,20 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 });
                 out
             }
-            Op::DirectConv(x, weight, window) => direct_conv(g.shape(*x), &values[*x], &values[*weight], *window, shape),
-            Op::ConvWeightGrad(x, grad, k) => conv_weight_grad(g.shape(*x), &values[*x], g.shape(*grad), &values[*grad], *k),
+            Op::DirectConv(x, weight, window) => {
+                direct_conv(g.shape(*x), &values[*x], &values[*weight], *window, shape)
+            }
+            Op::ConvWeightGrad(x, grad, k) => {
+                conv_weight_grad(g.shape(*x), &values[*x], g.shape(*grad), &values[*grad], *k)
+            }
             Op::Select { cond, then, otherwise } => (0..shape.numel())
                 .map(|i| {
                     let at = |v: ValueId| values[v][broadcast_index(i, shape, g.shape(v))];
-                    if at(*cond) > 0.0 { at(*then) } else { at(*otherwise) }
+                    if at(*cond) > 0.0 {
+                        at(*then)
+                    } else {
+                        at(*otherwise)
+                    }
                 })
                 .collect(),
             // Unspecialised graphs evaluate as in training.
@@ -201,8 +207,8 @@ pub(crate) fn for_each_tap(input: &Shape, window: &Window, mut f: impl FnMut(usi
                                 && py < window.padding[0][0] + h
                                 && px >= window.padding[1][0]
                                 && px < window.padding[1][0] + w;
-                            let src = ((b * c + ch) * h + py - window.padding[0][0].min(py)) * w
-                                + px - window.padding[1][0].min(px);
+                            let src = ((b * c + ch) * h + py - window.padding[0][0].min(py)) * w + px
+                                - window.padding[1][0].min(px);
                             f(out, inside.then_some(src));
                             out += 1;
                         }
@@ -231,7 +237,13 @@ fn broadcast_index(i: usize, out: &Shape, src: &Shape) -> usize {
 }
 
 /// [`Op::DirectConv`] of images `x` (`[c, h, w, n]`) by `weight` into `out_shape`.
-fn direct_conv(x_shape: &Shape, x: &[f64], weight: &[f64], window: crate::ir::DirectWindow, out_shape: &Shape) -> Vec<f64> {
+fn direct_conv(
+    x_shape: &Shape,
+    x: &[f64],
+    weight: &[f64],
+    window: crate::ir::DirectWindow,
+    out_shape: &Shape,
+) -> Vec<f64> {
     let ([c_in, h, w, n], [c_out, oh, ow, _]) = (x_shape.dims(), out_shape.dims());
     let (k, pad) = (window.k, window.pad);
     let mut out = vec![0.0; out_shape.numel()];
@@ -272,7 +284,8 @@ fn conv_weight_grad(x_shape: &Shape, x: &[f64], grad_shape: &Shape, grad: &[f64]
                     for y in 0..oh {
                         for xx in 0..ow {
                             for b in 0..n {
-                                sum += grad[((o * oh + y) * ow + xx) * n + b] * x[((c * h + y + i) * w + xx + j) * n + b];
+                                sum +=
+                                    grad[((o * oh + y) * ow + xx) * n + b] * x[((c * h + y + i) * w + xx + j) * n + b];
                             }
                         }
                     }

@@ -164,7 +164,9 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         // Padding is a constant: its tangent is zero.
         Op::Unfold(x, window, _) => Some(g.unfold(t(x)?, window, 0.0)),
         Op::Fold(x, window) => Some(g.fold(t(x)?, window, shape)),
-        Op::DirectConv(..) | Op::ConvWeightGrad(..) => unreachable!("internal: direct convolutions come after differentiation"),
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
+            unreachable!("internal: direct convolutions come after differentiation")
+        }
         Op::Mode { train, eval } => {
             let mut side = |v: ValueId| t(v).unwrap_or_else(|| g.zeros_like(v));
             let (train, eval) = (side(train), side(eval));

@@ -104,8 +104,13 @@ impl Case {
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         let v: Vec<f64> = base[y].iter().zip(&base[w]).map(|(y, w)| 2.0 * y * w).collect();
         let forward = dot(&analytic, &v);
-        let reverse: f64 =
-            self.params.iter().zip(&grads).zip(&directions).map(|((&p, grad), &u)| dot(&value_or_zero(*grad, p, &base), &base[u])).sum();
+        let reverse: f64 = self
+            .params
+            .iter()
+            .zip(&grads)
+            .zip(&directions)
+            .map(|((&p, grad), &u)| dot(&value_or_zero(*grad, p, &base), &base[u]))
+            .sum();
         errors.transpose = relative_error(forward, reverse, || format!("vᵀ(J u) vs (Jᵀ v)ᵀ u of %{y}"));
 
         for ((&p, grad), product) in self.params.iter().zip(&grads).zip(hvps) {
@@ -160,7 +165,11 @@ struct Errors {
 
 impl std::fmt::Display for Errors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "gradient {:.1e}, jvp {:.1e}, jvp vs reverse {:.1e}, hvp {:.1e}", self.gradient, self.jvp, self.transpose, self.hvp)
+        write!(
+            f,
+            "gradient {:.1e}, jvp {:.1e}, jvp vs reverse {:.1e}, hvp {:.1e}",
+            self.gradient, self.jvp, self.transpose, self.hvp
+        )
     }
 }
 

@@ -222,7 +222,9 @@ impl Op {
             | Op::Detach(a)
             | Op::Unfold(a, ..)
             | Op::Fold(a, _) => vec![*a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::DirectConv(a, b, _) | Op::ConvWeightGrad(a, b, _) => vec![*a, *b],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::DirectConv(a, b, _) | Op::ConvWeightGrad(a, b, _) => {
+                vec![*a, *b]
+            }
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
         }
@@ -245,7 +247,9 @@ impl Op {
             Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
             Op::Fold(a, window) => Op::Fold(f(a), window),
             Op::Mode { train, eval } => Op::Mode { train: f(train), eval: f(eval) },
-            Op::Select { cond, then, otherwise } => Op::Select { cond: f(cond), then: f(then), otherwise: f(otherwise) },
+            Op::Select { cond, then, otherwise } => {
+                Op::Select { cond: f(cond), then: f(then), otherwise: f(otherwise) }
+            }
             leaf => leaf,
         }
     }
@@ -349,9 +353,8 @@ impl Graph {
         let rank = self.shape(a).rank().max(self.shape(b).rank());
         let a = self.pad_rank(a, rank);
         let b = self.pad_rank(b, rank);
-        let shape = Shape::broadcast(self.shape(a), self.shape(b)).unwrap_or_else(|| {
-            panic!("internal: {} and {} do not broadcast", self.shape(a), self.shape(b))
-        });
+        let shape = Shape::broadcast(self.shape(a), self.shape(b))
+            .unwrap_or_else(|| panic!("internal: {} and {} do not broadcast", self.shape(a), self.shape(b)));
         self.push(Op::Binary(op, a, b), shape)
     }
 
@@ -418,10 +421,7 @@ impl Graph {
     /// `[m, k] x [k, n] -> [m, n]`.
     pub fn matmul(&mut self, a: ValueId, b: ValueId) -> ValueId {
         let (sa, sb) = (self.shape(a), self.shape(b));
-        assert!(
-            sa.rank() == 2 && sb.rank() == 2 && sa.0[1] == sb.0[0],
-            "internal: matmul of {sa} and {sb}"
-        );
+        assert!(sa.rank() == 2 && sb.rank() == 2 && sa.0[1] == sb.0[0], "internal: matmul of {sa} and {sb}");
         let shape = Shape(vec![sa.0[0], sb.0[1]]);
         self.push(Op::MatMul(a, b), shape)
     }
@@ -594,7 +594,9 @@ impl Graph {
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
             Op::Fold(a, w) => format!("fold %{a} {}", window(w)),
-            Op::DirectConv(a, b, DirectWindow { k, pad, flip }) => format!("direct_conv {} k={k} pad={pad} flip={flip}", args(&[*a, *b])),
+            Op::DirectConv(a, b, DirectWindow { k, pad, flip }) => {
+                format!("direct_conv {} k={k} pad={pad} flip={flip}", args(&[*a, *b]))
+            }
             Op::ConvWeightGrad(a, b, k) => format!("conv_weight_grad {} k={k}", args(&[*a, *b])),
             Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
             Op::Select { cond, then, otherwise } => format!("select {}", args(&[*cond, *then, *otherwise])),

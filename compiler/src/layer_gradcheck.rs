@@ -4,8 +4,8 @@
 
 use crate::autodiff::gradients;
 use crate::eval::evaluate;
-use crate::gradcheck::relative_error;
 use crate::forward::{hvp, jvp};
+use crate::gradcheck::relative_error;
 use crate::ir::{Op, ValueId};
 use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;
@@ -78,8 +78,17 @@ fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f
         worst = worst.max(relative_error(a, numeric, || format!("{name}: {what}")));
     };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let reverse: f64 = wrt.iter().zip(&grads).zip(&directions).map(|((_, grad), u)| grad.map_or(0.0, |grad| dot(&computed[grad], &feeds[u]))).sum();
-    check("jvp of the loss vs finite differences", computed[loss_jvp][0], (plus[program.loss][0] - minus[program.loss][0]) / (2.0 * H));
+    let reverse: f64 = wrt
+        .iter()
+        .zip(&grads)
+        .zip(&directions)
+        .map(|((_, grad), u)| grad.map_or(0.0, |grad| dot(&computed[grad], &feeds[u])))
+        .sum();
+    check(
+        "jvp of the loss vs finite differences",
+        computed[loss_jvp][0],
+        (plus[program.loss][0] - minus[program.loss][0]) / (2.0 * H),
+    );
     check("jvp vs reverse mode", computed[loss_jvp][0], reverse);
     for ((&p, grad), product) in wrt.iter().zip(&grads).zip(&hvps) {
         let Some(grad) = *grad else { continue };
@@ -142,8 +151,12 @@ fn classify<'m>(model: &'m Model, h: Tensor<'m>) -> Tensor<'m> {
 
 #[test]
 fn convolutions_match_finite_differences() {
-    check("conv2d 3x5 s(2,1) p(1,2)", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(3, (3, 5)).stride((2, 1)).padding((1, 2)))));
-    check("conv2d same dilation 2", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(2, 3).padding(Padding::Same).dilation(2).bias(false))));
+    check("conv2d 3x5 s(2,1) p(1,2)", IMAGE, |m, x| {
+        classify(m, x.conv2d(Conv::new(3, (3, 5)).stride((2, 1)).padding((1, 2))))
+    });
+    check("conv2d same dilation 2", IMAGE, |m, x| {
+        classify(m, x.conv2d(Conv::new(2, 3).padding(Padding::Same).dilation(2).bias(false)))
+    });
     check("conv1d k3 s2 p1", &[3, 2, 9], |m, x| classify(m, x.conv1d(Conv::new(3, 3).stride(2).padding(1))));
     check("conv_transpose2d s2 p1 op1", IMAGE, |m, x| {
         classify(m, x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).padding(1).output_padding(1)))
@@ -155,7 +168,12 @@ fn convolutions_match_finite_differences() {
         classify(m, x.conv_transpose2d(ConvTranspose::new(2, 2).output_padding(1).dilation(2)))
     });
     check("conv_transpose2d s(3,1) p(0,1) op(2,1)", IMAGE, |m, x| {
-        classify(m, x.conv_transpose2d(ConvTranspose::new(2, (2, 3)).stride((3, 1)).padding((0, 1)).output_padding((2, 1)).dilation((1, 2))))
+        classify(
+            m,
+            x.conv_transpose2d(
+                ConvTranspose::new(2, (2, 3)).stride((3, 1)).padding((0, 1)).output_padding((2, 1)).dilation((1, 2)),
+            ),
+        )
     });
     check("zero_pad2d", IMAGE, |m, x| classify(m, x.zero_pad2d((1, 2, 0, 3))));
 }
@@ -186,7 +204,8 @@ fn conv_transpose2d_matches_its_definition() {
         let out = [0, 1].map(|a| ([h, w][a] - 1) * st[a] + d[a] * (k[a] - 1) + op[a] + 1 - 2 * p[a]);
         let mut expected = vec![0.0; n * o * out[0] * out[1]];
         for (b, ci, i0, i1, oi, j0, j1) in taps(n, c, h, w, o, k) {
-            let (y0, y1) = ((i0 * st[0] + j0 * d[0]) as isize - p[0] as isize, (i1 * st[1] + j1 * d[1]) as isize - p[1] as isize);
+            let (y0, y1) =
+                ((i0 * st[0] + j0 * d[0]) as isize - p[0] as isize, (i1 * st[1] + j1 * d[1]) as isize - p[1] as isize);
             if (0..out[0] as isize).contains(&y0) && (0..out[1] as isize).contains(&y1) {
                 let at = ((b * o + oi) * out[0] + y0 as usize) * out[1] + y1 as usize;
                 expected[at] += xs[((b * c + ci) * h + i0) * w + i1] * ws[((ci * o + oi) * k[0] + j0) * k[1] + j1];
@@ -200,11 +219,22 @@ fn conv_transpose2d_matches_its_definition() {
 }
 
 /// Every (batch, in channel, row, column, out channel, tap row, tap column).
-fn taps(n: usize, c: usize, h: usize, w: usize, o: usize, k: [usize; 2]) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
+fn taps(
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: [usize; 2],
+) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
     (0..n).flat_map(move |b| {
         (0..c).flat_map(move |ci| {
             (0..h).flat_map(move |i0| {
-                (0..w).flat_map(move |i1| (0..o).flat_map(move |oi| (0..k[0]).flat_map(move |j0| (0..k[1]).map(move |j1| (b, ci, i0, i1, oi, j0, j1)))))
+                (0..w).flat_map(move |i1| {
+                    (0..o).flat_map(move |oi| {
+                        (0..k[0]).flat_map(move |j0| (0..k[1]).map(move |j1| (b, ci, i0, i1, oi, j0, j1)))
+                    })
+                })
             })
         })
     })
@@ -213,9 +243,13 @@ fn taps(n: usize, c: usize, h: usize, w: usize, o: usize, k: [usize; 2]) -> impl
 #[test]
 fn pooling_matches_finite_differences() {
     check("max_pool2d 2", IMAGE, |m, x| classify(m, x.max_pool2d(Pool::new(2))));
-    check("max_pool2d 3 s2 p1 ceil", IMAGE, |m, x| classify(m, x.max_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))));
+    check("max_pool2d 3 s2 p1 ceil", IMAGE, |m, x| {
+        classify(m, x.max_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true)))
+    });
     check("avg_pool2d (2,3) s1", IMAGE, |m, x| classify(m, x.avg_pool2d(Pool::new((2, 3)).stride(1))));
-    check("avg_pool2d 3 s2 p1 ceil", IMAGE, |m, x| classify(m, x.avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))));
+    check("avg_pool2d 3 s2 p1 ceil", IMAGE, |m, x| {
+        classify(m, x.avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true)))
+    });
     check("adaptive_avg_pool2d (1,1)", IMAGE, |m, x| classify(m, x.adaptive_avg_pool2d(1)));
     check("max_pool1d 2", &[3, 2, 9], |m, x| classify(m, x.max_pool1d(Pool::new(2))));
     check("avg_pool1d 3 s2 ceil", &[3, 2, 9], |m, x| classify(m, x.avg_pool1d(Pool::new(3).stride(2).ceil_mode(true))));
@@ -243,7 +277,9 @@ fn activations_match_finite_differences() {
 
 #[test]
 fn tensor_ops_match_finite_differences() {
-    check("linear no bias, xavier", IMAGE, |m, x| classify(m, x.linear(Linear::new(4).bias(false).weight_init(Initializer::XavierNormal(1.0)))));
+    check("linear no bias, xavier", IMAGE, |m, x| {
+        classify(m, x.linear(Linear::new(4).bias(false).weight_init(Initializer::XavierNormal(1.0))))
+    });
     check("reshape + permute", IMAGE, |m, x| classify(m, x.reshape([3, 14, 6]).permute(&[0, 2, 1])));
     check("transpose", IMAGE, |m, x| classify(m, x.transpose(1, 3)));
     check("sum", IMAGE, |m, x| classify(m, x.sum(&[1, 3])));
@@ -299,7 +335,9 @@ fn argmax_picks_the_first_maximum() {
     let x = model.input("x", [3, 4]);
     let y = model.labels("y", [3], 4);
     let (rows, columns) = (x.argmax(1), x.argmax(0));
-    let program = model.compile(x.linear(4).cross_entropy(y), rows.add(columns.reshape([1, 4]).sum(&[1])), Sgd::new(0.1)).unwrap();
+    let program = model
+        .compile(x.linear(4).cross_entropy(y), rows.add(columns.reshape([1, 4]).sum(&[1])), Sgd::new(0.1))
+        .unwrap();
     let mut feeds = feeds(&program);
     let data = vec![1.0, 3.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0, -1.0, -2.0, -3.0, -0.5];
     feeds.insert(program.inputs[0], data);
@@ -388,8 +426,18 @@ fn lstm_follows_pytorch_layout() {
     let out = x.lstm(Recurrent::new(1).layers(2));
     let y = model.labels("y", [1], 2);
     let program = model.compile(out.flatten().linear(2).cross_entropy(y), out, Sgd::new(0.1)).unwrap();
-    let names: Vec<String> = program.params.iter().map(|p| format!("{} {}", p.name, program.graph.shape(p.value))).collect();
-    assert_eq!(names[..5], ["0.weight_ih_l0 [4, 2]", "0.weight_hh_l0 [4, 1]", "0.bias_ih_l0 [4]", "0.bias_hh_l0 [4]", "0.weight_ih_l1 [4, 1]"]);
+    let names: Vec<String> =
+        program.params.iter().map(|p| format!("{} {}", p.name, program.graph.shape(p.value))).collect();
+    assert_eq!(
+        names[..5],
+        [
+            "0.weight_ih_l0 [4, 2]",
+            "0.weight_hh_l0 [4, 1]",
+            "0.bias_ih_l0 [4]",
+            "0.bias_hh_l0 [4]",
+            "0.weight_ih_l1 [4, 1]"
+        ]
+    );
 
     let model = Model::new("Lstm");
     let x = model.input("x", [1, 2, 2]);

@@ -21,19 +21,19 @@ mod dsl;
 mod error;
 pub mod eval;
 pub mod forward;
+#[cfg(test)]
+mod gradcheck;
 pub mod ir;
+#[cfg(test)]
+mod layer_gradcheck;
 mod optim;
 mod program;
 pub mod shape;
 mod target;
-#[cfg(test)]
-mod gradcheck;
-#[cfg(test)]
-mod layer_gradcheck;
 
 pub use dsl::{
-    Cell, CellState, Conv, ConvTranspose, Dense, EmbeddingTable, Initializer, Labels, Linear, Model, Pair, Padding, Pool,
-    Recurrent, Tensor, Tokens,
+    Cell, CellState, Conv, ConvTranspose, Dense, EmbeddingTable, Initializer, Labels, Linear, Model, Padding, Pair,
+    Pool, Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
 pub use optim::{Adagrad, Adam, Half, HostScalar, Optimizer, Precision, RmsProp, Sgd, Training};

@@ -221,7 +221,15 @@ impl Half {
 impl Training {
     /// Training with `optimizer` and no clipping.
     pub fn new(optimizer: impl Into<Optimizer>) -> Self {
-        Training { optimizer: optimizer.into(), clip_grad_norm: None, accumulate: 1, precision: Precision::F32, fuse: true, keep_gradients: false, target: Target::host() }
+        Training {
+            optimizer: optimizer.into(),
+            clip_grad_norm: None,
+            accumulate: 1,
+            precision: Precision::F32,
+            fuse: true,
+            keep_gradients: false,
+            target: Target::host(),
+        }
     }
 
     /// Averages the gradients of `micro_batches` train steps before each update.
@@ -393,7 +401,11 @@ impl Updates<'_> {
                     let added = self.graph.mul(gf, g);
                     let new_buf = self.graph.add(kept, added);
                     self.set_state(buf, buf, new_buf);
-                    if o.nesterov { self.axpy(o.momentum, new_buf, g) } else { new_buf }
+                    if o.nesterov {
+                        self.axpy(o.momentum, new_buf, g)
+                    } else {
+                        new_buf
+                    }
                 } else {
                     g
                 };

@@ -144,16 +144,21 @@ impl Program {
         let mut graph = state.graph.clone();
         let (original_loss, original_output) = (loss, output);
         let error = |message: String| Error { layer: "compile".into(), message, location };
-        let sample_weight = state
-            .sample_weight
-            .filter(|_| graph.shape(loss).numel() == 1)
-            .ok_or_else(|| error(format!("the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}", graph.shape(loss))))?;
+        let sample_weight = state.sample_weight.filter(|_| graph.shape(loss).numel() == 1).ok_or_else(|| {
+            error(format!(
+                "the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}",
+                graph.shape(loss)
+            ))
+        })?;
 
         let exposed_values: Vec<ValueId> = state.exposed.iter().map(|&(_, v)| v).collect();
         let used = graph.live_set(&[&[loss, output][..], &exposed_values].concat());
         if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
             let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
-            let message = format!("`{name}` {} is declared but neither the loss, the output nor an exposed value uses it", graph.shape(v));
+            let message = format!(
+                "`{name}` {} is declared but neither the loss, the output nor an exposed value uses it",
+                graph.shape(v)
+            );
             return Err(Error { layer: name, message, location });
         }
 
@@ -171,7 +176,12 @@ impl Program {
             .collect();
         let eval = graph.specialise(&[&[original_loss, original_output][..], &exposed_values].concat(), false);
         let (eval_loss, eval_output) = (eval[0], eval[1]);
-        let exposed = state.exposed.iter().zip(&eval[2..]).map(|((name, _), &value)| Exposed { name: name.clone(), value }).collect();
+        let exposed = state
+            .exposed
+            .iter()
+            .zip(&eval[2..])
+            .map(|((name, _), &value)| Exposed { name: name.clone(), value })
+            .collect();
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
@@ -234,10 +244,8 @@ impl Program {
             }
             scalars.push((HostScalar::LossScale, scale));
         }
-        let optimizer_state = optimizer_state
-            .into_iter()
-            .map(|(name, value, update)| State { name, value, update })
-            .collect();
+        let optimizer_state =
+            optimizer_state.into_iter().map(|(name, value, update)| State { name, value, update }).collect();
         Ok(Program {
             name: model.name.clone(),
             graph,
@@ -287,7 +295,8 @@ impl Program {
         for a in &mut self.accumulators {
             (a.value, a.first, a.next) = (f(a.value), f(a.first), f(a.next));
         }
-        (self.loss, self.output, self.eval_loss, self.eval_output) = (f(self.loss), f(self.output), f(self.eval_loss), f(self.eval_output));
+        (self.loss, self.output, self.eval_loss, self.eval_output) =
+            (f(self.loss), f(self.output), f(self.eval_loss), f(self.eval_output));
         self.sample_weight = f(self.sample_weight);
         self.finite_gradients = self.finite_gradients.map(&f);
     }
@@ -365,7 +374,9 @@ fn split_frozen(
     requests: &[(String, &'static Location<'static>)],
 ) -> Result<(Vec<ValueId>, Vec<Frozen>), Error> {
     let name = |v: ValueId| graph.nodes[v].op.name().expect("parameters are named").to_string();
-    let matches = |request: &str, param: &str| param == request || param.strip_prefix(request).is_some_and(|rest| rest.starts_with('.'));
+    let matches = |request: &str, param: &str| {
+        param == request || param.strip_prefix(request).is_some_and(|rest| rest.starts_with('.'))
+    };
     for (request, location) in requests {
         if !params.iter().any(|&p| matches(request, &name(p))) {
             let names: Vec<String> = params.iter().map(|&p| name(p)).collect();

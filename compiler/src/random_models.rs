@@ -46,17 +46,50 @@ impl Rng {
 /// One layer of a random stack.
 #[derive(Clone, Debug)]
 enum Layer {
-    Conv { out: usize, kernel: [usize; 2], stride: [usize; 2], padding: Option<[usize; 2]>, dilation: [usize; 2], bias: bool },
-    ConvTranspose { out: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], output_padding: [usize; 2], dilation: [usize; 2] },
-    Pool { max: bool, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], ceil_mode: bool },
+    Conv {
+        out: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: Option<[usize; 2]>,
+        dilation: [usize; 2],
+        bias: bool,
+    },
+    ConvTranspose {
+        out: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        output_padding: [usize; 2],
+        dilation: [usize; 2],
+    },
+    Pool {
+        max: bool,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        ceil_mode: bool,
+    },
     BatchNorm,
     Relu,
     Tanh,
     /// Adds the value `back` layers earlier (0: the stack's input).
-    Residual { back: usize },
-    Conv1d { out: usize, kernel: usize, stride: usize, padding: usize },
-    Rnn { hidden: usize, layers: usize },
-    Lstm { hidden: usize, layers: usize },
+    Residual {
+        back: usize,
+    },
+    Conv1d {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    Rnn {
+        hidden: usize,
+        layers: usize,
+    },
+    Lstm {
+        hidden: usize,
+        layers: usize,
+    },
     /// `h.attention(h, h, None)`.
     SelfAttention,
     LayerNorm,
@@ -140,7 +173,9 @@ impl Stack {
                 Layer::Relu => h.relu(),
                 Layer::Tanh => h.tanh(),
                 Layer::Residual { back } => h.add(values[values.len() - 1 - back.min(values.len() - 1)]),
-                Layer::Conv1d { out, kernel, stride, padding } => h.conv1d(Conv::new(out, kernel).stride(stride).padding(padding)),
+                Layer::Conv1d { out, kernel, stride, padding } => {
+                    h.conv1d(Conv::new(out, kernel).stride(stride).padding(padding))
+                }
                 Layer::Rnn { hidden, layers } => h.rnn(Recurrent::new(hidden).layers(layers)),
                 Layer::Lstm { hidden, layers } => h.lstm(Recurrent::new(hidden).layers(layers)),
                 Layer::SelfAttention => h.attention(h, h, None),
@@ -156,11 +191,9 @@ impl Stack {
             loss = loss.add(model.l2_penalty(0.001));
         }
         let mut training = Training::new(match self.optimizer {
-            Optimizer::Sgd { momentum, nesterov } => crate::Optimizer::from(Sgd {
-                momentum,
-                nesterov,
-                ..Sgd::new(0.05)
-            }),
+            Optimizer::Sgd { momentum, nesterov } => {
+                crate::Optimizer::from(Sgd { momentum, nesterov, ..Sgd::new(0.05) })
+            }
             Optimizer::Adam => Adam::new(1e-3).into(),
             Optimizer::RmsProp => RmsProp::new(1e-3).into(),
         });
@@ -195,7 +228,12 @@ impl Layer {
             0 => Layer::Rnn { hidden: rng.range(1, 6), layers: rng.range(1, 2) },
             1 | 2 => Layer::Lstm { hidden: rng.range(1, 6), layers: rng.range(1, 2) },
             3 => Layer::SelfAttention,
-            4 => Layer::Conv1d { out: rng.range(1, 6), kernel: rng.range(1, 3), stride: rng.range(1, 2), padding: rng.range(0, 1) },
+            4 => Layer::Conv1d {
+                out: rng.range(1, 6),
+                kernel: rng.range(1, 3),
+                stride: rng.range(1, 2),
+                padding: rng.range(0, 1),
+            },
             5 => Layer::LayerNorm,
             6 => Layer::Dropout,
             7 => Layer::Transpose,
@@ -281,7 +319,9 @@ impl fmt::Display for Stack {
         let penalty = if self.l2 { ".add(model.l2_penalty(0.001))" } else { "" };
         let clip = if self.clip { ".clip_grad_norm(5.0)" } else { "" };
         let optimizer = match self.optimizer {
-            Optimizer::Sgd { momentum, nesterov } => format!("Sgd {{ momentum: {momentum:?}, nesterov: {nesterov}, ..Sgd::new(0.05) }}"),
+            Optimizer::Sgd { momentum, nesterov } => {
+                format!("Sgd {{ momentum: {momentum:?}, nesterov: {nesterov}, ..Sgd::new(0.05) }}")
+            }
             Optimizer::Adam => "Adam::new(1e-3)".into(),
             Optimizer::RmsProp => "RmsProp::new(1e-3)".into(),
         };

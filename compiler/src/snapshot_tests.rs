@@ -83,7 +83,9 @@ fn invalid_models_fail_with_located_messages() {
         ("pool padding over half the kernel", |x| x.max_pool2d(Pool::new(2).padding(2))),
         ("avg pool kernel too large", |x| x.avg_pool2d(Pool::new(8))),
         ("adaptive pool size not dividing", |x| x.adaptive_avg_pool2d(4)),
-        ("transposed output_padding >= stride", |x| x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).output_padding(2))),
+        ("transposed output_padding >= stride", |x| {
+            x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).output_padding(2))
+        }),
         ("batch_norm2d of a matrix", |x| x.flatten().batch_norm2d()),
         ("batch_norm1d of an image", |x| x.batch_norm1d()),
         ("dropout p = 1", |x| x.dropout(1.0)),
@@ -223,7 +225,8 @@ fn conv_pool_emitted_source() {
     let images = model.input("images", [16, 1, 16, 16]);
     let labels = model.labels("labels", [16], 10);
     let logits = images.conv2d(Conv::new(4, 3).padding(1)).relu().max_pool2d(Pool::new(2)).flatten().linear(10);
-    let program = model.compile(logits.cross_entropy(labels), logits, Training::new(Sgd::new(0.1)).target(Target::Avx2)).unwrap();
+    let program =
+        model.compile(logits.cross_entropy(labels), logits, Training::new(Sgd::new(0.1)).target(Target::Avx2)).unwrap();
     let (source, report) = codegen::emit_with_report(&program);
     insta::assert_snapshot!(report);
     insta::assert_snapshot!(source);
@@ -241,7 +244,10 @@ fn avx512_shapes_tiles_for_its_registers() {
     assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, 8usize, 2usize)")));
     // The first weight gradient: 12 rows by two 16-lane vectors, 22 row blocks by 25 pairs of
     // its 49 vectors, the last pair's second vector left out.
-    assert!(avx512.contains("256usize, 64usize, 1usize, 256usize, 784usize, 1usize, 16usize, 49usize, 2usize, 12usize)"), "{avx512}");
+    assert!(
+        avx512.contains("256usize, 64usize, 1usize, 256usize, 784usize, 1usize, 16usize, 49usize, 2usize, 12usize)"),
+        "{avx512}"
+    );
     assert!(avx512.contains("share_start(550usize, host_memory)"));
     assert!(avx512.contains("if (row + 11) < 256 && (col * 2 + 1) < 49 {"), "{avx512}");
 }

@@ -148,7 +148,16 @@ pub fn conv_forward<F: Float, N: Size>(
 /// `(i, j)`: `[c_out, c_in, k, k]`, or flipped from `[c_in, c_out, k, k]`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn weight_index(o: usize, c: usize, i: usize, j: usize, #[comptime] c_in: usize, #[comptime] c_out: usize, #[comptime] k: usize, #[comptime] flip: bool) -> usize {
+fn weight_index(
+    o: usize,
+    c: usize,
+    i: usize,
+    j: usize,
+    #[comptime] c_in: usize,
+    #[comptime] c_out: usize,
+    #[comptime] k: usize,
+    #[comptime] flip: bool,
+) -> usize {
     if flip {
         ((c * c_out + o) * k + k - 1 - i) * k + k - 1 - j
     } else {
@@ -205,7 +214,8 @@ pub fn conv_weight_grad<F: Float, N: Size>(
                 let corner = ((c * hp + y) * wp + x) * bv;
                 let d = (y * ow + x) * bv;
                 for l in 0..bv {
-                    let (p0, p1, p2, p3) = (xp[corner + x0 + l], xp[corner + x1 + l], xp[corner + x2 + l], xp[corner + x3 + l]);
+                    let (p0, p1, p2, p3) =
+                        (xp[corner + x0 + l], xp[corner + x1 + l], xp[corner + x2 + l], xp[corner + x3 + l]);
                     let (d0, d1) = (dy[o0 * plane + d + l], dy[o1 * plane + d + l]);
                     s00 += d0 * p0;
                     s01 += d0 * p1;

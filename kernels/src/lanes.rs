@@ -34,7 +34,13 @@ pub fn lane_max<F: Float, N: Size>(x: Vector<F, N>, #[comptime] v: usize) -> F {
 /// `src[start + (j / k) * step]`. A max-pool gradient's share, say, repeated over each window's
 /// `k` pixels of a row, so the gradient runs `w` lanes wide instead of `k`.
 #[cube]
-pub fn repeat_lanes<E: Float, F: Float, N: Size>(src: &[E], start: usize, #[comptime] step: usize, #[comptime] k: usize, #[comptime] w: usize) -> Vector<F, N> {
+pub fn repeat_lanes<E: Float, F: Float, N: Size>(
+    src: &[E],
+    start: usize,
+    #[comptime] step: usize,
+    #[comptime] k: usize,
+    #[comptime] w: usize,
+) -> Vector<F, N> {
     let mut lanes = Vector::<F, N>::new(F::cast_from(src[start]));
     #[unroll]
     for run in 1..w / k {

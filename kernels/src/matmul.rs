@@ -156,7 +156,30 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
         }
     }
     NnTile::<F, N> {
-        acc0, acc1, acc2, acc3, acc4, acc5, bcc0, bcc1, bcc2, bcc3, bcc4, bcc5, ccc0, ccc1, ccc2, ccc3, ccc4, ccc5, dcc0, dcc1, dcc2, dcc3, dcc4, dcc5,
+        acc0,
+        acc1,
+        acc2,
+        acc3,
+        acc4,
+        acc5,
+        bcc0,
+        bcc1,
+        bcc2,
+        bcc3,
+        bcc4,
+        bcc5,
+        ccc0,
+        ccc1,
+        ccc2,
+        ccc3,
+        ccc4,
+        ccc5,
+        dcc0,
+        dcc1,
+        dcc2,
+        dcc3,
+        dcc4,
+        dcc5,
     }
 }
 
@@ -188,16 +211,65 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
     if pos < row_blocks * tiles {
         let row = (pos % row_blocks) * rows;
         let col = pos / row_blocks;
-        let tile = nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, col_vectors, vectors, rows);
+        let tile =
+            nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, col_vectors, vectors, rows);
         let c = col * vectors;
-        store_column::<F, EO, N>(out, row * col_vectors + c, col_vectors, row, m, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4, tile.acc5);
+        store_column::<F, EO, N>(
+            out,
+            row * col_vectors + c,
+            col_vectors,
+            row,
+            m,
+            tile.acc0,
+            tile.acc1,
+            tile.acc2,
+            tile.acc3,
+            tile.acc4,
+            tile.acc5,
+        );
         if rows == 12 && row + 6 < m {
-            store_column::<F, EO, N>(out, (row + 6) * col_vectors + c, col_vectors, row + 6, m, tile.bcc0, tile.bcc1, tile.bcc2, tile.bcc3, tile.bcc4, tile.bcc5);
+            store_column::<F, EO, N>(
+                out,
+                (row + 6) * col_vectors + c,
+                col_vectors,
+                row + 6,
+                m,
+                tile.bcc0,
+                tile.bcc1,
+                tile.bcc2,
+                tile.bcc3,
+                tile.bcc4,
+                tile.bcc5,
+            );
         }
         if vectors == 2 && c + 1 < col_vectors {
-            store_column::<F, EO, N>(out, row * col_vectors + c + 1, col_vectors, row, m, tile.ccc0, tile.ccc1, tile.ccc2, tile.ccc3, tile.ccc4, tile.ccc5);
+            store_column::<F, EO, N>(
+                out,
+                row * col_vectors + c + 1,
+                col_vectors,
+                row,
+                m,
+                tile.ccc0,
+                tile.ccc1,
+                tile.ccc2,
+                tile.ccc3,
+                tile.ccc4,
+                tile.ccc5,
+            );
             if rows == 12 && row + 6 < m {
-                store_column::<F, EO, N>(out, (row + 6) * col_vectors + c + 1, col_vectors, row + 6, m, tile.dcc0, tile.dcc1, tile.dcc2, tile.dcc3, tile.dcc4, tile.dcc5);
+                store_column::<F, EO, N>(
+                    out,
+                    (row + 6) * col_vectors + c + 1,
+                    col_vectors,
+                    row + 6,
+                    m,
+                    tile.dcc0,
+                    tile.dcc1,
+                    tile.dcc2,
+                    tile.dcc3,
+                    tile.dcc4,
+                    tile.dcc5,
+                );
             }
         }
     }
@@ -402,7 +474,16 @@ fn store_column<F: Float, EO: Float, N: Size>(
 /// Stores 4 sums at columns `c0..c0 + 4` of the row at `base`, those below `n`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn store_row<F: Float, EO: Float>(out: &mut [EO], base: usize, c0: usize, #[comptime] n: usize, s0: F, s1: F, s2: F, s3: F) {
+fn store_row<F: Float, EO: Float>(
+    out: &mut [EO],
+    base: usize,
+    c0: usize,
+    #[comptime] n: usize,
+    s0: F,
+    s1: F,
+    s2: F,
+    s3: F,
+) {
     out[base + c0] = EO::cast_from(s0);
     if c0 + 1 < n {
         out[base + c0 + 1] = EO::cast_from(s1);

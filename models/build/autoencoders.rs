@@ -27,7 +27,8 @@ pub fn convolutional() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::new("ConvAutoencoder");
     let images = model.input("images", [64, 1, 28, 28]);
     let clean = model.input("clean", [64, 1, 28, 28]);
-    let code = images.conv2d(Conv::new(8, 3).stride(2).padding(1)).relu().conv2d(Conv::new(16, 3).stride(2).padding(1)).relu();
+    let code =
+        images.conv2d(Conv::new(8, 3).stride(2).padding(1)).relu().conv2d(Conv::new(16, 3).stride(2).padding(1)).relu();
     let reconstruction = up(up(code, 8).relu(), 1).sigmoid();
     let program = model.compile(reconstruction.mse_loss(clean), reconstruction, Adam::new(2e-3))?;
     kiln_compiler::write_to_out_dir(&program, "conv_autoencoder.rs")?;

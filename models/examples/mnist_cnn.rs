@@ -11,7 +11,12 @@ fn run<T: Classifier>(mut trainer: T, name: &str, epochs: usize) -> Result<(), B
     let (images, labels) = kiln_models::mnist_paths();
     let all = Dataset::from_idx(&images, &labels)?;
     let (train, test) = (all.slice(0..8000), all.slice(8000..10000));
-    println!("{name}: {} train / {} test images, batch {} (\"val\" is the test split)", train.len(), test.len(), T::BATCH);
+    println!(
+        "{name}: {} train / {} test images, batch {} (\"val\" is the test split)",
+        train.len(),
+        test.len(),
+        T::BATCH
+    );
     fit_validated(&mut trainer, &train, &test, &FitConfig { epochs, seed: 42, ..FitConfig::default() })?;
     let result = evaluate(&mut trainer, &test)?;
     println!("test accuracy {:.2}%, loss {:.4}\n{}", 100.0 * result.accuracy, result.loss, result.report());

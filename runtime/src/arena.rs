@@ -68,7 +68,18 @@ impl Arena {
         let host = HostMemory::of(device, &client, arena);
         let inputs = RefCell::new(vec![None; buffers.len()]);
         let claims = client.create_from_slice(&[0u8; 4]);
-        Arena { client, buffers, plan, units, host, idle: Cell::new(false), reads: Arc::default(), inputs, claims, copier: HostCopier::default() }
+        Arena {
+            client,
+            buffers,
+            plan,
+            units,
+            host,
+            idle: Cell::new(false),
+            reads: Arc::default(),
+            inputs,
+            claims,
+            copier: HostCopier::default(),
+        }
     }
 
     /// The client kernels are launched on. Whatever the caller queues on it counts as work in
@@ -209,7 +220,11 @@ impl Arena {
             let bytes = unsafe { Bytes::from_controller(Box::new(borrowed), len) };
             self.client.write(&handle.clone().offset_end(capacity - len as u64), bytes);
         }
-        let wait = UploadWait { client: self.client.clone(), reads: Arc::clone(&self.reads), reads_before: self.reads.load(Ordering::SeqCst) };
+        let wait = UploadWait {
+            client: self.client.clone(),
+            reads: Arc::clone(&self.reads),
+            reads_before: self.reads.load(Ordering::SeqCst),
+        };
         Upload { wait: Some(wait), _data: PhantomData }
     }
 

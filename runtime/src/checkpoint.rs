@@ -44,10 +44,9 @@ pub fn save<T: Float>(
     let bytes = safetensors::serialize(views, &Some(metadata))
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
 
-    let file_name = path.file_name().ok_or_else(|| Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason: "the path has no file name".into(),
-    })?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), reason: "the path has no file name".into() })?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(file_name);
     temp_name.push(format!(".tmp{}", std::process::id()));
@@ -65,13 +64,21 @@ pub fn save<T: Float>(
 /// Reads the parameters `params_spec` names (all required) and the optimizer state
 /// `state_spec` names (all or none). Fails, naming the first offending tensor, if one is
 /// missing, not of type `T` or of another shape, or if the file has tensors neither list names.
-pub fn load<T: Float>(path: &Path, params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint<T>, Error> {
+pub fn load<T: Float>(
+    path: &Path,
+    params_spec: &[(&str, &[usize])],
+    state_spec: &[(&str, &[usize])],
+) -> Result<Checkpoint<T>, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     parse(&bytes, params_spec, state_spec).map_err(|reason| Error::Checkpoint { path: path.to_path_buf(), reason })
 }
 
 /// [`load`] of a checkpoint's bytes; the error is the reason.
-pub fn parse<T: Float>(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spec: &[(&str, &[usize])]) -> Result<Checkpoint<T>, String> {
+pub fn parse<T: Float>(
+    bytes: &[u8],
+    params_spec: &[(&str, &[usize])],
+    state_spec: &[(&str, &[usize])],
+) -> Result<Checkpoint<T>, String> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
     let read = |spec: &[(&str, &[usize])]| -> Result<Vec<Vec<T>>, String> {
@@ -82,9 +89,11 @@ pub fn parse<T: Float>(bytes: &[u8], params_spec: &[(&str, &[usize])], state_spe
                     return Err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", tensor.shape()));
                 }
                 match tensor.dtype() {
-                    dtype if dtype == T::DTYPE => {
-                        Ok(tensor.data().chunks_exact(std::mem::size_of::<T>()).map(bytemuck::pod_read_unaligned).collect())
-                    }
+                    dtype if dtype == T::DTYPE => Ok(tensor
+                        .data()
+                        .chunks_exact(std::mem::size_of::<T>())
+                        .map(bytemuck::pod_read_unaligned)
+                        .collect()),
                     // PyTorch stores batch norm's `num_batches_tracked` as int64.
                     Dtype::I64 if name.ends_with("num_batches_tracked") => Ok(tensor
                         .data()

@@ -53,7 +53,8 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
         return Err("zero dimensions".into());
     }
     let sizes = bytes.get(4..4 + 4 * ndims).ok_or_else(|| format!("truncated header: {ndims} sizes expected"))?;
-    let dims: Vec<usize> = sizes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let dims: Vec<usize> =
+        sizes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("dimensions overflow")?;
     let data = &bytes[4 + 4 * ndims..];
     if data.len() != expected {
@@ -141,7 +142,11 @@ impl Dataset {
 
     /// One epoch of batches of at most `batch` samples, in an order shuffled by `rng`: every
     /// sample exactly once, the last batch shorter when `batch` does not divide `len()`.
-    pub fn shuffled_batches(&self, batch: usize, rng: &mut SplitMix64) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
+    pub fn shuffled_batches(
+        &self,
+        batch: usize,
+        rng: &mut SplitMix64,
+    ) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
         self.batches_in(shuffled_order(self.len(), rng), batch)
     }
 
@@ -153,7 +158,8 @@ impl Dataset {
     /// The samples of `order`, gathered `batch` at a time (lazily).
     fn batches_in(&self, order: Vec<usize>, batch: usize) -> impl Iterator<Item = (Vec<f32>, Vec<u32>)> + '_ {
         let batch = batch.max(1);
-        (0..order.len().div_ceil(batch)).map(move |b| self.gather(&order[b * batch..((b + 1) * batch).min(order.len())]))
+        (0..order.len().div_ceil(batch))
+            .map(move |b| self.gather(&order[b * batch..((b + 1) * batch).min(order.len())]))
     }
 }
 

@@ -20,7 +20,10 @@ pub fn open_device(name: &str) -> Result<Device, Error> {
         "wgpu" => Device::wgpu(cubecl::device::WgpuDeviceKind::DefaultDevice),
         #[cfg(feature = "cuda")]
         cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let index = cuda.strip_prefix("cuda:").map_or(Ok(0), str::parse).map_err(|_| Error::Device(format!("KILN_DEVICE={cuda}: expected cuda or cuda:N")))?;
+            let index = cuda
+                .strip_prefix("cuda:")
+                .map_or(Ok(0), str::parse)
+                .map_err(|_| Error::Device(format!("KILN_DEVICE={cuda}: expected cuda or cuda:N")))?;
             Device::cuda(index)
         }
         other => return Err(Error::Device(format!("KILN_DEVICE={other} is not a runtime in this build"))),

@@ -16,7 +16,8 @@ pub fn cifar10(files: &[&Path]) -> Result<Dataset, Error> {
     let mut labels = vec![];
     for &path in files {
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        parse_cifar10(&bytes, &mut features, &mut labels).map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })?;
+        parse_cifar10(&bytes, &mut features, &mut labels)
+            .map_err(|reason| Error::Malformed { path: path.to_path_buf(), reason })?;
     }
     Ok(Dataset { features, labels, sample_len: 3 * 32 * 32 })
 }
@@ -41,7 +42,12 @@ pub fn parse_cifar10(bytes: &[u8], features: &mut Vec<f32>, labels: &mut Vec<u32
 /// A folder with one sub-folder of PNG/JPEG images per class, like torchvision's
 /// `ImageFolder`: class ids follow the sub-folders' sorted names. Images are converted to
 /// `channels` (1: grey, 3: RGB) and resized bilinearly to `height` x `width`.
-pub fn image_folder(root: &Path, channels: usize, height: usize, width: usize) -> Result<(Dataset, Vec<String>), Error> {
+pub fn image_folder(
+    root: &Path,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> Result<(Dataset, Vec<String>), Error> {
     if channels != 1 && channels != 3 {
         return Err(Error::Invalid(format!("image_folder: {channels} channels; use 1 or 3")));
     }
@@ -72,7 +78,8 @@ pub fn image_folder(root: &Path, channels: usize, height: usize, width: usize) -
         files.sort();
         for file in files {
             let bytes = std::fs::read(&file).map_err(io(&file))?;
-            let pixels = decode_image(&bytes, channels, height, width).map_err(|reason| Error::Malformed { path: file.clone(), reason })?;
+            let pixels = decode_image(&bytes, channels, height, width)
+                .map_err(|reason| Error::Malformed { path: file.clone(), reason })?;
             data.features.extend(pixels);
             data.labels.push(class as u32);
         }
@@ -86,7 +93,8 @@ const MAX_IMAGE_BYTES: u64 = 256 << 20;
 /// Decodes a PNG or JPEG (format from its content) to `channels` (1 or 3) channel-major planes
 /// of `height` x `width`, resized bilinearly, values in [0, 1].
 pub fn decode_image(bytes: &[u8], channels: usize, height: usize, width: usize) -> Result<Vec<f32>, String> {
-    let mut reader = image::io::Reader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    let mut reader =
+        image::io::Reader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     let mut limits = image::io::Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);

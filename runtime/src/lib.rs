@@ -22,10 +22,10 @@ mod arena;
 pub mod checkpoint;
 pub mod data;
 #[cfg(feature = "device")]
-mod host_copy;
-#[cfg(feature = "device")]
 mod device;
 mod error;
+#[cfg(feature = "device")]
+mod host_copy;
 pub mod images;
 pub mod init;
 #[cfg(test)]
@@ -44,11 +44,11 @@ pub use arena::Arena;
 pub use cubecl;
 #[cfg(feature = "device")]
 pub use device::{default_device, open_device, Device};
-#[cfg(feature = "device")]
-pub use kiln_kernels as kernels;
 pub use error::Error;
 /// The f16/bf16 types mixed-precision trainers store intermediates in.
 pub use half;
+#[cfg(feature = "device")]
+pub use kiln_kernels as kernels;
 
 /// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.
 pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Result<usize, Error> {

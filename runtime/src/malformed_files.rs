@@ -26,7 +26,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(vec![]);
-    image::RgbImage::from_pixel(width, height, image::Rgb([9, 99, 199])).write_to(&mut out, image::ImageOutputFormat::Png).unwrap();
+    image::RgbImage::from_pixel(width, height, image::Rgb([9, 99, 199]))
+        .write_to(&mut out, image::ImageOutputFormat::Png)
+        .unwrap();
     out.into_inner()
 }
 
@@ -53,8 +55,10 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 }
 
 fn safetensors(tensors: &[(&str, Dtype, &[usize], Vec<u8>)], step: Option<&str>) -> Vec<u8> {
-    let views: Vec<(&str, TensorView)> =
-        tensors.iter().map(|(name, dtype, shape, data)| (*name, TensorView::new(*dtype, shape.to_vec(), data).unwrap())).collect();
+    let views: Vec<(&str, TensorView)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| (*name, TensorView::new(*dtype, shape.to_vec(), data).unwrap()))
+        .collect();
     let metadata = step.map(|s| std::collections::HashMap::from([("kiln.step".to_string(), s.to_string())]));
     safetensors::serialize(views, &metadata).unwrap()
 }
@@ -122,9 +126,19 @@ fn malformed_files_are_errors_naming_the_file_and_the_reason() {
     }
     let images = dir.file("images.idx", &valid_images);
     let labels = dir.file("labels.idx", &idx(8, &[3], &[0, 1, 2]));
-    expect_error("labels of another count", &labels, Dataset::from_idx(&images, &labels).map(|_| ()), "do not match images");
+    expect_error(
+        "labels of another count",
+        &labels,
+        Dataset::from_idx(&images, &labels).map(|_| ()),
+        "do not match images",
+    );
     let labels = dir.file("labels2d.idx", &idx(8, &[2, 1], &[0, 1]));
-    expect_error("labels of another rank", &labels, Dataset::from_idx(&images, &labels).map(|_| ()), "do not match images");
+    expect_error(
+        "labels of another rank",
+        &labels,
+        Dataset::from_idx(&images, &labels).map(|_| ()),
+        "do not match images",
+    );
     tried += 2;
 
     let record = |label: u8| [vec![label], vec![128u8; 3072]].concat();
@@ -164,14 +178,38 @@ fn malformed_files_are_errors_naming_the_file_and_the_reason() {
         ("empty", vec![], "not a safetensors file"),
         ("garbage", b"not a checkpoint, just text".to_vec(), "not a safetensors file"),
         ("truncated", valid[..valid.len() - 5].to_vec(), "not a safetensors file"),
-        ("header length past the end", [u64::MAX.to_le_bytes().to_vec(), valid[8..].to_vec()].concat(), "not a safetensors file"),
-        ("wrong dtype", safetensors(&[("0.weight", Dtype::F64, &[3, 2], vec![0; 48]), bias.clone()], None), "tensor `0.weight` is F64, expected F32"),
-        ("i64 parameter", safetensors(&[weight.clone(), ("0.bias", Dtype::I64, &[3], vec![0; 24])], None), "tensor `0.bias` is I64"),
-        ("wrong shape", safetensors(&[("0.weight", Dtype::F32, &[2, 3], f32_bytes(6)), bias.clone()], None), "tensor `0.weight` has shape [2, 3], expected [3, 2]"),
+        (
+            "header length past the end",
+            [u64::MAX.to_le_bytes().to_vec(), valid[8..].to_vec()].concat(),
+            "not a safetensors file",
+        ),
+        (
+            "wrong dtype",
+            safetensors(&[("0.weight", Dtype::F64, &[3, 2], vec![0; 48]), bias.clone()], None),
+            "tensor `0.weight` is F64, expected F32",
+        ),
+        (
+            "i64 parameter",
+            safetensors(&[weight.clone(), ("0.bias", Dtype::I64, &[3], vec![0; 24])], None),
+            "tensor `0.bias` is I64",
+        ),
+        (
+            "wrong shape",
+            safetensors(&[("0.weight", Dtype::F32, &[2, 3], f32_bytes(6)), bias.clone()], None),
+            "tensor `0.weight` has shape [2, 3], expected [3, 2]",
+        ),
         ("missing tensor", safetensors(&[weight.clone()], None), "tensor `0.bias` is missing"),
-        ("extra tensor", safetensors(&[weight.clone(), bias.clone(), ("2.weight", Dtype::F32, &[1], f32_bytes(1))], None), "tensor `2.weight` is not a parameter"),
+        (
+            "extra tensor",
+            safetensors(&[weight.clone(), bias.clone(), ("2.weight", Dtype::F32, &[1], f32_bytes(1))], None),
+            "tensor `2.weight` is not a parameter",
+        ),
         ("bad step", safetensors(&[weight.clone(), bias.clone()], Some("-3")), "is not a step count"),
-        ("partial optimizer state", safetensors(&[weight, bias, ("optimizer.0.bias.exp_avg", Dtype::F32, &[3], f32_bytes(3))], None), "tensor `optimizer.0.weight.exp_avg` is missing"),
+        (
+            "partial optimizer state",
+            safetensors(&[weight, bias, ("optimizer.0.bias.exp_avg", Dtype::F32, &[3], f32_bytes(3))], None),
+            "tensor `optimizer.0.weight.exp_avg` is missing",
+        ),
     ];
     let state: &[(&str, &[usize])] = &[("optimizer.0.weight.exp_avg", &[3, 2]), ("optimizer.0.bias.exp_avg", &[3])];
     for (what, bytes, reason) in checkpoint_cases {

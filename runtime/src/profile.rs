@@ -73,7 +73,8 @@ pub fn report() -> String {
     rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     let mut out = format!("{:>10} {:>6}  kernel\n", "ms/call", "share");
     for (label, &(seconds, calls)) in rows {
-        out += &format!("{:>10.4} {:>5.1}%  {label}\n", 1e3 * seconds / calls as f64, 100.0 * seconds / total.max(1e-12));
+        out +=
+            &format!("{:>10.4} {:>5.1}%  {label}\n", 1e3 * seconds / calls as f64, 100.0 * seconds / total.max(1e-12));
     }
     out
 }

@@ -51,7 +51,8 @@ pub fn noisy_regression(n: usize, noise: f64, seed: u64) -> (Vec<f32>, Vec<f32>)
 }
 
 /// Words of [`sentiment_reviews`]: sentiment-free fillers, then positive and negative words.
-const FILLERS: [&str; 14] = ["the", "movie", "was", "plot", "acting", "and", "but", "i", "it", "really", "quite", "very", "this", "film"];
+const FILLERS: [&str; 14] =
+    ["the", "movie", "was", "plot", "acting", "and", "but", "i", "it", "really", "quite", "very", "this", "film"];
 const POSITIVE: [&str; 6] = ["good", "great", "fine", "nice", "superb", "lovely"];
 const NEGATIVE: [&str; 6] = ["bad", "awful", "poor", "terrible", "dull", "boring"];
 

@@ -129,11 +129,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// Accuracy of each class (NaN for a class with no samples).
     pub fn per_class_accuracy(&self) -> Vec<f64> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>() as f64)
-            .collect()
+        self.confusion.iter().enumerate().map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>() as f64).collect()
     }
 
     /// The confusion matrix and per-class accuracy as aligned text.

@@ -82,7 +82,8 @@ impl Im2col {
 fn qualifying(w: &Window) -> Option<(usize, usize)> {
     let [[top, bottom], [left, right]] = w.padding;
     let same_padding = [bottom, left, right].iter().all(|&p| p == top) && top < w.kernel[0];
-    (w.kernel[0] == w.kernel[1] && w.stride == [1, 1] && w.dilation == [1, 1] && same_padding).then_some((w.kernel[0], top))
+    (w.kernel[0] == w.kernel[1] && w.stride == [1, 1] && w.dilation == [1, 1] && same_padding)
+        .then_some((w.kernel[0], top))
 }
 
 /// Whether `w2` is a convolution's weight `[o, c, k, k]` reshaped to `[o, c * k * k]`, which
@@ -320,7 +321,15 @@ mod tests {
         let m = Model::new("Direct");
         let x = m.input("x", [16, 2, 8, 8]);
         let y = m.labels("y", [16], 3);
-        let out = x.conv2d(Conv::new(3, 3).padding(1)).batch_norm2d().relu().max_pool2d(Pool::new(2)).conv2d(Conv::new(4, 3)).relu().flatten().linear(3);
+        let out = x
+            .conv2d(Conv::new(3, 3).padding(1))
+            .batch_norm2d()
+            .relu()
+            .max_pool2d(Pool::new(2))
+            .conv2d(Conv::new(4, 3))
+            .relu()
+            .flatten()
+            .linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
         let q = rewrite(&p);
         let direct = |op: &Op| matches!(op, Op::DirectConv(..) | Op::ConvWeightGrad(..));
@@ -365,7 +374,8 @@ mod tests {
         let out = x.conv2d(Conv::new(3, 3).padding(1)).conv2d(Conv::new(2, 1).padding(1)).flatten().linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
         let q = rewrite(&p);
-        let (products, folds) = (live_count(&q, |op| matches!(op, Op::MatMul(..))), live_count(&q, |op| matches!(op, Op::Fold(..))));
+        let (products, folds) =
+            (live_count(&q, |op| matches!(op, Op::MatMul(..))), live_count(&q, |op| matches!(op, Op::Fold(..))));
         // The 1x1 convolution's forward and weight-gradient products, the linear layer's three,
         // and its input gradient's product and fold.
         assert_eq!((products, folds), (6, 1));

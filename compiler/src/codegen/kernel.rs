@@ -99,7 +99,9 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
             let strided = !source.is_contiguous(g.shape(*a));
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
-            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
+            Expr::new(g, s, storage, v, &shape.clone())
+                .pointwise_kernel(name, &[(vec![v], shape.clone())])
+                .expect(SINGLE)
         }
         Op::Reduce(..) => reduce_with_epilogue(g, s, storage, &[v], &[], name).expect(SINGLE),
         _ => {
@@ -136,7 +138,14 @@ pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[Value
 /// index it reduced: a max-pool gradient's share `g / count` right after the count. `None`
 /// when a member reads an earlier one at other indices than the unit's own, or the epilogue
 /// cannot share the reductions' vectors (see [`Expr::reduce_kernel`]).
-pub fn reduce_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], epilogue: &[ValueId], name: &str) -> Option<Kernel> {
+pub fn reduce_with_epilogue(
+    g: &Graph,
+    s: &Schedule,
+    storage: &Storage,
+    members: &[ValueId],
+    epilogue: &[ValueId],
+    name: &str,
+) -> Option<Kernel> {
     let reduction = |m: ValueId| match &g.nodes[m].op {
         Op::Reduce(_, input, axes) => Some((g.shape(*input), axes)),
         _ => None,
@@ -164,7 +173,8 @@ pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<Value
     if !groups.iter().all(|group| mergeable(group)) {
         return None;
     }
-    let groups: Vec<(Vec<ValueId>, Shape)> = groups.iter().map(|group| (group.clone(), g.shape(group[0]).clone())).collect();
+    let groups: Vec<(Vec<ValueId>, Shape)> =
+        groups.iter().map(|group| (group.clone(), g.shape(group[0]).clone())).collect();
     Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
 }
 
@@ -204,14 +214,17 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
             return None;
         }
         match phases.last_mut() {
-            Some(phase) if key(phase[0]) == key(v) && is_pointwise_kernel(g, phase[0]) == is_pointwise_kernel(g, v) => phase.push(v),
+            Some(phase) if key(phase[0]) == key(v) && is_pointwise_kernel(g, phase[0]) == is_pointwise_kernel(g, v) => {
+                phase.push(v)
+            }
             _ => phases.push(vec![v]),
         }
     }
     let mut e = Expr::new(g, s, storage, values[0], g.shape(values[0]));
     e.outputs = values.to_vec();
     (e.phased, e.vector) = (true, 1);
-    let mut lines = vec!["let unit = usize::cast_from(UNIT_POS);".to_string(), "let units = usize::cast_from(CUBE_DIM);".into()];
+    let mut lines =
+        vec!["let unit = usize::cast_from(UNIT_POS);".to_string(), "let units = usize::cast_from(CUBE_DIM);".into()];
     for (p, phase) in phases.iter().enumerate() {
         let (shape, reduced) = key(phase[0]);
         e.accumulators.clear();
@@ -248,13 +261,26 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
 /// pointwise values of its shape computed from each sum before it is stored (see
 /// [`Expr::row_epilogue`]): a bias's update beside its weight's.
 #[allow(clippy::too_many_arguments)]
-pub fn product_with_epilogue(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool, name: &str) -> Option<Kernel> {
+pub fn product_with_epilogue(
+    g: &Graph,
+    s: &Schedule,
+    storage: &Storage,
+    v: ValueId,
+    members: &[ValueId],
+    row_sums: Option<(ValueId, &[ValueId])>,
+    store: bool,
+    name: &str,
+) -> Option<Kernel> {
     let p = Product::new(g, s, storage.target(), v);
-    if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v)) || (members.is_empty() && row_sums.is_none()) {
+    if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v))
+        || (members.is_empty() && row_sums.is_none())
+    {
         return None;
     }
     let shape = g.shape(v).clone();
-    let writes_operand = |m: &ValueId| [p.a.buffer, p.b.buffer].contains(&s.layouts[*m].as_ref().expect("kernel output has a buffer").buffer);
+    let writes_operand = |m: &ValueId| {
+        [p.a.buffer, p.b.buffer].contains(&s.layouts[*m].as_ref().expect("kernel output has a buffer").buffer)
+    };
     let fits = |m: ValueId| is_contiguous_pointwise(g, s, m, &shape) && !writes_operand(&m);
     let row_members = row_sums.map_or(&[][..], |(_, m)| m);
     if !members.iter().all(|&m| fits(m)) || row_members.iter().any(writes_operand) {
@@ -424,7 +450,9 @@ impl<'a> Expr<'a> {
     fn leaves(&self, v: ValueId, frame: &Shape, out: &mut Vec<(ValueId, Option<Vec<usize>>, Shape)>) {
         match (self.s.roles[v], &self.g.nodes[v].op) {
             (Some(Role::Literal(_)), _) => {}
-            (_, op) if v == self.root && op.is_view() => out.push((v, Some(self.strides_over(v, frame)), frame.clone())),
+            (_, op) if v == self.root && op.is_view() => {
+                out.push((v, Some(self.strides_over(v, frame)), frame.clone()))
+            }
             (Some(Role::Inline), Op::Reshape(a)) => self.leaves(*a, self.g.shape(*a), out),
             (role, op) if v == self.root || role == Some(Role::Inline) => match op {
                 Op::OneHot(labels) => out.push((*labels, None, frame.clone())),
@@ -494,7 +522,9 @@ impl<'a> Expr<'a> {
                     || (!last_reduced
                         && last % w == 0
                         && out_strides.iter().take(rank.saturating_sub(1)).all(|s| s % w == 0)
-                        && leaves.iter().all(|(_, strides, frame)| strides.as_ref().is_some_and(|st| lane_read(frame, st, w).is_some())))
+                        && leaves.iter().all(|(_, strides, frame)| {
+                            strides.as_ref().is_some_and(|st| lane_read(frame, st, w).is_some())
+                        }))
             })
             .unwrap();
     }
@@ -691,7 +721,9 @@ impl<'a> Expr<'a> {
         let strides = self.strides_over(v, &frame);
         let buffer = self.read_layout(v).buffer;
         let contiguous = strides == Layout::contiguous(buffer, &frame).strides;
-        if let Some((.., acc)) = self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0) {
+        if let Some((.., acc)) =
+            self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0)
+        {
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
@@ -702,7 +734,10 @@ impl<'a> Expr<'a> {
         }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             if self.reduced.is_empty() {
-                assert!(self.members.len() > 1 || (contiguous && self.linear), "internal: in-place kernel reads its output strided");
+                assert!(
+                    self.members.len() > 1 || (contiguous && self.linear),
+                    "internal: in-place kernel reads its output strided"
+                );
                 self.hazard |= !(contiguous && self.linear);
             } else {
                 // A later loop reads an earlier result elsewhere, or before it is computed.
@@ -733,7 +768,12 @@ impl<'a> Expr<'a> {
                 let arg = self.arg(buffer, Access::Scalar);
                 let start = self.offset(&strides, &shape);
                 let elem = self.storage.elem(buffer);
-                return format!("kiln_runtime::kernels::repeat_lanes::<{elem}, F, N>({arg}, {start}, {}, {}, {})", literals(&[step]), literals(&[run]), literals(&[w]));
+                return format!(
+                    "kiln_runtime::kernels::repeat_lanes::<{elem}, F, N>({arg}, {start}, {}, {}, {})",
+                    literals(&[step]),
+                    literals(&[run]),
+                    literals(&[w])
+                );
             }
             Some(LaneRead::Whole) => {}
             None => unreachable!("internal: a leaf its vector cannot read"),
@@ -813,7 +853,10 @@ impl<'a> Expr<'a> {
     fn signature(&self, name: &str, comptime: &[&str]) -> String {
         let (inputs, outputs) = self.params();
         let comptime = comptime.iter().map(|c| format!("#[comptime] {c}")).collect();
-        format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{", [inputs, outputs, comptime].concat().join(", "))
+        format!(
+            "#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{",
+            [inputs, outputs, comptime].concat().join(", ")
+        )
     }
 
     /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]).
@@ -831,7 +874,17 @@ impl<'a> Expr<'a> {
         };
         let source = format!("{}\n{}\n}}", self.signature(name, params), indent(body));
         let args = [self.args.clone(), self.output_args()].concat();
-        Kernel { source: Some(source), function: name.into(), vector: self.vector, work, args, values: self.outputs.clone(), grid, trailing, types: vec![self.storage.compute_type()] }
+        Kernel {
+            source: Some(source),
+            function: name.into(),
+            vector: self.vector,
+            work,
+            args,
+            values: self.outputs.clone(),
+            grid,
+            trailing,
+            types: vec![self.storage.compute_type()],
+        }
     }
 
     /// Starts emitting `group`, iterated over `shape`.
@@ -963,7 +1016,11 @@ impl<'a> Expr<'a> {
             inner.push(self.first_element());
         }
         if self.used_axes.contains(&(0, last)) {
-            inner.push(format!("let {} = {};", Self::coord(0, last), if w == 1 { "col".to_string() } else { format!("col * {w}") }));
+            inner.push(format!(
+                "let {} = {};",
+                Self::coord(0, last),
+                if w == 1 { "col".to_string() } else { format!("col * {w}") }
+            ));
         }
         inner.extend(body.iter().cloned());
         lines.extend(inner.iter().map(|l| format!("    {l}")));
@@ -989,7 +1046,15 @@ impl<'a> Expr<'a> {
 
     /// The product `p` (value `v`) whose tiles run `members`' trees on each element before it
     /// is stored (see [`product_with_epilogue`]); `vector` is the tile's.
-    fn epilogue_kernel(mut self, name: &str, p: &Product, v: ValueId, members: &[ValueId], row_sums: Option<(ValueId, &[ValueId])>, store: bool) -> Option<Kernel> {
+    fn epilogue_kernel(
+        mut self,
+        name: &str,
+        p: &Product,
+        v: ValueId,
+        members: &[ValueId],
+        row_sums: Option<(ValueId, &[ValueId])>,
+        store: bool,
+    ) -> Option<Kernel> {
         let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
         self.accumulators.push((p.out, strides, "acc".into()));
         self.linear = true;
@@ -1040,8 +1105,16 @@ impl<'a> Expr<'a> {
                         let accumulator = ["acc", "bcc", "ccc", "dcc"][2 * j + t / 6];
                         let column = plus(&first, j);
                         // An odd number of vectors leaves the last tile's second vector out.
-                        let guard = if j > 0 && columns % vectors != 0 { format!("{} < {m} && {column} < {columns}", plus("row", t)) } else { format!("{} < {m}", plus("row", t)) };
-                        (guard, format!("{} * {columns} + {column}", plus("row", t)), format!("tile.{accumulator}{}", t % 6))
+                        let guard = if j > 0 && columns % vectors != 0 {
+                            format!("{} < {m} && {column} < {columns}", plus("row", t))
+                        } else {
+                            format!("{} < {m}", plus("row", t))
+                        };
+                        (
+                            guard,
+                            format!("{} * {columns} + {column}", plus("row", t)),
+                            format!("tile.{accumulator}{}", t % 6),
+                        )
                     })
                     .collect()
             }
@@ -1050,12 +1123,18 @@ impl<'a> Expr<'a> {
                 lines.push(format!("    let r0 = (pos % {row_blocks}) * {rows};"));
                 lines.push(format!("    let c0 = (pos / {row_blocks}) * {NT_COLUMNS};"));
                 let constants = literals(&[m, k, n, a[0], b[1], lanes, rows]);
-                lines.push(format!("    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"));
+                lines.push(format!(
+                    "    let tile = kiln_runtime::kernels::nt_tile::<F, {ea}, {eb}, K>(lhs, rhs, r0, c0, {constants});"
+                ));
                 (0..rows)
                     .flat_map(|r| (0..NT_COLUMNS).map(move |c| (r, c)))
                     .map(|(r, c)| {
                         let (row, col) = (plus("r0", r), plus("c0", c));
-                        (format!("{row} < {m} && {col} < {n}"), format!("{row} * {n} + {col}"), format!("Vector::<F, N>::new(tile.s{r}{c})"))
+                        (
+                            format!("{row} < {m} && {col} < {n}"),
+                            format!("{row} * {n} + {col}"),
+                            format!("Vector::<F, N>::new(tile.s{r}{c})"),
+                        )
                     })
                     .collect()
             }
@@ -1071,9 +1150,16 @@ impl<'a> Expr<'a> {
             // The tiles of the first column sum their rows of `a` over k: scalars in NN form,
             // a sum per row in one pass over k, so the rows' chains of additions overlap;
             // vectors along k (then their lanes) in NT form.
-            let (column, first_row, rows, prologue, row_sum): (_, _, _, Vec<String>, Box<dyn Fn(usize) -> Vec<String>>) = match p.form {
+            let (column, first_row, rows, prologue, row_sum): (
+                _,
+                _,
+                _,
+                Vec<String>,
+                Box<dyn Fn(usize) -> Vec<String>>,
+            ) = match p.form {
                 Form::Nn(_, _, rows) => {
-                    let mut prologue: Vec<String> = (0..rows).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
+                    let mut prologue: Vec<String> =
+                        (0..rows).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
                     prologue.push(format!("for q in 0..{k}usize {{"));
                     for t in 0..rows {
                         let row = plus("row", t);
@@ -1124,21 +1210,47 @@ impl<'a> Expr<'a> {
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
         let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
         let balance = ["claims: &[Atomic<u32>]".to_string(), "#[comptime] host_memory: bool".into()];
-        let params = [operands.to_vec(), inputs, prod.into_iter().collect(), outputs, sums.into_iter().collect(), balance.to_vec()].concat();
+        let params = [
+            operands.to_vec(),
+            inputs,
+            prod.into_iter().collect(),
+            outputs,
+            sums.into_iter().collect(),
+            balance.to_vec(),
+        ]
+        .concat();
         let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
-        let source = format!("#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}", params.join(", "), indent(&lines));
+        let source = format!(
+            "#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}",
+            params.join(", "),
+            indent(&lines)
+        );
         let operand_access = match p.form {
             Form::Nn(..) => [Access::Scalar, Access::Vector],
             Form::Nt(lanes, _) => [Access::Lanes(lanes), Access::Lanes(lanes)],
         };
-        let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer].into_iter().zip(operand_access).map(|(buffer, access)| Arg { buffer, access }).collect();
+        let mut args: Vec<Arg> = [p.a.buffer, p.b.buffer]
+            .into_iter()
+            .zip(operand_access)
+            .map(|(buffer, access)| Arg { buffer, access })
+            .collect();
         args.extend(self.args.iter().cloned());
         args.extend(store.then_some(Arg { buffer: p.out, access: Access::Vector }));
         args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
         let values = store.then_some(v).into_iter().chain(self.outputs.iter().copied()).chain(row_sums).collect();
         let trailing = vec!["self.arena.claims()".to_string(), "self.arena.host_memory()".into()];
-        Some(Kernel { source: Some(source), function: name.into(), vector: self.vector, work: p.work(), args, values, grid: Grid::Balanced, trailing, types: vec![self.storage.compute_type()] })
+        Some(Kernel {
+            source: Some(source),
+            function: name.into(),
+            vector: self.vector,
+            work: p.work(),
+            args,
+            values,
+            grid: Grid::Balanced,
+            trailing,
+            types: vec![self.storage.compute_type()],
+        })
     }
 
     /// The lines computing and storing `members` (pointwise over one shape with as many
@@ -1247,7 +1359,9 @@ impl<'a> Expr<'a> {
         let along_run = |strides: &[usize]| (first..rank).all(|d| self.shape.0[d] == 1 || strides[d] == contiguous[d]);
         let fits = |w: usize| {
             leaves.iter().all(|(_, strides, frame)| match strides {
-                Some(st) if *frame == self.shape => st[first..].iter().all(|&s| s == 0) || (along_run(st) && st[..first].iter().all(|s| s % w == 0)),
+                Some(st) if *frame == self.shape => {
+                    st[first..].iter().all(|&s| s == 0) || (along_run(st) && st[..first].iter().all(|s| s % w == 0))
+                }
                 _ => false,
             })
         };
@@ -1278,14 +1392,20 @@ impl<'a> Expr<'a> {
             let acc = if self.outputs.len() == 1 { "acc".to_string() } else { format!("acc{}", self.group_start + k) };
             let (init, combine) = match op {
                 ReduceOp::Sum => (splat(0.0), format!("{acc} + {value}")),
-                ReduceOp::Max => ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max({acc}, {value})")),
+                ReduceOp::Max => {
+                    ("Vector::<F, N>::min_value()".into(), format!("<Vector<F, N> as FloatOps>::max({acc}, {value})"))
+                }
             };
             loops.push(format!("let mut {acc} = {init};"));
             loops.push(format!("for r in 0..{steps}usize {{"));
             if self.across_lanes {
                 loops.push(format!("    let q = r * {};", self.vector));
             }
-            loops.extend(self.coords(0, counter, &self.shape, &loop_strides, &self.reduced).into_iter().map(|l| format!("    {l}")));
+            loops.extend(
+                self.coords(0, counter, &self.shape, &loop_strides, &self.reduced)
+                    .into_iter()
+                    .map(|l| format!("    {l}")),
+            );
             loops.extend(body.iter().map(|l| format!("    {l}")));
             loops.push(format!("    {acc} = {combine};"));
             loops.push("}".into());
@@ -1297,7 +1417,10 @@ impl<'a> Expr<'a> {
                     ReduceOp::Max => "lane_max",
                 };
                 let total = format!("{acc}_total");
-                loops.push(format!("let {total} = kiln_runtime::kernels::{lanes}::<F, N>({acc}, {}usize);", self.vector));
+                loops.push(format!(
+                    "let {total} = kiln_runtime::kernels::{lanes}::<F, N>({acc}, {}usize);",
+                    self.vector
+                ));
                 (self.storage.narrow_scalar(output, &total), format!("Vector::new({total})"))
             } else {
                 (self.storage.narrow(output, &acc), acc)
@@ -1348,7 +1471,8 @@ fn lane_read(frame: &Shape, strides: &[usize], w: usize) -> Option<LaneRead> {
         return Some(LaneRead::Splat);
     }
     let &before = axes.get(broadcast)?;
-    (broadcast > 0 && w % run == 0 && (run * frame.0[before]) % w == 0).then_some(LaneRead::Repeat { run, step: strides[before] })
+    (broadcast > 0 && w % run == 0 && (run * frame.0[before]) % w == 0)
+        .then_some(LaneRead::Repeat { run, step: strides[before] })
 }
 
 /// The value reduction `m` reduces.
@@ -1519,11 +1643,18 @@ impl Product {
         let lb = s.layouts[b].clone().expect("matmul operand has a buffer");
         let out = s.layouts[v].as_ref().expect("matmul has a buffer").buffer;
         let widest = |len: usize, strides: &[usize]| {
-            [16, 8, 4, 2, 1].into_iter().find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w))).unwrap()
+            [16, 8, 4, 2, 1]
+                .into_iter()
+                .find(|&w| len.is_multiple_of(w) && strides.iter().all(|s| s.is_multiple_of(w)))
+                .unwrap()
         };
         let nn = if lb.strides[1] == 1 { widest(n, &[lb.strides[0]]) } else { 1 };
         // One register per vector (see [`Target::nt_lanes`]).
-        let nt = if la.strides[1] == 1 && lb.strides[0] == 1 { widest(k, &[la.strides[0], lb.strides[1]]).min(target.nt_lanes()) } else { 1 };
+        let nt = if la.strides[1] == 1 && lb.strides[0] == 1 {
+            widest(k, &[la.strides[0], lb.strides[1]]).min(target.nt_lanes())
+        } else {
+            1
+        };
         let form = if nn > 1 || nt == 1 {
             let (vectors, rows) = target.nn_tile(nn, n / nn);
             Form::Nn(nn, vectors, rows)
@@ -1565,13 +1696,32 @@ impl Product {
 /// `out = a @ b` through the library's `matmul_nn` or `matmul_nt`.
 fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     let p = Product::new(g, s, storage.target(), v);
-    let types = vec![storage.compute_type(), storage.launch_type(p.a.buffer), storage.launch_type(p.b.buffer), storage.launch_type(p.out)];
+    let types = vec![
+        storage.compute_type(),
+        storage.launch_type(p.a.buffer),
+        storage.launch_type(p.b.buffer),
+        storage.launch_type(p.out),
+    ];
     let (function, vector, access) = match p.form {
         Form::Nn(w, ..) => ("matmul_nn", w, [Access::Scalar, Access::Vector, Access::Vector]),
         Form::Nt(w, _) => ("matmul_nt", w, [Access::Vector, Access::Vector, Access::Scalar]),
     };
-    let args = [p.a.buffer, p.b.buffer, p.out].into_iter().zip(access).map(|(buffer, access)| Arg { buffer, access }).collect();
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector, work: p.work(), args, values: vec![v], grid: Grid::PerIndex, trailing: p.constants().iter().map(usize::to_string).collect(), types }
+    let args = [p.a.buffer, p.b.buffer, p.out]
+        .into_iter()
+        .zip(access)
+        .map(|(buffer, access)| Arg { buffer, access })
+        .collect();
+    Kernel {
+        source: None,
+        function: format!("kiln_runtime::kernels::{function}"),
+        vector,
+        work: p.work(),
+        args,
+        values: vec![v],
+        grid: Grid::PerIndex,
+        trailing: p.constants().iter().map(usize::to_string).collect(),
+        types,
+    }
 }
 
 /// A direct convolution or its weight gradient through the library's `conv_forward` or
@@ -1585,13 +1735,19 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
     };
     let arg = |u: ValueId, access: Access| Arg { buffer: buffer(u), access };
     let ([c, h, w, n], out) = (g.shape(g.nodes[v].op.operands()[0]).dims(), &g.nodes[v].shape);
-    let output = |access: Access| Arg { buffer: s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer, access };
+    let output = |access: Access| Arg {
+        buffer: s.layouts[v].as_ref().expect("a direct convolution has a buffer").buffer,
+        access,
+    };
     let (function, work, args, comptime) = match g.nodes[v].op {
         Op::DirectConv(x, weight, window) => {
             let [o, oh, ow, _] = out.0[..] else { unreachable!() };
             // Output channels per unit: 6 where they divide, else tiles of 4.
             let rows = if o % 6 == 0 { 6 } else { 4 };
-            let comptime = [c, o, h, w, window.k, window.pad, n / lanes, rows].map(|u| u.to_string()).into_iter().chain([window.flip.to_string()]);
+            let comptime = [c, o, h, w, window.k, window.pad, n / lanes, rows]
+                .map(|u| u.to_string())
+                .into_iter()
+                .chain([window.flip.to_string()]);
             let args = vec![arg(x, Access::Vector), arg(weight, Access::Scalar), output(Access::Vector)];
             ("conv_forward", o.div_ceil(rows) * oh * ow * (n / lanes / 2), args, comptime.collect())
         }
@@ -1605,14 +1761,28 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         _ => unreachable!("not a direct convolution"),
     };
     let types = vec![storage.compute_type()];
-    Kernel { source: None, function: format!("kiln_runtime::kernels::{function}"), vector: lanes, work, args, values: vec![v], grid: Grid::PerIndex, trailing: comptime, types }
+    Kernel {
+        source: None,
+        function: format!("kiln_runtime::kernels::{function}"),
+        vector: lanes,
+        work,
+        args,
+        values: vec![v],
+        grid: Grid::PerIndex,
+        trailing: comptime,
+        types,
+    }
 }
 
 /// Output channels per unit of `conv_weight_grad` for `c_out` channels: 4 where they divide,
 /// else 2 (LeNet-5's conv2 0.173-0.183 -> 0.157 ms; conv1, 6 channels, 0.091-0.095 ms with 2
 /// or 6 and 0.104-0.110 with 4: `conv_layout 16`).
 fn weight_grad_rows(c_out: usize) -> usize {
-    if c_out % 4 == 0 { 4 } else { 2 }
+    if c_out % 4 == 0 {
+        4
+    } else {
+        2
+    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,14 @@ mod tests {
     fn buffers_live_together_never_overlap_and_others_share() {
         let within = |r: &[(usize, usize)]| Lifetime::Within(r.to_vec());
         let lens = [100, 1000, 1000, 500, 64, 2000];
-        let lifetimes = [Lifetime::Persistent, within(&[(0, 1)]), within(&[(1, 2)]), within(&[(3, 4)]), within(&[(2, 3), (10, 11)]), within(&[(5, 9)])];
+        let lifetimes = [
+            Lifetime::Persistent,
+            within(&[(0, 1)]),
+            within(&[(1, 2)]),
+            within(&[(3, 4)]),
+            within(&[(2, 3), (10, 11)]),
+            within(&[(5, 9)]),
+        ];
         let p = plan(&lens, &lifetimes);
         for i in 0..lens.len() {
             assert_eq!(p.ranges[i].start % ALIGN, 0);
@@ -95,6 +102,10 @@ mod tests {
         }
         // 1 and 2 are live together at time 1; 3, 5 and one of them can share.
         assert!(p.total < lens.iter().map(|&n| n.div_ceil(ALIGN) * ALIGN).sum::<usize>());
-        assert_eq!(p.ranges[5].start, p.ranges[1].start.min(p.ranges[2].start), "the largest reuses the lowest free space");
+        assert_eq!(
+            p.ranges[5].start,
+            p.ranges[1].start.min(p.ranges[2].start),
+            "the largest reuses the lowest free space"
+        );
     }
 }

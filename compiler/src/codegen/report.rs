@@ -18,7 +18,13 @@ pub struct Entry<'a> {
 }
 
 /// The report as text (stable: snapshot-tested).
-pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<ValueId, usize>, storage: &Storage) -> String {
+pub fn report(
+    p: &Program,
+    entries: &[Entry],
+    plan: &Plan,
+    slots: &BTreeMap<ValueId, usize>,
+    storage: &Storage,
+) -> String {
     let g = &p.graph;
     let mut out = String::new();
     let _ = writeln!(out, "kiln compile report: model `{}`", p.name);
@@ -49,13 +55,27 @@ pub fn report(p: &Program, entries: &[Entry], plan: &Plan, slots: &BTreeMap<Valu
                 count_text(b)
             ));
         }
-        let _ = writeln!(out, "\n{}: {} kernels, {} flops, {} bytes moved", entry.name, entry.kernels.len(), count_text(flops), count_text(bytes));
+        let _ = writeln!(
+            out,
+            "\n{}: {} kernels, {} flops, {} bytes moved",
+            entry.name,
+            entry.kernels.len(),
+            count_text(flops),
+            count_text(bytes)
+        );
         for line in lines {
             let _ = writeln!(out, "{line}");
         }
     }
     let buffers: usize = plan.ranges.iter().map(|r| 4 * r.len()).sum();
-    let _ = writeln!(out, "\nmemory: one arena of {} bytes for {} buffers of {} bytes in all ({:.0}%)", 4 * plan.total, slots.len(), buffers, 100.0 * (4 * plan.total) as f64 / buffers as f64);
+    let _ = writeln!(
+        out,
+        "\nmemory: one arena of {} bytes for {} buffers of {} bytes in all ({:.0}%)",
+        4 * plan.total,
+        slots.len(),
+        buffers,
+        100.0 * (4 * plan.total) as f64 / buffers as f64
+    );
     out
 }
 
@@ -84,7 +104,13 @@ fn kernel_flops(g: &Graph, v: ValueId, fused: &[ValueId]) -> usize {
         Op::DirectConv(x, _, window) => {
             // The taps that read the input (those in the implicit padding are skipped).
             let ([c, h, w, n], [o, oh, ow, _]) = (g.shape(*x).dims(), node.shape.dims());
-            let pairs = |size: usize, out: usize| (0..out).map(|y| (0..window.k).filter(|&i| (y + i).checked_sub(window.pad).is_some_and(|r| r < size)).count()).sum::<usize>();
+            let pairs = |size: usize, out: usize| {
+                (0..out)
+                    .map(|y| {
+                        (0..window.k).filter(|&i| (y + i).checked_sub(window.pad).is_some_and(|r| r < size)).count()
+                    })
+                    .sum::<usize>()
+            };
             2 * o * c * n * pairs(h, oh) * pairs(w, ow)
         }
         Op::ConvWeightGrad(_, grad, _) => 2 * node.shape.numel() * g.shape(*grad).numel() / g.shape(*grad).0[0],

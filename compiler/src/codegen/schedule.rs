@@ -96,7 +96,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
         if live[v] {
             for a in node.op.operands() {
                 consumers[a].push(v);
-                read_from_memory[a] |= matches!(node.op, Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Unfold(..) | Op::Fold(..));
+                read_from_memory[a] |= matches!(
+                    node.op,
+                    Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Unfold(..) | Op::Fold(..)
+                );
             }
         }
     }
@@ -146,13 +149,23 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                     _ => panic!("internal: view %{v} of %{a}, which has no buffer"),
                 }
             }
-            Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Reduce(..) | Op::Unfold(..) | Op::Fold(..) => Role::Kernel,
+            Op::MatMul(..)
+            | Op::DirectConv(..)
+            | Op::ConvWeightGrad(..)
+            | Op::Reduce(..)
+            | Op::Unfold(..)
+            | Op::Fold(..) => Role::Kernel,
             op => {
                 // A pointwise value is computed inside each consumer's kernel when every
                 // consumer is a reduction or fold of it, or pointwise over its shape. With several
                 // consumers it is recomputed in each, if that costs a few ops at most: cheaper
                 // than a kernel launch plus a write and reads of memory.
-                inlined_ops[v] = 1 + op.operands().iter().filter(|&&a| roles[a] == Some(Role::Inline)).map(|&a| inlined_ops[a]).sum::<usize>();
+                inlined_ops[v] = 1 + op
+                    .operands()
+                    .iter()
+                    .filter(|&&a| roles[a] == Some(Role::Inline))
+                    .map(|&a| inlined_ops[a])
+                    .sum::<usize>();
                 let readers_fuse = !consumers[v].is_empty()
                     && !roots.contains(&v)
                     && consumers[v].iter().all(|&c| match &g.nodes[c].op {
@@ -161,7 +174,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                         _ => reads_at_own_index(g, c, v),
                     });
                 // Reads of `v`, counting each reader of a reshape of it.
-                let readers: usize = consumers[v].iter().map(|&c| if matches!(g.nodes[c].op, Op::Reshape(_)) { uses[c] } else { 1 }).sum();
+                let readers: usize = consumers[v]
+                    .iter()
+                    .map(|&c| if matches!(g.nodes[c].op, Op::Reshape(_)) { uses[c] } else { 1 })
+                    .sum();
                 let fusable = fuse && readers_fuse && (readers == 1 || inlined_ops[v] <= MAX_RECOMPUTED_OPS);
                 if fusable {
                     Role::Inline
@@ -241,9 +257,7 @@ fn view_layout(op: &Op, source: Layout, from: &Shape, to: &Shape) -> Layout {
             let strides = perm.iter().map(|&p| source.strides[p]).collect();
             Layout { buffer: source.buffer, strides: normalized(to, strides) }
         }
-        Op::Expand(_) | Op::Detach(_) => {
-            Layout { buffer: source.buffer, strides: normalized(to, source.strides) }
-        }
+        Op::Expand(_) | Op::Detach(_) => Layout { buffer: source.buffer, strides: normalized(to, source.strides) },
         _ => unreachable!("not a view"),
     }
 }

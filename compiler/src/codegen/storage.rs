@@ -18,7 +18,8 @@ impl Storage {
     /// Buffers of a `precision` program whose product tiles are shaped for `target`; under
     /// mixed precision, `intermediates` are stored in its half type.
     pub fn new(precision: Precision, target: Target, intermediates: impl IntoIterator<Item = ValueId>) -> Storage {
-        let half_buffers = if precision.half().is_some() { intermediates.into_iter().collect() } else { BTreeSet::new() };
+        let half_buffers =
+            if precision.half().is_some() { intermediates.into_iter().collect() } else { BTreeSet::new() };
         Storage { precision, target, half_buffers }
     }
 

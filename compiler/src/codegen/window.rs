@@ -7,11 +7,21 @@ use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId, Window};
 
 /// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
-fn kernel(name: &str, storage: &Storage, v: ValueId, source_buffer: ValueId, output: ValueId, work: usize, body: Vec<String>) -> Kernel {
+fn kernel(
+    name: &str,
+    storage: &Storage,
+    v: ValueId,
+    source_buffer: ValueId,
+    output: ValueId,
+    work: usize,
+    body: Vec<String>,
+) -> Kernel {
     let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
-        format!("fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"),
+        format!(
+            "fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"
+        ),
     ];
     lines.extend(super::kernel::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
     lines.push("}".into());
@@ -35,7 +45,11 @@ fn decompose(index: &str, axes: &[(&str, usize)]) -> Vec<String> {
     let mut lines = vec![];
     for (d, &(name, size)) in axes.iter().enumerate().rev() {
         let divided = if stride == 1 { index.to_string() } else { format!("({index} / {stride})") };
-        lines.push(if d == 0 { format!("let {name} = {divided};") } else { format!("let {name} = {divided} % {size};") });
+        lines.push(if d == 0 {
+            format!("let {name} = {divided};")
+        } else {
+            format!("let {name} = {divided} % {size};")
+        });
         stride *= size;
     }
     lines.reverse();
@@ -199,7 +213,10 @@ pub fn fold_body(g: &Graph, v: ValueId, tap: (Vec<String>, String), store: &str)
     nest.extend(x_taps);
     nest.extend([format!("if {x_guard} {{"), format!("let ow = {x_position};"), format!("if ow < {ow} {{")]);
     let depth = nest[opened..].iter().filter(|l| l.ends_with('{')).count();
-    nest.extend(["let c0 = n;", "let c1 = oh;", "let c2 = ow;", "let c3 = c;", "let c4 = kh;", "let c5 = kw;"].map(String::from));
+    nest.extend(
+        ["let c0 = n;", "let c1 = oh;", "let c2 = ow;", "let c3 = c;", "let c4 = kh;", "let c5 = kw;"]
+            .map(String::from),
+    );
     nest.extend(tap.0);
     nest.push(format!("acc += {};", tap.1));
     nest.extend(std::iter::repeat_n("}".to_string(), depth));

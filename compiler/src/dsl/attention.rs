@@ -41,7 +41,14 @@ impl<'m> Tensor<'m> {
 }
 
 /// The attention of [`Tensor::attention`] on checked shapes.
-fn attend(g: &mut Graph, q: ValueId, k: ValueId, v: ValueId, mask: Option<ValueId>, [batch, tq, tk, d, dv]: [usize; 5]) -> ValueId {
+fn attend(
+    g: &mut Graph,
+    q: ValueId,
+    k: ValueId,
+    v: ValueId,
+    mask: Option<ValueId>,
+    [batch, tq, tk, d, dv]: [usize; 5],
+) -> ValueId {
     // scores[b, i, j] = Σ_d q[b, i, d] k[b, j, d] / sqrt(d)
     let q4 = g.reshape(q, Shape(vec![batch, tq, 1, d]));
     let k4 = g.reshape(k, Shape(vec![batch, 1, tk, d]));

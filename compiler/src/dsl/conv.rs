@@ -279,7 +279,14 @@ fn conv_image(s: &mut State, x: ValueId, index: usize, options: &Conv, weight_sh
 }
 
 /// `y + b` with `b` of `[channels]` broadcast over `[n, channels, ...]` (if `bias`).
-fn add_channel_bias(s: &mut State, y: ValueId, index: usize, bias: bool, init: Initializer, fans: (usize, usize)) -> Result<ValueId, String> {
+fn add_channel_bias(
+    s: &mut State,
+    y: ValueId,
+    index: usize,
+    bias: bool,
+    init: Initializer,
+    fans: (usize, usize),
+) -> Result<ValueId, String> {
     if !bias {
         return Ok(y);
     }

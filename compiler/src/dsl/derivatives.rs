@@ -9,11 +9,28 @@ use std::panic::Location;
 
 /// Method names a generated trainer already has.
 const RESERVED: &[&str] = &[
-    "new", "train_step", "predict", "eval_loss", "last_outputs", "learning_rate", "set_learning_rate", "steps",
-    "parameter", "set_parameter", "gradient", "save", "load", "reset_optimizer_state",
-    "loss_scale", "set_loss_scale", "skipped_steps",
+    "new",
+    "train_step",
+    "predict",
+    "eval_loss",
+    "last_outputs",
+    "learning_rate",
+    "set_learning_rate",
+    "steps",
+    "parameter",
+    "set_parameter",
+    "gradient",
+    "save",
+    "load",
+    "reset_optimizer_state",
+    "loss_scale",
+    "set_loss_scale",
+    "skipped_steps",
     // Entry points' launch functions are `launch_{entry}`.
-    "train", "evaluate", "start", "accumulate",
+    "train",
+    "evaluate",
+    "start",
+    "accumulate",
 ];
 
 impl Model {
@@ -82,7 +99,9 @@ impl<'m> Tensor<'m> {
                 return Err(format!("hvp needs a scalar loss, got a value of shape {}", s.graph.shape(loss)));
             }
             check_shapes(&s.graph, &pairs)?;
-            if let Some(&(v, _)) = pairs.iter().find(|&&(v, _)| !matches!(s.graph.nodes[v].op, Op::Param { .. } | Op::Input { .. })) {
+            if let Some(&(v, _)) =
+                pairs.iter().find(|&&(v, _)| !matches!(s.graph.nodes[v].op, Op::Param { .. } | Op::Input { .. }))
+            {
                 return Err(format!("hvp is taken with respect to parameters or inputs, not the computed value %{v}"));
             }
             let loss = s.graph.specialise(&[loss], false)[0];

@@ -34,7 +34,9 @@ impl Initializer {
         match self {
             Initializer::Default => symmetric(1.0 / fan_in.sqrt()),
             Initializer::XavierUniform(gain) => symmetric(gain * (6.0 / (fan_in + fan_out)).sqrt()),
-            Initializer::XavierNormal(gain) => Init::Normal { mean: 0.0, std: gain * (2.0 / (fan_in + fan_out)).sqrt() },
+            Initializer::XavierNormal(gain) => {
+                Init::Normal { mean: 0.0, std: gain * (2.0 / (fan_in + fan_out)).sqrt() }
+            }
             Initializer::KaimingUniform => symmetric((6.0 / fan_in).sqrt()),
             Initializer::KaimingNormal => Init::Normal { mean: 0.0, std: (2.0 / fan_in).sqrt() },
             Initializer::Normal(mean, std) => Init::Normal { mean, std },

@@ -180,7 +180,13 @@ impl Model {
         self.penalty("l1_penalty", lambda, Location::caller(), |g, w| g.unary(UnaryOp::Abs, w))
     }
 
-    fn penalty(&self, kind: &str, lambda: f64, location: &'static Location<'static>, term: fn(&mut Graph, ValueId) -> ValueId) -> Tensor<'_> {
+    fn penalty(
+        &self,
+        kind: &str,
+        lambda: f64,
+        location: &'static Location<'static>,
+        term: fn(&mut Graph, ValueId) -> ValueId,
+    ) -> Tensor<'_> {
         let id = self.checked(kind, location, |s| {
             if s.weights.is_empty() {
                 return Err("the model has no weights to penalise yet: declare the layers first".into());

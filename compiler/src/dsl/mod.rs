@@ -28,7 +28,7 @@ mod recurrent;
 mod shared;
 mod tensor_ops;
 
-pub use conv::{Conv, ConvTranspose, Pair, Padding, Pool};
+pub use conv::{Conv, ConvTranspose, Padding, Pair, Pool};
 pub use embedding::Tokens;
 pub use init::{Initializer, Linear};
 pub use recurrent::{Cell, CellState, Recurrent};
@@ -128,7 +128,13 @@ impl Model {
         self.declare_input(name, shape.into(), false, Location::caller())
     }
 
-    fn declare_input(&self, name: &str, shape: Shape, batched: bool, location: &'static Location<'static>) -> Tensor<'_> {
+    fn declare_input(
+        &self,
+        name: &str,
+        shape: Shape,
+        batched: bool,
+        location: &'static Location<'static>,
+    ) -> Tensor<'_> {
         let id = self.checked(name, location, |s| {
             let valid = if shape.rank() == 0 || shape.numel() == 0 {
                 let first = if batched { "a batch axis" } else { "at least one axis" };
@@ -238,9 +244,7 @@ impl Model {
 impl State {
     fn check_new_name(&self, name: &str) -> Result<(), String> {
         let taken = self.graph.nodes.iter().any(|n| match &n.op {
-            crate::ir::Op::Input { name: other } | crate::ir::Op::Labels { name: other, .. } => {
-                other == name
-            }
+            crate::ir::Op::Input { name: other } | crate::ir::Op::Labels { name: other, .. } => other == name,
             _ => false,
         });
         if taken {
@@ -276,7 +280,14 @@ impl State {
 
     /// Adds a running statistic `{index}.{name}` (saved, not trained) and its value after a
     /// train step.
-    pub(crate) fn statistic(&mut self, index: usize, name: &str, shape: Shape, init: f64, update: impl FnOnce(&mut Graph, ValueId) -> ValueId) -> ValueId {
+    pub(crate) fn statistic(
+        &mut self,
+        index: usize,
+        name: &str,
+        shape: Shape,
+        init: f64,
+        update: impl FnOnce(&mut Graph, ValueId) -> ValueId,
+    ) -> ValueId {
         let name = format!("{index}.{name}");
         let value = self.graph.param(&name, shape, crate::ir::Init::Constant(init));
         let next = update(&mut self.graph, value);
@@ -394,7 +405,6 @@ impl<'m> Tensor<'m> {
     pub fn sign(self) -> Tensor<'m> {
         self.unary("sign", UnaryOp::Sign, Location::caller())
     }
-
 
     /// `self + other`, broadcast.
     #[track_caller]

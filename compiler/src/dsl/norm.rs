@@ -57,7 +57,12 @@ fn normalize(g: &mut Graph, x: ValueId, mean: ValueId, var: ValueId, eps: f64) -
 }
 
 impl<'m> Tensor<'m> {
-    fn activation(self, kind: &str, location: &'static Location<'static>, f: impl FnOnce(&mut Graph, ValueId) -> ValueId) -> Tensor<'m> {
+    fn activation(
+        self,
+        kind: &str,
+        location: &'static Location<'static>,
+        f: impl FnOnce(&mut Graph, ValueId) -> ValueId,
+    ) -> Tensor<'m> {
         self.layer(kind, location, |s, x, _| Ok(f(&mut s.graph, x)))
     }
 
@@ -163,7 +168,11 @@ impl<'m> Tensor<'m> {
             let shape = s.graph.shape(x).clone();
             let ranks = if max_rank == 4 { 4..=4 } else { 2..=3 };
             if !ranks.contains(&shape.rank()) {
-                let expected = if max_rank == 4 { "[batch, channels, height, width]" } else { "[batch, channels] or [batch, channels, length]" };
+                let expected = if max_rank == 4 {
+                    "[batch, channels, height, width]"
+                } else {
+                    "[batch, channels] or [batch, channels, length]"
+                };
                 return Err(format!("{kind} expects {expected}, got {shape}"));
             }
             let c = shape.0[1];
@@ -184,8 +193,10 @@ impl<'m> Tensor<'m> {
                 g.add(kept, batch)
             };
             let unbiased = count as f64 / (count.max(2) - 1) as f64;
-            let running_mean = s.statistic(index, "running_mean", Shape(vec![c]), 0.0, |g, old| running(g, old, mean, 1.0));
-            let running_var = s.statistic(index, "running_var", Shape(vec![c]), 1.0, |g, old| running(g, old, var, unbiased));
+            let running_mean =
+                s.statistic(index, "running_mean", Shape(vec![c]), 0.0, |g, old| running(g, old, mean, 1.0));
+            let running_var =
+                s.statistic(index, "running_var", Shape(vec![c]), 1.0, |g, old| running(g, old, var, unbiased));
             s.statistic(index, "num_batches_tracked", Shape(vec![]), 0.0, |g, old| {
                 let one = g.constant(1.0, Shape(vec![]));
                 g.add(old, one)
@@ -209,7 +220,10 @@ impl<'m> Tensor<'m> {
         self.layer("layer_norm", Location::caller(), |s, x, index| {
             let shape = s.graph.shape(x).clone();
             if axes == 0 || axes >= shape.rank() {
-                return Err(format!("layer_norm normalises 1 to {} trailing axes of {shape}, got {axes}", shape.rank() - 1));
+                return Err(format!(
+                    "layer_norm normalises 1 to {} trailing axes of {shape}, got {axes}",
+                    shape.rank() - 1
+                ));
             }
             let first = shape.rank() - axes;
             let normalized_shape = Shape(shape.0[first..].to_vec());

@@ -3,8 +3,8 @@
 //! time; backpropagation through time is ordinary reverse mode over the unrolled graph.
 //! Variable lengths are padded to that length and masked (see the README's "Sequences").
 
-use super::tensor_ops::{concat, narrow};
 use super::norm::sigmoid;
+use super::tensor_ops::{concat, narrow};
 use super::{Model, State, Tensor};
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
 use crate::shape::Shape;
@@ -105,7 +105,12 @@ impl Weights {
 
     /// One step from the input's share of the gates `[batch, gates * hidden]` and the previous
     /// state (`None`: zeros, as PyTorch's default initial state); returns `(h, c)`.
-    fn step(&self, g: &mut Graph, input_gates: ValueId, previous: Option<(ValueId, Option<ValueId>)>) -> (ValueId, Option<ValueId>) {
+    fn step(
+        &self,
+        g: &mut Graph,
+        input_gates: ValueId,
+        previous: Option<(ValueId, Option<ValueId>)>,
+    ) -> (ValueId, Option<ValueId>) {
         let pre = match previous {
             Some((h, _)) => {
                 let wt = g.transpose(self.weight_hh);
@@ -148,7 +153,14 @@ impl Model {
         self.cell(Kind::Lstm, "lstm_cell", input, hidden, Location::caller())
     }
 
-    fn cell(&self, kind: Kind, label: &'static str, input: usize, hidden: usize, location: &'static Location<'static>) -> Cell<'_> {
+    fn cell(
+        &self,
+        kind: Kind,
+        label: &'static str,
+        input: usize,
+        hidden: usize,
+        location: &'static Location<'static>,
+    ) -> Cell<'_> {
         let weights = self.module(label, location, |s, index| {
             if input == 0 || hidden == 0 {
                 return Err(format!("a cell needs input and hidden sizes of at least 1, got {input} and {hidden}"));
@@ -217,14 +229,23 @@ impl<'m> Tensor<'m> {
         self.recurrent(Kind::Lstm, "lstm", options, Location::caller())
     }
 
-    fn recurrent(self, kind: Kind, label: &str, options: Recurrent, location: &'static Location<'static>) -> Tensor<'m> {
+    fn recurrent(
+        self,
+        kind: Kind,
+        label: &str,
+        options: Recurrent,
+        location: &'static Location<'static>,
+    ) -> Tensor<'m> {
         self.layer(label, location, |s, x, index| {
             let shape = s.graph.shape(x).clone();
             let [batch, len, mut input] = shape.0[..] else {
                 return Err(format!("expects [batch, len, features], got {shape}"));
             };
             if options.hidden == 0 || options.layers == 0 {
-                return Err(format!("needs at least one hidden unit and one layer, got {} and {}", options.hidden, options.layers));
+                return Err(format!(
+                    "needs at least one hidden unit and one layer, got {} and {}",
+                    options.hidden, options.layers
+                ));
             }
             let mut sequence = x;
             for layer in 0..options.layers {

@@ -25,14 +25,16 @@ impl Model {
     #[track_caller]
     pub fn dense(&self, in_features: usize, options: impl Into<Linear>) -> Dense<'_> {
         let options = options.into();
-        let weights = self.module("dense", Location::caller(), |s, index| LinearWeights::new(s, index, in_features, options));
+        let weights =
+            self.module("dense", Location::caller(), |s, index| LinearWeights::new(s, index, in_features, options));
         Dense { model: self, weights }
     }
 
     /// `nn.Embedding(vocab, dim)` as a value (module index taken here).
     #[track_caller]
     pub fn embedding(&self, vocab: usize, dim: usize) -> EmbeddingTable<'_> {
-        let weights = self.module("embedding", Location::caller(), |s, index| EmbeddingWeights::new(s, index, vocab, dim));
+        let weights =
+            self.module("embedding", Location::caller(), |s, index| EmbeddingWeights::new(s, index, vocab, dim));
         EmbeddingTable { model: self, weights }
     }
 }

@@ -39,7 +39,11 @@ impl<'m> Tensor<'m> {
         self.functional("reshape", Location::caller(), |s, x| {
             let from = s.graph.shape(x);
             if from.numel() != shape.numel() {
-                return Err(format!("cannot reshape {from} ({} elements) to {shape} ({})", from.numel(), shape.numel()));
+                return Err(format!(
+                    "cannot reshape {from} ({} elements) to {shape} ({})",
+                    from.numel(),
+                    shape.numel()
+                ));
             }
             Ok(s.graph.reshape(x, shape))
         })
@@ -94,7 +98,13 @@ impl<'m> Tensor<'m> {
         self.flatten_from(1)
     }
 
-    fn reduction(self, kind: &str, axes: &[usize], location: &'static Location<'static>, f: impl FnOnce(&mut crate::ir::Graph, ValueId, &[usize]) -> ValueId) -> Tensor<'m> {
+    fn reduction(
+        self,
+        kind: &str,
+        axes: &[usize],
+        location: &'static Location<'static>,
+        f: impl FnOnce(&mut crate::ir::Graph, ValueId, &[usize]) -> ValueId,
+    ) -> Tensor<'m> {
         self.functional(kind, location, |s, x| {
             let shape = s.graph.shape(x).clone();
             let mut sorted = axes.to_vec();
@@ -194,12 +204,17 @@ impl<'m> Tensor<'m> {
         let Some(shapes) = shapes else { return Tensor { model: first.model, id: None } };
         if dim > shapes[0].rank() || shapes.iter().any(|s| *s != shapes[0]) {
             let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
-            let id = first.model.checked("stack", location, |_| Err(format!("cannot stack {} along dim {dim}", list.join(", "))));
+            let id = first
+                .model
+                .checked("stack", location, |_| Err(format!("cannot stack {} along dim {dim}", list.join(", "))));
             return Tensor { model: first.model, id };
         }
         let mut dims = shapes[0].0.clone();
         dims.insert(dim, 1);
-        let pieces: Vec<Tensor<'m>> = tensors.iter().map(|t| t.functional("stack", location, |s, x| Ok(s.graph.reshape(x, Shape(dims.clone()))))).collect();
+        let pieces: Vec<Tensor<'m>> = tensors
+            .iter()
+            .map(|t| t.functional("stack", location, |s, x| Ok(s.graph.reshape(x, Shape(dims.clone())))))
+            .collect();
         Tensor::concat_at(&pieces, dim, location)
     }
 
@@ -259,7 +274,8 @@ pub(crate) fn narrow(g: &mut crate::ir::Graph, x: ValueId, dim: usize, start: us
     let outer: usize = shape.0[..dim].iter().product();
     let inner: usize = shape.0[dim + 1..].iter().product();
     let windows = g.reshape(x, Shape(vec![outer, size, inner, 1, 1, 1]));
-    let sliced = g.fold(windows, Window::padding_only([[start, size - start - len], [0, 0]]), Shape(vec![outer, 1, len, inner]));
+    let sliced =
+        g.fold(windows, Window::padding_only([[start, size - start - len], [0, 0]]), Shape(vec![outer, 1, len, inner]));
     let mut dims = shape.0;
     dims[dim] = len;
     g.reshape(sliced, Shape(dims))

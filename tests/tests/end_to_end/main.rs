@@ -8,9 +8,9 @@ use kiln_runtime::{Device, Error};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 
+mod model_zoo;
 #[path = "../../zoo.rs"]
 mod zoo;
-mod model_zoo;
 
 /// Per-epoch learning rates and targets of the CNN training tests (measured: see the README).
 const LENET_SCHEDULE: [f32; 6] = [2e-3, 2e-3, 2e-3, 2e-3, 4e-4, 4e-4];
@@ -31,9 +31,15 @@ fn cpu() -> Device {
 fn tensor(file: &SafeTensors, name: &str) -> Vec<f64> {
     let t = file.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
     match t.dtype() {
-        safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
-        safetensors::Dtype::F64 => t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
-        safetensors::Dtype::I64 => t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+        safetensors::Dtype::F32 => {
+            t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect()
+        }
+        safetensors::Dtype::F64 => {
+            t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect()
+        }
+        safetensors::Dtype::I64 => {
+            t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect()
+        }
         other => panic!("{name}: unexpected dtype {other:?}"),
     }
 }
@@ -70,12 +76,21 @@ fn mlp_sgd_step_matches_pytorch() {
         report.push(("loss (kept gradients)".to_string(), max_relative_error(&[kept_loss], &[expected_loss])));
         for (name, _) in MnistMlp::PARAMETERS {
             let grad = kept.gradient(name).unwrap();
-            report.push((format!("grad {name}"), max_relative_error(&grad, &tensor(&file, &format!("{prefix}.grad.{name}")))));
+            report.push((
+                format!("grad {name}"),
+                max_relative_error(&grad, &tensor(&file, &format!("{prefix}.grad.{name}"))),
+            ));
             let updated = trainer.parameter(name).unwrap();
-            report.push((format!("updated {name}"), max_relative_error(&updated, &tensor(&file, &format!("{prefix}.updated.{name}")))));
+            report.push((
+                format!("updated {name}"),
+                max_relative_error(&updated, &tensor(&file, &format!("{prefix}.updated.{name}"))),
+            ));
         }
         let logits = trainer.predict(&images[..rows * 784]).unwrap();
-        report.push(("logits after".into(), max_relative_error(&logits, &tensor(&file, &format!("{prefix}.logits_after")))));
+        report.push((
+            "logits after".into(),
+            max_relative_error(&logits, &tensor(&file, &format!("{prefix}.logits_after"))),
+        ));
         for (what, err) in &report {
             println!("{prefix} batch ({rows} rows): {what}: max relative error {err:.2e}");
             assert!(*err < 1e-4, "{prefix} {what}: relative error {err:.2e}");
@@ -154,7 +169,11 @@ fn mnist_accuracy<T: kiln_runtime::train::Classifier>(trainer: &mut T, schedule:
 
 /// Trains on `split.0` (shuffled, seed 42), one epoch per learning rate in `schedule`, and
 /// returns the accuracy on `split.1`.
-fn mnist_accuracy_on<T: kiln_runtime::train::Classifier>(trainer: &mut T, (train, test): &(Dataset, Dataset), schedule: &[f32]) -> f64 {
+fn mnist_accuracy_on<T: kiln_runtime::train::Classifier>(
+    trainer: &mut T,
+    (train, test): &(Dataset, Dataset),
+    schedule: &[f32],
+) -> f64 {
     let mut rng = SplitMix64::new(42, 1);
     for &lr in schedule {
         trainer.set_learning_rate(lr);
@@ -200,7 +219,8 @@ fn checkpoint_round_trips_and_rejects_other_architectures() {
     tiny.save(&other).unwrap();
     let err = b.load(&other).unwrap_err().to_string();
     assert!(err.contains("tensor `1.weight` is missing"), "{err}");
-    let spec: [(&str, &[usize]); 4] = [("1.weight", &[256, 78]), ("1.bias", &[256]), ("3.weight", &[10, 256]), ("3.bias", &[10])];
+    let spec: [(&str, &[usize]); 4] =
+        [("1.weight", &[256, 78]), ("1.bias", &[256]), ("3.weight", &[10, 256]), ("3.bias", &[10])];
     let values: Vec<Vec<f32>> = spec.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
     kiln_runtime::checkpoint::save(&other, &spec, &values, &[], &[], 0).unwrap();
     let err = b.load(&other).unwrap_err().to_string();
@@ -267,7 +287,11 @@ fn uploads_pad_and_finish_before_their_source_changes() {
 
         arena.write(0, &[5.0f32; 8]);
         drop(unsafe { arena.upload(0, &[6.0f32; 2]) });
-        assert_eq!(arena.read::<f32>(0), [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "{label}: the queued write landed first");
+        assert_eq!(
+            arena.read::<f32>(0),
+            [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            "{label}: the queued write landed first"
+        );
     }
 }
 
@@ -335,7 +359,11 @@ fn fused_and_unfused_steps_agree() {
             for step in 0..5 {
                 let (x, y) = batch(step);
                 let (a, b) = (fused.train_step(&x, &y).unwrap(), unfused.train_step(&x, &y).unwrap());
-                assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{} step {step}: fused loss {a}, unfused {b}", stringify!($fused));
+                assert!(
+                    (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                    "{} step {step}: fused loss {a}, unfused {b}",
+                    stringify!($fused)
+                );
             }
             for (name, _) in <$fused>::PARAMETERS {
                 let (a, b) = (fused.parameter(name).unwrap(), unfused.parameter(name).unwrap());
@@ -381,9 +409,15 @@ fn steps_allocate_no_device_memory() {
         t.eval_loss(&x, &y).unwrap();
     }
     let after = usage();
-    assert_eq!((after.number_allocs, after.bytes_in_use, after.bytes_reserved), (warm.number_allocs, warm.bytes_in_use, warm.bytes_reserved));
+    assert_eq!(
+        (after.number_allocs, after.bytes_in_use, after.bytes_reserved),
+        (warm.number_allocs, warm.bytes_in_use, warm.bytes_reserved)
+    );
     let sum: usize = kiln_tests::LayersConv::BUFFERS.iter().map(|&(_, len)| 4 * len).sum();
-    println!("LayersConv: arena {} B for {sum} B of buffers; device usage {after:?}", kiln_tests::LayersConv::ARENA_BYTES);
+    println!(
+        "LayersConv: arena {} B for {sum} B of buffers; device usage {after:?}",
+        kiln_tests::LayersConv::ARENA_BYTES
+    );
     assert!(kiln_tests::LayersConv::ARENA_BYTES < sum, "intermediates share space");
 }
 
@@ -498,7 +532,9 @@ fn optimizers_match_torch_optim_over_6_steps() {
 fn resumed_run_continues_exactly() {
     let batches: Vec<(Vec<f32>, Vec<u32>)> = {
         let mut rng = SplitMix64::new(9, 0);
-        (0..8).map(|_| ((0..96).map(|_| rng.next_f64() as f32).collect(), (0..8).map(|_| rng.below(3) as u32).collect())).collect()
+        (0..8)
+            .map(|_| ((0..96).map(|_| rng.next_f64() as f32).collect(), (0..8).map(|_| rng.below(3) as u32).collect()))
+            .collect()
     };
     let path = std::env::temp_dir().join(format!("kiln-resume-{}.safetensors", std::process::id()));
     let mut straight = kiln_tests::AdamCourse::new(&cpu(), 4);
@@ -576,7 +612,11 @@ fn fit_stops_early_and_restores_the_best_epoch() {
         ..FitConfig::default()
     };
     let history = fit(&mut model, &noisy, &config).unwrap();
-    assert!(history.stopped_early, "noisy data overfits: {:?}", history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>());
+    assert!(
+        history.stopped_early,
+        "noisy data overfits: {:?}",
+        history.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>()
+    );
     assert_eq!(history.epochs.len(), history.best_epoch + 1 + 3);
     let best = history.epochs[history.best_epoch].val_loss;
     assert!(history.epochs.iter().all(|e| e.val_loss >= best));
@@ -642,7 +682,9 @@ macro_rules! layer_parity {
         let bytes = std::fs::read(fixture(concat!("layers_", $name, "_step.safetensors"))).unwrap();
         let $file = SafeTensors::deserialize(&bytes).unwrap();
         let mut $trainer = <$model>::new(&cpu(), 0);
-        $trainer.load(fixture(concat!("layers_", $name, "_state_dict.safetensors"))).expect("a PyTorch state_dict loads");
+        $trainer
+            .load(fixture(concat!("layers_", $name, "_state_dict.safetensors")))
+            .expect("a PyTorch state_dict loads");
         let loss = $step;
         let mut errors = vec![("loss".to_string(), max_relative_error(&[loss], &tensor(&$file, "loss")))];
         errors.push(("output".into(), max_relative_error(&$trainer.last_outputs(4), &tensor(&$file, "output"))));
@@ -652,7 +694,8 @@ macro_rules! layer_parity {
         }
         for (name, _) in <$model>::PARAMETERS.iter().chain(<$model>::FROZEN).chain(<$model>::STATISTICS) {
             let after = $trainer.parameter(name).unwrap();
-            errors.push((format!("after {name}"), max_relative_error(&after, &tensor(&$file, &format!("after.{name}")))));
+            errors
+                .push((format!("after {name}"), max_relative_error(&after, &tensor(&$file, &format!("after.{name}")))));
         }
         let (what, worst) = errors.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
         println!("{:<18} {} tensors, max relative error {worst:.1e} ({what})", $name, errors.len());
@@ -696,7 +739,9 @@ fn layers_match_pytorch() {
     // 2-layer Elman RNN with a label per step; attention over LSTM states with padded keys.
     layer_parity!(LayersRecurrent, "recurrent", |t, f| t.train_step(&u32s(&f, "x"), &u32s(&f, "target")).unwrap());
     layer_parity!(LayersRnn, "rnn", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersAttention, "attention", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersAttention, "attention", |t, f| t
+        .train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target"))
+        .unwrap());
 }
 
 /// The parameters of `Derivatives` (tests/layers.rs), in its methods' argument order.
@@ -829,12 +874,24 @@ fn direct_convolution_matches_an_f64_reference() {
     for conv in [
         Conv { name: "conv1", batch: 64, c_in: 1, c_out: 6, size: 28, k: 5, pad: 2, weight_gradient: true },
         Conv { name: "conv2", batch: 64, c_in: 6, c_out: 16, size: 14, k: 5, pad: 0, weight_gradient: true },
-        Conv { name: "conv2 input gradient", batch: 64, c_in: 16, c_out: 6, size: 10, k: 5, pad: 4, weight_gradient: false },
+        Conv {
+            name: "conv2 input gradient",
+            batch: 64,
+            c_in: 16,
+            c_out: 6,
+            size: 10,
+            k: 5,
+            pad: 4,
+            weight_gradient: false,
+        },
         Conv { name: "partial tiles", batch: 16, c_in: 3, c_out: 5, size: 9, k: 3, pad: 1, weight_gradient: true },
     ] {
         let report = check(&device, &conv, 0).unwrap_or_else(|e| panic!("{e}"));
         assert!(report.ms.is_none());
-        println!("{}: relative errors {:.1e} (forward), {:.1e} (weight gradient)", conv.name, report.forward_error, report.weight_grad_error);
+        println!(
+            "{}: relative errors {:.1e} (forward), {:.1e} (weight gradient)",
+            conv.name, report.forward_error, report.weight_grad_error
+        );
     }
 }
 
@@ -861,7 +918,17 @@ mod bf16_stores {
 fn bf16_stores_round_to_nearest_even() {
     use kiln_runtime::half::bf16;
     let mut x: Vec<f32> = vec![
-        0.0, -0.0, 1.0, -1.5, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-40, -1e-42, f32::INFINITY, f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -1.5,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        1e-40,
+        -1e-42,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
         f32::from_bits(0x3f80_8000), // a tie below an even neighbour: rounds down
         f32::from_bits(0x3f81_8000), // a tie below an odd one: rounds up
         f32::from_bits(0x3f80_8001), // just past a tie: rounds up
@@ -876,13 +943,29 @@ fn bf16_stores_round_to_nearest_even() {
     let arena = kiln_runtime::Arena::new(&device, 4 * 128, &[(0, 64), (64, 32), (96, 32)]);
     arena.write(0, &x);
     let (count, dim) = arena.grid(64);
-    unsafe { bf16_stores::round::launch_unchecked(arena.client(), count, dim, 1, arena.arg(0, 64), arena.arg(1, 64), arena.arg(2, 64)) };
+    unsafe {
+        bf16_stores::round::launch_unchecked(
+            arena.client(),
+            count,
+            dim,
+            1,
+            arena.arg(0, 64),
+            arena.arg(1, 64),
+            arena.arg(2, 64),
+        )
+    };
     let (vectors, scalars) = (arena.read::<u16>(1), arena.read::<u16>(2));
     for (i, &v) in x.iter().enumerate() {
         let want = bf16::from_f32(v);
         for (label, got) in [("vector", vectors[i]), ("scalar", scalars[i])] {
             let got = bf16::from_bits(got);
-            assert!(got.to_bits() == want.to_bits() || (v.is_nan() && got.is_nan()), "{label} store of {v:e} ({:#010x}): {:#06x}, want {:#06x}", v.to_bits(), got.to_bits(), want.to_bits());
+            assert!(
+                got.to_bits() == want.to_bits() || (v.is_nan() && got.is_nan()),
+                "{label} store of {v:e} ({:#010x}): {:#06x}, want {:#06x}",
+                v.to_bits(),
+                got.to_bits(),
+                want.to_bits()
+            );
         }
     }
 }

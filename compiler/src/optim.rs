@@ -250,7 +250,7 @@ impl Training {
     /// Keeps each parameter's gradient in a buffer of its own after the step, readable with
     /// the trainer's `gradient(name)`. Without it, a gradient the update reads straight from
     /// the kernel that computes it is never stored: the MNIST MLP's first weight gradient
-    /// is 800 KB a step (`step_time mlp`: see the README).
+    /// is 800 KB a step (`step_time mlp`: see docs/performance.md).
     pub fn keep_gradients(self) -> Self {
         Training { keep_gradients: true, ..self }
     }

@@ -44,7 +44,7 @@ pub struct Arena {
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
 /// units, each over a contiguous chunk of the work. A unit's start costs about as much as a few
-/// elements of a scalar kernel (`KILN_PROFILE=20 step_time lenet5`: see the README).
+/// elements of a scalar kernel (`KILN_PROFILE=20 step_time lenet5`: see docs/performance.md).
 const CPU_CUBES_PER_CHUNKED_LAUNCH: usize = 8;
 
 impl Arena {
@@ -144,7 +144,7 @@ impl Arena {
     /// Waits for the launched kernels on the CPU runtime (a no-op elsewhere). Generated entry
     /// points call it every few launches: the CPU runtime slows down with the depth of its
     /// queue (`step_time reverser`, 738 launches a step: 298 ms with no waits, 8 to 11 ms
-    /// waiting every 16 launches; see the README).
+    /// waiting every 16 launches; see docs/performance.md).
     pub fn drain_queue(&self) {
         if self.host_memory() {
             self.wait();
@@ -173,7 +173,7 @@ impl Arena {
     /// Overwrites buffer `slot`, one that only the host writes (a batch's sample weights, a
     /// learning rate), with `data`, unless the last `write_input` to it wrote the same bytes:
     /// most steps of a run write what the step before did. Each write skipped saves a queued
-    /// task and a copy on the runtime's thread (`step_time mlp`: see the README).
+    /// task and a copy on the runtime's thread (`step_time mlp`: see docs/performance.md).
     pub fn write_input<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
         let bytes = bytemuck::cast_slice::<T, u8>(data);
         let mut inputs = self.inputs.borrow_mut();
@@ -191,7 +191,7 @@ impl Arena {
     /// is none), with plain or non-temporal stores, whichever its first large uploads ran
     /// faster (see `host_copy`). The runtime's own thread copied an MNIST batch (200 KB) in
     /// about 37 us, from this core's cache to another, before any kernel could start
-    /// (`step_time mlp`: see the README). Elsewhere the runtime reads `data` in place, with no
+    /// (`step_time mlp`: see docs/performance.md). Elsewhere the runtime reads `data` in place, with no
     /// host-side copy, before the next read returns or else before the returned [`Upload`] is
     /// dropped.
     ///

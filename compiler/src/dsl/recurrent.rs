@@ -1,7 +1,7 @@
 //! Recurrent layers: `nn.RNN` and `nn.LSTM` over a whole sequence, and their cells for
 //! step-by-step use (a decoder). Sequences have a static length and are unrolled at compile
 //! time; backpropagation through time is ordinary reverse mode over the unrolled graph.
-//! Variable lengths are padded to that length and masked (see the README's "Sequences").
+//! Variable lengths are padded to that length and masked (see docs/architecture.md).
 
 use super::norm::sigmoid;
 use super::tensor_ops::{concat, narrow};

@@ -12,7 +12,7 @@ mod model_zoo;
 #[path = "../../zoo.rs"]
 mod zoo;
 
-/// Per-epoch learning rates and targets of the CNN training tests (measured: see the README).
+/// Per-epoch learning rates and targets of the CNN training tests (measured: see docs/performance.md).
 const LENET_SCHEDULE: [f32; 6] = [2e-3, 2e-3, 2e-3, 2e-3, 4e-4, 4e-4];
 const RESIDUAL_SCHEDULE: [f32; 3] = [3e-3, 3e-3, 1e-3];
 // Measured 88.75% (89.60% before pooling by reshape, 88.60% before the positions-last im2col). Rounding-level changes to the kernels (fusing differently) moved the

@@ -1,6 +1,6 @@
 //! The course's model zoo (declared in `models/build`), each trained to a stated target on
 //! the bundled digits or seeded synthetic data. Targets sit below the figures measured at the
-//! time of writing (printed by each test; see the README's zoo table).
+//! time of writing (printed by each test; see docs/performance.md's zoo table).
 
 use super::{cpu, mnist_accuracy_on, mnist_split};
 use kiln_models::*;

@@ -68,13 +68,14 @@ fn emission_is_deterministic() {
 fn invalid_models_fail_with_located_messages() {
     let mut messages = vec![];
     let mut record = |result: Result<crate::Program, crate::Error>| {
-        let error = result.err().expect("the model is invalid");
+        let error = result.expect_err("the model is invalid");
         assert!(error.location.file().ends_with("snapshot_tests.rs"));
         messages.push(format!("{}: layer `{}`: {}", error.location.line(), error.layer, error.message));
     };
 
     // One layer each: the model is otherwise a valid classifier of [8, 1, 6, 6] images.
-    let layers: Vec<(&str, fn(Tensor) -> Tensor)> = vec![
+    type Layer = fn(Tensor) -> Tensor;
+    let layers: Vec<(&str, Layer)> = vec![
         ("conv kernel too large", |x| x.conv2d(Conv::new(4, 7))),
         ("same padding with stride 2", |x| x.conv2d(Conv::new(4, 3).padding(Padding::Same).stride(2))),
         ("conv2d of a matrix", |x| x.flatten().conv2d(Conv::new(4, 3))),

@@ -49,7 +49,7 @@ pub fn claim_tiles(claims: &[Atomic<u32>], tiles: usize, chunk: usize, #[comptim
         let claim = usize::cast_from(claims[0].fetch_add(1u32));
         start = shared + claim * chunk;
         if start >= tiles {
-            let chunks = (tiles - shared + chunk - 1) / chunk;
+            let chunks = (tiles - shared).div_ceil(chunk);
             if claim + 1 == chunks + units {
                 claims[0].store(0u32);
             }

@@ -455,7 +455,7 @@ fn store_column<F: Float, EO: Float, N: Size>(
 ) {
     out[base] = Vector::<EO, N>::cast_from(acc0);
     if row + 1 < m {
-        out[base + 1 * stride] = Vector::<EO, N>::cast_from(acc1);
+        out[base + stride] = Vector::<EO, N>::cast_from(acc1);
     }
     if row + 2 < m {
         out[base + 2 * stride] = Vector::<EO, N>::cast_from(acc2);

@@ -25,7 +25,7 @@ pub fn cifar10(files: &[&Path]) -> Result<Dataset, Error> {
 /// Appends the records of one CIFAR-10 binary batch to `features` and `labels`; on an error
 /// nothing is appended.
 pub fn parse_cifar10(bytes: &[u8], features: &mut Vec<f32>, labels: &mut Vec<u32>) -> Result<(), String> {
-    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(format!("{} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records", bytes.len()));
     }
     let records = bytes.chunks_exact(CIFAR_RECORD);
@@ -112,7 +112,11 @@ pub fn decode_image(bytes: &[u8], channels: usize, height: usize, width: usize) 
 /// `(x - mean[c]) / std[c]` for each channel `c` of channel-major samples.
 pub fn normalize(data: &mut Dataset, mean: &[f32], std: &[f32]) -> Result<(), Error> {
     let channels = mean.len();
-    if channels == 0 || std.len() != channels || data.sample_len % channels != 0 || std.iter().any(|&s| s <= 0.0) {
+    if channels == 0
+        || std.len() != channels
+        || !data.sample_len.is_multiple_of(channels)
+        || std.iter().any(|&s| s <= 0.0)
+    {
         return Err(Error::Invalid(format!(
             "normalize: {} means and {} positive stds for samples of {} values",
             mean.len(),

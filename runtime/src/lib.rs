@@ -53,7 +53,7 @@ pub use kiln_kernels as kernels;
 /// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.
 pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Result<usize, Error> {
     let rows = len / sample_len;
-    if len % sample_len != 0 || rows == 0 || rows > batch {
+    if !len.is_multiple_of(sample_len) || rows == 0 || rows > batch {
         return Err(Error::InputLength { name: name.into(), len, sample_len, batch });
     }
     Ok(rows)

@@ -25,7 +25,8 @@ pub fn curves(path: &Path, epochs: &[EpochStats]) -> Result<(), Error> {
     let series = |pick: fn(&EpochStats) -> f64| -> Vec<(f64, f64)> {
         epochs.iter().enumerate().map(|(i, e)| ((i + 1) as f64, pick(e))).filter(|(_, y)| y.is_finite()).collect()
     };
-    let panels: [(&_, &str, [(fn(&EpochStats) -> f64, &str); 2]); 2] = [
+    type Line = (fn(&EpochStats) -> f64, &'static str);
+    let panels: [(&_, &str, [Line; 2]); 2] = [
         (&left, "loss", [(|e| e.train_loss, "train"), (|e| e.val_loss, "validation")]),
         (&right, "accuracy", [(|e| e.train_accuracy, "train"), (|e| e.val_accuracy, "validation")]),
     ];

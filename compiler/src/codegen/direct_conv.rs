@@ -70,7 +70,7 @@ impl Im2col {
         let Op::Reshape(permuted) = g.nodes[cols].op else { return None };
         let Op::Permute(unfold, ref perm) = g.nodes[permuted].op else { return None };
         let Op::Unfold(image, window, pad_value) = g.nodes[unfold].op else { return None };
-        (perm[..] == [3, 4, 5, 0, 1, 2] && pad_value == 0.0 && g.shape(image).0[0] % (2 * LANES) == 0)
+        (perm[..] == [3, 4, 5, 0, 1, 2] && pad_value == 0.0 && g.shape(image).0[0].is_multiple_of(2 * LANES))
             .then_some(())
             .and(qualifying(&window))
             .map(|(k, pad)| Im2col { image, unfold, k, pad })
@@ -148,7 +148,8 @@ impl Rewriter<'_> {
                 let Op::MatMul(weight_t, grad) = old.nodes[product].op else { return None };
                 let Op::Permute(weight, _) = old.nodes[weight_t].op else { return None };
                 let n = old.shape(v).0[0];
-                (perm[..] == [3, 4, 5, 0, 1, 2] && n % (2 * LANES) == 0 && is_weight(old, weight, k)).then_some(())?;
+                (perm[..] == [3, 4, 5, 0, 1, 2] && n.is_multiple_of(2 * LANES) && is_weight(old, weight, k))
+                    .then_some(())?;
                 let dy = self.gradient(grad, old.shape(windows));
                 let window = DirectWindow { k, pad: k - 1 - pad, flip: true };
                 let dx = self.g.direct_conv(dy, self.map[weight], window);

@@ -328,7 +328,7 @@ pub fn sums_rows_of_lhs(g: &Graph, s: &Schedule, target: Target, r: ValueId, v: 
     // NT tiles read the rows a vector at a time.
     let whole_vectors = match p.form {
         Form::Nn(..) => true,
-        Form::Nt(lanes, _) => row % lanes == 0 && p.k % lanes == 0,
+        Form::Nt(lanes, _) => row % lanes == 0 && p.k.is_multiple_of(lanes),
     };
     x_layout.buffer == p.a.buffer
         && shape.0[*kept] == p.m
@@ -706,7 +706,7 @@ impl<'a> Expr<'a> {
             return Some(if terms.is_empty() { "0".into() } else { terms.join(" + ") });
         }
         // Split: [lo, hi) lies inside one iteration axis.
-        let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo % strides[j] == 0)?;
+        let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo.is_multiple_of(strides[j]))?;
         let c = self.coord_in(0, j);
         let divided = match lo / strides[j] {
             1 => c,
@@ -1150,13 +1150,9 @@ impl<'a> Expr<'a> {
             // The tiles of the first column sum their rows of `a` over k: scalars in NN form,
             // a sum per row in one pass over k, so the rows' chains of additions overlap;
             // vectors along k (then their lanes) in NT form.
-            let (column, first_row, rows, prologue, row_sum): (
-                _,
-                _,
-                _,
-                Vec<String>,
-                Box<dyn Fn(usize) -> Vec<String>>,
-            ) = match p.form {
+            // The lines that sum tile row `t`, after the prologue.
+            type RowSum<'a> = Box<dyn Fn(usize) -> Vec<String> + 'a>;
+            let (column, first_row, rows, prologue, row_sum): (_, _, _, Vec<String>, RowSum) = match p.form {
                 Form::Nn(_, _, rows) => {
                     let mut prologue: Vec<String> =
                         (0..rows).map(|t| format!("let mut sum{t} = F::new(0.0);")).collect();
@@ -1462,16 +1458,16 @@ fn lane_read(frame: &Shape, strides: &[usize], w: usize) -> Option<LaneRead> {
         contiguous *= frame.0[axes[inside]];
         inside += 1;
     }
-    if inside > 0 && contiguous % w == 0 && axes[inside..].iter().all(|&d| strides[d] % w == 0) {
+    if inside > 0 && contiguous % w == 0 && axes[inside..].iter().all(|&d| strides[d].is_multiple_of(w)) {
         return Some(LaneRead::Whole);
     }
     let broadcast = axes.iter().take_while(|&&d| strides[d] == 0).count();
     let run: usize = axes[..broadcast].iter().map(|&d| frame.0[d]).product();
-    if run % w == 0 {
+    if run.is_multiple_of(w) {
         return Some(LaneRead::Splat);
     }
     let &before = axes.get(broadcast)?;
-    (broadcast > 0 && w % run == 0 && (run * frame.0[before]) % w == 0)
+    (broadcast > 0 && w.is_multiple_of(run) && (run * frame.0[before]).is_multiple_of(w))
         .then_some(LaneRead::Repeat { run, step: strides[before] })
 }
 
@@ -1778,7 +1774,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
 /// else 2 (LeNet-5's conv2 0.173-0.183 -> 0.157 ms; conv1, 6 channels, 0.091-0.095 ms with 2
 /// or 6 and 0.104-0.110 with 4: `conv_layout 16`).
 fn weight_grad_rows(c_out: usize) -> usize {
-    if c_out % 4 == 0 {
+    if c_out.is_multiple_of(4) {
         4
     } else {
         2

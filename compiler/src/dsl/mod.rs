@@ -408,24 +408,28 @@ impl<'m> Tensor<'m> {
 
     /// `self + other`, broadcast.
     #[track_caller]
+    #[allow(clippy::should_implement_trait)] // a layer call, named as torch's; records its line
     pub fn add(self, other: Tensor<'m>) -> Tensor<'m> {
         self.binary("add", BinaryOp::Add, other, Location::caller())
     }
 
     /// `self - other`, broadcast.
     #[track_caller]
+    #[allow(clippy::should_implement_trait)] // a layer call, named as torch's; records its line
     pub fn sub(self, other: Tensor<'m>) -> Tensor<'m> {
         self.binary("sub", BinaryOp::Sub, other, Location::caller())
     }
 
     /// `self * other`, broadcast.
     #[track_caller]
+    #[allow(clippy::should_implement_trait)] // a layer call, named as torch's; records its line
     pub fn mul(self, other: Tensor<'m>) -> Tensor<'m> {
         self.binary("mul", BinaryOp::Mul, other, Location::caller())
     }
 
     /// `self / other`, broadcast.
     #[track_caller]
+    #[allow(clippy::should_implement_trait)] // a layer call, named as torch's; records its line
     pub fn div(self, other: Tensor<'m>) -> Tensor<'m> {
         self.binary("div", BinaryOp::Div, other, Location::caller())
     }

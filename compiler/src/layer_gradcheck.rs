@@ -183,16 +183,16 @@ fn convolutions_match_finite_differences() {
 /// and past the padding.
 #[test]
 fn conv_transpose2d_matches_its_definition() {
-    let cases: [([usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2]); 5] = [
-        // kernel, stride, padding, output_padding, dilation
-        ([3, 3], [2, 2], [1, 1], [1, 1], [1, 1]),
-        ([2, 2], [1, 1], [0, 0], [1, 1], [2, 2]),
-        ([2, 3], [3, 1], [0, 1], [2, 1], [1, 2]),
-        ([1, 2], [3, 2], [1, 0], [2, 1], [1, 1]),
-        ([3, 1], [2, 3], [2, 1], [1, 2], [2, 1]),
+    // kernel, stride, padding, output_padding, dilation
+    let cases: [[[usize; 2]; 5]; 5] = [
+        [[3, 3], [2, 2], [1, 1], [1, 1], [1, 1]],
+        [[2, 2], [1, 1], [0, 0], [1, 1], [2, 2]],
+        [[2, 3], [3, 1], [0, 1], [2, 1], [1, 2]],
+        [[1, 2], [3, 2], [1, 0], [2, 1], [1, 1]],
+        [[3, 1], [2, 3], [2, 1], [1, 2], [2, 1]],
     ];
     let [n, c, h, w, o] = [2, 2, 4, 3, 3];
-    for (k, st, p, op, d) in cases {
+    for [k, st, p, op, d] in cases {
         let model = Model::new("ConvT");
         let x = model.input("x", [n, c, h, w]);
         let options = ConvTranspose::new(o, k).stride(st).padding(p).output_padding(op).dilation(d).bias(false);
@@ -300,7 +300,7 @@ fn tensor_ops_match_finite_differences() {
 
 #[test]
 fn losses_match_finite_differences() {
-    check("cross_entropy", &[3, 5], |m, x| classify(m, x));
+    check("cross_entropy", &[3, 5], classify);
     check("nll_loss of log_softmax", &[3, 5], |m, x| {
         let y = m.labels("y", [3], 4);
         x.linear(4).log_softmax(1).nll_loss(y)

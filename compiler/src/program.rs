@@ -144,6 +144,8 @@ impl Program {
         let mut graph = state.graph.clone();
         let (original_loss, original_output) = (loss, output);
         let error = |message: String| Error { layer: "compile".into(), message, location };
+        let verified = |graph: &Graph, pass: &str| verified(graph, pass, location);
+        verified(&graph, "the DSL")?;
         let sample_weight = state.sample_weight.filter(|_| graph.shape(loss).numel() == 1).ok_or_else(|| {
             error(format!(
                 "the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}",
@@ -184,6 +186,7 @@ impl Program {
             .collect();
         let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
 
+        verified(&graph, "specialising the train and inference graphs")?;
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
         if training.precision.half().is_some() && training.accumulate > 1 {
             return Err(error("mixed precision with gradient accumulation is not supported".into()));
@@ -200,6 +203,7 @@ impl Program {
             let name = graph.nodes[p].op.name().expect("parameters are named");
             return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
         }
+        verified(&graph, "reverse-mode differentiation")?;
         let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
         let finite_gradients = loss_scale.map(|scale| {
             graph.set_origin("loss_scale");
@@ -244,6 +248,7 @@ impl Program {
             }
             scalars.push((HostScalar::LossScale, scale));
         }
+        verified(&graph, "the optimizer update")?;
         let optimizer_state =
             optimizer_state.into_iter().map(|(name, value, update)| State { name, value, update }).collect();
         Ok(Program {
@@ -391,4 +396,14 @@ fn split_frozen(
         params.iter().partition(|&&p| requests.iter().any(|(request, _)| matches(request, &name(p))));
     let frozen = frozen.into_iter().map(|value| Frozen { name: name(value), value }).collect();
     Ok((trained, frozen))
+}
+
+/// Runs the IR verifier after `pass`. A broken rule is a compiler bug, reported as an error
+/// naming the layer its node came from rather than a failure in a later pass.
+fn verified(graph: &Graph, pass: &str, location: &'static Location<'static>) -> Result<(), Error> {
+    crate::ir::verify(graph).map_err(|v| Error {
+        layer: v.origin,
+        message: format!("internal compiler error after {pass}: {}", v.message),
+        location,
+    })
 }

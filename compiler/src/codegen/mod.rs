@@ -33,6 +33,11 @@ pub fn emit(p: &Program) -> String {
 pub fn emit_with_report(p: &Program) -> (String, String) {
     let p = &direct_conv::rewrite(p);
     let g = &p.graph;
+    if cfg!(any(test, debug_assertions)) {
+        if let Err(v) = crate::ir::verify(g) {
+            panic!("internal: direct convolution broke the IR: {}", v.message);
+        }
+    }
     let in_place: Vec<(ValueId, ValueId)> = p
         .params
         .iter()

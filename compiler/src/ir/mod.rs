@@ -3,6 +3,10 @@
 //!
 //! Values are numbered in creation order, which is always a topological order.
 
+mod verify;
+
+pub use verify::{verify, Violation};
+
 use crate::shape::Shape;
 use std::fmt;
 

@@ -1,0 +1,199 @@
+//! The IR verifier: checks that every node reads earlier values and that its shape is the one
+//! its op gives its operands' shapes. [`crate::program`] runs it after each pass, so a pass that
+//! builds an inconsistent graph is caught where it did, naming the node and the layer it came
+//! from, instead of failing later in another pass or in the emitted code.
+
+use super::{DirectWindow, Graph, Op, ValueId, Window};
+use crate::shape::Shape;
+
+/// A node that breaks the IR's rules.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Violation {
+    /// The node.
+    pub value: ValueId,
+    /// The DSL layer or pass that created it.
+    pub origin: String,
+    /// The node as text and the rule it breaks.
+    pub message: String,
+}
+
+/// Checks every node of `g`; returns the first that breaks a rule.
+pub fn verify(g: &Graph) -> Result<(), Violation> {
+    for (v, node) in g.nodes.iter().enumerate() {
+        let violation = |rule: String| Violation {
+            value: v,
+            origin: node.origin.clone(),
+            message: format!("{}: {rule}", g.describe(v)),
+        };
+        if let Some(&a) = node.op.operands().iter().find(|&&a| a >= v) {
+            return Err(violation(format!("reads %{a}, which is not an earlier value")));
+        }
+        let expected = expected_shape(g, &node.op, &node.shape).map_err(violation)?;
+        if let Some(expected) = expected.filter(|e| *e != node.shape) {
+            return Err(violation(format!("the op gives {expected}")));
+        }
+    }
+    Ok(())
+}
+
+/// The shape `op` gives its operands' shapes, `None` where the op leaves it free (leaves,
+/// reshapes, folds, which also name their output shape), or a broken rule of the operands.
+fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, String> {
+    let of = |v: ValueId| g.shape(v);
+    Ok(Some(match op {
+        Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) => return Ok(None),
+        Op::Iota(axis) if *axis >= shape.rank() => return Err(format!("axis {axis} of a rank-{} value", shape.rank())),
+        Op::Iota(_) => return Ok(None),
+        Op::Unary(_, a) | Op::Detach(a) => of(*a).clone(),
+        Op::Mode { train, eval } if of(*train) != of(*eval) => {
+            return Err(format!("its sides are {} and {}", of(*train), of(*eval)))
+        }
+        Op::Mode { train, .. } => of(*train).clone(),
+        Op::Binary(_, a, b) => broadcast(&[of(*a), of(*b)])?,
+        Op::Select { cond, then, otherwise } => broadcast(&[of(*cond), of(*then), of(*otherwise)])?,
+        Op::Reduce(_, a, axes) => {
+            let mut dims = of(*a).0.clone();
+            for (i, &axis) in axes.iter().enumerate() {
+                if axis >= dims.len() || axes[..i].contains(&axis) {
+                    return Err(format!("axes {axes:?} of {}", of(*a)));
+                }
+                dims[axis] = 1;
+            }
+            Shape(dims)
+        }
+        Op::MatMul(a, b) => match (&of(*a).0[..], &of(*b).0[..]) {
+            ([m, k], [k2, n]) if k == k2 => Shape(vec![*m, *n]),
+            _ => return Err(format!("multiplies {} by {}", of(*a), of(*b))),
+        },
+        Op::Reshape(a) if of(*a).numel() != shape.numel() => return Err(format!("reshapes {}", of(*a))),
+        Op::Reshape(_) => return Ok(None),
+        Op::Permute(a, perm) => {
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if sorted != (0..of(*a).rank()).collect::<Vec<_>>() {
+                return Err(format!("{perm:?} does not permute the axes of {}", of(*a)));
+            }
+            Shape(perm.iter().map(|&p| of(*a).0[p]).collect())
+        }
+        Op::Expand(a) => match Shape::broadcast(of(*a), shape) {
+            Some(b) if b == *shape && of(*a).rank() == shape.rank() => return Ok(None),
+            _ => return Err(format!("expands {}", of(*a))),
+        },
+        Op::OneHot(a) => {
+            let classes = shape.0.last().copied().unwrap_or(0);
+            Shape([&of(*a).0[..], &[classes]].concat())
+        }
+        Op::Unfold(a, window, _) => {
+            let [n, c, h, w] = image(of(*a))?;
+            let [oh, ow] = positions(window, [h, w])?;
+            Shape(vec![n, oh, ow, c, window.kernel[0], window.kernel[1]])
+        }
+        Op::Fold(a, window) => {
+            let [n, c, h, w] = image(shape)?;
+            let [oh, ow] = positions(window, [h, w])?;
+            let windows = Shape(vec![n, oh, ow, c, window.kernel[0], window.kernel[1]]);
+            if *of(*a) != windows {
+                return Err(format!("folds {} where its windows are {windows}", of(*a)));
+            }
+            return Ok(None);
+        }
+        Op::DirectConv(x, weight, DirectWindow { k, pad, flip }) => {
+            let [c, h, w, n] = image(of(*x))?;
+            let [rows, cols] = match of(*weight).0[..] {
+                [rows, cols] => [rows, cols],
+                _ => return Err(format!("weights {}", of(*weight))),
+            };
+            let taps = k * k;
+            let (o, c_in) = if *flip { (cols / taps, rows) } else { (rows, cols / taps) };
+            if c != c_in || [h, w].iter().any(|&d| d + 2 * pad + 1 < *k) {
+                return Err(format!("convolves {} by {}", of(*x), of(*weight)));
+            }
+            Shape(vec![o, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k, n])
+        }
+        Op::ConvWeightGrad(x, grad, k) => {
+            let ([c, h, w, n], [o, oh, ow, n2]) = (image(of(*x))?, image(of(*grad))?);
+            if n != n2 || h + 1 != oh + k || w + 1 != ow + k {
+                return Err(format!("the gradient {} does not match the images {}", of(*grad), of(*x)));
+            }
+            Shape(vec![o, c * k * k])
+        }
+    }))
+}
+
+/// The common shape of `shapes`, which must have one rank.
+fn broadcast(shapes: &[&Shape]) -> Result<Shape, String> {
+    let rank = shapes[0].rank();
+    let common = shapes
+        .iter()
+        .try_fold(Shape(vec![1; rank]), |acc, s| (s.rank() == rank).then(|| Shape::broadcast(&acc, s)).flatten());
+    common.ok_or_else(|| {
+        format!("operands {} do not broadcast", shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))
+    })
+}
+
+fn image(shape: &Shape) -> Result<[usize; 4], String> {
+    match shape.0[..] {
+        [a, b, c, d] => Ok([a, b, c, d]),
+        _ => Err(format!("{shape} is not 4-D")),
+    }
+}
+
+fn positions(window: &Window, size: [usize; 2]) -> Result<[usize; 2], String> {
+    window.positions(size).ok_or_else(|| format!("the window does not fit {size:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{BinaryOp, Init};
+
+    fn graph() -> (Graph, ValueId, ValueId) {
+        let mut g = Graph::default();
+        g.set_origin("test");
+        let x = g.input("x", Shape(vec![4, 3]));
+        let w = g.param("w", Shape(vec![3, 5]), Init::Constant(0.0));
+        (g, x, w)
+    }
+
+    #[test]
+    fn accepts_what_the_builders_make() {
+        let (mut g, x, w) = graph();
+        let y = g.matmul(x, w);
+        let s = g.sum(y, &[1]);
+        let t = g.permute(y, &[1, 0]);
+        let _ = g.binary(BinaryOp::Add, y, s);
+        let _ = g.reshape(t, Shape(vec![20]));
+        assert_eq!(verify(&g), Ok(()));
+    }
+
+    #[test]
+    fn names_the_node_and_the_rule() {
+        let (mut g, x, w) = graph();
+        let y = g.matmul(x, w);
+        g.nodes[y].shape = Shape(vec![4, 6]);
+        let violation = verify(&g).unwrap_err();
+        assert_eq!((violation.value, violation.origin.as_str()), (y, "test"));
+        assert_eq!(violation.message, "%2 = matmul %0, %1 : [4, 6]  # test: the op gives [4, 5]");
+
+        let (mut g, x, _) = graph();
+        let y = g.unary(crate::ir::UnaryOp::Exp, x);
+        g.nodes[y].op = Op::Unary(crate::ir::UnaryOp::Exp, y);
+        assert!(verify(&g).unwrap_err().message.ends_with("reads %2, which is not an earlier value"));
+    }
+
+    /// The transposed-convolution bug of the redesign issue: a fold into an output whose
+    /// windows are not the folded ones.
+    #[test]
+    fn catches_a_fold_into_the_wrong_size() {
+        let mut g = Graph::default();
+        let cols = g.input("cols", Shape(vec![4, 6, 6, 2, 2, 2]));
+        let window = Window { kernel: [2, 2], stride: [1, 1], dilation: [2, 2], padding: [[0, 0], [0, 0]] };
+        g.fold(cols, window, Shape(vec![4, 2, 8, 8]));
+        assert_eq!(verify(&g), Ok(()));
+        g.fold(cols, window, Shape(vec![4, 2, 9, 9]));
+        assert!(verify(&g)
+            .unwrap_err()
+            .message
+            .contains("folds [4, 6, 6, 2, 2, 2] where its windows are [4, 7, 7, 2, 2, 2]"));
+    }
+}

@@ -1,0 +1,251 @@
+use super::{data::PlironData, object_cache};
+use crate::{
+    cpu::shared_memory::SharedMemories,
+    prelude::{Context, ModuleOp},
+    shared::llvm_module::{LlvmModule, TargetMachine},
+};
+use cubecl_runtime::kernel::BufferIOAttr;
+use llvm_sys::{
+    core::LLVMCreateMemoryBufferWithMemoryRangeCopy,
+    error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage},
+    orc2::lljit::{
+        LLVMOrcCreateLLJIT, LLVMOrcDisposeLLJIT, LLVMOrcLLJITAddObjectFile,
+        LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup, LLVMOrcLLJITRef,
+    },
+    target_machine::{
+        LLVMCodeGenFileType, LLVMGetDefaultTargetTriple, LLVMGetHostCPUFeatures, LLVMGetHostCPUName,
+    },
+};
+use pliron_llvm::{
+    llvm_sys::{core::LLVMContext, target::initialize_native},
+    to_llvm_ir,
+};
+use std::{
+    ffi::{CStr, CString, c_void},
+    fmt::Display,
+    sync::{Arc, Once},
+};
+
+/// Kernel ABI: buffer pointers, cube count x/y/z, unit position x/y/z,
+/// barrier state, metadata.
+type KernelFn = extern "C" fn(*mut *mut c_void, u32, u32, u32, u32, u32, u32, *mut u32, *mut u64);
+
+/// Resources and scheduling required for a launch.
+#[derive(Clone, Debug, Default)]
+pub struct KernelRequirements {
+    /// Cube barriers require a separate thread for each unit.
+    pub needs_parallelism: bool,
+    /// Shared memory required for a launch.
+    pub shared_memories: SharedMemories,
+}
+
+/// A compiled kernel and its owning JIT.
+#[repr(C)]
+struct JitKernel {
+    func: KernelFn,
+    requirements: KernelRequirements,
+    /// Buffer access modes in binding order.
+    io: Vec<BufferIOAttr>,
+    _jit: ObjectJit,
+}
+
+/// SAFETY: Compiled code is immutable and its JIT owns the context.
+unsafe impl Send for JitKernel {}
+unsafe impl Sync for JitKernel {}
+
+#[derive(Clone)]
+pub struct PlironEngine(Arc<JitKernel>);
+
+static INIT_NATIVE: Once = Once::new();
+
+impl PlironEngine {
+    pub fn compile(
+        ctx: &Context,
+        module: ModuleOp,
+        kernel_name: &str,
+        requirements: KernelRequirements,
+        io: Vec<BufferIOAttr>,
+    ) -> pliron::result::Result<Self> {
+        INIT_NATIVE.call_once(|| {
+            initialize_native().expect("failed to initialize native target");
+        });
+
+        // The LLVM IR before optimization is the cache key's core: the same IR compiles to
+        // the same object on the same host (kiln's change, see `object_cache`).
+        let ir = {
+            let llvm_ctx = LLVMContext::default();
+            let llvm_module = to_llvm_ir::convert_module(ctx, &llvm_ctx, module)?;
+            llvm_module.to_string()
+        };
+        #[cfg(feature = "pliron-dump")]
+        if let Some(dir) = ir_dump_path(kernel_name) {
+            let _ = std::fs::write(dir.join("llvm.ll"), &ir);
+        }
+        let key = format!("{}\n{ir}", host_description());
+        let object = object_cache::object_for(&key, || compile_object(&ir, kernel_name))
+            .unwrap_or_else(|err| panic!("LLVM compilation failed for '{kernel_name}': {err}"));
+        let jit = ObjectJit::load(&object, kernel_name)
+            .unwrap_or_else(|err| panic!("cannot load the object of '{kernel_name}': {err}"));
+        let addr = jit
+            .lookup(kernel_name)
+            .unwrap_or_else(|err| panic!("kernel symbol '{kernel_name}' not found: {err}"));
+        // SAFETY: The generated entry point matches `KernelFn`.
+        let func: KernelFn = unsafe { std::mem::transmute::<u64, KernelFn>(addr) };
+
+        Ok(PlironEngine(Arc::new(JitKernel {
+            func,
+            requirements,
+            io,
+            _jit: jit,
+        })))
+    }
+
+    pub fn requirements(&self) -> &KernelRequirements {
+        &self.0.requirements
+    }
+
+    /// Buffer access modes in binding order.
+    pub fn buffer_io(&self) -> &[BufferIOAttr] {
+        &self.0.io
+    }
+
+    pub fn run_kernel(&self, data: &mut PlironData) {
+        let b = data.builtins;
+        let buffer_ptrs = data.shared.buffer_ptrs.as_ptr() as *mut *mut c_void;
+        let metadata = data.shared.metadata.as_ptr() as *mut u64;
+        let sync_cube_state = data.shared.sync_cube_state.as_ptr() as *mut u32;
+        (self.0.func)(
+            buffer_ptrs,
+            b[0],
+            b[1],
+            b[2],
+            b[3],
+            b[4],
+            b[5],
+            sync_cube_state,
+            metadata,
+        );
+    }
+}
+
+impl Display for PlironEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Pliron JIT engine")
+    }
+}
+
+#[cfg(feature = "pliron-dump")]
+/// IR dump directory, enabled by `CUBECL_DEBUG_PLIRON`.
+pub(crate) fn ir_dump_path(kernel_name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var("CUBECL_DEBUG_PLIRON").ok()?;
+    let path = std::path::Path::new(&dir).join(kernel_name);
+    std::fs::create_dir_all(&path).ok()?;
+    Some(path)
+}
+
+/// Optimization pipeline for JIT compilation.
+const PASS_PIPELINE: &CStr = c"default<O3>";
+
+/// What the object code depends on besides the IR: this crate (and kiln's patch of it), LLVM,
+/// and the host's triple, CPU and features.
+fn host_description() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(describe_host)
+}
+
+fn describe_host() -> String {
+    // SAFETY: each query returns an LLVM message we own; it is copied, then disposed.
+    let (triple, cpu, features) = unsafe {
+        let take = |message: *mut std::ffi::c_char| {
+            let owned = CStr::from_ptr(message).to_string_lossy().into_owned();
+            llvm_sys::core::LLVMDisposeMessage(message);
+            owned
+        };
+        (
+            take(LLVMGetDefaultTargetTriple()),
+            take(LLVMGetHostCPUName()),
+            take(LLVMGetHostCPUFeatures()),
+        )
+    };
+    let (mut major, mut minor, mut patch) = (0, 0, 0);
+    // SAFETY: plain out-parameters.
+    unsafe { llvm_sys::core::LLVMGetVersion(&mut major, &mut minor, &mut patch) };
+    format!(
+        "cubecl-llvm {} kiln-object-cache 1; llvm {major}.{minor}.{patch}; {triple}; {cpu}; {features}; {}",
+        env!("CARGO_PKG_VERSION"),
+        PASS_PIPELINE.to_string_lossy()
+    )
+}
+
+/// Optimizes `ir` and compiles it to an object for the host, as LLJIT would.
+#[cfg_attr(not(feature = "pliron-dump"), allow(unused_variables))]
+fn compile_object(ir: &str, kernel_name: &str) -> Result<Vec<u8>, String> {
+    let module = LlvmModule::new(ir)?;
+    let machine = TargetMachine::native(&module)?;
+    module.run_passes(PASS_PIPELINE, &machine)?;
+    #[cfg(feature = "pliron-dump")]
+    if let Some(dir) = ir_dump_path(kernel_name) {
+        let _ = std::fs::write(dir.join("llvm.opt.ll"), module.print());
+    }
+    TargetMachine::host_jit()?.emit(module, LLVMCodeGenFileType::LLVMObjectFile)
+}
+
+/// An LLJIT holding one linked object (kiln's change: upstream adds the IR module and lets
+/// LLJIT compile it, which leaves nothing to cache).
+struct ObjectJit(LLVMOrcLLJITRef);
+
+impl ObjectJit {
+    /// A JIT with the host's default setup (JITLink, the process's symbols) and `object`
+    /// added to its main library.
+    fn load(object: &[u8], name: &str) -> Result<Self, String> {
+        let name = CString::new(name).map_err(|err| err.to_string())?;
+        // SAFETY: LLJIT takes ownership of the buffer, which copies `object`; the JIT is
+        // owned by the returned value, which disposes it once.
+        unsafe {
+            let mut jit = std::ptr::null_mut();
+            check(LLVMOrcCreateLLJIT(&mut jit, std::ptr::null_mut()))?;
+            let jit = ObjectJit(jit);
+            let buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                object.as_ptr() as *const _,
+                object.len(),
+                name.as_ptr(),
+            );
+            check(LLVMOrcLLJITAddObjectFile(
+                jit.0,
+                LLVMOrcLLJITGetMainJITDylib(jit.0),
+                buffer,
+            ))?;
+            Ok(jit)
+        }
+    }
+
+    /// The address of symbol `name`, linking the object on first use.
+    fn lookup(&self, name: &str) -> Result<u64, String> {
+        let name = CString::new(name).map_err(|err| err.to_string())?;
+        let mut address = 0;
+        // SAFETY: the JIT is live and `address` an out-parameter.
+        check(unsafe { LLVMOrcLLJITLookup(self.0, &mut address, name.as_ptr()) })?;
+        Ok(address)
+    }
+}
+
+impl Drop for ObjectJit {
+    fn drop(&mut self) {
+        // SAFETY: the JIT is owned by `self` and disposed once; an error is consumed.
+        let _ = check(unsafe { LLVMOrcDisposeLLJIT(self.0) });
+    }
+}
+
+/// `Err` with LLVM's message for a failure, consuming the error.
+fn check(error: LLVMErrorRef) -> Result<(), String> {
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null error is ours; its message is copied, then disposed.
+    unsafe {
+        let message = LLVMGetErrorMessage(error);
+        let owned = CStr::from_ptr(message).to_string_lossy().into_owned();
+        LLVMDisposeErrorMessage(message);
+        Err(owned)
+    }
+}

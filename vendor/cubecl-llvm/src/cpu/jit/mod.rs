@@ -1,0 +1,3 @@
+pub mod data;
+pub mod engine;
+mod object_cache;

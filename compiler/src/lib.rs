@@ -15,12 +15,11 @@
 
 #![warn(missing_docs)]
 
-pub mod autodiff;
 pub mod codegen;
 mod dsl;
 mod error;
 pub mod eval;
-pub mod forward;
+pub mod grad;
 #[cfg(test)]
 mod gradcheck;
 pub mod ir;

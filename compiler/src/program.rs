@@ -1,8 +1,8 @@
 //! A compiled training program: forward, loss, gradients and the optimizer update in one graph.
 
-use crate::autodiff::gradients;
 use crate::dsl::Model;
 use crate::error::Error;
+use crate::grad::gradients;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use crate::optim::{clip_grad_norm, HostScalar, Precision, Training, Updates};
 use crate::shape::Shape;

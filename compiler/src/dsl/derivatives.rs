@@ -1,9 +1,9 @@
 //! Derivatives as values of the model: Jacobian-vector products (forward mode) and
 //! Hessian-vector products (forward over reverse), derived at compile time by
-//! [`crate::forward`], and extra trainer methods that return any value.
+//! [`crate::grad`], and extra trainer methods that return any value.
 
 use super::{Model, Tensor};
-use crate::forward;
+use crate::grad;
 use crate::ir::{Op, ValueId};
 use std::panic::Location;
 
@@ -79,7 +79,7 @@ impl<'m> Tensor<'m> {
         let Some(pairs) = ids(tangents) else { return Tensor { model: self.model, id: None } };
         self.functional("jvp", Location::caller(), |s, y| {
             check_shapes(&s.graph, &pairs)?;
-            let tangent = forward::jvp(&mut s.graph, &[y], &pairs)[0];
+            let tangent = grad::jvp(&mut s.graph, &[y], &pairs)[0];
             Ok(tangent.unwrap_or_else(|| s.graph.zeros_like(y)))
         })
     }
@@ -106,7 +106,7 @@ impl<'m> Tensor<'m> {
             }
             let loss = s.graph.specialise(&[loss], false)[0];
             let (wrt, along): (Vec<ValueId>, Vec<ValueId>) = pairs.iter().copied().unzip();
-            for (&v, product) in wrt.iter().zip(forward::hvp(&mut s.graph, loss, &wrt, &along)) {
+            for (&v, product) in wrt.iter().zip(grad::hvp(&mut s.graph, loss, &wrt, &along)) {
                 products.push(product.unwrap_or_else(|| s.graph.zeros_like(v)));
             }
             Ok(loss)

@@ -1,8 +1,10 @@
-//! Reverse-mode autodiff as a graph transform: appends the nodes that compute gradients.
+//! Reverse mode as a graph transform: appends the nodes that compute gradients.
 //!
-//! Each primitive op has one rule below; layers never need their own.
+//! Each primitive op has one rule below (the pointwise ops' local derivatives are in
+//! [`super::rules`]); layers never need their own.
 
-use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
+use super::rules;
+use crate::ir::{BinaryOp, Graph, Op, ReduceOp, ValueId};
 use crate::shape::Shape;
 
 /// Appends to `g` the gradient of `sum(loss)` with respect to each value in `wrt`.
@@ -53,78 +55,16 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
     match op {
         Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::Const(_) | Op::Iota(_) => vec![],
         Op::OneHot(_) | Op::Detach(_) => vec![],
-        Op::Unary(op, x) => {
-            let gx = match op {
-                UnaryOp::Neg => g.unary(UnaryOp::Neg, gy),
-                UnaryOp::Exp => g.mul(gy, y),
-                UnaryOp::Log => g.div(gy, x),
-                UnaryOp::Sqrt => {
-                    let two_y = g.scale(y, 2.0);
-                    g.div(gy, two_y)
-                }
-                UnaryOp::Recip => {
-                    let y2 = g.mul(y, y);
-                    let t = g.mul(gy, y2);
-                    g.unary(UnaryOp::Neg, t)
-                }
-                UnaryOp::Abs => {
-                    let sign = g.unary(UnaryOp::Sign, x);
-                    g.mul(gy, sign)
-                }
-                UnaryOp::Sign => return vec![],
-                UnaryOp::Relu => {
-                    // From the output, as `y > 0` exactly where `x > 0`: the input need not be
-                    // kept for the backward pass, nor stored where the forward fuses the ReLU.
-                    let zero = g.scalar_like(0.0, y);
-                    let mask = g.binary(BinaryOp::Greater, y, zero);
-                    g.mul(gy, mask)
-                }
-                UnaryOp::Tanh => {
-                    let y2 = g.mul(y, y);
-                    let one = g.scalar_like(1.0, y);
-                    let d = g.sub(one, y2);
-                    g.mul(gy, d)
-                }
-                UnaryOp::Erf => {
-                    // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
-                    let x2 = g.mul(x, x);
-                    let neg = g.unary(UnaryOp::Neg, x2);
-                    let e = g.unary(UnaryOp::Exp, neg);
-                    let d = g.scale(e, std::f64::consts::FRAC_2_SQRT_PI);
-                    g.mul(gy, d)
-                }
-            };
-            vec![(x, gx)]
-        }
-        Op::Binary(op, a, b) => {
-            let (ga, gb) = match op {
-                BinaryOp::Add => (gy, gy),
-                BinaryOp::Sub => (gy, g.unary(UnaryOp::Neg, gy)),
-                BinaryOp::Mul => (g.mul(gy, b), g.mul(gy, a)),
-                BinaryOp::Div => {
-                    let ga = g.div(gy, b);
-                    let y_over_b = g.div(y, b);
-                    let t = g.mul(gy, y_over_b);
-                    (ga, g.unary(UnaryOp::Neg, t))
-                }
-                BinaryOp::Pow => {
-                    let one = g.scalar_like(1.0, b);
-                    let b_minus_1 = g.sub(b, one);
-                    let pow = g.binary(BinaryOp::Pow, a, b_minus_1);
-                    let da = g.mul(b, pow);
-                    let ga = g.mul(gy, da);
-                    let log_a = g.unary(UnaryOp::Log, a);
-                    let db = g.mul(y, log_a);
-                    (ga, g.mul(gy, db))
-                }
-                BinaryOp::Max | BinaryOp::Min => {
-                    let (mask_a, mask_b) = selection_masks(g, op, a, b);
-                    (g.mul(gy, mask_a), g.mul(gy, mask_b))
-                }
-                BinaryOp::Greater | BinaryOp::Equal => return vec![],
-            };
-            let (sa, sb) = (g.shape(a).clone(), g.shape(b).clone());
-            vec![(a, unbroadcast(g, ga, &sa)), (b, unbroadcast(g, gb, &sb))]
+        Op::Unary(..) | Op::Binary(..) => {
+            let partials = rules::partials(g, y).expect("pointwise ops have rules");
+            partials
+                .into_iter()
+                .map(|(x, partial)| {
+                    let gx = partial.apply(g, gy);
+                    let shape = g.shape(x).clone();
+                    (x, unbroadcast(g, gx, &shape))
+                })
+                .collect()
         }
         Op::Select { cond, then, otherwise } => {
             let zero = g.scalar_like(0.0, gy);
@@ -183,19 +123,6 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             unreachable!("internal: direct convolutions come after differentiation")
         }
     }
-}
-
-/// The share of `max(a, b)` (or `min`) taken from each operand: 1 for the winner, 0 for the
-/// other, 1/2 each on a tie (as torch.maximum/minimum split the gradient).
-pub(crate) fn selection_masks(g: &mut Graph, op: BinaryOp, a: ValueId, b: ValueId) -> (ValueId, ValueId) {
-    let (winner, loser) = if op == BinaryOp::Max { (a, b) } else { (b, a) };
-    let wins = g.binary(BinaryOp::Greater, winner, loser);
-    let ties = g.binary(BinaryOp::Equal, a, b);
-    let half_ties = g.scale(ties, 0.5);
-    let mask_a = g.add(wins, half_ties);
-    let one = g.scalar_like(1.0, mask_a);
-    let mask_b = g.sub(one, mask_a);
-    (mask_a, mask_b)
 }
 
 /// Sums `grad` over the axes along which a value of `shape` was broadcast.

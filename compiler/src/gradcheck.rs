@@ -6,11 +6,11 @@
 //! With h = 1e-6 in f64 the truncation error is O(h^2) ~ 1e-12 and rounding ~ 1e-10, so a
 //! relative tolerance of 1e-6 has margin and still catches any wrong rule.
 
-use crate::eval::evaluate;
 use crate::grad::gradients;
 use crate::grad::{hvp, jvp};
+use crate::ir::eval::evaluate;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId, Window};
-use crate::shape::Shape;
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;

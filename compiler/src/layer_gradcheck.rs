@@ -2,10 +2,10 @@
 //! f64: gradients with respect to the parameters and the inputs of the train step, and the
 //! loss's JVP and HVP along a random direction of all of them.
 
-use crate::eval::evaluate;
 use crate::grad::gradients;
 use crate::grad::{hvp, jvp};
 use crate::gradcheck::relative_error;
+use crate::ir::eval::evaluate;
 use crate::ir::{Op, ValueId};
 use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;

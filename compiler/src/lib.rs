@@ -18,7 +18,6 @@
 pub mod codegen;
 mod dsl;
 mod error;
-pub mod eval;
 pub mod grad;
 #[cfg(test)]
 mod gradcheck;
@@ -27,7 +26,6 @@ pub mod ir;
 mod layer_gradcheck;
 mod optim;
 mod program;
-pub mod shape;
 mod target;
 
 pub use dsl::{
@@ -35,9 +33,9 @@ pub use dsl::{
     Pool, Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
+pub use ir::Shape;
 pub use optim::{Adagrad, Adam, Half, HostScalar, Optimizer, Precision, RmsProp, Sgd, Training};
 pub use program::{Accumulator, Dropout, Exposed, Frozen, Param, Program, State};
-pub use shape::Shape;
 pub use target::Target;
 
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`, and its compile report

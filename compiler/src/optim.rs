@@ -4,8 +4,8 @@
 //! from the learning rate and the step counter, so schedules need no recompilation. The
 //! formulas follow `torch.optim` exactly, including its defaults.
 
+use crate::ir::Shape;
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
-use crate::shape::Shape;
 use crate::target::Target;
 
 /// SGD with optional momentum, dampening, Nesterov momentum and coupled weight decay (L2).

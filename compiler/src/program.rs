@@ -3,9 +3,9 @@
 use crate::dsl::Model;
 use crate::error::Error;
 use crate::grad::gradients;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use crate::optim::{clip_grad_norm, HostScalar, Precision, Training, Updates};
-use crate::shape::Shape;
 use crate::target::Target;
 use std::panic::Location;
 

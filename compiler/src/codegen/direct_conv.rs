@@ -15,9 +15,9 @@
 //! padding on every side, a batch of whole pairs of [`LANES`]-wide vectors, and no half-precision
 //! buffers (the kernels read and write the compute type).
 
+use crate::ir::Shape;
 use crate::ir::{DirectWindow, Graph, Op, ValueId, Window};
 use crate::program::Program;
-use crate::shape::Shape;
 use std::collections::HashMap;
 
 /// Lanes of the vectors the direct kernels read along the batch.
@@ -310,7 +310,7 @@ impl Rewriter<'_> {
 mod tests {
     use super::*;
     use crate::dsl::{Conv, Model, Pool};
-    use crate::eval::evaluate;
+    use crate::ir::eval::evaluate;
     use crate::ir::Op;
     use crate::optim::Sgd;
 

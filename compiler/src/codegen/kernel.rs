@@ -3,8 +3,8 @@
 
 use super::schedule::{Layout, Role, Schedule};
 use super::storage::Storage;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
-use crate::shape::Shape;
 use crate::target::Target;
 
 /// How a kernel reads one buffer.

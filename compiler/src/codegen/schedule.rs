@@ -1,8 +1,8 @@
 //! Decides, for one entry point (train step or predict), which values get a kernel, which are
 //! inlined into their consumer's kernel, which are views, and where each value lives.
 
+use crate::ir::Shape;
 use crate::ir::{Graph, Op, ValueId};
-use crate::shape::Shape;
 
 /// How a live value is realised.
 #[derive(Clone, Copy, Debug, PartialEq)]

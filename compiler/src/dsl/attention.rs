@@ -2,8 +2,8 @@
 
 use super::norm::log_softmax;
 use super::Tensor;
+use crate::ir::Shape;
 use crate::ir::{Graph, UnaryOp, ValueId};
-use crate::shape::Shape;
 use std::panic::Location;
 
 impl<'m> Tensor<'m> {

@@ -2,8 +2,8 @@
 //! ops (unfold/fold), a matrix product or a reduction, and views.
 
 use super::{Initializer, State, Tensor};
+use crate::ir::Shape;
 use crate::ir::{Graph, ReduceOp, ValueId, Window};
-use crate::shape::Shape;
 use std::panic::Location;
 
 /// A size or step along two axes: `3` means `(3, 3)`, `(3, 5)` or `[3, 5]` is (height, width).

@@ -1,8 +1,8 @@
 //! Integer token inputs and `nn.Embedding`.
 
 use super::{Model, State, Tensor};
+use crate::ir::Shape;
 use crate::ir::{Graph, Init, ValueId};
-use crate::shape::Shape;
 use std::panic::Location;
 
 /// Integer ids in `0..vocab` fed to every entry point (unlike [`super::Labels`], which only

@@ -2,8 +2,8 @@
 //! weight penalties.
 
 use super::{Labels, Model, State, Tensor};
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, ReduceOp, UnaryOp, ValueId};
-use crate::shape::Shape;
 use std::panic::Location;
 
 impl<'m> Tensor<'m> {

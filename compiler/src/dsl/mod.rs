@@ -35,10 +35,10 @@ pub use recurrent::{Cell, CellState, Recurrent};
 pub use shared::{Dense, EmbeddingTable};
 
 use crate::error::Error;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use crate::optim::Training;
 use crate::program::Program;
-use crate::shape::Shape;
 use std::cell::RefCell;
 use std::panic::Location;
 

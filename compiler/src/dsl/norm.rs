@@ -1,8 +1,8 @@
 //! Activations, normalisation and dropout. Each is an `nn` module (it takes an index).
 
 use super::Tensor;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
-use crate::shape::Shape;
 use std::panic::Location;
 
 /// `x - max(x)` along `axis` (the max detached: it cancels in softmax), exp'd sum's log.

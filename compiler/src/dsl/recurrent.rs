@@ -6,8 +6,8 @@
 use super::norm::sigmoid;
 use super::tensor_ops::{concat, narrow};
 use super::{Model, State, Tensor};
+use crate::ir::Shape;
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
-use crate::shape::Shape;
 use std::panic::Location;
 
 /// Options of [`Tensor::rnn`] and [`Tensor::lstm`]: `nn.RNN` / `nn.LSTM` with

@@ -1,8 +1,8 @@
 //! Shape ops, reductions and concatenation (functional: no module index, except `flatten`).
 
 use super::{Labels, Model, Tensor};
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, ReduceOp, ValueId, Window};
-use crate::shape::Shape;
 use std::panic::Location;
 
 impl Model {

@@ -4,8 +4,8 @@
 //! [`super::rules`]); layers never need their own.
 
 use super::rules;
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, ValueId};
-use crate::shape::Shape;
 
 /// Appends to `g` the gradient of `sum(loss)` with respect to each value in `wrt`.
 /// Returns `None` for a value the loss does not depend on.

@@ -3,12 +3,13 @@
 //!
 //! Values are numbered in creation order, which is always a topological order.
 
+pub mod eval;
+mod print;
+pub mod shape;
 mod verify;
 
+pub use shape::Shape;
 pub use verify::{verify, Violation};
-
-use crate::shape::Shape;
-use std::fmt;
 
 /// Index of a value (the output of one node) in a [`Graph`].
 pub type ValueId = usize;
@@ -571,53 +572,5 @@ impl Graph {
             }
         }
         live
-    }
-}
-
-impl Graph {
-    /// One node as text: `%12 = add %10, %11 : [64, 256]  # 1.linear`.
-    pub fn describe(&self, v: ValueId) -> String {
-        let node = &self.nodes[v];
-        let args = |ids: &[ValueId]| ids.iter().map(|a| format!("%{a}")).collect::<Vec<_>>().join(", ");
-        let body = match &node.op {
-            Op::Input { name } => format!("input {name:?}"),
-            Op::Labels { name, classes } => format!("labels {name:?} classes={classes}"),
-            Op::Param { name, init } => format!("param {name:?} init={init:?}"),
-            Op::Const(c) => format!("const {c}"),
-            Op::Unary(op, a) => format!("{op:?} %{a}").to_lowercase(),
-            Op::Binary(op, a, b) => format!("{} {}", format!("{op:?}").to_lowercase(), args(&[*a, *b])),
-            Op::Reduce(op, a, axes) => {
-                format!("{} %{a} axes={axes:?}", format!("reduce_{op:?}").to_lowercase())
-            }
-            Op::MatMul(a, b) => format!("matmul {}", args(&[*a, *b])),
-            Op::Reshape(a) => format!("reshape %{a}"),
-            Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
-            Op::Expand(a) => format!("expand %{a}"),
-            Op::OneHot(a) => format!("one_hot %{a}"),
-            Op::Iota(axis) => format!("iota axis={axis}"),
-            Op::Detach(a) => format!("detach %{a}"),
-            Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
-            Op::Fold(a, w) => format!("fold %{a} {}", window(w)),
-            Op::DirectConv(a, b, DirectWindow { k, pad, flip }) => {
-                format!("direct_conv {} k={k} pad={pad} flip={flip}", args(&[*a, *b]))
-            }
-            Op::ConvWeightGrad(a, b, k) => format!("conv_weight_grad {} k={k}", args(&[*a, *b])),
-            Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
-            Op::Select { cond, then, otherwise } => format!("select {}", args(&[*cond, *then, *otherwise])),
-        };
-        format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
-    }
-}
-
-fn window(w: &Window) -> String {
-    format!("kernel={:?} stride={:?} dilation={:?} padding={:?}", w.kernel, w.stride, w.dilation, w.padding)
-}
-
-impl fmt::Display for Graph {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for v in 0..self.nodes.len() {
-            writeln!(f, "{}", self.describe(v))?;
-        }
-        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! from, instead of failing later in another pass or in the emitted code.
 
 use super::{DirectWindow, Graph, Op, ValueId, Window};
-use crate::shape::Shape;
+use crate::ir::Shape;
 
 /// A node that breaks the IR's rules.
 #[derive(Clone, PartialEq, Debug)]

@@ -663,7 +663,7 @@ fn op_zoo_kernels_match_the_reference_evaluator() {
         };
         feeds.insert(v, data);
     }
-    let reference = kiln_compiler::eval::evaluate(&program.graph, &feeds);
+    let reference = kiln_compiler::ir::eval::evaluate(&program.graph, &feeds);
     let loss = trainer.train_step(&x, &y).unwrap();
     let mut worst = max_relative_error(&[loss], &reference[program.loss]);
     for q in &program.params {

@@ -1,8 +1,8 @@
 //! A reference evaluator of the IR in f64: the oracle that gradient checks and codegen tests
 //! compare against. Nothing at run time uses it.
 
+use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId, Window};
-use crate::shape::Shape;
 use std::collections::HashMap;
 
 /// Evaluates every node of `g`; `feeds` holds the data of inputs, labels and parameters.

@@ -64,6 +64,43 @@ impl Target {
     }
 }
 
+// The tuning constants of code generation, in one place, with what set each.
+
+/// Kernels an entry point launches between waits for the CPU runtime's queue
+/// (`kiln_runtime::Arena::drain_queue`): measured best between 16 and 24 (`step_time`).
+pub(crate) const LAUNCHES_PER_DRAIN: usize = 16;
+
+/// Kernel indices a launch costs about as much as: a merge into a `codegen::kernel::segmented` kernel
+/// may add this many per kernel it saves (their vector width is the narrowest of its groups').
+/// A launch costs 20-50 us on the CPU runtime (`KILN_PROFILE=20 step_time mlp`), a few thousand
+/// scalar indices of an optimizer update.
+pub(crate) const LAUNCH_COST_IN_INDICES: usize = 2048;
+
+/// Offsets are multiples of this many f32 (256 bytes): aligned for the widest vector loads of
+/// every backend.
+pub(crate) const ALIGN: usize = 64;
+
+/// Lanes of the vectors the direct kernels read along the batch.
+pub(crate) const DIRECT_CONV_LANES: usize = 8;
+
+/// The fewest rows a pointwise kernel or reduction runs a row at a time (see
+/// `codegen::kernel::Expr::by_rows`): enough to share among the 16 units of a CPU launch.
+pub(crate) const MIN_ROWS: usize = 64;
+
+/// Most elements a `codegen::kernel::phased` kernel computes in all: its cube runs them
+/// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
+pub(crate) const PHASED_ELEMENTS: usize = 4096;
+
+/// Columns of output per NT tile (`kiln_kernels::nt_tile`).
+pub(crate) const NT_COLUMNS: usize = 4;
+
+/// The work in a chunk of tiles a balanced kernel's unit claims: about 2 us of one core here
+/// (a claim moves the counter's cache line between cores, some 0.1 us).
+pub(crate) const CLAIMED_FLOPS: usize = 200_000;
+
+/// Most pointwise ops recomputed in each consumer's kernel rather than stored once.
+pub(crate) const MAX_RECOMPUTED_OPS: usize = 3;
+
 #[cfg(test)]
 mod tests {
     use super::Target;

@@ -12,16 +12,14 @@
 //! from the dense layers.
 //!
 //! It applies where the library kernels do: square windows, stride and dilation 1, the same
-//! padding on every side, a batch of whole pairs of [`LANES`]-wide vectors, and no half-precision
+//! padding on every side, a batch of whole pairs of [`DIRECT_CONV_LANES`](DIRECT_CONV_LANES)-wide vectors, and no half-precision
 //! buffers (the kernels read and write the compute type).
 
 use crate::ir::Shape;
 use crate::ir::{DirectWindow, Graph, Op, ValueId, Window};
 use crate::program::Program;
+use crate::target::DIRECT_CONV_LANES;
 use std::collections::HashMap;
-
-/// Lanes of the vectors the direct kernels read along the batch.
-pub const LANES: usize = 8;
 
 /// `p` with its stride-1 convolutions direct, or `p` unchanged where none qualifies (or
 /// without fusion, whose programs keep the im2col kernels as the reference).
@@ -70,10 +68,12 @@ impl Im2col {
         let Op::Reshape(permuted) = g.nodes[cols].op else { return None };
         let Op::Permute(unfold, ref perm) = g.nodes[permuted].op else { return None };
         let Op::Unfold(image, window, pad_value) = g.nodes[unfold].op else { return None };
-        (perm[..] == [3, 4, 5, 0, 1, 2] && pad_value == 0.0 && g.shape(image).0[0].is_multiple_of(2 * LANES))
-            .then_some(())
-            .and(qualifying(&window))
-            .map(|(k, pad)| Im2col { image, unfold, k, pad })
+        (perm[..] == [3, 4, 5, 0, 1, 2]
+            && pad_value == 0.0
+            && g.shape(image).0[0].is_multiple_of(2 * DIRECT_CONV_LANES))
+        .then_some(())
+        .and(qualifying(&window))
+        .map(|(k, pad)| Im2col { image, unfold, k, pad })
     }
 }
 
@@ -148,8 +148,10 @@ impl Rewriter<'_> {
                 let Op::MatMul(weight_t, grad) = old.nodes[product].op else { return None };
                 let Op::Permute(weight, _) = old.nodes[weight_t].op else { return None };
                 let n = old.shape(v).0[0];
-                (perm[..] == [3, 4, 5, 0, 1, 2] && n.is_multiple_of(2 * LANES) && is_weight(old, weight, k))
-                    .then_some(())?;
+                (perm[..] == [3, 4, 5, 0, 1, 2]
+                    && n.is_multiple_of(2 * DIRECT_CONV_LANES)
+                    && is_weight(old, weight, k))
+                .then_some(())?;
                 let dy = self.gradient(grad, old.shape(windows));
                 let window = DirectWindow { k, pad: k - 1 - pad, flip: true };
                 let dx = self.g.direct_conv(dy, self.map[weight], window);

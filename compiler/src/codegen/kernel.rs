@@ -6,6 +6,7 @@ use super::storage::Storage;
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
 use crate::target::Target;
+use crate::target::{CLAIMED_FLOPS, DIRECT_CONV_LANES, MIN_ROWS, NT_COLUMNS};
 
 /// How a kernel reads one buffer.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -80,10 +81,6 @@ impl Kernel {
         std::iter::once(self.vector).chain(lanes).collect()
     }
 }
-
-/// The fewest rows a pointwise kernel or reduction runs a row at a time (see
-/// [`Expr::by_rows`]): enough to share among the 16 units of a CPU launch.
-const MIN_ROWS: usize = 64;
 
 const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
 
@@ -177,10 +174,6 @@ pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<Value
         groups.iter().map(|group| (group.clone(), g.shape(group[0]).clone())).collect();
     Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
 }
-
-/// Most elements a [`phased`] kernel computes in all (see [`elements`]): its cube runs them
-/// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
-pub const PHASED_ELEMENTS: usize = 4096;
 
 /// Whether `v`'s kernel can be a phase of a [`phased`] kernel: pointwise or a reduction.
 pub fn is_phase(g: &Graph, v: ValueId) -> bool {
@@ -1600,9 +1593,6 @@ fn binary(op: BinaryOp, x: &str, y: &str) -> String {
     }
 }
 
-/// Columns of output per NT tile (`kiln_kernels::nt_tile`).
-const NT_COLUMNS: usize = 4;
-
 /// How a product is tiled (see `kiln_kernels::nn_tile` and `nt_tile`).
 #[derive(Clone, Copy, PartialEq)]
 enum Form {
@@ -1613,10 +1603,6 @@ enum Form {
     /// [`Target::nt_rows`]).
     Nt(usize, usize),
 }
-
-/// The work in a chunk of tiles a balanced kernel's unit claims: about 2 us of one core here
-/// (a claim moves the counter's cache line between cores, some 0.1 us).
-const CLAIMED_FLOPS: usize = 200_000;
 
 /// A matrix product `out = a @ b`: sizes, operand layouts and tiling.
 struct Product {
@@ -1674,7 +1660,7 @@ impl Product {
         }
     }
 
-    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`] of work.
+    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`](crate::target::CLAIMED_FLOPS) of work.
     fn claimed_chunk(&self) -> usize {
         (CLAIMED_FLOPS * self.work()).div_ceil(2 * self.m * self.n * self.k).max(1)
     }
@@ -1721,9 +1707,9 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
 }
 
 /// A direct convolution or its weight gradient through the library's `conv_forward` or
-/// `conv_weight_grad`, [`super::direct_conv::LANES`] lanes along the batch.
+/// `conv_weight_grad`, [`DIRECT_CONV_LANES`] lanes along the batch.
 fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
-    let lanes = super::direct_conv::LANES;
+    let lanes = DIRECT_CONV_LANES;
     let buffer = |u: ValueId| {
         let layout = s.layouts[u].as_ref().expect("a direct convolution's operand has a buffer");
         assert!(layout.is_contiguous(g.shape(u)), "internal: direct convolution of a strided %{u}");

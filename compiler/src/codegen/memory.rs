@@ -2,11 +2,8 @@
 //! kernel sequence (parameters, optimizer state, inputs, what entry points return) get space of
 //! their own; intermediates share space when their lifetimes do not overlap.
 
+use crate::target::ALIGN;
 use std::ops::Range;
-
-/// Offsets are multiples of this many f32 (256 bytes): aligned for the widest vector loads of
-/// every backend.
-pub const ALIGN: usize = 64;
 
 /// When a buffer is live.
 #[derive(Clone, Debug, PartialEq)]

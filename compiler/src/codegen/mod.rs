@@ -14,14 +14,11 @@ pub use schedule::{schedule, Role, Schedule};
 use crate::ir::{Init, Op, ValueId};
 use crate::optim::Precision;
 use crate::program::Program;
+use crate::target::{LAUNCHES_PER_DRAIN, LAUNCH_COST_IN_INDICES, PHASED_ELEMENTS};
 use kernel::{Access, Kernel};
 use std::collections::BTreeMap;
 use storage::Storage;
 use writer::Writer;
-
-/// Kernels an entry point launches between waits for the CPU runtime's queue
-/// (`kiln_runtime::Arena::drain_queue`): measured best between 16 and 24 (`step_time`).
-const LAUNCHES_PER_DRAIN: usize = 16;
 
 /// The generated source of a program.
 pub fn emit(p: &Program) -> String {
@@ -244,7 +241,7 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
     planned
 }
 
-/// Runs of consecutive small pointwise and reduction kernels ([`kernel::PHASED_ELEMENTS`] in
+/// Runs of consecutive small pointwise and reduction kernels ([`PHASED_ELEMENTS`] in
 /// all), each run as one [`kernel::phased`] kernel.
 fn merge_phased(
     g: &crate::ir::Graph,
@@ -256,13 +253,13 @@ fn merge_phased(
     let small = |k: &Kernel| {
         k.grid == kernel::Grid::Chunked
             && k.values.iter().all(|&v| kernel::is_phase(g, v))
-            && elements(k) <= kernel::PHASED_ELEMENTS
+            && elements(k) <= PHASED_ELEMENTS
     };
     let mut merged: Vec<(ValueId, Kernel)> = vec![];
     // The values of the last merged kernel if it may grow into a phased one, and their elements.
     let (mut run, mut total): (Vec<ValueId>, usize) = (vec![], 0);
     for (v, k) in planned {
-        if small(&k) && !run.is_empty() && total + elements(&k) <= kernel::PHASED_ELEMENTS {
+        if small(&k) && !run.is_empty() && total + elements(&k) <= PHASED_ELEMENTS {
             let candidate = [run.clone(), k.values.clone()].concat();
             if let Some(phased) = kernel::phased(g, s, storage, &candidate, &format!("k{v}")) {
                 (run, total) = (candidate, total + elements(&k));
@@ -417,12 +414,6 @@ fn with_epilogue(
     members.extend(row_members);
     (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)
 }
-
-/// Kernel indices a launch costs about as much as: a merge into a [`kernel::segmented`] kernel
-/// may add this many per kernel it saves (their vector width is the narrowest of its groups').
-/// A launch costs 20-50 us on the CPU runtime (`KILN_PROFILE=20 step_time mlp`), a few thousand
-/// scalar indices of an optimizer update.
-const LAUNCH_COST_IN_INDICES: usize = 2048;
 
 /// Runs of consecutive pointwise kernels none of which reads or writes a buffer another
 /// writes, each run as one [`kernel::segmented`] kernel where that does not narrow the vectors

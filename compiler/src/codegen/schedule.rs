@@ -3,6 +3,7 @@
 
 use crate::ir::Shape;
 use crate::ir::{Graph, Op, ValueId};
+use crate::target::MAX_RECOMPUTED_OPS;
 
 /// How a live value is realised.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,9 +77,6 @@ pub struct Schedule {
     /// The values the entry point returns or keeps.
     pub roots: Vec<ValueId>,
 }
-
-/// Most pointwise ops recomputed in each consumer's kernel rather than stored once.
-const MAX_RECOMPUTED_OPS: usize = 3;
 
 /// Plans the kernels that compute `roots`. `in_place` pairs `(value, param)` make the kernel of
 /// `value` write over `param`'s buffer (optimizer updates; they run after every read of it).

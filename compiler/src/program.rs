@@ -133,6 +133,19 @@ pub struct Program {
 }
 
 impl Program {
+    /// Builds the train step of a declared model. The passes, in order, with the IR verifier
+    /// after each that changes the graph:
+    /// 1. [`check_declarations`]: the loss is a scalar and every declared input is used;
+    /// 2. [`specialise_modes`]: the train and inference graphs, each mode-dependent value
+    ///    (dropout, batch statistics) resolved to its side;
+    /// 3. [`split_frozen`]: trained and frozen parameters;
+    /// 4. [`differentiate`]: reverse mode, through the loss scale in mixed precision;
+    /// 5. [`accumulate`]: gradients summed over micro-batches;
+    /// 6. [`clip_grad_norm`]: gradients clipped by their global norm;
+    /// 7. [`append_updates`]: the optimizer's update of every parameter, skipped on overflow.
+    ///
+    /// Code generation ([`crate::codegen::emit`]) then lowers, schedules, fuses, plans memory
+    /// and emits the program.
     pub(crate) fn build(
         model: &Model,
         loss: ValueId,
@@ -142,115 +155,27 @@ impl Program {
     ) -> Result<Program, Error> {
         let state = model.state.borrow();
         let mut graph = state.graph.clone();
-        let (original_loss, original_output) = (loss, output);
-        let error = |message: String| Error { layer: "compile".into(), message, location };
         let verified = |graph: &Graph, pass: &str| verified(graph, pass, location);
         verified(&graph, "the DSL")?;
-        let sample_weight = state.sample_weight.filter(|_| graph.shape(loss).numel() == 1).ok_or_else(|| {
-            error(format!(
-                "the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}",
-                graph.shape(loss)
-            ))
-        })?;
-
-        let exposed_values: Vec<ValueId> = state.exposed.iter().map(|&(_, v)| v).collect();
-        let used = graph.live_set(&[&[loss, output][..], &exposed_values].concat());
-        if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
-            let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
-            let message = format!(
-                "`{name}` {} is declared but neither the loss, the output nor an exposed value uses it",
-                graph.shape(v)
-            );
-            return Err(Error { layer: name, message, location });
-        }
-
-        // The train step sees the train side of every mode-dependent value, inference the
-        // eval side; nodes that do not depend on the mode are shared.
-        let mut train_roots = vec![loss, output];
-        train_roots.extend(state.statistics.iter().map(|s| s.2));
-        let train_roots = graph.specialise(&train_roots, true);
-        let (loss, output) = (train_roots[0], train_roots[1]);
-        let statistics = state
-            .statistics
-            .iter()
-            .zip(&train_roots[2..])
-            .map(|((name, value, _), &update)| State { name: name.clone(), value: *value, update })
-            .collect();
-        let eval = graph.specialise(&[&[original_loss, original_output][..], &exposed_values].concat(), false);
-        let (eval_loss, eval_output) = (eval[0], eval[1]);
-        let exposed = state
-            .exposed
-            .iter()
-            .zip(&eval[2..])
-            .map(|((name, _), &value)| Exposed { name: name.clone(), value })
-            .collect();
-        let dropouts = state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect();
-
+        let sample_weight = check_declarations(&graph, &state, loss, output, location)?;
+        let modes = specialise_modes(&mut graph, &state, loss, output);
         verified(&graph, "specialising the train and inference graphs")?;
         let (trained, frozen) = split_frozen(&graph, &state.params, &state.frozen)?;
         if training.precision.half().is_some() && training.accumulate > 1 {
-            return Err(error("mixed precision with gradient accumulation is not supported".into()));
+            let message = "mixed precision with gradient accumulation is not supported".into();
+            return Err(Error { layer: "compile".into(), message, location });
         }
-        // Mixed precision differentiates `loss * scale`, a host scalar.
-        let loss_scale = training.precision.half().map(|_| graph.input("__loss_scale", Shape(vec![1])));
-        let scaled_loss = match loss_scale {
-            Some(scale) => graph.mul(loss, scale),
-            None => loss,
-        };
-        let grads = gradients(&mut graph, scaled_loss, &trained);
-        let missing = trained.iter().zip(&grads).find(|(_, g)| g.is_none());
-        if let Some((&p, _)) = missing {
-            let name = graph.nodes[p].op.name().expect("parameters are named");
-            return Err(error(format!("parameter {name:?} gets no gradient from the loss")));
-        }
+        let gradients = differentiate(&mut graph, &training, modes.loss, &trained, location)?;
         verified(&graph, "reverse-mode differentiation")?;
-        let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
-        let finite_gradients = loss_scale.map(|scale| {
-            graph.set_origin("loss_scale");
-            grads = grads.iter().map(|&g| graph.div(g, scale)).collect();
-            all_finite(&mut graph, &grads)
-        });
-        let mut accumulators = vec![];
-        if training.accumulate > 1 {
-            graph.set_origin("accumulate");
-            for (g, &p) in grads.iter_mut().zip(&trained) {
-                let name = graph.nodes[p].op.name().expect("parameters are named").to_string();
-                let shape = graph.shape(p).clone();
-                let value = graph.param(&format!("accumulator.{name}"), shape, crate::ir::Init::Constant(0.0));
-                let first = graph.scale(*g, 1.0 / training.accumulate as f64);
-                let next = graph.add(value, first);
-                accumulators.push(Accumulator { value, first, next });
-                *g = next;
-            }
-        }
+        let Gradients { mut grads, loss_scale, finite } = gradients;
+        let accumulators = accumulate(&mut graph, training.accumulate, &trained, &mut grads);
         if let Some(max_norm) = training.clip_grad_norm {
             graph.set_origin("clip_grad_norm");
             grads = clip_grad_norm(&mut graph, &grads, max_norm);
         }
-        let optimizer = training.optimizer;
-        graph.set_origin("optimizer");
-        let mut updates = Updates { graph: &mut graph, scalars: vec![], state: vec![] };
-        let mut params = vec![];
-        for (&value, grad) in trained.iter().zip(grads) {
-            let name = updates.graph.nodes[value].op.name().expect("parameters are named").to_string();
-            let update = updates.update(&optimizer, &name, value, grad);
-            params.push(Param { name, value, grad, update });
-        }
-        let Updates { mut scalars, state: mut optimizer_state, .. } = updates;
-        // An overflowed step keeps every parameter and optimizer state as it was.
-        if let (Some(ok), Some(scale)) = (finite_gradients, loss_scale) {
-            graph.set_origin("loss_scale");
-            for q in params.iter_mut() {
-                q.update = graph.select(ok, q.update, q.value);
-            }
-            for (_, value, update) in optimizer_state.iter_mut() {
-                *update = graph.select(ok, *update, *value);
-            }
-            scalars.push((HostScalar::LossScale, scale));
-        }
+        let (params, state_values, scalars) =
+            append_updates(&mut graph, &training, &trained, grads, finite.zip(loss_scale));
         verified(&graph, "the optimizer update")?;
-        let optimizer_state =
-            optimizer_state.into_iter().map(|(name, value, update)| State { name, value, update }).collect();
         Ok(Program {
             name: model.name.clone(),
             graph,
@@ -260,16 +185,16 @@ impl Program {
             tokens: state.tokens.clone(),
             params,
             frozen,
-            loss,
-            output,
-            eval_loss,
-            eval_output,
-            statistics,
-            exposed,
-            dropouts,
-            state: optimizer_state,
+            loss: modes.loss,
+            output: modes.output,
+            eval_loss: modes.eval_loss,
+            eval_output: modes.eval_output,
+            statistics: modes.statistics,
+            exposed: modes.exposed,
+            dropouts: state.dropouts.iter().map(|&(mask, p, layer)| Dropout { mask, p, layer }).collect(),
+            state: state_values,
             scalars,
-            initial_learning_rate: optimizer.lr(),
+            initial_learning_rate: training.optimizer.lr(),
             accumulate: training.accumulate,
             accumulators,
             sample_weight,
@@ -277,7 +202,7 @@ impl Program {
             fuse: training.fuse,
             keep_gradients: training.keep_gradients,
             target: training.target,
-            finite_gradients,
+            finite_gradients: finite,
         })
     }
 
@@ -347,6 +272,163 @@ impl Program {
         };
         (with(|a| a.first), with(|a| a.next))
     }
+}
+
+/// Checks that `loss` is a scalar loss layer (returning its per-sample weights) and that the
+/// loss, the output or an exposed value uses every declared input, label and token.
+fn check_declarations(
+    graph: &Graph,
+    state: &crate::dsl::State,
+    loss: ValueId,
+    output: ValueId,
+    location: &'static Location<'static>,
+) -> Result<ValueId, Error> {
+    let sample_weight = state.sample_weight.filter(|_| graph.shape(loss).numel() == 1).ok_or_else(|| Error {
+        layer: "compile".into(),
+        message: format!(
+            "the loss must be a scalar loss layer such as cross_entropy, got a value of shape {}",
+            graph.shape(loss)
+        ),
+        location,
+    })?;
+    let exposed: Vec<ValueId> = state.exposed.iter().map(|&(_, v)| v).collect();
+    let used = graph.live_set(&[&[loss, output][..], &exposed].concat());
+    if let Some(&(v, location)) = state.declared.iter().find(|&&(v, _)| !used[v]) {
+        let name = graph.nodes[v].op.name().expect("declarations are named").to_string();
+        let message = format!(
+            "`{name}` {} is declared but neither the loss, the output nor an exposed value uses it",
+            graph.shape(v)
+        );
+        return Err(Error { layer: name, message, location });
+    }
+    Ok(sample_weight)
+}
+
+/// The roots of the train step and of inference, each mode-dependent value resolved.
+struct Modes {
+    loss: ValueId,
+    output: ValueId,
+    statistics: Vec<State>,
+    eval_loss: ValueId,
+    eval_output: ValueId,
+    exposed: Vec<Exposed>,
+}
+
+/// Specialises the graph: the train step sees the train side of every mode-dependent value,
+/// inference the eval side; nodes that do not depend on the mode are shared.
+fn specialise_modes(graph: &mut Graph, state: &crate::dsl::State, loss: ValueId, output: ValueId) -> Modes {
+    let mut train_roots = vec![loss, output];
+    train_roots.extend(state.statistics.iter().map(|s| s.2));
+    let train_roots = graph.specialise(&train_roots, true);
+    let statistics = state
+        .statistics
+        .iter()
+        .zip(&train_roots[2..])
+        .map(|((name, value, _), &update)| State { name: name.clone(), value: *value, update })
+        .collect();
+    let exposed_values: Vec<ValueId> = state.exposed.iter().map(|&(_, v)| v).collect();
+    let eval = graph.specialise(&[&[loss, output][..], &exposed_values].concat(), false);
+    let exposed =
+        state.exposed.iter().zip(&eval[2..]).map(|((name, _), &value)| Exposed { name: name.clone(), value }).collect();
+    Modes {
+        loss: train_roots[0],
+        output: train_roots[1],
+        statistics,
+        eval_loss: eval[0],
+        eval_output: eval[1],
+        exposed,
+    }
+}
+
+/// Each trained parameter's gradient, and in mixed precision the loss scale and the flag that
+/// every gradient is finite.
+struct Gradients {
+    grads: Vec<ValueId>,
+    loss_scale: Option<ValueId>,
+    finite: Option<ValueId>,
+}
+
+/// Reverse mode: the gradient of `loss` with respect to each of `trained`. Mixed precision
+/// differentiates `loss * scale` (a host scalar), then divides the gradients by the scale.
+fn differentiate(
+    graph: &mut Graph,
+    training: &Training,
+    loss: ValueId,
+    trained: &[ValueId],
+    location: &'static Location<'static>,
+) -> Result<Gradients, Error> {
+    let loss_scale = training.precision.half().map(|_| graph.input("__loss_scale", Shape(vec![1])));
+    let scaled_loss = match loss_scale {
+        Some(scale) => graph.mul(loss, scale),
+        None => loss,
+    };
+    let grads = gradients(graph, scaled_loss, trained);
+    if let Some((&p, _)) = trained.iter().zip(&grads).find(|(_, g)| g.is_none()) {
+        let name = graph.nodes[p].op.name().expect("parameters are named");
+        let message = format!("parameter {name:?} gets no gradient from the loss");
+        return Err(Error { layer: "compile".into(), message, location });
+    }
+    let mut grads: Vec<ValueId> = grads.into_iter().flatten().collect();
+    let finite = loss_scale.map(|scale| {
+        graph.set_origin("loss_scale");
+        grads = grads.iter().map(|&g| graph.div(g, scale)).collect();
+        all_finite(graph, &grads)
+    });
+    Ok(Gradients { grads, loss_scale, finite })
+}
+
+/// With `micro_batches > 1`, each gradient becomes its accumulator plus this micro-batch's
+/// share, kept in an accumulator parameter per trained parameter.
+fn accumulate(graph: &mut Graph, micro_batches: usize, trained: &[ValueId], grads: &mut [ValueId]) -> Vec<Accumulator> {
+    if micro_batches <= 1 {
+        return vec![];
+    }
+    graph.set_origin("accumulate");
+    let mut accumulators = vec![];
+    for (g, &p) in grads.iter_mut().zip(trained) {
+        let name = graph.nodes[p].op.name().expect("parameters are named").to_string();
+        let shape = graph.shape(p).clone();
+        let value = graph.param(&format!("accumulator.{name}"), shape, crate::ir::Init::Constant(0.0));
+        let first = graph.scale(*g, 1.0 / micro_batches as f64);
+        let next = graph.add(value, first);
+        accumulators.push(Accumulator { value, first, next });
+        *g = next;
+    }
+    accumulators
+}
+
+/// Appends the optimizer's update of every trained parameter; returns the parameters, the
+/// optimizer state and the host scalars the step reads. With `overflow` (the finiteness flag
+/// and the loss scale of mixed precision), a step whose gradients are not all finite keeps
+/// every parameter and optimizer state as it was.
+fn append_updates(
+    graph: &mut Graph,
+    training: &Training,
+    trained: &[ValueId],
+    grads: Vec<ValueId>,
+    overflow: Option<(ValueId, ValueId)>,
+) -> (Vec<Param>, Vec<State>, Vec<(HostScalar, ValueId)>) {
+    graph.set_origin("optimizer");
+    let mut updates = Updates { graph, scalars: vec![], state: vec![] };
+    let mut params = vec![];
+    for (&value, grad) in trained.iter().zip(grads) {
+        let name = updates.graph.nodes[value].op.name().expect("parameters are named").to_string();
+        let update = updates.update(&training.optimizer, &name, value, grad);
+        params.push(Param { name, value, grad, update });
+    }
+    let Updates { graph, mut scalars, state: mut optimizer_state } = updates;
+    if let Some((ok, scale)) = overflow {
+        graph.set_origin("loss_scale");
+        for q in params.iter_mut() {
+            q.update = graph.select(ok, q.update, q.value);
+        }
+        for (_, value, update) in optimizer_state.iter_mut() {
+            *update = graph.select(ok, *update, *value);
+        }
+        scalars.push((HostScalar::LossScale, scale));
+    }
+    let state = optimizer_state.into_iter().map(|(name, value, update)| State { name, value, update }).collect();
+    (params, state, scalars)
 }
 
 /// `[1]`: 1 if every element of `values` is finite, else 0. An element counts as bad unless

@@ -198,6 +198,47 @@ fn residual_cnn_with_batch_norm_trains() {
     assert!(accuracy >= RESIDUAL_TARGET, "accuracy {accuracy}");
 }
 
+/// The CPU runtime's kernel cache (vendor/cubecl-llvm): a child process trains the MNIST MLP
+/// for three steps with an empty cache directory, a second child with the same one. The first
+/// fills the cache, the second compiles nothing new (each kernel's LLVM IR comes out the same
+/// in every process) and both end with bitwise the same parameters.
+#[test]
+fn kernel_cache_fills_once_and_reproduces_the_step() {
+    if let Some(out) = std::env::var_os("KILN_CACHE_CHILD") {
+        let bytes = std::fs::read(fixture("mlp_sgd_step.safetensors")).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let (x, y) = (f32s(&file, "images"), u32s(&file, "labels"));
+        let mut trainer = MnistMlp::new(&cpu(), 5);
+        for _ in 0..3 {
+            trainer.train_step(&x, &y).unwrap();
+        }
+        let weights: Vec<u8> = trainer.parameter("1.weight").unwrap().iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(out, weights).unwrap();
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-kernel-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let entries = || std::fs::read_dir(dir.join("cache")).map_or(0, |d| d.count());
+    let run = |name: &str| {
+        let out = dir.join(name);
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "kernel_cache_fills_once_and_reproduces_the_step", "--nocapture"])
+            .env("KILN_CACHE_CHILD", &out)
+            .env("KILN_KERNEL_CACHE", dir.join("cache"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "the training child failed");
+        std::fs::read(out).unwrap()
+    };
+    let cold = run("cold");
+    let filled = entries();
+    assert!(filled >= 7, "{filled} cache entries for the MLP's kernels");
+    let warm = run("warm");
+    assert_eq!(entries(), filled, "the second process compiled kernels the first had cached");
+    assert!(cold == warm, "a step run from cached kernels differs from the compiled one");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn checkpoint_round_trips_and_rejects_other_architectures() {
     let dir = std::env::temp_dir().join(format!("kiln-ckpt-{}", std::process::id()));

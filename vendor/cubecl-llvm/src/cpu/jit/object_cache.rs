@@ -108,26 +108,3 @@ fn store(dir: &Path, path: &Path, key: &str, object: &[u8]) -> std::io::Result<(
     }
     written
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_load_only_for_their_key() {
-        let dir =
-            std::env::temp_dir().join(format!("kiln-object-cache-test-{}", std::process::id()));
-        let path = dir.join("entry.o");
-        store(&dir, &path, "key a", b"object").unwrap();
-        assert_eq!(load(&path, "key a").as_deref(), Some(&b"object"[..]));
-        assert_eq!(load(&path, "key b"), None);
-        assert_eq!(load(&path, "key"), None);
-        // A truncated entry is a miss, not a panic or a partial object.
-        let whole = fs::read(&path).unwrap();
-        for cut in 0..whole.len() {
-            fs::write(&path, &whole[..cut]).unwrap();
-            assert_eq!(load(&path, "key a"), None, "cut at {cut}");
-        }
-        fs::remove_dir_all(&dir).unwrap();
-    }
-}

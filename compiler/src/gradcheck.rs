@@ -11,6 +11,7 @@ use crate::grad::{hvp, jvp};
 use crate::ir::eval::evaluate;
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId, Window};
+use crate::test_rng::SplitMix64;
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
@@ -18,19 +19,9 @@ const TOLERANCE: f64 = 1e-6;
 
 /// Deterministic values in [lo, hi) (SplitMix64), kept away from kinks by the callers' ranges.
 fn values(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    fn mix(mut z: u64) -> u64 {
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     // Seeds are mixed first: consecutive raw seeds would give shifted copies of one stream.
-    let mut state = mix(seed ^ 0xD1B5_4A32_D192_ED03);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            lo + (hi - lo) * (mix(state) >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
+    let mut rng = SplitMix64(SplitMix64::mix(seed ^ 0xD1B5_4A32_D192_ED03));
+    (0..n).map(|_| lo + (hi - lo) * rng.next_f64()).collect()
 }
 
 /// A test graph: parameters with data, and the op under test applied to them.

@@ -7,26 +7,15 @@ use crate::grad::{hvp, jvp};
 use crate::gradcheck::relative_error;
 use crate::ir::eval::evaluate;
 use crate::ir::{Op, ValueId};
+use crate::test_rng::SplitMix64;
 use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
 
 fn values(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    let mut rng = kiln_free_rng(seed);
-    (0..n).map(|_| lo + (hi - lo) * rng()).collect()
-}
-
-/// A tiny SplitMix64 (the compiler crate has no runtime dependency).
-fn kiln_free_rng(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
+    let mut rng = SplitMix64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
+    (0..n).map(|_| lo + (hi - lo) * rng.next_f64()).collect()
 }
 
 /// Builds a model of input `x` of `shape` (and labels, and a target) with `layer`, then checks

@@ -53,3 +53,5 @@ pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<s
 mod random_models;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod test_rng;

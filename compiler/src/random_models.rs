@@ -7,6 +7,7 @@
 //! `KILN_RANDOM_MODELS=count` and `KILN_RANDOM_SEED=seed` widen a local run; CI runs the
 //! default count from the default seed, within [`BUDGET`].
 
+use crate::test_rng::SplitMix64;
 use crate::{codegen, Adam, Conv, ConvTranspose, Model, Padding, Pool, Recurrent, RmsProp, Sgd, Tensor, Training};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,16 +18,12 @@ const DEFAULT_COUNT: usize = 1000;
 /// Wall-clock cap of one run: the models tried so far count, the rest are skipped.
 const BUDGET: Duration = Duration::from_secs(60);
 
-/// A SplitMix64 stream: small, seedable, and the same everywhere.
-struct Rng(u64);
+/// Draws of the layer stacks' settings.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `lo..=hi`.
@@ -357,7 +354,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn random_layer_stacks_compile_or_fail_with_located_errors() {
     let seed = env_or("KILN_RANDOM_SEED", 0x6b69_6c6e);
     let count = env_or("KILN_RANDOM_MODELS", DEFAULT_COUNT as u64) as usize;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64(seed));
     let started = Instant::now();
     let (mut compiled, mut rejected, mut tried) = (0, 0, 0);
     let mut panicked = vec![];

@@ -1,11 +1,11 @@
-//! Image datasets: CIFAR-10 binary batches and folders of images (one sub-folder per class),
-//! per-channel normalisation, and seeded augmentation. Images are stored channel-major (CHW)
-//! with values in [0, 1], as torchvision's `ToTensor` gives them.
+//! Image datasets: CIFAR-10 binary batches, folders of images with one sub-folder per class
+//! (the `images` feature), per-channel normalisation, and seeded augmentation. Images are
+//! stored channel-major (CHW) with values in [0, 1], as torchvision's `ToTensor` gives them.
 
 use crate::data::Dataset;
 use crate::init::SplitMix64;
 use crate::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bytes of one CIFAR-10 record: a label and a 3x32x32 image.
 const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
@@ -39,6 +39,7 @@ pub fn parse_cifar10(bytes: &[u8], features: &mut Vec<f32>, labels: &mut Vec<u32
     Ok(())
 }
 
+#[cfg(feature = "images")]
 /// A folder with one sub-folder of PNG/JPEG images per class, like torchvision's
 /// `ImageFolder`: class ids follow the sub-folders' sorted names. Images are converted to
 /// `channels` (1: grey, 3: RGB) and resized bilinearly to `height` x `width`.
@@ -54,7 +55,7 @@ pub fn image_folder(
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.to_path_buf(), source }
     }
-    let mut classes: Vec<(String, PathBuf)> = std::fs::read_dir(root)
+    let mut classes: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(root)
         .map_err(io(root))?
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
@@ -66,7 +67,7 @@ pub fn image_folder(
     }
     let mut data = Dataset { features: vec![], labels: vec![], sample_len: channels * height * width };
     for (class, (_, dir)) in classes.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
             .map_err(io(dir))?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -87,9 +88,11 @@ pub fn image_folder(
     Ok((data, classes.into_iter().map(|(name, _)| name).collect()))
 }
 
+#[cfg(feature = "images")]
 /// Largest decoded image accepted (bytes of pixels), so a small file cannot claim a huge image.
 const MAX_IMAGE_BYTES: u64 = 256 << 20;
 
+#[cfg(feature = "images")]
 /// Decodes a PNG or JPEG (format from its content) to `channels` (1 or 3) channel-major planes
 /// of `height` x `width`, resized bilinearly, values in [0, 1].
 pub fn decode_image(bytes: &[u8], channels: usize, height: usize, width: usize) -> Result<Vec<f32>, String> {
@@ -178,6 +181,7 @@ impl Augment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("kiln-images-{}-{name}", std::process::id()));
@@ -208,6 +212,7 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    #[cfg(feature = "images")]
     #[test]
     fn image_folder_sorts_classes_resizes_and_rejects_garbage() {
         let root = temp("folder");

@@ -28,8 +28,10 @@ mod error;
 mod host_copy;
 pub mod images;
 pub mod init;
-#[cfg(test)]
+// The table covers image folders too, so it needs their decoder.
+#[cfg(all(test, feature = "images"))]
 mod malformed_files;
+#[cfg(feature = "plot")]
 pub mod plot;
 #[cfg(feature = "device")]
 pub mod profile;

@@ -1,4 +1,5 @@
-//! PNG plots of training curves: loss and accuracy per epoch, train and validation.
+//! PNG plots of training curves (the `plot` feature): loss and accuracy per epoch, train and
+//! validation.
 
 use crate::train::EpochStats;
 use crate::Error;

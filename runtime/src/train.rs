@@ -14,7 +14,7 @@ use crate::data::{argmax_rows, Dataset};
 use crate::init::SplitMix64;
 use crate::schedule::LrSchedule;
 use crate::Error;
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,6 +63,7 @@ pub struct FitConfig {
     /// CSV of the per-epoch figures.
     pub csv: Option<PathBuf>,
     /// PNG plot of the loss and accuracy curves.
+    #[cfg(feature = "plot")]
     pub plot: Option<PathBuf>,
     /// Augmentation of the training batches (not of validation).
     pub augment: Option<crate::images::Augment>,
@@ -80,6 +81,7 @@ impl Default for FitConfig {
             schedule: LrSchedule::Constant,
             checkpoint: None,
             csv: None,
+            #[cfg(feature = "plot")]
             plot: None,
             augment: None,
             verbose: true,
@@ -196,7 +198,6 @@ fn run<M: Classifier>(
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("kiln-best-{}.safetensors", std::process::id())));
     let base_lr = f64::from(model.learning_rate());
-    let progress = config.verbose && std::io::stderr().is_terminal();
     let mut history = History { epochs: vec![], best_epoch: 0, stopped_early: false };
     let mut best_loss = f64::INFINITY;
 
@@ -205,7 +206,7 @@ fn run<M: Classifier>(
         let lr = config.schedule.lr(base_lr, epoch);
         model.set_learning_rate(lr as f32);
         let (mut loss_sum, mut correct) = (0.0, 0);
-        let batches = train.len().div_ceil(M::BATCH);
+        let bar = progress_bar(config.verbose, epoch, config.epochs, train.len().div_ceil(M::BATCH));
         for (i, (mut x, y)) in train.shuffled_batches(M::BATCH, rng).enumerate() {
             if let Some(augment) = &config.augment {
                 augment.apply(&mut x, rng);
@@ -213,9 +214,8 @@ fn run<M: Classifier>(
             loss_sum += f64::from(model.train_step(&x, &y)?) * y.len() as f64;
             let predicted = argmax_rows(&model.last_outputs(y.len()), M::CLASSES);
             correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
-            if progress {
-                draw_bar(epoch, config.epochs, i + 1, batches, loss_sum / ((i * M::BATCH + y.len()) as f64));
-            }
+            bar.set_message(format!("{:.4}", loss_sum / ((i * M::BATCH + y.len()) as f64)));
+            bar.inc(1);
         }
         let (val_loss, val_accuracy) = match validation {
             Some(v) => {
@@ -232,10 +232,8 @@ fn run<M: Classifier>(
             val_accuracy,
             seconds: started.elapsed().as_secs_f64(),
         };
+        bar.finish_and_clear();
         if config.verbose {
-            if progress {
-                eprint!("\r\x1b[2K");
-            }
             println!(
                 "epoch {:>3}/{}  lr {:.2e}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  {:.2} s",
                 epoch + 1,
@@ -252,6 +250,7 @@ fn run<M: Classifier>(
         if let Some(path) = &config.csv {
             write_csv(path, &history.epochs)?;
         }
+        #[cfg(feature = "plot")]
         if let Some(path) = &config.plot {
             crate::plot::curves(path, &history.epochs)?;
         }
@@ -279,16 +278,15 @@ fn run<M: Classifier>(
     Ok(history)
 }
 
-fn draw_bar(epoch: usize, epochs: usize, done: usize, total: usize, loss: f64) {
-    const WIDTH: usize = 30;
-    let filled = WIDTH * done / total.max(1);
-    eprint!(
-        "\repoch {:>3}/{epochs} [{}{}] {done}/{total} loss {loss:.4}",
-        epoch + 1,
-        "=".repeat(filled),
-        " ".repeat(WIDTH - filled)
-    );
-    let _ = std::io::stderr().flush();
+/// The bar of one epoch's batches on stderr: drawn only when stderr is a terminal (indicatif
+/// hides it otherwise), with the running mean loss as its message.
+fn progress_bar(verbose: bool, epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
+    if !verbose {
+        return ProgressBar::hidden();
+    }
+    let template = "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} loss {msg}";
+    let style = ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> ");
+    ProgressBar::new(batches as u64).with_style(style).with_prefix(format!("{:>3}/{epochs}", epoch + 1))
 }
 
 /// Writes the per-epoch figures as CSV (rewritten whole each epoch).

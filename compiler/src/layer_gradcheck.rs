@@ -260,6 +260,9 @@ fn activations_match_finite_differences() {
     check("sigmoid", &[3, 8], |m, x| classify(m, x.sigmoid()));
     check("tanh", &[3, 8], |m, x| classify(m, x.tanh()));
     check("gelu", &[3, 8], |m, x| classify(m, x.gelu()));
+    check("silu", &[3, 8], |m, x| classify(m, x.silu()));
+    check("elu 0.7", &[3, 8], |m, x| classify(m, x.elu(0.7)));
+    check("softplus beta 2", &[3, 8], |m, x| classify(m, x.softplus(2.0)));
     check("softmax dim 1", &[3, 8], |m, x| classify(m, x.softmax(1)));
     check("log_softmax dim 0", &[3, 8], |m, x| classify(m, x.log_softmax(0)));
 }

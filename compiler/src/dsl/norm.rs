@@ -25,6 +25,30 @@ pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
     g.unary(UnaryOp::Recip, denom)
 }
 
+/// `x` split at 0 as `max(x, 0) + min(x, 0)`, each half through `relu`, whose gradient at 0 is
+/// 0: so the negative half's gradient at 0 is 1, and `e^min(x, 0)` and `e^-|x|` never overflow.
+struct SignHalves {
+    /// max(x, 0)
+    positive: ValueId,
+    /// min(x, 0)
+    negative: ValueId,
+}
+
+impl SignHalves {
+    fn of(g: &mut Graph, x: ValueId) -> Self {
+        let positive = g.unary(UnaryOp::Relu, x);
+        SignHalves { positive, negative: g.sub(x, positive) }
+    }
+
+    /// 1 + e^-|x|, in (1, 2].
+    fn one_plus_exp_minus_abs(&self, g: &mut Graph) -> ValueId {
+        let minus_abs = g.sub(self.negative, self.positive);
+        let exp = g.unary(UnaryOp::Exp, minus_abs);
+        let one = g.scalar_like(1.0, exp);
+        g.add(one, exp)
+    }
+}
+
 /// The mean of `x` over `axes` (kept as size 1) and the number of elements averaged.
 pub(crate) fn mean(g: &mut Graph, x: ValueId, axes: &[usize]) -> (ValueId, usize) {
     let count: usize = axes.iter().map(|&a| g.shape(x).0[a]).product();
@@ -83,6 +107,56 @@ impl<'m> Tensor<'m> {
             let slope = g.scalar_like(slope, x);
             let factor = g.add(factor, slope);
             g.mul(x, factor)
+        })
+    }
+
+    /// `nn.SiLU()` (swish): x·σ(x), with σ(x) = e^min(x,0) / (1 + e^-|x|) so that no
+    /// exponential overflows in either direction.
+    #[track_caller]
+    pub fn silu(self) -> Tensor<'m> {
+        self.activation("silu", Location::caller(), |g, x| {
+            let halves = SignHalves::of(g, x);
+            let numerator = g.unary(UnaryOp::Exp, halves.negative);
+            let denominator = halves.one_plus_exp_minus_abs(g);
+            let sigmoid = g.div(numerator, denominator);
+            g.mul(x, sigmoid)
+        })
+    }
+
+    /// `nn.ELU(alpha)`: x for x > 0, else alpha·(e^x - 1); its gradient at 0 is `alpha`, as
+    /// PyTorch's.
+    #[track_caller]
+    pub fn elu(self, alpha: f64) -> Tensor<'m> {
+        self.layer("elu", Location::caller(), |s, x, _| {
+            if !alpha.is_finite() {
+                return Err(format!("alpha must be finite, got {alpha}"));
+            }
+            let g = &mut s.graph;
+            let halves = SignHalves::of(g, x);
+            let exp = g.unary(UnaryOp::Exp, halves.negative);
+            let one = g.scalar_like(1.0, exp);
+            let below = g.sub(exp, one);
+            let below = g.scale(below, alpha);
+            Ok(g.add(halves.positive, below))
+        })
+    }
+
+    /// `nn.Softplus(beta)`: log(1 + e^(beta·x)) / beta, computed as
+    /// max(x, 0) + log(1 + e^-|beta·x|) / beta, which is exact where PyTorch switches to `x`
+    /// above its threshold (beta·x > 20; the two differ there by under 2.1e-9/beta).
+    #[track_caller]
+    pub fn softplus(self, beta: f64) -> Tensor<'m> {
+        self.layer("softplus", Location::caller(), |s, x, _| {
+            if !(beta.is_finite() && beta > 0.0) {
+                return Err(format!("beta must be positive and finite, got {beta}"));
+            }
+            let g = &mut s.graph;
+            let scaled = g.scale(x, beta);
+            let halves = SignHalves::of(g, scaled);
+            let log = halves.one_plus_exp_minus_abs(g);
+            let log = g.unary(UnaryOp::Log, log);
+            let sum = g.add(halves.positive, log);
+            Ok(g.scale(sum, 1.0 / beta))
         })
     }
 
@@ -244,5 +318,63 @@ fn check_dim(g: &Graph, x: ValueId, dim: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("dim {dim} is out of range for {}", g.shape(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tensor;
+    use crate::grad::gradients;
+    use crate::ir::eval::evaluate;
+    use crate::Model;
+    use std::collections::HashMap;
+
+    /// An activation's values and gradients at `xs`, in f64.
+    fn at(xs: &[f64], activation: impl for<'m> Fn(Tensor<'m>) -> Tensor<'m>) -> (Vec<f64>, Vec<f64>) {
+        let model = Model::new("Activation");
+        let x = model.input("x", [xs.len()]);
+        let (x, y) = (x.id.expect("declared"), activation(x).id.expect("valid"));
+        let mut g = model.state.borrow().graph.clone();
+        let loss = g.sum(y, &[0]);
+        let grad = gradients(&mut g, loss, &[x])[0].expect("y depends on x");
+        let values = evaluate(&g, &HashMap::from([(x, xs.to_vec())]));
+        (values[y].clone(), values[grad].clone())
+    }
+
+    fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+        let close = got.iter().zip(want).all(|(g, w)| (g - w).abs() <= 1e-12 * w.abs().max(1.0));
+        assert!(close, "{what}: {got:?}, PyTorch gives {want:?}");
+    }
+
+    /// PyTorch's values and gradients in f64 at -800, -1, 0, 1, 800: finite where a naive
+    /// e^-x or e^x overflows, and PyTorch's choice of gradient at 0.
+    #[test]
+    fn silu_elu_and_softplus_match_pytorch_far_out_and_at_zero() {
+        let xs = [-800.0, -1.0, 0.0, 1.0, 800.0];
+        let cases: [(&str, fn(Tensor) -> Tensor, [f64; 5], [f64; 5]); 3] = [
+            (
+                "silu",
+                |x| x.silu(),
+                [0.0, -0.2689414213699951, 0.0, 0.7310585786300049, 800.0],
+                [0.0, 0.07232948812851325, 0.5, 0.9276705118714869, 1.0],
+            ),
+            (
+                "elu 0.7",
+                |x| x.elu(0.7),
+                [-0.7, -0.44248439117999033, 0.0, 1.0, 800.0],
+                [0.0, 0.2575156088200096, 0.7, 1.0, 1.0],
+            ),
+            (
+                "softplus beta 2",
+                |x| x.softplus(2.0),
+                [0.0, 0.06346400552148625, 0.34657359027997264, 1.0634640055214863, 800.0],
+                [0.0, 0.11920292202211755, 0.5, 0.8807970779778824, 1.0],
+            ),
+        ];
+        for (name, activation, values, gradients) in cases {
+            let (got_values, got_gradients) = at(&xs, activation);
+            assert_close(&format!("{name} values"), &got_values, &values);
+            assert_close(&format!("{name} gradients"), &got_gradients, &gradients);
+        }
     }
 }

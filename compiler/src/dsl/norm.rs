@@ -16,13 +16,20 @@ pub(crate) fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
     g.sub(shifted, log_sum)
 }
 
-/// The logistic function 1 / (1 + e^-x).
+/// The logistic function 1 / (1 + e^-x), as 1 / (1 + e) above 0 and e / (1 + e) below, with
+/// e = e^-|x| <= 1: no exponential overflows, so the gradient is finite (0) far below 0 where
+/// the naive form's is NaN (e^-x = inf times a zero derivative of the reciprocal).
 pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
-    let neg = g.unary(UnaryOp::Neg, x);
-    let e = g.unary(UnaryOp::Exp, neg);
+    let e = SignHalves::of(g, x).exp_minus_abs(g);
     let one = g.scalar_like(1.0, e);
-    let denom = g.add(one, e);
-    g.unary(UnaryOp::Recip, denom)
+    let denominator = g.add(one, e);
+    // 1 above 0 (no gradient flows through the comparison), else e.
+    let zero = g.scalar_like(0.0, x);
+    let above = g.binary(BinaryOp::Greater, x, zero);
+    let one_minus_e = g.sub(one, e);
+    let lift = g.mul(above, one_minus_e);
+    let numerator = g.add(e, lift);
+    g.div(numerator, denominator)
 }
 
 /// `x` split at 0 as `max(x, 0) + min(x, 0)`, each half through `relu`, whose gradient at 0 is
@@ -40,12 +47,10 @@ impl SignHalves {
         SignHalves { positive, negative: g.sub(x, positive) }
     }
 
-    /// 1 + e^-|x|, in (1, 2].
-    fn one_plus_exp_minus_abs(&self, g: &mut Graph) -> ValueId {
+    /// e^-|x|, in (0, 1].
+    fn exp_minus_abs(&self, g: &mut Graph) -> ValueId {
         let minus_abs = g.sub(self.negative, self.positive);
-        let exp = g.unary(UnaryOp::Exp, minus_abs);
-        let one = g.scalar_like(1.0, exp);
-        g.add(one, exp)
+        g.unary(UnaryOp::Exp, minus_abs)
     }
 }
 
@@ -110,15 +115,11 @@ impl<'m> Tensor<'m> {
         })
     }
 
-    /// `nn.SiLU()` (swish): x·σ(x), with σ(x) = e^min(x,0) / (1 + e^-|x|) so that no
-    /// exponential overflows in either direction.
+    /// `nn.SiLU()` (swish): x·σ(x), with the sigmoid of [`Tensor::sigmoid`].
     #[track_caller]
     pub fn silu(self) -> Tensor<'m> {
         self.activation("silu", Location::caller(), |g, x| {
-            let halves = SignHalves::of(g, x);
-            let numerator = g.unary(UnaryOp::Exp, halves.negative);
-            let denominator = halves.one_plus_exp_minus_abs(g);
-            let sigmoid = g.div(numerator, denominator);
+            let sigmoid = sigmoid(g, x);
             g.mul(x, sigmoid)
         })
     }
@@ -153,14 +154,16 @@ impl<'m> Tensor<'m> {
             let g = &mut s.graph;
             let scaled = g.scale(x, beta);
             let halves = SignHalves::of(g, scaled);
-            let log = halves.one_plus_exp_minus_abs(g);
-            let log = g.unary(UnaryOp::Log, log);
+            let exp = halves.exp_minus_abs(g);
+            let one = g.scalar_like(1.0, exp);
+            let one_plus_exp = g.add(one, exp);
+            let log = g.unary(UnaryOp::Log, one_plus_exp);
             let sum = g.add(halves.positive, log);
             Ok(g.scale(sum, 1.0 / beta))
         })
     }
 
-    /// `nn.Sigmoid()`: 1 / (1 + e^-x).
+    /// `nn.Sigmoid()`: 1 / (1 + e^-x), computed without overflow (see [`sigmoid`]).
     #[track_caller]
     pub fn sigmoid(self) -> Tensor<'m> {
         self.activation("sigmoid", Location::caller(), sigmoid)
@@ -349,9 +352,15 @@ mod tests {
     /// PyTorch's values and gradients in f64 at -800, -1, 0, 1, 800: finite where a naive
     /// e^-x or e^x overflows, and PyTorch's choice of gradient at 0.
     #[test]
-    fn silu_elu_and_softplus_match_pytorch_far_out_and_at_zero() {
+    fn sigmoid_silu_elu_and_softplus_match_pytorch_far_out_and_at_zero() {
         let xs = [-800.0, -1.0, 0.0, 1.0, 800.0];
-        let cases: [(&str, fn(Tensor) -> Tensor, [f64; 5], [f64; 5]); 3] = [
+        let cases: [(&str, fn(Tensor) -> Tensor, [f64; 5], [f64; 5]); 4] = [
+            (
+                "sigmoid",
+                |x| x.sigmoid(),
+                [0.0, 0.2689414213699951, 0.5, 0.7310585786300049, 1.0],
+                [0.0, 0.19661193324148185, 0.25, 0.19661193324148185, 0.0],
+            ),
             (
                 "silu",
                 |x| x.silu(),

@@ -39,6 +39,7 @@ pub mod schedule;
 pub mod synthetic;
 pub mod text;
 pub mod train;
+pub mod trainer;
 
 #[cfg(feature = "device")]
 pub use arena::Arena;
@@ -51,6 +52,7 @@ pub use error::Error;
 pub use half;
 #[cfg(feature = "device")]
 pub use kiln_kernels as kernels;
+pub use trainer::{Feed, FeedSpec, Trainer};
 
 /// Rows in a batch of `len` elements of `sample_len` each; at most `batch`, at least one.
 pub fn batch_rows(name: &str, len: usize, sample_len: usize, batch: usize) -> Result<usize, Error> {

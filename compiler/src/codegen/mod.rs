@@ -1024,6 +1024,7 @@ fn emit_trainer(
         w.close("}");
     }
     w.close("}");
+    emit_trainer_impl(w, p, &train_feeds, &predict_feeds);
     // The training-loop helpers drive f32 classifiers (their datasets are f32).
     if let ([x], [y], [], false) =
         (&train_feeds.inputs[..], &train_feeds.labels[..], &train_feeds.tokens[..], f64_program)
@@ -1032,6 +1033,63 @@ fn emit_trainer(
             emit_classifier(w, p, name_of(p, *x), name_of(p, *y));
         }
     }
+}
+
+/// `impl kiln_runtime::Trainer`: each method forwards to the inherent method of the same name,
+/// taking the batch's arguments by position ([`Feeds::specs`] lists them).
+fn emit_trainer_impl(w: &mut Writer, p: &Program, train_feeds: &Feeds, predict_feeds: &Feeds) {
+    let t = &p.name;
+    let float = p.precision.float();
+    w.blank();
+    w.open(&format!("impl kiln_runtime::Trainer for {t} {{"));
+    w.line(&format!("type Float = {float};"));
+    for constant in ["BATCH: usize", "OUTPUT_LEN: usize", "PARAMETERS: &'static [(&'static str, &'static [usize])]"] {
+        let name = constant.split(':').next().expect("a name");
+        w.line(&format!("const {constant} = {t}::{name};"));
+    }
+    for (constant, feeds) in [("TRAIN_FEEDS", train_feeds), ("PREDICT_FEEDS", predict_feeds)] {
+        w.open(&format!("const {constant}: &'static [kiln_runtime::FeedSpec] = &["));
+        for spec in feeds.specs(p) {
+            w.line(&format!("{spec},"));
+        }
+        w.close("];");
+    }
+    let entries = [
+        ("train_step", "TRAIN_FEEDS", train_feeds, float.to_string()),
+        ("eval_loss", "TRAIN_FEEDS", train_feeds, float.to_string()),
+        ("predict", "PREDICT_FEEDS", predict_feeds, format!("Vec<{float}>")),
+    ];
+    for (method, specs, feeds, result) in entries {
+        w.open(&format!("fn {method}(&mut self, batch: &[kiln_runtime::Feed<{float}>]) -> Result<{result}, Error> {{"));
+        let names = feeds.in_order().map(|v| name_of(p, v)).collect::<Vec<_>>();
+        w.line(&format!("let [{}] = kiln_runtime::trainer::split_batch(batch, Self::{specs})?;", names.join(", ")));
+        let floats = feeds.inputs.len();
+        let args = names.iter().enumerate().map(|(i, name)| {
+            let accessor = if i < floats { "values" } else { "ids" };
+            format!(", {name}.{accessor}(&Self::{specs}[{i}])?")
+        });
+        w.line(&format!("{t}::{method}(self{})", args.collect::<String>()));
+        w.close("}");
+    }
+    let methods = [
+        (format!("fn last_outputs(&self, rows: usize) -> Vec<{float}>"), "last_outputs(self, rows)"),
+        (format!("fn learning_rate(&self) -> {float}"), "learning_rate(self)"),
+        (format!("fn set_learning_rate(&mut self, learning_rate: {float})"), "set_learning_rate(self, learning_rate)"),
+        ("fn steps(&self) -> u64".into(), "steps(self)"),
+        (format!("fn parameter(&self, name: &str) -> Option<Vec<{float}>>"), "parameter(self, name)"),
+        (
+            format!("fn set_parameter(&mut self, name: &str, values: &[{float}]) -> Result<(), Error>"),
+            "set_parameter(self, name, values)",
+        ),
+        ("fn save(&self, path: &std::path::Path) -> Result<(), Error>".into(), "save(self, path)"),
+        ("fn load(&mut self, path: &std::path::Path) -> Result<(), Error>".into(), "load(self, path)"),
+    ];
+    for (signature, call) in methods {
+        w.open(&format!("{signature} {{"));
+        w.line(&format!("{t}::{call}"));
+        w.close("}");
+    }
+    w.close("}");
 }
 
 /// The data an entry point takes: the inputs, tokens and labels its roots read, and the loss
@@ -1053,6 +1111,33 @@ impl Feeds {
             labels: read(&p.labels),
             sample_weight: live[p.sample_weight].then_some(p.sample_weight),
         }
+    }
+
+    /// The entry point's arguments in order: the float inputs, then the tokens, then the labels.
+    fn in_order(&self) -> impl Iterator<Item = ValueId> + '_ {
+        self.inputs.iter().chain(&self.tokens).chain(&self.labels).copied()
+    }
+
+    /// A `kiln_runtime::FeedSpec` expression per argument, in order.
+    fn specs(&self, p: &Program) -> Vec<String> {
+        let t = &p.name;
+        self.in_order()
+            .map(|v| {
+                let name = name_of(p, v);
+                let upper = name.to_uppercase();
+                let batched = !p.unbatched.contains(&v);
+                let classes = if self.tokens.contains(&v) {
+                    format!("Some({t}::{upper}_VOCAB)")
+                } else if self.labels.contains(&v) {
+                    format!("Some({t}::{upper}_CLASSES)")
+                } else {
+                    "None".into()
+                };
+                format!(
+                    "kiln_runtime::FeedSpec {{ name: \"{name}\", len: {t}::{upper}_LEN, batched: {batched}, classes: {classes} }}"
+                )
+            })
+            .collect()
     }
 }
 

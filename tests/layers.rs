@@ -98,6 +98,13 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let queries = keys.narrow(1, 0, 2).reshape([8, 4]).linear(4).reshape([4, 2, 4]);
     let logits = queries.attention(keys, keys, Some(mask)).linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_attention.rs")?;
+
+    let m = Model::new("LayersActivations");
+    let x = m.input("x", [4, 6]);
+    let y = m.labels("y", [4], 3);
+    let h = x.linear(8).silu().linear(8).elu(0.7).linear(8).softplus(2.0);
+    let out = h.sigmoid().mul(h).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_activations.rs")?;
     Ok(())
 }
 

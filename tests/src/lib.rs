@@ -32,4 +32,5 @@ kiln_runtime::include_models!(
     layers_recurrent::LayersRecurrent,
     layers_rnn::LayersRnn,
     layers_attention::LayersAttention,
+    layers_activations::LayersActivations,
 );

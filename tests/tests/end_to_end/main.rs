@@ -742,30 +742,50 @@ fn op_zoo_kernels_match_the_reference_evaluator() {
 /// its batch with `$step`, and compares loss, output, every gradient, and every parameter and
 /// running statistic after the step with PyTorch's. Returns the worst relative error.
 macro_rules! layer_parity {
-    ($model:ty, $name:literal, |$trainer:ident, $file:ident| $step:expr) => {{
+    ($model:ty, $name:literal) => {{
         let bytes = std::fs::read(fixture(concat!("layers_", $name, "_step.safetensors"))).unwrap();
-        let $file = SafeTensors::deserialize(&bytes).unwrap();
-        let mut $trainer = <$model>::new(&cpu(), 0);
-        $trainer
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let mut trainer = <$model>::new(&cpu(), 0);
+        trainer
             .load(fixture(concat!("layers_", $name, "_state_dict.safetensors")))
             .expect("a PyTorch state_dict loads");
-        let loss = $step;
-        let mut errors = vec![("loss".to_string(), max_relative_error(&[loss], &tensor(&$file, "loss")))];
-        errors.push(("output".into(), max_relative_error(&$trainer.last_outputs(4), &tensor(&$file, "output"))));
+        let loss = step_through_trait(&mut trainer, &file);
+        let mut errors = vec![("loss".to_string(), max_relative_error(&[loss], &tensor(&file, "loss")))];
+        errors.push(("output".into(), max_relative_error(&trainer.last_outputs(4), &tensor(&file, "output"))));
         for (name, _) in <$model>::PARAMETERS {
-            let grad = $trainer.gradient(name).unwrap();
-            errors.push((format!("grad {name}"), max_relative_error(&grad, &tensor(&$file, &format!("grad.{name}")))));
+            let grad = trainer.gradient(name).unwrap();
+            errors.push((format!("grad {name}"), max_relative_error(&grad, &tensor(&file, &format!("grad.{name}")))));
         }
         for (name, _) in <$model>::PARAMETERS.iter().chain(<$model>::FROZEN).chain(<$model>::STATISTICS) {
-            let after = $trainer.parameter(name).unwrap();
+            let after = trainer.parameter(name).unwrap();
             errors
-                .push((format!("after {name}"), max_relative_error(&after, &tensor(&$file, &format!("after.{name}")))));
+                .push((format!("after {name}"), max_relative_error(&after, &tensor(&file, &format!("after.{name}")))));
         }
         let (what, worst) = errors.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
         println!("{:<18} {} tensors, max relative error {worst:.1e} ({what})", $name, errors.len());
         assert!(worst < 1e-4, "{}: {errors:?}", $name);
         worst
     }};
+}
+
+/// One train step of any trainer through `kiln_runtime::Trainer`, its batch read from a fixture
+/// by the names its `TRAIN_FEEDS` list (a name the fixture lacks is its `target`).
+fn step_through_trait<T: kiln_runtime::Trainer<Float = f32>>(trainer: &mut T, file: &SafeTensors) -> f32 {
+    use kiln_runtime::Feed;
+    let key = |name: &'static str| if file.names().contains(&&name.to_string()) { name } else { "target" };
+    let columns: Vec<(Vec<f32>, Vec<u32>)> = T::TRAIN_FEEDS
+        .iter()
+        .map(|spec| match spec.classes {
+            Some(_) => (vec![], u32s(file, key(spec.name))),
+            None => (f32s(file, key(spec.name)), vec![]),
+        })
+        .collect();
+    let batch: Vec<Feed<f32>> = T::TRAIN_FEEDS
+        .iter()
+        .zip(&columns)
+        .map(|(spec, (values, ids))| if spec.classes.is_some() { Feed::Ids(ids) } else { Feed::Values(values) })
+        .collect();
+    trainer.train_step(&batch).unwrap()
 }
 
 fn f32s(file: &SafeTensors, name: &str) -> Vec<f32> {
@@ -781,18 +801,19 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// pools with ceil mode, GELU, tanh, conv1d, layer norm, log_softmax + NLL,
 /// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
 /// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
-/// stacked RNN with a per-step loss, masked attention.
+/// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid. Each
+/// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
     use kiln_tests::*;
-    layer_parity!(LayersConv, "conv", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersSeq, "seq", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersDecoder, "decoder", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
-    layer_parity!(LayersAutoencoder, "autoencoder", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
-    layer_parity!(LayersMisc, "misc", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersRegression, "regression", |t, f| t.train_step(&f32s(&f, "x"), &f32s(&f, "target")).unwrap());
+    layer_parity!(LayersConv, "conv");
+    layer_parity!(LayersSeq, "seq");
+    layer_parity!(LayersDecoder, "decoder");
+    layer_parity!(LayersAutoencoder, "autoencoder");
+    layer_parity!(LayersMisc, "misc");
+    layer_parity!(LayersRegression, "regression");
     // Embedding ids, a frozen linear layer (unchanged after the step) and an argmax output.
-    layer_parity!(LayersEmbedding, "embedding", |t, f| t.train_step(&u32s(&f, "x"), &u32s(&f, "target")).unwrap());
+    layer_parity!(LayersEmbedding, "embedding");
     assert_eq!(LayersEmbedding::FROZEN.iter().map(|f| f.0).collect::<Vec<_>>(), ["1.weight", "1.bias"]);
     let mut t = LayersEmbedding::new(&cpu(), 0);
     assert!(t.gradient("1.weight").is_none(), "a frozen parameter has no gradient");
@@ -801,11 +822,20 @@ fn layers_match_pytorch() {
     assert_eq!(t.predict(&[3; 12]).unwrap().len(), 2, "one argmax per row of 6 ids");
     // Sequences, backpropagation through time: embedding -> 2-layer LSTM -> last step; a
     // 2-layer Elman RNN with a label per step; attention over LSTM states with padded keys.
-    layer_parity!(LayersRecurrent, "recurrent", |t, f| t.train_step(&u32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersRnn, "rnn", |t, f| t.train_step(&f32s(&f, "x"), &u32s(&f, "target")).unwrap());
-    layer_parity!(LayersAttention, "attention", |t, f| t
-        .train_step(&f32s(&f, "x"), &f32s(&f, "mask"), &u32s(&f, "target"))
-        .unwrap());
+    layer_parity!(LayersRecurrent, "recurrent");
+    layer_parity!(LayersRnn, "rnn");
+    layer_parity!(LayersAttention, "attention");
+    // SiLU, ELU, softplus, and a sigmoid gate.
+    layer_parity!(LayersActivations, "activations");
+    // The trait takes the batch by position and names what does not fit.
+    use kiln_runtime::{Feed, Trainer};
+    let mut t = LayersAttention::new(&cpu(), 0);
+    let (x, mask) = (vec![0.5f32; 60], vec![1.0f32; 20]);
+    let err = Trainer::train_step(&mut t, &[Feed::Values(&x), Feed::Values(&mask)]).unwrap_err().to_string();
+    assert_eq!(err, "this entry point takes 3 arguments (x, mask, y); the batch has 2");
+    let err = Trainer::predict(&mut t, &[Feed::Values(&x), Feed::Ids(&[0; 20])]).unwrap_err().to_string();
+    assert_eq!(err, "`mask` takes float values, not ids");
+    assert_eq!(Trainer::predict(&mut t, &[Feed::Values(&x), Feed::Values(&mask)]).unwrap().len(), 12);
 }
 
 /// The parameters of `Derivatives` (tests/layers.rs), in its methods' argument order.

@@ -72,7 +72,7 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let m = Model::new("LayersEmbedding");
     let ids = m.tokens("x", [4, 6], 11);
     let y = m.labels("y", [4], 3);
-    let logits = ids.embedding(5).linear(7).relu().linear(3);
+    let logits = ids.embedding(5).reshape([4, 30]).linear(7).relu().linear(3);
     m.freeze("1");
     kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits.argmax(1), sgd())?, "layers_embedding.rs")?;
 
@@ -86,7 +86,7 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let m = Model::new("LayersRnn");
     let x = m.input("x", [4, 6, 3]);
     let y = m.labels("y", [4, 6], 4);
-    let logits = x.rnn(Recurrent::new(5).layers(2)).reshape([24, 5]).linear(4).reshape([4, 6, 4]);
+    let logits = x.rnn(Recurrent::new(5).layers(2)).linear(4);
     kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_rnn.rs")?;
 
     // Queries from the first two encoder states attend over all five, padding masked.
@@ -95,8 +95,8 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let mask = m.input("mask", [4, 5]);
     let y = m.labels("y", [4], 3);
     let keys = x.lstm(Recurrent::new(4));
-    let queries = keys.narrow(1, 0, 2).reshape([8, 4]).linear(4).reshape([4, 2, 4]);
-    let logits = queries.attention(keys, keys, Some(mask)).linear(3);
+    let queries = keys.narrow(1, 0, 2).linear(4);
+    let logits = queries.attention(keys, keys, Some(mask)).reshape([4, 8]).linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(logits.cross_entropy(y), logits, sgd())?, "layers_attention.rs")?;
 
     let m = Model::new("LayersActivations");

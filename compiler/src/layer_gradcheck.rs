@@ -272,6 +272,7 @@ fn tensor_ops_match_finite_differences() {
     check("linear no bias, xavier", IMAGE, |m, x| {
         classify(m, x.linear(Linear::new(4).bias(false).weight_init(Initializer::XavierNormal(1.0))))
     });
+    check("linear on the last axis", &[3, 4, 5], |m, x| classify(m, x.linear(6)));
     check("reshape + permute", IMAGE, |m, x| classify(m, x.reshape([3, 14, 6]).permute(&[0, 2, 1])));
     check("transpose", IMAGE, |m, x| classify(m, x.transpose(1, 3)));
     check("sum", IMAGE, |m, x| classify(m, x.sum(&[1, 3])));
@@ -344,7 +345,7 @@ fn frozen_parameters_get_no_update() {
     let model = Model::new("Frozen");
     let ids = model.tokens("ids", [4, 3], 10);
     let y = model.labels("y", [4], 2);
-    let logits = ids.embedding(8).linear(16).relu().linear(2);
+    let logits = ids.embedding(8).reshape([4, 24]).linear(16).relu().linear(2);
     model.freeze("0");
     model.freeze("3.bias");
     let program = model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)).unwrap();

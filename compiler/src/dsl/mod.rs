@@ -467,17 +467,18 @@ impl<'m> Tensor<'m> {
         })
     }
 
-    /// `nn.Linear(in, out)`: `x W^T + b` with weight `[out, in]`; an input of rank > 2 is
-    /// flattened after the batch axis first. Takes `out` or a [`Linear`] with options.
+    /// `nn.Linear(in, out)`: `x W^T + b` with weight `[out, in]`, on the last axis as PyTorch's:
+    /// `[.., in]` gives `[.., out]`. Flatten first ([`Tensor::flatten`]) to act on every axis
+    /// after the batch axis. Takes `out` or a [`Linear`] with options.
     #[track_caller]
     pub fn linear(self, options: impl Into<Linear>) -> Tensor<'m> {
         let options = options.into();
         self.layer("linear", Location::caller(), |s, x, index| {
             let shape = s.graph.shape(x).clone();
             if shape.rank() < 2 {
-                return Err(format!("linear expects [batch, features], got {shape}"));
+                return Err(format!("linear expects [batch, .., features], got {shape}"));
             }
-            let in_features = shape.numel() / shape.0[0];
+            let in_features = shape.0[shape.rank() - 1];
             let weights = LinearWeights::new(s, index, in_features, options)?;
             Ok(weights.apply(&mut s.graph, x))
         })
@@ -506,15 +507,28 @@ impl LinearWeights {
         Ok(LinearWeights { in_features, weight, bias })
     }
 
-    /// `x W^T + b`, `x` flattened to `[batch, in]` first.
+    /// `x W^T + b` over the last axis of `x` `[.., in]`, which is viewed as rows `[n, in]`
+    /// for the product and given back its leading axes after it.
     pub fn apply(&self, g: &mut Graph, x: ValueId) -> ValueId {
-        let batch = g.shape(x).0[0];
-        let x = g.reshape(x, Shape(vec![batch, self.in_features]));
+        let shape = g.shape(x).clone();
+        let rows = shape.numel() / self.in_features;
+        let x = g.reshape(x, Shape(vec![rows, self.in_features]));
         let wt = g.transpose(self.weight);
         let y = g.matmul(x, wt);
-        let Some(b) = self.bias else { return y };
-        let out = g.shape(b).0[0];
-        let b = g.reshape(b, Shape(vec![1, out]));
-        g.add(y, b)
+        let out = g.shape(wt).0[1];
+        let y = match self.bias {
+            Some(b) => {
+                let b = g.reshape(b, Shape(vec![1, out]));
+                g.add(y, b)
+            }
+            None => y,
+        };
+        if shape.rank() == 2 {
+            return y;
+        }
+        let mut out_shape = shape.0;
+        let last = out_shape.len() - 1;
+        out_shape[last] = out;
+        g.reshape(y, Shape(out_shape))
     }
 }

@@ -40,14 +40,14 @@ impl Model {
 }
 
 impl<'m> Dense<'m> {
-    /// `x W^T + b` on `x [batch, ...]` with `in_features` elements per row.
+    /// `x W^T + b` on the last axis of `x [batch, .., in_features]`, as [`Tensor::linear`].
     #[track_caller]
     pub fn apply(&self, x: Tensor<'m>) -> Tensor<'m> {
         let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
         x.functional("dense", Location::caller(), |s, x| {
             let shape = s.graph.shape(x).clone();
-            if shape.rank() < 2 || shape.numel() / shape.0[0] != w.in_features {
-                return Err(format!("expects [batch, {}], got {shape}", w.in_features));
+            if shape.rank() < 2 || shape.0.last() != Some(&w.in_features) {
+                return Err(format!("expects [batch, .., {}], got {shape}", w.in_features));
             }
             Ok(w.apply(&mut s.graph, x))
         })

@@ -3,7 +3,7 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor, Training};
+    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor, Training};
     let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
 
     let m = Model::new("LayersConv");
@@ -105,6 +105,14 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let h = x.linear(8).silu().linear(8).elu(0.7).linear(8).softplus(2.0);
     let out = h.sigmoid().mul(h).linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_activations.rs")?;
+
+    // A linear head per step; class weights, label smoothing and an ignored class.
+    let m = Model::new("LayersCeOptions");
+    let x = m.input("x", [4, 5, 3]);
+    let y = m.labels("y", [4, 5], 4);
+    let out = x.linear(4);
+    let options = CrossEntropy::new().weight([0.5, 2.0, 1.0, 0.25]).label_smoothing(0.1).ignore_index(1);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy_with(y, options), out, sgd())?, "layers_ce_options.rs")?;
     Ok(())
 }
 

@@ -8,7 +8,10 @@ use crate::gradcheck::relative_error;
 use crate::ir::eval::evaluate;
 use crate::ir::{Op, ValueId};
 use crate::test_rng::SplitMix64;
-use crate::{Conv, ConvTranspose, Initializer, Linear, Model, Padding, Pool, Program, Recurrent, Sgd, Tensor};
+use crate::{
+    Conv, ConvTranspose, CrossEntropy, Initializer, Labels, Linear, Model, Padding, Pool, Program, Recurrent, Sgd,
+    Tensor,
+};
 use std::collections::HashMap;
 
 const H: f64 = 1e-6;
@@ -114,6 +117,10 @@ fn feeds(program: &Program) -> HashMap<ValueId, Vec<f64>> {
     let mut feeds = HashMap::new();
     for (v, node) in program.graph.nodes.iter().enumerate() {
         let n = node.shape.numel();
+        if let Some((_, data)) = program.constants.iter().find(|(c, _)| *c == v) {
+            feeds.insert(v, data.clone());
+            continue;
+        }
         let data = match &node.op {
             Op::Input { name } if name == "__sample_weight" => vec![1.0 / node.shape.0[0] as f64; n],
             Op::Input { name } if name.starts_with("__dropout") => {
@@ -305,6 +312,20 @@ fn losses_match_finite_differences() {
     check("mse_loss", &[3, 5], |m, x| x.linear(4).mse_loss(m.input("t", [3, 4])));
     check("bce_loss", &[3, 5], |m, x| x.linear(4).sigmoid().bce_loss(m.input("t", [3, 4])));
     check("bce_with_logits", &[3, 5], |m, x| x.linear(4).bce_with_logits(m.input("t", [3, 4])));
+    check("l1_loss", &[3, 5], |m, x| x.linear(4).l1_loss(m.input("t", [3, 4])));
+    check("huber_loss delta 0.5", &[3, 5], |m, x| x.linear(4).huber_loss(m.input("t", [3, 4]), 0.5));
+    check("kl_div of log_softmax", &[3, 5], |m, x| x.linear(4).log_softmax(1).kl_div(m.input("t", [3, 4])));
+    let weight = [0.5, 2.0, 1.0, 0.25];
+    check("cross_entropy label_smoothing 0.2", &[3, 5], |m, x| {
+        x.linear(4).cross_entropy_with(m.labels("y", [3], 4), CrossEntropy::new().label_smoothing(0.2))
+    });
+    check("cross_entropy weight", &[3, 5], |m, x| {
+        x.linear(4).cross_entropy_with(m.labels("y", [3], 4), CrossEntropy::new().weight(weight))
+    });
+    check("cross_entropy per step, all options", &[3, 5, 2], |m, x| {
+        let options = CrossEntropy::new().weight(weight).label_smoothing(0.1).ignore_index(1);
+        x.linear(4).cross_entropy_with(m.labels("y", [3, 5], 4), options)
+    });
     check("l2 + l1 penalties", &[3, 5], |m, x| {
         let loss = classify(m, x.linear(4).relu());
         loss.add(m.l2_penalty(0.01)).add(m.l1_penalty(0.02))
@@ -449,4 +470,58 @@ fn lstm_follows_pytorch_layout() {
     let expected = sigmoid(1.5) * (sigmoid(0.5) * (-0.7f64).tanh()).tanh();
     let first_step = evaluate(&program.graph, &feeds)[program.output][0];
     assert!((first_step - expected).abs() < 1e-12, "{first_step} vs {expected}");
+}
+
+/// The new losses' values in f64 against PyTorch's on one batch of logits `[2, 3, 4]` with
+/// labels per position, and targets of the same shape (`tests/fixtures/make_loss_values.py`
+/// prints the expected values).
+#[test]
+fn loss_options_match_pytorch_in_f64() {
+    let z: Vec<f64> = (0..24).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
+    let y = vec![0.0, 1.0, 3.0, 1.0, 2.0, 0.0];
+    let t: Vec<f64> = (0..24).map(|i| ((i * 5 % 13) as f64 + 1.0) / 14.0).collect();
+    let loss_of = |f: &dyn for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>| {
+        let model = Model::new("Loss");
+        let x = model.input("x", [2, 3, 4]);
+        let loss = f(&model, x);
+        let program = model.compile(loss, loss, Sgd::new(0.1)).unwrap();
+        let mut feeds = feeds(&program);
+        for (v, node) in program.graph.nodes.iter().enumerate() {
+            let data = match &node.op {
+                Op::Input { name } if name == "x" => z.clone(),
+                Op::Input { name } if name == "t" => t.clone(),
+                Op::Labels { .. } => y.clone(),
+                _ => continue,
+            };
+            feeds.insert(v, data);
+        }
+        evaluate(&program.graph, &feeds)[program.loss][0]
+    };
+    let weight = [0.5, 2.0, 1.0, 0.25];
+    fn labels(m: &Model) -> Labels<'_> {
+        m.labels("y", [2, 3], 4)
+    }
+    fn target(m: &Model) -> Tensor<'_> {
+        m.input("t", [2, 3, 4])
+    }
+    let cases: [(&str, f64, &dyn for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>); 7] = [
+        ("weight, label_smoothing, ignore_index", 2.144057982248769, &|m, x| {
+            let options = CrossEntropy::new().weight(weight).label_smoothing(0.1).ignore_index(1);
+            x.cross_entropy_with(labels(m), options)
+        }),
+        ("label_smoothing", 2.36388943201792, &|m, x| {
+            x.cross_entropy_with(labels(m), CrossEntropy::new().label_smoothing(0.2))
+        }),
+        ("weight", 2.5916429972899793, &|m, x| x.cross_entropy_with(labels(m), CrossEntropy::new().weight(weight))),
+        ("ignore_index", 2.6191343714071498, &|m, x| {
+            x.cross_entropy_with(labels(m), CrossEntropy::new().ignore_index(0))
+        }),
+        ("l1_loss", 1.0009920634920635, &|m, x| x.l1_loss(target(m))),
+        ("huber_loss", 0.3860898526077097, &|m, x| x.huber_loss(target(m), 0.5)),
+        ("kl_div", 7.267347446120336, &|m, x| x.log_softmax(2).kl_div(target(m))),
+    ];
+    for (name, pytorch, loss) in cases {
+        let kiln = loss_of(loss);
+        assert!((kiln - pytorch).abs() < 1e-12 * pytorch, "{name}: kiln {kiln}, PyTorch {pytorch}");
+    }
 }

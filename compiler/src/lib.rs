@@ -29,8 +29,8 @@ mod program;
 mod target;
 
 pub use dsl::{
-    Cell, CellState, Conv, ConvTranspose, Dense, EmbeddingTable, Initializer, Labels, Linear, Model, Padding, Pair,
-    Pool, Recurrent, Tensor, Tokens,
+    Cell, CellState, Conv, ConvTranspose, CrossEntropy, Dense, EmbeddingTable, Initializer, Labels, Linear, Model,
+    Padding, Pair, Pool, Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
 pub use ir::Shape;

@@ -118,6 +118,9 @@ pub struct Program {
     pub accumulators: Vec<Accumulator>,
     /// Per-sample loss weights `[batch, 1]`, filled by the trainer.
     pub sample_weight: ValueId,
+    /// Constant tensors (a loss's class weights): inputs the trainer writes once, with their
+    /// data.
+    pub constants: Vec<(ValueId, Vec<f64>)>,
     /// The number format of buffers, kernels and the trainer's API.
     pub precision: Precision,
     /// Whether ops share kernels (`Training::unfused` turns it off).
@@ -198,6 +201,7 @@ impl Program {
             accumulate: training.accumulate,
             accumulators,
             sample_weight,
+            constants: state.constants.clone(),
             precision: training.precision,
             fuse: training.fuse,
             keep_gradients: training.keep_gradients,
@@ -228,6 +232,7 @@ impl Program {
         (self.loss, self.output, self.eval_loss, self.eval_output) =
             (f(self.loss), f(self.output), f(self.eval_loss), f(self.eval_output));
         self.sample_weight = f(self.sample_weight);
+        self.constants.iter_mut().for_each(|(v, _)| *v = f(*v));
         self.finite_gradients = self.finite_gradients.map(&f);
     }
 

@@ -33,4 +33,5 @@ kiln_runtime::include_models!(
     layers_rnn::LayersRnn,
     layers_attention::LayersAttention,
     layers_activations::LayersActivations,
+    layers_ce_options::LayersCeOptions,
 );

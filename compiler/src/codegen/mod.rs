@@ -661,6 +661,12 @@ fn emit_trainer(
             st.name
         ));
     }
+    for (value, data) in &p.constants {
+        // A constant no entry point reads has no buffer.
+        let Some(&slot) = slots.get(aliases.get(value).unwrap_or(value)) else { continue };
+        let data: Vec<String> = data.iter().map(|x| format!("{x:?}{float}")).collect();
+        w.line(&format!("arena.write({slot}, &[{}]); // {}", data.join(", "), describe(p, *value)));
+    }
     let lr = p.initial_learning_rate;
     w.line(&format!(
         "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: {} }};",

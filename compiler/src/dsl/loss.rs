@@ -1,10 +1,66 @@
 //! Losses (each the mean over the batch's real rows, as PyTorch's `reduction="mean"`) and
 //! weight penalties.
 
+use super::norm::log_softmax;
 use super::{Labels, Model, State, Tensor};
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, ReduceOp, UnaryOp, ValueId};
 use std::panic::Location;
+
+/// Options of [`Tensor::cross_entropy_with`], as `nn.CrossEntropyLoss`'s.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CrossEntropy {
+    label_smoothing: f64,
+    weight: Option<Vec<f64>>,
+    ignore_index: Option<usize>,
+}
+
+impl CrossEntropy {
+    /// PyTorch's defaults: no smoothing, every class weighted 1, no ignored class.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `label_smoothing`: the target is `1 - eps` on the label plus `eps / classes` on every
+    /// class; `eps` in [0, 1].
+    pub fn label_smoothing(mut self, eps: f64) -> Self {
+        self.label_smoothing = eps;
+        self
+    }
+
+    /// `weight`: a weight per class, non-negative. The loss is the weighted mean
+    /// Σ w[y]·loss / Σ w[y] over the batch's positions.
+    pub fn weight(mut self, weight: impl Into<Vec<f64>>) -> Self {
+        self.weight = Some(weight.into());
+        self
+    }
+
+    /// `ignore_index`: positions labelled `class` (padding, say) add nothing to the loss or
+    /// its denominator. Labels are class ids, so `class` is one of `0..classes`.
+    pub fn ignore_index(mut self, class: usize) -> Self {
+        self.ignore_index = Some(class);
+        self
+    }
+
+    /// Rejects options that do not fit `classes` classes.
+    fn check(&self, classes: usize) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.label_smoothing) {
+            return Err(format!("label_smoothing must be in [0, 1], got {}", self.label_smoothing));
+        }
+        if let Some(weight) = &self.weight {
+            if weight.len() != classes {
+                return Err(format!("{} class weights for {classes} classes", weight.len()));
+            }
+            if let Some(w) = weight.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+                return Err(format!("class weights must be finite and non-negative, got {w}"));
+            }
+        }
+        match self.ignore_index {
+            Some(class) if class >= classes => Err(format!("ignore_index {class} is not a class id in 0..{classes}")),
+            _ => Ok(()),
+        }
+    }
+}
 
 impl<'m> Tensor<'m> {
     /// A loss of `self` against a target (labels or a tensor): checks, then the per-sample
@@ -73,6 +129,76 @@ impl<'m> Tensor<'m> {
         })
     }
 
+    /// `nn.CrossEntropyLoss(weight, ignore_index, label_smoothing)`: [`Tensor::cross_entropy`]
+    /// with [`CrossEntropy`]'s options. Per position, with log-probabilities `l = log_softmax(z)`,
+    /// the loss is `(1 - eps)·w[y]·(-l[y]) + eps/classes·Σ_c w[c]·(-l[c])`; the result is its sum
+    /// over the positions not ignored, divided by their Σ w[y], as PyTorch's `mean`.
+    #[track_caller]
+    pub fn cross_entropy_with(self, labels: Labels<'m>, options: CrossEntropy) -> Tensor<'m> {
+        if options == CrossEntropy::default() {
+            return self.cross_entropy(labels);
+        }
+        let (Some(z), Some(y)) = (self.id, labels.tensor.id) else {
+            return Tensor { model: self.model, id: None };
+        };
+        let classes = labels.classes;
+        let id = self.model.checked("cross_entropy", Location::caller(), |s| {
+            s.graph.set_origin("cross_entropy");
+            Self::positions_against(s, z, y, classes, "logits")?;
+            options.check(classes)?;
+            let rank = s.graph.shape(z).rank();
+            // Class weights as a constant row, broadcast over the positions.
+            let weight = options.weight.clone().map(|w| {
+                let mut shape = vec![1; rank];
+                shape[rank - 1] = classes;
+                s.constant(Shape(shape), w)
+            });
+            let g = &mut s.graph;
+            let last = rank - 1;
+            let log_probabilities = log_softmax(g, z, last);
+            let negated = g.unary(UnaryOp::Neg, log_probabilities);
+            let weighted = match weight {
+                Some(w) => g.mul(negated, w),
+                None => negated,
+            };
+            let picked = pick(g, weighted, y, classes);
+            // w[y] per position: what the positions' losses are averaged with.
+            let mut denominator = match weight {
+                Some(w) => {
+                    let ones = g.scalar_like(1.0, z);
+                    let row = g.mul(ones, w);
+                    pick(g, row, y, classes)
+                }
+                None => {
+                    let shape = g.shape(picked).clone();
+                    g.constant(1.0, shape)
+                }
+            };
+            let eps = options.label_smoothing;
+            let mut numerator = g.scale(picked, 1.0 - eps);
+            if eps > 0.0 {
+                let spread = g.sum(weighted, &[last]);
+                let spread = g.scale(spread, eps / classes as f64);
+                numerator = g.add(numerator, spread);
+            }
+            if let Some(class) = options.ignore_index {
+                // 1 for every class but the ignored one, picked by each position's label.
+                let mut shape = vec![1; rank];
+                shape[last] = classes;
+                let keep: Vec<f64> = (0..classes).map(|c| if c == class { 0.0 } else { 1.0 }).collect();
+                let keep = s.constant(Shape(shape), keep);
+                let g = &mut s.graph;
+                let ones = g.scalar_like(1.0, z);
+                let row = g.mul(ones, keep);
+                let kept = pick(g, row, y, classes);
+                numerator = g.mul(numerator, kept);
+                denominator = g.mul(denominator, kept);
+            }
+            s.ratio_over_samples(numerator, denominator)
+        });
+        Tensor { model: self.model, id }
+    }
+
     /// `nn.NLLLoss()` of log-probabilities `[batch, classes]` (or `[batch, len, classes]`
     /// against `[batch, len]`, as `cross_entropy`): -logp[label].
     #[track_caller]
@@ -115,6 +241,61 @@ impl<'m> Tensor<'m> {
             let diff = g.sub(x, t);
             let square = g.mul(diff, diff);
             Ok(per_row_mean(g, square))
+        })
+    }
+
+    /// `nn.L1Loss()`: the mean of |x - target| over all elements (gradient 0 where they are
+    /// equal, as PyTorch's).
+    #[track_caller]
+    pub fn l1_loss(self, target: Tensor<'m>) -> Tensor<'m> {
+        self.loss("l1_loss", target.id, Location::caller(), |s, x, t| {
+            same_shape(&s.graph, x, t)?;
+            let g = &mut s.graph;
+            let diff = g.sub(x, t);
+            let abs = g.unary(UnaryOp::Abs, diff);
+            Ok(per_row_mean(g, abs))
+        })
+    }
+
+    /// `nn.HuberLoss(delta)`: the mean over all elements of d²/2 where |d| < delta and
+    /// delta·(|d| - delta/2) elsewhere, d = x - target; computed as q·(|d| - q/2) with
+    /// q = min(|d|, delta).
+    #[track_caller]
+    pub fn huber_loss(self, target: Tensor<'m>, delta: f64) -> Tensor<'m> {
+        self.loss("huber_loss", target.id, Location::caller(), |s, x, t| {
+            same_shape(&s.graph, x, t)?;
+            if !(delta.is_finite() && delta > 0.0) {
+                return Err(format!("delta must be positive and finite, got {delta}"));
+            }
+            let g = &mut s.graph;
+            let diff = g.sub(x, t);
+            let abs = g.unary(UnaryOp::Abs, diff);
+            let delta = g.scalar_like(delta, abs);
+            let q = g.binary(BinaryOp::Min, abs, delta);
+            let half_q = g.scale(q, 0.5);
+            let rest = g.sub(abs, half_q);
+            let loss = g.mul(q, rest);
+            Ok(per_row_mean(g, loss))
+        })
+    }
+
+    /// `nn.KLDivLoss(reduction="batchmean")` of log-probabilities `self` against probabilities
+    /// `target`: Σ target·(log target - self) per sample, averaged over the batch (0·log 0 = 0).
+    #[track_caller]
+    pub fn kl_div(self, target: Tensor<'m>) -> Tensor<'m> {
+        self.loss("kl_div", target.id, Location::caller(), |s, x, t| {
+            same_shape(&s.graph, x, t)?;
+            let g = &mut s.graph;
+            // log(max(t, tiny)): t·log t is 0 where t is 0, and exact elsewhere.
+            let tiny = g.scalar_like(f64::from(f32::MIN_POSITIVE), t);
+            let floored = g.binary(BinaryOp::Max, t, tiny);
+            let log_t = g.unary(UnaryOp::Log, floored);
+            let gap = g.sub(log_t, x);
+            let terms = g.mul(t, gap);
+            let shape = g.shape(terms).clone();
+            let batch = shape.0[0];
+            let rows = g.reshape(terms, Shape(vec![batch, shape.numel() / batch]));
+            Ok(g.sum(rows, &[1]))
         })
     }
 

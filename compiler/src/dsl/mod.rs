@@ -31,6 +31,7 @@ mod tensor_ops;
 pub use conv::{Conv, ConvTranspose, Padding, Pair, Pool};
 pub use embedding::Tokens;
 pub use init::{Initializer, Linear};
+pub use loss::CrossEntropy;
 pub use recurrent::{Cell, CellState, Recurrent};
 pub use shared::{Dense, EmbeddingTable};
 
@@ -71,6 +72,8 @@ pub(crate) struct State {
     pub weights: Vec<ValueId>,
     /// Values the trainer returns from methods of their own: (method name, value).
     pub exposed: Vec<(String, ValueId)>,
+    /// Constant tensors (class weights of a loss): an input the trainer fills once, and its data.
+    pub constants: Vec<(ValueId, Vec<f64>)>,
     next_module: usize,
     pub error: Option<Error>,
 }
@@ -109,6 +112,7 @@ impl Model {
                 dropouts: vec![],
                 weights: vec![],
                 exposed: vec![],
+                constants: vec![],
                 next_module: 0,
                 error: None,
             }),
@@ -306,6 +310,34 @@ impl State {
         self.sample_weight = Some(weight);
         let weighted = self.graph.mul(per_sample, weight);
         Ok(self.graph.sum(weighted, &[0, 1]))
+    }
+
+    /// A loss that is a ratio of sums over the real rows: Σ numerator / Σ denominator, both
+    /// `[batch, ..]` (PyTorch's weighted mean, as in `cross_entropy` with class weights).
+    pub(crate) fn ratio_over_samples(&mut self, numerator: ValueId, denominator: ValueId) -> Result<ValueId, String> {
+        if self.sample_weight.is_some() {
+            return Err("a model has one loss (add penalties to it with .add)".into());
+        }
+        let shape = self.graph.shape(numerator).clone();
+        let batch = shape.0[0];
+        let weight = self.graph.input("__sample_weight", Shape(vec![batch, 1]));
+        self.sample_weight = Some(weight);
+        let total = |g: &mut Graph, v: ValueId| {
+            let rows = g.reshape(v, Shape(vec![batch, shape.numel() / batch]));
+            let weighted = g.mul(rows, weight);
+            g.sum(weighted, &[0, 1])
+        };
+        let numerator = total(&mut self.graph, numerator);
+        let denominator = total(&mut self.graph, denominator);
+        Ok(self.graph.div(numerator, denominator))
+    }
+
+    /// A constant tensor of `shape` holding `data` (row-major): an input named `__constant{n}`
+    /// that the trainer writes once, when it is made.
+    pub(crate) fn constant(&mut self, shape: Shape, data: Vec<f64>) -> ValueId {
+        let value = self.graph.input(&format!("__constant{}", self.constants.len()), shape);
+        self.constants.push((value, data));
+        value
     }
 
     /// Claims the next `nn.Sequential` index for a layer of `kind`, e.g. `3.linear`.

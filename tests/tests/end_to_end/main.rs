@@ -801,7 +801,8 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// pools with ceil mode, GELU, tanh, conv1d, layer norm, log_softmax + NLL,
 /// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
 /// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
-/// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid. Each
+/// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid,
+/// cross-entropy with class weights, label smoothing and an ignored class. Each
 /// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
@@ -827,6 +828,8 @@ fn layers_match_pytorch() {
     layer_parity!(LayersAttention, "attention");
     // SiLU, ELU, softplus, and a sigmoid gate.
     layer_parity!(LayersActivations, "activations");
+    // Class weights (a constant the trainer writes once), label smoothing, an ignored class.
+    layer_parity!(LayersCeOptions, "ce_options");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

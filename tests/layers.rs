@@ -3,7 +3,7 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Linear, Model, Padding, Pool, Recurrent, Sgd, Tensor, Training};
+    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor, Training};
     let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
 
     let m = Model::new("LayersConv");
@@ -113,6 +113,17 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let out = x.linear(4);
     let options = CrossEntropy::new().weight([0.5, 2.0, 1.0, 0.25]).label_smoothing(0.1).ignore_index(1);
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy_with(y, options), out, sgd())?, "layers_ce_options.rs")?;
+
+    let m = Model::new("LayersNorms");
+    let x = m.input("x", [4, 6, 5]);
+    let y = m.labels("y", [4], 3);
+    let out = x
+        .group_norm(3)
+        .batch_norm1d_with(Norm::new().eps(1e-3).momentum(0.3))
+        .layer_norm_with(1, Norm::new().eps(1e-4).affine(false))
+        .flatten()
+        .linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_norms.rs")?;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use crate::ir::eval::evaluate;
 use crate::ir::{Op, ValueId};
 use crate::test_rng::SplitMix64;
 use crate::{
-    Conv, ConvTranspose, CrossEntropy, Initializer, Labels, Linear, Model, Padding, Pool, Program, Recurrent, Sgd,
-    Tensor,
+    Conv, ConvTranspose, CrossEntropy, Initializer, Labels, Linear, Model, Norm, Padding, Pool, Program, Recurrent,
+    Sgd, Tensor,
 };
 use std::collections::HashMap;
 
@@ -257,6 +257,14 @@ fn normalisation_and_dropout_match_finite_differences() {
     check("batch_norm1d [n, c]", &[5, 4], |m, x| classify(m, x.batch_norm1d()));
     check("batch_norm1d [n, c, l]", &[3, 4, 5], |m, x| classify(m, x.batch_norm1d()));
     check("layer_norm 2 axes", &[3, 4, 5], |m, x| classify(m, x.layer_norm(2)));
+    check("layer_norm eps 0.1, no affine", &[3, 4, 5], |m, x| {
+        classify(m, x.layer_norm_with(1, Norm::new().eps(0.1).affine(false)))
+    });
+    check("batch_norm2d eps 1e-3, momentum 0.3, no affine", IMAGE, |m, x| {
+        classify(m, x.batch_norm2d_with(Norm::new().eps(1e-3).momentum(0.3).affine(false)))
+    });
+    check("group_norm 2 groups of [3, 4, 5]", &[3, 4, 5], |m, x| classify(m, x.group_norm(2)));
+    check("group_norm 1 group of an image", IMAGE, |m, x| classify(m, x.group_norm(1)));
     check("dropout 0.3", &[3, 8], |m, x| classify(m, x.dropout(0.3)));
 }
 

@@ -30,7 +30,7 @@ mod target;
 
 pub use dsl::{
     Cell, CellState, Conv, ConvTranspose, CrossEntropy, Dense, EmbeddingTable, Initializer, Labels, Linear, Model,
-    Padding, Pair, Pool, Recurrent, Tensor, Tokens,
+    Norm, Padding, Pair, Pool, Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
 pub use ir::Shape;

@@ -34,4 +34,5 @@ kiln_runtime::include_models!(
     layers_attention::LayersAttention,
     layers_activations::LayersActivations,
     layers_ce_options::LayersCeOptions,
+    layers_norms::LayersNorms,
 );

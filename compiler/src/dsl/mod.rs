@@ -32,6 +32,7 @@ pub use conv::{Conv, ConvTranspose, Padding, Pair, Pool};
 pub use embedding::Tokens;
 pub use init::{Initializer, Linear};
 pub use loss::CrossEntropy;
+pub use norm::Norm;
 pub use recurrent::{Cell, CellState, Recurrent};
 pub use shared::{Dense, EmbeddingTable};
 

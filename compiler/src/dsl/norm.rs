@@ -1,6 +1,6 @@
 //! Activations, normalisation and dropout. Each is an `nn` module (it takes an index).
 
-use super::Tensor;
+use super::{State, Tensor};
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId};
 use std::panic::Location;
@@ -83,6 +83,79 @@ fn normalize(g: &mut Graph, x: ValueId, mean: ValueId, var: ValueId, eps: f64) -
     let var_eps = g.add(var, eps);
     let std = g.unary(UnaryOp::Sqrt, var_eps);
     g.div(centered, std)
+}
+
+/// Options of the normalisation layers, as PyTorch's: `eps`, `momentum` (batch norm's running
+/// statistics) and `affine` (a learned per-channel or elementwise weight and bias;
+/// `elementwise_affine` in `nn.LayerNorm`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Norm {
+    eps: f64,
+    momentum: f64,
+    affine: bool,
+}
+
+impl Default for Norm {
+    fn default() -> Self {
+        Norm { eps: 1e-5, momentum: 0.1, affine: true }
+    }
+}
+
+impl Norm {
+    /// PyTorch's defaults: eps 1e-5, momentum 0.1, affine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Added to the variance before its square root.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Weight of the batch's statistics in the running ones (batch norm only).
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Whether the layer has a learned weight (init 1) and bias (init 0).
+    pub fn affine(mut self, affine: bool) -> Self {
+        self.affine = affine;
+        self
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(format!("eps must be positive and finite, got {}", self.eps));
+        }
+        if !(0.0..=1.0).contains(&self.momentum) {
+            return Err(format!("momentum must be in [0, 1], got {}", self.momentum));
+        }
+        Ok(())
+    }
+
+    /// Declares `{index}.weight` (init 1) and `{index}.bias` (init 0) of `shape` if `affine`.
+    fn parameters(&self, s: &mut State, index: usize, shape: Shape) -> Option<(ValueId, ValueId)> {
+        self.affine.then(|| {
+            let weight = s.param(index, "weight", shape.clone(), Init::Constant(1.0));
+            (weight, s.param(index, "bias", shape, Init::Constant(0.0)))
+        })
+    }
+}
+
+/// `normalized·weight + bias`, the parameters reshaped to `broadcast` (`normalized` itself
+/// without them).
+fn scale_and_shift(
+    g: &mut Graph,
+    normalized: ValueId,
+    parameters: Option<(ValueId, ValueId)>,
+    broadcast: Shape,
+) -> ValueId {
+    let Some((weight, bias)) = parameters else { return normalized };
+    let (weight, bias) = (g.reshape(weight, broadcast.clone()), g.reshape(bias, broadcast));
+    let scaled = g.mul(normalized, weight);
+    g.add(scaled, bias)
 }
 
 impl<'m> Tensor<'m> {
@@ -227,7 +300,13 @@ impl<'m> Tensor<'m> {
     /// `nn.BatchNorm2d(c)` on `[n, c, h, w]`: see [`Tensor::batch_norm1d`].
     #[track_caller]
     pub fn batch_norm2d(self) -> Tensor<'m> {
-        self.batch_norm("batch_norm2d", 4, Location::caller())
+        self.batch_norm("batch_norm2d", 4, Norm::new(), Location::caller())
+    }
+
+    /// [`Tensor::batch_norm2d`] with options (`nn.BatchNorm2d(c, eps, momentum, affine)`).
+    #[track_caller]
+    pub fn batch_norm2d_with(self, options: Norm) -> Tensor<'m> {
+        self.batch_norm("batch_norm2d", 4, options, Location::caller())
     }
 
     /// `nn.BatchNorm1d(c)` on `[n, c]` or `[n, c, l]`, eps 1e-5, momentum 0.1. The train step
@@ -237,11 +316,24 @@ impl<'m> Tensor<'m> {
     /// A padded last batch's filler rows count in the batch statistics.
     #[track_caller]
     pub fn batch_norm1d(self) -> Tensor<'m> {
-        self.batch_norm("batch_norm1d", 3, Location::caller())
+        self.batch_norm("batch_norm1d", 3, Norm::new(), Location::caller())
     }
 
-    fn batch_norm(self, kind: &str, max_rank: usize, location: &'static Location<'static>) -> Tensor<'m> {
+    /// [`Tensor::batch_norm1d`] with options (`nn.BatchNorm1d(c, eps, momentum, affine)`).
+    #[track_caller]
+    pub fn batch_norm1d_with(self, options: Norm) -> Tensor<'m> {
+        self.batch_norm("batch_norm1d", 3, options, Location::caller())
+    }
+
+    fn batch_norm(
+        self,
+        kind: &str,
+        max_rank: usize,
+        options: Norm,
+        location: &'static Location<'static>,
+    ) -> Tensor<'m> {
         self.layer(kind, location, |s, x, index| {
+            options.check()?;
             let shape = s.graph.shape(x).clone();
             let ranks = if max_rank == 4 { 4..=4 } else { 2..=3 };
             if !ranks.contains(&shape.rank()) {
@@ -258,10 +350,9 @@ impl<'m> Tensor<'m> {
             stat_shape[1] = c;
             let per_channel = |g: &mut Graph, v: ValueId| g.reshape(v, Shape(stat_shape.clone()));
 
-            let gamma = s.param(index, "weight", Shape(vec![c]), Init::Constant(1.0));
-            let beta = s.param(index, "bias", Shape(vec![c]), Init::Constant(0.0));
+            let parameters = options.parameters(s, index, Shape(vec![c]));
             let (mean, var, count) = moments(&mut s.graph, x, &axes);
-            let momentum = 0.1;
+            let momentum = options.momentum;
             let running = |g: &mut Graph, old: ValueId, batch: ValueId, factor: f64| {
                 let batch = g.detach(batch);
                 let batch = g.reshape(batch, Shape(vec![c]));
@@ -280,13 +371,11 @@ impl<'m> Tensor<'m> {
             });
 
             let g = &mut s.graph;
-            let train = normalize(g, x, mean, var, 1e-5);
+            let train = normalize(g, x, mean, var, options.eps);
             let (rm, rv) = (per_channel(g, running_mean), per_channel(g, running_var));
-            let eval = normalize(g, x, rm, rv, 1e-5);
+            let eval = normalize(g, x, rm, rv, options.eps);
             let normalized = g.mode(train, eval);
-            let (gamma, beta) = (per_channel(g, gamma), per_channel(g, beta));
-            let scaled = g.mul(normalized, gamma);
-            Ok(g.add(scaled, beta))
+            Ok(scale_and_shift(g, normalized, parameters, Shape(stat_shape.clone())))
         })
     }
 
@@ -294,7 +383,15 @@ impl<'m> Tensor<'m> {
     /// (init 1) and bias (init 0) of those axes' shape.
     #[track_caller]
     pub fn layer_norm(self, axes: usize) -> Tensor<'m> {
+        self.layer_norm_with(axes, Norm::new())
+    }
+
+    /// [`Tensor::layer_norm`] with options (`nn.LayerNorm(shape, eps, elementwise_affine)`;
+    /// `momentum` does not apply).
+    #[track_caller]
+    pub fn layer_norm_with(self, axes: usize, options: Norm) -> Tensor<'m> {
         self.layer("layer_norm", Location::caller(), |s, x, index| {
+            options.check()?;
             let shape = s.graph.shape(x).clone();
             if axes == 0 || axes >= shape.rank() {
                 return Err(format!(
@@ -304,14 +401,46 @@ impl<'m> Tensor<'m> {
             }
             let first = shape.rank() - axes;
             let normalized_shape = Shape(shape.0[first..].to_vec());
-            let weight = s.param(index, "weight", normalized_shape.clone(), Init::Constant(1.0));
-            let bias = s.param(index, "bias", normalized_shape, Init::Constant(0.0));
+            let parameters = options.parameters(s, index, normalized_shape.clone());
             let reduced: Vec<usize> = (first..shape.rank()).collect();
             let g = &mut s.graph;
             let (mean, var, _) = moments(g, x, &reduced);
-            let normalized = normalize(g, x, mean, var, 1e-5);
-            let scaled = g.mul(normalized, weight);
-            Ok(g.add(scaled, bias))
+            let normalized = normalize(g, x, mean, var, options.eps);
+            Ok(scale_and_shift(g, normalized, parameters, normalized_shape))
+        })
+    }
+
+    /// `nn.GroupNorm(groups, c)` on `[n, c, ..]`: the channels split into `groups` groups of
+    /// consecutive channels, each sample's group normalised by its own mean and biased variance
+    /// (in training and inference alike), then a per-channel weight and bias.
+    #[track_caller]
+    pub fn group_norm(self, groups: usize) -> Tensor<'m> {
+        self.group_norm_with(groups, Norm::new())
+    }
+
+    /// [`Tensor::group_norm`] with options (`nn.GroupNorm(groups, c, eps, affine)`; `momentum`
+    /// does not apply).
+    #[track_caller]
+    pub fn group_norm_with(self, groups: usize, options: Norm) -> Tensor<'m> {
+        self.layer("group_norm", Location::caller(), |s, x, index| {
+            options.check()?;
+            let shape = s.graph.shape(x).clone();
+            if shape.rank() < 2 {
+                return Err(format!("group_norm expects [batch, channels, ..], got {shape}"));
+            }
+            let (n, c) = (shape.0[0], shape.0[1]);
+            if groups == 0 || !c.is_multiple_of(groups) {
+                return Err(format!("{groups} groups do not divide {c} channels"));
+            }
+            let parameters = options.parameters(s, index, Shape(vec![c]));
+            let g = &mut s.graph;
+            let grouped = g.reshape(x, Shape(vec![n, groups, shape.numel() / (n * groups)]));
+            let (mean, var, _) = moments(g, grouped, &[2]);
+            let normalized = normalize(g, grouped, mean, var, options.eps);
+            let normalized = g.reshape(normalized, shape.clone());
+            let mut broadcast = vec![1; shape.rank()];
+            broadcast[1] = c;
+            Ok(scale_and_shift(g, normalized, parameters, Shape(broadcast)))
         })
     }
 }

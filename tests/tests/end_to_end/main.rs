@@ -802,7 +802,8 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// conv_transpose2d, zero padding, BCE (with and without logits), softmax, concat, hinge
 /// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
 /// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid,
-/// cross-entropy with class weights, label smoothing and an ignored class. Each
+/// cross-entropy with class weights, label smoothing and an ignored class, group norm and the
+/// norms' options. Each
 /// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
@@ -830,6 +831,9 @@ fn layers_match_pytorch() {
     layer_parity!(LayersActivations, "activations");
     // Class weights (a constant the trainer writes once), label smoothing, an ignored class.
     layer_parity!(LayersCeOptions, "ce_options");
+    // GroupNorm; batch norm with eps and momentum (the running statistics after the step);
+    // layer norm without a weight and bias.
+    layer_parity!(LayersNorms, "norms");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

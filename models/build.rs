@@ -15,14 +15,14 @@ fn conv_bn(x: Tensor<'_>, channels: usize) -> Tensor<'_> {
 }
 
 /// The MNIST MLP: 784-256-10, ReLU, softmax cross-entropy.
-fn mnist_mlp(name: &str, file: &str, training: Training) -> Result<(), Box<dyn std::error::Error>> {
+fn mnist_mlp(name: &str, file: &str, training: Training) -> Result<kiln_compiler::Program, Box<dyn std::error::Error>> {
     let model = Model::new(name);
     let images = model.input("images", [64, 1, 28, 28]);
     let labels = model.labels("labels", [64], 10);
     let logits = images.flatten().linear(256).relu().linear(10);
     let program = model.compile(logits.cross_entropy(labels), logits, training)?;
     kiln_compiler::write_to_out_dir(&program, file)?;
-    Ok(())
+    Ok(program)
 }
 
 /// LeNet-5 as in the course (padding 2 stands in for 32x32 inputs).
@@ -53,7 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build");
 
     let started = std::time::Instant::now();
-    mnist_mlp("MnistMlp", "mnist_mlp.rs", Sgd::new(0.1).into())?;
+    let mlp = mnist_mlp("MnistMlp", "mnist_mlp.rs", Sgd::new(0.1).into())?;
+    // The deployable half: `predict` alone, loading the trainer's checkpoints.
+    kiln_compiler::write_predictor_to_out_dir(&mlp, "mnist_mlp_predictor.rs")?;
     println!("cargo:warning=kiln compiled MnistMlp in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     lenet5("LeNet5", "le_net5.rs", Adam::new(2e-3).into())?;
     // The same two without fusion, the baseline of the fusion benchmarks.

@@ -6,7 +6,7 @@ include!("zoo.rs");
 include!("layers.rs");
 
 /// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
-fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std::error::Error>> {
+fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<kiln_compiler::Program, Box<dyn std::error::Error>> {
     let model = Model::new(name);
     let x = model.input("x", [8, 12]);
     let y = model.labels("y", [8], 3);
@@ -15,7 +15,7 @@ fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<(), Box<dyn std
     let program = model.compile(loss, logits, training)?;
     let file = format!("{}.rs", program.module_name());
     kiln_compiler::write_to_out_dir(&program, &file)?;
-    Ok(())
+    Ok(program)
 }
 
 /// The MNIST MLP of `models/build.rs` (same declaration, so the same initial weights) with
@@ -53,7 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "RmspropCenteredMomentum",
         RmsProp { momentum: 0.9, centered: true, weight_decay: 1e-3, ..RmsProp::new(0.01) },
     )?;
-    tiny_mlp("AdamDefault", Adam::new(0.01))?;
+    // With a predictor, which must skip the Adam moments in the trainer's checkpoints.
+    let adam = tiny_mlp("AdamDefault", Adam::new(0.01))?;
+    kiln_compiler::write_predictor_to_out_dir(&adam, "adam_default_predictor.rs")?;
     tiny_mlp("AdamCourse", Adam { betas: (0.9, 0.99), weight_decay: 1e-3, ..Adam::new(0.01) })?;
     tiny_mlp("AdamW", Adam { weight_decay: 0.1, ..Adam::adamw(0.01) })?;
     tiny_mlp(

@@ -123,7 +123,9 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
         .layer_norm_with(1, Norm::new().eps(1e-4).affine(false))
         .flatten()
         .linear(3);
-    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_norms.rs")?;
+    let norms = m.compile(out.cross_entropy(y), out, sgd())?;
+    kiln_compiler::write_to_out_dir(&norms, "layers_norms.rs")?;
+    kiln_compiler::write_predictor_to_out_dir(&norms, "layers_norms_predictor.rs")?;
     Ok(())
 }
 

@@ -488,7 +488,8 @@ fn loss_options_match_pytorch_in_f64() {
     let z: Vec<f64> = (0..24).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
     let y = vec![0.0, 1.0, 3.0, 1.0, 2.0, 0.0];
     let t: Vec<f64> = (0..24).map(|i| ((i * 5 % 13) as f64 + 1.0) / 14.0).collect();
-    let loss_of = |f: &dyn for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>| {
+    type Loss = dyn for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>;
+    let loss_of = |f: &Loss| {
         let model = Model::new("Loss");
         let x = model.input("x", [2, 3, 4]);
         let loss = f(&model, x);
@@ -505,22 +506,22 @@ fn loss_options_match_pytorch_in_f64() {
         }
         evaluate(&program.graph, &feeds)[program.loss][0]
     };
-    let weight = [0.5, 2.0, 1.0, 0.25];
+    const WEIGHT: [f64; 4] = [0.5, 2.0, 1.0, 0.25];
     fn labels(m: &Model) -> Labels<'_> {
         m.labels("y", [2, 3], 4)
     }
     fn target(m: &Model) -> Tensor<'_> {
         m.input("t", [2, 3, 4])
     }
-    let cases: [(&str, f64, &dyn for<'m> Fn(&'m Model, Tensor<'m>) -> Tensor<'m>); 7] = [
+    let cases: [(&str, f64, &Loss); 7] = [
         ("weight, label_smoothing, ignore_index", 2.144057982248769, &|m, x| {
-            let options = CrossEntropy::new().weight(weight).label_smoothing(0.1).ignore_index(1);
+            let options = CrossEntropy::new().weight(WEIGHT).label_smoothing(0.1).ignore_index(1);
             x.cross_entropy_with(labels(m), options)
         }),
         ("label_smoothing", 2.36388943201792, &|m, x| {
             x.cross_entropy_with(labels(m), CrossEntropy::new().label_smoothing(0.2))
         }),
-        ("weight", 2.5916429972899793, &|m, x| x.cross_entropy_with(labels(m), CrossEntropy::new().weight(weight))),
+        ("weight", 2.5916429972899793, &|m, x| x.cross_entropy_with(labels(m), CrossEntropy::new().weight(WEIGHT))),
         ("ignore_index", 2.6191343714071498, &|m, x| {
             x.cross_entropy_with(labels(m), CrossEntropy::new().ignore_index(0))
         }),

@@ -41,14 +41,29 @@ pub use target::Target;
 /// Emits `program` to `$OUT_DIR/file_name` for the app to `include!`, and its compile report
 /// beside it (`file_name` with `.report.txt`); returns the source's path.
 pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::var_os("OUT_DIR")
-        .ok_or_else(|| std::io::Error::other("OUT_DIR is not set: call this from build.rs"))?;
-    let path = std::path::Path::new(&dir).join(file_name);
+    let path = out_dir_path(file_name)?;
     let (source, report) = codegen::emit_with_report(program);
     std::fs::write(&path, source)?;
     std::fs::write(path.with_extension("report.txt"), report)?;
     Ok(path)
 }
+
+/// Writes `program`'s predictor ([`codegen::emit_predictor`]: `predict` alone, as the type
+/// `{Name}Predictor` in the module `{module}_predictor`) to `$OUT_DIR/file_name`, for an app
+/// that only runs a trained model.
+pub fn write_predictor_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
+    let path = out_dir_path(file_name)?;
+    std::fs::write(&path, codegen::emit_predictor(program))?;
+    Ok(path)
+}
+
+/// `$OUT_DIR/file_name`, or an error outside a build script.
+fn out_dir_path(file_name: &str) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::var_os("OUT_DIR")
+        .ok_or_else(|| std::io::Error::other("OUT_DIR is not set: call this from build.rs"))?;
+    Ok(std::path::Path::new(&dir).join(file_name))
+}
+
 #[cfg(test)]
 mod random_models;
 #[cfg(test)]

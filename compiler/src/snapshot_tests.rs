@@ -1,7 +1,9 @@
 //! Snapshots of the IR and the emitted source of the reference MLP (and of small mixed-precision
 //! and f64 ones), and of build errors.
 
-use crate::{codegen, Conv, ConvTranspose, Model, Padding, Pool, Precision, Sgd, Target, Tensor, Training};
+use crate::{
+    codegen, Conv, ConvTranspose, CrossEntropy, Model, Norm, Padding, Pool, Precision, Sgd, Target, Tensor, Training,
+};
 
 /// The reference MLP, its tiles shaped for `target` (the snapshots pin AVX2, so they do not
 /// depend on the machine that runs them).
@@ -26,6 +28,12 @@ fn mnist_mlp_ir() {
 #[test]
 fn mnist_mlp_emitted_source() {
     insta::assert_snapshot!(codegen::emit(&mnist_mlp()));
+}
+
+/// The predictor: the trainer's forward kernels alone, and no optimizer.
+#[test]
+fn mnist_mlp_predictor_source() {
+    insta::assert_snapshot!(codegen::emit_predictor(&mnist_mlp()));
 }
 
 #[test]
@@ -212,6 +220,34 @@ fn invalid_models_fail_with_located_messages() {
         let logits = x.linear(3);
         derivative(&m, x, logits);
         record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+    }
+
+    // Options out of range: activations, norms and losses.
+    let options: Vec<Layer> = vec![
+        |x| x.softplus(0.0),
+        |x| x.elu(f64::NAN),
+        |x| x.group_norm(3),
+        |x| x.batch_norm2d_with(Norm::new().momentum(1.5)),
+        |x| x.layer_norm_with(2, Norm::new().eps(0.0)),
+    ];
+    for layer in options {
+        let m = Model::new("M");
+        let logits = layer(m.input("x", [8, 2, 6, 6])).flatten().linear(3);
+        record(m.compile(logits.cross_entropy(m.labels("y", [8], 3)), logits, Sgd::new(0.1)));
+    }
+    type Loss = for<'m> fn(&'m Model, Tensor<'m>) -> Tensor<'m>;
+    let losses: Vec<Loss> = vec![
+        |m, x| x.cross_entropy_with(m.labels("y", [8], 3), CrossEntropy::new().weight([1.0, 2.0])),
+        |m, x| x.cross_entropy_with(m.labels("y", [8], 3), CrossEntropy::new().weight([1.0, -2.0, 1.0])),
+        |m, x| x.cross_entropy_with(m.labels("y", [8], 3), CrossEntropy::new().label_smoothing(1.5)),
+        |m, x| x.cross_entropy_with(m.labels("y", [8], 3), CrossEntropy::new().ignore_index(3)),
+        |m, x| x.huber_loss(m.input("t", [8, 3]), -1.0),
+        |m, x| x.kl_div(m.input("t", [8, 4])),
+    ];
+    for loss in losses {
+        let m = Model::new("M");
+        let logits = m.input("x", [8, 16]).linear(3);
+        record(m.compile(loss(&m, logits), logits, Sgd::new(0.1)));
     }
 
     insta::assert_snapshot!(messages.join("\n"));

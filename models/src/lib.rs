@@ -2,6 +2,7 @@
 
 kiln_runtime::include_models!(
     mnist_mlp::MnistMlp,
+    mnist_mlp_predictor::MnistMlpPredictor,
     le_net5::LeNet5,
     mnist_mlp_unfused::MnistMlpUnfused,
     le_net5_unfused::LeNet5Unfused,

@@ -35,4 +35,6 @@ kiln_runtime::include_models!(
     layers_activations::LayersActivations,
     layers_ce_options::LayersCeOptions,
     layers_norms::LayersNorms,
+    layers_norms_predictor::LayersNormsPredictor,
+    adam_default_predictor::AdamDefaultPredictor,
 );

@@ -483,7 +483,8 @@ mod tests {
     #[test]
     fn sigmoid_silu_elu_and_softplus_match_pytorch_far_out_and_at_zero() {
         let xs = [-800.0, -1.0, 0.0, 1.0, 800.0];
-        let cases: [(&str, fn(Tensor) -> Tensor, [f64; 5], [f64; 5]); 4] = [
+        type Activation = fn(Tensor) -> Tensor;
+        let cases: [(&str, Activation, [f64; 5], [f64; 5]); 4] = [
             (
                 "sigmoid",
                 |x| x.sigmoid(),

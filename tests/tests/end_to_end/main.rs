@@ -1070,3 +1070,43 @@ fn bf16_stores_round_to_nearest_even() {
         }
     }
 }
+
+/// A predictor gives its trainer's outputs, bit for bit: after loading a trainer's checkpoint
+/// whose Adam moments it skips, and after loading a PyTorch `state_dict` with running
+/// statistics. Any batch of 1 to `BATCH` rows gives the same rows as a full batch.
+#[test]
+fn predictors_reproduce_their_trainers() {
+    use kiln_tests::{AdamDefault, AdamDefaultPredictor, LayersNorms, LayersNormsPredictor};
+    let dir = std::env::temp_dir().join(format!("kiln-predictor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = SplitMix64::new(11, 0);
+    let x: Vec<f32> = (0..8 * 12).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+    let y: Vec<u32> = (0..8).map(|i| i % 3).collect();
+    let mut trainer = AdamDefault::new(&cpu(), 3);
+    for _ in 0..5 {
+        trainer.train_step(&x, &y).unwrap();
+    }
+    let checkpoint = dir.join("adam.safetensors");
+    trainer.save(&checkpoint).unwrap();
+    assert!(!AdamDefault::STATE.is_empty(), "the checkpoint holds optimizer state");
+    let mut predictor = AdamDefaultPredictor::open(&cpu(), &checkpoint).unwrap();
+    let full = predictor.predict(&x).unwrap();
+    assert_eq!(full, trainer.predict(&x).unwrap());
+    for rows in [1, 3, 8] {
+        assert_eq!(predictor.predict(&x[..rows * 12]).unwrap(), full[..rows * 3], "{rows} rows");
+    }
+    assert!(matches!(predictor.predict(&x[..5]), Err(Error::InputLength { .. })));
+    assert_eq!(predictor.parameter("0.weight"), trainer.parameter("0.weight"));
+
+    let state_dict = fixture("layers_norms_state_dict.safetensors");
+    let mut trainer = LayersNorms::new(&cpu(), 0);
+    trainer.load(&state_dict).unwrap();
+    let mut predictor = LayersNormsPredictor::open(&cpu(), &state_dict).unwrap();
+    let x: Vec<f32> = (0..4 * 30).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+    assert_eq!(predictor.predict(&x).unwrap(), trainer.predict(&x).unwrap());
+    assert_eq!(predictor.parameter("1.running_var"), trainer.parameter("1.running_var"));
+    let wrong = fixture("layers_misc_state_dict.safetensors");
+    let err = predictor.load(&wrong).unwrap_err().to_string();
+    assert!(err.contains("layers_misc_state_dict.safetensors"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -126,6 +126,17 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let norms = m.compile(out.cross_entropy(y), out, sgd())?;
     kiln_compiler::write_to_out_dir(&norms, "layers_norms.rs")?;
     kiln_compiler::write_predictor_to_out_dir(&norms, "layers_norms_predictor.rs")?;
+
+    let m = Model::new("LayersGroups");
+    let x = m.input("x", [4, 4, 7, 6]);
+    let y = m.labels("y", [4], 3);
+    let out = x
+        .conv2d(Conv::new(8, 3).padding(1).groups(2))
+        .relu()
+        .conv2d(Conv::new(8, 3).stride(2).groups(8))
+        .flatten()
+        .linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_groups.rs")?;
     Ok(())
 }
 

@@ -154,6 +154,9 @@ fn convolutions_match_finite_differences() {
         classify(m, x.conv2d(Conv::new(2, 3).padding(Padding::Same).dilation(2).bias(false)))
     });
     check("conv1d k3 s2 p1", &[3, 2, 9], |m, x| classify(m, x.conv1d(Conv::new(3, 3).stride(2).padding(1))));
+    check("conv2d 2 groups", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(4, 3).groups(2).padding(1))));
+    check("conv2d depthwise x2, stride 2", IMAGE, |m, x| classify(m, x.conv2d(Conv::new(4, 3).groups(2).stride(2))));
+    check("conv1d depthwise", &[3, 2, 9], |m, x| classify(m, x.conv1d(Conv::new(2, 3).groups(2))));
     check("conv_transpose2d s2 p1 op1", IMAGE, |m, x| {
         classify(m, x.conv_transpose2d(ConvTranspose::new(2, 3).stride(2).padding(1).output_padding(1)))
     });

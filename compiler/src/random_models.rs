@@ -1,8 +1,8 @@
 //! Property test: random layer stacks compile and emit, or fail with an error located at their
-//! DSL line. None may panic. Image stacks draw convolutions, transposed convolutions (with
-//! output padding and dilation), pools with padding and ceil mode, batch norm and residual
-//! adds; sequence stacks draw RNNs, LSTMs, self-attention, 1-D convolutions, layer norm and
-//! dropout. Both end in a linear head.
+//! DSL line. None may panic. Image stacks draw convolutions (some grouped), transposed
+//! convolutions (with output padding and dilation), pools with padding and ceil mode, batch
+//! norm and residual adds; sequence stacks draw RNNs, LSTMs, self-attention, 1-D convolutions,
+//! layer norm and dropout. Both end in a linear head.
 //!
 //! `KILN_RANDOM_MODELS=count` and `KILN_RANDOM_SEED=seed` widen a local run; CI runs the
 //! default count from the default seed, within [`BUDGET`].
@@ -49,6 +49,7 @@ enum Layer {
         stride: [usize; 2],
         padding: Option<[usize; 2]>,
         dilation: [usize; 2],
+        groups: usize,
         bias: bool,
     },
     ConvTranspose {
@@ -150,9 +151,10 @@ impl Stack {
         for layer in &self.layers {
             let h = *values.last().expect("the input is first");
             let next = match *layer {
-                Layer::Conv { out, kernel, stride, padding, dilation, bias } => {
+                Layer::Conv { out, kernel, stride, padding, dilation, groups, bias } => {
                     let padding = padding.map_or(Padding::Same, Padding::from);
-                    h.conv2d(Conv::new(out, kernel).stride(stride).padding(padding).dilation(dilation).bias(bias))
+                    let conv = Conv::new(out, kernel).stride(stride).padding(padding).dilation(dilation);
+                    h.conv2d(conv.groups(groups).bias(bias))
                 }
                 Layer::ConvTranspose { out, kernel, stride, padding, output_padding, dilation } => h.conv_transpose2d(
                     ConvTranspose::new(out, kernel)
@@ -248,6 +250,8 @@ impl Layer {
                 stride: rng.pair(1, 3),
                 padding: (!rng.chance(20)).then(|| rng.pair(0, 2)),
                 dilation: rng.pair(1, 2),
+                // Groups that may not divide the channels: those models must be rejected.
+                groups: if rng.chance(25) { rng.range(2, 4) } else { 1 },
                 bias: rng.chance(70),
             },
             2 | 3 => {
@@ -288,9 +292,9 @@ impl fmt::Display for Stack {
         writeln!(f, "let y = model.labels(\"y\", [{}], {});", self.input[0], self.classes)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let call = match layer {
-                Layer::Conv { out, kernel, stride, padding, dilation, bias } => {
+                Layer::Conv { out, kernel, stride, padding, dilation, groups, bias } => {
                     let padding = padding.map_or("Padding::Same".to_string(), |p| format!("{p:?}"));
-                    format!("conv2d(Conv::new({out}, {kernel:?}).stride({stride:?}).padding({padding}).dilation({dilation:?}).bias({bias}))")
+                    format!("conv2d(Conv::new({out}, {kernel:?}).stride({stride:?}).padding({padding}).dilation({dilation:?}).groups({groups}).bias({bias}))")
                 }
                 Layer::ConvTranspose { out, kernel, stride, padding, output_padding, dilation } => format!(
                     "conv_transpose2d(ConvTranspose::new({out}, {kernel:?}).stride({stride:?}).padding({padding:?}).output_padding({output_padding:?}).dilation({dilation:?}))"

@@ -36,5 +36,6 @@ kiln_runtime::include_models!(
     layers_ce_options::LayersCeOptions,
     layers_norms::LayersNorms,
     layers_norms_predictor::LayersNormsPredictor,
+    layers_groups::LayersGroups,
     adam_default_predictor::AdamDefaultPredictor,
 );

@@ -52,6 +52,7 @@ pub struct Conv {
     stride: Pair,
     padding: Padding,
     dilation: Pair,
+    groups: usize,
     bias: bool,
     weight_init: Initializer,
     bias_init: Initializer,
@@ -67,6 +68,7 @@ impl Conv {
             stride: Pair([1, 1]),
             padding: Padding::Explicit(Pair([0, 0])),
             dilation: Pair([1, 1]),
+            groups: 1,
             bias: true,
             weight_init: Initializer::Default,
             bias_init: Initializer::Default,
@@ -88,9 +90,29 @@ impl Conv {
         Conv { dilation: dilation.into(), ..self }
     }
 
+    /// Channel groups: input and output channels split into `groups` groups, each output
+    /// group seeing only its input group (`groups` = input channels: depthwise). The weight is
+    /// `[out, in / groups, ..]`, as PyTorch's.
+    pub fn groups(self, groups: usize) -> Self {
+        Conv { groups, ..self }
+    }
+
     /// With (the default) or without a bias.
     pub fn bias(self, bias: bool) -> Self {
         Conv { bias, ..self }
+    }
+
+    /// Input channels per group for `channels` input channels, checking that `groups` divides
+    /// both the input and the output channels.
+    fn group_width(&self, channels: usize) -> Result<usize, String> {
+        let groups = self.groups;
+        if groups == 0 || !channels.is_multiple_of(groups) || !self.out_channels.is_multiple_of(groups) {
+            return Err(format!(
+                "groups {groups} must divide the {channels} input and {} output channels",
+                self.out_channels
+            ));
+        }
+        Ok(channels / groups)
     }
 
     /// How the weight is initialised.
@@ -266,13 +288,25 @@ fn conv_image(s: &mut State, x: ValueId, index: usize, options: &Conv, weight_sh
     let [oh, ow] = window.positions([h, w]).expect("checked");
     let [kh, kw] = window.kernel;
     let o = options.out_channels;
-    let fans = (c * kh * kw, o * kh * kw);
+    let groups = options.groups;
+    let fans = (c / groups * kh * kw, o * kh * kw);
     let weight = s.param(index, "weight", weight_shape, options.weight_init.resolve(fans));
     s.weights.push(weight);
     let cols = im2col(&mut s.graph, x, window);
     let g = &mut s.graph;
-    let w2 = g.reshape(weight, Shape(vec![o, c * kh * kw]));
-    let y = g.matmul(w2, cols);
+    let y = if groups == 1 {
+        let w2 = g.reshape(weight, Shape(vec![o, c * kh * kw]));
+        g.matmul(w2, cols)
+    } else {
+        // One product per group, as a broadcast multiply and a sum over each group's taps:
+        // [groups, out/groups, taps, 1] * [groups, 1, taps, n·oh·ow].
+        let taps = c / groups * kh * kw;
+        let w4 = g.reshape(weight, Shape(vec![groups, o / groups, taps, 1]));
+        let x4 = g.reshape(cols, Shape(vec![groups, 1, taps, n * oh * ow]));
+        let products = g.mul(w4, x4);
+        let sums = g.sum(products, &[2]);
+        g.reshape(sums, Shape(vec![o, n * oh * ow]))
+    };
     let y = g.reshape(y, Shape(vec![o, n, oh, ow]));
     let y = g.permute(y, &[1, 0, 2, 3]);
     add_channel_bias(s, y, index, options.bias, options.bias_init, fans)
@@ -337,14 +371,15 @@ fn pool_image(g: &mut Graph, x: ValueId, options: &Pool, max: bool) -> Result<Va
 }
 
 impl<'m> Tensor<'m> {
-    /// `nn.Conv2d(in, out, kernel, stride, padding, dilation, bias)` on `[n, in, h, w]`, as
-    /// cross-correlation; weight `[out, in, kh, kw]`, bias `[out]`.
+    /// `nn.Conv2d(in, out, kernel, stride, padding, dilation, groups, bias)` on
+    /// `[n, in, h, w]`, as cross-correlation; weight `[out, in / groups, kh, kw]`, bias `[out]`.
     #[track_caller]
     pub fn conv2d(self, options: Conv) -> Tensor<'m> {
         self.layer("conv2d", Location::caller(), |s, x, index| {
             let [_, c, ..] = image_dims(&s.graph, x, "conv2d")?;
             let [kh, kw] = options.kernel.0;
-            conv_image(s, x, index, &options, Shape(vec![options.out_channels, c, kh, kw]))
+            let per_group = options.group_width(c)?;
+            conv_image(s, x, index, &options, Shape(vec![options.out_channels, per_group, kh, kw]))
         })
     }
 
@@ -367,7 +402,8 @@ impl<'m> Tensor<'m> {
                 ..options
             };
             let k = options.kernel.0[1];
-            let y = conv_image(s, image, index, &options, Shape(vec![options.out_channels, c, k]))?;
+            let per_group = options.group_width(c)?;
+            let y = conv_image(s, image, index, &options, Shape(vec![options.out_channels, per_group, k]))?;
             let [n, o, _, l] = s.graph.shape(y).0[..] else { unreachable!() };
             Ok(s.graph.reshape(y, Shape(vec![n, o, l])))
         })

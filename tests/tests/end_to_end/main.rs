@@ -803,7 +803,7 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
 /// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid,
 /// cross-entropy with class weights, label smoothing and an ignored class, group norm and the
-/// norms' options. Each
+/// norms' options, grouped and depthwise convolutions. Each
 /// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
@@ -834,6 +834,8 @@ fn layers_match_pytorch() {
     // GroupNorm; batch norm with eps and momentum (the running statistics after the step);
     // layer norm without a weight and bias.
     layer_parity!(LayersNorms, "norms");
+    // A grouped convolution, then a depthwise one.
+    layer_parity!(LayersGroups, "groups");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

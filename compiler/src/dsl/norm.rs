@@ -16,20 +16,21 @@ pub(crate) fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
     g.sub(shifted, log_sum)
 }
 
-/// The logistic function 1 / (1 + e^-x), as 1 / (1 + e) above 0 and e / (1 + e) below, with
-/// e = e^-|x| <= 1: no exponential overflows, so the gradient is finite (0) far below 0 where
-/// the naive form's is NaN (e^-x = inf times a zero derivative of the reciprocal).
+/// Below this, the sigmoid's argument is clamped: e^-x stays finite (e^80 ≈ 5.5e34 fits f32),
+/// and the value and gradient there (under 1.9e-35) are zero to f32's normal range.
+const SIGMOID_FLOOR: f64 = -80.0;
+
+/// The logistic function 1 / (1 + e^-x), with x clamped below at [`SIGMOID_FLOOR`] so that
+/// e^-x never overflows: the naive form's gradient far below 0 is NaN (e^-x = inf times the
+/// reciprocal's zero derivative).
 pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
-    let e = SignHalves::of(g, x).exp_minus_abs(g);
+    let floor = g.scalar_like(SIGMOID_FLOOR, x);
+    let clamped = g.binary(BinaryOp::Max, x, floor);
+    let neg = g.unary(UnaryOp::Neg, clamped);
+    let e = g.unary(UnaryOp::Exp, neg);
     let one = g.scalar_like(1.0, e);
-    let denominator = g.add(one, e);
-    // 1 above 0 (no gradient flows through the comparison), else e.
-    let zero = g.scalar_like(0.0, x);
-    let above = g.binary(BinaryOp::Greater, x, zero);
-    let one_minus_e = g.sub(one, e);
-    let lift = g.mul(above, one_minus_e);
-    let numerator = g.add(e, lift);
-    g.div(numerator, denominator)
+    let denom = g.add(one, e);
+    g.unary(UnaryOp::Recip, denom)
 }
 
 /// `x` split at 0 as `max(x, 0) + min(x, 0)`, each half through `relu`, whose gradient at 0 is

@@ -119,7 +119,9 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let y = m.labels("y", [4], 3);
     let out = x
         .group_norm(3)
+        .tanh()
         .batch_norm1d_with(Norm::new().eps(1e-3).momentum(0.3))
+        .tanh()
         .layer_norm_with(1, Norm::new().eps(1e-4).affine(false))
         .flatten()
         .linear(3);

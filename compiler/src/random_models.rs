@@ -2,7 +2,8 @@
 //! DSL line. None may panic. Image stacks draw convolutions (some grouped), transposed
 //! convolutions (with output padding and dilation), pools with padding and ceil mode, batch
 //! norm and residual adds; sequence stacks draw RNNs, LSTMs, self-attention, 1-D convolutions,
-//! layer norm and dropout. Both end in a linear head.
+//! layer norm and dropout. Both end in a linear head. Each compiled program's IR must read back
+//! as printed ([`crate::ir::Graph::parse`]).
 //!
 //! `KILN_RANDOM_MODELS=count` and `KILN_RANDOM_SEED=seed` widen a local run; CI runs the
 //! default count from the default seed, within [`BUDGET`].
@@ -203,6 +204,11 @@ impl Stack {
         let program = model.compile(loss, logits, training)?;
         let (source, _report) = codegen::emit_with_report(&program);
         assert!(source.contains("pub struct Random"), "the emitted source declares the trainer");
+        let read = crate::ir::Graph::parse(&program.graph.to_string()).expect("the IR reads back");
+        let nodes = &program.graph.nodes;
+        if let Some(v) = (0..nodes.len().max(read.nodes.len())).find(|&v| read.nodes.get(v) != nodes.get(v)) {
+            panic!("{} reads back as {:?}", program.graph.describe(v), read.nodes.get(v));
+        }
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! Emits a program as Rust source: CubeCL kernels plus a typed trainer struct.
 
 mod direct_conv;
+#[cfg(test)]
+mod filetests;
 mod kernel;
 pub mod memory;
 mod predictor;

@@ -4,10 +4,12 @@
 //! Values are numbered in creation order, which is always a topological order.
 
 pub mod eval;
+mod parse;
 mod print;
 pub mod shape;
 mod verify;
 
+pub use parse::ParseError;
 pub use shape::Shape;
 pub use verify::{verify, Violation};
 

@@ -670,8 +670,11 @@ impl<'a> Expr<'a> {
             };
             lines.push(format!("let f = {index};"));
             for (k, d) in by_index {
+                // `f` spans the whole frame: only the frame's outermost axis needs no modulo.
                 let shape = &self.frames[k];
-                lines.extend(self.coords(k, "f", shape, &shape.contiguous_strides(), &[d]));
+                let strides = shape.contiguous_strides();
+                let outermost = (0..shape.rank()).filter(|&a| shape.0[a] > 1).max_by_key(|&a| strides[a]);
+                lines.push(Self::coord_line(k, "f", shape, &strides, d, Some(d) == outermost));
             }
         }
         lines.extend(self.lines.iter().cloned());
@@ -788,16 +791,20 @@ impl<'a> Expr<'a> {
         let outermost = axes.iter().copied().filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d]);
         axes.iter()
             .filter(|&&d| shape.0[d] > 1 && self.used_axes.contains(&(frame, d)))
-            .map(|&d| {
-                let c = Self::coord(frame, d);
-                match (strides[d] == 1, Some(d) == outermost) {
-                    (true, true) => format!("let {c} = {index};"),
-                    (true, false) => format!("let {c} = {index} % {};", shape.0[d]),
-                    (false, true) => format!("let {c} = {index} / {};", strides[d]),
-                    (false, false) => format!("let {c} = ({index} / {}) % {};", strides[d], shape.0[d]),
-                }
-            })
+            .map(|&d| Self::coord_line(frame, index, shape, strides, d, Some(d) == outermost))
             .collect()
+    }
+
+    /// `let c{d} = (index / stride) % size;`, without the modulo on the `outermost` axis of
+    /// what `index` spans and without the division for a stride of 1.
+    fn coord_line(frame: usize, index: &str, shape: &Shape, strides: &[usize], d: usize, outermost: bool) -> String {
+        let c = Self::coord(frame, d);
+        match (strides[d] == 1, outermost) {
+            (true, true) => format!("let {c} = {index};"),
+            (true, false) => format!("let {c} = {index} % {};", shape.0[d]),
+            (false, true) => format!("let {c} = {index} / {};", strides[d]),
+            (false, false) => format!("let {c} = ({index} / {}) % {};", strides[d], shape.0[d]),
+        }
     }
 
     /// The kernel's parameters: the buffers it reads (`in{k}`), then those it writes.

@@ -772,7 +772,7 @@ macro_rules! layer_parity {
 /// by the names its `TRAIN_FEEDS` list (a name the fixture lacks is its `target`).
 fn step_through_trait<T: kiln_runtime::Trainer<Float = f32>>(trainer: &mut T, file: &SafeTensors) -> f32 {
     use kiln_runtime::Feed;
-    let key = |name: &'static str| if file.names().contains(&&name.to_string()) { name } else { "target" };
+    let key = |name: &'static str| if file.names().iter().any(|n| *n == name) { name } else { "target" };
     let columns: Vec<(Vec<f32>, Vec<u32>)> = T::TRAIN_FEEDS
         .iter()
         .map(|spec| match spec.classes {

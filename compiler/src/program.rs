@@ -236,6 +236,14 @@ impl Program {
         self.finite_gradients = self.finite_gradients.map(&f);
     }
 
+    /// What a checkpoint holds besides optimizer state, in its order: the trained parameters,
+    /// the frozen ones, then the running statistics, each with its (PyTorch) name.
+    pub fn checkpoint_tensors(&self) -> Vec<(&str, ValueId)> {
+        let params = self.params.iter().map(|q| (q.name.as_str(), q.value));
+        let frozen = self.frozen.iter().map(|f| (f.name.as_str(), f.value));
+        params.chain(frozen).chain(self.statistics.iter().map(|s| (s.name.as_str(), s.value))).collect()
+    }
+
     /// Every parameter value, trained or frozen, in declaration order (initialisation streams).
     pub fn all_params(&self) -> Vec<(&str, ValueId)> {
         let mut all: Vec<(&str, ValueId)> = self.params.iter().map(|q| (q.name.as_str(), q.value)).collect();

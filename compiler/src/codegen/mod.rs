@@ -678,12 +678,7 @@ fn emit_trainer(
             st.name
         ));
     }
-    for (value, data) in &p.constants {
-        // A constant no entry point reads has no buffer.
-        let Some(&slot) = slots.get(aliases.get(value).unwrap_or(value)) else { continue };
-        let data: Vec<String> = data.iter().map(|x| format!("{x:?}{float}")).collect();
-        w.line(&format!("arena.write({slot}, &[{}]); // {}", data.join(", "), describe(p, *value)));
-    }
+    emit_constants(w, p, slots, aliases);
     let lr = p.initial_learning_rate;
     w.line(&format!(
         "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: {} }};",
@@ -856,13 +851,7 @@ fn emit_trainer(
         w.close("}");
         w.blank();
     };
-    let values: Vec<(&str, ValueId)> = p
-        .params
-        .iter()
-        .map(|q| (q.name.as_str(), q.value))
-        .chain(p.frozen.iter().map(|f| (f.name.as_str(), f.value)))
-        .chain(p.statistics.iter().map(|s| (s.name.as_str(), s.value)))
-        .collect();
+    let values = p.checkpoint_tensors();
     lookup(
         w,
         "/// A parameter's (trained or frozen) or running statistic's current values (row-major, PyTorch layout).",
@@ -1039,6 +1028,17 @@ fn emit_feed_constants(w: &mut Writer, p: &Program, feeds: &Feeds) {
             w.line(&format!("/// Number of classes of `{name}`."));
             w.line(&format!("pub const {}_CLASSES: usize = {classes};", name.to_uppercase()));
         }
+    }
+}
+
+/// `arena.write(..)` of each constant tensor's data, in a constructor where `arena` is bound.
+fn emit_constants(w: &mut Writer, p: &Program, slots: &BTreeMap<ValueId, usize>, aliases: &BTreeMap<ValueId, ValueId>) {
+    let float = p.precision.float();
+    for (value, data) in &p.constants {
+        // A constant no entry point reads has no buffer.
+        let Some(&slot) = slots.get(aliases.get(value).unwrap_or(value)) else { continue };
+        let data: Vec<String> = data.iter().map(|x| format!("{x:?}{float}")).collect();
+        w.line(&format!("arena.write({slot}, &[{}]); // {}", data.join(", "), describe(p, *value)));
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::kernel::Kernel;
 use super::writer::Writer;
-use super::{data_args, emit_feed_constants, emit_launchers, memory, upload, Feeds};
+use super::{data_args, emit_constants, emit_feed_constants, emit_launchers, memory, upload, Feeds};
 use crate::ir::ValueId;
 use crate::program::Program;
 use std::collections::BTreeMap;
@@ -26,14 +26,7 @@ pub(super) fn emit(
     let float = p.precision.float();
     let batch = g.shape(p.sample_weight).0[0];
     let feeds = Feeds::of_predict(p);
-    // Parameters, frozen parameters and running statistics: the trainer's checkpoint order.
-    let tensors: Vec<(&str, ValueId)> = p
-        .params
-        .iter()
-        .map(|q| (q.name.as_str(), q.value))
-        .chain(p.frozen.iter().map(|f| (f.name.as_str(), f.value)))
-        .chain(p.statistics.iter().map(|s| (s.name.as_str(), s.value)))
-        .collect();
+    let tensors = p.checkpoint_tensors();
     let spec = |list: &mut dyn Iterator<Item = (&str, ValueId)>| {
         list.map(|(name, v)| format!("(\"{name}\", &{:?})", g.shape(v).0)).collect::<Vec<_>>().join(", ")
     };
@@ -70,11 +63,7 @@ pub(super) fn emit(
     w.line("/// Allocates the arena on `device` and loads `checkpoint` (see `load`).");
     w.open("pub fn open(device: &Device, checkpoint: impl AsRef<std::path::Path>) -> Result<Self, Error> {");
     w.line("let arena = Arena::new(device, Self::ARENA_BYTES, Self::BUFFERS);");
-    for (value, data) in &p.constants {
-        let Some(&slot) = slots.get(aliases.get(value).unwrap_or(value)) else { continue };
-        let data: Vec<String> = data.iter().map(|x| format!("{x:?}{float}")).collect();
-        w.line(&format!("arena.write({slot}, &[{}]);", data.join(", ")));
-    }
+    emit_constants(w, p, slots, aliases);
     w.line("let mut predictor = Self { arena };");
     w.line("predictor.load(checkpoint)?;");
     w.line("Ok(predictor)");

@@ -29,11 +29,18 @@ pub struct Arg {
     pub access: Access,
 }
 
+/// The name a generated kernel's source gives its `#[cube]` functions (the kernel itself, and
+/// `{SLOT}_element` where it has a helper). The emitter names each distinct source once
+/// (`k12`), so kernels that differ only in which buffers they are launched on share one
+/// function, one expansion by rustc and one JIT compilation.
+pub const SLOT: &str = "__kernel";
+
 /// One generated kernel and how to launch it.
 pub struct Kernel {
-    /// The `#[cube]` function, or `None` for a library kernel.
+    /// The `#[cube]` functions, named with [`SLOT`], or `None` for a library kernel.
     pub source: Option<String>,
-    /// Path of the launch function's module (`k12` or `kiln_kernels::matmul_nn`).
+    /// Path of the launch function's module: [`SLOT`] until the emitter names a generated
+    /// kernel (`k12`), or the library's (`kiln_runtime::kernels::matmul_nn`).
     pub function: String,
     /// Vector width the kernel is launched with.
     pub vector: usize,
@@ -85,25 +92,23 @@ impl Kernel {
 const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
 
 /// Writes the kernel that computes `v` under `schedule`.
-pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
+pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     match &g.nodes[v].op {
         Op::MatMul(..) => matmul(g, s, storage, v),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => direct_conv(g, s, storage, v),
-        Op::Unfold(..) => super::window::unfold(g, s, storage, v, name),
-        Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(name, *a),
+        Op::Unfold(..) => super::window::unfold(g, s, storage, v),
+        Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(*a),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.
             let source = s.layouts[*a].as_ref().expect("reshape source has a buffer");
             let strided = !source.is_contiguous(g.shape(*a));
             let shape = if strided { g.shape(*a) } else { &g.nodes[v].shape };
-            Expr::new(g, s, storage, v, &shape.clone())
-                .pointwise_kernel(name, &[(vec![v], shape.clone())])
-                .expect(SINGLE)
+            Expr::new(g, s, storage, v, &shape.clone()).pointwise_kernel(&[(vec![v], shape.clone())]).expect(SINGLE)
         }
-        Op::Reduce(..) => reduce_with_epilogue(g, s, storage, &[v], &[], name).expect(SINGLE),
+        Op::Reduce(..) => reduce_with_epilogue(g, s, storage, &[v], &[]).expect(SINGLE),
         _ => {
             let shape = g.nodes[v].shape.clone();
-            Expr::new(g, s, storage, v, &shape).pointwise_kernel(name, &[(vec![v], shape.clone())]).expect(SINGLE)
+            Expr::new(g, s, storage, v, &shape).pointwise_kernel(&[(vec![v], shape.clone())]).expect(SINGLE)
         }
     }
 }
@@ -125,8 +130,8 @@ fn is_contiguous_pointwise(g: &Graph, s: &Schedule, m: ValueId, shape: &Shape) -
 /// stores each, reusing earlier members' values: an optimizer's moments and parameter update,
 /// say. `None` when a member reads a member's buffer at other indices than its own, which one
 /// pass cannot order.
-pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId], name: &str) -> Option<Kernel> {
-    segmented(g, s, storage, &[members.to_vec()], name)
+pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[ValueId]) -> Option<Kernel> {
+    segmented(g, s, storage, &[members.to_vec()])
 }
 
 /// One kernel that computes `members` (reductions of one input shape over the same axes, in
@@ -141,7 +146,6 @@ pub fn reduce_with_epilogue(
     storage: &Storage,
     members: &[ValueId],
     epilogue: &[ValueId],
-    name: &str,
 ) -> Option<Kernel> {
     let reduction = |m: ValueId| match &g.nodes[m].op {
         Op::Reduce(_, input, axes) => Some((g.shape(*input), axes)),
@@ -154,14 +158,14 @@ pub fn reduce_with_epilogue(
     let mut e = Expr::new(g, s, storage, members[0], first.0);
     e.reduced = first.1.clone();
     e.members = members.to_vec();
-    e.reduce_kernel(name, epilogue)
+    e.reduce_kernel(epilogue)
 }
 
 /// One kernel whose index range is split into segments, one per group of [`multi_output`]
 /// members (groups may differ in shape): independent pointwise kernels, such as the updates of
 /// all parameters, then cost one launch. The caller checks that no group reads what another
 /// writes. `None` where [`multi_output`] would refuse a group.
-pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<ValueId>], name: &str) -> Option<Kernel> {
+pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<ValueId>]) -> Option<Kernel> {
     let mergeable = |group: &[ValueId]| {
         let shape = &g.nodes[group[0]].shape;
         let permuted = |m: ValueId| s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(shape));
@@ -172,7 +176,7 @@ pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<Value
     }
     let groups: Vec<(Vec<ValueId>, Shape)> =
         groups.iter().map(|group| (group.clone(), g.shape(group[0]).clone())).collect();
-    Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(name, &groups)
+    Expr::new(g, s, storage, groups[0].0[0], &groups[0].1).pointwise_kernel(&groups)
 }
 
 /// Whether `v`'s kernel can be a phase of a [`phased`] kernel: pointwise or a reduction.
@@ -196,7 +200,7 @@ pub fn elements(g: &Graph, v: ValueId) -> usize {
 /// bias gradient) costs one launch, and no core waits while another runs it alone. Scalar: the
 /// phases' shapes need not share a vector width. `None` where a phase would refuse a
 /// multi-output or multi-reduction merge.
-pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], name: &str) -> Option<Kernel> {
+pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId]) -> Option<Kernel> {
     let key = |v: ValueId| match &g.nodes[v].op {
         Op::Reduce(_, input, axes) => (g.shape(*input).clone(), axes.clone()),
         _ => (g.shape(v).clone(), vec![]),
@@ -241,7 +245,7 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId], na
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
         lines.push("}".into());
     }
-    Some(e.assemble(name, &lines, 1, Grid::OneCube))
+    Some(e.assemble(&lines, 1, Grid::OneCube))
 }
 
 /// The product `v` with `members` (pointwise values of its shape, in launch order) computed
@@ -262,7 +266,6 @@ pub fn product_with_epilogue(
     members: &[ValueId],
     row_sums: Option<(ValueId, &[ValueId])>,
     store: bool,
-    name: &str,
 ) -> Option<Kernel> {
     let p = Product::new(g, s, storage.target(), v);
     if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v))
@@ -291,7 +294,7 @@ pub fn product_with_epilogue(
         return None;
     }
     e.vector = w;
-    e.epilogue_kernel(name, &p, v, members, row_sums, store)
+    e.epilogue_kernel(&p, v, members, row_sums, store)
 }
 
 /// Whether reduction `r` sums, over k, the rows of product `v`'s left operand as its tiles
@@ -850,33 +853,33 @@ impl<'a> Expr<'a> {
         }
     }
 
-    fn signature(&self, name: &str, comptime: &[&str]) -> String {
+    fn signature(&self, comptime: &[&str]) -> String {
         let (inputs, outputs) = self.params();
         let comptime = comptime.iter().map(|c| format!("#[comptime] {c}")).collect();
         format!(
-            "#[cube(launch_unchecked)]\nfn {name}<F: Float, N: Size>({}) {{",
+            "#[cube(launch_unchecked)]\nfn {SLOT}<F: Float, N: Size>({}) {{",
             [inputs, outputs, comptime].concat().join(", ")
         )
     }
 
-    /// The kernel `name` running `inner` for every index below `work` (see [`over_indices`]).
-    fn finish(&self, name: &str, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
+    /// The kernel running `inner` for every index below `work` (see [`over_indices`]).
+    fn finish(&self, inner: Vec<String>, work: usize, chunked: bool) -> Kernel {
         let grid = if chunked { Grid::Chunked } else { Grid::PerIndex };
-        self.assemble(name, &over_indices(work, inner, chunked), work, grid)
+        self.assemble(&over_indices(work, inner, chunked), work, grid)
     }
 
-    /// The kernel `name` with `body`, taking the buffers it reads, then those it writes; a
+    /// The kernel with `body`, taking the buffers it reads, then those it writes; a
     /// [`Grid::OneCube`] kernel also takes the `host_memory` flag its barriers need.
-    fn assemble(&self, name: &str, body: &[String], work: usize, grid: Grid) -> Kernel {
+    fn assemble(&self, body: &[String], work: usize, grid: Grid) -> Kernel {
         let (params, trailing) = match grid {
             Grid::OneCube => (&["host_memory: bool"][..], vec!["self.arena.host_memory()".to_string()]),
             Grid::PerIndex | Grid::Chunked | Grid::Balanced => (&[][..], vec![]),
         };
-        let source = format!("{}\n{}\n}}", self.signature(name, params), indent(body));
+        let source = format!("{}\n{}\n}}", self.signature(params), indent(body));
         let args = [self.args.clone(), self.output_args()].concat();
         Kernel {
             source: Some(source),
-            function: name.into(),
+            function: SLOT.into(),
             vector: self.vector,
             work,
             args,
@@ -909,7 +912,7 @@ impl<'a> Expr<'a> {
 
     /// The kernel over `groups` (members and iteration shape), or `None` on a hazard (see
     /// [`multi_output`]). Several groups run as segments of the index range.
-    fn pointwise_kernel(mut self, name: &str, groups: &[(Vec<ValueId>, Shape)]) -> Option<Kernel> {
+    fn pointwise_kernel(mut self, groups: &[(Vec<ValueId>, Shape)]) -> Option<Kernel> {
         self.outputs = groups.iter().flat_map(|(group, _)| group.iter().copied()).collect();
         // One vector width for every group: the widest they all allow.
         self.vector = 16;
@@ -925,17 +928,17 @@ impl<'a> Expr<'a> {
         if let [(group, shape)] = groups {
             let body = self.store_group(group, shape)?;
             if let Some((rows, inner)) = self.by_rows(shape, &body) {
-                return Some(self.finish(name, inner, rows, true));
+                return Some(self.finish(inner, rows, true));
             }
             let inner = [self.element_coords(), body].concat();
-            return Some(self.finish(name, inner, shape.numel() / w, true));
+            return Some(self.finish(inner, shape.numel() / w, true));
         }
         let mut segments = vec![];
         for (group, shape) in groups {
             segments.push((shape.numel() / w, self.group_body(group, shape)?));
         }
         let work = segments.iter().map(|(n, _)| n).sum();
-        Some(self.finish(name, split_into_segments(&segments), work, true))
+        Some(self.finish(split_into_segments(&segments), work, true))
     }
 
     /// The lines computing and storing `group` (pointwise over `shape`) at the current index,
@@ -1048,7 +1051,6 @@ impl<'a> Expr<'a> {
     /// is stored (see [`product_with_epilogue`]); `vector` is the tile's.
     fn epilogue_kernel(
         mut self,
-        name: &str,
         p: &Product,
         v: ValueId,
         members: &[ValueId],
@@ -1139,11 +1141,17 @@ impl<'a> Expr<'a> {
                     .collect()
             }
         };
-        for (guard, index, acc) in elements {
+        // Each tile element runs the same lines on its own index and accumulator, and each row
+        // sum on its own row and sum: written once each, as helpers the kernel calls (CubeCL
+        // inlines them, so the JIT sees what it would see written out).
+        let (inputs, outputs) = self.params();
+        let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
+        let buffers = [inputs.clone(), prod.iter().cloned().collect(), outputs.clone()].concat();
+        let (element_helper, element_call) = helper("element", "acc: Vector<F, N>", &buffers, &element);
+        let (row_helper, row_call) = helper("row", "sum: F", &buffers, &row_element);
+        for (guard, index, acc) in elements.iter().filter(|_| !element.is_empty()) {
             lines.push(format!("    if {guard} {{"));
-            lines.push(format!("        let i = {index};"));
-            lines.push(format!("        let acc = {acc};"));
-            lines.extend(element.iter().map(|l| format!("        {l}")));
+            lines.push(format!("        {};", element_call(index, acc)));
             lines.push("    }".into());
         }
         if let Some(r) = row_sums {
@@ -1189,8 +1197,7 @@ impl<'a> Expr<'a> {
                 lines.extend(row_sum(t).iter().map(|l| format!("            {l}")));
                 lines.push(format!("            sums[r] = {};", self.storage.narrow_scalar(self.buffer_of(r), "sum")));
                 if !row_element.is_empty() {
-                    lines.push("            let i = r;".into());
-                    lines.extend(row_element.iter().map(|l| format!("            {l}")));
+                    lines.push(format!("            {};", row_call("r", "sum")));
                 }
                 lines.push("        }".into());
             }
@@ -1202,9 +1209,7 @@ impl<'a> Expr<'a> {
             Form::Nn(..) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
             Form::Nt(..) => [format!("lhs: &[Vector<{ea}, K>]"), format!("rhs: &[Vector<{eb}, K>]")],
         };
-        let (inputs, outputs) = self.params();
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
-        let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
         let balance = ["claims: &[Atomic<u32>]".to_string(), "#[comptime] host_memory: bool".into()];
         let params = [
             operands.to_vec(),
@@ -1217,7 +1222,7 @@ impl<'a> Expr<'a> {
         .concat();
         let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!(
-            "#[cube(launch_unchecked)]\nfn {name}<F: Float, {sizes}>({}) {{\n{}\n}}",
+            "{element_helper}{row_helper}#[cube(launch_unchecked)]\nfn {SLOT}<F: Float, {sizes}>({}) {{\n{}\n}}",
             params.join(", "),
             indent(&lines)
         );
@@ -1238,7 +1243,7 @@ impl<'a> Expr<'a> {
         let trailing = vec!["self.arena.claims()".to_string(), "self.arena.host_memory()".into()];
         Some(Kernel {
             source: Some(source),
-            function: name.into(),
+            function: SLOT.into(),
             vector: self.vector,
             work: p.work(),
             args,
@@ -1273,18 +1278,18 @@ impl<'a> Expr<'a> {
     /// The fold `root` of `input`, with `input`'s pointwise producers computed per tap. Its
     /// units already loop over a row each; chunking them too made the conv input gradient of
     /// LeNet-5 twice as slow (`KILN_PROFILE=20`), so each row gets its own unit.
-    fn fold_kernel(mut self, name: &str, input: ValueId) -> Kernel {
+    fn fold_kernel(mut self, input: ValueId) -> Kernel {
         let value = self.emit(input);
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
         let (lines, work) = super::window::fold_body(self.g, self.root, (self.body(), value), &store);
-        self.finish(name, lines, work, false)
+        self.finish(lines, work, false)
     }
 
     /// The reductions `members` (of one input shape over the same axes), each a loop of the
     /// unit over the reduced axes, or `None` where a loop reads an earlier member at other
     /// indices than the unit's. A later loop reads an earlier result from its accumulator.
-    fn reduce_kernel(mut self, name: &str, epilogue: &[ValueId]) -> Option<Kernel> {
+    fn reduce_kernel(mut self, epilogue: &[ValueId]) -> Option<Kernel> {
         self.outputs = [&self.members[..], epilogue].concat();
         let trees: Vec<(ValueId, ValueId)> = self.members.iter().map(|&m| (m, reduced_input(self.g, m))).collect();
         self.vector = self.lane_width(&trees);
@@ -1302,11 +1307,11 @@ impl<'a> Expr<'a> {
         (self.used_axes, self.reads_index, self.reads_unit_index) = (used_axes, reads_index, true);
         let out_shape = self.g.shape(self.members[0]).clone();
         if let Some((rows, inner)) = self.by_rows(&out_shape, &body) {
-            return Some(self.finish(name, inner, rows, true));
+            return Some(self.finish(inner, rows, true));
         }
         let inner = [self.coords_of_element(&out_shape), body].concat();
         let work = if self.across_lanes { out_shape.numel() } else { out_shape.numel() / self.vector };
-        Some(self.finish(name, inner, work, true))
+        Some(self.finish(inner, work, true))
     }
 
     /// The lines computing and storing `epilogue` (pointwise over the reductions' output shape)
@@ -1513,6 +1518,29 @@ fn plus(base: &str, offset: usize) -> String {
 
 fn indent(lines: &[String]) -> String {
     lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// A `#[cube]` helper `{SLOT}_{suffix}` running `body` at index `i` with `value` (`name: type`)
+/// and `buffers` (the kernel's parameters), or nothing for an empty body; with the call that
+/// runs it at an index and value.
+fn helper<'a>(
+    suffix: &'a str,
+    value: &str,
+    buffers: &'a [String],
+    body: &[String],
+) -> (String, impl Fn(&str, &str) -> String + 'a) {
+    let source = match body {
+        [] => String::new(),
+        body => format!(
+            "#[cube]\nfn {SLOT}_{suffix}<F: Float, N: Size>(i: usize, {value}, {}) {{\n{}\n}}\n\n",
+            buffers.join(", "),
+            indent(body)
+        ),
+    };
+    let names: Vec<&str> = buffers.iter().map(|p| &p[..p.find(':').expect("name: type")]).collect();
+    let call =
+        move |index: &str, value: &str| format!("{SLOT}_{suffix}::<F, N>({index}, {value}, {})", names.join(", "));
+    (source, call)
 }
 
 /// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit

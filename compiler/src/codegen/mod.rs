@@ -29,7 +29,7 @@ pub fn emit(p: &Program) -> String {
 }
 
 /// The generated source of a program and its compile report (kernels after fusion, what was
-/// fused into each, FLOPs and bytes per call, the memory plan).
+/// fused into each, FLOPs and bytes per call, the memory plan, the source's size).
 pub fn emit_with_report(p: &Program) -> (String, String) {
     emit_artifact(p, Artifact::Trainer)
 }
@@ -110,30 +110,28 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     // Mixed precision stores what no entry point returns (the intermediates) in half.
     let storage = Storage::new(p.precision, p.target, slots.keys().copied().filter(|v| !persistent.contains(v)));
 
-    let mut sources: Vec<(String, String)> = vec![]; // (name, source), deduplicated
-    let mut plan = |s: &Schedule, suffix: &str| -> Vec<(ValueId, Kernel)> {
+    // Each distinct kernel source once, named after the first value it computes.
+    let mut sources: Vec<NamedSource> = vec![];
+    let mut plan = |s: &Schedule| -> Vec<(ValueId, Kernel)> {
         plan_kernels(g, s, &storage, p.fuse)
             .into_iter()
             .map(|(v, mut k)| {
                 if let Some(source) = k.source.take() {
-                    match sources.iter().find(|(_, src)| *src == source) {
-                        Some((name, _)) => k.function = name.clone(),
+                    k.function = match sources.iter().find(|named| named.source == source) {
+                        Some(named) => named.name.clone(),
                         None => {
-                            let mut name = format!("k{v}");
-                            if sources.iter().any(|(n, _)| *n == name) {
-                                name = format!("k{v}_{suffix}");
-                            }
-                            sources
-                                .push((name.clone(), source.replacen(&format!("fn k{v}<"), &format!("fn {name}<"), 1)));
-                            k.function = name;
+                            let taken = |name: &str| sources.iter().any(|named| named.name == name);
+                            let name = (0..).map(|n| kernel_name(v, n)).find(|name| !taken(name)).expect("a free name");
+                            sources.push(NamedSource { name: name.clone(), value: v, source });
+                            name
                         }
-                    }
+                    };
                 }
                 (v, k)
             })
             .collect()
     };
-    let kernels: Vec<Vec<(ValueId, Kernel)>> = entries.iter().map(|e| plan(&e.schedule, e.name)).collect();
+    let kernels: Vec<Vec<(ValueId, Kernel)>> = entries.iter().map(|e| plan(&e.schedule)).collect();
     let launches: Vec<(&str, &[(ValueId, Kernel)])> =
         entries.iter().zip(&kernels).map(|(e, k)| (e.name, &k[..])).collect();
     // The buffer each gradient ends in (an accumulator's, when gradients accumulate), if kept.
@@ -188,11 +186,10 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     if let Some(half) = p.precision.half() {
         w.line(&format!("use kiln_runtime::half::{};", half.rust_type()));
     }
-    for (name, source) in &sources {
+    for named in &sources {
         w.blank();
-        let v: ValueId = name[1..].split('_').next().unwrap().parse().unwrap();
-        w.line(&format!("/// {}", describe(p, v)));
-        for line in source.lines() {
+        w.line(&format!("/// {}", describe(p, named.value)));
+        for line in named.source.replace(kernel::SLOT, &named.name).lines() {
             w.line(line);
         }
     }
@@ -202,7 +199,31 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
         Artifact::Predictor => predictor::emit(&mut w, p, &slots, &aliases, &plan, &launches),
     }
     w.close("}");
-    (w.finish(), report)
+    let source = w.finish();
+    let report = format!(
+        "{report}source: {} bytes of Rust, {} kernel functions for {} launches\n",
+        source.len(),
+        sources.len(),
+        kernels.iter().map(Vec::len).sum::<usize>()
+    );
+    (source, report)
+}
+
+/// A generated kernel's source (its functions named [`kernel::SLOT`]), the name the emitter
+/// gives it, and the value it was first planned for, which its doc comment describes.
+struct NamedSource {
+    name: String,
+    value: ValueId,
+    source: String,
+}
+
+/// `k{v}`, then `k{v}_2`, `k{v}_3`... for the `n`th distinct source whose first value is `v`
+/// (entry points number their values alike).
+fn kernel_name(v: ValueId, n: usize) -> String {
+    match n {
+        0 => format!("k{v}"),
+        n => format!("k{v}_{}", n + 1),
+    }
 }
 
 /// The kernels of schedule `s` in launch order, each with the last value it computes (a
@@ -230,7 +251,7 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
             rest.retain(|u| *u != first && !epilogue.contains(u));
             // A product that cannot take the deferred reduction runs it just before itself.
             if let Some(r) = row_sums.filter(|r| !product.values.contains(r)) {
-                planned.push((r, kernel::kernel(g, s, storage, r, &format!("k{r}"))));
+                planned.push((r, kernel::kernel(g, s, storage, r)));
             }
             planned.push((first, product));
             continue;
@@ -241,13 +262,13 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
             continue;
         }
         let mut run = 1;
-        let mut fused = kernel::kernel(g, s, storage, first, &format!("k{first}"));
+        let mut fused = kernel::kernel(g, s, storage, first);
         let reduction = matches!(g.nodes[first].op, Op::Reduce(..));
         if fuse && (reduction || kernel::is_pointwise_kernel(g, first)) {
-            while let Some(&next) = rest.get(run) {
+            while run < rest.len() {
                 let merged = match reduction {
-                    true => kernel::reduce_with_epilogue(g, s, storage, &rest[..=run], &[], &format!("k{next}")),
-                    false => kernel::multi_output(g, s, storage, &rest[..=run], &format!("k{next}")),
+                    true => kernel::reduce_with_epilogue(g, s, storage, &rest[..=run], &[]),
+                    false => kernel::multi_output(g, s, storage, &rest[..=run]),
                 };
                 match merged {
                     Some(k) => (fused, run) = (k, run + 1),
@@ -258,15 +279,8 @@ fn plan_kernels(g: &crate::ir::Graph, s: &Schedule, storage: &Storage, fuse: boo
         // Pointwise kernels over the reductions' output shape that follow them join as their
         // epilogue.
         let reductions = run;
-        while let Some(&next) = rest.get(run).filter(|_| fuse && reduction) {
-            match kernel::reduce_with_epilogue(
-                g,
-                s,
-                storage,
-                &rest[..reductions],
-                &rest[reductions..=run],
-                &format!("k{next}"),
-            ) {
+        while fuse && reduction && run < rest.len() {
+            match kernel::reduce_with_epilogue(g, s, storage, &rest[..reductions], &rest[reductions..=run]) {
                 Some(k) => (fused, run) = (k, run + 1),
                 None => break,
             }
@@ -301,7 +315,7 @@ fn merge_phased(
     for (v, k) in planned {
         if small(&k) && !run.is_empty() && total + elements(&k) <= PHASED_ELEMENTS {
             let candidate = [run.clone(), k.values.clone()].concat();
-            if let Some(phased) = kernel::phased(g, s, storage, &candidate, &format!("k{v}")) {
+            if let Some(phased) = kernel::phased(g, s, storage, &candidate) {
                 (run, total) = (candidate, total + elements(&k));
                 *merged.last_mut().unwrap() = (v, phased);
                 continue;
@@ -328,7 +342,7 @@ impl Effects {
         self.0
             .entry(v)
             .or_insert_with(|| {
-                let k = kernel::kernel(g, s, storage, v, "k");
+                let k = kernel::kernel(g, s, storage, v);
                 let buffers: Vec<ValueId> = k.args.iter().map(|a| a.buffer).collect();
                 let (reads, writes) = buffers.split_at(buffers.len() - k.values.len());
                 (reads.to_vec(), writes.to_vec())
@@ -380,10 +394,9 @@ fn with_epilogue(
     effects: &mut Effects,
 ) -> (Kernel, Vec<ValueId>) {
     let v = rest[0];
-    let name = format!("k{v}");
     let out = s.layouts[v].as_ref().expect("product has a buffer").buffer;
-    let row_sums = row_sums
-        .filter(|&r| kernel::product_with_epilogue(g, s, storage, v, &[], Some((r, &[])), true, &name).is_some());
+    let row_sums =
+        row_sums.filter(|&r| kernel::product_with_epilogue(g, s, storage, v, &[], Some((r, &[])), true).is_some());
     let (mut members, mut row_members) = (vec![], vec![]);
     // What the epilogue reads first (the product's buffer, the row sums), then what it writes.
     let mut computed = vec![out];
@@ -413,17 +426,8 @@ fn with_epilogue(
             true => ([members.clone(), vec![u]].concat(), row_members.clone()),
             false => (members.clone(), [row_members.clone(), vec![u]].concat()),
         };
-        if kernel::product_with_epilogue(
-            g,
-            s,
-            storage,
-            v,
-            &candidate,
-            row_sums.map(|r| (r, &row_candidate[..])),
-            true,
-            &name,
-        )
-        .is_some()
+        if kernel::product_with_epilogue(g, s, storage, v, &candidate, row_sums.map(|r| (r, &row_candidate[..])), true)
+            .is_some()
         {
             match of_product {
                 true => computed.extend(writes),
@@ -441,18 +445,10 @@ fn with_epilogue(
     // A root that views the product (a reshaped gradient) reads its buffer.
     let returned = s.roots.iter().any(|&r| s.layouts[r].as_ref().is_some_and(|l| l.buffer == out));
     let store = out != v || returned || read_later;
-    let fused = kernel::product_with_epilogue(
-        g,
-        s,
-        storage,
-        v,
-        &members,
-        row_sums.map(|r| (r, &row_members[..])),
-        store,
-        &name,
-    );
+    let fused =
+        kernel::product_with_epilogue(g, s, storage, v, &members, row_sums.map(|r| (r, &row_members[..])), store);
     members.extend(row_members);
-    (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v, &name)), members)
+    (fused.unwrap_or_else(|| kernel::kernel(g, s, storage, v)), members)
 }
 
 /// Runs of consecutive pointwise kernels none of which reads or writes a buffer another
@@ -482,7 +478,7 @@ fn merge_independent(
             let mut candidate = groups.clone();
             candidate.push(k.values.clone());
             let saved_launches = candidate.len() - 1;
-            if let Some(segmented) = kernel::segmented(g, s, storage, &candidate, &format!("k{v}")) {
+            if let Some(segmented) = kernel::segmented(g, s, storage, &candidate) {
                 if segmented.work <= apart + k.work + saved_launches * LAUNCH_COST_IN_INDICES {
                     (groups, apart) = (candidate, apart + k.work);
                     *merged.last_mut().unwrap() = (v, segmented);

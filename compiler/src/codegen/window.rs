@@ -1,14 +1,13 @@
 //! Kernels of the two window ops: unfold (im2col, a gather) and fold (col2im, written as a
 //! gather too: each output element sums the window taps that land on it, so no atomics).
 
-use super::kernel::{Access, Arg, Kernel};
+use super::kernel::{Access, Arg, Kernel, SLOT};
 use super::schedule::Schedule;
 use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId, Window};
 
 /// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
 fn kernel(
-    name: &str,
     storage: &Storage,
     v: ValueId,
     source_buffer: ValueId,
@@ -20,7 +19,7 @@ fn kernel(
     let mut lines = vec![
         "#[cube(launch_unchecked)]".to_string(),
         format!(
-            "fn {name}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"
+            "fn {SLOT}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"
         ),
     ];
     lines.extend(super::kernel::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
@@ -28,7 +27,7 @@ fn kernel(
     let arg = |buffer| Arg { buffer, access: Access::Vector };
     Kernel {
         source: Some(lines.join("\n")),
-        function: name.into(),
+        function: SLOT.into(),
         vector: 1,
         work,
         args: vec![arg(source_buffer), arg(output)],
@@ -94,7 +93,7 @@ fn within(coord: &str, lo: usize, hi: usize) -> String {
 /// neighbouring units write neighbouring rows. A unit's coordinates cost a division and a
 /// modulo each, paid once per image of taps: LeNet-5's conv2 unfold `%18` 0.28 -> 0.19 ms
 /// (`KILN_PROFILE=20`).
-pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str) -> Kernel {
+pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     let Op::Unfold(a, w, pad) = g.nodes[v].op else { unreachable!() };
     let [_, c, h, wd] = g.shape(a).0[..] else { unreachable!() };
     let [n, oh, ow, _, kh, kw] = g.shape(v).0[..] else { unreachable!() };
@@ -154,7 +153,7 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId, name: &str
         body.push("}".into());
     }
     let work = units.iter().map(|&(_, size, _)| size).product();
-    kernel(name, storage, v, source.buffer, output.buffer, work, indent_blocks(body))
+    kernel(storage, v, source.buffer, output.buffer, work, indent_blocks(body))
 }
 
 /// `lines` indented four spaces per open block (a line ending in `{` opens, `}` closes).

@@ -30,7 +30,7 @@ pub struct Arg {
 }
 
 /// The name a generated kernel's source gives its `#[cube]` functions (the kernel itself, and
-/// `{SLOT}_element` where it has a helper). The emitter names each distinct source once
+/// its helpers `{SLOT}_element` and `{SLOT}_row` where it has them). The emitter names each distinct source once
 /// (`k12`), so kernels that differ only in which buffers they are launched on share one
 /// function, one expansion by rustc and one JIT compilation.
 pub const SLOT: &str = "__kernel";
@@ -676,7 +676,7 @@ impl<'a> Expr<'a> {
                 // `f` spans the whole frame: only the frame's outermost axis needs no modulo.
                 let shape = &self.frames[k];
                 let strides = shape.contiguous_strides();
-                let outermost = (0..shape.rank()).filter(|&a| shape.0[a] > 1).max_by_key(|&a| strides[a]);
+                let outermost = outermost_axis(shape, &strides, 0..shape.rank());
                 lines.push(Self::coord_line(k, "f", shape, &strides, d, Some(d) == outermost));
             }
         }
@@ -791,7 +791,7 @@ impl<'a> Expr<'a> {
     /// `let c{d} = (index / stride) % size;` for the read axes among `axes` of `frame` (of
     /// `shape`). The outermost axis needs no modulo and a stride of 1 no division.
     fn coords(&self, frame: usize, index: &str, shape: &Shape, strides: &[usize], axes: &[usize]) -> Vec<String> {
-        let outermost = axes.iter().copied().filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d]);
+        let outermost = outermost_axis(shape, strides, axes.iter().copied());
         axes.iter()
             .filter(|&&d| shape.0[d] > 1 && self.used_axes.contains(&(frame, d)))
             .map(|&d| Self::coord_line(frame, index, shape, strides, d, Some(d) == outermost))
@@ -1146,7 +1146,7 @@ impl<'a> Expr<'a> {
         // inlines them, so the JIT sees what it would see written out).
         let (inputs, outputs) = self.params();
         let prod = store.then(|| format!("prod: &mut [Vector<{eo}, N>]"));
-        let buffers = [inputs.clone(), prod.iter().cloned().collect(), outputs.clone()].concat();
+        let buffers = [inputs, prod.into_iter().collect(), outputs].concat();
         let (element_helper, element_call) = helper("element", "acc: Vector<F, N>", &buffers, &element);
         let (row_helper, row_call) = helper("row", "sum: F", &buffers, &row_element);
         for (guard, index, acc) in elements.iter().filter(|_| !element.is_empty()) {
@@ -1211,15 +1211,7 @@ impl<'a> Expr<'a> {
         };
         let sums = row_sums.map(|r| format!("sums: &mut [{}]", self.storage.elem(self.buffer_of(r))));
         let balance = ["claims: &[Atomic<u32>]".to_string(), "#[comptime] host_memory: bool".into()];
-        let params = [
-            operands.to_vec(),
-            inputs,
-            prod.into_iter().collect(),
-            outputs,
-            sums.into_iter().collect(),
-            balance.to_vec(),
-        ]
-        .concat();
+        let params = [&operands[..], &buffers, sums.as_slice(), &balance].concat();
         let sizes = if matches!(p.form, Form::Nt(..)) { "N: Size, K: Size" } else { "N: Size" };
         let source = format!(
             "{element_helper}{row_helper}#[cube(launch_unchecked)]\nfn {SLOT}<F: Float, {sizes}>({}) {{\n{}\n}}",
@@ -1518,6 +1510,12 @@ fn plus(base: &str, offset: usize) -> String {
 
 fn indent(lines: &[String]) -> String {
     lines.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Of `axes` of `shape` (with `strides`), the one of size above 1 with the largest stride: an
+/// index that spans those axes needs no modulo for its coordinate there.
+fn outermost_axis(shape: &Shape, strides: &[usize], axes: impl Iterator<Item = usize>) -> Option<usize> {
+    axes.filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d])
 }
 
 /// A `#[cube]` helper `{SLOT}_{suffix}` running `body` at index `i` with `value` (`name: type`)

@@ -66,10 +66,6 @@ impl Target {
 
 // The tuning constants of code generation, in one place, with what set each.
 
-/// Kernels an entry point launches between waits for the CPU runtime's queue
-/// (`kiln_runtime::Arena::drain_queue`): measured best between 16 and 24 (`step_time`).
-pub(crate) const LAUNCHES_PER_DRAIN: usize = 16;
-
 /// Kernel indices a launch costs about as much as: a merge into a `codegen::kernel::segmented` kernel
 /// may add this many per kernel it saves (their vector width is the narrowest of its groups').
 /// A launch costs 20-50 us on the CPU runtime (`KILN_PROFILE=20 step_time mlp`), a few thousand

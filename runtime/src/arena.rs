@@ -104,13 +104,13 @@ impl Arena {
 
     /// Cube count and cube size for one cube of as many units as the runtime allows in one:
     /// a phased kernel's, whose units split each phase and meet between phases.
-    pub fn one_cube(&self) -> (CubeCount, CubeDim) {
+    pub(crate) fn one_cube(&self) -> (CubeCount, CubeDim) {
         (CubeCount::new_1d(1), CubeDim::new_1d(self.units as u32))
     }
 
     /// Cube count and cube size for a balanced kernel over `work` tiles: one cube on the CPU
     /// runtime, whose units share the tiles out among themselves, else a unit per tile.
-    pub fn balanced_grid(&self, work: usize) -> (CubeCount, CubeDim) {
+    pub(crate) fn balanced_grid(&self, work: usize) -> (CubeCount, CubeDim) {
         if self.host_memory() {
             self.one_cube()
         } else {
@@ -133,7 +133,7 @@ impl Arena {
     /// Cube count and cube size for a generated kernel over `work` indices, whose units each
     /// loop over a contiguous chunk of them: a few units per core on the CPU runtime, one
     /// unit per index elsewhere.
-    pub fn chunked_grid(&self, work: usize) -> (CubeCount, CubeDim) {
+    pub(crate) fn chunked_grid(&self, work: usize) -> (CubeCount, CubeDim) {
         if self.host_memory() {
             self.grid(work.min(self.units * CPU_CUBES_PER_CHUNKED_LAUNCH))
         } else {
@@ -141,11 +141,9 @@ impl Arena {
         }
     }
 
-    /// Waits for the launched kernels on the CPU runtime (a no-op elsewhere). Generated entry
-    /// points call it every few launches: the CPU runtime slows down with the depth of its
-    /// queue (`step_time reverser`, 738 launches a step: 298 ms with no waits, 8 to 11 ms
-    /// waiting every 16 launches; see docs/performance.md).
-    pub fn drain_queue(&self) {
+    /// Waits for the launched kernels on the CPU runtime (a no-op elsewhere): [`Arena::run`]
+    /// calls it every few launches.
+    pub(crate) fn drain_queue(&self) {
         if self.host_memory() {
             self.wait();
         }

@@ -31,6 +31,8 @@ pub mod init;
 // The table covers image folders too, so it needs their decoder.
 #[cfg(all(test, feature = "images"))]
 mod malformed_files;
+#[cfg(feature = "device")]
+pub mod plan;
 #[cfg(feature = "plot")]
 pub mod plot;
 #[cfg(feature = "device")]

@@ -47,13 +47,13 @@ impl Profile {
         self.repeats
     }
 
-    /// Waits for the kernel just launched and charges its time to `label`.
-    pub fn lap(&mut self, client: &Client, label: &str) {
+    /// Waits for the kernel just launched and charges its time to `label` of `model`.
+    pub fn lap(&mut self, client: &Client, model: &str, label: &str) {
         let Some(last) = self.last else { return };
         sync(client);
         let now = Instant::now();
         let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = table.entry(label.to_string()).or_default();
+        let entry = table.entry(format!("{model} {label}")).or_default();
         entry.0 += (now - last).as_secs_f64() / self.repeats as f64;
         entry.1 += 1;
         self.last = Some(now);

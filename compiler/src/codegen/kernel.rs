@@ -53,7 +53,7 @@ pub struct Kernel {
     /// How the launch's units cover the `work` indices.
     pub grid: Grid,
     /// Arguments the launch passes after the buffers: a library kernel's compile-time
-    /// literals; the arena's `host_memory()` (phased kernels), after its `claims()` counter
+    /// literals; arena `a`'s `host_memory()` (phased kernels), after its `claims()` counter
     /// (balanced kernels).
     pub trailing: Vec<String>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
@@ -872,7 +872,7 @@ impl<'a> Expr<'a> {
     /// [`Grid::OneCube`] kernel also takes the `host_memory` flag its barriers need.
     fn assemble(&self, body: &[String], work: usize, grid: Grid) -> Kernel {
         let (params, trailing) = match grid {
-            Grid::OneCube => (&["host_memory: bool"][..], vec!["self.arena.host_memory()".to_string()]),
+            Grid::OneCube => (&["host_memory: bool"][..], vec!["a.host_memory()".to_string()]),
             Grid::PerIndex | Grid::Chunked | Grid::Balanced => (&[][..], vec![]),
         };
         let source = format!("{}\n{}\n}}", self.signature(params), indent(body));
@@ -1232,7 +1232,7 @@ impl<'a> Expr<'a> {
         args.extend(self.output_args());
         args.extend(row_sums.map(|r| Arg { buffer: self.buffer_of(r), access: Access::Scalar }));
         let values = store.then_some(v).into_iter().chain(self.outputs.iter().copied()).chain(row_sums).collect();
-        let trailing = vec!["self.arena.claims()".to_string(), "self.arena.host_memory()".into()];
+        let trailing = vec!["a.claims()".to_string(), "a.host_memory()".into()];
         Some(Kernel {
             source: Some(source),
             function: SLOT.into(),

@@ -4,6 +4,7 @@ mod direct_conv;
 #[cfg(test)]
 mod filetests;
 mod kernel;
+mod launch_plan;
 pub mod memory;
 mod predictor;
 mod report;
@@ -17,8 +18,9 @@ pub use schedule::{schedule, Role, Schedule};
 use crate::ir::{Init, Op, ValueId};
 use crate::optim::Precision;
 use crate::program::Program;
-use crate::target::{LAUNCHES_PER_DRAIN, LAUNCH_COST_IN_INDICES, PHASED_ELEMENTS};
-use kernel::{Access, Kernel};
+use crate::target::{LAUNCH_COST_IN_INDICES, PHASED_ELEMENTS};
+use kernel::Kernel;
+use launch_plan::LaunchPlans;
 use std::collections::BTreeMap;
 use storage::Storage;
 use writer::Writer;
@@ -182,6 +184,7 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     w.open(&format!("pub mod {module} {{"));
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
+    w.line("use kiln_runtime::plan::{Grid, Launch};");
     w.line("use kiln_runtime::{Arena, Device, Error};");
     if let Some(half) = p.precision.half() {
         w.line(&format!("use kiln_runtime::half::{};", half.rust_type()));
@@ -193,17 +196,20 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
             w.line(line);
         }
     }
+    let launch_plans = LaunchPlans::new(&launches);
+    launch_plans.emit_launchers(&mut w);
     w.blank();
     match artifact {
-        Artifact::Trainer => emit_trainer(&mut w, p, &slots, &aliases, &plan, &launches, &grad_buffers),
-        Artifact::Predictor => predictor::emit(&mut w, p, &slots, &aliases, &plan, &launches),
+        Artifact::Trainer => emit_trainer(&mut w, p, &slots, &aliases, &plan, &launch_plans, &grad_buffers),
+        Artifact::Predictor => predictor::emit(&mut w, p, &slots, &aliases, &plan, &launch_plans),
     }
     w.close("}");
     let source = w.finish();
     let report = format!(
-        "{report}source: {} bytes of Rust, {} kernel functions for {} launches\n",
+        "{report}source: {} bytes of Rust, {} kernel functions and {} launchers for {} launches\n",
         source.len(),
         sources.len(),
+        launch_plans.launchers(),
         kernels.iter().map(Vec::len).sum::<usize>()
     );
     (source, report)
@@ -565,7 +571,7 @@ fn emit_trainer(
     slots: &BTreeMap<ValueId, usize>,
     aliases: &BTreeMap<ValueId, ValueId>,
     plan: &memory::Plan,
-    entries: &[(&str, &[(ValueId, Kernel)])],
+    launch_plans: &LaunchPlans,
     grad_buffers: &[ValueId],
 ) {
     let g = &p.graph;
@@ -924,7 +930,7 @@ fn emit_trainer(
     w.line("Ok(())");
     w.close("}");
 
-    emit_launchers(w, p, &slot, entries);
+    launch_plans.emit_entry_points(w, p, &slot);
     w.close("}");
     emit_trainer_impl(w, p, &train_feeds, &predict_feeds);
     // The training-loop helpers drive f32 classifiers (their datasets are f32).
@@ -1091,64 +1097,6 @@ fn upload(w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usize, feeds: &
             "self.arena.write_input({}, &kiln_runtime::sample_weights::<{float}>(rows, Self::BATCH));",
             slot(weights)
         ));
-    }
-}
-
-/// A `launch_{entry}` method per entry point: its kernels' launches in order.
-fn emit_launchers(
-    w: &mut Writer,
-    p: &Program,
-    slot: &dyn Fn(ValueId) -> usize,
-    entries: &[(&str, &[(ValueId, Kernel)])],
-) {
-    let g = &p.graph;
-    for &(entry, kernels) in entries {
-        w.blank();
-        w.open(&format!("fn launch_{entry}(&self) {{"));
-        w.line("let client = self.arena.client();");
-        w.line("let mut profile = kiln_runtime::profile::Profile::start(client);");
-        for (launched, (v, k)) in kernels.iter().enumerate() {
-            if launched > 0 && launched % LAUNCHES_PER_DRAIN == 0 {
-                w.line("self.arena.drain_queue();");
-            }
-            for &value in &k.values {
-                w.line(&format!("// {}", describe(p, value)));
-            }
-            let args: Vec<String> = k
-                .args
-                .iter()
-                .map(|a| {
-                    let numel = g.shape(a.buffer).numel();
-                    let len = match a.access {
-                        Access::Vector => numel / k.vector,
-                        Access::Lanes(lanes) => numel / lanes,
-                        Access::Scalar | Access::Labels => numel,
-                    };
-                    format!("self.arena.arg({}, {len})", slot(a.buffer))
-                })
-                .chain(k.trailing.iter().cloned())
-                .collect();
-            let grid = match k.grid {
-                kernel::Grid::PerIndex => format!("grid({})", k.work),
-                kernel::Grid::Chunked => format!("chunked_grid({})", k.work),
-                kernel::Grid::OneCube => "one_cube()".into(),
-                kernel::Grid::Balanced => format!("balanced_grid({})", k.work),
-            };
-            w.line(&format!("let (count, dim) = self.arena.{grid};"));
-            w.open("for _ in 0..profile.launches() {");
-            w.line(&format!(
-                "unsafe {{ {}::launch_unchecked::<{}>(client, count.clone(), dim, {}, {}) }};",
-                k.function,
-                k.types.join(", "),
-                k.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
-                args.join(", ")
-            ));
-            w.close("}");
-            let more =
-                if k.values.len() > 1 { format!(" (and {} more values)", k.values.len() - 1) } else { String::new() };
-            w.line(&format!("profile.lap(client, \"{} {}{more}\");", p.name, describe(p, *v).replace('"', "'")));
-        }
-        w.close("}");
     }
 }
 

@@ -3,9 +3,9 @@
 //! state, learning rate or step counter. It loads a checkpoint its trainer saved (ignoring the
 //! optimizer state in it) or a PyTorch `state_dict`.
 
-use super::kernel::Kernel;
+use super::launch_plan::LaunchPlans;
 use super::writer::Writer;
-use super::{data_args, emit_constants, emit_feed_constants, emit_launchers, memory, upload, Feeds};
+use super::{data_args, emit_constants, emit_feed_constants, memory, upload, Feeds};
 use crate::ir::ValueId;
 use crate::program::Program;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub(super) fn emit(
     slots: &BTreeMap<ValueId, usize>,
     aliases: &BTreeMap<ValueId, ValueId>,
     plan: &memory::Plan,
-    entries: &[(&str, &[(ValueId, Kernel)])],
+    launch_plans: &LaunchPlans,
 ) {
     let g = &p.graph;
     let t = format!("{}Predictor", p.name);
@@ -111,6 +111,6 @@ pub(super) fn emit(
     w.close("};");
     w.line("Some(self.arena.read(slot))");
     w.close("}");
-    emit_launchers(w, p, &slot, entries);
+    launch_plans.emit_entry_points(w, p, &slot);
     w.close("}");
 }

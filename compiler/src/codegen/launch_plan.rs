@@ -1,0 +1,113 @@
+//! Launch plans: each entry point's kernels as rows of `kiln_runtime::plan::Launch` data, and
+//! one launcher function per distinct kernel signature, which the rows name. A launch costs
+//! its plan one line; `Arena::run` walks the rows.
+
+use super::kernel::{self, Access, Kernel};
+use super::writer::Writer;
+use crate::ir::ValueId;
+use crate::program::Program;
+
+/// The entry points of a generated file, each a name and its kernels in launch order, and
+/// their launcher functions.
+pub(super) struct LaunchPlans<'a> {
+    entries: &'a [(&'a str, &'a [(ValueId, Kernel)])],
+    /// Each distinct launcher's name and its `launch_unchecked` call, whose vector widths and
+    /// buffers come from the row it is given, in order of first use.
+    calls: Vec<(String, String)>,
+}
+
+impl<'a> LaunchPlans<'a> {
+    /// The plans of `entries`, with the launchers their kernels need.
+    pub(super) fn new(entries: &'a [(&'a str, &'a [(ValueId, Kernel)])]) -> LaunchPlans<'a> {
+        let mut plans = LaunchPlans { entries, calls: vec![] };
+        for (_, k) in entries.iter().flat_map(|(_, kernels)| kernels.iter()) {
+            let call = call(k);
+            if !plans.calls.iter().any(|(_, c)| *c == call) {
+                let base = k.function.rsplit("::").next().unwrap_or(&k.function);
+                let taken = |name: &str| plans.calls.iter().any(|(n, _)| n == name);
+                let name = (1..)
+                    .map(|n| if n == 1 { format!("run_{base}") } else { format!("run_{base}_{n}") })
+                    .find(|name| !taken(name))
+                    .expect("a free name");
+                plans.calls.push((name, call));
+            }
+        }
+        plans
+    }
+
+    /// How many launcher functions there are.
+    pub(super) fn launchers(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The name of the launcher of `k`.
+    fn launcher(&self, k: &Kernel) -> &str {
+        let call = call(k);
+        &self.calls.iter().find(|(_, c)| *c == call).expect("a launcher for every kernel").0
+    }
+
+    /// The launcher functions.
+    pub(super) fn emit_launchers(&self, w: &mut Writer) {
+        for (name, call) in &self.calls {
+            w.blank();
+            w.open(&format!("unsafe fn {name}(a: &Arena, l: &Launch, count: CubeCount, dim: CubeDim) {{"));
+            w.line(&format!("unsafe {{ {call} }};"));
+            w.close("}");
+        }
+    }
+
+    /// A `launch_{entry}` method per entry point, running its plan: one row per kernel, in
+    /// order, over the buffers `slot` gives each value.
+    pub(super) fn emit_entry_points(&self, w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usize) {
+        let g = &p.graph;
+        for &(entry, kernels) in self.entries {
+            w.blank();
+            w.open(&format!("fn launch_{entry}(&self) {{"));
+            w.open("const PLAN: &[Launch] = &[");
+            for (v, k) in kernels {
+                let buffers: Vec<String> = k
+                    .args
+                    .iter()
+                    .map(|a| {
+                        let numel = g.shape(a.buffer).numel();
+                        let len = match a.access {
+                            Access::Vector => numel / k.vector,
+                            Access::Lanes(lanes) => numel / lanes,
+                            Access::Scalar | Access::Labels => numel,
+                        };
+                        format!("({}, {len})", slot(a.buffer))
+                    })
+                    .collect();
+                let grid = match k.grid {
+                    kernel::Grid::PerIndex => format!("PerIndex({})", k.work),
+                    kernel::Grid::Chunked => format!("Chunked({})", k.work),
+                    kernel::Grid::OneCube => "OneCube".into(),
+                    kernel::Grid::Balanced => format!("Balanced({})", k.work),
+                };
+                let more = match k.values.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more values)", n - 1),
+                };
+                w.line(&format!(
+                    "Launch::new({}, Grid::{grid}, &{:?}, &[{}], {:?}),",
+                    self.launcher(k),
+                    k.sizes(),
+                    buffers.join(", "),
+                    format!("{}{more}", g.describe(*v))
+                ));
+            }
+            w.close("];");
+            w.line("// SAFETY: the compiler wrote these rows for this arena's memory plan.");
+            w.line(&format!("unsafe {{ self.arena.run({:?}, PLAN) }};", p.name));
+            w.close("}");
+        }
+    }
+}
+
+/// `k`'s launch, reading its vector widths and buffers from a row `l` over arena `a`.
+fn call(k: &Kernel) -> String {
+    let sizes = (0..k.sizes().len()).map(|i| format!("l.sizes[{i}]"));
+    let buffers = (0..k.args.len()).map(|i| format!("l.arg(a, {i})"));
+    let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
+    format!("{}::launch_unchecked::<{}>(a.client(), count, dim, {})", k.function, k.types.join(", "), args.join(", "))
+}

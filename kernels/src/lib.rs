@@ -12,6 +12,7 @@ mod lanes;
 mod matmul;
 mod narrow;
 mod phases;
+pub mod steps;
 
 pub use balance::{claim_tiles, share_end, share_start};
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
@@ -19,3 +20,4 @@ pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
 pub use narrow::{to_bf16, to_bf16_scalar};
 pub use phases::sync_units;
+pub use steps::pointwise;

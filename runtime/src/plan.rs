@@ -6,6 +6,7 @@
 use crate::profile::Profile;
 use crate::Arena;
 use cubecl::prelude::*;
+use std::ops::Range;
 
 /// Kernels a plan launches between waits for the CPU runtime's queue: its speed falls with
 /// the queue's depth (`step_time reverser`, 738 launches a step: 298 ms with no waits, 8 to
@@ -63,6 +64,19 @@ impl Launch {
     pub fn arg(&self, arena: &Arena, i: usize) -> BufferArg {
         let (slot, len) = self.buffers[i];
         arena.arg(slot, len)
+    }
+
+    /// Buffer arguments `range` of this launch in `arena`: a template's `Sequence` argument.
+    pub fn args<'a>(&'a self, arena: &'a Arena, range: Range<usize>) -> impl Iterator<Item = BufferArg> + 'a {
+        range.map(move |i| self.arg(arena, i))
+    }
+
+    /// The indices or tiles the launch covers.
+    pub fn work(&self) -> usize {
+        match self.grid {
+            Grid::PerIndex(work) | Grid::Chunked(work) | Grid::Balanced(work) => work,
+            Grid::OneCube => 1,
+        }
     }
 }
 

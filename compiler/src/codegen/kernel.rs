@@ -2,6 +2,7 @@
 //! with every shape, stride and trip count as a literal; matrix products call the library.
 
 use super::schedule::{Layout, Role, Schedule};
+use super::steps::Recorder;
 use super::storage::Storage;
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
@@ -59,6 +60,10 @@ pub struct Kernel {
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
+    /// How many consecutive buffers of `args` each `Sequence` argument of a template takes
+    /// (the pointwise template's vectors, scalars and outputs); empty where each buffer is an
+    /// argument of its own.
+    pub sequences: Vec<usize>,
 }
 
 /// How a kernel's units cover its work.
@@ -389,6 +394,8 @@ struct Expr<'a> {
     emitted: Vec<ValueId>,
     args: Vec<Arg>,
     lines: Vec<String>,
+    /// The same kernel as a program of the pointwise template, where it is one.
+    program: Recorder,
 }
 
 impl<'a> Expr<'a> {
@@ -420,6 +427,7 @@ impl<'a> Expr<'a> {
             emitted: vec![],
             args: vec![],
             lines: vec![],
+            program: Recorder::default(),
         }
     }
 
@@ -550,12 +558,16 @@ impl<'a> Expr<'a> {
     }
 
     fn arg(&mut self, buffer: ValueId, access: Access) -> String {
+        format!("in{}", self.arg_position(buffer, access))
+    }
+
+    /// The position of input argument `buffer` read with `access`, added if new.
+    fn arg_position(&mut self, buffer: ValueId, access: Access) -> usize {
         let arg = Arg { buffer, access };
-        let index = self.args.iter().position(|a| *a == arg).unwrap_or_else(|| {
+        self.args.iter().position(|a| *a == arg).unwrap_or_else(|| {
             self.args.push(arg);
             self.args.len() - 1
-        });
-        format!("in{index}")
+        })
     }
 
     /// `c{d} * stride + ...` over the current frame's coordinates.
@@ -590,7 +602,11 @@ impl<'a> Expr<'a> {
             return self.emit_reshaped(*a);
         }
         match self.s.roles[v] {
-            Some(Role::Literal(c)) => return splat(c),
+            Some(Role::Literal(c)) => {
+                let constant = splat(c);
+                self.program.constant(&constant, c);
+                return constant;
+            }
             Some(Role::Inline) => {}
             _ if v == self.root && node.op.is_view() => return self.load(v),
             // Later members of a multi-output kernel reuse earlier ones (reductions: see `load`).
@@ -602,34 +618,48 @@ impl<'a> Expr<'a> {
             return format!("t{v}");
         }
         self.emitted.push(v);
+        let name = format!("t{v}");
         let expr = match &node.op {
-            Op::Const(c) => splat(*c),
+            Op::Const(c) => {
+                self.program.constant(&name, *c);
+                splat(*c)
+            }
             Op::Unary(op, a) => {
                 let x = self.emit(*a);
+                self.program.unary(&name, *op, &x);
                 unary(*op, &x)
             }
             Op::Binary(op, a, b) => {
                 let x = self.emit(*a);
                 let y = self.emit(*b);
+                self.program.binary(&name, *op, &x, &y);
                 binary(*op, &x, &y)
             }
             Op::Select { cond, then, otherwise } => {
                 let (c, x, y) = (self.emit(*cond), self.emit(*then), self.emit(*otherwise));
+                self.program.select(&name, &c, &x, &y);
                 format!("select_many({c}.greater_than(&{}), {x}, {y})", splat(0.0))
             }
             Op::OneHot(labels) => {
+                self.program.unsupported();
                 let layout = self.s.layouts[*labels].clone().expect("labels have a buffer");
                 let offset = self.offset(&layout.strides, self.g.shape(*labels));
                 let arg = self.arg(layout.buffer, Access::Labels);
                 let class = self.use_coord(self.frames[self.frame].rank() - 1);
                 format!("Vector::new(select({arg}[{offset}] == u32::cast_from({class}), F::new(1.0), F::new(0.0)))")
             }
-            Op::Iota(axis) if self.frames[self.frame].0[*axis] == 1 => splat(0.0),
-            Op::Iota(axis) => format!("Vector::new(F::cast_from({}))", self.use_coord(*axis)),
+            Op::Iota(axis) if self.frames[self.frame].0[*axis] == 1 => {
+                self.program.constant(&name, 0.0);
+                splat(0.0)
+            }
+            Op::Iota(axis) => {
+                self.program.unsupported();
+                format!("Vector::new(F::cast_from({}))", self.use_coord(*axis))
+            }
             op => unreachable!("not pointwise: {op:?}"),
         };
-        self.lines.push(format!("let t{v} = {expr};"));
-        format!("t{v}")
+        self.lines.push(format!("let {name} = {expr};"));
+        name
     }
 
     /// Emits inlined value `a`, which an inlined reshape views, in the frame of `a`'s shape.
@@ -720,14 +750,19 @@ impl<'a> Expr<'a> {
         let strides = self.strides_over(v, &frame);
         let buffer = self.read_layout(v).buffer;
         let contiguous = strides == Layout::contiguous(buffer, &frame).strides;
+        if self.storage.elem(buffer) != "F" {
+            self.program.unsupported();
+        }
         if let Some((.., acc)) =
             self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0)
         {
+            self.program.unsupported();
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
             // An earlier group's result: segments never read one another; phases may.
             self.hazard |= !self.phased;
+            self.program.unsupported();
             let offset = self.offset(&strides, &frame);
             return self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
         }
@@ -744,6 +779,10 @@ impl<'a> Expr<'a> {
             }
             let index = self.unit_index();
             let element = format!("{}[{index}]", self.out_name(self.group_start + k));
+            if self.scalar || !self.reduced.is_empty() {
+                self.program.unsupported();
+            }
+            self.program.load_output(&element, self.group_start + k);
             return match self.scalar {
                 true => format!("Vector::new({})", self.storage.widen_scalar(buffer, &element)),
                 false => self.storage.widen(buffer, &element),
@@ -753,17 +792,25 @@ impl<'a> Expr<'a> {
         let w = self.vector;
         match lane_read(&shape, &strides, w) {
             _ if self.scalar => {
+                self.program.unsupported();
                 let arg = self.arg(buffer, Access::Scalar);
                 let element = format!("{arg}[{}]", self.offset(&strides, &shape));
                 return format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
             }
             _ if w == 1 => {}
             Some(LaneRead::Splat) => {
-                let arg = self.arg(buffer, Access::Scalar);
-                let element = format!("{arg}[{}]", self.offset(&strides, &shape));
-                return format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+                let position = self.arg_position(buffer, Access::Scalar);
+                let offset = self.offset(&strides, &shape);
+                let element = format!("in{position}[{offset}]");
+                let splat = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+                match offset.as_str() {
+                    "0" => self.program.splat(&splat, position),
+                    _ => self.program.unsupported(),
+                }
+                return splat;
             }
             Some(LaneRead::Repeat { run, step }) => {
+                self.program.unsupported();
                 let arg = self.arg(buffer, Access::Scalar);
                 let start = self.offset(&strides, &shape);
                 let elem = self.storage.elem(buffer);
@@ -777,12 +824,17 @@ impl<'a> Expr<'a> {
             Some(LaneRead::Whole) => {}
             None => unreachable!("internal: a leaf its vector cannot read"),
         }
-        let arg = self.arg(buffer, Access::Vector);
+        let position = self.arg_position(buffer, Access::Vector);
+        let arg = format!("in{position}");
         let vector = if contiguous && self.linear {
-            format!("{arg}[{}]", self.unit_index())
+            let vector = format!("{arg}[{}]", self.unit_index());
+            self.program.load(&vector, position);
+            vector
         } else if w > 1 {
+            self.program.unsupported();
             format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
+            self.program.unsupported();
             format!("{arg}[{}]", self.offset(&strides, &shape))
         };
         self.storage.widen(buffer, &vector)
@@ -887,6 +939,7 @@ impl<'a> Expr<'a> {
             grid,
             trailing,
             types: vec![self.storage.compute_type()],
+            sequences: vec![],
         }
     }
 
@@ -927,6 +980,9 @@ impl<'a> Expr<'a> {
         }
         if let [(group, shape)] = groups {
             let body = self.store_group(group, shape)?;
+            if let Some(kernel) = self.template(shape.numel() / w) {
+                return Some(kernel);
+            }
             if let Some((rows, inner)) = self.by_rows(shape, &body) {
                 return Some(self.finish(inner, rows, true));
             }
@@ -939,6 +995,35 @@ impl<'a> Expr<'a> {
         }
         let work = segments.iter().map(|(n, _)| n).sum();
         Some(self.finish(split_into_segments(&segments), work, true))
+    }
+
+    /// The kernel as a launch of the library's pointwise template over `work` vectors, where
+    /// the emitted chain is a program it runs (see [`Recorder`]): every read and store at the
+    /// unit's own vector index or of a single scalar, no coordinates, all in the compute type.
+    fn template(&self, work: usize) -> Option<Kernel> {
+        if !self.program.complete() || self.reads_coords() || self.frames.len() > 1 {
+            return None;
+        }
+        let read_with = |access: Access| -> Vec<usize> {
+            (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
+        };
+        let (vectors, scalars) = (read_with(Access::Vector), read_with(Access::Scalar));
+        if vectors.len() + scalars.len() < self.args.len() {
+            return None;
+        }
+        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        Some(Kernel {
+            source: None,
+            function: "kiln_runtime::kernels::pointwise".into(),
+            vector: self.vector,
+            work,
+            args: inputs.chain(self.output_args()).collect(),
+            values: self.outputs.clone(),
+            grid: Grid::Chunked,
+            trailing: vec![self.program.program(&vectors, &scalars), "l.work()".into()],
+            types: vec![self.storage.compute_type()],
+            sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
+        })
     }
 
     /// The lines computing and storing `group` (pointwise over `shape`) at the current index,
@@ -960,6 +1045,10 @@ impl<'a> Expr<'a> {
                 false => self.storage.narrow(self.buffer_of(m), &value),
             };
             let index = self.store_index(m);
+            if self.scalar || index != self.index || self.storage.elem(self.buffer_of(m)) != "F" {
+                self.program.unsupported();
+            }
+            self.program.store(self.group_start + k, &value);
             self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
         }
         if self.hazard {
@@ -1243,6 +1332,7 @@ impl<'a> Expr<'a> {
             grid: Grid::Balanced,
             trailing,
             types: vec![self.storage.compute_type()],
+            sequences: vec![],
         })
     }
 
@@ -1736,6 +1826,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         grid: Grid::PerIndex,
         trailing: p.constants().iter().map(usize::to_string).collect(),
         types,
+        sequences: vec![],
     }
 }
 
@@ -1786,6 +1877,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         grid: Grid::PerIndex,
         trailing: comptime,
         types,
+        sequences: vec![],
     }
 }
 

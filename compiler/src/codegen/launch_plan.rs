@@ -40,6 +40,11 @@ impl<'a> LaunchPlans<'a> {
         self.calls.len()
     }
 
+    /// Whether a kernel launches a template with a program of steps.
+    pub(super) fn runs_programs(&self) -> bool {
+        self.entries.iter().flat_map(|(_, kernels)| kernels.iter()).any(|(_, k)| !k.sequences.is_empty())
+    }
+
     /// The name of the launcher of `k`.
     fn launcher(&self, k: &Kernel) -> &str {
         let call = call(k);
@@ -104,10 +109,20 @@ impl<'a> LaunchPlans<'a> {
     }
 }
 
-/// `k`'s launch, reading its vector widths and buffers from a row `l` over arena `a`.
+/// `k`'s launch, reading its vector widths, buffers and work from a row `l` over arena `a`.
 fn call(k: &Kernel) -> String {
     let sizes = (0..k.sizes().len()).map(|i| format!("l.sizes[{i}]"));
-    let buffers = (0..k.args.len()).map(|i| format!("l.arg(a, {i})"));
+    let buffers: Vec<String> = match k.sequences.is_empty() {
+        true => (0..k.args.len()).map(|i| format!("l.arg(a, {i})")).collect(),
+        false => k
+            .sequences
+            .iter()
+            .scan(0, |start, &len| {
+                *start += len;
+                Some(format!("l.args(a, {}..{}).collect()", *start - len, *start))
+            })
+            .collect(),
+    };
     let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
     format!("{}::launch_unchecked::<{}>(a.client(), count, dim, {})", k.function, k.types.join(", "), args.join(", "))
 }

@@ -9,6 +9,7 @@ pub mod memory;
 mod predictor;
 mod report;
 mod schedule;
+mod steps;
 mod storage;
 mod window;
 mod writer;
@@ -158,6 +159,7 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
         .collect();
     let report = report::report(p, &report_entries, &plan, &slots, &storage);
 
+    let launch_plans = LaunchPlans::new(&launches);
     let mut w = Writer::default();
     let module = match artifact {
         Artifact::Trainer => p.module_name(),
@@ -180,11 +182,14 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     }
     w.blank();
     w.line(&format!("/// The `{}` model compiled by kiln.", p.name));
-    w.line("#[allow(clippy::all, unused_variables, unused_parens, non_snake_case)]");
+    w.line("#[allow(clippy::all, unused_imports, unused_variables, unused_parens, non_snake_case)]");
     w.open(&format!("pub mod {module} {{"));
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::plan::{Grid, Launch};");
+    if launch_plans.runs_programs() {
+        w.line("use kiln_runtime::kernels::steps::{Binary, Program, Step, Unary};");
+    }
     w.line("use kiln_runtime::{Arena, Device, Error};");
     if let Some(half) = p.precision.half() {
         w.line(&format!("use kiln_runtime::half::{};", half.rust_type()));
@@ -196,7 +201,6 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
             w.line(line);
         }
     }
-    let launch_plans = LaunchPlans::new(&launches);
     launch_plans.emit_launchers(&mut w);
     w.blank();
     match artifact {
@@ -467,11 +471,8 @@ fn merge_independent(
     planned: Vec<(ValueId, Kernel)>,
 ) -> Vec<(ValueId, Kernel)> {
     // Chunked: a product's kernel is not, even where it stores only its epilogue's values.
-    let pointwise = |k: &Kernel| {
-        k.source.is_some()
-            && k.grid == kernel::Grid::Chunked
-            && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v))
-    };
+    let pointwise =
+        |k: &Kernel| k.grid == kernel::Grid::Chunked && k.values.iter().all(|&v| kernel::is_pointwise_kernel(g, v));
     let written = |k: &Kernel| k.args[k.args.len() - k.values.len()..].iter().map(|a| a.buffer).collect::<Vec<_>>();
     let touches = |k: &Kernel, buffers: &[ValueId]| k.args.iter().any(|a| buffers.contains(&a.buffer));
     let mut merged: Vec<(ValueId, Kernel)> = vec![];

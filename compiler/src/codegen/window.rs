@@ -35,6 +35,7 @@ fn kernel(
         grid: super::kernel::Grid::Chunked,
         trailing: vec![],
         types: vec![storage.compute_type()],
+        sequences: vec![],
     }
 }
 

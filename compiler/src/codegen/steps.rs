@@ -1,0 +1,135 @@
+//! Programs for the library's pointwise template (`kiln_kernels::pointwise`): the steps a
+//! fused chain of pointwise ops runs at each vector index. [`Recorder`] writes them while
+//! `kernel::Expr` emits the same chain as text; a chain that reads only contiguous vectors at
+//! the unit's own index (or single scalars) and stores likewise launches the template with its
+//! program instead of a kernel of its own.
+
+use crate::ir::{BinaryOp, UnaryOp};
+use std::collections::HashMap;
+
+/// One step of a program (see `kiln_kernels::steps::Step`). Operands are value numbers: the
+/// count of value-yielding steps before the one that yields it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Step {
+    /// Vector `i` of the kernel's input argument `k` (renumbered among the vector inputs
+    /// when the program is written).
+    Load(usize),
+    /// Element 0 of input argument `k`, splat (renumbered among the scalar inputs).
+    Splat(usize),
+    /// Vector `i` of output `k` before it is stored (an update in place).
+    LoadOutput(usize),
+    Const(f64),
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+    Select(usize, usize, usize),
+    /// Stores a value to vector `i` of output `k`.
+    Store(usize, usize),
+}
+
+/// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
+#[derive(Default)]
+pub(super) struct Recorder {
+    steps: Vec<Step>,
+    /// The value number of each emitted expression's text (`t12`, `in0[i]`, a constant).
+    values: HashMap<String, usize>,
+    /// Whether something was emitted that the template cannot run.
+    unsupported: bool,
+}
+
+impl Recorder {
+    /// Marks the kernel as one the template cannot run.
+    pub(super) fn unsupported(&mut self) {
+        self.unsupported = true;
+    }
+
+    /// Whether every emitted read, op and store has a step.
+    pub(super) fn complete(&self) -> bool {
+        !self.unsupported
+    }
+
+    /// The number of the value `text` names, if one was recorded.
+    fn value(&mut self, text: &str) -> Option<usize> {
+        let value = self.values.get(text).copied();
+        self.unsupported |= value.is_none();
+        value
+    }
+
+    /// Records `text` as the value of `step` (once: the same text is the same value).
+    fn define(&mut self, text: &str, step: Step) {
+        if !self.values.contains_key(text) {
+            self.values.insert(text.to_string(), self.values.len());
+            self.steps.push(step);
+        }
+    }
+
+    /// `text` reads vector `i` of input argument `arg`.
+    pub(super) fn load(&mut self, text: &str, arg: usize) {
+        self.define(text, Step::Load(arg));
+    }
+
+    /// `text` reads element 0 of input argument `arg` into every lane.
+    pub(super) fn splat(&mut self, text: &str, arg: usize) {
+        self.define(text, Step::Splat(arg));
+    }
+
+    /// `text` reads vector `i` of output `k`.
+    pub(super) fn load_output(&mut self, text: &str, k: usize) {
+        self.define(text, Step::LoadOutput(k));
+    }
+
+    /// `text` is the constant `value` in every lane.
+    pub(super) fn constant(&mut self, text: &str, value: f64) {
+        self.define(text, Step::Const(value));
+    }
+
+    /// `text` is `op` of the value `x` names.
+    pub(super) fn unary(&mut self, text: &str, op: UnaryOp, x: &str) {
+        if let Some(x) = self.value(x) {
+            self.define(text, Step::Unary(op, x));
+        }
+    }
+
+    /// `text` is `op` of the values `x` and `y` name.
+    pub(super) fn binary(&mut self, text: &str, op: BinaryOp, x: &str, y: &str) {
+        if let (Some(x), Some(y)) = (self.value(x), self.value(y)) {
+            self.define(text, Step::Binary(op, x, y));
+        }
+    }
+
+    /// `text` is `x` where `c` is above 0, else `y`.
+    pub(super) fn select(&mut self, text: &str, c: &str, x: &str, y: &str) {
+        if let (Some(c), Some(x), Some(y)) = (self.value(c), self.value(x), self.value(y)) {
+            self.define(text, Step::Select(c, x, y));
+        }
+    }
+
+    /// Stores the value `value` names to vector `i` of output `k`.
+    pub(super) fn store(&mut self, k: usize, value: &str) {
+        if let Some(value) = self.value(value) {
+            self.steps.push(Step::Store(k, value));
+        }
+    }
+
+    /// The program as a `kiln_kernels::steps::Program` constant, its input arguments
+    /// renumbered: `vectors[j]` is the argument the template's vector input `j` is, and
+    /// `scalars[j]` its scalar input `j`.
+    pub(super) fn program(&self, vectors: &[usize], scalars: &[usize]) -> String {
+        let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|step| match *step {
+                Step::Load(arg) => format!("Step::Load({})", position(vectors, arg)),
+                Step::Splat(arg) => format!("Step::Splat({})", position(scalars, arg)),
+                Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
+                Step::Const(c) => format!("Step::constant({:?})", c as f32),
+                Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
+                Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
+                Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
+                Step::Store(k, x) => format!("Step::Store({k}, {x})"),
+            })
+            .collect();
+        // A const block: the constants' `Step::constant` calls would end a temporary's life.
+        format!("const {{ Program(&[{}]) }}", steps.join(", "))
+    }
+}

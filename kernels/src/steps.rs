@@ -1,0 +1,187 @@
+//! The pointwise template: one `#[cube]` kernel for every fused chain of pointwise ops over
+//! contiguous buffers. The chain is a comptime [`Step`] program, so the JIT unrolls it into
+//! the same straight-line code a kernel written for the chain would have, with every extent a
+//! constant; rustc expands the template once, however many chains a crate's models have.
+
+// `#[cube]` generates a launch module and a kernel struct per function, without docs.
+#![allow(missing_docs)]
+
+use cubecl::prelude::*;
+
+/// A pointwise op of one operand; each computes what the IR's op of that name does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Unary {
+    /// -x
+    Neg,
+    /// e^x
+    Exp,
+    /// The natural logarithm.
+    Log,
+    /// The square root.
+    Sqrt,
+    /// 1 / x
+    Recip,
+    /// |x|
+    Abs,
+    /// -1, 0 or 1.
+    Sign,
+    /// max(x, 0).
+    Relu,
+    /// The hyperbolic tangent.
+    Tanh,
+    /// The error function.
+    Erf,
+}
+
+/// A pointwise op of two operands.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Binary {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// a / b
+    Div,
+    /// a^b
+    Pow,
+    /// The larger.
+    Max,
+    /// The smaller.
+    Min,
+    /// 1 where a > b, else 0.
+    Greater,
+    /// 1 where a == b, else 0.
+    Equal,
+}
+
+/// One step of a pointwise program, run at each vector index `i` of the kernel. A step that
+/// yields a value is referred to by the count of value-yielding steps before it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Step {
+    /// Vector `i` of input buffer `k`.
+    Load(usize),
+    /// Element 0 of scalar buffer `k` in every lane (a learning rate, say).
+    Splat(usize),
+    /// Vector `i` of output buffer `k` as it is before this kernel stores it (an update in
+    /// place reads the old value).
+    LoadOutput(usize),
+    /// A constant in every lane, as the bits of an `f32`.
+    Const(u32),
+    /// A unary op of a value.
+    Unary(Unary, usize),
+    /// A binary op of two values.
+    Binary(Binary, usize, usize),
+    /// The second value where the first is above 0, else the third.
+    Select(usize, usize, usize),
+    /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
+    Store(usize, usize),
+}
+
+impl Step {
+    /// The constant `value` in every lane.
+    pub const fn constant(value: f32) -> Step {
+        Step::Const(value.to_bits())
+    }
+}
+
+/// A comptime program of [`Step`]s: generated code writes each as a constant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Program(pub &'static [Step]);
+
+/// Runs `program` at every vector index below `work`, each unit over a contiguous chunk of
+/// them: `vectors` and `scalars` are read, `outputs` stored, all by index `i` (scalars at 0).
+#[cube(launch_unchecked)]
+pub fn pointwise<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    #[comptime] program: Program,
+    #[comptime] work: usize,
+) {
+    let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
+    let chunk = (work + units - 1) / units;
+    let start = ABSOLUTE_POS * chunk;
+    for i in start..start + chunk {
+        if i < work {
+            run_steps::<F, N>(vectors, scalars, outputs, i, program);
+        }
+    }
+}
+
+/// `program` at vector index `i`.
+#[cube]
+fn run_steps<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    i: usize,
+    #[comptime] program: Program,
+) {
+    let mut values = Sequence::<Vector<F, N>>::new();
+    #[unroll]
+    for s in 0..program.0.len() {
+        let step = comptime!(program.0[s]);
+        match step {
+            Step::Load(k) => values.push(vectors.index(k)[i]),
+            Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
+            Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
+            Step::Const(bits) => values.push(Vector::new(F::new(comptime!(f32::from_bits(bits))))),
+            Step::Unary(op, x) => {
+                let x = *values.index(x);
+                values.push(unary::<F, N>(x, op));
+            }
+            Step::Binary(op, x, y) => {
+                let x = *values.index(x);
+                let y = *values.index(y);
+                values.push(binary::<F, N>(x, y, op));
+            }
+            Step::Select(c, x, y) => {
+                let c = *values.index(c);
+                let x = *values.index(x);
+                let y = *values.index(y);
+                values.push(select_many(c.greater_than(&Vector::new(F::new(0.0))), x, y));
+            }
+            Step::Store(k, x) => {
+                let x = *values.index(x);
+                outputs.index_mut(k)[i] = x;
+            }
+        }
+    }
+}
+
+#[cube]
+fn unary<F: Float, N: Size>(x: Vector<F, N>, #[comptime] op: Unary) -> Vector<F, N> {
+    let zero = Vector::<F, N>::new(F::new(0.0));
+    let one = Vector::<F, N>::new(F::new(1.0));
+    match op {
+        Unary::Neg => -x,
+        Unary::Exp => x.exp(),
+        Unary::Log => x.ln(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Recip => x.recip(),
+        Unary::Abs => x.abs(),
+        Unary::Tanh => x.tanh(),
+        Unary::Erf => x.erf(),
+        Unary::Relu => <Vector<F, N> as FloatOps>::max(x, zero),
+        Unary::Sign => select_many(x.greater_than(&zero), one, zero) - select_many(x.less_than(&zero), one, zero),
+    }
+}
+
+#[cube]
+fn binary<F: Float, N: Size>(x: Vector<F, N>, y: Vector<F, N>, #[comptime] op: Binary) -> Vector<F, N> {
+    let zero = Vector::<F, N>::new(F::new(0.0));
+    let one = Vector::<F, N>::new(F::new(1.0));
+    match op {
+        Binary::Add => x + y,
+        Binary::Sub => x - y,
+        Binary::Mul => x * y,
+        Binary::Div => x / y,
+        Binary::Pow => Powf::powf(x, y),
+        Binary::Max => <Vector<F, N> as FloatOps>::max(x, y),
+        Binary::Min => <Vector<F, N> as FloatOps>::min(x, y),
+        Binary::Greater => select_many(x.greater_than(&y), one, zero),
+        Binary::Equal => select_many(x.equal(&y), one, zero),
+    }
+}

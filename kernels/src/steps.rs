@@ -1,6 +1,7 @@
 //! The pointwise template: one `#[cube]` kernel for every fused chain of pointwise ops over
-//! contiguous buffers. The chain is a comptime [`Step`] program, so the JIT unrolls it into
-//! the same straight-line code a kernel written for the chain would have, with every extent a
+//! contiguous buffers, or several independent chains as segments of one launch (the updates
+//! of all parameters, say). Each chain is a comptime list of [`Step`]s, so the JIT unrolls it
+//! into the same straight-line code a kernel written for it would have, with every extent a
 //! constant; rustc expands the template once, however many chains a crate's models have.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
@@ -64,6 +65,9 @@ pub enum Step {
     Load(usize),
     /// Element 0 of scalar buffer `k` in every lane (a learning rate, say).
     Splat(usize),
+    /// Vector 0 of input buffer `k`: one value for every index, where vectors are one lane
+    /// wide.
+    LoadFirst(usize),
     /// Vector `i` of output buffer `k` as it is before this kernel stores it (an update in
     /// place reads the old value).
     LoadOutput(usize),
@@ -86,46 +90,76 @@ impl Step {
     }
 }
 
-/// A comptime program of [`Step`]s: generated code writes each as a constant.
+/// One chain of a [`Program`]: its steps, run at each of `work` vector indices.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Program(pub &'static [Step]);
+pub struct Segment {
+    /// The vector indices the chain covers.
+    pub work: usize,
+    /// What it runs at each.
+    pub steps: &'static [Step],
+}
 
-/// Runs `program` at every vector index below `work`, each unit over a contiguous chunk of
-/// them: `vectors` and `scalars` are read, `outputs` stored, all by index `i` (scalars at 0).
+/// A comptime program: its segments cover consecutive ranges of the launch's indices, the
+/// first from 0. Generated code writes each as a constant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Program(pub &'static [Segment]);
+
+impl Program {
+    /// The first vector index of segment `s` (the count of all segments' indices at
+    /// `s = len`).
+    pub fn start(&self, s: usize) -> usize {
+        self.0[..s].iter().map(|segment| segment.work).sum()
+    }
+}
+
+/// Runs `program` at every vector index it covers, each unit over a contiguous chunk of them:
+/// a segment reads `vectors` and `scalars` and stores `outputs` at its own index, counted from
+/// the segment's start (scalars at 0).
 #[cube(launch_unchecked)]
 pub fn pointwise<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     #[comptime] program: Program,
-    #[comptime] work: usize,
 ) {
+    let segments = comptime!(program.0.len());
+    let work = comptime!(program.start(segments));
     let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
     let chunk = (work + units - 1) / units;
     let start = ABSOLUTE_POS * chunk;
     for i in start..start + chunk {
         if i < work {
-            run_steps::<F, N>(vectors, scalars, outputs, i, program);
+            #[unroll]
+            for s in 0..segments {
+                let segment = comptime!(program.0[s]);
+                let first = comptime!(program.start(s));
+                if comptime!(segments == 1) {
+                    run_steps::<F, N>(vectors, scalars, outputs, i, segment);
+                } else if i >= first && i < first + segment.work {
+                    run_steps::<F, N>(vectors, scalars, outputs, i - first, segment);
+                }
+            }
         }
     }
 }
 
-/// `program` at vector index `i`.
+/// `segment`'s steps at vector index `i`.
 #[cube]
 fn run_steps<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     i: usize,
-    #[comptime] program: Program,
+    #[comptime] segment: Segment,
 ) {
     let mut values = Sequence::<Vector<F, N>>::new();
     #[unroll]
-    for s in 0..program.0.len() {
-        let step = comptime!(program.0[s]);
+    for s in 0..segment.steps.len() {
+        let step = comptime!(segment.steps[s]);
         match step {
             Step::Load(k) => values.push(vectors.index(k)[i]),
             Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
+            Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
             Step::Const(bits) => values.push(Vector::new(F::new(comptime!(f32::from_bits(bits))))),
             Step::Unary(op, x) => {

@@ -70,14 +70,6 @@ impl Launch {
     pub fn args<'a>(&'a self, arena: &'a Arena, range: Range<usize>) -> impl Iterator<Item = BufferArg> + 'a {
         range.map(move |i| self.arg(arena, i))
     }
-
-    /// The indices or tiles the launch covers.
-    pub fn work(&self) -> usize {
-        match self.grid {
-            Grid::PerIndex(work) | Grid::Chunked(work) | Grid::Balanced(work) => work,
-            Grid::OneCube => 1,
-        }
-    }
 }
 
 impl Arena {

@@ -834,8 +834,13 @@ impl<'a> Expr<'a> {
             self.program.unsupported();
             format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
-            self.program.unsupported();
-            format!("{arg}[{}]", self.offset(&strides, &shape))
+            let offset = self.offset(&strides, &shape);
+            let vector = format!("{arg}[{offset}]");
+            match offset.as_str() {
+                "0" => self.program.load_first(&vector, position),
+                _ => self.program.unsupported(),
+            }
+            vector
         };
         self.storage.widen(buffer, &vector)
     }
@@ -980,6 +985,7 @@ impl<'a> Expr<'a> {
         }
         if let [(group, shape)] = groups {
             let body = self.store_group(group, shape)?;
+            self.end_segment(shape.numel() / w);
             if let Some(kernel) = self.template(shape.numel() / w) {
                 return Some(kernel);
             }
@@ -992,16 +998,30 @@ impl<'a> Expr<'a> {
         let mut segments = vec![];
         for (group, shape) in groups {
             segments.push((shape.numel() / w, self.group_body(group, shape)?));
+            self.end_segment(shape.numel() / w);
         }
         let work = segments.iter().map(|(n, _)| n).sum();
+        if let Some(kernel) = self.template(work) {
+            return Some(kernel);
+        }
         Some(self.finish(split_into_segments(&segments), work, true))
     }
 
+    /// Ends the program's segment for the group just emitted, over `work` vectors: the
+    /// template runs it only if it reads no coordinates.
+    fn end_segment(&mut self, work: usize) {
+        if self.reads_coords() || self.frames.len() > 1 {
+            self.program.unsupported();
+        }
+        self.program.end_segment(work);
+    }
+
     /// The kernel as a launch of the library's pointwise template over `work` vectors, where
-    /// the emitted chain is a program it runs (see [`Recorder`]): every read and store at the
-    /// unit's own vector index or of a single scalar, no coordinates, all in the compute type.
+    /// the emitted chains are a program it runs (see [`Recorder`]): every read and store at
+    /// the unit's own vector index or of a single scalar, no coordinates, all in the compute
+    /// type.
     fn template(&self, work: usize) -> Option<Kernel> {
-        if !self.program.complete() || self.reads_coords() || self.frames.len() > 1 {
+        if !self.program.complete() {
             return None;
         }
         let read_with = |access: Access| -> Vec<usize> {
@@ -1020,7 +1040,7 @@ impl<'a> Expr<'a> {
             args: inputs.chain(self.output_args()).collect(),
             values: self.outputs.clone(),
             grid: Grid::Chunked,
-            trailing: vec![self.program.program(&vectors, &scalars), "l.work()".into()],
+            trailing: vec![self.program.program(&vectors, &scalars)],
             types: vec![self.storage.compute_type()],
             sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
         })

@@ -1,8 +1,9 @@
 //! Programs for the library's pointwise template (`kiln_kernels::pointwise`): the steps a
-//! fused chain of pointwise ops runs at each vector index. [`Recorder`] writes them while
-//! `kernel::Expr` emits the same chain as text; a chain that reads only contiguous vectors at
-//! the unit's own index (or single scalars) and stores likewise launches the template with its
-//! program instead of a kernel of its own.
+//! fused chain of pointwise ops runs at each vector index, one segment per chain where
+//! independent chains share a launch. [`Recorder`] writes them while `kernel::Expr` emits the
+//! same chains as text; chains that read only contiguous vectors at the unit's own index (or
+//! single scalars) and store likewise launch the template with their program instead of a
+//! kernel of their own.
 
 use crate::ir::{BinaryOp, UnaryOp};
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ enum Step {
     Load(usize),
     /// Element 0 of input argument `k`, splat (renumbered among the scalar inputs).
     Splat(usize),
+    /// Vector 0 of input argument `k`, one lane wide (renumbered among the vector inputs).
+    LoadFirst(usize),
     /// Vector `i` of output `k` before it is stored (an update in place).
     LoadOutput(usize),
     Const(f64),
@@ -29,8 +32,11 @@ enum Step {
 /// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
 #[derive(Default)]
 pub(super) struct Recorder {
+    /// The finished segments: vector indices covered, and steps.
+    segments: Vec<(usize, Vec<Step>)>,
+    /// The steps of the segment being emitted.
     steps: Vec<Step>,
-    /// The value number of each emitted expression's text (`t12`, `in0[i]`, a constant).
+    /// The value number of each of its emitted expressions' text (`t12`, `in0[i]`, a constant).
     values: HashMap<String, usize>,
     /// Whether something was emitted that the template cannot run.
     unsupported: bool,
@@ -45,6 +51,12 @@ impl Recorder {
     /// Whether every emitted read, op and store has a step.
     pub(super) fn complete(&self) -> bool {
         !self.unsupported
+    }
+
+    /// Ends the segment being emitted, which covers `work` vector indices.
+    pub(super) fn end_segment(&mut self, work: usize) {
+        self.segments.push((work, std::mem::take(&mut self.steps)));
+        self.values.clear();
     }
 
     /// The number of the value `text` names, if one was recorded.
@@ -65,6 +77,11 @@ impl Recorder {
     /// `text` reads vector `i` of input argument `arg`.
     pub(super) fn load(&mut self, text: &str, arg: usize) {
         self.define(text, Step::Load(arg));
+    }
+
+    /// `text` reads vector 0 of input argument `arg`, one lane wide.
+    pub(super) fn load_first(&mut self, text: &str, arg: usize) {
+        self.define(text, Step::LoadFirst(arg));
     }
 
     /// `text` reads element 0 of input argument `arg` into every lane.
@@ -115,21 +132,26 @@ impl Recorder {
     /// `scalars[j]` its scalar input `j`.
     pub(super) fn program(&self, vectors: &[usize], scalars: &[usize]) -> String {
         let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
-        let steps: Vec<String> = self
-            .steps
+        let step = |step: &Step| match *step {
+            Step::Load(arg) => format!("Step::Load({})", position(vectors, arg)),
+            Step::Splat(arg) => format!("Step::Splat({})", position(scalars, arg)),
+            Step::LoadFirst(arg) => format!("Step::LoadFirst({})", position(vectors, arg)),
+            Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
+            Step::Const(c) => format!("Step::constant({:?})", c as f32),
+            Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
+            Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
+            Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
+            Step::Store(k, x) => format!("Step::Store({k}, {x})"),
+        };
+        let segments: Vec<String> = self
+            .segments
             .iter()
-            .map(|step| match *step {
-                Step::Load(arg) => format!("Step::Load({})", position(vectors, arg)),
-                Step::Splat(arg) => format!("Step::Splat({})", position(scalars, arg)),
-                Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
-                Step::Const(c) => format!("Step::constant({:?})", c as f32),
-                Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
-                Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
-                Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
-                Step::Store(k, x) => format!("Step::Store({k}, {x})"),
+            .map(|(work, steps)| {
+                let steps: Vec<String> = steps.iter().map(step).collect();
+                format!("Segment {{ work: {work}, steps: &[{}] }}", steps.join(", "))
             })
             .collect();
         // A const block: the constants' `Step::constant` calls would end a temporary's life.
-        format!("const {{ Program(&[{}]) }}", steps.join(", "))
+        format!("const {{ Program(&[{}]) }}", segments.join(", "))
     }
 }

@@ -39,6 +39,8 @@ pub mod plot;
 pub mod profile;
 pub mod schedule;
 pub mod synthetic;
+#[cfg(feature = "device")]
+pub mod tensors;
 pub mod text;
 pub mod train;
 pub mod trainer;

@@ -841,92 +841,59 @@ fn emit_trainer(
     w.close("}");
     w.blank();
 
-    let lookup = |w: &mut Writer, doc: &str, fname: &str, entries: &[(&str, ValueId)]| {
-        w.line(doc);
-        w.open(&format!("pub fn {fname}(&self, name: &str) -> Option<Vec<{float}>> {{"));
+    let values = p.checkpoint_tensors();
+    let list =
+        |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
+    w.line("/// The checkpointed tensors and their arena slots.");
+    w.open("const TENSORS: kiln_runtime::tensors::Tensors = kiln_runtime::tensors::Tensors {");
+    w.line("parameters: Self::PARAMETERS,");
+    w.line("frozen: Self::FROZEN,");
+    w.line("statistics: Self::STATISTICS,");
+    w.line(&format!("model_slots: &[{}],", list(&mut values.iter().map(|&(_, v)| v))));
+    w.line("state: Self::STATE,");
+    w.line(&format!("state_slots: &[{}],", list(&mut p.state.iter().map(|s| s.value))));
+    w.close("};");
+    w.blank();
+    w.line("/// A parameter's (trained or frozen) or running statistic's current values (row-major, PyTorch layout).");
+    w.open(&format!("pub fn parameter(&self, name: &str) -> Option<Vec<{float}>> {{"));
+    w.line("Self::TENSORS.read(&self.arena, name)");
+    w.close("}");
+    w.blank();
+    if p.keep_gradients {
+        w.line("/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).");
+        w.open(&format!("pub fn gradient(&self, name: &str) -> Option<Vec<{float}>> {{"));
         w.open("let slot = match name {");
-        for (name, b) in entries {
-            w.line(&format!("\"{name}\" => {},", slot(*b)));
+        for (q, &b) in p.params.iter().zip(grad_buffers) {
+            w.line(&format!("\"{}\" => {},", q.name, slot(b)));
         }
         w.line("_ => return None,");
         w.close("};");
         w.line("Some(self.arena.read(slot))");
         w.close("}");
         w.blank();
-    };
-    let values = p.checkpoint_tensors();
-    lookup(
-        w,
-        "/// A parameter's (trained or frozen) or running statistic's current values (row-major, PyTorch layout).",
-        "parameter",
-        &values,
-    );
-    if p.keep_gradients {
-        let grads: Vec<(&str, ValueId)> =
-            p.params.iter().map(|q| q.name.as_str()).zip(grad_buffers.iter().copied()).collect();
-        lookup(
-            w,
-            "/// A parameter's gradient from the last optimizer step (averaged over its micro-batches).",
-            "gradient",
-            &grads,
-        );
     }
-
     w.line("/// Overwrites a parameter (trained or frozen) or running statistic, as `p.data.copy_(values)`.");
     w.open(&format!("pub fn set_parameter(&mut self, name: &str, values: &[{float}]) -> Result<(), Error> {{"));
-    w.open("let (slot, len) = match name {");
-    for (name, v) in &values {
-        w.line(&format!("\"{name}\" => ({}, {}),", slot(*v), g.shape(*v).numel()));
-    }
-    w.line("_ => return Err(Error::Invalid(format!(\"no parameter named {name:?}\"))),");
-    w.close("};");
-    w.line("kiln_runtime::check_input(name, values, 1, len)?;");
-    w.line("self.arena.write(slot, values);");
-    w.line("Ok(())");
+    w.line("Self::TENSORS.write(&self.arena, name, values)");
     w.close("}");
     w.blank();
-
-    let list =
-        |values: &mut dyn Iterator<Item = ValueId>| values.map(|v| slot(v).to_string()).collect::<Vec<_>>().join(", ");
-    let param_slots = list(&mut values.iter().map(|&(_, v)| v));
-    let state_slots = list(&mut p.state.iter().map(|s| s.value));
     w.line("/// Writes the parameters, the optimizer state and the step counter to a safetensors");
     w.line("/// file, atomically (temp file + rename): a crash mid-save leaves the old file.");
     w.line("/// Fails between the micro-batches of an accumulated step (partial sums are not saved).");
     w.open("pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
-    w.open("if self.micro != 0 {");
-    w.line("return Err(Error::Invalid(format!(\"save after a whole optimizer step: {} of {} micro-batches are accumulated\", self.micro, Self::ACCUMULATE)));");
-    w.close("}");
-    w.line(&format!("let params: Vec<Vec<{float}>> = [{param_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
-    w.line(&format!("let state: Vec<Vec<{float}>> = [{state_slots}].iter().map(|&s| self.arena.read(s)).collect();"));
-    w.line(
-        "let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();",
-    );
-    w.line("kiln_runtime::checkpoint::save(path.as_ref(), &model, &params, Self::STATE, &state, self.steps)");
+    w.line("kiln_runtime::tensors::whole_steps(self.micro, Self::ACCUMULATE)?;");
+    w.line(&format!("Self::TENSORS.save::<{float}>(&self.arena, path.as_ref(), self.steps)"));
     w.close("}");
     w.blank();
     w.line("/// Loads a checkpoint written by `save`, resuming exactly, or a PyTorch `state_dict` of");
     w.line("/// the same architecture as safetensors (then the optimizer starts afresh). Nothing");
     w.line("/// changes unless every tensor matches.");
     w.open("pub fn load(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {");
-    w.line(
-        "let model: Vec<_> = Self::PARAMETERS.iter().chain(Self::FROZEN).chain(Self::STATISTICS).copied().collect();",
-    );
-    w.line(&format!(
-        "let checkpoint = kiln_runtime::checkpoint::load::<{float}>(path.as_ref(), &model, Self::STATE)?;"
-    ));
-    w.open(&format!("for (slot, data) in [{param_slots}].into_iter().zip(&checkpoint.params) {{"));
-    w.line("self.arena.write(slot, data);");
+    w.line(&format!("let loaded = Self::TENSORS.load::<{float}>(&self.arena, path.as_ref())?;"));
+    w.open("if !loaded.with_state {");
+    w.line("self.reset_optimizer_state();");
     w.close("}");
-    w.open("match &checkpoint.state {");
-    w.open("Some(state) => {");
-    w.open(&format!("for (slot, data) in [{state_slots}].into_iter().zip(state) {{"));
-    w.line("self.arena.write(slot, data);");
-    w.close("}");
-    w.close("}");
-    w.line("None => self.reset_optimizer_state(),");
-    w.close("}");
-    w.line("self.steps = checkpoint.step;");
+    w.line("self.steps = loaded.step;");
     w.line("self.micro = 0;");
     w.line("Ok(())");
     w.close("}");

@@ -1,8 +1,9 @@
-//! CubeCL kernels that kiln's generated code calls. Generated kernels cover pointwise ops and
-//! reductions (their shapes baked in); the matrix products and direct convolutions live here,
-//! specialised at JIT time through `#[comptime]` shapes and strides, with the reductions across
-//! a vector's lanes that they use, the barrier between a phased kernel's phases and the
-//! split of a balanced kernel's tiles among its units.
+//! CubeCL kernels that kiln's generated code calls, specialised at JIT time through
+//! `#[comptime]` arguments: the pointwise template, which runs a fused chain's program of
+//! steps; the matrix products and direct convolutions, with their shapes and strides; the
+//! reductions across a vector's lanes that they use, the barrier between a phased kernel's
+//! phases and the split of a balanced kernel's tiles among its units. Generated kernels cover
+//! the rest (reductions, windows, chains that read coordinates), their shapes baked in.
 
 #![warn(missing_docs)]
 

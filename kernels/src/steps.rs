@@ -115,6 +115,8 @@ impl Program {
 /// Runs `program` at every vector index it covers, each unit over a contiguous chunk of them:
 /// a segment reads `vectors` and `scalars` and stores `outputs` at its own index, counted from
 /// the segment's start (scalars at 0).
+// `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two.
+#[allow(clippy::manual_div_ceil)]
 #[cube(launch_unchecked)]
 pub fn pointwise<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,

@@ -14,25 +14,30 @@ pub(super) struct LaunchPlans<'a> {
     /// Each distinct launcher's name and its `launch_unchecked` call, whose vector widths and
     /// buffers come from the row it is given, in order of first use.
     calls: Vec<(String, String)>,
+    /// For each entry point, the position in `calls` of each kernel's launcher.
+    launchers: Vec<Vec<usize>>,
 }
 
 impl<'a> LaunchPlans<'a> {
     /// The plans of `entries`, with the launchers their kernels need.
     pub(super) fn new(entries: &'a [(&'a str, &'a [(ValueId, Kernel)])]) -> LaunchPlans<'a> {
-        let mut plans = LaunchPlans { entries, calls: vec![] };
-        for (_, k) in entries.iter().flat_map(|(_, kernels)| kernels.iter()) {
+        let mut calls: Vec<(String, String)> = vec![];
+        let mut launcher = |k: &Kernel| {
             let call = call(k);
-            if !plans.calls.iter().any(|(_, c)| *c == call) {
-                let base = k.function.rsplit("::").next().unwrap_or(&k.function);
-                let taken = |name: &str| plans.calls.iter().any(|(n, _)| n == name);
-                let name = (1..)
-                    .map(|n| if n == 1 { format!("run_{base}") } else { format!("run_{base}_{n}") })
-                    .find(|name| !taken(name))
-                    .expect("a free name");
-                plans.calls.push((name, call));
+            if let Some(position) = calls.iter().position(|(_, c)| *c == call) {
+                return position;
             }
-        }
-        plans
+            let base = k.function.rsplit("::").next().unwrap_or(&k.function);
+            let taken = |name: &str| calls.iter().any(|(n, _)| n == name);
+            let name = (1..)
+                .map(|n| if n == 1 { format!("run_{base}") } else { format!("run_{base}_{n}") })
+                .find(|name| !taken(name))
+                .expect("a free name");
+            calls.push((name, call));
+            calls.len() - 1
+        };
+        let launchers = entries.iter().map(|(_, kernels)| kernels.iter().map(|(_, k)| launcher(k)).collect()).collect();
+        LaunchPlans { entries, calls, launchers }
     }
 
     /// How many launcher functions there are.
@@ -43,12 +48,6 @@ impl<'a> LaunchPlans<'a> {
     /// Whether a kernel launches a template with a program of steps.
     pub(super) fn runs_programs(&self) -> bool {
         self.entries.iter().flat_map(|(_, kernels)| kernels.iter()).any(|(_, k)| !k.sequences.is_empty())
-    }
-
-    /// The name of the launcher of `k`.
-    fn launcher(&self, k: &Kernel) -> &str {
-        let call = call(k);
-        &self.calls.iter().find(|(_, c)| *c == call).expect("a launcher for every kernel").0
     }
 
     /// The launcher functions.
@@ -65,11 +64,11 @@ impl<'a> LaunchPlans<'a> {
     /// order, over the buffers `slot` gives each value.
     pub(super) fn emit_entry_points(&self, w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usize) {
         let g = &p.graph;
-        for &(entry, kernels) in self.entries {
+        for (&(entry, kernels), launchers) in self.entries.iter().zip(&self.launchers) {
             w.blank();
             w.open(&format!("fn launch_{entry}(&self) {{"));
             w.open("const PLAN: &[Launch] = &[");
-            for (v, k) in kernels {
+            for ((v, k), &launcher) in kernels.iter().zip(launchers) {
                 let buffers: Vec<String> = k
                     .args
                     .iter()
@@ -95,7 +94,7 @@ impl<'a> LaunchPlans<'a> {
                 };
                 w.line(&format!(
                     "Launch::new({}, Grid::{grid}, &{:?}, &[{}], {:?}),",
-                    self.launcher(k),
+                    self.calls[launcher].0,
                     k.sizes(),
                     buffers.join(", "),
                     format!("{}{more}", g.describe(*v))

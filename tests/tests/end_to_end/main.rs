@@ -211,9 +211,10 @@ fn sizes(dir: &Path) -> Vec<u64> {
 
 /// The CPU runtime's kernel cache (vendor/cubecl-llvm): a child process trains the MNIST MLP
 /// for three steps with an empty cache directory, a second child with the same one. The first
-/// fills the cache, the second compiles nothing new (each kernel's LLVM IR comes out the same
-/// in every process) and both end with bitwise the same parameters. A third child, after every
-/// entry was cut in half, gets the same parameters and leaves the entries whole again.
+/// fills the cache with objects (`.o`, keyed by LLVM IR) and index entries (`.kernel`, keyed by
+/// kernel id and build id). The second finds every kernel in the index, so it writes nothing,
+/// and both end with bitwise the same parameters. A child after the objects were deleted, and
+/// one after every entry was cut in half, get the same parameters and leave the entries whole.
 #[test]
 fn kernel_cache_fills_once_and_reproduces_the_step() {
     if let Some(out) = std::env::var_os("KILN_CACHE_CHILD") {
@@ -242,12 +243,36 @@ fn kernel_cache_fills_once_and_reproduces_the_step() {
         assert!(status.success(), "the training child failed");
         std::fs::read(out).unwrap()
     };
+    let with_extension = |extension: &str| {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join("cache"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == extension))
+            .collect();
+        paths.sort();
+        paths
+    };
+    let written = || {
+        let times = std::fs::read_dir(dir.join("cache")).unwrap();
+        let mut times: Vec<_> = times.map(|e| e.unwrap().metadata().unwrap().modified().unwrap()).collect();
+        times.sort();
+        times
+    };
     let cold = run("cold");
     let filled = entries();
-    assert!(filled > 0, "the first process left no cache entries");
+    let (objects, indexed) = (with_extension("o"), with_extension("kernel"));
+    assert!(!objects.is_empty() && !indexed.is_empty(), "the first process left {filled} entries");
+    assert_eq!(filled, objects.len() + indexed.len(), "only whole entries are left");
+    let before = written();
     let warm = run("warm");
-    assert_eq!(entries(), filled, "the second process compiled kernels the first had cached");
+    assert_eq!(written(), before, "the second process wrote entries: it compiled kernels");
     assert!(cold == warm, "a step run from cached kernels differs from the compiled one");
+    // An index entry whose object is gone is a miss: the kernel compiles and its object is back.
+    for object in &objects {
+        std::fs::remove_file(object).unwrap();
+    }
+    assert!(run("no objects") == cold, "a step after deleted objects differs");
+    assert_eq!(with_extension("o"), objects, "the deleted objects were not compiled again");
     // A damaged entry is a miss: the kernel compiles again and its entry is rewritten whole.
     for entry in std::fs::read_dir(dir.join("cache")).unwrap() {
         let path = entry.unwrap().path();

@@ -1,4 +1,4 @@
-use cubecl_llvm::PlironOptions;
+use cubecl_llvm::{PlironArtifact, PlironOptions, cpu::jit::kernel_index};
 use cubecl_server::memory_management::relocation::RelocatingStreams;
 
 use crate::{
@@ -164,13 +164,39 @@ impl CpuServer {
         if self.compilation_cache.contains_key(&kernel_id) {
             return Ok(());
         }
-        let definition = cubecl_core::define_kernel(kernel)?;
         let options = PlironOptions {
             cpu_buffer_alignment: Some(alignment),
             ..self.compilation_options.clone()
         };
+        // kiln's change: a kernel this executable compiled in an earlier process is loaded
+        // from the persistent index, with no expansion, optimization or lowering.
+        // The id's hash adds its type id, which tells apart types of the same name.
+        let launch = format!(
+            "{}\n{:016x}\n{options:?}",
+            kernel_id.0.stable_format(),
+            std_hash(&kernel_id.0)
+        );
+        if let Some(indexed) = kernel_index::load(&launch) {
+            let compiled = CompiledKernel {
+                entrypoint_name: indexed.entrypoint,
+                debug_name: Some(kernel.name()),
+                source: String::from("(loaded from the kernel cache)"),
+                io: Some(indexed.engine.buffer_io().to_vec()),
+                repr: Some(PlironArtifact::Jit(indexed.engine)),
+                cube_dim: indexed.cube_dim.into(),
+                debug_info: None,
+            };
+            self.compilation_cache
+                .insert(kernel_id, CpuKernel::new(compiled));
+            return Ok(());
+        }
+        let definition = cubecl_core::define_kernel(kernel)?;
         let compiled =
             CompiledKernel::compile(kernel, definition, &mut CpuCompiler::default(), &options)?;
+        if let Some(PlironArtifact::Jit(engine)) = &compiled.repr {
+            let cube_dim = compiled.cube_dim.into();
+            kernel_index::store(&launch, &compiled.entrypoint_name, cube_dim, engine);
+        }
         // The executable artifact here is the JIT engine the compiler built,
         // not the text. A precompiled kernel brings text and no engine.
         if compiled.repr.is_none() {
@@ -585,4 +611,12 @@ impl ServerStorage for CpuServer {
             binding.offset_end,
         )?)
     }
+}
+
+/// A hash of `value` that is the same in every process of one executable.
+fn std_hash(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
 }

@@ -46,6 +46,10 @@ struct JitKernel {
     requirements: KernelRequirements,
     /// Buffer access modes in binding order.
     io: Vec<BufferIOAttr>,
+    /// The kernel's symbol in its object.
+    symbol: String,
+    /// The object's entry in the kernel cache, if it is there.
+    object_entry: Option<String>,
     _jit: ObjectJit,
 }
 
@@ -82,13 +86,41 @@ impl PlironEngine {
             let _ = std::fs::write(dir.join("llvm.ll"), &ir);
         }
         let key = format!("{}\n{ir}", host_description());
-        let object = object_cache::object_for(&key, || compile_object(&ir, kernel_name))
-            .unwrap_or_else(|err| panic!("LLVM compilation failed for '{kernel_name}': {err}"));
-        let jit = ObjectJit::load(&object, kernel_name)
-            .unwrap_or_else(|err| panic!("cannot load the object of '{kernel_name}': {err}"));
-        let addr = jit
-            .lookup(kernel_name)
-            .unwrap_or_else(|err| panic!("kernel symbol '{kernel_name}' not found: {err}"));
+        let (object, object_entry) =
+            object_cache::object_for(&key, || compile_object(&ir, kernel_name))
+                .unwrap_or_else(|err| panic!("LLVM compilation failed for '{kernel_name}': {err}"));
+        Ok(
+            Self::link(&object, object_entry, kernel_name, requirements, io)
+                .unwrap_or_else(|err| panic!("cannot load the object of '{kernel_name}': {err}")),
+        )
+    }
+
+    /// The kernel whose object is the cache entry `object_entry` (kiln's change, see
+    /// `kernel_index`), or `None` if the entry is gone or damaged.
+    pub(crate) fn from_cached_object(
+        object_entry: &str,
+        kernel_name: &str,
+        requirements: KernelRequirements,
+        io: Vec<BufferIOAttr>,
+    ) -> Option<Self> {
+        INIT_NATIVE.call_once(|| {
+            initialize_native().expect("failed to initialize native target");
+        });
+        let object = object_cache::object_named(object_entry)?;
+        let entry = Some(object_entry.to_string());
+        Self::link(&object, entry, kernel_name, requirements, io).ok()
+    }
+
+    /// Links `object` in a JIT of its own and finds the kernel's entry point in it.
+    fn link(
+        object: &[u8],
+        object_entry: Option<String>,
+        kernel_name: &str,
+        requirements: KernelRequirements,
+        io: Vec<BufferIOAttr>,
+    ) -> Result<Self, String> {
+        let jit = ObjectJit::load(object, kernel_name)?;
+        let addr = jit.lookup(kernel_name)?;
         // SAFETY: The generated entry point matches `KernelFn`.
         let func: KernelFn = unsafe { std::mem::transmute::<u64, KernelFn>(addr) };
 
@@ -96,8 +128,20 @@ impl PlironEngine {
             func,
             requirements,
             io,
+            symbol: kernel_name.to_string(),
+            object_entry,
             _jit: jit,
         })))
+    }
+
+    /// The kernel's symbol in its object.
+    pub(crate) fn symbol(&self) -> &str {
+        &self.0.symbol
+    }
+
+    /// The name of the object's kernel cache entry, if it has one.
+    pub(crate) fn object_entry(&self) -> Option<&str> {
+        self.0.object_entry.as_deref()
     }
 
     pub fn requirements(&self) -> &KernelRequirements {
@@ -148,7 +192,7 @@ const PASS_PIPELINE: &CStr = c"default<O3>";
 
 /// What the object code depends on besides the IR: this crate (and kiln's patch of it), LLVM,
 /// and the host's triple, CPU and features.
-fn host_description() -> &'static str {
+pub(crate) fn host_description() -> &'static str {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(describe_host)
 }

@@ -41,24 +41,56 @@ fn directory() -> Option<&'static Path> {
     .as_deref()
 }
 
-/// The object code for `key`: read from the cache, or made by `compile` and stored.
-/// A cache that cannot be read or written is skipped: it costs a compile, nothing else.
+/// The object code for `key`, and the name of its cache entry when there is a cache: read
+/// from the cache, or made by `compile` and stored. A cache that cannot be read or written is
+/// skipped: it costs a compile, nothing else.
 pub(crate) fn object_for(
     key: &str,
     compile: impl FnOnce() -> Result<Vec<u8>, String>,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, Option<String>), String> {
     let Some(dir) = directory() else {
-        return compile();
+        return Ok((compile()?, None));
     };
-    let path = dir.join(format!("{:016x}{:016x}.o", hash(0, key), hash(1, key)));
+    let name = entry_name(key, "o");
+    let path = dir.join(&name);
     if let Some(object) = load(&path, key) {
-        return Ok(object);
+        return Ok((object, Some(name)));
     }
     let object = compile()?;
     if let Err(err) = store(dir, &path, key, &object) {
         log::warn!("kernel cache: cannot write {}: {err}", path.display());
+        return Ok((object, None));
     }
-    Ok(object)
+    Ok((object, Some(name)))
+}
+
+/// The object of the entry `name` that `object_for` gave, if it is whole and its stored key
+/// still hashes to its name.
+pub(crate) fn object_named(name: &str) -> Option<Vec<u8>> {
+    let entry = fs::read(directory()?.join(name)).ok()?;
+    let (key, object) = parse(&entry)?;
+    let key = std::str::from_utf8(key).ok()?;
+    (entry_name(key, "o") == name).then(|| object.to_vec())
+}
+
+/// The cached value stored for `key` under `extension`, if any; `object_for`'s scheme for
+/// entries other than objects.
+pub(crate) fn value_for(key: &str, extension: &str) -> Option<Vec<u8>> {
+    load(&directory()?.join(entry_name(key, extension)), key)
+}
+
+/// Stores `value` for `key` under `extension`; a failure is logged and otherwise ignored.
+pub(crate) fn store_value(key: &str, extension: &str, value: &[u8]) {
+    let Some(dir) = directory() else { return };
+    let path = dir.join(entry_name(key, extension));
+    if let Err(err) = store(dir, &path, key, value) {
+        log::warn!("kernel cache: cannot write {}: {err}", path.display());
+    }
+}
+
+/// The file name of `key`'s entry: a 128-bit hash of it and `extension`.
+fn entry_name(key: &str, extension: &str) -> String {
+    format!("{:016x}{:016x}.{extension}", hash(0, key), hash(1, key))
 }
 
 /// A 64-bit hash of `key` under `seed`; two seeds make a 128-bit file name.
@@ -69,13 +101,19 @@ fn hash(seed: u64, key: &str) -> u64 {
     hasher.finish()
 }
 
-/// The object stored at `path` if the entry is whole and was made for `key`.
+/// The value stored at `path` if the entry is whole and was made for `key`.
 fn load(path: &Path, key: &str) -> Option<Vec<u8>> {
     let entry = fs::read(path).ok()?;
+    let (stored_key, value) = parse(&entry)?;
+    (stored_key == key.as_bytes()).then(|| value.to_vec())
+}
+
+/// The key and the value of a whole entry.
+fn parse(entry: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = entry.strip_prefix(MAGIC)?;
-    let (stored_key, rest) = split_sized(rest)?;
-    let (object, rest) = split_sized(rest)?;
-    (stored_key == key.as_bytes() && rest.is_empty() && !object.is_empty()).then(|| object.to_vec())
+    let (key, rest) = split_sized(rest)?;
+    let (value, rest) = split_sized(rest)?;
+    (rest.is_empty() && !value.is_empty()).then_some((key, value))
 }
 
 /// A little-endian u64 length, then that many bytes; and what follows them.
@@ -86,7 +124,7 @@ fn split_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Writes the entry to a file of its own in `dir`, then renames it to `path`.
-fn store(dir: &Path, path: &Path, key: &str, object: &[u8]) -> std::io::Result<()> {
+fn store(dir: &Path, path: &Path, key: &str, value: &[u8]) -> std::io::Result<()> {
     static WRITES: AtomicU64 = AtomicU64::new(0);
     fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(
@@ -99,8 +137,8 @@ fn store(dir: &Path, path: &Path, key: &str, object: &[u8]) -> std::io::Result<(
         file.write_all(MAGIC)?;
         file.write_all(&(key.len() as u64).to_le_bytes())?;
         file.write_all(key.as_bytes())?;
-        file.write_all(&(object.len() as u64).to_le_bytes())?;
-        file.write_all(object)?;
+        file.write_all(&(value.len() as u64).to_le_bytes())?;
+        file.write_all(value)?;
         fs::rename(&temporary, path)
     })();
     if written.is_err() {

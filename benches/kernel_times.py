@@ -33,7 +33,7 @@ def profile(r):
 
 def flops():
     """{value id: FLOPs} of the train step's kernels in the newest compile report, if any."""
-    reports = sorted(root.glob(f"target/release/build/kiln-models-*/out/{REPORTS.get(model, model)}.report.txt"), key=lambda p: p.stat().st_mtime)
+    reports = sorted([r for crate in ("models", "zoo") for r in root.glob(f"target/release/build/kiln-{crate}-*/out/{REPORTS.get(model, model)}.report.txt")], key=lambda p: p.stat().st_mtime)
     if not reports:
         return {}
     train = reports[-1].read_text().split("train:", 1)[1].split("\n\n")[0]

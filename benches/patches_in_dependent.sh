@@ -29,6 +29,7 @@ publish = false
 [dependencies]
 kiln-benches = { path = "$kiln/benches" }
 kiln-models = { path = "$kiln/models" }
+kiln-zoo = { path = "$kiln/models/zoo" }
 kiln-runtime = { path = "$kiln/runtime" }
 
 [profile.release]

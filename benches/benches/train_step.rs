@@ -5,7 +5,8 @@
 //! `cargo bench -p kiln-benches`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kiln_models::{LeNet5, LeNet5Unfused, MnistMlp, MnistMlpUnfused};
+use kiln_models::MnistMlp;
+use kiln_zoo::{LeNet5, LeNet5Unfused, MnistMlpUnfused};
 
 fn train_steps(c: &mut Criterion) {
     let device = kiln_runtime::Device::cpu().expect("CPU runtime");

@@ -31,10 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let second_step = match model.as_str() {
         "mlp" => two_steps!(kiln_models::MnistMlp::new(&device, 0), &x, &y),
-        "lenet5" => two_steps!(kiln_models::LeNet5::new(&device, 0), &x, &y),
-        "residual" => two_steps!(kiln_models::ResidualCnn::new(&device, 0), &x, &y),
+        "lenet5" => two_steps!(kiln_zoo::LeNet5::new(&device, 0), &x, &y),
+        "residual" => two_steps!(kiln_zoo::ResidualCnn::new(&device, 0), &x, &y),
         "lstm" => {
-            use kiln_models::LstmClassifier as M;
+            use kiln_zoo::LstmClassifier as M;
             let ids: Vec<u32> = (0..M::BATCH * M::IDS_LEN).map(|i| (i * 7 % M::IDS_VOCAB) as u32).collect();
             let mask = vec![1.0f32; M::BATCH * M::IDS_LEN];
             let labels: Vec<u32> = (0..M::BATCH).map(|i| (i % 2) as u32).collect();
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "reverser" => {
             let source: Vec<u32> = (0..64 * 5).map(|i| (i * 7 % 10) as u32).collect();
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
-            two_steps!(kiln_models::DigitReverser::new(&device, 0), &source, &target)
+            two_steps!(kiln_zoo::DigitReverser::new(&device, 0), &source, &target)
         }
         other => return Err(format!("unknown model {other:?}: use mlp, lenet5, residual, lstm or reverser").into()),
     };

@@ -9,7 +9,8 @@
 //! `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each launch is then
 //! followed by a sync, so the step is slower than unprofiled).
 
-use kiln_models::{LeNet5, LeNet5Unfused, MnistMlp, MnistMlpUnfused};
+use kiln_models::MnistMlp;
+use kiln_zoo::{LeNet5, LeNet5Unfused, MnistMlpUnfused};
 use std::time::Instant;
 
 /// `min median max` milliseconds of `steps` calls of `step`, after 20 warm-up calls (JIT).
@@ -45,11 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(steps, || trainer.train_step(&x, &y))?
         }
         "residual" => {
-            let mut trainer = kiln_models::ResidualCnn::new(&device, 0);
+            let mut trainer = kiln_zoo::ResidualCnn::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
         }
         "softmax" => {
-            let mut trainer = kiln_models::SoftmaxRegression::new(&device, 0);
+            let mut trainer = kiln_zoo::SoftmaxRegression::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
         }
         "mlp-unfused" => {
@@ -61,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(steps, || trainer.train_step(&x, &y))?
         }
         "reverser" => {
-            let mut trainer = kiln_models::DigitReverser::new(&device, 0);
+            let mut trainer = kiln_zoo::DigitReverser::new(&device, 0);
             let source: Vec<u32> = (0..64 * 5).map(|i| (i * 7 % 10) as u32).collect();
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             time(steps, || trainer.train_step(&source, &target))?

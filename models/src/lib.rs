@@ -1,22 +1,7 @@
-//! Reference models, declared in kiln's DSL in `build.rs` and compiled to Rust at build time.
+//! The main job's reference model, the MNIST MLP, declared in kiln's DSL in `build.rs` and
+//! compiled to Rust at build time; the other reference models are in `kiln-zoo` (`zoo/`).
 
-kiln_runtime::include_models!(
-    mnist_mlp::MnistMlp,
-    mnist_mlp_predictor::MnistMlpPredictor,
-    le_net5::LeNet5,
-    mnist_mlp_unfused::MnistMlpUnfused,
-    le_net5_unfused::LeNet5Unfused,
-    residual_cnn::ResidualCnn,
-    logistic_neuron::LogisticNeuron,
-    softmax_regression::SoftmaxRegression,
-    three_block_cnn::ThreeBlockCnn,
-    alex_net32::AlexNet32,
-    dense_autoencoder::DenseAutoencoder,
-    denoising_autoencoder::DenoisingAutoencoder,
-    conv_autoencoder::ConvAutoencoder,
-    lstm_classifier::LstmClassifier,
-    digit_reverser::DigitReverser,
-);
+kiln_runtime::include_models!(mnist_mlp::MnistMlp, mnist_mlp_predictor::MnistMlpPredictor);
 
 /// The bundled MNIST digits (10,000, see `data/README.md`), relative to this crate.
 pub fn mnist_paths() -> (std::path::PathBuf, std::path::PathBuf) {

@@ -186,14 +186,14 @@ fn mnist_accuracy_on<T: kiln_runtime::train::Classifier>(
 
 #[test]
 fn lenet5_reaches_97_percent() {
-    let accuracy = mnist_accuracy(&mut kiln_models::LeNet5::new(&cpu(), 42), &LENET_SCHEDULE);
+    let accuracy = mnist_accuracy(&mut kiln_zoo::LeNet5::new(&cpu(), 42), &LENET_SCHEDULE);
     println!("LeNet-5 test accuracy after {} epochs: {:.2}%", LENET_SCHEDULE.len(), 100.0 * accuracy);
     assert!(accuracy >= 0.97, "accuracy {accuracy}");
 }
 
 #[test]
 fn residual_cnn_with_batch_norm_trains() {
-    let accuracy = mnist_accuracy(&mut kiln_models::ResidualCnn::new(&cpu(), 42), &RESIDUAL_SCHEDULE);
+    let accuracy = mnist_accuracy(&mut kiln_zoo::ResidualCnn::new(&cpu(), 42), &RESIDUAL_SCHEDULE);
     println!("residual CNN test accuracy after {} epochs: {:.2}%", RESIDUAL_SCHEDULE.len(), 100.0 * accuracy);
     assert!(accuracy >= RESIDUAL_TARGET, "accuracy {accuracy}");
 }
@@ -436,7 +436,7 @@ fn assert_steps_match_cpu_runtime(device: &Device, label: &str) {
 /// MLP compiled with and without fusion give the same losses and parameters over 5 steps.
 #[test]
 fn fused_and_unfused_steps_agree() {
-    use kiln_models::{LeNet5, LeNet5Unfused, MnistMlp, MnistMlpUnfused};
+    use kiln_zoo::{LeNet5, LeNet5Unfused, MnistMlpUnfused};
     let (train, _) = mnist_split();
     let batch = |step: usize| {
         let rows = train.slice(step * 64..(step + 1) * 64);

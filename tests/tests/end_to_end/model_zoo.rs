@@ -3,11 +3,11 @@
 //! time of writing (printed by each test; see docs/performance.md's zoo table).
 
 use super::{cpu, mnist_accuracy_on, mnist_split};
-use kiln_models::*;
 use kiln_runtime::data::Dataset;
 use kiln_runtime::init::SplitMix64;
 use kiln_runtime::synthetic::{gaussian_blobs, sentiment_reviews};
 use kiln_runtime::text::{pad, tokenize, Vocab};
+use kiln_zoo::*;
 
 #[test]
 fn logistic_neuron_separates_two_blobs() {

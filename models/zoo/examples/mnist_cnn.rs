@@ -1,11 +1,11 @@
 //! Trains LeNet-5 or the residual CNN on the bundled digits (first 8,000 train, last 2,000
 //! test), printing per-epoch loss, test accuracy and time, then the confusion matrix.
 //!
-//! `cargo run --release -p kiln-models --example mnist_cnn -- [lenet5|residual] [epochs]`
+//! `cargo run --release -p kiln-zoo --example mnist_cnn -- [lenet5|residual] [epochs]`
 
-use kiln_models::{LeNet5, ResidualCnn};
 use kiln_runtime::data::Dataset;
 use kiln_runtime::train::{evaluate, fit_validated, Classifier, FitConfig};
+use kiln_zoo::{LeNet5, ResidualCnn};
 
 fn run<T: Classifier>(mut trainer: T, name: &str, epochs: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (images, labels) = kiln_models::mnist_paths();

@@ -2,7 +2,8 @@
 //! contiguous buffers, or several independent chains as segments of one launch (the updates
 //! of all parameters, say). Each chain is a comptime list of [`Step`]s, so the JIT unrolls it
 //! into the same straight-line code a kernel written for it would have, with every extent a
-//! constant; rustc expands the template once, however many chains a crate's models have.
+//! constant; rustc expands the template once, however many chains a crate's models have. The
+//! product templates (`crate::product`) run the same steps as their tiles' epilogues.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
@@ -73,6 +74,10 @@ pub enum Step {
     LoadOutput(usize),
     /// A constant in every lane, as the bits of an `f32`.
     Const(u32),
+    /// The accumulator a product's epilogue runs on (see `crate::product`).
+    Acc,
+    /// A vector of input buffer `k` at an offset computed from index `i`'s coordinates.
+    Gather(usize, Gather),
     /// A unary op of a value.
     Unary(Unary, usize),
     /// A binary op of two values.
@@ -81,6 +86,28 @@ pub enum Step {
     Select(usize, usize, usize),
     /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
     Store(usize, usize),
+}
+
+/// Where a [`Step::Gather`] reads: the vector holding element
+/// `sum over axes of ((i * width / divisor) % size) * stride`, its offset divided by `width`
+/// (the vector width; the lanes it reads are contiguous in the buffer).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Gather {
+    /// The vector width: index `i`'s first element is `i * width`.
+    pub width: usize,
+    /// The coordinates the offset is made of.
+    pub axes: &'static [Axis],
+}
+
+/// One coordinate of a [`Gather`]: `(element / divisor) % size`, at `stride` in the buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Axis {
+    /// The iteration shape's stride of the axis.
+    pub divisor: usize,
+    /// Its extent.
+    pub size: usize,
+    /// The buffer's stride along it.
+    pub stride: usize,
 }
 
 impl Step {
@@ -135,35 +162,50 @@ pub fn pointwise<F: Float, N: Size>(
             for s in 0..segments {
                 let segment = comptime!(program.0[s]);
                 let first = comptime!(program.start(s));
+                let none = Vector::new(F::new(0.0));
                 if comptime!(segments == 1) {
-                    run_steps::<F, N>(vectors, scalars, outputs, i, segment);
+                    run_steps::<F, N>(vectors, scalars, outputs, i, none, segment.steps);
                 } else if i >= first && i < first + segment.work {
-                    run_steps::<F, N>(vectors, scalars, outputs, i - first, segment);
+                    run_steps::<F, N>(vectors, scalars, outputs, i - first, none, segment.steps);
                 }
             }
         }
     }
 }
 
-/// `segment`'s steps at vector index `i`.
+/// `steps` at vector index `i`, where [`Step::Acc`] is `acc`.
+// `#[unroll]` unrolls a range, not an iterator.
+#[allow(clippy::needless_range_loop)]
 #[cube]
-fn run_steps<F: Float, N: Size>(
+pub(crate) fn run_steps<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     i: usize,
-    #[comptime] segment: Segment,
+    acc: Vector<F, N>,
+    #[comptime] steps: &'static [Step],
 ) {
     let mut values = Sequence::<Vector<F, N>>::new();
     #[unroll]
-    for s in 0..segment.steps.len() {
-        let step = comptime!(segment.steps[s]);
+    for s in 0..steps.len() {
+        let step = comptime!(steps[s]);
         match step {
             Step::Load(k) => values.push(vectors.index(k)[i]),
             Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
             Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
             Step::Const(bits) => values.push(Vector::new(F::new(comptime!(f32::from_bits(bits))))),
+            Step::Acc => values.push(acc),
+            Step::Gather(k, gather) => {
+                let e = i * gather.width;
+                let mut offset = 0usize;
+                #[unroll]
+                for a in 0..gather.axes.len() {
+                    let axis = comptime!(gather.axes[a]);
+                    offset += ((e / axis.divisor) % axis.size) * axis.stride;
+                }
+                values.push(vectors.index(k)[offset / gather.width]);
+            }
             Step::Unary(op, x) => {
                 let x = *values.index(x);
                 values.push(unary::<F, N>(x, op));

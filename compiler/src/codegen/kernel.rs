@@ -60,10 +60,13 @@ pub struct Kernel {
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
-    /// How many consecutive buffers of `args` each `Sequence` argument of a template takes
-    /// (the pointwise template's vectors, scalars and outputs); empty where each buffer is an
-    /// argument of its own.
+    /// How many consecutive buffers of `args`, after the first `single_args`, each `Sequence`
+    /// argument of a template takes (the vectors, scalars and outputs of a program's steps);
+    /// empty where each buffer is an argument of its own.
     pub sequences: Vec<usize>,
+    /// The buffers a template with `sequences` takes one by one before them (a product
+    /// template's operands).
+    pub single_args: usize,
 }
 
 /// How a kernel's units cover its work.
@@ -595,6 +598,16 @@ impl<'a> Expr<'a> {
         }
     }
 
+    /// The coordinates `offset` reads through in frame 0 (the iteration shape `shape`, walked
+    /// row-major from element `e`), as a gather's `(divisor, size, stride)` axes.
+    fn gather_axes(&self, strides: &[usize], shape: &Shape) -> Vec<(usize, usize, usize)> {
+        let divisors = shape.contiguous_strides();
+        (0..strides.len())
+            .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
+            .map(|d| (divisors[d], shape.0[d], strides[d]))
+            .collect()
+    }
+
     /// Emits `let t{v} = ...;` for `v` and everything inlined under it; returns the name.
     fn emit(&mut self, v: ValueId) -> String {
         let node = &self.g.nodes[v];
@@ -756,7 +769,12 @@ impl<'a> Expr<'a> {
         if let Some((.., acc)) =
             self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0)
         {
-            self.program.unsupported();
+            // A product tile's element (see `epilogue_kernel`); a row's sum or an earlier
+            // loop's result has no step.
+            match acc.as_str() {
+                "acc" => self.program.acc(acc),
+                _ => self.program.unsupported(),
+            }
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
@@ -830,14 +848,17 @@ impl<'a> Expr<'a> {
             let vector = format!("{arg}[{}]", self.unit_index());
             self.program.load(&vector, position);
             vector
-        } else if w > 1 {
-            self.program.unsupported();
-            format!("{arg}[({}) / {w}]", self.offset(&strides, &shape))
         } else {
             let offset = self.offset(&strides, &shape);
-            let vector = format!("{arg}[{offset}]");
+            let vector = match w {
+                1 => format!("{arg}[{offset}]"),
+                _ => format!("{arg}[({offset}) / {w}]"),
+            };
             match offset.as_str() {
-                "0" => self.program.load_first(&vector, position),
+                "0" if w == 1 => self.program.load_first(&vector, position),
+                _ if self.frame == 0 && self.linear => {
+                    self.program.gather(&vector, position, w, self.gather_axes(&strides, &shape))
+                }
                 _ => self.program.unsupported(),
             }
             vector
@@ -945,6 +966,7 @@ impl<'a> Expr<'a> {
             trailing,
             types: vec![self.storage.compute_type()],
             sequences: vec![],
+            single_args: 0,
         }
     }
 
@@ -1043,6 +1065,7 @@ impl<'a> Expr<'a> {
             trailing: vec![self.program.program(&vectors, &scalars)],
             types: vec![self.storage.compute_type()],
             sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
+            single_args: 0,
         })
     }
 
@@ -1185,6 +1208,11 @@ impl<'a> Expr<'a> {
         let row_writes: Vec<ValueId> = self.scalar_outputs.iter().map(|&m| self.buffer_of(m)).collect();
         if self.args.iter().any(|a| a.buffer == p.out || Some(a.buffer) == sums || row_writes.contains(&a.buffer)) {
             return None;
+        }
+        if row_sums.is_none() {
+            if let Some(kernel) = self.product_template(p, v, store) {
+                return Some(kernel);
+            }
         }
         if store {
             element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
@@ -1353,6 +1381,74 @@ impl<'a> Expr<'a> {
             trailing,
             types: vec![self.storage.compute_type()],
             sequences: vec![],
+            single_args: 0,
+        })
+    }
+
+    /// The product `p` (value `v`, stored too where `store`) as a launch of the library's
+    /// product template (`kiln_kernels::product`), whose tiles run the steps recorded for the
+    /// epilogue just emitted (see [`Recorder`]). `None` where a read has no step, an operand
+    /// or output is not in the compute type, or an input is read other than as vectors or
+    /// single values.
+    fn product_template(&mut self, p: &Product, v: ValueId, store: bool) -> Option<Kernel> {
+        let in_compute_type = |buffer: ValueId| self.storage.elem(buffer) == "F";
+        if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().all(in_compute_type) {
+            return None;
+        }
+        if store {
+            self.program.acc("acc");
+            self.program.store(self.outputs.len(), "acc");
+        }
+        let read_with = |access: Access| -> Vec<usize> {
+            (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
+        };
+        let (vectors, scalars) = (read_with(Access::Vector), read_with(Access::Scalar));
+        if !self.program.complete() || vectors.len() + scalars.len() < self.args.len() {
+            return None;
+        }
+        let (m, k, n, a, b, chunk) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides, p.claimed_chunk());
+        let (function, operands, tiling) = match p.form {
+            Form::Nn(w, vectors, rows) => (
+                "product_nn",
+                [Access::Scalar, Access::Vector],
+                format!(
+                    "NnTiling {{ m: {m}, k: {k}, a_row: {}, a_col: {}, b_row: {}, b_col: {}, lanes: {w}, \
+                     columns: {}, vectors: {vectors}, rows: {rows}, chunk: {chunk} }}",
+                    a[0],
+                    a[1],
+                    b[0],
+                    b[1],
+                    n / w
+                ),
+            ),
+            Form::Nt(lanes, rows) => (
+                "product_nt",
+                [Access::Lanes(lanes), Access::Lanes(lanes)],
+                format!(
+                    "NtTiling {{ m: {m}, k: {k}, n: {n}, a_row: {}, b_col: {}, lanes: {lanes}, rows: {rows}, \
+                     chunk: {chunk} }}",
+                    a[0], b[1]
+                ),
+            ),
+        };
+        let operands =
+            [p.a.buffer, p.b.buffer].into_iter().zip(operands).map(|(buffer, access)| Arg { buffer, access });
+        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let product = store.then_some(Arg { buffer: p.out, access: Access::Vector });
+        let args = operands.chain(inputs).chain(self.output_args()).chain(product).collect();
+        let epilogue = self.program.epilogue(&vectors, &scalars);
+        Some(Kernel {
+            source: None,
+            function: format!("kiln_runtime::kernels::{function}"),
+            vector: self.vector,
+            work: p.work(),
+            args,
+            values: self.outputs.iter().copied().chain(store.then_some(v)).collect(),
+            grid: Grid::Balanced,
+            trailing: vec!["a.claims()".into(), tiling, epilogue, "a.host_memory()".into()],
+            types: vec![self.storage.compute_type()],
+            sequences: vec![vectors.len(), scalars.len(), self.outputs.len() + usize::from(store)],
+            single_args: 2,
         })
     }
 
@@ -1847,6 +1943,7 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         trailing: p.constants().iter().map(usize::to_string).collect(),
         types,
         sequences: vec![],
+        single_args: 0,
     }
 }
 
@@ -1898,6 +1995,7 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         trailing: comptime,
         types,
         sequences: vec![],
+        single_args: 0,
     }
 }
 

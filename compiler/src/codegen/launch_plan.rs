@@ -111,17 +111,15 @@ impl<'a> LaunchPlans<'a> {
 /// `k`'s launch, reading its vector widths, buffers and work from a row `l` over arena `a`.
 fn call(k: &Kernel) -> String {
     let sizes = (0..k.sizes().len()).map(|i| format!("l.sizes[{i}]"));
-    let buffers: Vec<String> = match k.sequences.is_empty() {
-        true => (0..k.args.len()).map(|i| format!("l.arg(a, {i})")).collect(),
-        false => k
-            .sequences
-            .iter()
-            .scan(0, |start, &len| {
-                *start += len;
-                Some(format!("l.args(a, {}..{}).collect()", *start - len, *start))
-            })
-            .collect(),
+    let singles = match k.sequences.is_empty() {
+        true => k.args.len(),
+        false => k.single_args,
     };
+    let sequences = k.sequences.iter().scan(singles, |start, &len| {
+        *start += len;
+        Some(format!("l.args(a, {}..{}).collect()", *start - len, *start))
+    });
+    let buffers: Vec<String> = (0..singles).map(|i| format!("l.arg(a, {i})")).chain(sequences).collect();
     let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
     format!("{}::launch_unchecked::<{}>(a.client(), count, dim, {})", k.function, k.types.join(", "), args.join(", "))
 }

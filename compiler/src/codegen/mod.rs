@@ -188,7 +188,8 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::plan::{Grid, Launch};");
     if launch_plans.runs_programs() {
-        w.line("use kiln_runtime::kernels::steps::{Binary, Program, Segment, Step, Unary};");
+        w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
+        w.line("use kiln_runtime::kernels::steps::{Axis, Binary, Gather, Program, Segment, Step, Unary};");
     }
     w.line("use kiln_runtime::{Arena, Device, Error};");
     if let Some(half) = p.precision.half() {

@@ -1,16 +1,16 @@
 //! Programs for the library's pointwise template (`kiln_kernels::pointwise`): the steps a
 //! fused chain of pointwise ops runs at each vector index, one segment per chain where
-//! independent chains share a launch. [`Recorder`] writes them while `kernel::Expr` emits the
-//! same chains as text; chains that read only contiguous vectors at the unit's own index (or
-//! single scalars) and store likewise launch the template with their program instead of a
-//! kernel of their own.
+//! independent chains share a launch; and the epilogues of its product templates
+//! (`kiln_kernels::product`). [`Recorder`] writes them while `kernel::Expr` emits the same
+//! chains as text; chains whose every read and store has a step launch a template with their
+//! program instead of a kernel of their own.
 
 use crate::ir::{BinaryOp, UnaryOp};
 use std::collections::HashMap;
 
 /// One step of a program (see `kiln_kernels::steps::Step`). Operands are value numbers: the
 /// count of value-yielding steps before the one that yields it.
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, PartialEq, Debug)]
 enum Step {
     /// Vector `i` of the kernel's input argument `k` (renumbered among the vector inputs
     /// when the program is written).
@@ -22,6 +22,15 @@ enum Step {
     /// Vector `i` of output `k` before it is stored (an update in place).
     LoadOutput(usize),
     Const(f64),
+    /// A product's accumulator.
+    Acc,
+    /// The vector of input argument `arg` at an offset made of coordinates of the index (see
+    /// `kiln_kernels::steps::Gather`): `(divisor, size, stride)` for each.
+    Gather {
+        arg: usize,
+        width: usize,
+        axes: Vec<(usize, usize, usize)>,
+    },
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize),
     Select(usize, usize, usize),
@@ -94,6 +103,18 @@ impl Recorder {
         self.define(text, Step::LoadOutput(k));
     }
 
+    /// `text` is the accumulator of a product's epilogue.
+    pub(super) fn acc(&mut self, text: &str) {
+        self.define(text, Step::Acc);
+    }
+
+    /// `text` reads input argument `arg` through coordinates of the vector index `i` (vectors
+    /// `width` wide): the vector at `sum of ((i * width / divisor) % size) * stride`, divided
+    /// by `width`, over `axes` of `(divisor, size, stride)`.
+    pub(super) fn gather(&mut self, text: &str, arg: usize, width: usize, axes: Vec<(usize, usize, usize)>) {
+        self.define(text, Step::Gather { arg, width, axes });
+    }
+
     /// `text` is the constant `value` in every lane.
     pub(super) fn constant(&mut self, text: &str, value: f64) {
         self.define(text, Step::Const(value));
@@ -131,27 +152,45 @@ impl Recorder {
     /// renumbered: `vectors[j]` is the argument the template's vector input `j` is, and
     /// `scalars[j]` its scalar input `j`.
     pub(super) fn program(&self, vectors: &[usize], scalars: &[usize]) -> String {
-        let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
-        let step = |step: &Step| match *step {
-            Step::Load(arg) => format!("Step::Load({})", position(vectors, arg)),
-            Step::Splat(arg) => format!("Step::Splat({})", position(scalars, arg)),
-            Step::LoadFirst(arg) => format!("Step::LoadFirst({})", position(vectors, arg)),
-            Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
-            Step::Const(c) => format!("Step::constant({:?})", c as f32),
-            Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
-            Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
-            Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
-            Step::Store(k, x) => format!("Step::Store({k}, {x})"),
-        };
         let segments: Vec<String> = self
             .segments
             .iter()
-            .map(|(work, steps)| {
-                let steps: Vec<String> = steps.iter().map(step).collect();
-                format!("Segment {{ work: {work}, steps: &[{}] }}", steps.join(", "))
-            })
+            .map(|(work, steps)| format!("Segment {{ work: {work}, steps: &[{}] }}", render(steps, vectors, scalars)))
             .collect();
         // A const block: the constants' `Step::constant` calls would end a temporary's life.
         format!("const {{ Program(&[{}]) }}", segments.join(", "))
     }
+
+    /// The steps emitted so far (no segment ended) as a `kiln_kernels::product::Epilogue`
+    /// constant, renumbered as [`Recorder::program`] does.
+    pub(super) fn epilogue(&self, vectors: &[usize], scalars: &[usize]) -> String {
+        format!("const {{ Epilogue(&[{}]) }}", render(&self.steps, vectors, scalars))
+    }
+}
+
+/// `steps` as a list of `kiln_kernels::steps::Step` expressions, input arguments renumbered
+/// among `vectors` and `scalars`.
+fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
+    let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
+    let step = |step: &Step| match step {
+        Step::Load(arg) => format!("Step::Load({})", position(vectors, *arg)),
+        Step::Splat(arg) => format!("Step::Splat({})", position(scalars, *arg)),
+        Step::LoadFirst(arg) => format!("Step::LoadFirst({})", position(vectors, *arg)),
+        Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
+        Step::Const(c) => format!("Step::constant({:?})", *c as f32),
+        Step::Acc => "Step::Acc".into(),
+        Step::Gather { arg, width, axes } => {
+            let axes: Vec<String> = axes
+                .iter()
+                .map(|(divisor, size, stride)| format!("Axis {{ divisor: {divisor}, size: {size}, stride: {stride} }}"))
+                .collect();
+            let gather = format!("Gather {{ width: {width}, axes: &[{}] }}", axes.join(", "));
+            format!("Step::Gather({}, {gather})", position(vectors, *arg))
+        }
+        Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
+        Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
+        Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
+        Step::Store(k, x) => format!("Step::Store({k}, {x})"),
+    };
+    steps.iter().map(step).collect::<Vec<_>>().join(", ")
 }

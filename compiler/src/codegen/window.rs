@@ -36,6 +36,7 @@ fn kernel(
         trailing: vec![],
         types: vec![storage.compute_type()],
         sequences: vec![],
+        single_args: 0,
     }
 }
 

@@ -1,0 +1,325 @@
+//! The product templates: a register-tiled matrix product (`nt_tile` or `nn_tile`) whose
+//! tiles run a comptime epilogue of [`Step`]s on each element before anything is stored (a
+//! bias and activation, an optimizer update of the weights a gradient is for). The tiles are
+//! split among the units as `crate::balance` describes. One template per form serves every
+//! fused product of every model: the tiling and the epilogue are constants to the JIT.
+
+// `#[cube]` generates a launch module and a kernel struct per function, without docs.
+#![allow(missing_docs)]
+
+use crate::balance::{claim_tiles, share_end, share_start};
+use crate::matmul::{nn_tile, nt_tile};
+use crate::steps::{run_steps, Step};
+use cubecl::prelude::*;
+
+/// The steps each element of a product's output runs, with its sum as [`Step::Acc`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Epilogue(pub &'static [Step]);
+
+/// An NT product's tiling (see [`nt_tile`]): `out[m, n]` by tiles of `rows` rows and 4
+/// columns, `a` and `b` read along k as vectors of `lanes`, each unit claiming `chunk` tiles
+/// at a time once its share is done.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct NtTiling {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// `a`'s row stride (elements).
+    pub a_row: usize,
+    /// `b`'s column stride (elements; `b[k, n]` stored as rows of n).
+    pub b_col: usize,
+    pub lanes: usize,
+    pub rows: usize,
+    pub chunk: usize,
+}
+
+/// An NN product's tiling (see [`nn_tile`]): `rows` rows by `vectors` vectors of `columns`
+/// vectors a row, taken in row order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct NnTiling {
+    pub m: usize,
+    pub k: usize,
+    pub a_row: usize,
+    pub a_col: usize,
+    pub b_row: usize,
+    pub b_col: usize,
+    /// The vector width along n.
+    pub lanes: usize,
+    /// Vectors per row of the output.
+    pub columns: usize,
+    pub vectors: usize,
+    pub rows: usize,
+    pub chunk: usize,
+}
+
+/// `out = epilogue(a @ b)` in NT form: each element `i` of the output (row-major, vectors of
+/// one lane) runs `epilogue` with its sum as [`Step::Acc`], reading `vectors` and `scalars`
+/// and storing `outputs` as the pointwise template does.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub fn product_nt<F: Float, N: Size, K: Size>(
+    lhs: &[Vector<F, K>],
+    rhs: &[Vector<F, K>],
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    claims: &[Atomic<u32>],
+    #[comptime] tiling: NtTiling,
+    #[comptime] epilogue: Epilogue,
+    #[comptime] host_memory: bool,
+) {
+    let row_blocks = comptime!(tiling.m.div_ceil(tiling.rows));
+    let tiles = comptime!(row_blocks * tiling.n.div_ceil(4));
+    let chunk = comptime!(tiling.chunk);
+    let (m, k, n) = comptime!((tiling.m, tiling.k, tiling.n));
+    let (a_row, b_col, lanes, rows) = comptime!((tiling.a_row, tiling.b_col, tiling.lanes, tiling.rows));
+    let mut start = share_start(tiles, host_memory);
+    let mut end = share_end(tiles, host_memory);
+    loop {
+        for pos in start..end {
+            let r0 = (pos % row_blocks) * rows;
+            let c0 = (pos / row_blocks) * 4;
+            let tile = nt_tile::<F, F, F, K>(lhs, rhs, r0, c0, m, k, n, a_row, b_col, lanes, rows);
+            nt_row::<F, N>(
+                vectors, scalars, outputs, r0, c0, tile.s00, tile.s01, tile.s02, tile.s03, tiling, epilogue.0,
+            );
+            nt_row::<F, N>(
+                vectors,
+                scalars,
+                outputs,
+                r0 + 1,
+                c0,
+                tile.s10,
+                tile.s11,
+                tile.s12,
+                tile.s13,
+                tiling,
+                epilogue.0,
+            );
+            if comptime!(tiling.rows == 4) {
+                nt_row::<F, N>(
+                    vectors,
+                    scalars,
+                    outputs,
+                    r0 + 2,
+                    c0,
+                    tile.s20,
+                    tile.s21,
+                    tile.s22,
+                    tile.s23,
+                    tiling,
+                    epilogue.0,
+                );
+                nt_row::<F, N>(
+                    vectors,
+                    scalars,
+                    outputs,
+                    r0 + 3,
+                    c0,
+                    tile.s30,
+                    tile.s31,
+                    tile.s32,
+                    tile.s33,
+                    tiling,
+                    epilogue.0,
+                );
+            }
+        }
+        start = claim_tiles(claims, tiles, chunk, host_memory);
+        if start >= tiles {
+            break;
+        }
+        end = start + chunk;
+        if end > tiles {
+            end = tiles;
+        }
+    }
+}
+
+/// The epilogue on row `r` (if below `m`) at columns `c0..c0 + 4` (those below `n`).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn nt_row<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    r: usize,
+    c0: usize,
+    s0: F,
+    s1: F,
+    s2: F,
+    s3: F,
+    #[comptime] tiling: NtTiling,
+    #[comptime] epilogue: &'static [Step],
+) {
+    let (m, n) = comptime!((tiling.m, tiling.n));
+    if r < m {
+        let base = r * n + c0;
+        run_steps::<F, N>(vectors, scalars, outputs, base, Vector::new(s0), epilogue);
+        if c0 + 1 < n {
+            run_steps::<F, N>(vectors, scalars, outputs, base + 1, Vector::new(s1), epilogue);
+        }
+        if c0 + 2 < n {
+            run_steps::<F, N>(vectors, scalars, outputs, base + 2, Vector::new(s2), epilogue);
+        }
+        if c0 + 3 < n {
+            run_steps::<F, N>(vectors, scalars, outputs, base + 3, Vector::new(s3), epilogue);
+        }
+    }
+}
+
+/// `out = epilogue(a @ b)` in NN form: each vector `i` of the output (row-major, `N` lanes
+/// along n) runs `epilogue` with its sums as [`Step::Acc`], as [`product_nt`] does.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub fn product_nn<F: Float, N: Size>(
+    lhs: &[F],
+    rhs: &[Vector<F, N>],
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    claims: &[Atomic<u32>],
+    #[comptime] tiling: NnTiling,
+    #[comptime] epilogue: Epilogue,
+    #[comptime] host_memory: bool,
+) {
+    let column_tiles = comptime!(tiling.columns.div_ceil(tiling.vectors));
+    let tiles = comptime!(tiling.m.div_ceil(tiling.rows) * column_tiles);
+    let chunk = comptime!(tiling.chunk);
+    let (m, k, a_row, a_col) = comptime!((tiling.m, tiling.k, tiling.a_row, tiling.a_col));
+    let (b_row, b_col, lanes) = comptime!((tiling.b_row, tiling.b_col, tiling.lanes));
+    let (columns, vectors_wide, rows) = comptime!((tiling.columns, tiling.vectors, tiling.rows));
+    let mut start = share_start(tiles, host_memory);
+    let mut end = share_end(tiles, host_memory);
+    loop {
+        for pos in start..end {
+            let row = (pos / column_tiles) * rows;
+            let col = pos % column_tiles;
+            let tile = nn_tile::<F, F, F, N>(
+                lhs,
+                rhs,
+                row,
+                col,
+                m,
+                k,
+                a_row,
+                a_col,
+                b_row,
+                b_col,
+                lanes,
+                columns,
+                vectors_wide,
+                rows,
+            );
+            let first = col * vectors_wide;
+            nn_column::<F, N>(
+                vectors, scalars, outputs, row, first, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4,
+                tile.acc5, tiling, epilogue.0,
+            );
+            if comptime!(tiling.rows == 12) {
+                nn_column::<F, N>(
+                    vectors,
+                    scalars,
+                    outputs,
+                    row + 6,
+                    first,
+                    tile.bcc0,
+                    tile.bcc1,
+                    tile.bcc2,
+                    tile.bcc3,
+                    tile.bcc4,
+                    tile.bcc5,
+                    tiling,
+                    epilogue.0,
+                );
+            }
+            // An odd number of vectors a row leaves the last tile's second vector out. (A
+            // comptime condition cannot share an `if` with a runtime one.)
+            #[allow(clippy::collapsible_if)]
+            if comptime!(tiling.vectors == 2) {
+                if first + 1 < columns {
+                    nn_column::<F, N>(
+                        vectors,
+                        scalars,
+                        outputs,
+                        row,
+                        first + 1,
+                        tile.ccc0,
+                        tile.ccc1,
+                        tile.ccc2,
+                        tile.ccc3,
+                        tile.ccc4,
+                        tile.ccc5,
+                        tiling,
+                        epilogue.0,
+                    );
+                    if comptime!(tiling.rows == 12) {
+                        nn_column::<F, N>(
+                            vectors,
+                            scalars,
+                            outputs,
+                            row + 6,
+                            first + 1,
+                            tile.dcc0,
+                            tile.dcc1,
+                            tile.dcc2,
+                            tile.dcc3,
+                            tile.dcc4,
+                            tile.dcc5,
+                            tiling,
+                            epilogue.0,
+                        );
+                    }
+                }
+            }
+        }
+        start = claim_tiles(claims, tiles, chunk, host_memory);
+        if start >= tiles {
+            break;
+        }
+        end = start + chunk;
+        if end > tiles {
+            end = tiles;
+        }
+    }
+}
+
+/// The epilogue on vector column `c` at rows `row..row + 6` (those below `m`).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn nn_column<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    row: usize,
+    c: usize,
+    acc0: Vector<F, N>,
+    acc1: Vector<F, N>,
+    acc2: Vector<F, N>,
+    acc3: Vector<F, N>,
+    acc4: Vector<F, N>,
+    acc5: Vector<F, N>,
+    #[comptime] tiling: NnTiling,
+    #[comptime] epilogue: &'static [Step],
+) {
+    let (m, columns) = comptime!((tiling.m, tiling.columns));
+    let base = row * columns + c;
+    if row < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base, acc0, epilogue);
+    }
+    if row + 1 < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base + columns, acc1, epilogue);
+    }
+    if row + 2 < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base + 2 * columns, acc2, epilogue);
+    }
+    if row + 3 < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base + 3 * columns, acc3, epilogue);
+    }
+    if row + 4 < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base + 4 * columns, acc4, epilogue);
+    }
+    if row + 5 < m {
+        run_steps::<F, N>(vectors, scalars, outputs, base + 5 * columns, acc5, epilogue);
+    }
+}

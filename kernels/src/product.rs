@@ -1,15 +1,20 @@
 //! The product templates: a register-tiled matrix product (`nt_tile` or `nn_tile`) whose
 //! tiles run a comptime epilogue of [`Step`]s on each element before anything is stored (a
-//! bias and activation, an optimizer update of the weights a gradient is for). The tiles are
-//! split among the units as `crate::balance` describes. One template per form serves every
+//! bias and activation, an optimizer update of the weights a gradient is for). A row
+//! epilogue, where there is one, runs on the sum of each row of `a`, which the tiles of the
+//! first column compute (a bias gradient beside its weight gradient, with the bias's update);
+//! its first output is where the sums are stored. The tiles are split among the units as
+//! `crate::balance` describes. One template per form serves every
 //! fused product of every model: the tiling and the epilogue are constants to the JIT.
 
-// `#[cube]` generates a launch module and a kernel struct per function, without docs.
-#![allow(missing_docs)]
+// `#[cube]` generates a launch module and a kernel struct per function, without docs; and a
+// comptime condition cannot share an `if` with a runtime one.
+#![allow(missing_docs, clippy::collapsible_if)]
 
 use crate::balance::{claim_tiles, share_end, share_start};
+use crate::lanes::lane_sum;
 use crate::matmul::{nn_tile, nt_tile};
-use crate::steps::{run_steps, Step};
+use crate::steps::{run_row_steps, run_steps, Step};
 use cubecl::prelude::*;
 
 /// The steps each element of a product's output runs, with its sum as [`Step::Acc`].
@@ -63,9 +68,11 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    row_outputs: &mut Sequence<Box<[F]>>,
     claims: &[Atomic<u32>],
     #[comptime] tiling: NtTiling,
     #[comptime] epilogue: Epilogue,
+    #[comptime] row_epilogue: Epilogue,
     #[comptime] host_memory: bool,
 ) {
     let row_blocks = comptime!(tiling.m.div_ceil(tiling.rows));
@@ -124,6 +131,24 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
                     epilogue.0,
                 );
             }
+            // The tiles of the first column sum their rows of `a` (vectors along k, then
+            // their lanes) and run the row epilogue on each sum.
+            if comptime!(!row_epilogue.0.is_empty()) {
+                if c0 == 0 {
+                    #[unroll]
+                    for t in 0..rows {
+                        let r = r0 + t;
+                        if r < m {
+                            let mut sum = Vector::<F, K>::new(F::new(0.0));
+                            for q in 0..comptime!(k / lanes) {
+                                sum += lhs[r * comptime!(a_row / lanes) + q];
+                            }
+                            let sum = lane_sum::<F, K>(sum, lanes);
+                            run_row_steps::<F, N>(scalars, row_outputs, r, Vector::new(sum), row_epilogue.0);
+                        }
+                    }
+                }
+            }
         }
         start = claim_tiles(claims, tiles, chunk, host_memory);
         if start >= tiles {
@@ -178,9 +203,11 @@ pub fn product_nn<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    row_outputs: &mut Sequence<Box<[F]>>,
     claims: &[Atomic<u32>],
     #[comptime] tiling: NnTiling,
     #[comptime] epilogue: Epilogue,
+    #[comptime] row_epilogue: Epilogue,
     #[comptime] host_memory: bool,
 ) {
     let column_tiles = comptime!(tiling.columns.div_ceil(tiling.vectors));
@@ -233,9 +260,7 @@ pub fn product_nn<F: Float, N: Size>(
                     epilogue.0,
                 );
             }
-            // An odd number of vectors a row leaves the last tile's second vector out. (A
-            // comptime condition cannot share an `if` with a runtime one.)
-            #[allow(clippy::collapsible_if)]
+            // An odd number of vectors a row leaves the last tile's second vector out.
             if comptime!(tiling.vectors == 2) {
                 if first + 1 < columns {
                     nn_column::<F, N>(
@@ -269,6 +294,23 @@ pub fn product_nn<F: Float, N: Size>(
                             tiling,
                             epilogue.0,
                         );
+                    }
+                }
+            }
+            // The tiles of the first column sum their rows of `a` and run the row epilogue
+            // on each sum.
+            if comptime!(!row_epilogue.0.is_empty()) {
+                if col == 0 {
+                    #[unroll]
+                    for t in 0..rows {
+                        let r = row + t;
+                        if r < m {
+                            let mut sum = F::new(0.0);
+                            for q in 0..k {
+                                sum += lhs[r * a_row + q * a_col];
+                            }
+                            run_row_steps::<F, N>(scalars, row_outputs, r, Vector::new(sum), row_epilogue.0);
+                        }
                     }
                 }
             }

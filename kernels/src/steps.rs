@@ -86,6 +86,12 @@ pub enum Step {
     Select(usize, usize, usize),
     /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
     Store(usize, usize),
+    /// Element `i` of scalar buffer `k` in every lane (a row program, see `crate::product`).
+    LoadScalar(usize),
+    /// Element `i` of a row program's output `k` in every lane, before it is stored.
+    LoadRowOutput(usize),
+    /// Stores lane 0 of a value to element `i` of a row program's output `k`.
+    StoreRow(usize, usize),
 }
 
 /// Where a [`Step::Gather`] reads: the vector holding element
@@ -194,8 +200,6 @@ pub(crate) fn run_steps<F: Float, N: Size>(
             Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
             Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
-            Step::Const(bits) => values.push(Vector::new(F::new(comptime!(f32::from_bits(bits))))),
-            Step::Acc => values.push(acc),
             Step::Gather(k, gather) => {
                 let e = i * gather.width;
                 let mut offset = 0usize;
@@ -206,26 +210,74 @@ pub(crate) fn run_steps<F: Float, N: Size>(
                 }
                 values.push(vectors.index(k)[offset / gather.width]);
             }
-            Step::Unary(op, x) => {
-                let x = *values.index(x);
-                values.push(unary::<F, N>(x, op));
-            }
-            Step::Binary(op, x, y) => {
-                let x = *values.index(x);
-                let y = *values.index(y);
-                values.push(binary::<F, N>(x, y, op));
-            }
-            Step::Select(c, x, y) => {
-                let c = *values.index(c);
-                let x = *values.index(x);
-                let y = *values.index(y);
-                values.push(select_many(c.greater_than(&Vector::new(F::new(0.0))), x, y));
-            }
             Step::Store(k, x) => {
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
             }
+            // Steps of row programs only.
+            Step::LoadScalar(_) | Step::LoadRowOutput(_) | Step::StoreRow(..) => {}
+            _ => values.push(computed::<F, N>(&values, acc, step)),
         }
+    }
+}
+
+/// A row program's `steps` at element `i` of its outputs (see `crate::product`), on vectors
+/// whose lanes all hold the same value, where [`Step::Acc`] is `acc`.
+// `#[unroll]` unrolls a range, not an iterator.
+#[allow(clippy::needless_range_loop)]
+#[cube]
+pub(crate) fn run_row_steps<F: Float, N: Size>(
+    scalars: &Sequence<Box<[F]>>,
+    row_outputs: &mut Sequence<Box<[F]>>,
+    i: usize,
+    acc: Vector<F, N>,
+    #[comptime] steps: &'static [Step],
+) {
+    let mut values = Sequence::<Vector<F, N>>::new();
+    #[unroll]
+    for s in 0..steps.len() {
+        let step = comptime!(steps[s]);
+        match step {
+            Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
+            Step::LoadScalar(k) => values.push(Vector::new(scalars.index(k)[i])),
+            Step::LoadRowOutput(k) => values.push(Vector::new(row_outputs.index(k)[i])),
+            Step::StoreRow(k, x) => {
+                let x = *values.index(x);
+                row_outputs.index_mut(k)[i] = x.extract(0usize);
+            }
+            // Steps of vector programs only.
+            Step::Load(_) | Step::LoadFirst(_) | Step::LoadOutput(_) | Step::Gather(..) | Step::Store(..) => {}
+            _ => values.push(computed::<F, N>(&values, acc, step)),
+        }
+    }
+}
+
+/// The value of a step that reads and stores no buffer: a constant, an op of earlier values,
+/// or the accumulator (the last arm: the callers run every step that touches a buffer).
+#[cube]
+fn computed<F: Float, N: Size>(
+    values: &Sequence<Vector<F, N>>,
+    acc: Vector<F, N>,
+    #[comptime] step: Step,
+) -> Vector<F, N> {
+    match step {
+        Step::Const(bits) => Vector::new(F::new(comptime!(f32::from_bits(bits)))),
+        Step::Unary(op, x) => {
+            let x = *values.index(x);
+            unary::<F, N>(x, op)
+        }
+        Step::Binary(op, x, y) => {
+            let x = *values.index(x);
+            let y = *values.index(y);
+            binary::<F, N>(x, y, op)
+        }
+        Step::Select(c, x, y) => {
+            let c = *values.index(c);
+            let x = *values.index(x);
+            let y = *values.index(y);
+            select_many(c.greater_than(&Vector::new(F::new(0.0))), x, y)
+        }
+        _ => acc,
     }
 }
 

@@ -99,6 +99,9 @@ impl Kernel {
 
 const SINGLE: &str = "internal: a single-output kernel reads its output only in place";
 
+/// What a product's row epilogue calls the sum of its row, in every lane.
+const ROW_SUM: &str = "Vector::<F, N>::new(sum)";
+
 /// Writes the kernel that computes `v` under `schedule`.
 pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     match &g.nodes[v].op {
@@ -769,12 +772,8 @@ impl<'a> Expr<'a> {
         if let Some((.., acc)) =
             self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0)
         {
-            // A product tile's element (see `epilogue_kernel`); a row's sum or an earlier
-            // loop's result has no step.
-            match acc.as_str() {
-                "acc" => self.program.acc(acc),
-                _ => self.program.unsupported(),
-            }
+            // A product tile's element or a row's sum (see `epilogue_kernel`).
+            self.program.acc(acc);
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
@@ -797,23 +796,32 @@ impl<'a> Expr<'a> {
             }
             let index = self.unit_index();
             let element = format!("{}[{index}]", self.out_name(self.group_start + k));
-            if self.scalar || !self.reduced.is_empty() {
+            if !self.reduced.is_empty() {
                 self.program.unsupported();
             }
+            if self.scalar {
+                // A row epilogue's output; the row sums are its output 0 (see `product_template`).
+                let value = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+                self.program.load_row_output(&value, 1 + k);
+                return value;
+            }
             self.program.load_output(&element, self.group_start + k);
-            return match self.scalar {
-                true => format!("Vector::new({})", self.storage.widen_scalar(buffer, &element)),
-                false => self.storage.widen(buffer, &element),
-            };
+            return self.storage.widen(buffer, &element);
         }
         let shape = frame;
         let w = self.vector;
         match lane_read(&shape, &strides, w) {
             _ if self.scalar => {
-                self.program.unsupported();
-                let arg = self.arg(buffer, Access::Scalar);
-                let element = format!("{arg}[{}]", self.offset(&strides, &shape));
-                return format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+                let position = self.arg_position(buffer, Access::Scalar);
+                let offset = self.offset(&strides, &shape);
+                let element = format!("in{position}[{offset}]");
+                let value = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+                match offset.as_str() {
+                    "0" => self.program.splat(&value, position),
+                    _ if contiguous && self.linear => self.program.load_scalar(&value, position),
+                    _ => self.program.unsupported(),
+                }
+                return value;
             }
             _ if w == 1 => {}
             Some(LaneRead::Splat) => {
@@ -1088,10 +1096,14 @@ impl<'a> Expr<'a> {
                 false => self.storage.narrow(self.buffer_of(m), &value),
             };
             let index = self.store_index(m);
-            if self.scalar || index != self.index || self.storage.elem(self.buffer_of(m)) != "F" {
+            if index != self.index || self.storage.elem(self.buffer_of(m)) != "F" {
                 self.program.unsupported();
             }
-            self.program.store(self.group_start + k, &value);
+            match self.scalar {
+                // A row epilogue's output; the row sums are its output 0.
+                true => self.program.store_row(1 + k, &value),
+                false => self.program.store(self.group_start + k, &value),
+            }
             self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
         }
         if self.hazard {
@@ -1196,10 +1208,24 @@ impl<'a> Expr<'a> {
             [] => vec![],
             members => self.group_body(members, &self.shape.clone())?,
         };
+        // The template's programs (see `product_template`): the element epilogue, which also
+        // stores the product where it is kept, then the row epilogue, which first stores the
+        // row's sum.
+        if store {
+            self.program.acc("acc");
+            self.program.store(members.len(), "acc");
+        }
+        self.program.end_segment(0);
+        if row_sums.is_some() {
+            self.program.acc(ROW_SUM);
+            self.program.store_row(0, ROW_SUM);
+        }
         let row_element = match row_sums {
             Some((r, row_members)) if !row_members.is_empty() => self.row_epilogue(r, row_members)?,
             _ => vec![],
         };
+        self.program.end_segment(0);
+        let rows = row_sums;
         let row_sums = row_sums.map(|(r, _)| r);
         // The product is read from the accumulator only, and the row sums not at all: another
         // unit may not have stored them yet. Nothing reads what the row epilogue writes, as
@@ -1209,10 +1235,8 @@ impl<'a> Expr<'a> {
         if self.args.iter().any(|a| a.buffer == p.out || Some(a.buffer) == sums || row_writes.contains(&a.buffer)) {
             return None;
         }
-        if row_sums.is_none() {
-            if let Some(kernel) = self.product_template(p, v, store) {
-                return Some(kernel);
-            }
+        if let Some(kernel) = self.product_template(p, v, members, rows, store) {
+            return Some(kernel);
         }
         if store {
             element.push(format!("prod[i] = {};", self.storage.narrow(p.out, "acc")));
@@ -1386,18 +1410,22 @@ impl<'a> Expr<'a> {
     }
 
     /// The product `p` (value `v`, stored too where `store`) as a launch of the library's
-    /// product template (`kiln_kernels::product`), whose tiles run the steps recorded for the
-    /// epilogue just emitted (see [`Recorder`]). `None` where a read has no step, an operand
-    /// or output is not in the compute type, or an input is read other than as vectors or
-    /// single values.
-    fn product_template(&mut self, p: &Product, v: ValueId, store: bool) -> Option<Kernel> {
+    /// product template (`kiln_kernels::product`), whose tiles run the programs recorded for
+    /// the epilogue of `members` and the row epilogue of `row_sums` just emitted (see
+    /// [`Recorder`]). `None` where a read has no step, an operand or output is not in the
+    /// compute type, or an input is read other than as vectors or single values.
+    fn product_template(
+        &mut self,
+        p: &Product,
+        v: ValueId,
+        members: &[ValueId],
+        row_sums: Option<(ValueId, &[ValueId])>,
+        store: bool,
+    ) -> Option<Kernel> {
+        let sums = row_sums.map(|(r, _)| self.buffer_of(r));
         let in_compute_type = |buffer: ValueId| self.storage.elem(buffer) == "F";
-        if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().all(in_compute_type) {
+        if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().chain(sums).all(in_compute_type) {
             return None;
-        }
-        if store {
-            self.program.acc("acc");
-            self.program.store(self.outputs.len(), "acc");
         }
         let read_with = |access: Access| -> Vec<usize> {
             (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
@@ -1434,20 +1462,37 @@ impl<'a> Expr<'a> {
         let operands =
             [p.a.buffer, p.b.buffer].into_iter().zip(operands).map(|(buffer, access)| Arg { buffer, access });
         let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let outputs = self.output_args();
+        let (element_outputs, row_outputs) = outputs.split_at(members.len());
         let product = store.then_some(Arg { buffer: p.out, access: Access::Vector });
-        let args = operands.chain(inputs).chain(self.output_args()).chain(product).collect();
-        let epilogue = self.program.epilogue(&vectors, &scalars);
+        let sums_arg = sums.map(|buffer| Arg { buffer, access: Access::Scalar });
+        let args = operands
+            .chain(inputs)
+            .chain(element_outputs.iter().cloned())
+            .chain(product)
+            .chain(sums_arg)
+            .chain(row_outputs.iter().cloned())
+            .collect();
+        let (r, row_members) = row_sums.map_or((None, &[][..]), |(r, row_members)| (Some(r), row_members));
+        let values = members.iter().copied().chain(store.then_some(v)).chain(r).chain(row_members.iter().copied());
+        let epilogue = self.program.epilogue(0, &vectors, &scalars);
+        let row_epilogue = self.program.epilogue(1, &vectors, &scalars);
         Some(Kernel {
             source: None,
             function: format!("kiln_runtime::kernels::{function}"),
             vector: self.vector,
             work: p.work(),
             args,
-            values: self.outputs.iter().copied().chain(store.then_some(v)).collect(),
+            values: values.collect(),
             grid: Grid::Balanced,
-            trailing: vec!["a.claims()".into(), tiling, epilogue, "a.host_memory()".into()],
+            trailing: vec!["a.claims()".into(), tiling, epilogue, row_epilogue, "a.host_memory()".into()],
             types: vec![self.storage.compute_type()],
-            sequences: vec![vectors.len(), scalars.len(), self.outputs.len() + usize::from(store)],
+            sequences: vec![
+                vectors.len(),
+                scalars.len(),
+                members.len() + usize::from(store),
+                usize::from(sums.is_some()) + row_outputs.len(),
+            ],
             single_args: 2,
         })
     }
@@ -1464,7 +1509,7 @@ impl<'a> Expr<'a> {
             return None;
         }
         // The sums are contiguous (see `sums_rows_of_lhs`): element `i` is row `i`'s.
-        self.accumulators.push((self.buffer_of(r), shape.contiguous_strides(), "Vector::<F, N>::new(sum)".into()));
+        self.accumulators.push((self.buffer_of(r), shape.contiguous_strides(), ROW_SUM.into()));
         self.scalar_outputs = members.to_vec();
         let vector = std::mem::replace(&mut self.vector, 1);
         self.scalar = true;

@@ -36,6 +36,13 @@ enum Step {
     Select(usize, usize, usize),
     /// Stores a value to vector `i` of output `k`.
     Store(usize, usize),
+    /// Element `i` of input argument `k`, splat (a row program's; renumbered among the scalar
+    /// inputs).
+    LoadScalar(usize),
+    /// Element `i` of a row program's output `k`, splat.
+    LoadRowOutput(usize),
+    /// Stores lane 0 of a value to element `i` of a row program's output `k`.
+    StoreRow(usize, usize),
 }
 
 /// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
@@ -115,6 +122,23 @@ impl Recorder {
         self.define(text, Step::Gather { arg, width, axes });
     }
 
+    /// `text` reads element `i` of input argument `arg` into every lane.
+    pub(super) fn load_scalar(&mut self, text: &str, arg: usize) {
+        self.define(text, Step::LoadScalar(arg));
+    }
+
+    /// `text` reads element `i` of row output `k` into every lane.
+    pub(super) fn load_row_output(&mut self, text: &str, k: usize) {
+        self.define(text, Step::LoadRowOutput(k));
+    }
+
+    /// Stores lane 0 of the value `value` names to element `i` of row output `k`.
+    pub(super) fn store_row(&mut self, k: usize, value: &str) {
+        if let Some(value) = self.value(value) {
+            self.steps.push(Step::StoreRow(k, value));
+        }
+    }
+
     /// `text` is the constant `value` in every lane.
     pub(super) fn constant(&mut self, text: &str, value: f64) {
         self.define(text, Step::Const(value));
@@ -161,10 +185,11 @@ impl Recorder {
         format!("const {{ Program(&[{}]) }}", segments.join(", "))
     }
 
-    /// The steps emitted so far (no segment ended) as a `kiln_kernels::product::Epilogue`
-    /// constant, renumbered as [`Recorder::program`] does.
-    pub(super) fn epilogue(&self, vectors: &[usize], scalars: &[usize]) -> String {
-        format!("const {{ Epilogue(&[{}]) }}", render(&self.steps, vectors, scalars))
+    /// Finished segment `segment` as a `kiln_kernels::product::Epilogue` constant (empty if
+    /// there is no such segment), renumbered as [`Recorder::program`] does.
+    pub(super) fn epilogue(&self, segment: usize, vectors: &[usize], scalars: &[usize]) -> String {
+        let steps = self.segments.get(segment).map_or(&[][..], |(_, steps)| steps);
+        format!("const {{ Epilogue(&[{}]) }}", render(steps, vectors, scalars))
     }
 }
 
@@ -191,6 +216,9 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
         Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
         Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
         Step::Store(k, x) => format!("Step::Store({k}, {x})"),
+        Step::LoadScalar(arg) => format!("Step::LoadScalar({})", position(scalars, *arg)),
+        Step::LoadRowOutput(k) => format!("Step::LoadRowOutput({k})"),
+        Step::StoreRow(k, x) => format!("Step::StoreRow({k}, {x})"),
     };
     steps.iter().map(step).collect::<Vec<_>>().join(", ")
 }

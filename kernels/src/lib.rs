@@ -1,10 +1,11 @@
 //! CubeCL kernels that kiln's generated code calls, specialised at JIT time through
 //! `#[comptime]` arguments: the pointwise template, which runs a fused chain's program of
-//! steps; the product templates, which run such steps as their tiles' epilogue; the matrix
+//! steps; the product templates, which run such steps as their tiles' epilogue; the
+//! reduction template, whose loops run them on what they reduce; the matrix
 //! products and direct convolutions, with their shapes and strides; the
 //! reductions across a vector's lanes that they use, the barrier between a phased kernel's
 //! phases and the split of a balanced kernel's tiles among its units. Generated kernels cover
-//! the rest (reductions, windows, chains that read coordinates), their shapes baked in.
+//! the rest (windows, phased kernels, reads of repeated lanes), their shapes baked in.
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ mod matmul;
 mod narrow;
 mod phases;
 pub mod product;
+pub mod reduction;
 pub mod steps;
 
 pub use balance::{claim_tiles, share_end, share_start};
@@ -24,4 +26,5 @@ pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
 pub use narrow::{to_bf16, to_bf16_scalar};
 pub use phases::sync_units;
 pub use product::{product_nn, product_nt};
+pub use reduction::reduce;
 pub use steps::pointwise;

@@ -14,10 +14,10 @@
 use crate::balance::{claim_tiles, share_end, share_start};
 use crate::lanes::lane_sum;
 use crate::matmul::{nn_tile, nt_tile};
-use crate::steps::{run_row_steps, run_steps, Step};
+use crate::steps::{run_epilogue, run_row_steps, single, Step};
 use cubecl::prelude::*;
 
-/// The steps each element of a product's output runs, with its sum as [`Step::Acc`].
+/// The steps each element of a product's output runs, with its sum as [`Step::Acc`]`(0)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Epilogue(pub &'static [Step]);
 
@@ -58,7 +58,7 @@ pub struct NnTiling {
 }
 
 /// `out = epilogue(a @ b)` in NT form: each element `i` of the output (row-major, vectors of
-/// one lane) runs `epilogue` with its sum as [`Step::Acc`], reading `vectors` and `scalars`
+/// one lane) runs `epilogue` with its sum as [`Step::Acc`]`(0)`, reading `vectors` and `scalars`
 /// and storing `outputs` as the pointwise template does.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
@@ -144,7 +144,8 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
                                 sum += lhs[r * comptime!(a_row / lanes) + q];
                             }
                             let sum = lane_sum::<F, K>(sum, lanes);
-                            run_row_steps::<F, N>(scalars, row_outputs, r, Vector::new(sum), row_epilogue.0);
+                            let totals = single::<F, N>(Vector::new(sum));
+                            run_row_steps::<F, N>(scalars, row_outputs, r, &totals, row_epilogue.0);
                         }
                     }
                 }
@@ -180,21 +181,21 @@ fn nt_row<F: Float, N: Size>(
     let (m, n) = comptime!((tiling.m, tiling.n));
     if r < m {
         let base = r * n + c0;
-        run_steps::<F, N>(vectors, scalars, outputs, base, Vector::new(s0), epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base, Vector::new(s0), epilogue);
         if c0 + 1 < n {
-            run_steps::<F, N>(vectors, scalars, outputs, base + 1, Vector::new(s1), epilogue);
+            run_epilogue::<F, N>(vectors, scalars, outputs, base + 1, Vector::new(s1), epilogue);
         }
         if c0 + 2 < n {
-            run_steps::<F, N>(vectors, scalars, outputs, base + 2, Vector::new(s2), epilogue);
+            run_epilogue::<F, N>(vectors, scalars, outputs, base + 2, Vector::new(s2), epilogue);
         }
         if c0 + 3 < n {
-            run_steps::<F, N>(vectors, scalars, outputs, base + 3, Vector::new(s3), epilogue);
+            run_epilogue::<F, N>(vectors, scalars, outputs, base + 3, Vector::new(s3), epilogue);
         }
     }
 }
 
 /// `out = epilogue(a @ b)` in NN form: each vector `i` of the output (row-major, `N` lanes
-/// along n) runs `epilogue` with its sums as [`Step::Acc`], as [`product_nt`] does.
+/// along n) runs `epilogue` with its sums as [`Step::Acc`]`(0)`, as [`product_nt`] does.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn product_nn<F: Float, N: Size>(
@@ -309,7 +310,8 @@ pub fn product_nn<F: Float, N: Size>(
                             for q in 0..k {
                                 sum += lhs[r * a_row + q * a_col];
                             }
-                            run_row_steps::<F, N>(scalars, row_outputs, r, Vector::new(sum), row_epilogue.0);
+                            let totals = single::<F, N>(Vector::new(sum));
+                            run_row_steps::<F, N>(scalars, row_outputs, r, &totals, row_epilogue.0);
                         }
                     }
                 }
@@ -347,21 +349,21 @@ fn nn_column<F: Float, N: Size>(
     let (m, columns) = comptime!((tiling.m, tiling.columns));
     let base = row * columns + c;
     if row < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base, acc0, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base, acc0, epilogue);
     }
     if row + 1 < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base + columns, acc1, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base + columns, acc1, epilogue);
     }
     if row + 2 < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base + 2 * columns, acc2, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base + 2 * columns, acc2, epilogue);
     }
     if row + 3 < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base + 3 * columns, acc3, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base + 3 * columns, acc3, epilogue);
     }
     if row + 4 < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base + 4 * columns, acc4, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base + 4 * columns, acc4, epilogue);
     }
     if row + 5 < m {
-        run_steps::<F, N>(vectors, scalars, outputs, base + 5 * columns, acc5, epilogue);
+        run_epilogue::<F, N>(vectors, scalars, outputs, base + 5 * columns, acc5, epilogue);
     }
 }

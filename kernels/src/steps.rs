@@ -74,10 +74,14 @@ pub enum Step {
     LoadOutput(usize),
     /// A constant in every lane, as the bits of an `f32`.
     Const(u32),
-    /// The accumulator a product's epilogue runs on (see `crate::product`).
-    Acc,
+    /// Total `k`: a product's sum, where its epilogue runs (see `crate::product`), or the
+    /// result of a reduction's loop `k` (see `crate::reduction`).
+    Acc(usize),
     /// A vector of input buffer `k` at an offset computed from index `i`'s coordinates.
     Gather(usize, Gather),
+    /// The element of scalar buffer `k` at the offset a [`Gather`] computes, in every lane
+    /// (a per-channel scale, say, where a vector's lanes all lie in one channel).
+    SplatAt(usize, Gather),
     /// A unary op of a value.
     Unary(Unary, usize),
     /// A binary op of two values.
@@ -95,26 +99,19 @@ pub enum Step {
 }
 
 /// Where a [`Step::Gather`] reads: the vector holding element
-/// `sum over axes of ((i * width / divisor) % size) * stride`, its offset divided by `width`
-/// (the vector width; the lanes it reads are contiguous in the buffer).
+/// `sum over axes of ((index / divisor) % size) * stride`, for the axes of the first list over
+/// `e` and those of the second over `q`. The two split the element index of the vector's first
+/// lane: `e` is that of its row and `q` its place in the row, in a pointwise kernel that runs by
+/// rows (see [`Segment`]; otherwise `e` is the element's and `q` is 0); in a reduction's loop,
+/// `e` is the output element's and `q` the reduced element's (see `crate::reduction`). The
+/// lanes it reads are contiguous in the buffer. A [`Step::SplatAt`] reads that element alone.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Gather {
-    /// The vector width: index `i`'s first element is `i * width`.
-    pub width: usize,
-    /// The coordinates the offset is made of.
-    pub axes: &'static [Axis],
-}
+pub struct Gather(pub &'static [Axis], pub &'static [Axis]);
 
-/// One coordinate of a [`Gather`]: `(element / divisor) % size`, at `stride` in the buffer.
+/// One coordinate of a [`Gather`]: `(e / divisor) % size` (the axis's stride in the
+/// iteration, and its extent), at `stride` in the buffer: `Axis(divisor, size, stride)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Axis {
-    /// The iteration shape's stride of the axis.
-    pub divisor: usize,
-    /// Its extent.
-    pub size: usize,
-    /// The buffer's stride along it.
-    pub stride: usize,
-}
+pub struct Axis(pub usize, pub usize, pub usize);
 
 impl Step {
     /// The constant `value` in every lane.
@@ -128,6 +125,10 @@ impl Step {
 pub struct Segment {
     /// The vector indices the chain covers.
     pub work: usize,
+    /// The vectors of a row, where the chain runs by rows: each unit takes whole rows, and
+    /// a [`Gather`] computes the coordinates of its first list once per row. 1 otherwise; a
+    /// program of several segments runs none by rows.
+    pub row: usize,
     /// What it runs at each.
     pub steps: &'static [Step],
 }
@@ -158,39 +159,53 @@ pub fn pointwise<F: Float, N: Size>(
     #[comptime] program: Program,
 ) {
     let segments = comptime!(program.0.len());
-    let work = comptime!(program.start(segments));
+    let row = comptime!(program.0[0].row);
+    let work = comptime!(program.start(segments) / row);
     let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
     let chunk = (work + units - 1) / units;
     let start = ABSOLUTE_POS * chunk;
+    let none = Sequence::new();
     for i in start..start + chunk {
         if i < work {
-            #[unroll]
-            for s in 0..segments {
-                let segment = comptime!(program.0[s]);
-                let first = comptime!(program.start(s));
-                let none = Vector::new(F::new(0.0));
-                if comptime!(segments == 1) {
-                    run_steps::<F, N>(vectors, scalars, outputs, i, none, segment.steps);
-                } else if i >= first && i < first + segment.work {
-                    run_steps::<F, N>(vectors, scalars, outputs, i - first, none, segment.steps);
+            if comptime!(row > 1) {
+                // Index `i` is a row of the one segment.
+                let steps = comptime!(program.0[0].steps);
+                let e = i * row * N::value();
+                for c in 0..row {
+                    run_steps::<F, N>(vectors, scalars, outputs, i * row + c, e, c * N::value(), &none, steps);
+                }
+            } else {
+                #[unroll]
+                for s in 0..segments {
+                    let segment = comptime!(program.0[s]);
+                    let first = comptime!(program.start(s));
+                    if comptime!(segments == 1) {
+                        run_steps::<F, N>(vectors, scalars, outputs, i, i * N::value(), 0, &none, segment.steps);
+                    } else if i >= first && i < first + segment.work {
+                        let j = i - first;
+                        run_steps::<F, N>(vectors, scalars, outputs, j, j * N::value(), 0, &none, segment.steps);
+                    }
                 }
             }
         }
     }
 }
 
-/// `steps` at vector index `i`, where [`Step::Acc`] is `acc`.
+/// `steps` at vector index `i`, whose first lane's element index `e` and `q` split (see
+/// [`Gather`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield.
 // `#[unroll]` unrolls a range, not an iterator.
-#[allow(clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[cube]
 pub(crate) fn run_steps<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     i: usize,
-    acc: Vector<F, N>,
+    e: usize,
+    q: usize,
+    totals: &Sequence<Vector<F, N>>,
     #[comptime] steps: &'static [Step],
-) {
+) -> Sequence<Vector<F, N>> {
     let mut values = Sequence::<Vector<F, N>>::new();
     #[unroll]
     for s in 0..steps.len() {
@@ -200,29 +215,44 @@ pub(crate) fn run_steps<F: Float, N: Size>(
             Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
             Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
-            Step::Gather(k, gather) => {
-                let e = i * gather.width;
-                let mut offset = 0usize;
-                #[unroll]
-                for a in 0..gather.axes.len() {
-                    let axis = comptime!(gather.axes[a]);
-                    offset += ((e / axis.divisor) % axis.size) * axis.stride;
-                }
-                values.push(vectors.index(k)[offset / gather.width]);
-            }
+            Step::Gather(k, gather) => values.push(vectors.index(k)[offset(e, q, gather) / N::value()]),
+            Step::SplatAt(k, gather) => values.push(Vector::new(scalars.index(k)[offset(e, q, gather)])),
             Step::Store(k, x) => {
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
             }
             // Steps of row programs only.
             Step::LoadScalar(_) | Step::LoadRowOutput(_) | Step::StoreRow(..) => {}
-            _ => values.push(computed::<F, N>(&values, acc, step)),
+            _ => values.push(computed::<F, N>(&values, totals, step)),
         }
     }
+    values
+}
+
+/// `steps` at vector index `i` of a product's output, with its sum as [`Step::Acc`]`(0)`.
+#[cube]
+pub(crate) fn run_epilogue<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    i: usize,
+    acc: Vector<F, N>,
+    #[comptime] steps: &'static [Step],
+) {
+    let totals = single(acc);
+    run_steps::<F, N>(vectors, scalars, outputs, i, i * N::value(), 0, &totals, steps);
+}
+
+/// The one-value sequence `[x]`.
+#[cube]
+pub(crate) fn single<F: Float, N: Size>(x: Vector<F, N>) -> Sequence<Vector<F, N>> {
+    let mut values = Sequence::new();
+    values.push(x);
+    values
 }
 
 /// A row program's `steps` at element `i` of its outputs (see `crate::product`), on vectors
-/// whose lanes all hold the same value, where [`Step::Acc`] is `acc`.
+/// whose lanes all hold the same value, where [`Step::Acc`]`(k)` is `totals[k]`.
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop)]
 #[cube]
@@ -230,7 +260,7 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
     scalars: &Sequence<Box<[F]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
     i: usize,
-    acc: Vector<F, N>,
+    totals: &Sequence<Vector<F, N>>,
     #[comptime] steps: &'static [Step],
 ) {
     let mut values = Sequence::<Vector<F, N>>::new();
@@ -246,21 +276,47 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
                 row_outputs.index_mut(k)[i] = x.extract(0usize);
             }
             // Steps of vector programs only.
-            Step::Load(_) | Step::LoadFirst(_) | Step::LoadOutput(_) | Step::Gather(..) | Step::Store(..) => {}
-            _ => values.push(computed::<F, N>(&values, acc, step)),
+            Step::Load(_)
+            | Step::LoadFirst(_)
+            | Step::LoadOutput(_)
+            | Step::Gather(..)
+            | Step::SplatAt(..)
+            | Step::Store(..) => {}
+            _ => values.push(computed::<F, N>(&values, totals, step)),
         }
     }
 }
 
-/// The value of a step that reads and stores no buffer: a constant, an op of earlier values,
-/// or the accumulator (the last arm: the callers run every step that touches a buffer).
+/// The element offset `gather` reads for the element `e` and `q` split.
+#[cube]
+fn offset(e: usize, q: usize, #[comptime] gather: Gather) -> usize {
+    axes_offset(e, gather.0) + axes_offset(q, gather.1)
+}
+
+/// The sum over `axes` of `((index / divisor) % size) * stride`.
+// `#[unroll]` unrolls a range, not an iterator.
+#[allow(clippy::needless_range_loop)]
+#[cube]
+fn axes_offset(index: usize, #[comptime] axes: &'static [Axis]) -> usize {
+    let mut offset = 0usize;
+    #[unroll]
+    for a in 0..axes.len() {
+        let Axis(divisor, size, stride) = comptime!(axes[a]);
+        offset += ((index / divisor) % size) * stride;
+    }
+    offset
+}
+
+/// The value of a step that reads and stores no buffer: a constant, a total or an op of
+/// earlier values (the callers run every step that touches a buffer).
 #[cube]
 fn computed<F: Float, N: Size>(
     values: &Sequence<Vector<F, N>>,
-    acc: Vector<F, N>,
+    totals: &Sequence<Vector<F, N>>,
     #[comptime] step: Step,
 ) -> Vector<F, N> {
     match step {
+        Step::Acc(k) => *totals.index(k),
         Step::Const(bits) => Vector::new(F::new(comptime!(f32::from_bits(bits)))),
         Step::Unary(op, x) => {
             let x = *values.index(x);
@@ -277,7 +333,7 @@ fn computed<F: Float, N: Size>(
             let y = *values.index(y);
             select_many(c.greater_than(&Vector::new(F::new(0.0))), x, y)
         }
-        _ => acc,
+        _ => unreachable!(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! with every shape, stride and trip count as a literal; matrix products call the library.
 
 use super::schedule::{Layout, Role, Schedule};
-use super::steps::Recorder;
+use super::steps::{GatherAxes, Recorder};
 use super::storage::Storage;
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
@@ -379,6 +379,10 @@ struct Expr<'a> {
     across_lanes: bool,
     /// Whether kernel index `i` walks the iteration shape row-major (pointwise kernels).
     linear: bool,
+    /// The elements of a row, where a pointwise kernel would run by rows as the template
+    /// does (see `kiln_kernels::steps::Segment`): its gathers compute the coordinates of the
+    /// rows apart from those within them.
+    row: Option<usize>,
     /// `(frame, axis)` of each coordinate an emitted line reads.
     used_axes: Vec<(usize, usize)>,
     /// Whether a frame's coordinates are derived from the linear index `e`.
@@ -388,8 +392,10 @@ struct Expr<'a> {
     /// Whether the groups run as phases with barriers between them (see [`phased`]), so a
     /// group may read an earlier one's results at any index.
     phased: bool,
-    /// Results of earlier loops of a multi-reduction: buffer, its strides, accumulator name.
-    accumulators: Vec<(ValueId, Vec<usize>, String)>,
+    /// Totals the emitted lines hold, read in place of a buffer: each buffer, its strides, the
+    /// total's name, and its number as a template's total (`Step::Acc`). A product's tile
+    /// element or row sum, or the result of an earlier loop of a multi-reduction.
+    accumulators: Vec<(ValueId, Vec<usize>, String, usize)>,
     /// Outputs stored an element at a time by a product's tiles (see [`Expr::row_epilogue`]),
     /// the others a vector at a time.
     scalar_outputs: Vec<ValueId>,
@@ -423,6 +429,7 @@ impl<'a> Expr<'a> {
             vector: 1,
             across_lanes: false,
             linear: false,
+            row: None,
             used_axes: vec![],
             reads_index: false,
             reads_unit_index: false,
@@ -601,14 +608,47 @@ impl<'a> Expr<'a> {
         }
     }
 
-    /// The coordinates `offset` reads through in frame 0 (the iteration shape `shape`, walked
-    /// row-major from element `e`), as a gather's `(divisor, size, stride)` axes.
-    fn gather_axes(&self, strides: &[usize], shape: &Shape) -> Vec<(usize, usize, usize)> {
-        let divisors = shape.contiguous_strides();
-        (0..strides.len())
-            .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
-            .map(|d| (divisors[d], shape.0[d], strides[d]))
-            .collect()
+    /// Whether a read at coordinates of the current frame is a template's gather: one of frame
+    /// 0, walked row-major by a pointwise kernel's index or a reduction's virtual one.
+    fn gathers(&self) -> bool {
+        self.frame == 0 && (self.linear || !self.reduced.is_empty())
+    }
+
+    /// The coordinates `offset` reads through in frame 0 (the iteration shape `shape`) as a
+    /// gather's axes (see `kiln_kernels::steps::Gather`): in a reduction's loop, over the output
+    /// element, then over the reduced element; in a pointwise kernel that runs by rows (see
+    /// `row`), over the row's first element, then over the place in the row; otherwise over
+    /// the element index alone.
+    fn gather_axes(&self, strides: &[usize], shape: &Shape) -> GatherAxes {
+        let mut divisors = shape.contiguous_strides();
+        // Whether an axis's coordinate comes from the second index.
+        let mut inner = vec![false; shape.rank()];
+        if !self.reduced.is_empty() {
+            let kept =
+                Shape((0..shape.rank()).map(|d| if self.reduced.contains(&d) { 1 } else { shape.0[d] }).collect());
+            divisors = kept.contiguous_strides();
+            let mut step = 1;
+            for &d in self.reduced.iter().rev() {
+                (divisors[d], inner[d]) = (step, true);
+                step *= shape.0[d];
+            }
+        } else if let Some(length) = self.row {
+            inner = divisors.iter().map(|&divisor| divisor < length).collect();
+        }
+        let mut axes: GatherAxes = (vec![], vec![]);
+        for d in (0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1) {
+            let (divisor, size, stride) = (divisors[d], shape.0[d], strides[d]);
+            let list = if inner[d] { &mut axes.1 } else { &mut axes.0 };
+            // An axis that continues the one before it, in the index and in the buffer, is one
+            // longer axis: a contiguous read costs one division, not one per axis.
+            match list.last_mut() {
+                Some(outer) if outer.0 == divisor * size && outer.2 == stride * size => {
+                    *outer = (divisor, size * outer.1, stride)
+                }
+                _ => list.push((divisor, size, stride)),
+            }
+        }
+        axes
     }
 
     /// Emits `let t{v} = ...;` for `v` and everything inlined under it; returns the name.
@@ -769,11 +809,10 @@ impl<'a> Expr<'a> {
         if self.storage.elem(buffer) != "F" {
             self.program.unsupported();
         }
-        if let Some((.., acc)) =
-            self.accumulators.iter().find(|(b, st, _)| *b == buffer && *st == strides && self.frame == 0)
+        if let Some((.., acc, k)) =
+            self.accumulators.iter().find(|(b, st, ..)| *b == buffer && *st == strides && self.frame == 0)
         {
-            // A product tile's element or a row's sum (see `epilogue_kernel`).
-            self.program.acc(acc);
+            self.program.acc(acc, *k);
             return acc.clone();
         }
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
@@ -810,31 +849,25 @@ impl<'a> Expr<'a> {
         }
         let shape = frame;
         let w = self.vector;
-        match lane_read(&shape, &strides, w) {
-            _ if self.scalar => {
-                let position = self.arg_position(buffer, Access::Scalar);
-                let offset = self.offset(&strides, &shape);
-                let element = format!("in{position}[{offset}]");
-                let value = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
-                match offset.as_str() {
-                    "0" => self.program.splat(&value, position),
-                    _ if contiguous && self.linear => self.program.load_scalar(&value, position),
-                    _ => self.program.unsupported(),
+        let read = lane_read(&shape, &strides, w);
+        if self.scalar || (w > 1 && read == Some(LaneRead::Splat)) {
+            // One element in every lane: a row program's, or a leaf broadcast along the vector.
+            let position = self.arg_position(buffer, Access::Scalar);
+            let offset = self.offset(&strides, &shape);
+            let element = format!("in{position}[{offset}]");
+            let value = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
+            match offset.as_str() {
+                "0" => self.program.splat(&value, position),
+                _ if self.scalar && contiguous && self.linear => self.program.load_scalar(&value, position),
+                _ if !self.scalar && self.gathers() => {
+                    self.program.splat_at(&value, position, self.gather_axes(&strides, &shape))
                 }
-                return value;
+                _ => self.program.unsupported(),
             }
+            return value;
+        }
+        match read {
             _ if w == 1 => {}
-            Some(LaneRead::Splat) => {
-                let position = self.arg_position(buffer, Access::Scalar);
-                let offset = self.offset(&strides, &shape);
-                let element = format!("in{position}[{offset}]");
-                let splat = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
-                match offset.as_str() {
-                    "0" => self.program.splat(&splat, position),
-                    _ => self.program.unsupported(),
-                }
-                return splat;
-            }
             Some(LaneRead::Repeat { run, step }) => {
                 self.program.unsupported();
                 let arg = self.arg(buffer, Access::Scalar);
@@ -848,6 +881,7 @@ impl<'a> Expr<'a> {
                 );
             }
             Some(LaneRead::Whole) => {}
+            Some(LaneRead::Splat) => unreachable!("read above"),
             None => unreachable!("internal: a leaf its vector cannot read"),
         }
         let position = self.arg_position(buffer, Access::Vector);
@@ -864,9 +898,7 @@ impl<'a> Expr<'a> {
             };
             match offset.as_str() {
                 "0" if w == 1 => self.program.load_first(&vector, position),
-                _ if self.frame == 0 && self.linear => {
-                    self.program.gather(&vector, position, w, self.gather_axes(&strides, &shape))
-                }
+                _ if self.gathers() => self.program.gather(&vector, position, self.gather_axes(&strides, &shape)),
                 _ => self.program.unsupported(),
             }
             vector
@@ -1014,8 +1046,9 @@ impl<'a> Expr<'a> {
             self.index = "j";
         }
         if let [(group, shape)] = groups {
+            self.row = self.row_length(shape);
             let body = self.store_group(group, shape)?;
-            self.end_segment(shape.numel() / w);
+            self.program.end_segment(shape.numel() / w);
             if let Some(kernel) = self.template(shape.numel() / w) {
                 return Some(kernel);
             }
@@ -1028,7 +1061,7 @@ impl<'a> Expr<'a> {
         let mut segments = vec![];
         for (group, shape) in groups {
             segments.push((shape.numel() / w, self.group_body(group, shape)?));
-            self.end_segment(shape.numel() / w);
+            self.program.end_segment(shape.numel() / w);
         }
         let work = segments.iter().map(|(n, _)| n).sum();
         if let Some(kernel) = self.template(work) {
@@ -1037,30 +1070,29 @@ impl<'a> Expr<'a> {
         Some(self.finish(split_into_segments(&segments), work, true))
     }
 
-    /// Ends the program's segment for the group just emitted, over `work` vectors: the
-    /// template runs it only if it reads no coordinates.
-    fn end_segment(&mut self, work: usize) {
-        if self.reads_coords() || self.frames.len() > 1 {
-            self.program.unsupported();
-        }
-        self.program.end_segment(work);
-    }
-
-    /// The kernel as a launch of the library's pointwise template over `work` vectors, where
-    /// the emitted chains are a program it runs (see [`Recorder`]): every read and store at
-    /// the unit's own vector index or of a single scalar, no coordinates, all in the compute
-    /// type.
-    fn template(&self, work: usize) -> Option<Kernel> {
-        if !self.program.complete() {
-            return None;
-        }
+    /// The input arguments a template reads as vectors, then as single values, where the
+    /// recorded program has a step for every read and store and reads every input so.
+    fn template_inputs(&self) -> Option<(Vec<usize>, Vec<usize>)> {
         let read_with = |access: Access| -> Vec<usize> {
             (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
         };
         let (vectors, scalars) = (read_with(Access::Vector), read_with(Access::Scalar));
-        if vectors.len() + scalars.len() < self.args.len() {
-            return None;
-        }
+        (self.program.complete() && vectors.len() + scalars.len() == self.args.len()).then_some((vectors, scalars))
+    }
+
+    /// The kernel as a launch of the library's pointwise template over `work` vectors, where
+    /// the emitted chains are a program it runs (see [`Recorder`]): every store at the unit's
+    /// own vector index, every read there, of a single scalar or through a gather of the
+    /// iteration's coordinates, all in the compute type. A chain that gathers runs by rows
+    /// where the kernel written for it would (see [`Expr::by_rows`]), its rows' coordinates
+    /// computed once: computed for each element, LeNet-5's flatten, a transposing copy, took
+    /// 1.57x as long (0.030 -> 0.047 ms, `KILN_PROFILE=1`).
+    fn template(&self, work: usize) -> Option<Kernel> {
+        let row = match self.row {
+            Some(length) if self.program.gathers() => length / self.vector,
+            _ => 1,
+        };
+        let (vectors, scalars) = self.template_inputs()?;
         let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
         Some(Kernel {
             source: None,
@@ -1070,7 +1102,7 @@ impl<'a> Expr<'a> {
             args: inputs.chain(self.output_args()).collect(),
             values: self.outputs.clone(),
             grid: Grid::Chunked,
-            trailing: vec![self.program.program(&vectors, &scalars)],
+            trailing: vec![self.program.program(&vectors, &scalars, row)],
             types: vec![self.storage.compute_type()],
             sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
             single_args: 0,
@@ -1135,6 +1167,15 @@ impl<'a> Expr<'a> {
         lines
     }
 
+    /// The elements of a row of `shape` where a kernel over it that reads coordinates would
+    /// run by rows (see [`Expr::by_rows`]).
+    fn row_length(&self, shape: &Shape) -> Option<usize> {
+        let last = (0..shape.rank()).rev().find(|&d| shape.0[d] > 1)?;
+        let w = if self.across_lanes { 1 } else { self.vector };
+        let length = shape.0[last];
+        (length / w >= 2 && shape.numel() / length >= MIN_ROWS).then_some(length)
+    }
+
     /// `body` (which reads index `i` of `shape`, the kernel's output) run a row at a time,
     /// with the row count to launch: index `i` of the launch is a row of `shape` (every axis
     /// but the last one longer than 1), whose coordinates are computed once; a loop then walks
@@ -1143,13 +1184,10 @@ impl<'a> Expr<'a> {
     /// layer: 0.41 -> 0.10-0.15 ms with 4 lanes). `None` where the body reads no coordinates,
     /// a row holds one vector, or there are too few rows to share among the units.
     fn by_rows(&mut self, shape: &Shape, body: &[String]) -> Option<(usize, Vec<String>)> {
+        let length = self.row_length(shape).filter(|_| self.reads_coords())?;
         let last = (0..shape.rank()).rev().find(|&d| shape.0[d] > 1)?;
         let w = if self.across_lanes { 1 } else { self.vector };
-        let length = shape.0[last];
         let rows = shape.numel() / length;
-        if !self.reads_coords() || length / w < 2 || rows < MIN_ROWS {
-            return None;
-        }
         let row_strides: Vec<usize> = shape.contiguous_strides().iter().map(|s| s / length).collect();
         let outer: Vec<usize> = (0..last).collect();
         let mut lines = vec!["let row = i;".to_string()];
@@ -1202,7 +1240,7 @@ impl<'a> Expr<'a> {
         store: bool,
     ) -> Option<Kernel> {
         let strides = self.s.layouts[v].as_ref().expect("product has a buffer").strides.clone();
-        self.accumulators.push((p.out, strides, "acc".into()));
+        self.accumulators.push((p.out, strides, "acc".into(), 0));
         self.linear = true;
         let mut element = match members {
             [] => vec![],
@@ -1212,12 +1250,12 @@ impl<'a> Expr<'a> {
         // stores the product where it is kept, then the row epilogue, which first stores the
         // row's sum.
         if store {
-            self.program.acc("acc");
+            self.program.acc("acc", 0);
             self.program.store(members.len(), "acc");
         }
         self.program.end_segment(0);
         if row_sums.is_some() {
-            self.program.acc(ROW_SUM);
+            self.program.acc(ROW_SUM, 0);
             self.program.store_row(0, ROW_SUM);
         }
         let row_element = match row_sums {
@@ -1427,13 +1465,7 @@ impl<'a> Expr<'a> {
         if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().chain(sums).all(in_compute_type) {
             return None;
         }
-        let read_with = |access: Access| -> Vec<usize> {
-            (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
-        };
-        let (vectors, scalars) = (read_with(Access::Vector), read_with(Access::Scalar));
-        if !self.program.complete() || vectors.len() + scalars.len() < self.args.len() {
-            return None;
-        }
+        let (vectors, scalars) = self.template_inputs()?;
         let (m, k, n, a, b, chunk) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides, p.claimed_chunk());
         let (function, operands, tiling) = match p.form {
             Form::Nn(w, vectors, rows) => (
@@ -1509,7 +1541,7 @@ impl<'a> Expr<'a> {
             return None;
         }
         // The sums are contiguous (see `sums_rows_of_lhs`): element `i` is row `i`'s.
-        self.accumulators.push((self.buffer_of(r), shape.contiguous_strides(), ROW_SUM.into()));
+        self.accumulators.push((self.buffer_of(r), shape.contiguous_strides(), ROW_SUM.into(), 0));
         self.scalar_outputs = members.to_vec();
         let vector = std::mem::replace(&mut self.vector, 1);
         self.scalar = true;
@@ -1542,19 +1574,65 @@ impl<'a> Expr<'a> {
             self.narrow_vector(trees);
         }
         let mut body = self.reduce_body()?;
+        let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
+        let trips = if self.across_lanes { trips / self.vector } else { trips };
+        // The template's epilogue first stores the loops' totals.
+        for k in 0..self.members.len() {
+            let total = self.accumulators[k].2.clone();
+            self.program.acc(&total, k);
+            match self.across_lanes {
+                true => self.program.store_row(k, &total),
+                false => self.program.store(k, &total),
+            }
+        }
         // The loops' coordinates, not the epilogue's: it computes its own from `i`.
         let (used_axes, reads_index) = (self.used_axes.clone(), self.reads_index);
         if !epilogue.is_empty() {
             body.extend(self.epilogue_body(epilogue)?);
         }
+        self.program.end_segment(0);
         (self.used_axes, self.reads_index, self.reads_unit_index) = (used_axes, reads_index, true);
         let out_shape = self.g.shape(self.members[0]).clone();
+        let work = if self.across_lanes { out_shape.numel() } else { out_shape.numel() / self.vector };
+        if let Some(kernel) = self.reduction_template(work, trips) {
+            return Some(kernel);
+        }
         if let Some((rows, inner)) = self.by_rows(&out_shape, &body) {
             return Some(self.finish(inner, rows, true));
         }
         let inner = [self.coords_of_element(&out_shape), body].concat();
-        let work = if self.across_lanes { out_shape.numel() } else { out_shape.numel() / self.vector };
         Some(self.finish(inner, work, true))
+    }
+
+    /// The reductions just emitted as a launch of the library's reduction template
+    /// (`kiln_kernels::reduction`) over `work` output indices of `trips` trips, where their
+    /// loops and epilogue are programs it runs (see [`Recorder`]); `None` as for
+    /// [`Expr::template`].
+    fn reduction_template(&self, work: usize, trips: usize) -> Option<Kernel> {
+        let (vectors, scalars) = self.template_inputs()?;
+        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let outputs = self.outputs.len();
+        let (w, across_lanes) = (self.vector, self.across_lanes);
+        let reduction = format!(
+            "const {{ Reduction {{ work: {work}, trips: {trips}, lanes: {w}, across_lanes: {across_lanes}, {} }} }}",
+            self.program.reduction(&vectors, &scalars)
+        );
+        Some(Kernel {
+            source: None,
+            function: "kiln_runtime::kernels::reduce".into(),
+            vector: w,
+            work,
+            args: inputs.chain(self.output_args()).collect(),
+            values: self.outputs.clone(),
+            grid: Grid::Chunked,
+            trailing: vec![reduction],
+            types: vec![self.storage.compute_type()],
+            sequences: match across_lanes {
+                true => vec![vectors.len(), scalars.len(), 0, outputs],
+                false => vec![vectors.len(), scalars.len(), outputs, 0],
+            },
+            single_args: 0,
+        })
     }
 
     /// The lines computing and storing `epilogue` (pointwise over the reductions' output shape)
@@ -1653,8 +1731,12 @@ impl<'a> Expr<'a> {
             loops.extend(body.iter().map(|l| format!("    {l}")));
             loops.push(format!("    {acc} = {combine};"));
             loops.push("}".into());
+            self.program.end_loop(op, &value);
             used.append(&mut self.used_axes);
             let output = self.output();
+            if self.storage.elem(output) != "F" {
+                self.program.unsupported();
+            }
             let (stored, result) = if self.across_lanes {
                 let lanes = match op {
                     ReduceOp::Sum => "lane_sum",
@@ -1671,7 +1753,7 @@ impl<'a> Expr<'a> {
             };
             stores.push(format!("{}[i] = {stored};", self.out_name(self.group_start + k)));
             let strides = self.s.layouts[m].as_ref().expect("reduction has a buffer").strides.clone();
-            self.accumulators.push((output, strides, result));
+            self.accumulators.push((output, strides, result, k));
         }
         if self.hazard {
             return None;

@@ -1,11 +1,12 @@
 //! Programs for the library's pointwise template (`kiln_kernels::pointwise`): the steps a
 //! fused chain of pointwise ops runs at each vector index, one segment per chain where
 //! independent chains share a launch; and the epilogues of its product templates
-//! (`kiln_kernels::product`). [`Recorder`] writes them while `kernel::Expr` emits the same
+//! (`kiln_kernels::product`) and the loops and epilogue of its reduction template
+//! (`kiln_kernels::reduction`). [`Recorder`] writes them while `kernel::Expr` emits the same
 //! chains as text; chains whose every read and store has a step launch a template with their
 //! program instead of a kernel of their own.
 
-use crate::ir::{BinaryOp, UnaryOp};
+use crate::ir::{BinaryOp, ReduceOp, UnaryOp};
 use std::collections::HashMap;
 
 /// One step of a program (see `kiln_kernels::steps::Step`). Operands are value numbers: the
@@ -22,14 +23,19 @@ enum Step {
     /// Vector `i` of output `k` before it is stored (an update in place).
     LoadOutput(usize),
     Const(f64),
-    /// A product's accumulator.
-    Acc,
-    /// The vector of input argument `arg` at an offset made of coordinates of the index (see
-    /// `kiln_kernels::steps::Gather`): `(divisor, size, stride)` for each.
+    /// Total `k`: a product's accumulator or a reduction loop's result.
+    Acc(usize),
+    /// The vector of input argument `arg` at an offset made of coordinates of the element
+    /// index (see `kiln_kernels::steps::Gather`).
     Gather {
         arg: usize,
-        width: usize,
-        axes: Vec<(usize, usize, usize)>,
+        axes: GatherAxes,
+    },
+    /// The element of input argument `arg` at the offset a `Gather` of the same `axes`
+    /// computes, splat (renumbered among the scalar inputs).
+    SplatAt {
+        arg: usize,
+        axes: GatherAxes,
     },
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize),
@@ -45,11 +51,19 @@ enum Step {
     StoreRow(usize, usize),
 }
 
+/// The axes a gather's offset is made of, as `(divisor, size, stride)`: those over the row's
+/// (or output's) element index, then those over the place in it (see
+/// `kiln_kernels::steps::Gather`).
+pub(super) type GatherAxes = (Vec<(usize, usize, usize)>, Vec<(usize, usize, usize)>);
+
 /// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
 #[derive(Default)]
 pub(super) struct Recorder {
     /// The finished segments: vector indices covered, and steps.
     segments: Vec<(usize, Vec<Step>)>,
+    /// The finished loops of a reduction: how each combines which of its values, and its
+    /// steps.
+    loops: Vec<(ReduceOp, usize, Vec<Step>)>,
     /// The steps of the segment being emitted.
     steps: Vec<Step>,
     /// The value number of each of its emitted expressions' text (`t12`, `in0[i]`, a constant).
@@ -69,9 +83,23 @@ impl Recorder {
         !self.unsupported
     }
 
+    /// Whether a finished segment reads through coordinates (a gather).
+    pub(super) fn gathers(&self) -> bool {
+        let mut steps = self.segments.iter().flat_map(|(_, steps)| steps);
+        steps.any(|step| matches!(step, Step::Gather { .. } | Step::SplatAt { .. }))
+    }
+
     /// Ends the segment being emitted, which covers `work` vector indices.
     pub(super) fn end_segment(&mut self, work: usize) {
         self.segments.push((work, std::mem::take(&mut self.steps)));
+        self.values.clear();
+    }
+
+    /// Ends a reduction's loop, which combines the value `value` names by `op`.
+    pub(super) fn end_loop(&mut self, op: ReduceOp, value: &str) {
+        if let Some(value) = self.value(value) {
+            self.loops.push((op, value, std::mem::take(&mut self.steps)));
+        }
         self.values.clear();
     }
 
@@ -110,16 +138,21 @@ impl Recorder {
         self.define(text, Step::LoadOutput(k));
     }
 
-    /// `text` is the accumulator of a product's epilogue.
-    pub(super) fn acc(&mut self, text: &str) {
-        self.define(text, Step::Acc);
+    /// `text` is total `k`: a product's accumulator or a reduction loop's result.
+    pub(super) fn acc(&mut self, text: &str, k: usize) {
+        self.define(text, Step::Acc(k));
     }
 
-    /// `text` reads input argument `arg` through coordinates of the vector index `i` (vectors
-    /// `width` wide): the vector at `sum of ((i * width / divisor) % size) * stride`, divided
-    /// by `width`, over `axes` of `(divisor, size, stride)`.
-    pub(super) fn gather(&mut self, text: &str, arg: usize, width: usize, axes: Vec<(usize, usize, usize)>) {
-        self.define(text, Step::Gather { arg, width, axes });
+    /// `text` reads input argument `arg` through coordinates of the element index of the
+    /// vector's first lane: the vector at the offset `axes` give.
+    pub(super) fn gather(&mut self, text: &str, arg: usize, axes: GatherAxes) {
+        self.define(text, Step::Gather { arg, axes });
+    }
+
+    /// `text` reads the element of input argument `arg` at the offset [`Recorder::gather`]
+    /// computes into every lane.
+    pub(super) fn splat_at(&mut self, text: &str, arg: usize, axes: GatherAxes) {
+        self.define(text, Step::SplatAt { arg, axes });
     }
 
     /// `text` reads element `i` of input argument `arg` into every lane.
@@ -174,15 +207,38 @@ impl Recorder {
 
     /// The program as a `kiln_kernels::steps::Program` constant, its input arguments
     /// renumbered: `vectors[j]` is the argument the template's vector input `j` is, and
-    /// `scalars[j]` its scalar input `j`.
-    pub(super) fn program(&self, vectors: &[usize], scalars: &[usize]) -> String {
+    /// `scalars[j]` its scalar input `j`. A program of one segment runs by rows of `row`
+    /// vectors where that is above 1.
+    pub(super) fn program(&self, vectors: &[usize], scalars: &[usize], row: usize) -> String {
         let segments: Vec<String> = self
             .segments
             .iter()
-            .map(|(work, steps)| format!("Segment {{ work: {work}, steps: &[{}] }}", render(steps, vectors, scalars)))
+            .map(|(work, steps)| {
+                format!("Segment {{ work: {work}, row: {row}, steps: &[{}] }}", render(steps, vectors, scalars))
+            })
             .collect();
         // A const block: the constants' `Step::constant` calls would end a temporary's life.
         format!("const {{ Program(&[{}]) }}", segments.join(", "))
+    }
+
+    /// The recorded loops, then the last finished segment as their epilogue, as the fields
+    /// `loops` and `epilogue` of a `kiln_kernels::reduction::Reduction`, renumbered as
+    /// [`Recorder::program`] does.
+    pub(super) fn reduction(&self, vectors: &[usize], scalars: &[usize]) -> String {
+        let loops: Vec<String> = self
+            .loops
+            .iter()
+            .map(|(op, value, steps)| {
+                let combine = match op {
+                    ReduceOp::Sum => "Sum",
+                    ReduceOp::Max => "Max",
+                };
+                let steps = render(steps, vectors, scalars);
+                format!("Loop {{ combine: Combine::{combine}, value: {value}, steps: &[{steps}] }}")
+            })
+            .collect();
+        let epilogue = self.segments.last().map_or(&[][..], |(_, steps)| steps);
+        format!("loops: &[{}], epilogue: &[{}]", loops.join(", "), render(epilogue, vectors, scalars))
     }
 
     /// Finished segment `segment` as a `kiln_kernels::product::Epilogue` constant (empty if
@@ -203,15 +259,9 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
         Step::LoadFirst(arg) => format!("Step::LoadFirst({})", position(vectors, *arg)),
         Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
         Step::Const(c) => format!("Step::constant({:?})", *c as f32),
-        Step::Acc => "Step::Acc".into(),
-        Step::Gather { arg, width, axes } => {
-            let axes: Vec<String> = axes
-                .iter()
-                .map(|(divisor, size, stride)| format!("Axis {{ divisor: {divisor}, size: {size}, stride: {stride} }}"))
-                .collect();
-            let gather = format!("Gather {{ width: {width}, axes: &[{}] }}", axes.join(", "));
-            format!("Step::Gather({}, {gather})", position(vectors, *arg))
-        }
+        Step::Acc(k) => format!("Step::Acc({k})"),
+        Step::Gather { arg, axes } => format!("Step::Gather({}, {})", position(vectors, *arg), gather(axes)),
+        Step::SplatAt { arg, axes } => format!("Step::SplatAt({}, {})", position(scalars, *arg), gather(axes)),
         Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
         Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
         Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
@@ -221,4 +271,14 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
         Step::StoreRow(k, x) => format!("Step::StoreRow({k}, {x})"),
     };
     steps.iter().map(step).collect::<Vec<_>>().join(", ")
+}
+
+/// A `kiln_kernels::steps::Gather` expression.
+fn gather((outer, inner): &GatherAxes) -> String {
+    let list = |axes: &[(usize, usize, usize)]| {
+        let axes: Vec<String> =
+            axes.iter().map(|(divisor, size, stride)| format!("Axis({divisor}, {size}, {stride})")).collect();
+        axes.join(", ")
+    };
+    format!("Gather(&[{}], &[{}])", list(outer), list(inner))
 }

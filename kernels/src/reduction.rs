@@ -4,7 +4,7 @@
 //! is a comptime list of [`Step`]s, the fused producers of what it reduces; a later loop may
 //! read an earlier one's total (a variance after its mean) as [`Step::Acc`].
 //!
-//! Loop bodies read through gathers (see `crate::steps::Gather`) whose first axes run over
+//! Loop bodies read through gathers (see `crate::steps::Axes`) whose first axes run over
 //! the output element and whose second run over the reduced element: their offsets in the
 //! buffer add up, and the first part is the same on every trip.
 

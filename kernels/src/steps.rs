@@ -78,10 +78,10 @@ pub enum Step {
     /// result of a reduction's loop `k` (see `crate::reduction`).
     Acc(usize),
     /// A vector of input buffer `k` at an offset computed from index `i`'s coordinates.
-    Gather(usize, Gather),
-    /// The element of scalar buffer `k` at the offset a [`Gather`] computes, in every lane
+    Gather(usize, Axes),
+    /// The element of scalar buffer `k` at the offset [`Axes`] give, in every lane
     /// (a per-channel scale, say, where a vector's lanes all lie in one channel).
-    SplatAt(usize, Gather),
+    SplatAt(usize, Axes),
     /// A unary op of a value.
     Unary(Unary, usize),
     /// A binary op of two values.
@@ -98,7 +98,7 @@ pub enum Step {
     StoreRow(usize, usize),
 }
 
-/// Where a [`Step::Gather`] reads: the vector holding element
+/// Where a [`Step::Gather`] reads, in two lists of axes: the vector holding element
 /// `sum over axes of ((index / divisor) % size) * stride`, for the axes of the first list over
 /// `e` and those of the second over `q`. The two split the element index of the vector's first
 /// lane: `e` is that of its row and `q` its place in the row, in a pointwise kernel that runs by
@@ -106,9 +106,9 @@ pub enum Step {
 /// `e` is the output element's and `q` the reduced element's (see `crate::reduction`). The
 /// lanes it reads are contiguous in the buffer. A [`Step::SplatAt`] reads that element alone.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Gather(pub &'static [Axis], pub &'static [Axis]);
+pub struct Axes(pub &'static [Axis], pub &'static [Axis]);
 
-/// One coordinate of a [`Gather`]: `(e / divisor) % size` (the axis's stride in the
+/// One coordinate of [`Axes`]: `(e / divisor) % size` (the axis's stride in the
 /// iteration, and its extent), at `stride` in the buffer: `Axis(divisor, size, stride)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Axis(pub usize, pub usize, pub usize);
@@ -126,7 +126,7 @@ pub struct Segment {
     /// The vector indices the chain covers.
     pub work: usize,
     /// The vectors of a row, where the chain runs by rows: each unit takes whole rows, and
-    /// a [`Gather`] computes the coordinates of its first list once per row. 1 otherwise; a
+    /// a gather computes the coordinates of its first list of [`Axes`] once per row. 1 otherwise; a
     /// program of several segments runs none by rows.
     pub row: usize,
     /// What it runs at each.
@@ -192,7 +192,7 @@ pub fn pointwise<F: Float, N: Size>(
 }
 
 /// `steps` at vector index `i`, whose first lane's element index `e` and `q` split (see
-/// [`Gather`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield.
+/// [`Axes`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield.
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[cube]
@@ -215,8 +215,8 @@ pub(crate) fn run_steps<F: Float, N: Size>(
             Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
             Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
-            Step::Gather(k, gather) => values.push(vectors.index(k)[offset(e, q, gather) / N::value()]),
-            Step::SplatAt(k, gather) => values.push(Vector::new(scalars.index(k)[offset(e, q, gather)])),
+            Step::Gather(k, axes) => values.push(vectors.index(k)[offset(e, q, axes) / N::value()]),
+            Step::SplatAt(k, axes) => values.push(Vector::new(scalars.index(k)[offset(e, q, axes)])),
             Step::Store(k, x) => {
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
@@ -287,10 +287,10 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
     }
 }
 
-/// The element offset `gather` reads for the element `e` and `q` split.
+/// The element offset `axes` give for the element `e` and `q` split.
 #[cube]
-fn offset(e: usize, q: usize, #[comptime] gather: Gather) -> usize {
-    axes_offset(e, gather.0) + axes_offset(q, gather.1)
+fn offset(e: usize, q: usize, #[comptime] axes: Axes) -> usize {
+    axes_offset(e, axes.0) + axes_offset(q, axes.1)
 }
 
 /// The sum over `axes` of `((index / divisor) % size) * stride`.

@@ -40,6 +40,7 @@ pub mod profile;
 pub mod schedule;
 pub mod synthetic;
 #[cfg(feature = "device")]
+pub mod templates;
 pub mod tensors;
 pub mod text;
 pub mod train;

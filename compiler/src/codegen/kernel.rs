@@ -55,18 +55,16 @@ pub struct Kernel {
     pub grid: Grid,
     /// Arguments the launch passes after the buffers: a library kernel's compile-time
     /// literals; arena `a`'s `host_memory()` (phased kernels), after its `claims()` counter
-    /// (balanced kernels).
+    /// (balanced kernels); a template's descriptors.
     pub trailing: Vec<String>,
     /// The launch's type arguments: `f32` (the compute type), then a library kernel's element
     /// types.
     pub types: Vec<&'static str>,
-    /// How many consecutive buffers of `args`, after the first `single_args`, each `Sequence`
-    /// argument of a template takes (the vectors, scalars and outputs of a program's steps);
-    /// empty where each buffer is an argument of its own.
+    /// How many consecutive buffers of `args` each `Sequence` argument of a template takes
+    /// (the vectors, scalars and outputs of a program's steps), after a product's operands;
+    /// empty where each buffer is an argument of its own. A template is launched through
+    /// `kiln_runtime::templates`, whose launchers know the operands.
     pub sequences: Vec<usize>,
-    /// The buffers a template with `sequences` takes one by one before them (a product
-    /// template's operands).
-    pub single_args: usize,
 }
 
 /// How a kernel's units cover its work.
@@ -615,7 +613,7 @@ impl<'a> Expr<'a> {
     }
 
     /// The coordinates `offset` reads through in frame 0 (the iteration shape `shape`) as a
-    /// gather's axes (see `kiln_kernels::steps::Gather`): in a reduction's loop, over the output
+    /// gather's axes (see `kiln_kernels::steps::Axes`): in a reduction's loop, over the output
     /// element, then over the reduced element; in a pointwise kernel that runs by rows (see
     /// `row`), over the row's first element, then over the place in the row; otherwise over
     /// the element index alone.
@@ -1006,7 +1004,6 @@ impl<'a> Expr<'a> {
             trailing,
             types: vec![self.storage.compute_type()],
             sequences: vec![],
-            single_args: 0,
         }
     }
 
@@ -1096,7 +1093,7 @@ impl<'a> Expr<'a> {
         let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
         Some(Kernel {
             source: None,
-            function: "kiln_runtime::kernels::pointwise".into(),
+            function: "kiln_runtime::templates::pointwise".into(),
             vector: self.vector,
             work,
             args: inputs.chain(self.output_args()).collect(),
@@ -1105,7 +1102,6 @@ impl<'a> Expr<'a> {
             trailing: vec![self.program.program(&vectors, &scalars, row)],
             types: vec![self.storage.compute_type()],
             sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
-            single_args: 0,
         })
     }
 
@@ -1443,7 +1439,6 @@ impl<'a> Expr<'a> {
             trailing,
             types: vec![self.storage.compute_type()],
             sequences: vec![],
-            single_args: 0,
         })
     }
 
@@ -1511,13 +1506,13 @@ impl<'a> Expr<'a> {
         let row_epilogue = self.program.epilogue(1, &vectors, &scalars);
         Some(Kernel {
             source: None,
-            function: format!("kiln_runtime::kernels::{function}"),
+            function: format!("kiln_runtime::templates::{function}"),
             vector: self.vector,
             work: p.work(),
             args,
             values: values.collect(),
             grid: Grid::Balanced,
-            trailing: vec!["a.claims()".into(), tiling, epilogue, row_epilogue, "a.host_memory()".into()],
+            trailing: vec![format!("({tiling}, {epilogue}, {row_epilogue})")],
             types: vec![self.storage.compute_type()],
             sequences: vec![
                 vectors.len(),
@@ -1525,7 +1520,6 @@ impl<'a> Expr<'a> {
                 members.len() + usize::from(store),
                 usize::from(sums.is_some()) + row_outputs.len(),
             ],
-            single_args: 2,
         })
     }
 
@@ -1619,7 +1613,7 @@ impl<'a> Expr<'a> {
         );
         Some(Kernel {
             source: None,
-            function: "kiln_runtime::kernels::reduce".into(),
+            function: "kiln_runtime::templates::reduce".into(),
             vector: w,
             work,
             args: inputs.chain(self.output_args()).collect(),
@@ -1631,7 +1625,6 @@ impl<'a> Expr<'a> {
                 true => vec![vectors.len(), scalars.len(), 0, outputs],
                 false => vec![vectors.len(), scalars.len(), outputs, 0],
             },
-            single_args: 0,
         })
     }
 
@@ -2070,7 +2063,6 @@ fn matmul(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         trailing: p.constants().iter().map(usize::to_string).collect(),
         types,
         sequences: vec![],
-        single_args: 0,
     }
 }
 
@@ -2122,7 +2114,6 @@ fn direct_conv(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel
         trailing: comptime,
         types,
         sequences: vec![],
-        single_args: 0,
     }
 }
 

@@ -97,7 +97,7 @@ impl<'a> LaunchPlans<'a> {
                     self.calls[launcher].0,
                     k.sizes(),
                     buffers.join(", "),
-                    format!("{}{more}", g.describe(*v))
+                    format!("{}{more}", g.label(*v))
                 ));
             }
             w.close("];");
@@ -110,16 +110,14 @@ impl<'a> LaunchPlans<'a> {
 
 /// `k`'s launch, reading its vector widths, buffers and work from a row `l` over arena `a`.
 fn call(k: &Kernel) -> String {
+    let types = k.types.join(", ");
+    if let Some((_, counts)) = k.sequences.split_last() {
+        // A template's launcher: how the row's buffers split into its sequences, and its
+        // descriptors.
+        return format!("{}::<{types}>(a, l, count, dim, {counts:?}, {})", k.function, k.trailing.join(", "));
+    }
     let sizes = (0..k.sizes().len()).map(|i| format!("l.sizes[{i}]"));
-    let singles = match k.sequences.is_empty() {
-        true => k.args.len(),
-        false => k.single_args,
-    };
-    let sequences = k.sequences.iter().scan(singles, |start, &len| {
-        *start += len;
-        Some(format!("l.args(a, {}..{}).collect()", *start - len, *start))
-    });
-    let buffers: Vec<String> = (0..singles).map(|i| format!("l.arg(a, {i})")).chain(sequences).collect();
+    let buffers = (0..k.args.len()).map(|i| format!("l.arg(a, {i})"));
     let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
-    format!("{}::launch_unchecked::<{}>(a.client(), count, dim, {})", k.function, k.types.join(", "), args.join(", "))
+    format!("{}::launch_unchecked::<{types}>(a.client(), count, dim, {})", k.function, args.join(", "))
 }

@@ -190,7 +190,7 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     if launch_plans.runs_programs() {
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");
-        w.line("use kiln_runtime::kernels::steps::{Axis, Binary, Gather, Program, Segment, Step, Unary};");
+        w.line("use kiln_runtime::kernels::steps::{Axes, Axis, Binary, Binary::*, Program, Segment, Step, Step::*, Unary};");
     }
     w.line("use kiln_runtime::{Arena, Device, Error};");
     if let Some(half) = p.precision.half() {

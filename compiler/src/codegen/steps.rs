@@ -26,7 +26,7 @@ enum Step {
     /// Total `k`: a product's accumulator or a reduction loop's result.
     Acc(usize),
     /// The vector of input argument `arg` at an offset made of coordinates of the element
-    /// index (see `kiln_kernels::steps::Gather`).
+    /// index (see `kiln_kernels::steps::Axes`).
     Gather {
         arg: usize,
         axes: GatherAxes,
@@ -53,7 +53,7 @@ enum Step {
 
 /// The axes a gather's offset is made of, as `(divisor, size, stride)`: those over the row's
 /// (or output's) element index, then those over the place in it (see
-/// `kiln_kernels::steps::Gather`).
+/// `kiln_kernels::steps::Axes`).
 pub(super) type GatherAxes = (Vec<(usize, usize, usize)>, Vec<(usize, usize, usize)>);
 
 /// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
@@ -250,35 +250,37 @@ impl Recorder {
 }
 
 /// `steps` as a list of `kiln_kernels::steps::Step` expressions, input arguments renumbered
-/// among `vectors` and `scalars`.
+/// among `vectors` and `scalars`. The generated module imports the variants of `Step` and
+/// `Binary`, so a step reads `Binary(Mul, 0, 1)`; not those of `Unary`, whose names (`Exp`,
+/// `Log`) are also CubeCL's traits for the ops, which its kernels call as methods.
 fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
     let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
     let step = |step: &Step| match step {
-        Step::Load(arg) => format!("Step::Load({})", position(vectors, *arg)),
-        Step::Splat(arg) => format!("Step::Splat({})", position(scalars, *arg)),
-        Step::LoadFirst(arg) => format!("Step::LoadFirst({})", position(vectors, *arg)),
-        Step::LoadOutput(k) => format!("Step::LoadOutput({k})"),
+        Step::Load(arg) => format!("Load({})", position(vectors, *arg)),
+        Step::Splat(arg) => format!("Splat({})", position(scalars, *arg)),
+        Step::LoadFirst(arg) => format!("LoadFirst({})", position(vectors, *arg)),
+        Step::LoadOutput(k) => format!("LoadOutput({k})"),
         Step::Const(c) => format!("Step::constant({:?})", *c as f32),
-        Step::Acc(k) => format!("Step::Acc({k})"),
-        Step::Gather { arg, axes } => format!("Step::Gather({}, {})", position(vectors, *arg), gather(axes)),
-        Step::SplatAt { arg, axes } => format!("Step::SplatAt({}, {})", position(scalars, *arg), gather(axes)),
-        Step::Unary(op, x) => format!("Step::Unary(Unary::{op:?}, {x})"),
-        Step::Binary(op, x, y) => format!("Step::Binary(Binary::{op:?}, {x}, {y})"),
-        Step::Select(c, x, y) => format!("Step::Select({c}, {x}, {y})"),
-        Step::Store(k, x) => format!("Step::Store({k}, {x})"),
-        Step::LoadScalar(arg) => format!("Step::LoadScalar({})", position(scalars, *arg)),
-        Step::LoadRowOutput(k) => format!("Step::LoadRowOutput({k})"),
-        Step::StoreRow(k, x) => format!("Step::StoreRow({k}, {x})"),
+        Step::Acc(k) => format!("Acc({k})"),
+        Step::Gather { arg, axes } => format!("Gather({}, {})", position(vectors, *arg), gather(axes)),
+        Step::SplatAt { arg, axes } => format!("SplatAt({}, {})", position(scalars, *arg), gather(axes)),
+        Step::Unary(op, x) => format!("Unary(Unary::{op:?}, {x})"),
+        Step::Binary(op, x, y) => format!("Binary({op:?}, {x}, {y})"),
+        Step::Select(c, x, y) => format!("Select({c}, {x}, {y})"),
+        Step::Store(k, x) => format!("Store({k}, {x})"),
+        Step::LoadScalar(arg) => format!("LoadScalar({})", position(scalars, *arg)),
+        Step::LoadRowOutput(k) => format!("LoadRowOutput({k})"),
+        Step::StoreRow(k, x) => format!("StoreRow({k}, {x})"),
     };
     steps.iter().map(step).collect::<Vec<_>>().join(", ")
 }
 
-/// A `kiln_kernels::steps::Gather` expression.
+/// A `kiln_kernels::steps::Axes` expression.
 fn gather((outer, inner): &GatherAxes) -> String {
     let list = |axes: &[(usize, usize, usize)]| {
         let axes: Vec<String> =
             axes.iter().map(|(divisor, size, stride)| format!("Axis({divisor}, {size}, {stride})")).collect();
         axes.join(", ")
     };
-    format!("Gather(&[{}], &[{}])", list(outer), list(inner))
+    format!("Axes(&[{}], &[{}])", list(outer), list(inner))
 }

@@ -36,7 +36,6 @@ fn kernel(
         trailing: vec![],
         types: vec![storage.compute_type()],
         sequences: vec![],
-        single_args: 0,
     }
 }
 

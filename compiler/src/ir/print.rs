@@ -36,6 +36,15 @@ impl Graph {
         };
         format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
     }
+
+    /// [`Graph::describe`] without the operands and attributes, as a launch's label in the
+    /// profile: `%7 = unfold : [64, 30, 30, 1, 1, 1]  # 0.conv2d`.
+    pub fn label(&self, v: ValueId) -> String {
+        let node = &self.nodes[v];
+        let described = self.describe(v);
+        let op = described.split(' ').nth(2).unwrap_or_default();
+        format!("%{v} = {op} : {}  # {}", node.shape, node.origin)
+    }
 }
 
 fn window(w: &Window) -> String {

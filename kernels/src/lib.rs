@@ -1,11 +1,11 @@
 //! CubeCL kernels that kiln's generated code calls, specialised at JIT time through
 //! `#[comptime]` arguments: the pointwise template, which runs a fused chain's program of
-//! steps; the product templates, which run such steps as their tiles' epilogue; the
-//! reduction template, whose loops run them on what they reduce; the matrix
-//! products and direct convolutions, with their shapes and strides; the
-//! reductions across a vector's lanes that they use, the barrier between a phased kernel's
-//! phases and the split of a balanced kernel's tiles among its units. Generated kernels cover
-//! the rest (windows, phased kernels, reads of repeated lanes), their shapes baked in.
+//! steps; the product templates, which run such steps as their tiles' epilogue; the reduction
+//! template, whose loops run them on what they reduce; the unfold template; the matrix
+//! products and direct convolutions, with their shapes and strides; the reductions across a
+//! vector's lanes that they use, the barrier between a phased kernel's phases and the split
+//! of a balanced kernel's tiles among its units. Generated kernels cover the rest (folds,
+//! phased kernels, reads of repeated lanes), their shapes baked in.
 
 #![warn(missing_docs)]
 
@@ -18,6 +18,7 @@ mod phases;
 pub mod product;
 pub mod reduction;
 pub mod steps;
+pub mod window;
 
 pub use balance::{claim_tiles, share_end, share_start};
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
@@ -28,3 +29,4 @@ pub use phases::sync_units;
 pub use product::{product_nn, product_nt};
 pub use reduction::reduce;
 pub use steps::pointwise;
+pub use window::unfold;

@@ -3,6 +3,7 @@
 //! its plan one line; `Arena::run` walks the rows.
 
 use super::kernel::{self, Access, Kernel};
+use super::window::UNFOLD;
 use super::writer::Writer;
 use crate::ir::ValueId;
 use crate::program::Program;
@@ -45,9 +46,10 @@ impl<'a> LaunchPlans<'a> {
         self.calls.len()
     }
 
-    /// Whether a kernel launches a template with a program of steps.
-    pub(super) fn runs_programs(&self) -> bool {
-        self.entries.iter().flat_map(|(_, kernels)| kernels.iter()).any(|(_, k)| !k.sequences.is_empty())
+    /// Whether a kernel launches a template, whose descriptors name the library's types.
+    pub(super) fn launches_templates(&self) -> bool {
+        let mut kernels = self.entries.iter().flat_map(|(_, kernels)| kernels.iter());
+        kernels.any(|(_, k)| !k.sequences.is_empty() || k.function == UNFOLD)
     }
 
     /// The launcher functions.
@@ -61,50 +63,73 @@ impl<'a> LaunchPlans<'a> {
     }
 
     /// A `launch_{entry}` method per entry point, running its plan: one row per kernel, in
-    /// order, over the buffers `slot` gives each value.
+    /// order, over the buffers `slot` gives each value. An entry point whose plan begins with
+    /// an earlier one's whole plan (evaluation: prediction, then the loss) runs that one's,
+    /// then its own remaining rows.
     pub(super) fn emit_entry_points(&self, w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usize) {
-        let g = &p.graph;
-        for (&(entry, kernels), launchers) in self.entries.iter().zip(&self.launchers) {
+        let plans: Vec<Vec<String>> = self
+            .entries
+            .iter()
+            .zip(&self.launchers)
+            .map(|(&(_, kernels), launchers)| {
+                kernels.iter().zip(launchers).map(|((v, k), &launcher)| self.row(p, k, *v, launcher, slot)).collect()
+            })
+            .collect();
+        for (e, &(entry, _)) in self.entries.iter().enumerate() {
+            let earlier = (0..e).find(|&d| !plans[d].is_empty() && plans[e].starts_with(&plans[d]));
             w.blank();
             w.open(&format!("fn launch_{entry}(&self) {{"));
+            let rows = match earlier {
+                Some(d) => {
+                    w.line(&format!("self.launch_{}();", self.entries[d].0));
+                    &plans[e][plans[d].len()..]
+                }
+                None => &plans[e][..],
+            };
             w.open("const PLAN: &[Launch] = &[");
-            for ((v, k), &launcher) in kernels.iter().zip(launchers) {
-                let buffers: Vec<String> = k
-                    .args
-                    .iter()
-                    .map(|a| {
-                        let numel = g.shape(a.buffer).numel();
-                        let len = match a.access {
-                            Access::Vector => numel / k.vector,
-                            Access::Lanes(lanes) => numel / lanes,
-                            Access::Scalar | Access::Labels => numel,
-                        };
-                        format!("({}, {len})", slot(a.buffer))
-                    })
-                    .collect();
-                let grid = match k.grid {
-                    kernel::Grid::PerIndex => format!("PerIndex({})", k.work),
-                    kernel::Grid::Chunked => format!("Chunked({})", k.work),
-                    kernel::Grid::OneCube => "OneCube".into(),
-                    kernel::Grid::Balanced => format!("Balanced({})", k.work),
-                };
-                let more = match k.values.len() {
-                    1 => String::new(),
-                    n => format!(" (and {} more values)", n - 1),
-                };
-                w.line(&format!(
-                    "Launch::new({}, Grid::{grid}, &{:?}, &[{}], {:?}),",
-                    self.calls[launcher].0,
-                    k.sizes(),
-                    buffers.join(", "),
-                    format!("{}{more}", g.label(*v))
-                ));
+            for row in rows {
+                w.line(row);
             }
             w.close("];");
             w.line("// SAFETY: the compiler wrote these rows for this arena's memory plan.");
             w.line(&format!("unsafe {{ self.arena.run({:?}, PLAN) }};", p.name));
             w.close("}");
         }
+    }
+
+    /// The plan row of kernel `k` (of value `v`), launched by launcher `launcher`.
+    fn row(&self, p: &Program, k: &Kernel, v: ValueId, launcher: usize, slot: &dyn Fn(ValueId) -> usize) -> String {
+        let g = &p.graph;
+        let buffers: Vec<String> = k
+            .args
+            .iter()
+            .map(|a| {
+                let numel = g.shape(a.buffer).numel();
+                let len = match a.access {
+                    Access::Vector => numel / k.vector,
+                    Access::Lanes(lanes) => numel / lanes,
+                    Access::Scalar | Access::Labels => numel,
+                };
+                format!("({}, {len})", slot(a.buffer))
+            })
+            .collect();
+        let grid = match k.grid {
+            kernel::Grid::PerIndex => format!("PerIndex({})", k.work),
+            kernel::Grid::Chunked => format!("Chunked({})", k.work),
+            kernel::Grid::OneCube => "OneCube".into(),
+            kernel::Grid::Balanced => format!("Balanced({})", k.work),
+        };
+        let more = match k.values.len() {
+            1 => String::new(),
+            n => format!(" (and {} more values)", n - 1),
+        };
+        format!(
+            "Launch::new({}, Grid::{grid}, &{:?}, &[{}], {:?}),",
+            self.calls[launcher].0,
+            k.sizes(),
+            buffers.join(", "),
+            format!("{}{more}", g.label(v))
+        )
     }
 }
 

@@ -187,9 +187,10 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::plan::{Grid, Launch};");
-    if launch_plans.runs_programs() {
+    if launch_plans.launches_templates() {
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");
+        w.line("use kiln_runtime::kernels::window::{Coord, UnfoldLayout};");
         w.line("use kiln_runtime::kernels::steps::{Axes, Axis, Binary, Binary::*, Program, Segment, Step, Step::*, Unary};");
     }
     w.line("use kiln_runtime::{Arena, Device, Error};");

@@ -154,7 +154,51 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
         body.push("}".into());
     }
     let work = units.iter().map(|&(_, size, _)| size).product();
+    if storage.elem(source.buffer) == "F" && storage.elem(output.buffer) == "F" {
+        let units: Vec<String> =
+            units.iter().map(|(coord, size, stride)| format!("({}, {size}, {stride})", coordinate(coord))).collect();
+        let layout = format!(
+            "UnfoldLayout {{ units: &[{}], planes: {planes}, batch_inner: {batch_inner}, n: {n}, oh: {oh}, ow: {ow}, \
+             h: {h}, w: {wd}, stride: {stride:?}, dilation: {dilation:?}, top: {pt}, left: {pl}, padded: {padded}, \
+             pad: {}, source: {st:?}, out: {:?} }}",
+            units.join(", "),
+            (pad as f32).to_bits(),
+            &os[..3]
+        );
+        return template(storage, v, source.buffer, output.buffer, work, layout);
+    }
     kernel(storage, v, source.buffer, output.buffer, work, indent_blocks(body))
+}
+
+/// The library's unfold template.
+pub const UNFOLD: &str = "kiln_runtime::kernels::unfold";
+
+/// The launch of the library's unfold template (`kiln_kernels::window`) with `layout`.
+fn template(storage: &Storage, v: ValueId, source: ValueId, output: ValueId, work: usize, layout: String) -> Kernel {
+    let arg = |buffer| Arg { buffer, access: Access::Vector };
+    Kernel {
+        source: None,
+        function: UNFOLD.into(),
+        vector: 1,
+        work,
+        args: vec![arg(source), arg(output)],
+        values: vec![v],
+        grid: super::kernel::Grid::Chunked,
+        trailing: vec![layout],
+        types: vec![storage.compute_type()],
+        sequences: vec![],
+    }
+}
+
+/// The `kiln_kernels::window::Coord` of an unfold's unit coordinate.
+fn coordinate(name: &str) -> &'static str {
+    match name {
+        "n" => "Coord::N",
+        "oh" => "Coord::Oh",
+        "c" => "Coord::C",
+        "kh" => "Coord::Kh",
+        _ => "Coord::Kw",
+    }
 }
 
 /// `lines` indented four spaces per open block (a line ending in `{` opens, `}` closes).

@@ -1,0 +1,158 @@
+//! The unfold template (im2col): a convolution's input gathered into its windows' taps, or
+//! copied into another layout with zero padding around it. A comptime [`UnfoldLayout`] says how
+//! the output is stored and which coordinates each unit takes; the JIT sees every extent and
+//! stride as a constant, as it did in the kernel kiln wrote for each layout.
+
+// `#[cube]` generates a launch module and a kernel struct per function, without docs.
+#![allow(missing_docs)]
+
+use cubecl::prelude::*;
+
+/// A coordinate of an unfold's output: the image, the window's row, the channel and the tap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Coord {
+    N,
+    Oh,
+    C,
+    Kh,
+    Kw,
+}
+
+/// An unfold of an input `[n, c, h, w]` (strides `source`) into `[n, oh, ow, c, kh, kw]`
+/// (strides `out`), reading the windows at `stride` and `dilation`, `top` and `left` rows and
+/// columns of `pad` before the input. A unit takes one value of each of `units` (coordinate,
+/// extent, output stride; outermost first) and writes every `ow`, then every `oh` where
+/// `planes`, and every `n` (innermost) where `batch_inner`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct UnfoldLayout {
+    pub units: &'static [(Coord, usize, usize)],
+    pub planes: bool,
+    pub batch_inner: bool,
+    pub n: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub h: usize,
+    pub w: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub top: usize,
+    pub left: usize,
+    /// Whether any tap reads outside the input.
+    pub padded: bool,
+    /// The value outside the input, as the bits of an `f32` (`-inf`: the lowest).
+    pub pad: u32,
+    pub source: [usize; 4],
+    pub out: [usize; 3],
+}
+
+/// Runs the unfold `layout` for every unit index, each unit over a contiguous chunk of them.
+// `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two;
+// `#[unroll]` unrolls a range, not an iterator.
+#[allow(clippy::manual_div_ceil, clippy::needless_range_loop)]
+#[cube(launch_unchecked)]
+pub fn unfold<F: Float, N: Size>(
+    input: &[Vector<F, N>],
+    output: &mut [Vector<F, N>],
+    #[comptime] layout: UnfoldLayout,
+) {
+    let work = comptime!(layout.units.iter().map(|u| u.1).product::<usize>());
+    let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
+    let chunk = (work + units - 1) / units;
+    let start = ABSOLUTE_POS * chunk;
+    for i in start..start + chunk {
+        if i < work {
+            // The unit's index is row-major over `units`.
+            let mut coords = Sequence::<usize>::new();
+            let mut base = 0usize;
+            #[unroll]
+            for d in 0..layout.units.len() {
+                let (_, size, stride) = comptime!(layout.units[d]);
+                let divisor = comptime!(layout.units[d + 1..].iter().map(|u| u.1).product::<usize>());
+                let value = (i / divisor) % size;
+                base += value * stride;
+                coords.push(value);
+            }
+            let n = coordinate(&coords, Coord::N, layout);
+            let c = coordinate(&coords, Coord::C, layout);
+            let kh = coordinate(&coords, Coord::Kh, layout);
+            let kw = coordinate(&coords, Coord::Kw, layout);
+            if comptime!(layout.planes) {
+                for oh in 0..layout.oh {
+                    unfold_row::<F, N>(input, output, base, n, oh, c, kh, kw, layout);
+                }
+            } else {
+                let oh = coordinate(&coords, Coord::Oh, layout);
+                unfold_row::<F, N>(input, output, base, n, oh, c, kh, kw, layout);
+            }
+        }
+    }
+}
+
+/// The unit's value of `coord` (0 where the unit does not take it), from `coords`, which
+/// holds them in the order of `units`.
+#[cube]
+fn coordinate(coords: &Sequence<usize>, #[comptime] coord: Coord, #[comptime] layout: UnfoldLayout) -> usize {
+    let position = comptime!(layout.units.iter().position(|u| u.0 == coord));
+    let mut value = 0usize;
+    if comptime!(position.is_some()) {
+        value = *coords.index(comptime!(position.unwrap()));
+    }
+    value
+}
+
+/// The taps of row `oh` of the window `(kh, kw)` of channel `c` (of image `n`, or of every
+/// image where `batch_inner`), written from `base`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn unfold_row<F: Float, N: Size>(
+    input: &[Vector<F, N>],
+    output: &mut [Vector<F, N>],
+    base: usize,
+    n: usize,
+    oh: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    #[comptime] layout: UnfoldLayout,
+) {
+    let [o0, o1, o2] = comptime!(layout.out);
+    let y = oh * layout.stride[0] + kh * layout.dilation[0];
+    let row = if comptime!(layout.planes) { base + oh * o1 } else { base };
+    for ow in 0..layout.ow {
+        let x = ow * layout.stride[1] + kw * layout.dilation[1];
+        if comptime!(layout.batch_inner) {
+            for image in 0..layout.n {
+                output[row + ow * o2 + image * o0] = tap::<F, N>(input, image, c, y, x, layout);
+            }
+        } else {
+            output[row + ow * o2] = tap::<F, N>(input, n, c, y, x, layout);
+        }
+    }
+}
+
+/// The input at padded coordinates `(y, x)` of channel `c` of image `n`, or the pad value.
+#[cube]
+fn tap<F: Float, N: Size>(
+    input: &[Vector<F, N>],
+    n: usize,
+    c: usize,
+    y: usize,
+    x: usize,
+    #[comptime] layout: UnfoldLayout,
+) -> Vector<F, N> {
+    let [s0, s1, s2, s3] = comptime!(layout.source);
+    let (top, left) = comptime!((layout.top, layout.left));
+    let mut value = if comptime!(f32::from_bits(layout.pad) == f32::NEG_INFINITY) {
+        Vector::<F, N>::min_value()
+    } else {
+        Vector::<F, N>::new(F::new(comptime!(f32::from_bits(layout.pad))))
+    };
+    if comptime!(layout.padded) {
+        if y >= top && y < top + layout.h && x >= left && x < left + layout.w {
+            value = input[n * s0 + c * s1 + (y - top) * s2 + (x - left) * s3];
+        }
+    } else {
+        value = input[n * s0 + c * s1 + y * s2 + x * s3];
+    }
+    value
+}

@@ -4,6 +4,9 @@ digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and 
 
     python3 benches/compare_pytorch.py [steps]
 
+`KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
+copy of an earlier build, to compare before and after a change in one session).
+
 Runs PyTorch eager (all cores) and kiln's `step_time` example per model, alternating in 5
 rounds of steps/5 steps each so that drift in the machine's speed (it is shared) hits both
 alike. Prints min / median / max milliseconds per step (the median is that of the rounds'
@@ -11,6 +14,7 @@ medians) and the ratio kiln / PyTorch of the medians, with its range over the ro
 kiln is faster).
 """
 import gzip
+import os
 import pathlib
 import statistics
 import subprocess
@@ -62,8 +66,11 @@ def torch_times(model, optimizer, count):
     return min(times), statistics.median(times), max(times)
 
 
+STEP_TIME = os.environ.get("KILN_STEP_TIME")
+
+
 def kiln_times(name, count):
-    out = subprocess.run([str(root / "target/release/examples/step_time"), name, str(count)],
+    out = subprocess.run([STEP_TIME or str(root / "target/release/examples/step_time"), name, str(count)],
                          capture_output=True, text=True, check=True)
     return tuple(float(v) for v in out.stdout.split())
 
@@ -73,7 +80,8 @@ def combine(rounds):
 
 
 # --workspace: the feature set of `cargo test --workspace`, so the two share one build.
-subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--example", "step_time"], cwd=root, check=True)
+if STEP_TIME is None:
+    subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--example", "step_time"], cwd=root, check=True)
 print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
 for name, (model, make_optimizer) in MODELS.items():

@@ -277,7 +277,7 @@ fn avx512_shapes_tiles_for_its_registers() {
     let avx512 = codegen::emit(&mnist_mlp_for(Target::Avx512));
     let forward = "NtTiling { m: 64, k: 784, n: 256, a_row: 784, b_col: 784";
     assert!(avx512.contains(&format!("{forward}, lanes: 16, rows: 4,")), "{avx512}");
-    assert!(avx512.contains("Launch::new(run_product_nt, Grid::Balanced(1024)"), "1024 tiles of 4 by 4");
+    assert!(avx512.contains("Launch::of(&PRODUCT_NT, Grid::Balanced(1024)"), "1024 tiles of 4 by 4");
     assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, lanes: 8, rows: 2,")));
     // The first weight gradient: 12 rows by two 16-lane vectors, 22 row blocks by 25 pairs of
     // its 49 vectors (the template leaves the last pair's second vector out).

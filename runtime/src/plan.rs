@@ -1,9 +1,11 @@
 //! Launch plans: an entry point's kernels as data. The compiler writes each entry point as a
 //! table of [`Launch`] rows (which kernel, how its work is spread, its vector widths, the arena
-//! buffers it takes) and one small launcher per kernel signature; [`Arena::run`] walks the
+//! buffers it takes), one small launcher per signature of a kernel it wrote, and one
+//! [`Template`] constant per distinct launch of a library template; [`Arena::run`] walks the
 //! table. So a model's launch code grows by one row per launch, not by a block of Rust.
 
 use crate::profile::Profile;
+use crate::templates::Template;
 use crate::Arena;
 use cubecl::prelude::*;
 use std::ops::Range;
@@ -46,6 +48,8 @@ pub struct Launch {
     pub buffers: &'static [(usize, usize)],
     /// What it computes, for the profile table (`KILN_PROFILE`).
     pub label: &'static str,
+    /// The template it launches, where `launcher` is a template's.
+    pub template: Option<&'static Template>,
 }
 
 impl Launch {
@@ -57,7 +61,18 @@ impl Launch {
         buffers: &'static [(usize, usize)],
         label: &'static str,
     ) -> Launch {
-        Launch { launcher, grid, sizes, buffers, label }
+        Launch { launcher, grid, sizes, buffers, label, template: None }
+    }
+
+    /// A plan row launching `template`.
+    pub const fn of(
+        template: &'static Template,
+        grid: Grid,
+        sizes: &'static [usize],
+        buffers: &'static [(usize, usize)],
+        label: &'static str,
+    ) -> Launch {
+        Launch { launcher: template.launcher, grid, sizes, buffers, label, template: Some(template) }
     }
 
     /// Buffer argument `i` of this launch in `arena`.

@@ -1,20 +1,95 @@
-//! Launchers of the kernel library's templates (`kiln_kernels::steps::pointwise`,
-//! `reduction::reduce`, `product::product_nt` and `product_nn`) for a launch plan's rows. A
-//! generated launcher passes its row, how many of the row's buffers each of the template's
-//! sequences takes (all but the last, which takes the rest), and the template's comptime
-//! descriptors; so a template launch costs the generated file one short function.
-//!
-//! # Safety
-//! Each is a [`crate::plan::Launcher`] with more arguments: the row's buffers must be those the
-//! descriptors were written for, with their planned lengths.
+//! The kernel library's templates (`kiln_kernels::steps::pointwise`, `reduction::reduce`,
+//! `product::product_nt` and `product_nn`) as a launch plan's data. A generated file writes
+//! each distinct template launch as a [`Template`] constant: the template, its comptime
+//! descriptors, and how many of a row's buffers each of its sequences takes (all but the last,
+//! which takes the rest); a plan row names the constant ([`Launch::of`]).
 
 use crate::kernels::product::{self, Epilogue, NnTiling, NtTiling};
 use crate::kernels::reduction::{self, Reduction};
 use crate::kernels::steps::{self, Program};
-use crate::plan::Launch;
+use crate::plan::{Launch, Launcher};
 use crate::Arena;
 use cubecl::prelude::*;
 use std::ops::Range;
+
+/// A template launch: which template, its comptime descriptors, and how a row's buffers
+/// split into its sequences.
+#[derive(Clone, Copy, Debug)]
+pub struct Template {
+    /// Launches a row of this template in the compute type it was made for.
+    pub launcher: Launcher,
+    /// The template and its descriptors.
+    pub descriptor: Descriptor,
+}
+
+/// A template and its descriptors (see [`Template`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Descriptor {
+    /// The pointwise template: `[vector inputs, scalar inputs]`, then outputs.
+    Pointwise([usize; 2], Program),
+    /// The reduction template: `[vector inputs, scalar inputs, vector outputs]`, then single
+    /// element outputs.
+    Reduce([usize; 3], Reduction),
+    /// The NT product template: its two operands, `[vector inputs, scalar inputs, vector
+    /// outputs]`, then row outputs.
+    ProductNt([usize; 3], NtTiling, Epilogue, Epilogue),
+    /// The NN product template, as `ProductNt`.
+    ProductNn([usize; 3], NnTiling, Epilogue, Epilogue),
+}
+
+impl Template {
+    /// The pointwise template running `program` in `F`.
+    pub const fn pointwise<F: Float + CubeElement>(counts: [usize; 2], program: Program) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::Pointwise(counts, program) }
+    }
+
+    /// The reduction template running `reduction` in `F`.
+    pub const fn reduce<F: Float + CubeElement>(counts: [usize; 3], reduction: Reduction) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::Reduce(counts, reduction) }
+    }
+
+    /// The NT product template with `tiling` and its epilogues, in `F`.
+    pub const fn product_nt<F: Float + CubeElement>(
+        counts: [usize; 3],
+        tiling: NtTiling,
+        epilogue: Epilogue,
+        row_epilogue: Epilogue,
+    ) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::ProductNt(counts, tiling, epilogue, row_epilogue) }
+    }
+
+    /// The NN product template with `tiling` and its epilogues, in `F`.
+    pub const fn product_nn<F: Float + CubeElement>(
+        counts: [usize; 3],
+        tiling: NnTiling,
+        epilogue: Epilogue,
+        row_epilogue: Epilogue,
+    ) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::ProductNn(counts, tiling, epilogue, row_epilogue) }
+    }
+}
+
+/// Launches row `l`'s template (a [`Launcher`]).
+///
+/// # Safety
+/// The row's buffers must be those its template's descriptors were written for, with their
+/// planned lengths.
+unsafe fn run<F: Float + CubeElement>(a: &Arena, l: &Launch, count: CubeCount, dim: CubeDim) {
+    let template = l.template.expect("a template's row names its template");
+    // SAFETY: the caller's.
+    unsafe {
+        match template.descriptor {
+            Descriptor::Pointwise(counts, program) => pointwise::<F>(a, l, count, dim, counts, program),
+            Descriptor::Reduce(counts, reduction) => reduce::<F>(a, l, count, dim, counts, reduction),
+            Descriptor::ProductNt(counts, tiling, epilogue, row) => {
+                product_nt::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
+            }
+            Descriptor::ProductNn(counts, tiling, epilogue, row) => {
+                product_nn::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
+            }
+        }
+    }
+}
 
 /// The row's buffers after the first `first`: consecutive ranges of `counts[k]` each, and the
 /// rest.
@@ -31,8 +106,9 @@ fn split<const N: usize>(l: &Launch, first: usize, counts: [usize; N]) -> ([Rang
 /// vector inputs, `counts[1]` scalar inputs, then the outputs.
 ///
 /// # Safety
-/// See the module's documentation.
-pub unsafe fn pointwise<F: Float + CubeElement>(
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn pointwise<F: Float + CubeElement>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
@@ -62,8 +138,9 @@ pub unsafe fn pointwise<F: Float + CubeElement>(
 /// element outputs.
 ///
 /// # Safety
-/// See the module's documentation.
-pub unsafe fn reduce<F: Float + CubeElement>(
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn reduce<F: Float + CubeElement>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
@@ -93,14 +170,14 @@ pub unsafe fn reduce<F: Float + CubeElement>(
 /// outputs, then the row outputs.
 ///
 /// # Safety
-/// See the module's documentation.
-pub unsafe fn product_nt<F: Float + CubeElement>(
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn product_nt<F: Float + CubeElement>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 3],
-    (tiling, epilogue, row_epilogue): (NtTiling, Epilogue, Epilogue),
+    (counts, tiling, epilogue, row_epilogue): ([usize; 3], NtTiling, Epilogue, Epilogue),
 ) {
     let ([vectors, scalars, outputs], row_outputs) = split(l, 2, counts);
     // SAFETY: the caller's.
@@ -129,14 +206,14 @@ pub unsafe fn product_nt<F: Float + CubeElement>(
 /// Launches the NN product template, as [`product_nt`] does.
 ///
 /// # Safety
-/// See the module's documentation.
-pub unsafe fn product_nn<F: Float + CubeElement>(
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn product_nn<F: Float + CubeElement>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 3],
-    (tiling, epilogue, row_epilogue): (NnTiling, Epilogue, Epilogue),
+    (counts, tiling, epilogue, row_epilogue): ([usize; 3], NnTiling, Epilogue, Epilogue),
 ) {
     let ([vectors, scalars, outputs], row_outputs) = split(l, 2, counts);
     // SAFETY: the caller's.

@@ -1,6 +1,7 @@
-//! Launch plans: each entry point's kernels as rows of `kiln_runtime::plan::Launch` data, and
-//! one launcher function per distinct kernel signature, which the rows name. A launch costs
-//! its plan one line; `Arena::run` walks the rows.
+//! Launch plans: each entry point's kernels as rows of `kiln_runtime::plan::Launch` data; one
+//! launcher function per distinct kernel signature, and one `kiln_runtime::templates::Template`
+//! constant per distinct template launch, which the rows name. A launch costs its plan one
+//! line; `Arena::run` walks the rows.
 
 use super::kernel::{self, Access, Kernel};
 use super::window::UNFOLD;
@@ -8,13 +9,20 @@ use super::writer::Writer;
 use crate::ir::ValueId;
 use crate::program::Program;
 
+/// A distinct launch: a launcher function's name and its `launch_unchecked` call, whose vector
+/// widths and buffers come from the row it is given; or a template constant's name and value.
+struct Call {
+    name: String,
+    text: String,
+    template: bool,
+}
+
 /// The entry points of a generated file, each a name and its kernels in launch order, and
 /// their launcher functions.
 pub(super) struct LaunchPlans<'a> {
     entries: &'a [(&'a str, &'a [(ValueId, Kernel)])],
-    /// Each distinct launcher's name and its `launch_unchecked` call, whose vector widths and
-    /// buffers come from the row it is given, in order of first use.
-    calls: Vec<(String, String)>,
+    /// Each distinct launch, in order of first use.
+    calls: Vec<Call>,
     /// For each entry point, the position in `calls` of each kernel's launcher.
     launchers: Vec<Vec<usize>>,
 }
@@ -22,19 +30,23 @@ pub(super) struct LaunchPlans<'a> {
 impl<'a> LaunchPlans<'a> {
     /// The plans of `entries`, with the launchers their kernels need.
     pub(super) fn new(entries: &'a [(&'a str, &'a [(ValueId, Kernel)])]) -> LaunchPlans<'a> {
-        let mut calls: Vec<(String, String)> = vec![];
+        let mut calls: Vec<Call> = vec![];
         let mut launcher = |k: &Kernel| {
-            let call = call(k);
-            if let Some(position) = calls.iter().position(|(_, c)| *c == call) {
+            let text = call(k);
+            if let Some(position) = calls.iter().position(|c| c.text == text) {
                 return position;
             }
             let base = k.function.rsplit("::").next().unwrap_or(&k.function);
-            let taken = |name: &str| calls.iter().any(|(n, _)| n == name);
+            let base = match is_template(k) {
+                true => base.to_uppercase(),
+                false => format!("run_{base}"),
+            };
+            let taken = |name: &str| calls.iter().any(|c| c.name == name);
             let name = (1..)
-                .map(|n| if n == 1 { format!("run_{base}") } else { format!("run_{base}_{n}") })
+                .map(|n| if n == 1 { base.clone() } else { format!("{base}_{n}") })
                 .find(|name| !taken(name))
                 .expect("a free name");
-            calls.push((name, call));
+            calls.push(Call { name, text, template: is_template(k) });
             calls.len() - 1
         };
         let launchers = entries.iter().map(|(_, kernels)| kernels.iter().map(|(_, k)| launcher(k)).collect()).collect();
@@ -49,15 +61,19 @@ impl<'a> LaunchPlans<'a> {
     /// Whether a kernel launches a template, whose descriptors name the library's types.
     pub(super) fn launches_templates(&self) -> bool {
         let mut kernels = self.entries.iter().flat_map(|(_, kernels)| kernels.iter());
-        kernels.any(|(_, k)| !k.sequences.is_empty() || k.function == UNFOLD)
+        kernels.any(|(_, k)| is_template(k) || k.function == UNFOLD)
     }
 
-    /// The launcher functions.
+    /// The launcher functions and template constants.
     pub(super) fn emit_launchers(&self, w: &mut Writer) {
-        for (name, call) in &self.calls {
+        for Call { name, text, template } in &self.calls {
+            if *template {
+                w.line(&format!("const {name}: Template = {text};"));
+                continue;
+            }
             w.blank();
             w.open(&format!("unsafe fn {name}(a: &Arena, l: &Launch, count: CubeCount, dim: CubeDim) {{"));
-            w.line(&format!("unsafe {{ {call} }};"));
+            w.line(&format!("unsafe {{ {text} }};"));
             w.close("}");
         }
     }
@@ -123,9 +139,13 @@ impl<'a> LaunchPlans<'a> {
             1 => String::new(),
             n => format!(" (and {} more values)", n - 1),
         };
+        let call = &self.calls[launcher];
+        let launch = match call.template {
+            true => format!("of(&{}", call.name),
+            false => format!("new({}", call.name),
+        };
         format!(
-            "Launch::new({}, Grid::{grid}, &{:?}, &[{}], {:?}),",
-            self.calls[launcher].0,
+            "Launch::{launch}, Grid::{grid}, &{:?}, &[{}], {:?}),",
             k.sizes(),
             buffers.join(", "),
             format!("{}{more}", g.label(v))
@@ -137,12 +157,17 @@ impl<'a> LaunchPlans<'a> {
 fn call(k: &Kernel) -> String {
     let types = k.types.join(", ");
     if let Some((_, counts)) = k.sequences.split_last() {
-        // A template's launcher: how the row's buffers split into its sequences, and its
+        // A template constant: how the row's buffers split into its sequences, and its
         // descriptors.
-        return format!("{}::<{types}>(a, l, count, dim, {counts:?}, {})", k.function, k.trailing.join(", "));
+        return format!("{}::<{types}>({counts:?}, {})", k.function, k.trailing.join(", "));
     }
     let sizes = (0..k.sizes().len()).map(|i| format!("l.sizes[{i}]"));
     let buffers = (0..k.args.len()).map(|i| format!("l.arg(a, {i})"));
     let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
     format!("{}::launch_unchecked::<{types}>(a.client(), count, dim, {})", k.function, args.join(", "))
+}
+
+/// Whether `k` launches a template (through a `Template` constant).
+fn is_template(k: &Kernel) -> bool {
+    !k.sequences.is_empty()
 }

@@ -191,6 +191,7 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");
         w.line("use kiln_runtime::kernels::window::{Coord, UnfoldLayout};");
+        w.line("use kiln_runtime::templates::Template;");
         w.line("use kiln_runtime::kernels::steps::{Axes, Axis, Binary, Binary::*, Program, Segment, Step, Step::*, Unary};");
     }
     w.line("use kiln_runtime::{Arena, Device, Error};");

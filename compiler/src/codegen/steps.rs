@@ -217,8 +217,7 @@ impl Recorder {
                 format!("Segment {{ work: {work}, row: {row}, steps: &[{}] }}", render(steps, vectors, scalars))
             })
             .collect();
-        // A const block: the constants' `Step::constant` calls would end a temporary's life.
-        format!("const {{ Program(&[{}]) }}", segments.join(", "))
+        format!("Program(&[{}])", segments.join(", "))
     }
 
     /// The recorded loops, then the last finished segment as their epilogue, as the fields
@@ -245,7 +244,7 @@ impl Recorder {
     /// there is no such segment), renumbered as [`Recorder::program`] does.
     pub(super) fn epilogue(&self, segment: usize, vectors: &[usize], scalars: &[usize]) -> String {
         let steps = self.segments.get(segment).map_or(&[][..], |(_, steps)| steps);
-        format!("const {{ Epilogue(&[{}]) }}", render(steps, vectors, scalars))
+        format!("Epilogue(&[{}])", render(steps, vectors, scalars))
     }
 }
 

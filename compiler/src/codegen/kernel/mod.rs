@@ -72,8 +72,9 @@ pub struct Kernel {
     pub types: Vec<&'static str>,
     /// How many consecutive buffers of `args` each `Sequence` argument of a template takes
     /// (the vectors, scalars and outputs of a program's steps), after a product's operands;
-    /// empty where each buffer is an argument of its own. A template is launched through
-    /// `kiln_runtime::templates`, whose launchers know the operands.
+    /// empty where each buffer is an argument of its own. A template's launch is a
+    /// `kiln_runtime::templates::Template` constant (`function` names its constructor), whose
+    /// launcher knows the operands.
     pub sequences: Vec<usize>,
 }
 
@@ -987,7 +988,7 @@ impl<'a> Expr<'a> {
         let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
         Some(Kernel {
             source: None,
-            function: "kiln_runtime::templates::pointwise".into(),
+            function: "Template::pointwise".into(),
             vector: self.vector,
             work,
             args: inputs.chain(self.output_args()).collect(),

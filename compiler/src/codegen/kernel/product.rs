@@ -603,13 +603,13 @@ impl Expr<'_> {
         let row_epilogue = self.program.epilogue(1, &vectors, &scalars);
         Some(Kernel {
             source: None,
-            function: format!("kiln_runtime::templates::{function}"),
+            function: format!("Template::{function}"),
             vector: self.vector,
             work: p.work(),
             args,
             values: values.collect(),
             grid: Grid::Balanced,
-            trailing: vec![format!("({tiling}, {epilogue}, {row_epilogue})")],
+            trailing: vec![tiling, epilogue, row_epilogue],
             types: vec![self.storage.compute_type()],
             sequences: vec![
                 vectors.len(),

@@ -93,12 +93,12 @@ impl Expr<'_> {
         let outputs = self.outputs.len();
         let (w, across_lanes) = (self.vector, self.across_lanes);
         let reduction = format!(
-            "const {{ Reduction {{ work: {work}, trips: {trips}, lanes: {w}, across_lanes: {across_lanes}, {} }} }}",
+            "Reduction {{ work: {work}, trips: {trips}, lanes: {w}, across_lanes: {across_lanes}, {} }}",
             self.program.reduction(&vectors, &scalars)
         );
         Some(Kernel {
             source: None,
-            function: "kiln_runtime::templates::reduce".into(),
+            function: "Template::reduce".into(),
             vector: w,
             work,
             args: inputs.chain(self.output_args()).collect(),

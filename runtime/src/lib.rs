@@ -41,6 +41,7 @@ pub mod schedule;
 pub mod synthetic;
 #[cfg(feature = "device")]
 pub mod templates;
+#[cfg(feature = "device")]
 pub mod tensors;
 pub mod text;
 pub mod train;

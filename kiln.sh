@@ -50,9 +50,15 @@ fuzz() {
 
 case "${1:-}" in
     setup) setup ;;
-    # `--features wgpu,cuda`: the same feature set as the test build (which builds every
-    # backend), so both commands share one CubeCL build, and KILN_DEVICE=wgpu or cuda works.
-    train) setup; shift; cargo run --release -p kiln-models --features wgpu,cuda --example mnist_mlp -- "$@" ;;
+    # `--workspace`: the test build's feature set (every backend, through kiln-tests, and the
+    # dev-dependencies' features), so `./kiln.sh test` afterwards compiles no crate a second
+    # time, and KILN_DEVICE=wgpu or cuda works.
+    train)
+        setup
+        shift
+        cargo build --release --workspace --example mnist_mlp
+        target/release/examples/mnist_mlp "$@"
+        ;;
     test) setup; cargo test --release --workspace; fuzz 15 ;;
     fuzz) shift; fuzz "$@" ;;
     *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | setup" >&2; exit 2 ;;

@@ -1212,6 +1212,9 @@ fn outermost_axis(shape: &Shape, strides: &[usize], axes: impl Iterator<Item = u
     axes.filter(|&d| shape.0[d] > 1).max_by_key(|&d| strides[d])
 }
 
+/// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit
+/// per index, or, `chunked`, each unit over its contiguous chunk of the indices (split evenly
+/// over the units launched; see `Arena::chunked_grid`).
 pub(super) fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Vec<String> {
     let mut guarded = vec![format!("if i < {work} {{")];
     guarded.extend(inner.into_iter().map(|l| format!("    {l}")));

@@ -116,9 +116,6 @@ fn helper<'a>(
     (source, call)
 }
 
-/// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit
-/// per index, or, `chunked`, each unit over its contiguous chunk of the indices (split evenly
-/// over the units launched; see `Arena::chunked_grid`).
 /// `body` (the lines computing tile `pos`, indented one level) run over the `tiles` of a
 /// [`Grid::Balanced`] kernel: the unit's static share (empty where there are few tiles), then
 /// the chunks of `chunk` tiles it claims until it is refused (see `kiln_kernels::claim_tiles`).

@@ -118,13 +118,28 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
         units.push(("oh", oh, os[1]));
     }
     units.sort_by_key(|&(_, _, stride)| std::cmp::Reverse(stride));
+    let work = units.iter().map(|&(_, size, _)| size).product();
+    let [pt, pl] = [padding[0][0], padding[1][0]];
+    // In the compute type, the library's template runs the loops written out below.
+    if storage.elem(source.buffer) == "F" && storage.elem(output.buffer) == "F" {
+        let units: Vec<String> =
+            units.iter().map(|(coord, size, stride)| format!("({}, {size}, {stride})", coordinate(coord))).collect();
+        let layout = format!(
+            "UnfoldLayout {{ units: &[{}], planes: {planes}, batch_inner: {batch_inner}, n: {n}, oh: {oh}, ow: {ow}, \
+             h: {h}, w: {wd}, stride: {stride:?}, dilation: {dilation:?}, top: {pt}, left: {pl}, padded: {padded}, \
+             pad: {}, source: {st:?}, out: {:?} }}",
+            units.join(", "),
+            (pad as f32).to_bits(),
+            &os[..3]
+        );
+        return template(storage, v, source.buffer, output.buffer, work, layout);
+    }
     let mut body = decompose("i", &units.iter().map(|&(coord, size, _)| (coord, size)).collect::<Vec<_>>());
     let terms: Vec<(&str, usize)> = units.iter().map(|&(coord, _, stride)| (coord, stride)).collect();
     body.push(format!("let base = {};", offset(&terms)));
     if planes {
         body.push(format!("for oh in 0..{oh}usize {{"));
     }
-    let [pt, pl] = [padding[0][0], padding[1][0]];
     body.push(format!("let y = {};", offset(&[("oh", stride[0]), ("kh", dilation[0])])));
     let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
     let read = read.replace("pt", &pt.to_string()).replace("pl", &pl.to_string());
@@ -152,20 +167,6 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
     body.push("}".into());
     if planes || batch_inner {
         body.push("}".into());
-    }
-    let work = units.iter().map(|&(_, size, _)| size).product();
-    if storage.elem(source.buffer) == "F" && storage.elem(output.buffer) == "F" {
-        let units: Vec<String> =
-            units.iter().map(|(coord, size, stride)| format!("({}, {size}, {stride})", coordinate(coord))).collect();
-        let layout = format!(
-            "UnfoldLayout {{ units: &[{}], planes: {planes}, batch_inner: {batch_inner}, n: {n}, oh: {oh}, ow: {ow}, \
-             h: {h}, w: {wd}, stride: {stride:?}, dilation: {dilation:?}, top: {pt}, left: {pl}, padded: {padded}, \
-             pad: {}, source: {st:?}, out: {:?} }}",
-            units.join(", "),
-            (pad as f32).to_bits(),
-            &os[..3]
-        );
-        return template(storage, v, source.buffer, output.buffer, work, layout);
     }
     kernel(storage, v, source.buffer, output.buffer, work, indent_blocks(body))
 }

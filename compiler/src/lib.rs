@@ -1,5 +1,10 @@
 //! kiln's compiler: a model DSL for `build.rs`, an IR of a few primitive ops, compile-time
-//! reverse- and forward-mode autodiff, and a code generator that emits CubeCL kernels plus a typed trainer.
+//! reverse- and forward-mode autodiff, and a back end that emits a launch plan of CubeCL
+//! kernels plus a typed trainer.
+//!
+//! Its folders follow the data: `dsl/` builds an `ir/` graph; `program.rs` runs the graph
+//! passes (`grad/` among them) and [`emit`] the back end's (`lower/`, `schedule/`, `plan/`,
+//! then emission of the `kernel/` launches).
 //!
 //! ```no_run
 //! // build.rs
@@ -15,17 +20,23 @@
 
 #![warn(missing_docs)]
 
-pub mod codegen;
 mod dsl;
+pub mod emit;
 mod error;
+#[cfg(test)]
+mod filetests;
 pub mod grad;
 #[cfg(test)]
 mod gradcheck;
 pub mod ir;
+mod kernel;
 #[cfg(test)]
 mod layer_gradcheck;
+mod lower;
 mod optim;
+mod plan;
 mod program;
+mod schedule;
 mod target;
 
 pub use dsl::{
@@ -42,18 +53,18 @@ pub use target::Target;
 /// beside it (`file_name` with `.report.txt`); returns the source's path.
 pub fn write_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
     let path = out_dir_path(file_name)?;
-    let (source, report) = codegen::emit_with_report(program);
+    let (source, report) = emit::emit_with_report(program);
     std::fs::write(&path, source)?;
     std::fs::write(path.with_extension("report.txt"), report)?;
     Ok(path)
 }
 
-/// Writes `program`'s predictor ([`codegen::emit_predictor`]: `predict` alone, as the type
+/// Writes `program`'s predictor ([`emit::emit_predictor`]: `predict` alone, as the type
 /// `{Name}Predictor` in the module `{module}_predictor`) to `$OUT_DIR/file_name`, for an app
 /// that only runs a trained model.
 pub fn write_predictor_to_out_dir(program: &Program, file_name: &str) -> std::io::Result<std::path::PathBuf> {
     let path = out_dir_path(file_name)?;
-    std::fs::write(&path, codegen::emit_predictor(program))?;
+    std::fs::write(&path, emit::emit_predictor(program))?;
     Ok(path)
 }
 

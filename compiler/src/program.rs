@@ -147,7 +147,7 @@ impl Program {
     /// 6. [`clip_grad_norm`]: gradients clipped by their global norm;
     /// 7. [`append_updates`]: the optimizer's update of every parameter, skipped on overflow.
     ///
-    /// Code generation ([`crate::codegen::emit`]) then lowers, schedules, fuses, plans memory
+    /// The back end ([`crate::emit`]) then lowers, schedules, fuses, plans memory
     /// and emits the program.
     pub(crate) fn build(
         model: &Model,

@@ -9,7 +9,7 @@
 //! default count from the default seed, within [`BUDGET`].
 
 use crate::test_rng::SplitMix64;
-use crate::{codegen, Adam, Conv, ConvTranspose, Model, Padding, Pool, Recurrent, RmsProp, Sgd, Tensor, Training};
+use crate::{emit, Adam, Conv, ConvTranspose, Model, Padding, Pool, Recurrent, RmsProp, Sgd, Tensor, Training};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -202,7 +202,7 @@ impl Stack {
             training = training.clip_grad_norm(5.0);
         }
         let program = model.compile(loss, logits, training)?;
-        let (source, _report) = codegen::emit_with_report(&program);
+        let (source, _report) = emit::emit_with_report(&program);
         assert!(source.contains("pub struct Random"), "the emitted source declares the trainer");
         let read = crate::ir::Graph::parse(&program.graph.to_string()).expect("the IR reads back");
         let nodes = &program.graph.nodes;
@@ -397,7 +397,7 @@ fn transposed_convolutions_with_output_padding_past_padding_compile() {
     let y = model.labels("y", [4], 5);
     let logits = x.conv_transpose2d(ConvTranspose::new(2, 2).output_padding(1).dilation(2)).flatten().linear(5);
     let program = model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)).unwrap();
-    codegen::emit(&program);
+    emit::emit(&program);
 
     let model = Model::new("M004");
     let x = model.input("x", [48, 2, 13, 14]);
@@ -411,5 +411,5 @@ fn transposed_convolutions_with_output_padding_past_padding_compile() {
     let loss = logits.cross_entropy(y).add(model.l2_penalty(0.001));
     let sgd = Sgd { lr: 0.05, momentum: 0.5, dampening: 0.0, nesterov: true, weight_decay: 0.0 };
     let program = model.compile(loss, logits, Training::new(sgd).clip_grad_norm(5.0)).unwrap();
-    codegen::emit(&program);
+    emit::emit(&program);
 }

@@ -2,7 +2,7 @@
 //! and f64 ones), and of build errors.
 
 use crate::{
-    codegen, Conv, ConvTranspose, CrossEntropy, Model, Norm, Padding, Pool, Precision, Sgd, Target, Tensor, Training,
+    emit, Conv, ConvTranspose, CrossEntropy, Model, Norm, Padding, Pool, Precision, Sgd, Target, Tensor, Training,
 };
 
 /// The reference MLP, its tiles shaped for `target` (the snapshots pin AVX2, so they do not
@@ -27,18 +27,18 @@ fn mnist_mlp_ir() {
 
 #[test]
 fn mnist_mlp_emitted_source() {
-    insta::assert_snapshot!(codegen::emit(&mnist_mlp()));
+    insta::assert_snapshot!(emit::emit(&mnist_mlp()));
 }
 
 /// The predictor: the trainer's forward kernels alone, and no optimizer.
 #[test]
 fn mnist_mlp_predictor_source() {
-    insta::assert_snapshot!(codegen::emit_predictor(&mnist_mlp()));
+    insta::assert_snapshot!(emit::emit_predictor(&mnist_mlp()));
 }
 
 #[test]
 fn mnist_mlp_compile_report() {
-    insta::assert_snapshot!(codegen::emit_with_report(&mnist_mlp()).1);
+    insta::assert_snapshot!(emit::emit_with_report(&mnist_mlp()).1);
 }
 
 /// Mixed precision: which buffers are stored as f16, the loss scale, the finiteness flag and
@@ -51,7 +51,7 @@ fn mixed_precision_emitted_source() {
     let logits = x.linear(4).relu().linear(3);
     let training = Training::new(Sgd::new(0.1)).precision(Precision::Mixed(crate::Half::F16)).target(Target::Avx2);
     let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
-    insta::assert_snapshot!(codegen::emit(&program));
+    insta::assert_snapshot!(emit::emit(&program));
 }
 
 /// An f64 program: f64 kernels, buffers of two arena units per element, an f64 API.
@@ -63,12 +63,12 @@ fn float64_emitted_source() {
     let logits = x.linear(3);
     let training = Training::new(Sgd::new(0.1)).precision(Precision::F64).target(Target::Avx2);
     let program = model.compile(logits.cross_entropy(y), logits, training).unwrap();
-    insta::assert_snapshot!(codegen::emit(&program));
+    insta::assert_snapshot!(emit::emit(&program));
 }
 
 #[test]
 fn emission_is_deterministic() {
-    assert_eq!(codegen::emit(&mnist_mlp()), codegen::emit(&mnist_mlp()));
+    assert_eq!(emit::emit(&mnist_mlp()), emit::emit(&mnist_mlp()));
 }
 
 /// Each invalid model fails with one message naming the layer, the shapes and the DSL line.
@@ -264,7 +264,7 @@ fn conv_pool_emitted_source() {
     let logits = images.conv2d(Conv::new(4, 3).padding(1)).relu().max_pool2d(Pool::new(2)).flatten().linear(10);
     let program =
         model.compile(logits.cross_entropy(labels), logits, Training::new(Sgd::new(0.1)).target(Target::Avx2)).unwrap();
-    let (source, report) = codegen::emit_with_report(&program);
+    let (source, report) = emit::emit_with_report(&program);
     insta::assert_snapshot!(report);
     insta::assert_snapshot!(source);
 }
@@ -274,11 +274,11 @@ fn conv_pool_emitted_source() {
 /// 12 rows by one 16-lane vector.
 #[test]
 fn avx512_shapes_tiles_for_its_registers() {
-    let avx512 = codegen::emit(&mnist_mlp_for(Target::Avx512));
+    let avx512 = emit::emit(&mnist_mlp_for(Target::Avx512));
     let forward = "NtTiling { m: 64, k: 784, n: 256, a_row: 784, b_col: 784";
     assert!(avx512.contains(&format!("{forward}, lanes: 16, rows: 4,")), "{avx512}");
     assert!(avx512.contains("Launch::of(&PRODUCT_NT, Grid::Balanced(1024)"), "1024 tiles of 4 by 4");
-    assert!(codegen::emit(&mnist_mlp()).contains(&format!("{forward}, lanes: 8, rows: 2,")));
+    assert!(emit::emit(&mnist_mlp()).contains(&format!("{forward}, lanes: 8, rows: 2,")));
     // The first weight gradient: 12 rows by two 16-lane vectors, 22 row blocks by 25 pairs of
     // its 49 vectors (the template leaves the last pair's second vector out).
     let tiling = "NnTiling { m: 256, k: 64, a_row: 1, a_col: 256, b_row: 784, b_col: 1, lanes: 16, columns: 49, \

@@ -66,7 +66,7 @@ impl Target {
 
 // The tuning constants of code generation, in one place, with what set each.
 
-/// Kernel indices a launch costs about as much as: a merge into a `codegen::kernel::segmented` kernel
+/// Kernel indices a launch costs about as much as: a merge into a `kernel::segmented` kernel
 /// may add this many per kernel it saves (their vector width is the narrowest of its groups').
 /// A launch costs 20-50 us on the CPU runtime (`KILN_PROFILE=20 step_time mlp`), a few thousand
 /// scalar indices of an optimizer update.
@@ -80,10 +80,10 @@ pub(crate) const ALIGN: usize = 64;
 pub(crate) const DIRECT_CONV_LANES: usize = 8;
 
 /// The fewest rows a pointwise kernel or reduction runs a row at a time (see
-/// `codegen::kernel::Expr::by_rows`): enough to share among the 16 units of a CPU launch.
+/// `kernel::Expr::by_rows`): enough to share among the 16 units of a CPU launch.
 pub(crate) const MIN_ROWS: usize = 64;
 
-/// Most elements a `codegen::kernel::phased` kernel computes in all: its cube runs them
+/// Most elements a `kernel::phased` kernel computes in all: its cube runs them
 /// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
 pub(crate) const PHASED_ELEMENTS: usize = 4096;
 

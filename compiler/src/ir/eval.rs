@@ -1,4 +1,4 @@
-//! A reference evaluator of the IR in f64: the oracle that gradient checks and codegen tests
+//! A reference evaluator of the IR in f64: the oracle that gradient checks and emission tests
 //! compare against. Nothing at run time uses it.
 
 use crate::ir::Shape;

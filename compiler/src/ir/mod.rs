@@ -1,5 +1,5 @@
 //! The IR: a static graph of a few primitive ops. Every layer lowers into these, autodiff
-//! differentiates them, and codegen turns them into kernels.
+//! differentiates them, and the back end (`lower`, `schedule`, `plan`, `emit`) turns them into kernels.
 //!
 //! Values are numbered in creation order, which is always a topological order.
 
@@ -200,7 +200,7 @@ pub enum Op {
     Fold(ValueId, Window),
     /// A stride-1 convolution of images stored batch innermost, `[c, h, w, n]`, by weights
     /// `[o, c * k * k]` into `[o, oh, ow, n]`, zero padding implicit. Code generation puts it
-    /// in place of im2col products (see `codegen::direct_conv`), after differentiation.
+    /// in place of im2col products (see `lower::direct_convolutions`), after differentiation.
     DirectConv(ValueId, ValueId, DirectWindow),
     /// The weight gradient `[o, c * k * k]` of a [`Op::DirectConv`] without padding: images
     /// `[c, h, w, n]` (padded beforehand) and output gradient `[o, oh, ow, n]`, window `k`.

@@ -1,10 +1,10 @@
 //! Kernels of the two window ops: unfold (im2col, a gather) and fold (col2im, written as a
 //! gather too: each output element sums the window taps that land on it, so no atomics).
 
-use super::kernel::{Access, Arg, Kernel, SLOT};
-use super::schedule::Schedule;
-use super::storage::Storage;
+use super::{Access, Arg, Kernel, SLOT};
 use crate::ir::{Graph, Op, ValueId, Window};
+use crate::plan::storage::Storage;
+use crate::schedule::Schedule;
 
 /// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
 fn kernel(
@@ -22,7 +22,7 @@ fn kernel(
             "fn {SLOT}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"
         ),
     ];
-    lines.extend(super::kernel::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
+    lines.extend(super::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
     lines.push("}".into());
     let arg = |buffer| Arg { buffer, access: Access::Vector };
     Kernel {
@@ -32,7 +32,7 @@ fn kernel(
         work,
         args: vec![arg(source_buffer), arg(output)],
         values: vec![v],
-        grid: super::kernel::Grid::Chunked,
+        grid: super::Grid::Chunked,
         trailing: vec![],
         types: vec![storage.compute_type()],
         sequences: vec![],
@@ -74,7 +74,7 @@ fn literal(value: f64) -> String {
     if value == f64::NEG_INFINITY {
         "Vector::<F, N>::min_value()".into()
     } else {
-        super::kernel::splat(value)
+        super::splat(value)
     }
 }
 
@@ -184,7 +184,7 @@ fn template(storage: &Storage, v: ValueId, source: ValueId, output: ValueId, wor
         work,
         args: vec![arg(source), arg(output)],
         values: vec![v],
-        grid: super::kernel::Grid::Chunked,
+        grid: super::Grid::Chunked,
         trailing: vec![layout],
         types: vec![storage.compute_type()],
         sequences: vec![],

@@ -1,23 +1,27 @@
 //! One kernel per scheduled value, as a launch of a library template or kernel where one
 //! serves, otherwise written out with every shape, stride and trip count as a literal. This
 //! file holds the kernel description, the expression emitter (`Expr`) and pointwise and
-//! phased kernels; `product` and `reduction` hold those kinds' emitters.
+//! phased kernels; `product`, `reduction` and `window` hold those kinds' emitters, and
+//! `steps` the programs of the library's pointwise template.
 
 mod product;
 mod reduction;
+mod steps;
+mod window;
 
 pub use product::{product_with_epilogue, sums_rows_of_lhs};
 pub use reduction::reduce_with_epilogue;
+pub use window::UNFOLD;
 
 use product::{direct_conv, matmul};
 
-use super::schedule::{Layout, Role, Schedule};
-use super::steps::{GatherAxes, Recorder};
-use super::storage::Storage;
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
+use crate::plan::storage::Storage;
+use crate::schedule::{Layout, Role, Schedule};
 use crate::target::Target;
 use crate::target::{CLAIMED_FLOPS, DIRECT_CONV_LANES, MIN_ROWS, NT_COLUMNS};
+use steps::{GatherAxes, Recorder};
 
 /// How a kernel reads one buffer.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -113,7 +117,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
     match &g.nodes[v].op {
         Op::MatMul(..) => matmul(g, s, storage, v),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => direct_conv(g, s, storage, v),
-        Op::Unfold(..) => super::window::unfold(g, s, storage, v),
+        Op::Unfold(..) => window::unfold(g, s, storage, v),
         Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(*a),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.
@@ -1127,7 +1131,7 @@ impl<'a> Expr<'a> {
         let value = self.emit(input);
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
-        let (lines, work) = super::window::fold_body(self.g, self.root, (self.body(), value), &store);
+        let (lines, work) = window::fold_body(self.g, self.root, (self.body(), value), &store);
         self.finish(lines, work, false)
     }
 }
@@ -1215,7 +1219,7 @@ fn outermost_axis(shape: &Shape, strides: &[usize], axes: impl Iterator<Item = u
 /// A kernel body running `inner` (which reads index `i`) for every `i` in `0..work`: one unit
 /// per index, or, `chunked`, each unit over its contiguous chunk of the indices (split evenly
 /// over the units launched; see `Arena::chunked_grid`).
-pub(super) fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Vec<String> {
+fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Vec<String> {
     let mut guarded = vec![format!("if i < {work} {{")];
     guarded.extend(inner.into_iter().map(|l| format!("    {l}")));
     guarded.push("}".into());
@@ -1234,7 +1238,7 @@ pub(super) fn over_indices(work: usize, inner: Vec<String>, chunked: bool) -> Ve
 }
 
 /// A vector of `value` in every lane.
-pub(super) fn splat(value: f64) -> String {
+fn splat(value: f64) -> String {
     format!("Vector::<F, N>::new(F::new({:?}))", value as f32)
 }
 

@@ -3,10 +3,11 @@
 //! state, learning rate or step counter. It loads a checkpoint its trainer saved (ignoring the
 //! optimizer state in it) or a PyTorch `state_dict`.
 
+use super::feeds::{data_args, emit_constants, emit_feed_constants, upload, Feeds};
 use super::launch_plan::LaunchPlans;
 use super::writer::Writer;
-use super::{data_args, emit_constants, emit_feed_constants, memory, upload, Feeds};
 use crate::ir::ValueId;
+use crate::plan::arena;
 use crate::program::Program;
 use std::collections::BTreeMap;
 
@@ -17,7 +18,7 @@ pub(super) fn emit(
     p: &Program,
     slots: &BTreeMap<ValueId, usize>,
     aliases: &BTreeMap<ValueId, ValueId>,
-    plan: &memory::Plan,
+    plan: &arena::Plan,
     launch_plans: &LaunchPlans,
 ) {
     let g = &p.graph;

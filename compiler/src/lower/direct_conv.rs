@@ -12,7 +12,7 @@
 //! from the dense layers.
 //!
 //! It applies where the library kernels do: square windows, stride and dilation 1, the same
-//! padding on every side, a batch of whole pairs of [`DIRECT_CONV_LANES`](DIRECT_CONV_LANES)-wide vectors, and no half-precision
+//! padding on every side, a batch of whole pairs of [`DIRECT_CONV_LANES`]-wide vectors, and no half-precision
 //! buffers (the kernels read and write the compute type).
 
 use crate::ir::Shape;
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 /// `p` with its stride-1 convolutions direct, or `p` unchanged where none qualifies (or
 /// without fusion, whose programs keep the im2col kernels as the reference).
-pub fn rewrite(p: &Program) -> Program {
+pub(crate) fn direct_convolutions(p: &Program) -> Program {
     let mut q = p.clone();
     if !p.fuse || p.precision.half().is_some() {
         return q;
@@ -334,7 +334,7 @@ mod tests {
             .flatten()
             .linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
-        let q = rewrite(&p);
+        let q = direct_convolutions(&p);
         let direct = |op: &Op| matches!(op, Op::DirectConv(..) | Op::ConvWeightGrad(..));
         assert_eq!(live_count(&p, direct), 0);
         assert_eq!(live_count(&q, direct), 5, "2 forward, 2 weight gradients, 1 input gradient");
@@ -376,7 +376,7 @@ mod tests {
         let y = m.labels("y", [16], 3);
         let out = x.conv2d(Conv::new(3, 3).padding(1)).conv2d(Conv::new(2, 1).padding(1)).flatten().linear(3);
         let p = m.compile(out.cross_entropy(y), out, Sgd::new(0.1)).unwrap();
-        let q = rewrite(&p);
+        let q = direct_convolutions(&p);
         let (products, folds) =
             (live_count(&q, |op| matches!(op, Op::MatMul(..))), live_count(&q, |op| matches!(op, Op::Fold(..))));
         // The 1x1 convolution's forward and weight-gradient products, the linear layer's three,

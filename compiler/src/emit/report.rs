@@ -1,12 +1,12 @@
 //! The compile report written next to the generated code: each entry point's kernels after
 //! fusion, what was fused into each, FLOPs and bytes moved per call, and the memory plan.
 
-use super::kernel::{Access, Arg, Kernel};
-use super::memory::Plan;
-use super::schedule::{Role, Schedule};
-use super::storage::Storage;
 use crate::ir::{Graph, Op, ValueId};
+use crate::kernel::{Access, Arg, Kernel};
+use crate::plan::arena::Plan;
+use crate::plan::storage::Storage;
 use crate::program::Program;
+use crate::schedule::{Role, Schedule};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

@@ -5,11 +5,11 @@
 //! the op of the value a kernel is launched for, that value, and the values it stores, e.g.
 //! `; check: matmul %6 stores %9 (balanced)`. A failure prints the kernels made, ready to paste.
 
-use super::kernel::Grid;
-use super::storage::Storage;
-use super::{plan_kernels, schedule};
 use crate::ir::Graph;
+use crate::kernel::Grid;
 use crate::optim::Precision;
+use crate::plan::storage::Storage;
+use crate::schedule::{self, schedule};
 use crate::target::Target;
 use std::path::Path;
 
@@ -17,7 +17,7 @@ use std::path::Path;
 fn kernels(graph: &Graph, roots: &[usize], fuse: bool, target: Target) -> Vec<String> {
     let s = schedule(graph, roots, &[], fuse);
     let storage = Storage::new(Precision::F32, target, []);
-    plan_kernels(graph, &s, &storage, fuse)
+    schedule::kernels(graph, &s, &storage, fuse)
         .into_iter()
         .map(|(v, k)| {
             let op = graph.describe(v);

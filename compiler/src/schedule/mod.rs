@@ -1,5 +1,12 @@
-//! Decides, for one entry point (train step or predict), which values get a kernel, which are
-//! inlined into their consumer's kernel, which are views, and where each value lives.
+//! Scheduling: for each entry point ([`entries`]), which values get a kernel, which are
+//! inlined into their consumer's kernel, which are views, and where each value lives
+//! ([`schedule`]); then which kernels merge into one ([`kernels`]).
+
+mod entry;
+mod fuse;
+
+pub(crate) use entry::{entries, Artifact, Entry};
+pub(crate) use fuse::kernels;
 
 use crate::ir::Shape;
 use crate::ir::{Graph, Op, ValueId};

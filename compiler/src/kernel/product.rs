@@ -209,7 +209,7 @@ impl Product {
         }
     }
 
-    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`](crate::target::CLAIMED_FLOPS) of work.
+    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`] of work.
     fn claimed_chunk(&self) -> usize {
         (CLAIMED_FLOPS * self.work()).div_ceil(2 * self.m * self.n * self.k).max(1)
     }

@@ -3,10 +3,9 @@
 //! constant per distinct template launch, which the rows name. A launch costs its plan one
 //! line; `Arena::run` walks the rows.
 
-use super::kernel::{self, Access, Kernel};
-use super::window::UNFOLD;
 use super::writer::Writer;
 use crate::ir::ValueId;
+use crate::kernel::{self, Access, Kernel, UNFOLD};
 use crate::program::Program;
 
 /// A distinct launch: a launcher function's name and its `launch_unchecked` call, whose vector

@@ -1,0 +1,74 @@
+//! Buffers and memory: which values own a buffer, which outlive an entry point, what element
+//! type each stores ([`storage`]), and where each lives in the one arena ([`arena`]).
+
+pub(crate) mod arena;
+pub(crate) mod storage;
+
+use crate::ir::{Op, ValueId};
+use crate::kernel::Kernel;
+use crate::program::Program;
+use crate::schedule::Entry;
+use std::collections::BTreeMap;
+use storage::Storage;
+
+/// The buffers of a generated file.
+pub(crate) struct Buffers {
+    /// Every value that owns a buffer in any entry point, numbered in value order.
+    pub slots: BTreeMap<ValueId, usize>,
+    /// The buffers that outlive one entry point: external tensors and every entry point's
+    /// results.
+    pub persistent: Vec<ValueId>,
+    /// Each buffer's element type.
+    pub storage: Storage,
+}
+
+/// The buffers `entries` compute into or read, with the frozen parameters' even where no
+/// entry point reads them (they stay in the checkpoint).
+pub(crate) fn buffers(p: &Program, entries: &[Entry]) -> Buffers {
+    let mut slots: BTreeMap<ValueId, usize> = BTreeMap::new();
+    for e in entries {
+        for layout in e.schedule.layouts.iter().flatten() {
+            slots.entry(layout.buffer).or_insert(0);
+        }
+    }
+    for f in &p.frozen {
+        slots.entry(f.value).or_insert(0);
+    }
+    for (i, slot) in slots.values_mut().enumerate() {
+        *slot = i;
+    }
+    let mut persistent: Vec<ValueId> = entries.iter().flat_map(|e| e.roots.iter().map(|&r| e.buffer_of(r))).collect();
+    let external =
+        |v: &&ValueId| matches!(p.graph.nodes[**v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. });
+    persistent.extend(slots.keys().filter(external));
+    // Mixed precision stores what no entry point returns (the intermediates) in half.
+    let storage = Storage::new(p.precision, p.target, slots.keys().copied().filter(|v| !persistent.contains(v)));
+    Buffers { slots, persistent, storage }
+}
+
+/// Offsets in one arena for `buffers`: persistent ones apart, the others shared between
+/// values whose kernel ranges (in any entry point's `launches`) do not overlap.
+pub(crate) fn memory(p: &Program, buffers: &Buffers, launches: &[(&str, &[(ValueId, Kernel)])]) -> arena::Plan {
+    // Entry points never run at the same time: entry `e`'s kernel `i` runs at `e * GAP + i`.
+    const GAP: usize = 1 << 24;
+    let Buffers { slots, persistent, storage } = buffers;
+    let mut spans: Vec<BTreeMap<usize, (usize, usize)>> = vec![BTreeMap::new(); slots.len()];
+    for (e, (_, kernels)) in launches.iter().enumerate() {
+        for (i, (_, k)) in kernels.iter().enumerate() {
+            let t = e * GAP + i;
+            for arg in &k.args {
+                let span = spans[slots[&arg.buffer]].entry(e).or_insert((t, t));
+                *span = (span.0.min(t), span.1.max(t));
+            }
+        }
+    }
+    let lifetimes: Vec<arena::Lifetime> = slots
+        .iter()
+        .map(|(v, &slot)| match persistent.contains(v) {
+            true => arena::Lifetime::Persistent,
+            false => arena::Lifetime::Within(spans[slot].values().copied().collect()),
+        })
+        .collect();
+    let lens: Vec<usize> = slots.keys().map(|&v| storage.units(v, p.graph.shape(v).numel())).collect();
+    arena::plan(&lens, &lifetimes)
+}

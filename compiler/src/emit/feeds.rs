@@ -75,7 +75,10 @@ pub(super) fn upload(w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usiz
     }
     let batched: Vec<ValueId> = feeds.inputs.iter().copied().filter(|v| !p.unbatched.contains(v)).collect();
     // A value that reads no batched data (a parameter's norm, say) has no rows to check.
-    let Some(&first) = batched.first().or(feeds.tokens.first()) else { return };
+    let Some(&first) = batched.first().or(feeds.tokens.first()).or(feeds.labels.first()) else {
+        w.line("let rows = Self::BATCH;");
+        return;
+    };
     let first = name_of(p, first);
     w.line(&format!(
         "let rows = kiln_runtime::batch_rows(\"{first}\", {first}.len(), Self::{}_LEN, Self::BATCH)?;",
@@ -142,7 +145,7 @@ impl Feeds {
     /// target, is left out), unless the output reads no input at all.
     pub(super) fn of_predict(p: &Program) -> Feeds {
         let feeds = Feeds::read_by(p, &[p.eval_output]);
-        if feeds.inputs.is_empty() && feeds.tokens.is_empty() {
+        if feeds.inputs.is_empty() && feeds.tokens.is_empty() && feeds.labels.is_empty() {
             return Feeds { inputs: p.inputs.clone(), tokens: p.tokens.clone(), labels: vec![], sample_weight: None };
         }
         feeds

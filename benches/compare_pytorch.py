@@ -1,8 +1,10 @@
 """kiln vs PyTorch, side by side on this machine: one train step (batch 64 of the bundled
 digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and of LeNet-5
-(conv 5x5->6 pad 2, max pool, conv 5x5->16, max pool, 120-84-10, ReLU, Adam lr 2e-3).
+(conv 5x5->6 pad 2, max pool, conv 5x5->16, max pool, 120-84-10, ReLU, Adam lr 2e-3); and of
+a bag of embeddings (64 sentences of 16 ids of 5,000, embedding 50, mean, linear 2, Adam lr
+1e-3; `benches/build.rs`), which runs only when named.
 
-    python3 benches/compare_pytorch.py [steps]
+    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding]
 
 `KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
 copy of an earlier build, to compare before and after a change in one session).
@@ -33,25 +35,42 @@ with gzip.open(root / "data/mnist10k-labels-idx1-ubyte.gz") as f:
     labels = np.frombuffer(f.read(), np.uint8, offset=8)[:64].astype(np.int64)
 x = torch.from_numpy(images.copy()).reshape(64, 1, 28, 28)
 y = torch.from_numpy(labels.copy())
+# The ids and labels of benches/examples/step_time.rs's embedding bag: small ids are frequent.
+ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 5000 // (1 + i % 7) for i in range(64 * 16)]).reshape(64, 16)
+bag_labels = torch.arange(64) % 2
+
+
+class EmbeddingBag(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.linear = nn.Embedding(5000, 50), nn.Linear(50, 2)
+
+    def forward(self, ids):
+        return self.linear(self.embedding(ids).mean(1))
+
 
 torch.manual_seed(0)
 MODELS = {
     "mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
-            lambda params: torch.optim.SGD(params, lr=0.1)),
+            lambda params: torch.optim.SGD(params, lr=0.1), (x, y)),
     "lenet5": (nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
                              nn.Linear(84, 10)),
-               lambda params: torch.optim.Adam(params, lr=2e-3)),
+               lambda params: torch.optim.Adam(params, lr=2e-3), (x, y)),
+    "embedding": (EmbeddingBag(), lambda params: torch.optim.Adam(params, lr=1e-3), (ids, bag_labels)),
 }
+chosen = sys.argv[2:] or ["mlp", "lenet5"]
 
 
 ROUNDS = 5
 
 
-def torch_times(model, optimizer, count):
+def torch_times(model, optimizer, batch, count):
+    inputs, targets = batch
+
     def step():
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = nn.functional.cross_entropy(model(inputs), targets)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -84,11 +103,12 @@ if STEP_TIME is None:
     subprocess.run(["cargo", "build", "--release", "-q", "--workspace", "--example", "step_time"], cwd=root, check=True)
 print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
-for name, (model, make_optimizer) in MODELS.items():
+for name in chosen:
+    model, make_optimizer, batch = MODELS[name]
     optimizer = make_optimizer(model.parameters())
     torch_rounds, kiln_rounds = [], []
     for _ in range(ROUNDS):
-        torch_rounds.append(torch_times(model, optimizer, steps // ROUNDS))
+        torch_rounds.append(torch_times(model, optimizer, batch, steps // ROUNDS))
         kiln_rounds.append(kiln_times(name, steps // ROUNDS))
     torch_stats, kiln_stats = combine(torch_rounds), combine(kiln_rounds)
     for who, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:

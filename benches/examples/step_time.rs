@@ -67,9 +67,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             time(steps, || trainer.train_step(&source, &target))?
         }
+        "embedding" | "embedding-one-hot" => {
+            // Zipf-like ids: small ids are frequent, as words are.
+            let ids: Vec<u32> =
+                (0..64 * 16u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 5000 / (1 + i % 7)) as u32).collect();
+            let labels: Vec<u32> = (0..64).map(|i| i % 2).collect();
+            if model == "embedding" {
+                let mut trainer = kiln_benches::EmbeddingBag::new(&device, 0);
+                time(steps, || trainer.train_step(&ids, &labels))?
+            } else {
+                let mut trainer = kiln_benches::EmbeddingBagOneHot::new(&device, 0);
+                time(steps, || trainer.train_step(&labels, &ids))?
+            }
+        }
         other => {
             return Err(format!(
-                "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser or softmax"
+                "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, \
+                 embedding or embedding-one-hot"
             )
             .into())
         }

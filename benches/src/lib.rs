@@ -1,7 +1,13 @@
-//! Inputs and kernel timing shared by kiln's benchmarks, and the direct-convolution check
-//! (`conv`) that the `conv_layout` example times and the end-to-end tests run.
+//! Inputs and kernel timing shared by kiln's benchmarks, the direct-convolution check
+//! (`conv`) that the `conv_layout` example times and the end-to-end tests run, and the models
+//! only benchmarks use (see `build.rs`).
 
 pub mod conv;
+
+include!(concat!(env!("OUT_DIR"), "/embedding_bag.rs"));
+include!(concat!(env!("OUT_DIR"), "/embedding_bag_one_hot.rs"));
+pub use embedding_bag::EmbeddingBag;
+pub use embedding_bag_one_hot::EmbeddingBagOneHot;
 
 use kiln_runtime::data::Dataset;
 use kiln_runtime::Arena;

@@ -1,7 +1,8 @@
 //! CubeCL kernels that kiln's generated code calls, specialised at JIT time through
 //! `#[comptime]` arguments: the pointwise template, which runs a fused chain's program of
 //! steps; the product templates, which run such steps as their tiles' epilogue; the reduction
-//! template, whose loops run them on what they reduce; the unfold template; the matrix
+//! template, whose loops run them on what they reduce; the unfold template; row gathers and
+//! their adjoint, scatter-adds; the matrix
 //! products and direct convolutions, with their shapes and strides; the reductions across a
 //! vector's lanes that they use, the barrier between a phased kernel's phases and the split
 //! of a balanced kernel's tiles among its units. Generated kernels cover the rest (folds,
@@ -11,6 +12,7 @@
 
 mod balance;
 mod conv;
+pub mod gather;
 mod lanes;
 mod matmul;
 mod narrow;
@@ -22,6 +24,7 @@ pub mod window;
 
 pub use balance::{claim_tiles, share_end, share_start};
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
+pub use gather::{gather_rows, scatter_add_rows};
 pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
 pub use narrow::{to_bf16, to_bf16_scalar};

@@ -35,16 +35,15 @@ impl Model {
 
 impl<'m> Tokens<'m> {
     /// `nn.Embedding(vocab, dim)`: row `id` of a `[vocab, dim]` weight (initialised N(0, 1))
-    /// for each id, giving `[..shape, dim]`. Lowered as `one_hot(ids) @ weight`, so the
-    /// weight's gradient is the scatter-add of the incoming rows; freeze it with
+    /// for each id, giving `[..shape, dim]`: a gather of rows, whose gradient is the
+    /// scatter-add of the incoming rows at their ids. Freeze the weight with
     /// [`Model::freeze`].
     #[track_caller]
     pub fn embedding(self, dim: usize) -> Tensor<'m> {
         let vocab = self.vocab;
         self.tensor.layer("embedding", Location::caller(), |s, ids, index| {
             let weights = EmbeddingWeights::new(s, index, vocab, dim)?;
-            let hot = s.graph.one_hot(ids, vocab);
-            Ok(weights.apply(&mut s.graph, hot))
+            Ok(weights.lookup(&mut s.graph, ids))
         })
     }
 }
@@ -65,6 +64,11 @@ impl EmbeddingWeights {
         let weight = s.param(index, "weight", Shape(vec![vocab, dim]), Init::Normal { mean: 0.0, std: 1.0 });
         s.weights.push(weight);
         Ok(EmbeddingWeights { vocab, weight })
+    }
+
+    /// The table's rows at token ids `[..]`: `[.., dim]`.
+    pub fn lookup(&self, g: &mut Graph, ids: ValueId) -> ValueId {
+        g.gather(self.weight, ids)
     }
 
     /// One-hot rows `[.., vocab]` times the table: `[.., dim]`.

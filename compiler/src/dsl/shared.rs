@@ -64,8 +64,7 @@ impl<'m> EmbeddingTable<'m> {
             if vocab != w.vocab {
                 return Err(format!("tokens have a vocabulary of {vocab}, the table {}", w.vocab));
             }
-            let hot = s.graph.one_hot(ids, vocab);
-            Ok(w.apply(&mut s.graph, hot))
+            Ok(w.lookup(&mut s.graph, ids))
         })
     }
 

@@ -147,6 +147,8 @@ fn op_name(op: &Op) -> String {
         Op::Unfold(..) => "unfold".into(),
         Op::Fold(..) => "fold".into(),
         Op::OneHot(_) => "one_hot".into(),
+        Op::Gather(..) => "gather".into(),
+        Op::ScatterAdd(..) => "scatter_add".into(),
         Op::Select { .. } => "select".into(),
         Op::Iota(_) => "iota".into(),
         Op::Const(_) => "const".into(),

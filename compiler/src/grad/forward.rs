@@ -91,6 +91,9 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         // Padding is a constant: its tangent is zero.
         Op::Unfold(x, window, _) => Some(g.unfold(t(x)?, window, 0.0)),
         Op::Fold(x, window) => Some(g.fold(t(x)?, window, shape)),
+        // Linear in the table (rows); the ids have no tangent.
+        Op::Gather(table, ids) => Some(g.gather(t(table)?, ids)),
+        Op::ScatterAdd(rows, ids) => Some(g.scatter_add(t(rows)?, ids, shape.0[0])),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")
         }

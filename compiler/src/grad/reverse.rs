@@ -118,6 +118,12 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             vec![(x, g.fold(gy, window, shape))]
         }
         Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
+        // A gather and a scatter-add at the same ids are each other's adjoints.
+        Op::Gather(table, ids) => {
+            let vocab = g.shape(table).0[0];
+            vec![(table, g.scatter_add(gy, ids, vocab))]
+        }
+        Op::ScatterAdd(rows, ids) => vec![(rows, g.gather(gy, ids))],
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")

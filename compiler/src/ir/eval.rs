@@ -110,6 +110,21 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 .collect(),
             // Unspecialised graphs evaluate as in training.
             Op::Mode { train, .. } => values[*train].clone(),
+            Op::Gather(table, ids) => {
+                let dim = g.shape(*table).0[1];
+                let row = |id: f64| &values[*table][id as usize * dim..][..dim];
+                values[*ids].iter().flat_map(|&id| row(id).iter().copied()).collect()
+            }
+            Op::ScatterAdd(rows, ids) => {
+                let dim = shape.0[1];
+                let mut out = vec![0.0; shape.numel()];
+                for (r, &id) in values[*ids].iter().enumerate() {
+                    for (o, x) in out[id as usize * dim..][..dim].iter_mut().zip(&values[*rows][r * dim..][..dim]) {
+                        *o += x;
+                    }
+                }
+                out
+            }
             Op::OneHot(a) => {
                 let classes = *shape.0.last().expect("one_hot has a class axis");
                 let mut out = vec![0.0; shape.numel()];

@@ -190,6 +190,12 @@ pub enum Op {
     OneHot(ValueId),
     /// Each element's coordinate along this axis, as a float (not differentiable).
     Iota(usize),
+    /// The rows of a table `[vocab, dim]` at ids `[..]` (labels): `[.., dim]`, as an
+    /// embedding looks up its ids. Differentiable in the table only.
+    Gather(ValueId, ValueId),
+    /// The adjoint of [`Op::Gather`]: rows `[.., dim]` summed into a table `[vocab, dim]` (the
+    /// node's shape) at ids `[..]`, as an embedding's weight gradient.
+    ScatterAdd(ValueId, ValueId),
     /// The same value with its gradient stopped (a view).
     Detach(ValueId),
     /// `[n, c, h, w]` to the windows `[n, oh, ow, c, kh, kw]` (im2col); reads outside the
@@ -229,9 +235,12 @@ impl Op {
             | Op::Detach(a)
             | Op::Unfold(a, ..)
             | Op::Fold(a, _) => vec![*a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::DirectConv(a, b, _) | Op::ConvWeightGrad(a, b, _) => {
-                vec![*a, *b]
-            }
+            Op::Binary(_, a, b)
+            | Op::MatMul(a, b)
+            | Op::DirectConv(a, b, _)
+            | Op::ConvWeightGrad(a, b, _)
+            | Op::Gather(a, b)
+            | Op::ScatterAdd(a, b) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
         }
@@ -244,6 +253,8 @@ impl Op {
             Op::Binary(op, a, b) => Op::Binary(op, f(a), f(b)),
             Op::Reduce(op, a, axes) => Op::Reduce(op, f(a), axes),
             Op::MatMul(a, b) => Op::MatMul(f(a), f(b)),
+            Op::Gather(table, ids) => Op::Gather(f(table), f(ids)),
+            Op::ScatterAdd(rows, ids) => Op::ScatterAdd(f(rows), f(ids)),
             Op::DirectConv(a, b, window) => Op::DirectConv(f(a), f(b), window),
             Op::ConvWeightGrad(a, b, k) => Op::ConvWeightGrad(f(a), f(b), k),
             Op::Reshape(a) => Op::Reshape(f(a)),
@@ -542,6 +553,18 @@ impl Graph {
         let mut dims = self.shape(labels).0.clone();
         dims.push(classes);
         self.push(Op::OneHot(labels), Shape(dims))
+    }
+
+    /// The rows of `table` (`[vocab, dim]`) at `ids`: `[..ids, dim]`.
+    pub fn gather(&mut self, table: ValueId, ids: ValueId) -> ValueId {
+        let dims = [&self.shape(ids).0[..], &self.shape(table).0[1..]].concat();
+        self.push(Op::Gather(table, ids), Shape(dims))
+    }
+
+    /// `rows` (`[..ids, dim]`) summed into a `[vocab, dim]` table at `ids`.
+    pub fn scatter_add(&mut self, rows: ValueId, ids: ValueId, vocab: usize) -> ValueId {
+        let dim = *self.shape(rows).0.last().expect("rows have a last axis");
+        self.push(Op::ScatterAdd(rows, ids), Shape(vec![vocab, dim]))
     }
 
     /// The same value with its gradient stopped.

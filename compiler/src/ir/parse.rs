@@ -99,6 +99,14 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
         "permute" => Op::Permute(value(words.word())?, list(words.attribute("perm")?)?),
         "expand" => Op::Expand(value(words.word())?),
         "one_hot" => Op::OneHot(value(words.word())?),
+        "gather" => {
+            let [table, ids] = words.values()?;
+            Op::Gather(table, ids)
+        }
+        "scatter_add" => {
+            let [rows, ids] = words.values()?;
+            Op::ScatterAdd(rows, ids)
+        }
         "iota" => Op::Iota(words.attribute("axis")?.parse().map_err(bad)?),
         "detach" => Op::Detach(value(words.word())?),
         "unfold" => {

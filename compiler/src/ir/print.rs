@@ -23,6 +23,8 @@ impl Graph {
             Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
             Op::Expand(a) => format!("expand %{a}"),
             Op::OneHot(a) => format!("one_hot %{a}"),
+            Op::Gather(table, ids) => format!("gather %{table}, %{ids}"),
+            Op::ScatterAdd(rows, ids) => format!("scatter_add %{rows}, %{ids}"),
             Op::Iota(axis) => format!("iota axis={axis}"),
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),

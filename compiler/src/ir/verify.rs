@@ -83,6 +83,22 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             let classes = shape.0.last().copied().unwrap_or(0);
             Shape([&of(*a).0[..], &[classes]].concat())
         }
+        Op::Gather(table, ids) => {
+            let vocab = vocabulary(g, *ids)?;
+            let [rows, dim] = of(*table).0[..] else { return Err(format!("gathers rows of {}", of(*table))) };
+            if rows != vocab {
+                return Err(format!("gathers rows of {} at ids below {vocab}", of(*table)));
+            }
+            Shape([&of(*ids).0[..], &[dim]].concat())
+        }
+        Op::ScatterAdd(rows, ids) => {
+            let vocab = vocabulary(g, *ids)?;
+            let dim = of(*rows).0.last().copied().unwrap_or(0);
+            if of(*rows).0[..] != [&of(*ids).0[..], &[dim]].concat()[..] {
+                return Err(format!("scatters rows {} at ids {}", of(*rows), of(*ids)));
+            }
+            Shape(vec![vocab, dim])
+        }
         Op::Unfold(a, window, _) => {
             let [n, c, h, w] = image(of(*a))?;
             let [oh, ow] = positions(window, [h, w])?;
@@ -129,6 +145,14 @@ fn broadcast(shapes: &[&Shape]) -> Result<Shape, String> {
     common.ok_or_else(|| {
         format!("operands {} do not broadcast", shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))
     })
+}
+
+/// The number of distinct ids of `ids`, which gathers and scatters read: labels.
+fn vocabulary(g: &Graph, ids: ValueId) -> Result<usize, String> {
+    match g.nodes[ids].op {
+        Op::Labels { classes, .. } => Ok(classes),
+        _ => Err(format!("reads ids from %{ids}, which is not labels or tokens")),
+    }
 }
 
 fn image(shape: &Shape) -> Result<[usize; 4], String> {

@@ -1,9 +1,10 @@
 //! One kernel per scheduled value, as a launch of a library template or kernel where one
 //! serves, otherwise written out with every shape, stride and trip count as a literal. This
 //! file holds the kernel description, the expression emitter (`Expr`) and pointwise and
-//! phased kernels; `product`, `reduction` and `window` hold those kinds' emitters, and
+//! phased kernels; `product`, `reduction`, `window` and `gather` hold those kinds' emitters, and
 //! `steps` the programs of the library's pointwise template.
 
+mod gather;
 mod product;
 mod reduction;
 mod steps;
@@ -118,6 +119,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
         Op::MatMul(..) => matmul(g, s, storage, v),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => direct_conv(g, s, storage, v),
         Op::Unfold(..) => window::unfold(g, s, storage, v),
+        Op::Gather(..) | Op::ScatterAdd(..) => gather::rows(g, s, storage, v),
         Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(*a),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.

@@ -41,9 +41,26 @@ pub(crate) fn buffers(p: &Program, entries: &[Entry]) -> Buffers {
     let external =
         |v: &&ValueId| matches!(p.graph.nodes[**v].op, Op::Input { .. } | Op::Labels { .. } | Op::Param { .. });
     persistent.extend(slots.keys().filter(external));
-    // Mixed precision stores what no entry point returns (the intermediates) in half.
-    let storage = Storage::new(p.precision, p.target, slots.keys().copied().filter(|v| !persistent.contains(v)));
+    // Mixed precision stores what no entry point returns (the intermediates) in half, except
+    // what gathers and scatters read and write: the library's kernels run in one type.
+    let rows = rows_buffers(p, entries);
+    let half = slots.keys().copied().filter(|v| !persistent.contains(v) && !rows.contains(v));
+    let storage = Storage::new(p.precision, p.target, half);
     Buffers { slots, persistent, storage }
+}
+
+/// The buffers that gathers and scatters of `entries` read or write.
+fn rows_buffers(p: &Program, entries: &[Entry]) -> Vec<ValueId> {
+    let mut buffers = vec![];
+    for e in entries {
+        let buffer = |v: ValueId| e.schedule.layouts[v].as_ref().map(|l| l.buffer);
+        for &k in &e.schedule.kernels {
+            if let Op::Gather(a, b) | Op::ScatterAdd(a, b) = p.graph.nodes[k].op {
+                buffers.extend([k, a, b].into_iter().filter_map(buffer));
+            }
+        }
+    }
+    buffers
 }
 
 /// Offsets in one arena for `buffers`: persistent ones apart, the others shared between

@@ -103,7 +103,13 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                 consumers[a].push(v);
                 read_from_memory[a] |= matches!(
                     node.op,
-                    Op::MatMul(..) | Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::Unfold(..) | Op::Fold(..)
+                    Op::MatMul(..)
+                        | Op::DirectConv(..)
+                        | Op::ConvWeightGrad(..)
+                        | Op::Unfold(..)
+                        | Op::Fold(..)
+                        | Op::Gather(..)
+                        | Op::ScatterAdd(..)
                 );
             }
         }
@@ -145,7 +151,11 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                         // buffer in row-major order is copied by a kernel.
                         let aliases_source = views[v].as_ref().is_some_and(|l| l.is_contiguous(&node.shape))
                             && views[v].as_ref().is_some_and(|l| g.shape(l.buffer).numel() == node.shape.numel());
-                        if strided_reshape || (roots.contains(&v) && !aliases_source) {
+                        // Gathers and scatters read their rows whole, in row-major order.
+                        let read_as_rows =
+                            consumers[v].iter().any(|&c| matches!(g.nodes[c].op, Op::Gather(..) | Op::ScatterAdd(..)))
+                                && !views[v].as_ref().is_some_and(|l| l.is_contiguous(&node.shape));
+                        if strided_reshape || read_as_rows || (roots.contains(&v) && !aliases_source) {
                             Role::Kernel
                         } else {
                             Role::View
@@ -159,7 +169,9 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
             | Op::ConvWeightGrad(..)
             | Op::Reduce(..)
             | Op::Unfold(..)
-            | Op::Fold(..) => Role::Kernel,
+            | Op::Fold(..)
+            | Op::Gather(..)
+            | Op::ScatterAdd(..) => Role::Kernel,
             op => {
                 // A pointwise value is computed inside each consumer's kernel when every
                 // consumer is a reduction or fold of it, or pointwise over its shape. With several

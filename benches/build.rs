@@ -1,0 +1,34 @@
+//! Models only the benchmarks use: a bag of embeddings at the vocabulary of the course's
+//! sentence tasks (5,000 ids, 50 dimensions, 64 sentences of 16 tokens), its table looked up
+//! by a gather (`EmbeddingBag`) and, for comparison in one run, by a one-hot product
+//! (`EmbeddingBagOneHot`, how kiln lowered embeddings before gathers).
+
+use kiln_compiler::{Adam, Model};
+
+/// Sentences per batch, tokens per sentence, vocabulary and embedding size of the bags.
+const BATCH: usize = 64;
+const LEN: usize = 16;
+const VOCAB: usize = 5000;
+const DIM: usize = 50;
+
+/// ids -> embedding (gathered, or one-hot rows times the table) -> mean over the sentence ->
+/// linear(2), trained with Adam on cross-entropy.
+fn embedding_bag(name: &str, file: &str, one_hot: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new(name);
+    let labels = model.labels("labels", [BATCH], 2);
+    let table = model.embedding(VOCAB, DIM);
+    let rows = match one_hot {
+        false => table.lookup(model.tokens("ids", [BATCH, LEN], VOCAB)),
+        true => table.apply(model.labels("ids", [BATCH, LEN], VOCAB).one_hot()),
+    };
+    let logits = rows.mean(&[1]).reshape([BATCH, DIM]).linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-3))?;
+    kiln_compiler::write_to_out_dir(&program, file)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=build.rs");
+    embedding_bag("EmbeddingBag", "embedding_bag.rs", false)?;
+    embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)
+}

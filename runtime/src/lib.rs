@@ -20,6 +20,7 @@ macro_rules! include_models {
 #[cfg(feature = "device")]
 mod arena;
 pub mod checkpoint;
+pub mod corpora;
 pub mod data;
 #[cfg(feature = "device")]
 mod device;

@@ -73,6 +73,11 @@ impl Vocab {
         self.ids.get(token).copied().unwrap_or(UNK)
     }
 
+    /// The token of `id`, if it is one.
+    pub fn token(&self, id: usize) -> Option<&str> {
+        self.tokens.get(id).map(String::as_str)
+    }
+
     /// The ids of `tokens`.
     pub fn encode(&self, tokens: &[String]) -> Vec<u32> {
         tokens.iter().map(|t| self.id(t)).collect()

@@ -3,7 +3,7 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor, Training};
+    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Embedding, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor, Training};
     let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
 
     let m = Model::new("LayersConv");
@@ -139,6 +139,13 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
         .flatten()
         .linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_groups.rs")?;
+
+    // Sentences padded with id 0, the embedding's padding_idx.
+    let m = Model::new("LayersPaddedEmbedding");
+    let ids = m.tokens("x", [4, 6], 9);
+    let y = m.labels("y", [4], 3);
+    let out = ids.embedding(Embedding::new(4).padding_idx(0)).tanh().reshape([4, 24]).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_padded_embedding.rs")?;
     Ok(())
 }
 

@@ -324,42 +324,54 @@ fn fold_is_the_adjoint_of_unfold() {
 
 #[test]
 fn gather_and_scatter_add_match_finite_differences() {
-    // Ids repeat (rows 1 and 4 of the table are read twice) and row 3 is never read.
+    // Ids repeat (rows 1 and 4 of the table are read twice) and row 3 is never read; with
+    // padding id 4, its rows are constant zeros.
     let ids = [1.0, 4.0, 0.0, 1.0, 2.0, 4.0];
-    let mut c = Case::new();
-    let table = c.param(&[5, 3], -1.0, 1.0);
-    let labels = c.g.labels("ids", Shape(vec![2, 3]), 5);
-    c.feeds.insert(labels, ids.to_vec());
-    let y = c.g.gather(table, labels);
-    println!("gather: {}", c.check(y));
-    let mut c = Case::new();
-    let rows = c.param(&[2, 3, 4], -1.0, 1.0);
-    let labels = c.g.labels("ids", Shape(vec![2, 3]), 5);
-    c.feeds.insert(labels, ids.to_vec());
-    let y = c.g.scatter_add(rows, labels, 5);
-    println!("scatter_add: {}", c.check(y));
+    for padding in [None, Some(4)] {
+        let mut c = Case::new();
+        let table = c.param(&[5, 3], -1.0, 1.0);
+        let labels = c.g.labels("ids", Shape(vec![2, 3]), 5);
+        c.feeds.insert(labels, ids.to_vec());
+        let y = c.g.gather(table, labels, padding);
+        println!("gather, padding {padding:?}: {}", c.check(y));
+        let mut c = Case::new();
+        let rows = c.param(&[2, 3, 4], -1.0, 1.0);
+        let labels = c.g.labels("ids", Shape(vec![2, 3]), 5);
+        c.feeds.insert(labels, ids.to_vec());
+        let y = c.g.scatter_add(rows, labels, 5, padding);
+        println!("scatter_add, padding {padding:?}: {}", c.check(y));
+    }
 }
 
 #[test]
 fn scatter_add_is_the_adjoint_of_gather() {
-    // <gather(t), r> == <t, scatter_add(r)> for every table t and rows r at the same ids.
-    let mut g = Graph::default();
-    let table = g.param("t", Shape(vec![4, 3]), Init::Constant(0.0));
-    let ids = g.labels("ids", Shape(vec![5]), 4);
-    let gathered = g.gather(table, ids);
-    let rows = g.param("r", Shape(vec![5, 3]), Init::Constant(0.0));
-    let scattered = g.scatter_add(rows, ids, 4);
-    let feeds = HashMap::from([
-        (table, values(1, 12, -1.0, 1.0)),
-        (rows, values(2, 15, -1.0, 1.0)),
-        (ids, vec![3.0, 0.0, 3.0, 1.0, 3.0]),
-    ]);
-    let v = evaluate(&g, &feeds);
-    assert_eq!(v[gathered][..3], v[table][9..]);
-    assert_eq!(v[scattered][6..9], [0.0; 3], "row 2 is never scattered to");
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let (lhs, rhs) = (dot(&v[gathered], &v[rows]), dot(&v[table], &v[scattered]));
-    assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+    // <gather(t), r> == <t, scatter_add(r)> for every table t and rows r at the same ids,
+    // with or without a padding id (0: read once).
+    for padding in [None, Some(0)] {
+        let mut g = Graph::default();
+        let table = g.param("t", Shape(vec![4, 3]), Init::Constant(0.0));
+        let ids = g.labels("ids", Shape(vec![5]), 4);
+        let gathered = g.gather(table, ids, padding);
+        let rows = g.param("r", Shape(vec![5, 3]), Init::Constant(0.0));
+        let scattered = g.scatter_add(rows, ids, 4, padding);
+        let feeds = HashMap::from([
+            (table, values(1, 12, -1.0, 1.0)),
+            (rows, values(2, 15, -1.0, 1.0)),
+            (ids, vec![3.0, 0.0, 3.0, 1.0, 3.0]),
+        ]);
+        let v = evaluate(&g, &feeds);
+        assert_eq!(v[gathered][..3], v[table][9..]);
+        assert_eq!(v[scattered][6..9], [0.0; 3], "row 2 is never scattered to");
+        if padding.is_some() {
+            assert_eq!(v[gathered][3..6], [0.0; 3], "the padding id gathers zeros");
+            assert_eq!(v[scattered][..3], [0.0; 3], "the padding row gets nothing");
+        } else {
+            assert_eq!(v[gathered][3..6], v[table][..3]);
+        }
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let (lhs, rhs) = (dot(&v[gathered], &v[rows]), dot(&v[table], &v[scattered]));
+        assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+    }
 }
 
 #[test]

@@ -9,8 +9,8 @@ use crate::ir::eval::evaluate;
 use crate::ir::{Op, ValueId};
 use crate::test_rng::SplitMix64;
 use crate::{
-    Conv, ConvTranspose, CrossEntropy, Initializer, Labels, Linear, Model, Norm, Padding, Pool, Program, Recurrent,
-    Sgd, Tensor,
+    Conv, ConvTranspose, CrossEntropy, Embedding, Initializer, Labels, Linear, Model, Norm, Padding, Pool, Program,
+    Recurrent, Sgd, Tensor,
 };
 use std::collections::HashMap;
 
@@ -346,6 +346,9 @@ fn losses_match_finite_differences() {
 #[test]
 fn embedding_matches_finite_differences() {
     check_model("embedding [3, 4] of 6 ids", |m| classify(m, m.tokens("ids", [3, 4], 6).embedding(5)));
+    check_model("embedding with padding_idx 0", |m| {
+        classify(m, m.tokens("ids", [3, 4], 3).embedding(Embedding::new(5).padding_idx(0)))
+    });
     check_model("embedding + frozen linear", |m| {
         let h = m.tokens("ids", [3, 2], 4).embedding(3).linear(4).tanh();
         m.freeze("1");

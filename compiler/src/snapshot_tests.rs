@@ -2,7 +2,8 @@
 //! and f64 ones), and of build errors.
 
 use crate::{
-    emit, Conv, ConvTranspose, CrossEntropy, Model, Norm, Padding, Pool, Precision, Sgd, Target, Tensor, Training,
+    emit, Conv, ConvTranspose, CrossEntropy, Embedding, Model, Norm, Padding, Pool, Precision, Sgd, Target, Tensor,
+    Training,
 };
 
 /// The reference MLP, its tiles shaped for `target` (the snapshots pin AVX2, so they do not
@@ -162,6 +163,19 @@ fn invalid_models_fail_with_located_messages() {
     let ids = m.tokens("ids", [8, 5], 20);
     let y = m.labels("y", [8], 3);
     let logits = ids.embedding(0).linear(3);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let ids = m.tokens("ids", [8, 5], 20);
+    let y = m.labels("y", [8], 3);
+    let logits = ids.embedding(Embedding::new(4).padding_idx(20)).linear(3);
+    record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
+
+    let m = Model::new("M");
+    let hot = m.labels("previous", [8, 5], 20).one_hot();
+    let y = m.labels("y", [8], 3);
+    let table = m.embedding(20, Embedding::new(4).padding_idx(0));
+    let logits = table.apply(hot).reshape([8, 20]).linear(3);
     record(m.compile(logits.cross_entropy(y), logits, Sgd::new(0.1)));
 
     let m = Model::new("M");

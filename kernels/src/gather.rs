@@ -9,15 +9,17 @@
 use cubecl::prelude::*;
 
 /// The shape of a gather or scatter: `rows` ids, each naming a row of `width` vectors in a
-/// table of `vocab` rows.
+/// table of `vocab` rows; the id `padding` names none (`vocab` or above where no id pads).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Rows {
     pub rows: usize,
     pub width: usize,
     pub vocab: usize,
+    pub padding: usize,
 }
 
-/// `out[r] = table[ids[r]]` for every row `r`, one vector of a row per index.
+/// `out[r] = table[ids[r]]` for every row `r` (zeros where `ids[r]` is the padding id), one
+/// vector of a row per index.
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two; a
 // cube loop runs over a range, not an iterator.
 #[allow(clippy::manual_div_ceil, clippy::needless_range_loop)]
@@ -36,12 +38,18 @@ pub fn gather_rows<F: Float, N: Size>(
         if i < work {
             let r = i / shape.width;
             let q = i % shape.width;
-            out[i] = table[usize::cast_from(ids[r]) * shape.width + q];
+            let id = usize::cast_from(ids[r]);
+            if id == shape.padding {
+                out[i] = Vector::new(F::new(0.0));
+            } else {
+                out[i] = table[id * shape.width + q];
+            }
         }
     }
 }
 
-/// `out[v] = Σ rows[r] over the r with ids[r] = v`, for every table row `v`. Each unit owns
+/// `out[v] = Σ rows[r] over the r with ids[r] = v`, for every table row `v` but the padding
+/// one, which stays zero. Each unit owns
 /// a contiguous range of table rows: it zeroes them, then scans every id once and adds the
 /// rows whose id falls in its range. So no two units write one row, the sum's order is fixed
 /// (no atomics: the same result every run), and a launch reads `units * rows` ids, not the
@@ -67,7 +75,7 @@ pub fn scatter_add_rows<F: Float, N: Size>(
         }
         for r in 0..shape.rows {
             let v = usize::cast_from(ids[r]);
-            if v >= start && v < end {
+            if v >= start && v < end && v != shape.padding {
                 for q in 0..shape.width {
                     out[v * shape.width + q] += rows[r * shape.width + q];
                 }

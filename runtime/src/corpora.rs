@@ -25,8 +25,8 @@ pub struct Pair {
     pub target: String,
 }
 
-/// Reads `sentence<TAB>label` lines after one header line (SST-2's `train.tsv`,
-/// `sentence<TAB>label`). A line without a tab, with an empty sentence or with a label that is
+/// Reads `sentence<TAB>label` lines after one header line, as SST-2's `train.tsv` and
+/// `dev.tsv` hold them. A line without a tab, with an empty sentence or with a label that is
 /// not a non-negative integer is an error naming its line. Blank lines are skipped.
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
     let mut sentences = vec![];

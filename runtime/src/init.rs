@@ -51,6 +51,13 @@ pub fn normal(seed: u64, stream: u64, n: usize, mean: f64, std: f64) -> Vec<f32>
         .collect()
 }
 
+/// `values` with the `width` elements of row `row` set to zero: an embedding table whose row
+/// `row` is its padding (`nn.Embedding(.., padding_idx=row)`).
+pub fn with_zero_row(mut values: Vec<f32>, row: usize, width: usize) -> Vec<f32> {
+    values[row * width..][..width].fill(0.0);
+    values
+}
+
 /// An inverted-dropout mask of `n` elements: 0 with probability `p`, else 1/(1-p). It depends
 /// only on `(seed, step, layer)`, so a run is reproducible and resumes identically.
 pub fn dropout_mask(seed: u64, step: u64, layer: u64, n: usize, p: f64) -> Vec<f32> {

@@ -37,5 +37,6 @@ kiln_runtime::include_models!(
     layers_norms::LayersNorms,
     layers_norms_predictor::LayersNormsPredictor,
     layers_groups::LayersGroups,
+    layers_padded_embedding::LayersPaddedEmbedding,
     adam_default_predictor::AdamDefaultPredictor,
 );

@@ -33,16 +33,44 @@ impl Model {
     }
 }
 
+/// Options of an embedding ([`Tokens::embedding`], [`Model::embedding`]); a bare `usize` is
+/// `Embedding::new(dim)`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Embedding {
+    pub(crate) dim: usize,
+    pub(crate) padding_idx: Option<usize>,
+}
+
+impl Embedding {
+    /// `nn.Embedding(_, dim)`: rows of `dim` values, initialised N(0, 1).
+    pub fn new(dim: usize) -> Self {
+        Embedding { dim, padding_idx: None }
+    }
+
+    /// `padding_idx`: the row of id `id` starts at zero and gets no gradient, so it stays zero
+    /// and padding contributes nothing. (kiln looks it up as zeros whatever the row holds;
+    /// PyTorch returns the row, which is the same while it is zero.)
+    pub fn padding_idx(self, id: usize) -> Self {
+        Embedding { padding_idx: Some(id), ..self }
+    }
+}
+
+impl From<usize> for Embedding {
+    fn from(dim: usize) -> Self {
+        Embedding::new(dim)
+    }
+}
+
 impl<'m> Tokens<'m> {
     /// `nn.Embedding(vocab, dim)`: row `id` of a `[vocab, dim]` weight (initialised N(0, 1))
     /// for each id, giving `[..shape, dim]`: a gather of rows, whose gradient is the
-    /// scatter-add of the incoming rows at their ids. Freeze the weight with
-    /// [`Model::freeze`].
+    /// scatter-add of the incoming rows at their ids. Takes `dim` or an [`Embedding`] with
+    /// options. Freeze the weight with [`Model::freeze`].
     #[track_caller]
-    pub fn embedding(self, dim: usize) -> Tensor<'m> {
-        let vocab = self.vocab;
+    pub fn embedding(self, options: impl Into<Embedding>) -> Tensor<'m> {
+        let (vocab, options) = (self.vocab, options.into());
         self.tensor.layer("embedding", Location::caller(), |s, ids, index| {
-            let weights = EmbeddingWeights::new(s, index, vocab, dim)?;
+            let weights = EmbeddingWeights::new(s, index, vocab, options)?;
             Ok(weights.lookup(&mut s.graph, ids))
         })
     }
@@ -53,22 +81,31 @@ impl<'m> Tokens<'m> {
 pub(crate) struct EmbeddingWeights {
     pub vocab: usize,
     pub weight: ValueId,
+    pub padding_idx: Option<usize>,
 }
 
 impl EmbeddingWeights {
-    /// Declares `{index}.weight`, initialised N(0, 1).
-    pub fn new(s: &mut State, index: usize, vocab: usize, dim: usize) -> Result<Self, String> {
+    /// Declares `{index}.weight`, initialised N(0, 1) (its padding row zero).
+    pub fn new(s: &mut State, index: usize, vocab: usize, options: Embedding) -> Result<Self, String> {
+        let Embedding { dim, padding_idx } = options;
         if dim == 0 {
             return Err("embedding needs a dimension of at least 1".into());
         }
-        let weight = s.param(index, "weight", Shape(vec![vocab, dim]), Init::Normal { mean: 0.0, std: 1.0 });
+        let init = match padding_idx {
+            Some(row) if row >= vocab => {
+                return Err(format!("padding_idx {row} is not an id of the vocabulary of {vocab}"));
+            }
+            Some(row) => Init::NormalZeroRow { mean: 0.0, std: 1.0, row, width: dim },
+            None => Init::Normal { mean: 0.0, std: 1.0 },
+        };
+        let weight = s.param(index, "weight", Shape(vec![vocab, dim]), init);
         s.weights.push(weight);
-        Ok(EmbeddingWeights { vocab, weight })
+        Ok(EmbeddingWeights { vocab, weight, padding_idx })
     }
 
     /// The table's rows at token ids `[..]`: `[.., dim]`.
     pub fn lookup(&self, g: &mut Graph, ids: ValueId) -> ValueId {
-        g.gather(self.weight, ids)
+        g.gather(self.weight, ids, self.padding_idx)
     }
 
     /// One-hot rows `[.., vocab]` times the table: `[.., dim]`.

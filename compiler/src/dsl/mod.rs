@@ -29,7 +29,7 @@ mod shared;
 mod tensor_ops;
 
 pub use conv::{Conv, ConvTranspose, Padding, Pair, Pool};
-pub use embedding::Tokens;
+pub use embedding::{Embedding, Tokens};
 pub use init::{Initializer, Linear};
 pub use loss::CrossEntropy;
 pub use norm::Norm;

@@ -2,7 +2,7 @@
 //! sharing), as a PyTorch module stored in `self` and called twice. A decoder uses them for
 //! both teacher forcing and greedy decoding.
 
-use super::embedding::EmbeddingWeights;
+use super::embedding::{Embedding, EmbeddingWeights};
 use super::{Linear, LinearWeights, Model, Tensor, Tokens};
 use std::panic::Location;
 
@@ -30,11 +30,13 @@ impl Model {
         Dense { model: self, weights }
     }
 
-    /// `nn.Embedding(vocab, dim)` as a value (module index taken here).
+    /// `nn.Embedding(vocab, dim)` as a value (module index taken here); takes `dim` or an
+    /// [`Embedding`] with options.
     #[track_caller]
-    pub fn embedding(&self, vocab: usize, dim: usize) -> EmbeddingTable<'_> {
+    pub fn embedding(&self, vocab: usize, options: impl Into<Embedding>) -> EmbeddingTable<'_> {
+        let options = options.into();
         let weights =
-            self.module("embedding", Location::caller(), |s, index| EmbeddingWeights::new(s, index, vocab, dim));
+            self.module("embedding", Location::caller(), |s, index| EmbeddingWeights::new(s, index, vocab, options));
         EmbeddingTable { model: self, weights }
     }
 }
@@ -76,6 +78,9 @@ impl<'m> EmbeddingTable<'m> {
             let shape = s.graph.shape(x).clone();
             if shape.0.last() != Some(&w.vocab) {
                 return Err(format!("expects one-hot rows [.., {}], got {shape}", w.vocab));
+            }
+            if let Some(id) = w.padding_idx {
+                return Err(format!("has padding_idx {id}: look it up by ids (`lookup`), not by one-hot rows"));
             }
             Ok(w.apply(&mut s.graph, x))
         })

@@ -117,6 +117,9 @@ pub(super) fn emit(
             Init::Normal { mean, std } => {
                 host(format!("kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?})"))
             }
+            Init::NormalZeroRow { mean, std, row, width } => host(format!(
+                "kiln_runtime::init::with_zero_row(kiln_runtime::init::normal(seed, {i}, {n}, {mean:?}, {std:?}), {row}, {width})"
+            )),
             Init::Constant(c) => format!("vec![{c:?}{float}; {n}]"),
         };
         w.line(&format!("arena.write({}, &{data}); // {name}", slot(value)));

@@ -92,8 +92,8 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         Op::Unfold(x, window, _) => Some(g.unfold(t(x)?, window, 0.0)),
         Op::Fold(x, window) => Some(g.fold(t(x)?, window, shape)),
         // Linear in the table (rows); the ids have no tangent.
-        Op::Gather(table, ids) => Some(g.gather(t(table)?, ids)),
-        Op::ScatterAdd(rows, ids) => Some(g.scatter_add(t(rows)?, ids, shape.0[0])),
+        Op::Gather(table, ids, padding) => Some(g.gather(t(table)?, ids, padding)),
+        Op::ScatterAdd(rows, ids, padding) => Some(g.scatter_add(t(rows)?, ids, shape.0[0], padding)),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")
         }

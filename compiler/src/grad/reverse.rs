@@ -119,11 +119,11 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
         }
         Op::Fold(x, window) => vec![(x, g.unfold(gy, window, 0.0))],
         // A gather and a scatter-add at the same ids are each other's adjoints.
-        Op::Gather(table, ids) => {
+        Op::Gather(table, ids, padding) => {
             let vocab = g.shape(table).0[0];
-            vec![(table, g.scatter_add(gy, ids, vocab))]
+            vec![(table, g.scatter_add(gy, ids, vocab, padding))]
         }
-        Op::ScatterAdd(rows, ids) => vec![(rows, g.gather(gy, ids))],
+        Op::ScatterAdd(rows, ids, padding) => vec![(rows, g.gather(gy, ids, padding))],
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")

@@ -110,15 +110,19 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 .collect(),
             // Unspecialised graphs evaluate as in training.
             Op::Mode { train, .. } => values[*train].clone(),
-            Op::Gather(table, ids) => {
+            Op::Gather(table, ids, padding) => {
                 let dim = g.shape(*table).0[1];
-                let row = |id: f64| &values[*table][id as usize * dim..][..dim];
+                let zeros = vec![0.0; dim];
+                let row = |id: f64| match Some(id as usize) == *padding {
+                    true => &zeros[..],
+                    false => &values[*table][id as usize * dim..][..dim],
+                };
                 values[*ids].iter().flat_map(|&id| row(id).iter().copied()).collect()
             }
-            Op::ScatterAdd(rows, ids) => {
+            Op::ScatterAdd(rows, ids, padding) => {
                 let dim = shape.0[1];
                 let mut out = vec![0.0; shape.numel()];
-                for (r, &id) in values[*ids].iter().enumerate() {
+                for (r, &id) in values[*ids].iter().enumerate().filter(|(_, &id)| Some(id as usize) != *padding) {
                     for (o, x) in out[id as usize * dim..][..dim].iter_mut().zip(&values[*rows][r * dim..][..dim]) {
                         *o += x;
                     }

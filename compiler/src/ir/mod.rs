@@ -136,6 +136,18 @@ pub enum Init {
         /// Standard deviation.
         std: f64,
     },
+    /// N(mean, std) except the `width` elements of row `row`, which are zero: an embedding
+    /// table whose row `row` is its padding.
+    NormalZeroRow {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+        /// The zero row.
+        row: usize,
+        /// Elements per row.
+        width: usize,
+    },
 }
 
 /// One primitive operation.
@@ -191,11 +203,13 @@ pub enum Op {
     /// Each element's coordinate along this axis, as a float (not differentiable).
     Iota(usize),
     /// The rows of a table `[vocab, dim]` at ids `[..]` (labels): `[.., dim]`, as an
-    /// embedding looks up its ids. Differentiable in the table only.
-    Gather(ValueId, ValueId),
+    /// embedding looks up its ids; zeros where the id is the padding one, if any (a constant:
+    /// the table's padding row gets no gradient). Differentiable in the table only.
+    Gather(ValueId, ValueId, Option<usize>),
     /// The adjoint of [`Op::Gather`]: rows `[.., dim]` summed into a table `[vocab, dim]` (the
-    /// node's shape) at ids `[..]`, as an embedding's weight gradient.
-    ScatterAdd(ValueId, ValueId),
+    /// node's shape) at ids `[..]`, as an embedding's weight gradient; rows whose id is the
+    /// padding one, if any, add nothing.
+    ScatterAdd(ValueId, ValueId, Option<usize>),
     /// The same value with its gradient stopped (a view).
     Detach(ValueId),
     /// `[n, c, h, w]` to the windows `[n, oh, ow, c, kh, kw]` (im2col); reads outside the
@@ -239,8 +253,8 @@ impl Op {
             | Op::MatMul(a, b)
             | Op::DirectConv(a, b, _)
             | Op::ConvWeightGrad(a, b, _)
-            | Op::Gather(a, b)
-            | Op::ScatterAdd(a, b) => vec![*a, *b],
+            | Op::Gather(a, b, _)
+            | Op::ScatterAdd(a, b, _) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
         }
@@ -253,8 +267,8 @@ impl Op {
             Op::Binary(op, a, b) => Op::Binary(op, f(a), f(b)),
             Op::Reduce(op, a, axes) => Op::Reduce(op, f(a), axes),
             Op::MatMul(a, b) => Op::MatMul(f(a), f(b)),
-            Op::Gather(table, ids) => Op::Gather(f(table), f(ids)),
-            Op::ScatterAdd(rows, ids) => Op::ScatterAdd(f(rows), f(ids)),
+            Op::Gather(table, ids, padding) => Op::Gather(f(table), f(ids), padding),
+            Op::ScatterAdd(rows, ids, padding) => Op::ScatterAdd(f(rows), f(ids), padding),
             Op::DirectConv(a, b, window) => Op::DirectConv(f(a), f(b), window),
             Op::ConvWeightGrad(a, b, k) => Op::ConvWeightGrad(f(a), f(b), k),
             Op::Reshape(a) => Op::Reshape(f(a)),
@@ -555,16 +569,17 @@ impl Graph {
         self.push(Op::OneHot(labels), Shape(dims))
     }
 
-    /// The rows of `table` (`[vocab, dim]`) at `ids`: `[..ids, dim]`.
-    pub fn gather(&mut self, table: ValueId, ids: ValueId) -> ValueId {
+    /// The rows of `table` (`[vocab, dim]`) at `ids`, zeros at the `padding` id: `[..ids, dim]`.
+    pub fn gather(&mut self, table: ValueId, ids: ValueId, padding: Option<usize>) -> ValueId {
         let dims = [&self.shape(ids).0[..], &self.shape(table).0[1..]].concat();
-        self.push(Op::Gather(table, ids), Shape(dims))
+        self.push(Op::Gather(table, ids, padding), Shape(dims))
     }
 
-    /// `rows` (`[..ids, dim]`) summed into a `[vocab, dim]` table at `ids`.
-    pub fn scatter_add(&mut self, rows: ValueId, ids: ValueId, vocab: usize) -> ValueId {
+    /// `rows` (`[..ids, dim]`) summed into a `[vocab, dim]` table at `ids`, but for those at
+    /// the `padding` id.
+    pub fn scatter_add(&mut self, rows: ValueId, ids: ValueId, vocab: usize, padding: Option<usize>) -> ValueId {
         let dim = *self.shape(rows).0.last().expect("rows have a last axis");
-        self.push(Op::ScatterAdd(rows, ids), Shape(vec![vocab, dim]))
+        self.push(Op::ScatterAdd(rows, ids, padding), Shape(vec![vocab, dim]))
     }
 
     /// The same value with its gradient stopped.

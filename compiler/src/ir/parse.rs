@@ -101,11 +101,11 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
         "one_hot" => Op::OneHot(value(words.word())?),
         "gather" => {
             let [table, ids] = words.values()?;
-            Op::Gather(table, ids)
+            Op::Gather(table, ids, padding(words)?)
         }
         "scatter_add" => {
             let [rows, ids] = words.values()?;
-            Op::ScatterAdd(rows, ids)
+            Op::ScatterAdd(rows, ids, padding(words)?)
         }
         "iota" => Op::Iota(words.attribute("axis")?.parse().map_err(bad)?),
         "detach" => Op::Detach(value(words.word())?),
@@ -183,7 +183,16 @@ fn window(words: &mut Words) -> Result<Window, String> {
     Ok(Window { kernel, stride, dilation, padding })
 }
 
-/// `Uniform { low: a, high: b }`, `Normal { mean: m, std: s }` or `Constant(c)`.
+/// The padding id of a gather or scatter (` padding=0`), if it has one.
+fn padding(words: &mut Words) -> Result<Option<usize>, String> {
+    match words.0.trim_start().starts_with("padding=") {
+        true => Ok(Some(words.attribute("padding")?.parse().map_err(bad)?)),
+        false => Ok(None),
+    }
+}
+
+/// `Uniform { low: a, high: b }`, `Normal { mean: m, std: s }`,
+/// `NormalZeroRow { mean: m, std: s, row: r, width: w }` or `Constant(c)`.
 fn init(text: &str) -> Result<Init, String> {
     let number = |field: &str| -> Result<f64, String> {
         let start = text.find(&format!("{field}:")).ok_or_else(|| format!("init lacks `{field}`"))? + field.len() + 1;
@@ -193,6 +202,9 @@ fn init(text: &str) -> Result<Init, String> {
     };
     if text.starts_with("Uniform") {
         Ok(Init::Uniform { low: number("low")?, high: number("high")? })
+    } else if text.starts_with("NormalZeroRow") {
+        let (mean, std) = (number("mean")?, number("std")?);
+        Ok(Init::NormalZeroRow { mean, std, row: number("row")? as usize, width: number("width")? as usize })
     } else if text.starts_with("Normal") {
         Ok(Init::Normal { mean: number("mean")?, std: number("std")? })
     } else if let Some(c) = text.strip_prefix("Constant(").and_then(|t| t.strip_suffix(')')) {

@@ -23,8 +23,8 @@ impl Graph {
             Op::Permute(a, perm) => format!("permute %{a} perm={perm:?}"),
             Op::Expand(a) => format!("expand %{a}"),
             Op::OneHot(a) => format!("one_hot %{a}"),
-            Op::Gather(table, ids) => format!("gather %{table}, %{ids}"),
-            Op::ScatterAdd(rows, ids) => format!("scatter_add %{rows}, %{ids}"),
+            Op::Gather(table, ids, padding) => format!("gather %{table}, %{ids}{}", padding_text(*padding)),
+            Op::ScatterAdd(rows, ids, padding) => format!("scatter_add %{rows}, %{ids}{}", padding_text(*padding)),
             Op::Iota(axis) => format!("iota axis={axis}"),
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),
@@ -47,6 +47,11 @@ impl Graph {
         let op = described.split(' ').nth(2).unwrap_or_default();
         format!("%{v} = {op} : {}  # {}", node.shape, node.origin)
     }
+}
+
+/// ` padding=p` of a gather or scatter that pads, nothing otherwise.
+fn padding_text(padding: Option<usize>) -> String {
+    padding.map(|p| format!(" padding={p}")).unwrap_or_default()
 }
 
 fn window(w: &Window) -> String {

@@ -83,7 +83,12 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             let classes = shape.0.last().copied().unwrap_or(0);
             Shape([&of(*a).0[..], &[classes]].concat())
         }
-        Op::Gather(table, ids) => {
+        Op::Gather(_, ids, Some(padding)) | Op::ScatterAdd(_, ids, Some(padding))
+            if vocabulary(g, *ids)? <= *padding =>
+        {
+            return Err(format!("pads with id {padding}, which is not below {}", vocabulary(g, *ids)?));
+        }
+        Op::Gather(table, ids, _) => {
             let vocab = vocabulary(g, *ids)?;
             let [rows, dim] = of(*table).0[..] else { return Err(format!("gathers rows of {}", of(*table))) };
             if rows != vocab {
@@ -91,7 +96,7 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             }
             Shape([&of(*ids).0[..], &[dim]].concat())
         }
-        Op::ScatterAdd(rows, ids) => {
+        Op::ScatterAdd(rows, ids, _) => {
             let vocab = vocabulary(g, *ids)?;
             let dim = of(*rows).0.last().copied().unwrap_or(0);
             if of(*rows).0[..] != [&of(*ids).0[..], &[dim]].concat()[..] {

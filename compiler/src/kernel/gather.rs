@@ -9,9 +9,9 @@ use crate::schedule::Schedule;
 /// The launch computing gather or scatter-add `v`, whose operands and output the schedule
 /// stores contiguously in the compute type.
 pub fn rows(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
-    let (function, source, ids, table) = match g.nodes[v].op {
-        Op::Gather(table, ids) => ("gather_rows", table, ids, table),
-        Op::ScatterAdd(rows, ids) => ("scatter_add_rows", rows, ids, v),
+    let (function, source, ids, table, padding) = match g.nodes[v].op {
+        Op::Gather(table, ids, padding) => ("gather_rows", table, ids, table, padding),
+        Op::ScatterAdd(rows, ids, padding) => ("scatter_add_rows", rows, ids, v, padding),
         _ => unreachable!("internal: {} is not a gather or scatter", g.describe(v)),
     };
     let [vocab, dim] = g.shape(table).0[..] else { unreachable!("internal: tables are [vocab, dim]") };
@@ -35,7 +35,8 @@ pub fn rows(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         values: vec![v],
         grid: Grid::Chunked,
         trailing: vec![format!(
-            "kiln_runtime::kernels::gather::Rows {{ rows: {rows}, width: {width}, vocab: {vocab} }}"
+            "kiln_runtime::kernels::gather::Rows {{ rows: {rows}, width: {width}, vocab: {vocab}, padding: {} }}",
+            padding.unwrap_or(vocab)
         )],
         types: vec![storage.compute_type()],
         sequences: vec![],

@@ -55,7 +55,7 @@ fn rows_buffers(p: &Program, entries: &[Entry]) -> Vec<ValueId> {
     for e in entries {
         let buffer = |v: ValueId| e.schedule.layouts[v].as_ref().map(|l| l.buffer);
         for &k in &e.schedule.kernels {
-            if let Op::Gather(a, b) | Op::ScatterAdd(a, b) = p.graph.nodes[k].op {
+            if let Op::Gather(a, b, _) | Op::ScatterAdd(a, b, _) = p.graph.nodes[k].op {
                 buffers.extend([k, a, b].into_iter().filter_map(buffer));
             }
         }

@@ -72,22 +72,25 @@ pub enum Missing {
 /// Pretrained vectors aligned with a vocabulary: row `i` of `table` is token `i`'s.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pretrained {
-    /// The `[vocab.len(), dim]` table, row-major: what `set_parameter` of the embedding's
-    /// weight takes.
+    /// The embedding's `[rows, dim]` weight, row-major: what its `set_parameter` takes.
     pub table: Vec<f32>,
     /// The vocabulary's tokens the file has a vector for.
     pub found: usize,
 }
 
 /// Reads GloVe's text form, `word v1 ... vd` per line (the word ends at the first space), into
-/// a table for `vocab`: each of its
-/// tokens gets the file's vector (the first, where a word repeats), or `missing`. Words
-/// outside the vocabulary are skipped. A line whose vector does not have `dim` values, or
-/// has a value that is not a finite number, is an error naming its line.
-pub fn read_glove(path: &Path, vocab: &Vocab, dim: usize, missing: Missing) -> Result<Pretrained, Error> {
+/// an embedding weight of `[rows, dim]` (its declared shape, `rows` at least `vocab.len()`):
+/// each of `vocab`'s tokens gets the file's vector (the first, where a word repeats), and
+/// every other row `missing`. Words outside the vocabulary are skipped. A line whose vector
+/// does not have `dim` values, or has a value that is not a finite number, is an error naming
+/// its line.
+pub fn read_glove(path: &Path, vocab: &Vocab, [rows, dim]: [usize; 2], missing: Missing) -> Result<Pretrained, Error> {
+    if rows < vocab.len() {
+        return Err(Error::Invalid(format!("a table of {rows} rows cannot hold a vocabulary of {}", vocab.len())));
+    }
     let mut table = match missing {
-        Missing::Zeros => vec![0.0; vocab.len() * dim],
-        Missing::Normal { seed, std } => crate::init::normal(seed, 0, vocab.len() * dim, 0.0, std),
+        Missing::Zeros => vec![0.0; rows * dim],
+        Missing::Normal { seed, std } => crate::init::normal(seed, 0, rows * dim, 0.0, std),
     };
     let mut seen = vec![false; vocab.len()];
     for_each_line(path, 0, |line| {
@@ -207,17 +210,20 @@ mod tests {
         let vocab = Vocab::build(docs.iter().map(|d| d.as_slice()), 1, &[]);
         // <pad>, <unk>, the, cat, dog: "dog" is missing from the file, "bird" is not in the vocab.
         let path = file("glove.txt", "the 0.5 -1 2\nbird 9 9 9\ncat 1e-1 0 -0.25\nthe 7 7 7\n");
-        let zeros = read_glove(&path, &vocab, 3, Missing::Zeros).unwrap();
+        let zeros = read_glove(&path, &vocab, [5, 3], Missing::Zeros).unwrap();
         assert_eq!(zeros.found, 2);
         let row = |t: &Pretrained, token: &str| t.table[vocab.id(token) as usize * 3..][..3].to_vec();
         assert_eq!(row(&zeros, "the"), [0.5, -1.0, 2.0], "the first vector of a repeated word");
         assert_eq!(row(&zeros, "cat"), [0.1, 0.0, -0.25]);
         assert_eq!(row(&zeros, "dog"), [0.0; 3]);
         assert_eq!(row(&zeros, "<pad>"), [0.0; 3]);
-        let random = read_glove(&path, &vocab, 3, Missing::Normal { seed: 7, std: 0.5 }).unwrap();
+        let random = read_glove(&path, &vocab, [6, 3], Missing::Normal { seed: 7, std: 0.5 }).unwrap();
         assert_eq!(row(&random, "the"), [0.5, -1.0, 2.0]);
         assert!(row(&random, "dog").iter().all(|&x| x != 0.0 && x.abs() < 3.0));
-        assert_eq!(random, read_glove(&path, &vocab, 3, Missing::Normal { seed: 7, std: 0.5 }).unwrap());
+        assert!(random.table[15..].iter().all(|&x| x != 0.0), "the row past the vocabulary");
+        let small = read_glove(&path, &vocab, [4, 3], Missing::Zeros).unwrap_err().to_string();
+        assert_eq!(small, "a table of 4 rows cannot hold a vocabulary of 5");
+        assert_eq!(random, read_glove(&path, &vocab, [6, 3], Missing::Normal { seed: 7, std: 0.5 }).unwrap());
     }
 
     #[test]
@@ -230,7 +236,7 @@ mod tests {
             ("lonely\n", "line 1: a word without a vector"),
         ] {
             let path = file("glove_bad.txt", text);
-            let message = error(read_glove(&path, &vocab, 3, Missing::Zeros), &path);
+            let message = error(read_glove(&path, &vocab, [5, 3], Missing::Zeros), &path);
             assert!(message.contains(reason), "{message}");
         }
     }

@@ -1051,6 +1051,37 @@ fn gathered_embedding_trains_as_the_one_hot_product() {
     assert!(worst < 1e-5, "tables differ by {worst}");
 }
 
+/// The shipped text samples (tests/text) read in their formats, and a bag of embeddings starts
+/// from the GloVe sample's vectors and learns the SST-2 sample's 32 sentences.
+#[test]
+fn sentiment_sample_trains_from_glove_vectors() {
+    use kiln_benches::EmbeddingBag;
+    use kiln_runtime::corpora::{read_glove, read_labelled, read_pairs, Missing};
+    use kiln_runtime::text::{pad, tokenize, Vocab};
+    let text = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("text").join(name);
+    let pairs = read_pairs(&text("tatoeba_sample.tsv")).unwrap();
+    assert_eq!((pairs.len(), pairs[0].source.as_str(), pairs[0].target.as_str()), (30, "Go.", "Va !"));
+    let sentences = read_labelled(&text("sst2_sample.tsv")).unwrap();
+    assert_eq!(sentences.len(), 32);
+    let tokens: Vec<Vec<String>> = sentences.iter().map(|s| tokenize(&s.sentence)).collect();
+    let vocab = Vocab::build(tokens.iter().map(|t| t.as_slice()), 1, &[]);
+    let [rows, dim] = EmbeddingBag::PARAMETERS[0].1[..] else { panic!("the table is 2-D") };
+    let glove = read_glove(&text("glove_sample.txt"), &vocab, [rows, dim], Missing::Zeros).unwrap();
+    assert_eq!(glove.found, vocab.len() - 2, "every word but <pad> and <unk>");
+    let mut trainer = EmbeddingBag::new(&cpu(), 0);
+    trainer.set_parameter("0.weight", &glove.table).unwrap();
+    assert_eq!(trainer.parameter("0.weight").unwrap(), glove.table);
+    let ids: Vec<u32> = tokens.iter().flat_map(|t| pad(&vocab.encode(t), 16).0).collect();
+    let labels: Vec<u32> = sentences.iter().map(|s| s.label).collect();
+    for _ in 0..300 {
+        trainer.train_step(&ids, &labels).unwrap();
+    }
+    let predicted = kiln_runtime::data::argmax_rows(&trainer.predict(&ids).unwrap(), 2);
+    let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
+    println!("SST-2 sample from GloVe vectors: {correct} of 32 sentences right after 300 steps");
+    assert_eq!(correct, 32);
+}
+
 /// A kernel storing `x` as bf16 through `kiln_kernels::to_bf16` and `to_bf16_scalar`.
 mod bf16_stores {
     use kiln_runtime::cubecl;

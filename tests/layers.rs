@@ -146,6 +146,13 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let y = m.labels("y", [4], 3);
     let out = ids.embedding(Embedding::new(4).padding_idx(0)).tanh().reshape([4, 24]).linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_padded_embedding.rs")?;
+
+    // A 2-layer GRU, its last step classified.
+    let m = Model::new("LayersGru");
+    let x = m.input("x", [4, 6, 3]);
+    let y = m.labels("y", [4], 3);
+    let out = x.gru(Recurrent::new(5).layers(2)).select(1, 5).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_gru.rs")?;
     Ok(())
 }
 

@@ -407,6 +407,13 @@ fn recurrent_layers_match_finite_differences() {
     check("rnn 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.rnn(Recurrent::new(6).layers(2))));
     check("lstm 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.lstm(Recurrent::new(3).layers(2))));
     check("lstm last step only", &[2, 5, 3], |m, x| classify(m, x.lstm(Recurrent::new(4)).select(1, 4)));
+    check("gru 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.gru(Recurrent::new(3).layers(2))));
+    check_model("gru_cell steps", |m| {
+        let x = m.input("x", [3, 4]);
+        let gru = m.gru_cell(4, 5);
+        let first = gru.step(x, None);
+        classify(m, gru.step(x.tanh(), Some(first)).h)
+    });
     check_model("lstm_cell + rnn_cell steps, shared", |m| {
         let x = m.input("x", [3, 4]);
         let (lstm, rnn) = (m.lstm_cell(4, 5), m.rnn_cell(5, 2));

@@ -38,5 +38,6 @@ kiln_runtime::include_models!(
     layers_norms_predictor::LayersNormsPredictor,
     layers_groups::LayersGroups,
     layers_padded_embedding::LayersPaddedEmbedding,
+    layers_gru::LayersGru,
     adam_default_predictor::AdamDefaultPredictor,
 );

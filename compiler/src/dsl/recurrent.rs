@@ -1,4 +1,4 @@
-//! Recurrent layers: `nn.RNN` and `nn.LSTM` over a whole sequence, and their cells for
+//! Recurrent layers: `nn.RNN`, `nn.LSTM` and `nn.GRU` over a whole sequence, and their cells for
 //! step-by-step use (a decoder). Sequences have a static length and are unrolled at compile
 //! time; backpropagation through time is ordinary reverse mode over the unrolled graph.
 //! Variable lengths are padded to that length and masked (see docs/architecture.md).
@@ -10,8 +10,8 @@ use crate::ir::Shape;
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
 use std::panic::Location;
 
-/// Options of [`Tensor::rnn`] and [`Tensor::lstm`]: `nn.RNN` / `nn.LSTM` with
-/// `batch_first=True`.
+/// Options of [`Tensor::rnn`], [`Tensor::lstm`] and [`Tensor::gru`]: `nn.RNN` / `nn.LSTM` /
+/// `nn.GRU` with `batch_first=True`.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct Recurrent {
     pub(crate) hidden: usize,
@@ -30,19 +30,22 @@ impl Recurrent {
     }
 }
 
-/// Which cell: Elman (`h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`) or LSTM.
+/// Which cell: Elman (`h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`), LSTM or GRU.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Elman,
     Lstm,
+    Gru,
 }
 
 impl Kind {
-    /// Rows of the stacked gate weights per hidden unit (LSTM: input, forget, cell, output).
+    /// Rows of the stacked gate weights per hidden unit (LSTM: input, forget, cell, output;
+    /// GRU: reset, update, new).
     fn gates(self) -> usize {
         match self {
             Kind::Elman => 1,
             Kind::Lstm => 4,
+            Kind::Gru => 3,
         }
     }
 }
@@ -68,7 +71,7 @@ pub struct CellState<'m> {
     pub c: Option<Tensor<'m>>,
 }
 
-/// An `nn.RNNCell` or `nn.LSTMCell`: its parameters are made once (module index `i`, named
+/// An `nn.RNNCell`, `nn.LSTMCell` or `nn.GRUCell`: its parameters are made once (module index `i`, named
 /// `i.weight_ih` ...) and shared by every [`Cell::step`].
 #[derive(Clone, Copy)]
 pub struct Cell<'m> {
@@ -93,12 +96,16 @@ impl Weights {
     }
 
     /// `x W_ih^T + b_ih + b_hh` for rows `x [rows, input]`: the input's share of the gates,
-    /// computed for a whole sequence at once.
+    /// computed for a whole sequence at once. A GRU leaves `b_hh` to the hidden share, since
+    /// its reset gate scales `W_hn h + b_hn`.
     fn input_gates(&self, g: &mut Graph, x: ValueId) -> ValueId {
         let rows = self.kind.gates() * self.hidden;
         let wt = g.transpose(self.weight_ih);
         let product = g.matmul(x, wt);
-        let bias = g.add(self.bias_ih, self.bias_hh);
+        let bias = match self.kind {
+            Kind::Gru => self.bias_ih,
+            Kind::Elman | Kind::Lstm => g.add(self.bias_ih, self.bias_hh),
+        };
         let bias = g.reshape(bias, Shape(vec![1, rows]));
         g.add(product, bias)
     }
@@ -106,6 +113,20 @@ impl Weights {
     /// One step from the input's share of the gates `[batch, gates * hidden]` and the previous
     /// state (`None`: zeros, as PyTorch's default initial state); returns `(h, c)`.
     fn step(
+        &self,
+        g: &mut Graph,
+        input_gates: ValueId,
+        previous: Option<(ValueId, Option<ValueId>)>,
+    ) -> (ValueId, Option<ValueId>) {
+        match self.kind {
+            Kind::Gru => (self.gru_step(g, input_gates, previous.map(|(h, _)| h)), None),
+            Kind::Elman | Kind::Lstm => self.additive_step(g, input_gates, previous),
+        }
+    }
+
+    /// An Elman or LSTM step, whose gates add the input's and the hidden state's shares before
+    /// any nonlinearity; returns `(h, c)`.
+    fn additive_step(
         &self,
         g: &mut Graph,
         input_gates: ValueId,
@@ -120,7 +141,6 @@ impl Weights {
             None => input_gates,
         };
         match self.kind {
-            Kind::Elman => (g.unary(UnaryOp::Tanh, pre), None),
             Kind::Lstm => {
                 let n = self.hidden;
                 let mut gate = |k: usize| narrow(g, pre, 1, k * n, n);
@@ -135,7 +155,39 @@ impl Weights {
                 let squashed = g.unary(UnaryOp::Tanh, cell);
                 (g.mul(o, squashed), Some(cell))
             }
+            // Elman.
+            _ => (g.unary(UnaryOp::Tanh, pre), None),
         }
+    }
+
+    /// One GRU step (PyTorch's `nn.GRUCell`): `r = σ(x_r + h_r)`, `z = σ(x_z + h_z)`,
+    /// `n = tanh(x_n + r ⊙ h_n)`, `h' = n + z ⊙ (h - n)`, where `x_*` are the input's share
+    /// of the gates and `h_* = W_h* h + b_h*` (just `b_h*` from the zero initial state).
+    fn gru_step(&self, g: &mut Graph, input_gates: ValueId, previous: Option<ValueId>) -> ValueId {
+        let n = self.hidden;
+        let bias = g.reshape(self.bias_hh, Shape(vec![1, 3 * n]));
+        let hidden_gates = match previous {
+            Some(h) => {
+                let wt = g.transpose(self.weight_hh);
+                let recurrent = g.matmul(h, wt);
+                g.add(recurrent, bias)
+            }
+            None => bias,
+        };
+        let mut gate = |gates: ValueId, k: usize| narrow(g, gates, 1, k * n, n);
+        let (x_r, x_z, x_n) = (gate(input_gates, 0), gate(input_gates, 1), gate(input_gates, 2));
+        let (h_r, h_z, h_n) = (gate(hidden_gates, 0), gate(hidden_gates, 1), gate(hidden_gates, 2));
+        let (r, z) = (g.add(x_r, h_r), g.add(x_z, h_z));
+        let (r, z) = (sigmoid(g, r), sigmoid(g, z));
+        let reset = g.mul(r, h_n);
+        let new = g.add(x_n, reset);
+        let new = g.unary(UnaryOp::Tanh, new);
+        let towards_previous = match previous {
+            Some(h) => g.sub(h, new),
+            None => g.unary(UnaryOp::Neg, new),
+        };
+        let step = g.mul(z, towards_previous);
+        g.add(new, step)
     }
 }
 
@@ -151,6 +203,13 @@ impl Model {
     #[track_caller]
     pub fn lstm_cell(&self, input: usize, hidden: usize) -> Cell<'_> {
         self.cell(Kind::Lstm, "lstm_cell", input, hidden, Location::caller())
+    }
+
+    /// `nn.GRUCell(input, hidden)` (gates in PyTorch's order r, z, n): parameters for
+    /// [`Cell::step`].
+    #[track_caller]
+    pub fn gru_cell(&self, input: usize, hidden: usize) -> Cell<'_> {
+        self.cell(Kind::Gru, "gru_cell", input, hidden, Location::caller())
     }
 
     fn cell(
@@ -199,7 +258,7 @@ impl<'m> Cell<'m> {
                     return Err(format!("expects states {expected}, got {}", s.graph.shape(h)));
                 }
                 if c.is_some() != (w.kind == Kind::Lstm) {
-                    return Err("an LSTM cell's state has h and c, an RNN cell's only h".into());
+                    return Err("an LSTM cell's state has h and c, an RNN or GRU cell's only h".into());
                 }
             }
             let gates = w.input_gates(&mut s.graph, x);
@@ -227,6 +286,15 @@ impl<'m> Tensor<'m> {
     #[track_caller]
     pub fn lstm(self, options: Recurrent) -> Tensor<'m> {
         self.recurrent(Kind::Lstm, "lstm", options, Location::caller())
+    }
+
+    /// `nn.GRU(input, hidden, num_layers, batch_first=True)` on `[batch, len, input]`, from
+    /// zero states: the top layer's outputs `[batch, len, hidden]`. Parameters are named
+    /// `i.weight_ih_l0` ... with the gates in PyTorch's order (r, z, n), so a PyTorch
+    /// `state_dict` loads as is.
+    #[track_caller]
+    pub fn gru(self, options: Recurrent) -> Tensor<'m> {
+        self.recurrent(Kind::Gru, "gru", options, Location::caller())
     }
 
     fn recurrent(

@@ -828,7 +828,8 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// loss with an L2 penalty, MSE, embedding with a frozen layer and an argmax output, LSTM,
 /// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid,
 /// cross-entropy with class weights, label smoothing and an ignored class, group norm and the
-/// norms' options, grouped and depthwise convolutions, an embedding with `padding_idx`. Each
+/// norms' options, grouped and depthwise convolutions, an embedding with `padding_idx`, a
+/// stacked GRU. Each
 /// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
@@ -867,6 +868,8 @@ fn layers_match_pytorch() {
     assert_eq!(t.parameter("0.weight").unwrap()[..4], [0.0; 4], "the padding row starts at zero");
     t.train_step(&[0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[0, 1, 2, 0]).unwrap();
     assert_eq!(t.parameter("0.weight").unwrap()[..4], [0.0; 4], "and gets no update");
+    // nn.GRU: PyTorch's parameter names, gates r, z, n, and b_hn inside the reset gate.
+    layer_parity!(LayersGru, "gru");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

@@ -45,11 +45,11 @@ pub fn report(
             let b = bytes_moved(g, k, storage);
             flops += f;
             bytes += b;
-            let names: Vec<String> = fused.iter().map(|&u| format!("%{u} {}", op_name(&g.nodes[u].op))).collect();
+            let names: Vec<String> = fused.iter().map(|&u| format!("%{u} {}", op_name(g, u))).collect();
             let fused = if names.is_empty() { String::new() } else { format!("  <- {}", names.join(", ")) };
             lines.push(format!(
                 "  %{v:<5} {:<10} {:<16} {:>10} flops {:>10} bytes{fused}",
-                op_name(&g.nodes[*v].op),
+                op_name(g, *v),
                 g.shape(*v).to_string(),
                 count_text(f),
                 count_text(b)
@@ -135,24 +135,12 @@ fn bytes_moved(g: &Graph, k: &Kernel, storage: &Storage) -> usize {
     k.args.iter().map(|a| bytes(a) * g.shape(a.buffer).numel()).sum()
 }
 
-fn op_name(op: &Op) -> String {
-    match op {
-        Op::Unary(u, _) => format!("{u:?}").to_lowercase(),
-        Op::Binary(b, _, _) => format!("{b:?}").to_lowercase(),
-        Op::Reduce(r, ..) => format!("reduce_{r:?}").to_lowercase(),
-        Op::MatMul(..) => "matmul".into(),
-        Op::DirectConv(..) => "direct_conv".into(),
-        Op::ConvWeightGrad(..) => "conv_weight_grad".into(),
-        Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_) => "copy".into(),
-        Op::Unfold(..) => "unfold".into(),
-        Op::Fold(..) => "fold".into(),
-        Op::OneHot(_) => "one_hot".into(),
-        Op::Gather(..) => "gather".into(),
-        Op::ScatterAdd(..) => "scatter_add".into(),
-        Op::Select { .. } => "select".into(),
-        Op::Iota(_) => "iota".into(),
-        Op::Const(_) => "const".into(),
-        other => format!("{other:?}"),
+/// The op of kernel member `v` as the report names it: its text form's name, and `copy` for
+/// a view (a kernel computes one only to copy it).
+fn op_name(g: &Graph, v: ValueId) -> String {
+    match g.nodes[v].op.is_view() {
+        true => "copy".into(),
+        false => g.op_name(v),
     }
 }
 

@@ -43,9 +43,12 @@ impl Graph {
     /// profile: `%7 = unfold : [64, 30, 30, 1, 1, 1]  # 0.conv2d`.
     pub fn label(&self, v: ValueId) -> String {
         let node = &self.nodes[v];
-        let described = self.describe(v);
-        let op = described.split(' ').nth(2).unwrap_or_default();
-        format!("%{v} = {op} : {}  # {}", node.shape, node.origin)
+        format!("%{v} = {} : {}  # {}", self.op_name(v), node.shape, node.origin)
+    }
+
+    /// The name of `v`'s op in the text form: `add`, `reduce_sum`, `unfold`.
+    pub fn op_name(&self, v: ValueId) -> String {
+        self.describe(v).split(' ').nth(2).unwrap_or_default().to_string()
     }
 }
 

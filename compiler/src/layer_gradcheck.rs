@@ -450,6 +450,13 @@ fn shared_layers_match_finite_differences() {
         let fed_back = table.apply(dense.apply(looked_up).argmax(1).one_hot(5));
         classify(m, dense.apply(fed_back.add(looked_up)))
     });
+    check_model("embedding table by ids computed on the device (argmax)", |m| {
+        let ids = m.tokens("ids", [3, 2], 5);
+        let (table, dense) = (m.embedding(5, Embedding::new(4).padding_idx(2)), m.dense(4, 5));
+        let looked_up = table.lookup(ids).select(1, 0);
+        let fed_back = table.lookup_tensor(dense.apply(looked_up).argmax(1));
+        classify(m, dense.apply(fed_back.add(looked_up)))
+    });
 }
 
 /// nn.LSTM's parameter names and shapes, and its gates in PyTorch's order: with all weights

@@ -1,7 +1,7 @@
 //! Row gathers and their adjoint: an embedding looks up the rows of its table at a batch's
 //! ids, and its weight gradient sums the incoming rows back into the table at those ids.
-//! Rows are `width` vectors long; ids are `u32` in `0..vocab` (the trainer checks them on
-//! upload). Both run over contiguous chunks of their work per unit, as generated kernels do.
+//! Rows are `width` vectors long; ids are in `0..vocab`, as `u32` (token ids, which the
+//! trainer checks on upload) or as floats computed on the device (an `argmax`). Both run over contiguous chunks of their work per unit, as generated kernels do.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
@@ -9,7 +9,7 @@
 use cubecl::prelude::*;
 
 /// The shape of a gather or scatter: `rows` ids, each naming a row of `width` vectors in a
-/// table of `vocab` rows; the id `padding` names none (`vocab` or above where no id pads).
+/// table of `vocab` rows; the id `padding` names none (`vocab` where no id pads).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Rows {
     pub rows: usize,
@@ -18,15 +18,15 @@ pub struct Rows {
     pub padding: usize,
 }
 
-/// `out[r] = table[ids[r]]` for every row `r` (zeros where `ids[r]` is the padding id), one
-/// vector of a row per index.
+/// `out[r] = table[ids[r]]` for every row `r` (zeros where `ids[r]` names no row, see
+/// [`row_of`]), one vector of a row per index.
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two; a
 // cube loop runs over a range, not an iterator.
 #[allow(clippy::manual_div_ceil, clippy::needless_range_loop)]
 #[cube(launch_unchecked)]
-pub fn gather_rows<F: Float, N: Size>(
+pub fn gather_rows<F: Float, I: Numeric, N: Size>(
     table: &[Vector<F, N>],
-    ids: &[u32],
+    ids: &[I],
     out: &mut [Vector<F, N>],
     #[comptime] shape: Rows,
 ) {
@@ -38,27 +38,27 @@ pub fn gather_rows<F: Float, N: Size>(
         if i < work {
             let r = i / shape.width;
             let q = i % shape.width;
-            let id = usize::cast_from(ids[r]);
-            if id == shape.padding {
+            let row = row_of::<I>(ids[r], shape);
+            if row == shape.vocab {
                 out[i] = Vector::new(F::new(0.0));
             } else {
-                out[i] = table[id * shape.width + q];
+                out[i] = table[row * shape.width + q];
             }
         }
     }
 }
 
-/// `out[v] = Σ rows[r] over the r with ids[r] = v`, for every table row `v` but the padding
-/// one, which stays zero. Each unit owns
+/// `out[v] = Σ rows[r] over the r with ids[r] = v`, for every table row `v` (the padding row,
+/// which no id names, stays zero; see [`row_of`]). Each unit owns
 /// a contiguous range of table rows: it zeroes them, then scans every id once and adds the
 /// rows whose id falls in its range. So no two units write one row, the sum's order is fixed
 /// (no atomics: the same result every run), and a launch reads `units * rows` ids, not the
 /// `vocab * rows * width` multiply-adds of a one-hot product.
 #[allow(clippy::manual_div_ceil, clippy::needless_range_loop)]
 #[cube(launch_unchecked)]
-pub fn scatter_add_rows<F: Float, N: Size>(
+pub fn scatter_add_rows<F: Float, I: Numeric, N: Size>(
     rows: &[Vector<F, N>],
-    ids: &[u32],
+    ids: &[I],
     out: &mut [Vector<F, N>],
     #[comptime] shape: Rows,
 ) {
@@ -74,12 +74,26 @@ pub fn scatter_add_rows<F: Float, N: Size>(
             out[i] = Vector::new(F::new(0.0));
         }
         for r in 0..shape.rows {
-            let v = usize::cast_from(ids[r]);
-            if v >= start && v < end && v != shape.padding {
+            let v = row_of::<I>(ids[r], shape);
+            if v >= start && v < end {
                 for q in 0..shape.width {
                     out[v * shape.width + q] += rows[r * shape.width + q];
                 }
             }
         }
     }
+}
+
+/// The table row `id` names, or `vocab` for none: the padding id, and ids outside
+/// `0..vocab` (computed ids are not checked on the host, so a stray one reads nothing rather
+/// than out of bounds).
+#[cube]
+fn row_of<I: Numeric>(id: I, #[comptime] shape: Rows) -> usize {
+    let vocab = I::from_int(comptime!(shape.vocab as i64));
+    // Cast only an id in range: a negative float's cast to `usize` is undefined.
+    let mut row = usize::cast_from(select(id >= I::from_int(0) && id < vocab, id, vocab));
+    if row == shape.padding {
+        row = shape.vocab;
+    }
+    row
 }

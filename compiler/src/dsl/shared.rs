@@ -13,7 +13,8 @@ pub struct Dense<'m> {
     weights: Option<LinearWeights>,
 }
 
-/// An `nn.Embedding` made by [`Model::embedding`]: looked up by ids or by one-hot rows.
+/// An `nn.Embedding` made by [`Model::embedding`]: looked up by token ids, by ids computed on
+/// the device, or by one-hot rows.
 #[derive(Clone, Copy)]
 pub struct EmbeddingTable<'m> {
     model: &'m Model,
@@ -68,6 +69,16 @@ impl<'m> EmbeddingTable<'m> {
             }
             Ok(w.lookup(&mut s.graph, ids))
         })
+    }
+
+    /// The rows at ids held in a tensor `[..]` (`[.., dim]`): ids computed on the device, as a
+    /// greedy decoder feeds back the [`Tensor::argmax`] of its prediction. A gather, as
+    /// [`EmbeddingTable::lookup`] is; the ids must be whole numbers in `0..vocab`, as an
+    /// argmax over the vocabulary's logits gives (nothing checks them at run time).
+    #[track_caller]
+    pub fn lookup_tensor(&self, ids: Tensor<'m>) -> Tensor<'m> {
+        let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
+        ids.functional("embedding", Location::caller(), |s, ids| Ok(w.lookup(&mut s.graph, ids)))
     }
 
     /// One-hot rows `[.., vocab]` (e.g. [`Tensor::one_hot`] of a prediction) times the table.

@@ -111,19 +111,21 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
             // Unspecialised graphs evaluate as in training.
             Op::Mode { train, .. } => values[*train].clone(),
             Op::Gather(table, ids, padding) => {
-                let dim = g.shape(*table).0[1];
+                let [vocab, dim] = g.shape(*table).0[..] else { unreachable!("tables are [vocab, dim]") };
                 let zeros = vec![0.0; dim];
-                let row = |id: f64| match Some(id as usize) == *padding {
-                    true => &zeros[..],
-                    false => &values[*table][id as usize * dim..][..dim],
+                let row = |id: f64| match row_of(id, vocab, *padding) {
+                    Some(row) => &values[*table][row * dim..][..dim],
+                    None => &zeros[..],
                 };
                 values[*ids].iter().flat_map(|&id| row(id).iter().copied()).collect()
             }
             Op::ScatterAdd(rows, ids, padding) => {
-                let dim = shape.0[1];
+                let [vocab, dim] = shape.0[..] else { unreachable!("tables are [vocab, dim]") };
                 let mut out = vec![0.0; shape.numel()];
-                for (r, &id) in values[*ids].iter().enumerate().filter(|(_, &id)| Some(id as usize) != *padding) {
-                    for (o, x) in out[id as usize * dim..][..dim].iter_mut().zip(&values[*rows][r * dim..][..dim]) {
+                let named =
+                    values[*ids].iter().enumerate().filter_map(|(r, &id)| Some((r, row_of(id, vocab, *padding)?)));
+                for (r, row) in named {
+                    for (o, x) in out[row * dim..][..dim].iter_mut().zip(&values[*rows][r * dim..][..dim]) {
                         *o += x;
                     }
                 }
@@ -314,4 +316,11 @@ fn conv_weight_grad(x_shape: &Shape, x: &[f64], grad_shape: &Shape, grad: &[f64]
         }
     }
     out
+}
+
+/// The table row id `id` names: none for the padding id or an id outside `0..vocab`, as the
+/// library's gather kernels read it.
+fn row_of(id: f64, vocab: usize, padding: Option<usize>) -> Option<usize> {
+    let row = id as usize;
+    (id >= 0.0 && row < vocab && Some(row) != padding).then_some(row)
 }

@@ -83,21 +83,14 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             let classes = shape.0.last().copied().unwrap_or(0);
             Shape([&of(*a).0[..], &[classes]].concat())
         }
-        Op::Gather(_, ids, Some(padding)) | Op::ScatterAdd(_, ids, Some(padding))
-            if vocabulary(g, *ids)? <= *padding =>
-        {
-            return Err(format!("pads with id {padding}, which is not below {}", vocabulary(g, *ids)?));
-        }
-        Op::Gather(table, ids, _) => {
-            let vocab = vocabulary(g, *ids)?;
+        Op::Gather(table, ids, padding) => {
             let [rows, dim] = of(*table).0[..] else { return Err(format!("gathers rows of {}", of(*table))) };
-            if rows != vocab {
-                return Err(format!("gathers rows of {} at ids below {vocab}", of(*table)));
-            }
+            ids_of_rows(g, *ids, rows, *padding)?;
             Shape([&of(*ids).0[..], &[dim]].concat())
         }
-        Op::ScatterAdd(rows, ids, _) => {
-            let vocab = vocabulary(g, *ids)?;
+        Op::ScatterAdd(rows, ids, padding) => {
+            let vocab = shape.0.first().copied().unwrap_or(0);
+            ids_of_rows(g, *ids, vocab, *padding)?;
             let dim = of(*rows).0.last().copied().unwrap_or(0);
             if of(*rows).0[..] != [&of(*ids).0[..], &[dim]].concat()[..] {
                 return Err(format!("scatters rows {} at ids {}", of(*rows), of(*ids)));
@@ -152,11 +145,18 @@ fn broadcast(shapes: &[&Shape]) -> Result<Shape, String> {
     })
 }
 
-/// The number of distinct ids of `ids`, which gathers and scatters read: labels.
-fn vocabulary(g: &Graph, ids: ValueId) -> Result<usize, String> {
-    match g.nodes[ids].op {
-        Op::Labels { classes, .. } => Ok(classes),
-        _ => Err(format!("reads ids from %{ids}, which is not labels or tokens")),
+/// Checks that `ids` can name the rows of a table of `rows`: labels or tokens of that
+/// vocabulary, or ids computed on the device (an `argmax`, in range by construction); and
+/// that a padding id is one of them.
+fn ids_of_rows(g: &Graph, ids: ValueId, rows: usize, padding: Option<usize>) -> Result<(), String> {
+    if let Op::Labels { classes, .. } = g.nodes[ids].op {
+        if classes != rows {
+            return Err(format!("reads a table of {rows} rows at ids below {classes}"));
+        }
+    }
+    match padding {
+        Some(id) if id >= rows => Err(format!("pads with id {id}, which is not below {rows}")),
+        _ => Ok(()),
     }
 }
 

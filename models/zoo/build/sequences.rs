@@ -45,17 +45,19 @@ pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
     let table = model.embedding(DIGIT_VOCAB, 16);
     let cell = model.lstm_cell(16 + 32, 32);
     let readout = model.dense(64, DIGIT_VOCAB);
-    // One decoder step: the previous token (one-hot) and the previous context in, logits out.
+    // One decoder step: the previous token's embedding and the previous context in, logits out.
     let step = |token, context, state| {
-        let input = Tensor::concat(&[table.apply(token), context], 1);
+        let input = Tensor::concat(&[token, context], 1);
         let state = cell.step(input, state);
         let context = state.h.reshape([BATCH, 1, 32]).attention(encoded, encoded, None).reshape([BATCH, 32]);
         let logits = readout.apply(Tensor::concat(&[state.h, context], 1));
         (logits, context, state)
     };
-    let bos = model.full([BATCH], BOS).one_hot(DIGIT_VOCAB);
+    let bos = table.lookup_tensor(model.full([BATCH], BOS));
     let start_context = encoded.mean(&[1]);
 
+    // Teacher forcing feeds the shifted targets (one-hot rows of the labels times the table);
+    // greedy decoding gathers the rows of its own argmax.
     let shifted = target.one_hot();
     let (mut token, mut context, mut state) = (bos, start_context, None);
     let mut forced = vec![];
@@ -63,7 +65,7 @@ pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
         let (logits, next_context, next_state) = step(token, context, state);
         forced.push(logits);
         (context, state) = (next_context, Some(next_state));
-        token = shifted.select(1, t);
+        token = table.apply(shifted.select(1, t));
     }
     let (mut token, mut context, mut state) = (bos, start_context, None);
     let mut decoded = vec![];
@@ -71,7 +73,7 @@ pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
         let (logits, next_context, next_state) = step(token, context, state);
         let id = logits.argmax(1);
         decoded.push(id);
-        (token, context, state) = (id.one_hot(DIGIT_VOCAB), next_context, Some(next_state));
+        (token, context, state) = (table.lookup_tensor(id), next_context, Some(next_state));
     }
     let loss = Tensor::stack(&forced, 1).cross_entropy(target);
     let program = model.compile(loss, Tensor::stack(&decoded, 1), Adam::new(1e-2))?;

@@ -299,6 +299,22 @@ impl Op {
         matches!(self, Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_))
     }
 
+    /// Whether the op always gets a kernel of its own: products, convolutions, reductions,
+    /// windows and gathers, which no consumer can compute at its own element.
+    pub fn has_own_kernel(&self) -> bool {
+        matches!(
+            self,
+            Op::MatMul(..)
+                | Op::DirectConv(..)
+                | Op::ConvWeightGrad(..)
+                | Op::Reduce(..)
+                | Op::Unfold(..)
+                | Op::Fold(..)
+                | Op::Gather(..)
+                | Op::ScatterAdd(..)
+        )
+    }
+
     /// Whether each output element depends only on the operand elements at the same position.
     pub fn is_pointwise(&self) -> bool {
         matches!(self, Op::Unary(..) | Op::Binary(..) | Op::Select { .. } | Op::OneHot(_) | Op::Const(_) | Op::Iota(_))

@@ -95,22 +95,14 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
         uses[r] += 1;
     }
     let mut consumers: Vec<Vec<ValueId>> = vec![vec![]; g.nodes.len()];
-    // Values some consumer reads from memory (a constant then gets a buffer).
+    // Values some consumer reads from memory (a constant then gets a buffer): every op with a
+    // kernel of its own but a reduction, which computes what it reduces.
     let mut read_from_memory = vec![false; g.nodes.len()];
     for (v, node) in g.nodes.iter().enumerate() {
         if live[v] {
             for a in node.op.operands() {
                 consumers[a].push(v);
-                read_from_memory[a] |= matches!(
-                    node.op,
-                    Op::MatMul(..)
-                        | Op::DirectConv(..)
-                        | Op::ConvWeightGrad(..)
-                        | Op::Unfold(..)
-                        | Op::Fold(..)
-                        | Op::Gather(..)
-                        | Op::ScatterAdd(..)
-                );
+                read_from_memory[a] |= node.op.has_own_kernel() && !matches!(node.op, Op::Reduce(..));
             }
         }
     }
@@ -164,14 +156,7 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                     _ => panic!("internal: view %{v} of %{a}, which has no buffer"),
                 }
             }
-            Op::MatMul(..)
-            | Op::DirectConv(..)
-            | Op::ConvWeightGrad(..)
-            | Op::Reduce(..)
-            | Op::Unfold(..)
-            | Op::Fold(..)
-            | Op::Gather(..)
-            | Op::ScatterAdd(..) => Role::Kernel,
+            op if op.has_own_kernel() => Role::Kernel,
             op => {
                 // A pointwise value is computed inside each consumer's kernel when every
                 // consumer is a reduction or fold of it, or pointwise over its shape. With several

@@ -35,7 +35,7 @@ with gzip.open(root / "data/mnist10k-labels-idx1-ubyte.gz") as f:
     labels = np.frombuffer(f.read(), np.uint8, offset=8)[:64].astype(np.int64)
 x = torch.from_numpy(images.copy()).reshape(64, 1, 28, 28)
 y = torch.from_numpy(labels.copy())
-# The ids and labels of benches/examples/step_time.rs's embedding bag: small ids are frequent.
+# The ids and labels of kiln_benches::embedding_bag_batch: small ids are frequent.
 ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 5000 // (1 + i % 7) for i in range(64 * 16)]).reshape(64, 16)
 bag_labels = torch.arange(64) % 2
 

@@ -68,10 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(steps, || trainer.train_step(&source, &target))?
         }
         "embedding" | "embedding-one-hot" => {
-            // Zipf-like ids: small ids are frequent, as words are.
-            let ids: Vec<u32> =
-                (0..64 * 16u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 5000 / (1 + i % 7)) as u32).collect();
-            let labels: Vec<u32> = (0..64).map(|i| i % 2).collect();
+            let (ids, labels) = kiln_benches::embedding_bag_batch();
             if model == "embedding" {
                 let mut trainer = kiln_benches::EmbeddingBag::new(&device, 0);
                 time(steps, || trainer.train_step(&ids, &labels))?

@@ -20,6 +20,14 @@ pub fn mnist_batch(batch: usize) -> (Vec<f32>, Vec<u32>) {
     data.gather(&(0..batch).collect::<Vec<_>>())
 }
 
+/// The batch the bag of embeddings (`EmbeddingBag`, `EmbeddingBagOneHot`) trains on: 64
+/// sentences of 16 ids of 5,000, small ids frequent as words are, and alternating labels.
+/// `benches/compare_pytorch.py` makes the same ids for PyTorch.
+pub fn embedding_bag_batch() -> (Vec<u32>, Vec<u32>) {
+    let ids = (0..64 * 16u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 5000 / (1 + i % 7)) as u32).collect();
+    (ids, (0..64).map(|i| i % 2).collect())
+}
+
 /// An arena on `device` holding a product's operands in slots 0 and 1, `a_len` values in
 /// [0, 1) and `b_len` in [-1, 1) (fixed, so runs compare), and `out_len` zeros for its output
 /// in slot 2; with the operands, for a reference on the host.

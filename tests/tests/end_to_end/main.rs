@@ -1039,9 +1039,7 @@ fn direct_convolution_matches_an_f64_reference() {
 fn gathered_embedding_trains_as_the_one_hot_product() {
     use kiln_benches::{EmbeddingBag, EmbeddingBagOneHot};
     let device = cpu();
-    let ids: Vec<u32> =
-        (0..64 * 16u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 5000 / (1 + i % 7)) as u32).collect();
-    let labels: Vec<u32> = (0..64).map(|i| i % 2).collect();
+    let (ids, labels) = kiln_benches::embedding_bag_batch();
     let (mut gathered, mut one_hot) = (EmbeddingBag::new(&device, 3), EmbeddingBagOneHot::new(&device, 3));
     for step in 0..3 {
         let (a, b) = (gathered.train_step(&ids, &labels).unwrap(), one_hot.train_step(&labels, &ids).unwrap());

@@ -1,7 +1,8 @@
 //! Row gathers and their adjoint: an embedding looks up the rows of its table at a batch's
 //! ids, and its weight gradient sums the incoming rows back into the table at those ids.
 //! Rows are `width` vectors long; ids are in `0..vocab`, as `u32` (token ids, which the
-//! trainer checks on upload) or as floats computed on the device (an `argmax`). Both run over contiguous chunks of their work per unit, as generated kernels do.
+//! trainer checks on upload) or as floats computed on the device (an `argmax`). Both run over
+//! contiguous chunks of their work per unit, as generated kernels do.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]

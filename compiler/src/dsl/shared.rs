@@ -73,8 +73,8 @@ impl<'m> EmbeddingTable<'m> {
 
     /// The rows at ids held in a tensor `[..]` (`[.., dim]`): ids computed on the device, as a
     /// greedy decoder feeds back the [`Tensor::argmax`] of its prediction. A gather, as
-    /// [`EmbeddingTable::lookup`] is; the ids must be whole numbers in `0..vocab`, as an
-    /// argmax over the vocabulary's logits gives (nothing checks them at run time).
+    /// [`EmbeddingTable::lookup`] is. The ids are whole numbers in `0..vocab` where they come
+    /// from an argmax over the vocabulary's logits; any other id looks up zeros.
     #[track_caller]
     pub fn lookup_tensor(&self, ids: Tensor<'m>) -> Tensor<'m> {
         let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };

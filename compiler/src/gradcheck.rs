@@ -10,7 +10,7 @@ use crate::grad::gradients;
 use crate::grad::{hvp, jvp};
 use crate::ir::eval::evaluate;
 use crate::ir::Shape;
-use crate::ir::{BinaryOp, Graph, Init, ReduceOp, UnaryOp, ValueId, Window};
+use crate::ir::{BinaryOp, Carry, Graph, Init, Loop, ReduceOp, UnaryOp, ValueId, Window};
 use crate::test_rng::SplitMix64;
 use std::collections::HashMap;
 
@@ -413,4 +413,67 @@ fn one_hot_has_no_gradient_and_places_ones() {
     let y = g.mul(onehot, p);
     let loss = g.sum(y, &[0, 1]);
     assert_eq!(gradients(&mut g, loss, &[labels])[0], None);
+}
+
+/// A loop of 4 steps carrying `h' = tanh(x_t + h W)` and a running sum `a' = a + h'`, each step
+/// also giving `h' * x_t`; the result adds its three outputs (the two carries after each step
+/// and the stacked products), so every output carries a cotangent.
+fn recurrent_loop(c: &mut Case, reverse: bool) -> ValueId {
+    let shape = |dims: &[usize]| Shape(dims.to_vec());
+    let h0 = c.param(&[2, 3], -1.0, 1.0);
+    let xs = c.param(&[4, 2, 3], -1.0, 1.0);
+    let w = c.param(&[3, 3], -0.8, 0.8);
+    let mut body = Graph::default();
+    let (h, a, x, wi) = (
+        body.input("h", shape(&[2, 3])),
+        body.input("a", shape(&[2, 3])),
+        body.input("x", shape(&[2, 3])),
+        body.input("w", shape(&[3, 3])),
+    );
+    let hw = body.matmul(h, wi);
+    let pre = body.add(x, hw);
+    let next = body.unary(UnaryOp::Tanh, pre);
+    let sum = body.add(a, next);
+    let y = body.mul(next, x);
+    let zeros = c.g.constant(0.0, shape(&[2, 3]));
+    let outputs = c.g.scan(Loop {
+        steps: 4,
+        reverse,
+        body,
+        carries: vec![Carry { init: h0, input: h, next }, Carry { init: zeros, input: a, next: sum }],
+        slices: vec![(xs, x)],
+        invariants: vec![(w, wi)],
+        ys: vec![y],
+    });
+    let both = c.g.add(outputs[0], outputs[1]);
+    c.g.add(both, outputs[2])
+}
+
+#[test]
+fn loops_match_finite_differences() {
+    for reverse in [false, true] {
+        let mut c = Case::new();
+        let y = recurrent_loop(&mut c, reverse);
+        println!("loop, reverse {reverse}: {}", c.check(y));
+    }
+}
+
+#[test]
+fn an_unrolled_loop_computes_the_same_values_and_gradients() {
+    for reverse in [false, true] {
+        let mut c = Case::new();
+        let y = recurrent_loop(&mut c, reverse);
+        let rank = c.g.shape(y).rank();
+        let loss = c.g.sum(y, &(0..rank).collect::<Vec<_>>());
+        let grads: Vec<ValueId> = gradients(&mut c.g, loss, &c.params).into_iter().map(Option::unwrap).collect();
+        let (unrolled, map) = crate::ir::unroll(&c.g);
+        assert!(!unrolled.nodes.iter().any(|n| matches!(n.op, crate::ir::Op::Loop(_))));
+        let feeds: HashMap<ValueId, Vec<f64>> = c.feeds.iter().map(|(&v, data)| (map[v], data.clone())).collect();
+        let (looped, straight) = (evaluate(&c.g, &c.feeds), evaluate(&unrolled, &feeds));
+        for v in [&[y, loss][..], &grads].concat() {
+            for (a, b) in looped[v].iter().zip(&straight[map[v]]) {
+                assert!((a - b).abs() < 1e-12, "%{v}: {a} looped, {b} unrolled");
+            }
+        }
+    }
 }

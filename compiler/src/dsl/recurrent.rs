@@ -4,7 +4,6 @@
 //! Variable lengths are padded to that length and masked (see docs/architecture.md).
 
 use super::norm::sigmoid;
-use super::tensor_ops::{concat, narrow};
 use super::{Model, State, Tensor};
 use crate::ir::Shape;
 use crate::ir::{Graph, Init, UnaryOp, ValueId};
@@ -143,7 +142,7 @@ impl Weights {
         match self.kind {
             Kind::Lstm => {
                 let n = self.hidden;
-                let mut gate = |k: usize| narrow(g, pre, 1, k * n, n);
+                let mut gate = |k: usize| g.narrow(pre, 1, k * n, n);
                 let (i, f, c, o) = (gate(0), gate(1), gate(2), gate(3));
                 let (i, f, o) = (sigmoid(g, i), sigmoid(g, f), sigmoid(g, o));
                 let c = g.unary(UnaryOp::Tanh, c);
@@ -174,7 +173,7 @@ impl Weights {
             }
             None => bias,
         };
-        let mut gate = |gates: ValueId, k: usize| narrow(g, gates, 1, k * n, n);
+        let mut gate = |gates: ValueId, k: usize| g.narrow(gates, 1, k * n, n);
         let (x_r, x_z, x_n) = (gate(input_gates, 0), gate(input_gates, 1), gate(input_gates, 2));
         let (h_r, h_z, h_n) = (gate(hidden_gates, 0), gate(hidden_gates, 1), gate(hidden_gates, 2));
         let (r, z) = (g.add(x_r, h_r), g.add(x_z, h_z));
@@ -325,7 +324,7 @@ impl<'m> Tensor<'m> {
                 let mut state = None;
                 let mut outputs = vec![];
                 for t in 0..len {
-                    let at_t = narrow(g, gates, 1, t, 1);
+                    let at_t = g.narrow(gates, 1, t, 1);
                     let at_t = g.reshape(at_t, Shape(vec![batch, kind.gates() * options.hidden]));
                     let (h, c) = w.step(g, at_t, state);
                     state = Some((h, c));
@@ -343,5 +342,5 @@ impl<'m> Tensor<'m> {
 fn stack_steps(g: &mut Graph, steps: &[ValueId]) -> ValueId {
     let [batch, hidden] = g.shape(steps[0]).0[..] else { unreachable!("steps are [batch, hidden]") };
     let rows: Vec<ValueId> = steps.iter().map(|&h| g.reshape(h, Shape(vec![batch, 1, hidden]))).collect();
-    concat(g, &rows, 1)
+    g.concat(&rows, 1)
 }

@@ -2,7 +2,7 @@
 
 use super::{Labels, Model, Tensor};
 use crate::ir::Shape;
-use crate::ir::{BinaryOp, ReduceOp, ValueId, Window};
+use crate::ir::{BinaryOp, ReduceOp, ValueId};
 use std::panic::Location;
 
 impl Model {
@@ -176,7 +176,7 @@ impl<'m> Tensor<'m> {
             if dim >= shape.rank() || len == 0 || start + len > shape.0[dim] {
                 return Err(format!("cannot take {start}..{} along dim {dim} of {shape}", start + len));
             }
-            Ok(narrow(&mut s.graph, x, dim, start, len))
+            Ok(s.graph.narrow(x, dim, start, len))
         })
     }
 
@@ -188,7 +188,7 @@ impl<'m> Tensor<'m> {
             if dim >= shape.rank() || index >= shape.0[dim] {
                 return Err(format!("cannot select index {index} along dim {dim} of {shape}"));
             }
-            let slice = narrow(&mut s.graph, x, dim, index, 1);
+            let slice = s.graph.narrow(x, dim, index, 1);
             let mut dims = shape.0;
             dims.remove(dim);
             Ok(s.graph.reshape(slice, Shape(dims)))
@@ -257,51 +257,8 @@ impl<'m> Tensor<'m> {
                 let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
                 return Err(format!("cannot join {} along dim {dim}", list.join(", ")));
             }
-            Ok(concat(&mut s.graph, &ids, dim))
+            Ok(s.graph.concat(&ids, dim))
         });
         Tensor { model: first.model, id }
     }
-}
-
-/// Elements `start..start + len` along `dim` of `x` (in range): the fold that is the adjoint
-/// of zero-padding `[outer, 1, len, inner]` to `[outer, 1, size, inner]`.
-pub(crate) fn narrow(g: &mut crate::ir::Graph, x: ValueId, dim: usize, start: usize, len: usize) -> ValueId {
-    let shape = g.shape(x).clone();
-    let size = shape.0[dim];
-    if start == 0 && len == size {
-        return x;
-    }
-    let outer: usize = shape.0[..dim].iter().product();
-    let inner: usize = shape.0[dim + 1..].iter().product();
-    let windows = g.reshape(x, Shape(vec![outer, size, inner, 1, 1, 1]));
-    let sliced =
-        g.fold(windows, Window::padding_only([[start, size - start - len], [0, 0]]), Shape(vec![outer, 1, len, inner]));
-    let mut dims = shape.0;
-    dims[dim] = len;
-    g.reshape(sliced, Shape(dims))
-}
-
-/// Values equal except along `dim` joined along it: each zero-padded to the full length (an
-/// unfold), then added; the gradient of each piece is the matching slice.
-pub(crate) fn concat(g: &mut crate::ir::Graph, ids: &[ValueId], dim: usize) -> ValueId {
-    let shapes: Vec<Shape> = ids.iter().map(|&v| g.shape(v).clone()).collect();
-    let total: usize = shapes.iter().map(|sh| sh.0[dim]).sum();
-    let outer: usize = shapes[0].0[..dim].iter().product();
-    let inner: usize = shapes[0].0[dim + 1..].iter().product();
-    let mut joined = None;
-    let mut before = 0;
-    for (&v, shape) in ids.iter().zip(&shapes) {
-        let len = shape.0[dim];
-        let image = g.reshape(v, Shape(vec![outer, 1, len, inner]));
-        let padded = g.unfold(image, Window::padding_only([[before, total - before - len], [0, 0]]), 0.0);
-        let mut dims = shape.0.clone();
-        dims[dim] = total;
-        let padded = g.reshape(padded, Shape(dims));
-        joined = Some(match joined {
-            Some(previous) => g.add(previous, padded),
-            None => padded,
-        });
-        before += len;
-    }
-    joined.expect("at least one value")
 }

@@ -7,7 +7,7 @@
 //! rule in [`super::reverse`]. So `vᵀ(J u) = (Jᵀ v)ᵀ u` holds exactly.
 
 use super::reverse::gradients;
-use super::rules;
+use super::{loops, rules};
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, ValueId};
 
 /// Appends to `g` the directional derivative of each of `outputs` along `tangents`, pairs of
@@ -96,6 +96,14 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         Op::ScatterAdd(rows, ids, padding) => Some(g.scatter_add(t(rows)?, ids, shape.0[0], padding)),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")
+        }
+        // The tangent of a loop is the loop of the step and its tangents; its outputs' are
+        // read from that loop.
+        Op::Loop(_) => Some(loops::forward(g, y, tangent)),
+        Op::LoopOutput(l, k) => {
+            let Op::Loop(looped) = &g.nodes[l].op else { unreachable!("loop outputs read loops") };
+            let k = loops::tangent_output(looped, k);
+            Some(g.loop_output(t(l)?, k))
         }
         Op::Mode { train, eval } => {
             let mut side = |v: ValueId| t(v).unwrap_or_else(|| g.zeros_like(v));

@@ -7,8 +7,9 @@
 //! op to the tangent, reverse mode its adjoint, in the two modes' files.
 
 mod forward;
+mod loops;
 mod reverse;
 mod rules;
 
 pub use forward::{hvp, jvp};
-pub use reverse::gradients;
+pub use reverse::{gradients, vjp};

@@ -3,25 +3,53 @@
 //! Each primitive op has one rule below (the pointwise ops' local derivatives are in
 //! [`super::rules`]); layers never need their own.
 
-use super::rules;
+use super::{loops, rules};
 use crate::ir::Shape;
 use crate::ir::{BinaryOp, Graph, Op, ReduceOp, ValueId};
 
 /// Appends to `g` the gradient of `sum(loss)` with respect to each value in `wrt`.
 /// Returns `None` for a value the loss does not depend on.
 pub fn gradients(g: &mut Graph, loss: ValueId, wrt: &[ValueId]) -> Vec<Option<ValueId>> {
-    let needs_grad = needs_grad(g, wrt);
-    let mut adjoint: Vec<Option<ValueId>> = vec![None; g.nodes.len()];
     g.set_origin("grad");
     let seed = g.constant(1.0, g.shape(loss).clone());
-    adjoint[loss] = Some(seed);
+    vjp(g, &[(loss, seed)], wrt)
+}
 
-    for v in (0..=loss).rev() {
-        let Some(gy) = adjoint[v] else { continue };
+/// Appends to `g` the vector-Jacobian product of `seeds`, pairs of (value, its cotangent):
+/// the gradient of `sum(value * cotangent)` over the pairs with respect to each of `wrt`.
+/// Returns `None` for a value no seeded value depends on.
+pub fn vjp(g: &mut Graph, seeds: &[(ValueId, ValueId)], wrt: &[ValueId]) -> Vec<Option<ValueId>> {
+    let needs_grad = needs_grad(g, wrt);
+    let end = seeds.iter().map(|&(v, _)| v + 1).max().unwrap_or(0);
+    let mut adjoint: Vec<Option<ValueId>> = vec![None; g.nodes.len()];
+    g.set_origin("grad");
+    for &(v, cotangent) in seeds {
+        adjoint[v] = Some(match adjoint[v] {
+            Some(previous) => g.add(previous, cotangent),
+            None => cotangent,
+        });
+    }
+
+    for v in (0..end).rev() {
         if !needs_grad[v] {
             continue;
         }
-        for (operand, contribution) in backward(g, v, gy) {
+        let contributions = match &g.nodes[v].op {
+            Op::Loop(_) => {
+                let outputs = loops::outputs_of(g, v, end);
+                let cotangents: Vec<Option<ValueId>> = outputs.iter().map(|o| o.and_then(|o| adjoint[o])).collect();
+                if cotangents.iter().all(Option::is_none) {
+                    continue;
+                }
+                let needs: Vec<bool> = g.nodes[v].op.operands().iter().map(|&a| needs_grad[a]).collect();
+                loops::reverse(g, v, &cotangents, &needs)
+            }
+            _ => match adjoint[v] {
+                Some(gy) => backward(g, v, gy),
+                None => continue,
+            },
+        };
+        for (operand, contribution) in contributions {
             if !needs_grad[operand] {
                 continue;
             }
@@ -124,6 +152,9 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             vec![(table, g.scatter_add(gy, ids, vocab, padding))]
         }
         Op::ScatterAdd(rows, ids, padding) => vec![(rows, g.gather(gy, ids, padding))],
+        // The loop's rule (see `vjp`) takes the adjoints of all its outputs at once.
+        Op::LoopOutput(..) => vec![],
+        Op::Loop(_) => unreachable!("internal: loops are differentiated in `vjp`"),
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => {
             unreachable!("internal: direct convolutions come after differentiation")
@@ -132,7 +163,7 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
 }
 
 /// Sums `grad` over the axes along which a value of `shape` was broadcast.
-fn unbroadcast(g: &mut Graph, grad: ValueId, shape: &Shape) -> ValueId {
+pub(super) fn unbroadcast(g: &mut Graph, grad: ValueId, shape: &Shape) -> ValueId {
     let axes: Vec<usize> = (0..shape.rank()).filter(|&d| shape.0[d] == 1 && g.shape(grad).0[d] != 1).collect();
     if axes.is_empty() {
         grad

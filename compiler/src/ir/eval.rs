@@ -2,7 +2,7 @@
 //! compare against. Nothing at run time uses it.
 
 use crate::ir::Shape;
-use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId, Window};
+use crate::ir::{BinaryOp, Graph, Loop, Op, ReduceOp, UnaryOp, ValueId, Window};
 use std::collections::HashMap;
 
 /// Evaluates every node of `g`; `feeds` holds the data of inputs, labels and parameters.
@@ -131,6 +131,12 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 }
                 out
             }
+            Op::Loop(l) => run_loop(l, &values),
+            Op::LoopOutput(l, k) => {
+                let Op::Loop(looped) = &g.nodes[*l].op else { unreachable!("loop outputs read loops") };
+                let start: usize = (0..*k).map(|j| looped.output_shape(j).numel()).sum();
+                values[*l][start..][..shape.numel()].to_vec()
+            }
             Op::OneHot(a) => {
                 let classes = *shape.0.last().expect("one_hot has a class axis");
                 let mut out = vec![0.0; shape.numel()];
@@ -140,10 +146,39 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 out
             }
         };
-        debug_assert_eq!(out.len(), shape.numel(), "node %{v}");
+        let loop_node = matches!(node.op, Op::Loop(_));
+        debug_assert!(loop_node || out.len() == shape.numel(), "node %{v}");
         values.push(out);
     }
     values
+}
+
+/// Runs loop `l` over the outer `values`: its outputs, each `[steps, ..]`, one after another.
+fn run_loop(l: &Loop, values: &[Vec<f64>]) -> Vec<f64> {
+    let outputs = l.outputs();
+    let sizes: Vec<usize> = outputs.iter().map(|&o| l.body.shape(o).numel()).collect();
+    let mut stacked: Vec<Vec<f64>> = sizes.iter().map(|&size| vec![0.0; size * l.steps]).collect();
+    let mut carried: Vec<Vec<f64>> = l.carries.iter().map(|c| values[c.init].clone()).collect();
+    for step in 0..l.steps {
+        let index = l.index(step);
+        let mut feeds: HashMap<ValueId, Vec<f64>> = HashMap::new();
+        for (c, value) in l.carries.iter().zip(&carried) {
+            feeds.insert(c.input, value.clone());
+        }
+        for &(outer, input) in &l.slices {
+            let size = l.body.shape(input).numel();
+            feeds.insert(input, values[outer][index * size..][..size].to_vec());
+        }
+        for &(outer, input) in &l.invariants {
+            feeds.insert(input, values[outer].clone());
+        }
+        let body = evaluate(&l.body, &feeds);
+        for ((out, &o), &size) in stacked.iter_mut().zip(&outputs).zip(&sizes) {
+            out[index * size..][..size].copy_from_slice(&body[o]);
+        }
+        carried = l.carries.iter().map(|c| body[c.next].clone()).collect();
+    }
+    stacked.concat()
 }
 
 /// The scalar semantics of each unary op (shared with the code generator's tests).

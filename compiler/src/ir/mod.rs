@@ -7,10 +7,12 @@ pub mod eval;
 mod parse;
 mod print;
 pub mod shape;
+mod unroll;
 mod verify;
 
 pub use parse::ParseError;
 pub use shape::Shape;
+pub use unroll::unroll;
 pub use verify::{verify, Violation};
 
 /// Index of a value (the output of one node) in a [`Graph`].
@@ -150,6 +152,78 @@ pub enum Init {
     },
 }
 
+/// A carried value of a [`Loop`]: its value before the first step, the body's input that
+/// holds it at each step, and the body's value that becomes it for the next step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Carry {
+    /// The outer value it starts from.
+    pub init: ValueId,
+    /// The body's input holding it during a step.
+    pub input: ValueId,
+    /// The body's value it holds after the step.
+    pub next: ValueId,
+}
+
+/// A loop: the body graph runs once per step, as `lax.scan` does. Each step reads the carries,
+/// its slice of each sliced value (index `i` of the leading axis at step `i`; `steps - 1 - i`
+/// in a reverse loop) and the invariants, and produces the next carries and its slice of each
+/// output. The body is compiled once, whatever the number of steps.
+///
+/// Its outputs, read through [`Op::LoopOutput`], are first each carry after every step
+/// `[steps, ..]` (at the slice index of the step that produced it), then each of `ys` stacked
+/// `[steps, ..]`.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Loop {
+    /// The trip count.
+    pub steps: usize,
+    /// Whether step `i` works on slice `steps - 1 - i` (backpropagation through time).
+    pub reverse: bool,
+    /// The step: a graph whose inputs are the carries', slices' and invariants' `input`s.
+    pub body: Graph,
+    /// The carried values.
+    pub carries: Vec<Carry>,
+    /// `(outer [steps, ..], body input [..])`: a value read one slice per step.
+    pub slices: Vec<(ValueId, ValueId)>,
+    /// `(outer, body input)`: a value every step reads whole.
+    pub invariants: Vec<(ValueId, ValueId)>,
+    /// Body values stacked into outputs `[steps, ..]`.
+    pub ys: Vec<ValueId>,
+}
+
+impl Loop {
+    /// The slice index step `step` works on.
+    pub fn index(&self, step: usize) -> usize {
+        if self.reverse {
+            self.steps - 1 - step
+        } else {
+            step
+        }
+    }
+
+    /// The body values stacked into the loop's outputs, in output order.
+    pub fn outputs(&self) -> Vec<ValueId> {
+        self.carries.iter().map(|c| c.next).chain(self.ys.iter().copied()).collect()
+    }
+
+    /// The outer values the loop reads: initial carries, sliced values, invariants.
+    pub fn operands(&self) -> Vec<ValueId> {
+        let carries = self.carries.iter().map(|c| c.init);
+        carries.chain(self.slices.iter().chain(&self.invariants).map(|&(outer, _)| outer)).collect()
+    }
+
+    /// The body inputs, in the order of [`Loop::operands`].
+    pub fn inputs(&self) -> Vec<ValueId> {
+        let carries = self.carries.iter().map(|c| c.input);
+        carries.chain(self.slices.iter().chain(&self.invariants).map(|&(_, input)| input)).collect()
+    }
+
+    /// The shape of output `k`: its body value's, behind a leading axis of `steps`.
+    pub fn output_shape(&self, k: usize) -> Shape {
+        let inner = self.body.shape(self.outputs()[k]);
+        Shape([&[self.steps][..], &inner.0[..]].concat())
+    }
+}
+
 /// One primitive operation.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Op {
@@ -225,6 +299,11 @@ pub enum Op {
     /// The weight gradient `[o, c * k * k]` of a [`Op::DirectConv`] without padding: images
     /// `[c, h, w, n]` (padded beforehand) and output gradient `[o, oh, ow, n]`, window `k`.
     ConvWeightGrad(ValueId, ValueId, usize),
+    /// A loop over steps of a body graph; its own value is empty (shape `[0]`): its outputs
+    /// are read through [`Op::LoopOutput`].
+    Loop(Box<Loop>),
+    /// Output `k` of a loop (see [`Loop`]).
+    LoopOutput(ValueId, usize),
     /// A value that differs between training and inference (dropout, batch statistics);
     /// [`Graph::specialise`] replaces it by one side before code generation.
     Mode {
@@ -248,7 +327,9 @@ impl Op {
             | Op::OneHot(a)
             | Op::Detach(a)
             | Op::Unfold(a, ..)
+            | Op::LoopOutput(a, _)
             | Op::Fold(a, _) => vec![*a],
+            Op::Loop(l) => l.operands(),
             Op::Binary(_, a, b)
             | Op::MatMul(a, b)
             | Op::DirectConv(a, b, _)
@@ -278,6 +359,12 @@ impl Op {
             Op::Detach(a) => Op::Detach(f(a)),
             Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
             Op::Fold(a, window) => Op::Fold(f(a), window),
+            Op::LoopOutput(l, k) => Op::LoopOutput(f(l), k),
+            Op::Loop(mut l) => {
+                l.carries.iter_mut().for_each(|c| c.init = f(c.init));
+                l.slices.iter_mut().chain(&mut l.invariants).for_each(|(outer, _)| *outer = f(*outer));
+                Op::Loop(l)
+            }
             Op::Mode { train, eval } => Op::Mode { train: f(train), eval: f(eval) },
             Op::Select { cond, then, otherwise } => {
                 Op::Select { cond: f(cond), then: f(then), otherwise: f(otherwise) }
@@ -596,6 +683,66 @@ impl Graph {
     pub fn scatter_add(&mut self, rows: ValueId, ids: ValueId, vocab: usize, padding: Option<usize>) -> ValueId {
         let dim = *self.shape(rows).0.last().expect("rows have a last axis");
         self.push(Op::ScatterAdd(rows, ids, padding), Shape(vec![vocab, dim]))
+    }
+
+    /// Elements `start..start + len` along `dim` of `x` (in range): the fold that is the adjoint
+    /// of zero-padding `[outer, 1, len, inner]` to `[outer, 1, size, inner]`.
+    pub fn narrow(&mut self, x: ValueId, dim: usize, start: usize, len: usize) -> ValueId {
+        let shape = self.shape(x).clone();
+        let size = shape.0[dim];
+        if start == 0 && len == size {
+            return x;
+        }
+        let outer: usize = shape.0[..dim].iter().product();
+        let inner: usize = shape.0[dim + 1..].iter().product();
+        let windows = self.reshape(x, Shape(vec![outer, size, inner, 1, 1, 1]));
+        let sliced = self.fold(
+            windows,
+            Window::padding_only([[start, size - start - len], [0, 0]]),
+            Shape(vec![outer, 1, len, inner]),
+        );
+        let mut dims = shape.0;
+        dims[dim] = len;
+        self.reshape(sliced, Shape(dims))
+    }
+
+    /// Values equal except along `dim` joined along it: each zero-padded to the full length (an
+    /// unfold), then added; the gradient of each piece is the matching slice.
+    pub fn concat(&mut self, ids: &[ValueId], dim: usize) -> ValueId {
+        let shapes: Vec<Shape> = ids.iter().map(|&v| self.shape(v).clone()).collect();
+        let total: usize = shapes.iter().map(|sh| sh.0[dim]).sum();
+        let outer: usize = shapes[0].0[..dim].iter().product();
+        let inner: usize = shapes[0].0[dim + 1..].iter().product();
+        let mut joined = None;
+        let mut before = 0;
+        for (&v, shape) in ids.iter().zip(&shapes) {
+            let len = shape.0[dim];
+            let image = self.reshape(v, Shape(vec![outer, 1, len, inner]));
+            let padded = self.unfold(image, Window::padding_only([[before, total - before - len], [0, 0]]), 0.0);
+            let mut dims = shape.0.clone();
+            dims[dim] = total;
+            let padded = self.reshape(padded, Shape(dims));
+            joined = Some(match joined {
+                Some(previous) => self.add(previous, padded),
+                None => padded,
+            });
+            before += len;
+        }
+        joined.expect("at least one value")
+    }
+
+    /// Appends `l` and a [`Op::LoopOutput`] for each of its outputs; returns those.
+    pub fn scan(&mut self, l: Loop) -> Vec<ValueId> {
+        let shapes: Vec<Shape> = (0..l.outputs().len()).map(|k| l.output_shape(k)).collect();
+        let node = self.push(Op::Loop(Box::new(l)), Shape(vec![0]));
+        shapes.into_iter().enumerate().map(|(k, shape)| self.push(Op::LoopOutput(node, k), shape)).collect()
+    }
+
+    /// Output `k` of loop `l`, read again.
+    pub fn loop_output(&mut self, l: ValueId, k: usize) -> ValueId {
+        let Op::Loop(looped) = &self.nodes[l].op else { panic!("internal: %{l} is not a loop") };
+        let shape = looped.output_shape(k);
+        self.push(Op::LoopOutput(l, k), shape)
     }
 
     /// The same value with its gradient stopped.

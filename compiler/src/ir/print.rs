@@ -35,6 +35,23 @@ impl Graph {
             Op::ConvWeightGrad(a, b, k) => format!("conv_weight_grad {} k={k}", args(&[*a, *b])),
             Op::Mode { train, eval } => format!("mode train=%{train} eval=%{eval}"),
             Op::Select { cond, then, otherwise } => format!("select {}", args(&[*cond, *then, *otherwise])),
+            Op::Loop(l) => {
+                let bound = |pairs: &[(ValueId, ValueId)]| {
+                    pairs.iter().map(|(outer, input)| format!("%{outer} as %{input}")).collect::<Vec<_>>().join(", ")
+                };
+                let carries: Vec<String> =
+                    l.carries.iter().map(|c| format!("%{} as %{} -> %{}", c.init, c.input, c.next)).collect();
+                format!(
+                    "loop steps={}{} carries=[{}] slices=[{}] invariants=[{}] ys=[{}]",
+                    l.steps,
+                    if l.reverse { " reverse" } else { "" },
+                    carries.join(", "),
+                    bound(&l.slices),
+                    bound(&l.invariants),
+                    args(&l.ys)
+                )
+            }
+            Op::LoopOutput(l, k) => format!("loop_output %{l}, {k}"),
         };
         format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
     }
@@ -61,11 +78,21 @@ fn window(w: &Window) -> String {
     format!("kernel={:?} stride={:?} dilation={:?} padding={:?}", w.kernel, w.stride, w.dilation, w.padding)
 }
 
-impl fmt::Display for Graph {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for v in 0..self.nodes.len() {
-            writeln!(f, "{}", self.describe(v))?;
+impl Graph {
+    /// Writes every node, each loop followed by its body indented two more spaces.
+    fn write_indented(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
+        for (v, node) in self.nodes.iter().enumerate() {
+            writeln!(f, "{:indent$}{}", "", self.describe(v))?;
+            if let Op::Loop(l) = &node.op {
+                l.body.write_indented(f, indent + 2)?;
+            }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_indented(f, 0)
     }
 }

@@ -3,7 +3,7 @@
 //! builds an inconsistent graph is caught where it did, naming the node and the layer it came
 //! from, instead of failing later in another pass or in the emitted code.
 
-use super::{DirectWindow, Graph, Op, ValueId, Window};
+use super::{DirectWindow, Graph, Loop, Op, ValueId, Window};
 use crate::ir::Shape;
 
 /// A node that breaks the IR's rules.
@@ -124,6 +124,14 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             }
             Shape(vec![o, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k, n])
         }
+        Op::Loop(l) => {
+            verify_loop(g, l)?;
+            Shape(vec![0])
+        }
+        Op::LoopOutput(l, k) => match &g.nodes[*l].op {
+            Op::Loop(looped) if *k < looped.outputs().len() => looped.output_shape(*k),
+            _ => return Err(format!("%{l} has no output {k}")),
+        },
         Op::ConvWeightGrad(x, grad, k) => {
             let ([c, h, w, n], [o, oh, ow, n2]) = (image(of(*x))?, image(of(*grad))?);
             if n != n2 || h + 1 != oh + k || w + 1 != ow + k {
@@ -132,6 +140,46 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             Shape(vec![o, c * k * k])
         }
     }))
+}
+
+/// Checks a loop: its body verifies; its inputs are the body's inputs, each once; each carry
+/// keeps its shape; each sliced value is a slice's shape behind a leading axis of `steps`.
+fn verify_loop(g: &Graph, l: &Loop) -> Result<(), String> {
+    let body = &l.body;
+    verify(body).map_err(|v| format!("its body's {}", v.message))?;
+    if l.steps == 0 {
+        return Err("it runs no step".into());
+    }
+    let inputs = l.inputs();
+    let declared: Vec<ValueId> =
+        (0..body.nodes.len()).filter(|&v| matches!(body.nodes[v].op, Op::Input { .. })).collect();
+    let mut sorted = inputs.clone();
+    sorted.sort_unstable();
+    if sorted != declared {
+        return Err(format!("its body's inputs are {declared:?}, but it binds {inputs:?}"));
+    }
+    let outputs = l.outputs();
+    if let Some(&o) = outputs.iter().find(|&&o| o >= body.nodes.len()) {
+        return Err(format!("its body has no value %{o}"));
+    }
+    for c in &l.carries {
+        let shapes = [g.shape(c.init), body.shape(c.input), body.shape(c.next)];
+        if shapes[0] != shapes[1] || shapes[1] != shapes[2] {
+            return Err(format!("carries %{} from {} to {} through {}", c.init, shapes[0], shapes[1], shapes[2]));
+        }
+    }
+    for &(outer, input) in &l.slices {
+        let expected = Shape([&[l.steps][..], &body.shape(input).0[..]].concat());
+        if *g.shape(outer) != expected {
+            return Err(format!("slices %{outer} of {} into {}", g.shape(outer), body.shape(input)));
+        }
+    }
+    for &(outer, input) in &l.invariants {
+        if g.shape(outer) != body.shape(input) {
+            return Err(format!("reads %{outer} of {} as {}", g.shape(outer), body.shape(input)));
+        }
+    }
+    Ok(())
 }
 
 /// The common shape of `shapes`, which must have one rank.
@@ -224,5 +272,42 @@ mod tests {
             .unwrap_err()
             .message
             .contains("folds [4, 6, 6, 2, 2, 2] where its windows are [4, 7, 7, 2, 2, 2]"));
+    }
+
+    /// A loop whose carry changes shape, and one that slices a value without a step axis.
+    #[test]
+    fn checks_a_loops_bindings() {
+        use crate::ir::{Carry, Loop};
+        let mut g = Graph::default();
+        let h0 = g.input("h0", Shape(vec![2, 3]));
+        let xs = g.input("xs", Shape(vec![5, 2, 3]));
+        let mut body = Graph::default();
+        let (h, x) = (body.input("h", Shape(vec![2, 3])), body.input("x", Shape(vec![2, 3])));
+        let next = body.add(h, x);
+        let looped = Loop {
+            steps: 5,
+            reverse: false,
+            body,
+            carries: vec![Carry { init: h0, input: h, next }],
+            slices: vec![(xs, x)],
+            invariants: vec![],
+            ys: vec![],
+        };
+        let mut ok = g.clone();
+        let outputs = ok.scan(looped.clone());
+        assert_eq!(ok.shape(outputs[0]), &Shape(vec![5, 2, 3]));
+        assert_eq!(verify(&ok), Ok(()));
+
+        let mut sums = looped.clone();
+        sums.carries[0].next = sums.body.sum(next, &[1]);
+        let mut bad = g.clone();
+        bad.scan(sums);
+        assert!(verify(&bad).unwrap_err().message.contains("carries %0 from [2, 3] to [2, 3] through [2, 1]"));
+
+        let mut unsliced = looped;
+        unsliced.slices[0].0 = h0;
+        let mut bad = g;
+        bad.scan(unsliced);
+        assert!(verify(&bad).unwrap_err().message.contains("slices %0 of [2, 3] into [2, 3]"));
     }
 }

@@ -1,0 +1,97 @@
+//! Loops unrolled: each [`Op::Loop`] replaced by a copy of its body per step, its sliced
+//! values cut into steps and its outputs joined from them. The result computes the same values
+//! with straight-line code, for passes that do not run loops yet.
+
+use super::{Graph, Loop, Node, Op, Shape, ValueId};
+use std::collections::HashMap;
+
+/// `g` with every loop unrolled, and where each of `g`'s values went (`usize::MAX` for a
+/// loop's own, empty value, which only its outputs read).
+pub fn unroll(g: &Graph) -> (Graph, Vec<ValueId>) {
+    let mut out = Graph::default();
+    let mut map: Vec<ValueId> = Vec::with_capacity(g.nodes.len());
+    let mut outputs: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    // Each unrolled output's value at each slice index, by the output's new id.
+    let mut pieces: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (v, node) in g.nodes.iter().enumerate() {
+        out.set_origin(node.origin.clone());
+        let new = match &node.op {
+            Op::Loop(l) => {
+                let stacked = inline(&mut out, l, &map, &mut pieces);
+                outputs.insert(v, stacked);
+                usize::MAX
+            }
+            Op::LoopOutput(l, k) => outputs[l][*k],
+            op => {
+                out.nodes.push(Node { op: op.clone().map_operands(|a| map[a]), ..node.clone() });
+                out.nodes.len() - 1
+            }
+        };
+        map.push(new);
+    }
+    (out, map)
+}
+
+/// Appends `l`'s steps to `out`, reading its operands through `map`; returns its outputs and
+/// records their values at each slice index in `pieces`. A slice of a value in `pieces` (an
+/// earlier loop's output) is read from its piece, not cut from the joined value.
+fn inline(out: &mut Graph, l: &Loop, map: &[ValueId], pieces: &mut HashMap<ValueId, Vec<ValueId>>) -> Vec<ValueId> {
+    // A loop inside the body is unrolled first; the body's inputs and outputs map along.
+    let (body, body_ids) = unroll(&l.body);
+    let mut carried: Vec<ValueId> = l.carries.iter().map(|c| map[c.init]).collect();
+    let outputs: Vec<ValueId> = l.outputs().iter().map(|&o| body_ids[o]).collect();
+    // Each output's value at each slice index.
+    let mut produced: Vec<Vec<Option<ValueId>>> = vec![vec![None; l.steps]; outputs.len()];
+    for step in 0..l.steps {
+        let index = l.index(step);
+        let mut body_map: Vec<ValueId> = Vec::with_capacity(l.body.nodes.len());
+        let mut bound: HashMap<ValueId, ValueId> = HashMap::new();
+        for (c, &value) in l.carries.iter().zip(&carried) {
+            bound.insert(body_ids[c.input], value);
+        }
+        for &(outer, input) in &l.slices {
+            let value = match pieces.get(&map[outer]) {
+                Some(values) => values[index],
+                None => {
+                    let slice = out.narrow(map[outer], 0, index, 1);
+                    out.reshape(slice, l.body.shape(input).clone())
+                }
+            };
+            bound.insert(body_ids[input], value);
+        }
+        for &(outer, input) in &l.invariants {
+            bound.insert(body_ids[input], map[outer]);
+        }
+        for (b, node) in body.nodes.iter().enumerate() {
+            let new = match bound.get(&b) {
+                Some(&value) => value,
+                None => {
+                    out.nodes.push(Node { op: node.op.clone().map_operands(|a| body_map[a]), ..node.clone() });
+                    out.nodes.len() - 1
+                }
+            };
+            body_map.push(new);
+        }
+        for (k, &o) in outputs.iter().enumerate() {
+            produced[k][index] = Some(body_map[o]);
+        }
+        carried = l.carries.iter().map(|c| body_map[body_ids[c.next]]).collect();
+    }
+    produced
+        .into_iter()
+        .map(|steps| {
+            let values: Vec<ValueId> =
+                steps.into_iter().map(|v| v.expect("every slice index is some step's")).collect();
+            let rows: Vec<ValueId> = values
+                .iter()
+                .map(|&value| {
+                    let shape = Shape([&[1][..], &out.shape(value).0[..]].concat());
+                    out.reshape(value, shape)
+                })
+                .collect();
+            let joined = out.concat(&rows, 0);
+            pieces.insert(joined, values);
+            joined
+        })
+        .collect()
+}

@@ -1,13 +1,14 @@
 //! Times a train step on the CPU runtime and prints `min median max` in milliseconds over the
 //! timed steps, for `benches/compare_pytorch.py`: the MNIST MLP (784-256-10, batch 64, SGD) or
-//! LeNet-5 (batch 64, Adam), the residual CNN with batch norm (batch 64, Adam), or the seq2seq
-//! digit reverser (batch 64, Adam). `mlp-unfused` and `lenet5-unfused` time the same steps
-//! compiled without fusion. `softmax` times softmax regression (784-10, batch 64, SGD): 2 MFLOP,
-//! so nearly all of its step is the runtime's fixed cost (see the `overhead` example).
+//! LeNet-5 (batch 64, Adam), the residual CNN with batch norm (batch 64, Adam), the seq2seq
+//! digit reverser (batch 64, Adam) or the LSTM classifier (batch 64, length 12, Adam).
+//! `mlp-unfused` and `lenet5-unfused` time the same steps compiled without fusion. `softmax`
+//! times softmax regression (784-10, batch 64, SGD): 2 MFLOP, so nearly all of its step is the
+//! runtime's fixed cost (see the `overhead` example).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|softmax] [steps]`; with
-//! `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each launch is then
-//! followed by a sync, so the step is slower than unprofiled).
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|softmax]
+//! [steps]`; with `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each
+//! launch is then followed by a sync, so the step is slower than unprofiled).
 
 use kiln_models::MnistMlp;
 use kiln_zoo::{LeNet5, LeNet5Unfused, MnistMlpUnfused};
@@ -66,6 +67,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let source: Vec<u32> = (0..64 * 5).map(|i| (i * 7 % 10) as u32).collect();
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             time(steps, || trainer.train_step(&source, &target))?
+        }
+        "lstm" => {
+            let mut trainer = kiln_zoo::LstmClassifier::new(&device, 0);
+            let (len, vocab) = (kiln_zoo::LstmClassifier::IDS_LEN, kiln_zoo::LstmClassifier::IDS_VOCAB);
+            let ids: Vec<u32> = (0..64 * len).map(|i| (i * 7 % vocab) as u32).collect();
+            let masks: Vec<f32> = (0..64 * len).map(|i| if i % len < len - i / len % 4 { 1.0 } else { 0.0 }).collect();
+            let labels: Vec<u32> = (0..64).map(|i| (i % 2) as u32).collect();
+            time(steps, || trainer.train_step(&masks, &ids, &labels))?
         }
         "embedding" | "embedding-one-hot" => {
             let (ids, labels) = kiln_benches::embedding_bag_batch();

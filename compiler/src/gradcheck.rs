@@ -416,8 +416,8 @@ fn one_hot_has_no_gradient_and_places_ones() {
 }
 
 /// A loop of 4 steps carrying `h' = tanh(x_t + h W)` and a running sum `a' = a + h'`, each step
-/// also giving `h' * x_t`; the result adds its three outputs (the two carries after each step
-/// and the stacked products), so every output carries a cotangent.
+/// also giving `h'` and `h' * x_t`; the result adds its four outputs (the last carries,
+/// broadcast, and the stacked values), so every output carries a cotangent.
 fn recurrent_loop(c: &mut Case, reverse: bool) -> ValueId {
     let shape = |dims: &[usize]| Shape(dims.to_vec());
     let h0 = c.param(&[2, 3], -1.0, 1.0);
@@ -443,10 +443,11 @@ fn recurrent_loop(c: &mut Case, reverse: bool) -> ValueId {
         carries: vec![Carry { init: h0, input: h, next }, Carry { init: zeros, input: a, next: sum }],
         slices: vec![(xs, x)],
         invariants: vec![(w, wi)],
-        ys: vec![y],
+        ys: vec![next, y],
     });
-    let both = c.g.add(outputs[0], outputs[1]);
-    c.g.add(both, outputs[2])
+    let last = c.g.add(outputs[0], outputs[1]);
+    let stacked = c.g.add(outputs[2], outputs[3]);
+    c.g.add(stacked, last)
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! Recurrent layers: `nn.RNN`, `nn.LSTM` and `nn.GRU` over a whole sequence, and their cells for
-//! step-by-step use (a decoder). Sequences have a static length and are unrolled at compile
-//! time; backpropagation through time is ordinary reverse mode over the unrolled graph.
+//! step-by-step use (a decoder). A layer over a sequence is one IR loop over its static length
+//! (backpropagation through time is that loop's reverse); cells are called once per step.
 //! Variable lengths are padded to that length and masked (see docs/architecture.md).
 
 use super::norm::sigmoid;
 use super::{Model, State, Tensor};
 use crate::ir::Shape;
-use crate::ir::{Graph, Init, UnaryOp, ValueId};
+use crate::ir::{Carry, Graph, Init, Loop, UnaryOp, ValueId};
 use std::panic::Location;
 
 /// Options of [`Tensor::rnn`], [`Tensor::lstm`] and [`Tensor::gru`]: `nn.RNN` / `nn.LSTM` /
@@ -107,6 +107,39 @@ impl Weights {
         };
         let bias = g.reshape(bias, Shape(vec![1, rows]));
         g.add(product, bias)
+    }
+
+    /// The layer over a whole sequence, from zero states: one loop over the input's share of
+    /// the gates `[len, batch, gates * hidden]`, carrying `h` (and `c`); returns every step's
+    /// `h`, `[len, batch, hidden]`.
+    fn over_steps(&self, g: &mut Graph, gates: ValueId) -> ValueId {
+        let [len, batch, width] = g.shape(gates).dims();
+        let state = Shape(vec![batch, self.hidden]);
+        let mut body = Graph::default();
+        body.set_origin(g.origin());
+        let h = body.input("h", state.clone());
+        let c = (self.kind == Kind::Lstm).then(|| body.input("c", state.clone()));
+        let at_step = body.input("gates", Shape(vec![batch, width]));
+        let weight_hh = body.input("weight_hh", g.shape(self.weight_hh).clone());
+        let bias_hh = body.input("bias_hh", g.shape(self.bias_hh).clone());
+        let step = Weights { weight_hh, bias_hh, ..*self };
+        let (next_h, next_c) = step.step(&mut body, at_step, Some((h, c)));
+        let zeros = g.constant(0.0, state);
+        let mut carries = vec![Carry { init: zeros, input: h, next: next_h }];
+        if let (Some(input), Some(next)) = (c, next_c) {
+            carries.push(Carry { init: zeros, input, next });
+        }
+        let stacked = carries.len();
+        let outputs = g.scan(Loop {
+            steps: len,
+            reverse: false,
+            body,
+            carries,
+            slices: vec![(gates, at_step)],
+            invariants: vec![(self.weight_hh, weight_hh), (self.bias_hh, bias_hh)],
+            ys: vec![next_h],
+        });
+        outputs[stacked]
     }
 
     /// One step from the input's share of the gates `[batch, gates * hidden]` and the previous
@@ -314,33 +347,33 @@ impl<'m> Tensor<'m> {
                     options.hidden, options.layers
                 ));
             }
-            let mut sequence = x;
+            // The first layer reads the batch-first input; the later ones read the time-major
+            // outputs of the layer before, so no layer copies its input to slice steps.
+            let g = &mut s.graph;
+            let first_rows = g.reshape(x, Shape(vec![batch * len, input]));
+            let mut time_major: Option<ValueId> = None;
             for layer in 0..options.layers {
                 let w = Weights::new(s, kind, index, &format!("_l{layer}"), input, options.hidden);
                 let g = &mut s.graph;
-                let rows = g.reshape(sequence, Shape(vec![batch * len, input]));
-                let gates = w.input_gates(g, rows);
-                let gates = g.reshape(gates, Shape(vec![batch, len, kind.gates() * options.hidden]));
-                let mut state = None;
-                let mut outputs = vec![];
-                for t in 0..len {
-                    let at_t = g.narrow(gates, 1, t, 1);
-                    let at_t = g.reshape(at_t, Shape(vec![batch, kind.gates() * options.hidden]));
-                    let (h, c) = w.step(g, at_t, state);
-                    state = Some((h, c));
-                    outputs.push(h);
-                }
-                sequence = stack_steps(g, &outputs);
+                let width = kind.gates() * options.hidden;
+                let steps = match time_major {
+                    None => {
+                        let gates = w.input_gates(g, first_rows);
+                        let gates = g.reshape(gates, Shape(vec![batch, len, width]));
+                        g.permute(gates, &[1, 0, 2])
+                    }
+                    Some(outputs) => {
+                        let rows = g.reshape(outputs, Shape(vec![len * batch, input]));
+                        let gates = w.input_gates(g, rows);
+                        g.reshape(gates, Shape(vec![len, batch, width]))
+                    }
+                };
+                time_major = Some(w.over_steps(g, steps));
                 input = options.hidden;
             }
+            let outputs = time_major.expect("at least one layer");
+            let sequence = s.graph.permute(outputs, &[1, 0, 2]);
             Ok(sequence)
         })
     }
-}
-
-/// Per-step `[batch, hidden]` values joined into `[batch, len, hidden]`.
-fn stack_steps(g: &mut Graph, steps: &[ValueId]) -> ValueId {
-    let [batch, hidden] = g.shape(steps[0]).0[..] else { unreachable!("steps are [batch, hidden]") };
-    let rows: Vec<ValueId> = steps.iter().map(|&h| g.reshape(h, Shape(vec![batch, 1, hidden]))).collect();
-    g.concat(&rows, 1)
 }

@@ -1,7 +1,8 @@
 //! The back end: a differentiated program becomes Rust source (the model's constants, its
 //! launch plan, the kernels no library template serves, and a typed trainer or predictor)
 //! plus a compile report. `emit_artifact` reads as its list of passes:
-//! 1. `lower::direct_convolutions`: stride-1 convolutions become direct ones;
+//! 1. `lower::unrolled_loops`, then `lower::direct_convolutions`: loops become straight-line
+//!    code, stride-1 convolutions direct ones;
 //! 2. `schedule::entries`: the entry points, each scheduled (kernels, inlined values, views);
 //! 3. `plan::buffers`: the values that own a buffer, and each buffer's element type;
 //! 4. `schedule::kernels`: each entry point's kernels, fused;
@@ -44,7 +45,7 @@ pub fn emit_predictor(p: &Program) -> String {
 
 /// The source and compile report of `artifact`: the back end's passes in order.
 fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
-    let p = &lower::direct_convolutions(p);
+    let p = &lower::direct_convolutions(&lower::unrolled_loops(p));
     if cfg!(any(test, debug_assertions)) {
         if let Err(v) = crate::ir::verify(&p.graph) {
             panic!("internal: direct convolution broke the IR: {}", v.message);

@@ -2,14 +2,14 @@
 //!
 //! - Reverse mode is backpropagation through time: a loop over the steps in the other order
 //!   whose body is the step's vector-Jacobian product, reading what it needs of the forward
-//!   step from values the forward loop saves. It carries the carries' cotangents; its outputs
-//!   are the sliced values' cotangents and, per step, the invariants', summed over the steps.
+//!   step from values the forward loop saves. It carries the carries' cotangents and sums the
+//!   invariants'; it stacks the sliced values'.
 //! - Forward mode runs the step and its JVP side by side: the tangents of the carries are
 //!   carried too.
 
 use super::forward::jvp;
 use super::reverse::vjp;
-use crate::ir::{Carry, Graph, Loop, Node, Op, Shape, ValueId};
+use crate::ir::{Carry, Graph, Loop, Node, Op, ValueId};
 
 /// The node of each output of loop `v` among the values before `end` (`None` where nothing
 /// reads that output).
@@ -26,20 +26,14 @@ pub(super) fn outputs_of(g: &Graph, v: ValueId, end: ValueId) -> Vec<Option<Valu
     outputs
 }
 
-/// Index `index` of the leading axis of `stacked`, without that axis.
-fn slice_at(g: &mut Graph, stacked: ValueId, index: usize) -> ValueId {
-    let slice = g.narrow(stacked, 0, index, 1);
-    let shape = Shape(g.shape(stacked).0[1..].to_vec());
-    g.reshape(slice, shape)
-}
-
 /// The reverse-mode rule of loop `v`, given the cotangent of each of its outputs: the
 /// contribution to each operand that `needs` (in [`Loop::operands`] order).
 ///
-/// The reverse loop's body is the step's vector-Jacobian product. What it reads of the
-/// forward step is saved by the forward loop as extra outputs (residuals), one slice per step,
-/// except what is free to recompute (constants and views) or bound anyway (the forward
-/// slices and invariants).
+/// The reverse loop starts from the last carries' cotangents and carries them back, with one
+/// sum per needed invariant; its body is the step's vector-Jacobian product, and it stacks
+/// the needed slices' cotangents. What the body reads of the forward step is saved by the
+/// forward loop as extra stacked outputs (residuals), except what is free to recompute
+/// (constants and views) or bound anyway (the forward slices and invariants).
 pub(super) fn reverse(
     g: &mut Graph,
     v: ValueId,
@@ -52,67 +46,69 @@ pub(super) fn reverse(
     let forward_nodes = l.body.nodes.len();
     let mut body = l.body.clone();
     body.set_origin("grad");
-    // Each carry's cotangent is carried backwards, plus its output's own cotangent at the
-    // step; each output's cotangent is read one slice per step.
-    let mut cotangent_slices: Vec<(ValueId, ValueId)> = vec![];
+    // The carries' cotangents, carried backwards from those of the last carries; the stacked
+    // outputs' cotangents, read one slice per step.
     let mut seeds: Vec<(ValueId, ValueId)> = vec![];
     let mut reverse_carries: Vec<Carry> = vec![];
-    for (k, c) in l.carries.iter().enumerate() {
-        let shape = body.shape(c.input).clone();
-        let carried = body.input(&format!("d{}", c.input), shape.clone());
-        let mut cotangent = carried;
-        if let Some(outer) = cotangents[k] {
-            let at_step = body.input(&format!("g{k}"), shape.clone());
-            cotangent_slices.push((outer, at_step));
-            cotangent = body.add(carried, at_step);
-        }
-        seeds.push((c.next, cotangent));
-        let zeros = g.constant(0.0, shape);
-        reverse_carries.push(Carry { init: zeros, input: carried, next: carried });
+    for (c, cotangent) in l.carries.iter().zip(cotangents) {
+        let carried = body.input(&format!("d{}", c.input), body.shape(c.input).clone());
+        seeds.push((c.next, carried));
+        let init = cotangent.unwrap_or_else(|| g.zeros_like(c.init));
+        reverse_carries.push(Carry { init, input: carried, next: carried });
     }
-    for (j, &y) in l.ys.iter().enumerate() {
-        if let Some(outer) = cotangents[carries + j] {
-            let at_step = body.input(&format!("gy{j}"), body.shape(y).clone());
+    let mut cotangent_slices: Vec<(ValueId, ValueId)> = vec![];
+    for (&y, cotangent) in l.ys.iter().zip(&cotangents[carries..]) {
+        if let Some(outer) = *cotangent {
+            let at_step = body.input(&format!("d{y}"), body.shape(y).clone());
             cotangent_slices.push((outer, at_step));
             seeds.push((y, at_step));
         }
     }
     let carry_inputs: Vec<ValueId> = l.carries.iter().map(|c| c.input).collect();
-    let needed = |bound: &[(ValueId, ValueId)], needs: &[bool]| -> Vec<ValueId> {
-        bound.iter().zip(needs).filter(|(_, &n)| n).map(|(&(_, input), _)| input).collect()
+    let needed = |bound: &[(ValueId, ValueId)], needs: &[bool]| -> Vec<(ValueId, ValueId)> {
+        bound.iter().zip(needs).filter(|(_, &n)| n).map(|(&pair, _)| pair).collect()
     };
     let needed_slices = needed(&l.slices, &needs[carries..]);
     let needed_invariants = needed(&l.invariants, &needs[carries + l.slices.len()..]);
-    let wrt = [&carry_inputs[..], &needed_slices, &needed_invariants].concat();
+    let inputs = |pairs: &[(ValueId, ValueId)]| pairs.iter().map(|&(_, input)| input).collect::<Vec<_>>();
+    let wrt = [carry_inputs.clone(), inputs(&needed_slices), inputs(&needed_invariants)].concat();
     let mut grads = vjp(&mut body, &seeds, &wrt).into_iter();
     for (carry, input) in reverse_carries.iter_mut().zip(&carry_inputs) {
         carry.next = grads.next().flatten().unwrap_or_else(|| body.zeros_like(*input));
     }
-    // Per-step cotangents of the needed slices and invariants, where there are any.
-    let (mut ys, mut readers) = (vec![], vec![]);
-    for (&input, grad) in needed_slices.iter().chain(&needed_invariants).zip(grads) {
+    // Per-step cotangents of the needed slices, stacked; of the needed invariants, summed
+    // over the steps in carries.
+    let (mut ys, mut sliced) = (vec![], vec![]);
+    for (&(outer, _), grad) in needed_slices.iter().zip(grads.by_ref()) {
         if let Some(grad) = grad {
             ys.push(grad);
-            readers.push(input);
+            sliced.push(outer);
+        }
+    }
+    let mut summed = vec![];
+    for (&(outer, input), grad) in needed_invariants.iter().zip(grads) {
+        if let Some(grad) = grad {
+            let total = body.input(&format!("d{input}"), body.shape(input).clone());
+            let next = body.add(total, grad);
+            reverse_carries.push(Carry { init: g.zeros_like(outer), input: total, next });
+            summed.push(outer);
         }
     }
     let outputs = [reverse_carries.iter().map(|c| c.next).collect(), ys.clone()].concat();
-    let bound: Vec<ValueId> = l.slices.iter().chain(&l.invariants).map(|&(_, input)| input).collect();
+    let bound = inputs(&[&l.slices[..], &l.invariants].concat());
     let saved = residuals(&body, forward_nodes, &outputs, &bound);
-    let roots = [&outputs[..], &reverse_carries.iter().map(|c| c.input).collect::<Vec<_>>()].concat();
+    let roots = [outputs, reverse_carries.iter().map(|c| c.input).collect()].concat();
     let (body, map) = cut(&body, &roots, &saved);
-    // The forward loop saves each residual (reusing an output that already is one).
+    // The forward loop stacks each residual (reusing a stacked output that already is one).
     let residual_outputs: Vec<ValueId> = saved
         .iter()
         .map(|&r| {
             let Op::Loop(forward) = &mut g.nodes[v].op else { unreachable!("a loop") };
-            let k = match forward.outputs().iter().position(|&o| o == r) {
-                Some(k) => k,
-                None => {
-                    forward.ys.push(r);
-                    forward.outputs().len() - 1
-                }
-            };
+            let j = forward.ys.iter().position(|&y| y == r).unwrap_or_else(|| {
+                forward.ys.push(r);
+                forward.ys.len() - 1
+            });
+            let k = carries + j;
             outputs_of(g, v, g.nodes.len())[k].unwrap_or_else(|| g.loop_output(v, k))
         })
         .collect();
@@ -137,24 +133,12 @@ pub(super) fn reverse(
         ys: ys.iter().map(|&y| map[y]).collect(),
         body,
     };
-    let last_index = rev.index(l.steps - 1);
+    let reverse_carry_count = rev.carries.len();
     let outputs = g.scan(rev);
-    let mut contributions = vec![];
-    for (k, c) in l.carries.iter().enumerate() {
-        if needs[k] {
-            contributions.push((c.init, slice_at(g, outputs[k], last_index)));
-        }
-    }
-    for (&input, &stacked) in readers.iter().zip(&outputs[carries..]) {
-        if let Some(&(outer, _)) = l.slices.iter().find(|&&(_, i)| i == input) {
-            contributions.push((outer, stacked));
-        } else if let Some(&(outer, _)) = l.invariants.iter().find(|&&(_, i)| i == input) {
-            let summed = g.sum(stacked, &[0]);
-            let shape = g.shape(outer).clone();
-            contributions.push((outer, g.reshape(summed, shape)));
-        }
-    }
-    contributions
+    let initial = l.carries.iter().zip(needs).zip(&outputs).filter(|((_, &n), _)| n).map(|((c, _), &o)| (c.init, o));
+    let sums = summed.into_iter().zip(&outputs[carries..reverse_carry_count]).map(|(outer, &o)| (outer, o));
+    let stacked = sliced.into_iter().zip(&outputs[reverse_carry_count..]).map(|(outer, &o)| (outer, o));
+    initial.chain(sums).chain(stacked).collect()
 }
 
 /// The values of the forward step (`body`'s first `forward_nodes`) that the derivative nodes

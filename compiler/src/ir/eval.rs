@@ -153,10 +153,10 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
     values
 }
 
-/// Runs loop `l` over the outer `values`: its outputs, each `[steps, ..]`, one after another.
+/// Runs loop `l` over the outer `values`: its outputs (the last carries, then the stacked
+/// outputs) one after another.
 fn run_loop(l: &Loop, values: &[Vec<f64>]) -> Vec<f64> {
-    let outputs = l.outputs();
-    let sizes: Vec<usize> = outputs.iter().map(|&o| l.body.shape(o).numel()).collect();
+    let sizes: Vec<usize> = l.ys.iter().map(|&y| l.body.shape(y).numel()).collect();
     let mut stacked: Vec<Vec<f64>> = sizes.iter().map(|&size| vec![0.0; size * l.steps]).collect();
     let mut carried: Vec<Vec<f64>> = l.carries.iter().map(|c| values[c.init].clone()).collect();
     for step in 0..l.steps {
@@ -173,12 +173,12 @@ fn run_loop(l: &Loop, values: &[Vec<f64>]) -> Vec<f64> {
             feeds.insert(input, values[outer].clone());
         }
         let body = evaluate(&l.body, &feeds);
-        for ((out, &o), &size) in stacked.iter_mut().zip(&outputs).zip(&sizes) {
-            out[index * size..][..size].copy_from_slice(&body[o]);
+        for ((out, &y), &size) in stacked.iter_mut().zip(&l.ys).zip(&sizes) {
+            out[index * size..][..size].copy_from_slice(&body[y]);
         }
         carried = l.carries.iter().map(|c| body[c.next].clone()).collect();
     }
-    stacked.concat()
+    [carried, stacked].concat().concat()
 }
 
 /// The scalar semantics of each unary op (shared with the code generator's tests).

@@ -167,11 +167,10 @@ pub struct Carry {
 /// A loop: the body graph runs once per step, as `lax.scan` does. Each step reads the carries,
 /// its slice of each sliced value (index `i` of the leading axis at step `i`; `steps - 1 - i`
 /// in a reverse loop) and the invariants, and produces the next carries and its slice of each
-/// output. The body is compiled once, whatever the number of steps.
+/// of `ys`. The body is compiled once, whatever the number of steps.
 ///
-/// Its outputs, read through [`Op::LoopOutput`], are first each carry after every step
-/// `[steps, ..]` (at the slice index of the step that produced it), then each of `ys` stacked
-/// `[steps, ..]`.
+/// Its outputs, read through [`Op::LoopOutput`], are each carry after the last step, then each
+/// of `ys` stacked `[steps, ..]` by slice index.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Loop {
     /// The trip count.
@@ -217,10 +216,14 @@ impl Loop {
         carries.chain(self.slices.iter().chain(&self.invariants).map(|&(_, input)| input)).collect()
     }
 
-    /// The shape of output `k`: its body value's, behind a leading axis of `steps`.
+    /// The shape of output `k`: a carry's, or a stacked output's behind a leading axis of
+    /// `steps`.
     pub fn output_shape(&self, k: usize) -> Shape {
         let inner = self.body.shape(self.outputs()[k]);
-        Shape([&[self.steps][..], &inner.0[..]].concat())
+        match k < self.carries.len() {
+            true => inner.clone(),
+            false => Shape([&[self.steps][..], &inner.0[..]].concat()),
+        }
     }
 }
 
@@ -420,7 +423,7 @@ pub struct Node {
 }
 
 /// A static dataflow graph in topological order.
-#[derive(Clone, Default, PartialEq, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Graph {
     /// The nodes; a value's id is its node's index.
     pub nodes: Vec<Node>,
@@ -428,10 +431,22 @@ pub struct Graph {
     origin: String,
 }
 
+/// Graphs are equal when their nodes are, whatever origin the next node would get.
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.nodes == other.nodes
+    }
+}
+
 impl Graph {
     /// The shape of a value.
     pub fn shape(&self, v: ValueId) -> &Shape {
         &self.nodes[v].shape
+    }
+
+    /// The origin recorded on the nodes created from now on.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Sets the origin recorded on the nodes created from now on.

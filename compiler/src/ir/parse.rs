@@ -4,7 +4,7 @@
 //! and lines starting with `;` are skipped; the `# origin` is optional. The graph is verified
 //! ([`super::verify`]) before it is returned.
 
-use super::{BinaryOp, DirectWindow, Graph, Init, Node, Op, ReduceOp, Shape, UnaryOp, ValueId, Window};
+use super::{BinaryOp, Carry, DirectWindow, Graph, Init, Loop, Node, Op, ReduceOp, Shape, UnaryOp, ValueId, Window};
 
 /// A line of IR text that does not parse or breaks an IR rule.
 #[derive(Debug, PartialEq)]
@@ -24,21 +24,55 @@ impl std::fmt::Display for ParseError {
 impl Graph {
     /// Reads a graph from its text form (see the module docs).
     pub fn parse(text: &str) -> Result<Graph, ParseError> {
-        let mut graph = Graph::default();
-        let mut lines_of = vec![];
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with(';') {
-                continue;
-            }
-            let error = |message: String| ParseError { line: number + 1, message };
-            let node = node(line, graph.nodes.len()).map_err(error)?;
-            graph.nodes.push(node);
-            lines_of.push(number + 1);
+        let lines: Vec<Line> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty() && !line.trim().starts_with(';'))
+            .map(|(number, line)| Line {
+                number: number + 1,
+                indent: line.len() - line.trim_start().len(),
+                text: line.trim(),
+            })
+            .collect();
+        let mut at = 0;
+        let (graph, numbers) = block(&lines, &mut at, lines.first().map_or(0, |l| l.indent))?;
+        if let Some(line) = lines.get(at) {
+            return Err(ParseError { line: line.number, message: "indented less than the lines before it".into() });
         }
-        super::verify(&graph).map_err(|v| ParseError { line: lines_of[v.value], message: v.message })?;
+        super::verify(&graph).map_err(|v| ParseError { line: numbers[v.value], message: v.message })?;
         Ok(graph)
     }
+}
+
+/// A line of text that is not blank or a comment.
+struct Line<'a> {
+    number: usize,
+    indent: usize,
+    text: &'a str,
+}
+
+/// The nodes of the lines from `at` on at `indent`, each loop followed by its body indented
+/// further; returns the graph and each node's line number, leaving `at` past the block.
+fn block(lines: &[Line], at: &mut usize, indent: usize) -> Result<(Graph, Vec<usize>), ParseError> {
+    let mut graph = Graph::default();
+    let mut numbers = vec![];
+    while let Some(line) = lines.get(*at).filter(|l| l.indent == indent) {
+        let error = |message: String| ParseError { line: line.number, message };
+        let mut node = node(line.text, graph.nodes.len()).map_err(error)?;
+        *at += 1;
+        if let Op::Loop(l) = &mut node.op {
+            match lines.get(*at).filter(|next| next.indent > indent) {
+                Some(next) => l.body = block(lines, at, next.indent)?.0,
+                None => return Err(error("a loop's body follows it, indented".into())),
+            }
+        }
+        graph.nodes.push(node);
+        numbers.push(line.number);
+    }
+    if let Some(line) = lines.get(*at).filter(|l| l.indent > indent) {
+        return Err(ParseError { line: line.number, message: "indented, but not the body of a loop".into() });
+    }
+    Ok((graph, numbers))
 }
 
 /// One line: `%{expected} = body : shape  # origin`.
@@ -131,8 +165,46 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
             let [cond, then, otherwise] = words.values()?;
             Op::Select { cond, then, otherwise }
         }
+        "loop" => Op::Loop(Box::new(looped(words)?)),
+        "loop_output" => {
+            let l = value(words.word())?;
+            Op::LoopOutput(l, words.word().parse().map_err(bad)?)
+        }
         other => return Err(format!("unknown op `{other}`")),
     })
+}
+
+/// `steps=N [reverse] carries=[%i as %b -> %n, ..] slices=[%s as %b, ..]
+/// invariants=[%v as %b, ..] ys=[%y, ..]`, with an empty body (its lines follow).
+fn looped(words: &mut Words) -> Result<Loop, String> {
+    let steps = words.attribute("steps")?.parse().map_err(bad)?;
+    let reverse = words.0.trim_start().starts_with("reverse ");
+    if reverse {
+        words.word();
+    }
+    let items = |text: &str| -> Result<Vec<Vec<ValueId>>, String> {
+        let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).ok_or("expected [..]")?;
+        let item = |item: &str| item.split(['a', 's', '-', '>']).filter(|w| !w.trim().is_empty()).map(value).collect();
+        inner.split(',').filter(|item| !item.trim().is_empty()).map(item).collect()
+    };
+    let pairs = |text: &str| -> Result<Vec<(ValueId, ValueId)>, String> {
+        items(text)?
+            .into_iter()
+            .map(|ids| ids[..].try_into().map(|[a, b]: [ValueId; 2]| (a, b)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("expected `%outer as %input`, got `{text}`"))
+    };
+    let carries = items(words.attribute("carries")?)?
+        .into_iter()
+        .map(|ids| match ids[..] {
+            [init, input, next] => Ok(Carry { init, input, next }),
+            _ => Err("expected `%init as %input -> %next`".to_string()),
+        })
+        .collect::<Result<_, _>>()?;
+    let slices = pairs(words.attribute("slices")?)?;
+    let invariants = pairs(words.attribute("invariants")?)?;
+    let ys = items(words.attribute("ys")?)?.concat();
+    Ok(Loop { steps, reverse, body: Graph::default(), carries, slices, invariants, ys })
 }
 
 fn unary_op(name: &str) -> Option<UnaryOp> {
@@ -298,6 +370,30 @@ mod tests {
         assert_eq!(graph.nodes.len(), 19);
         assert_eq!(graph.nodes[2].origin, "0.linear");
         assert_eq!(Graph::parse(&graph.to_string()).unwrap(), graph);
+    }
+
+    #[test]
+    fn a_loop_reads_back_with_its_body() {
+        let text = r#"
+            %0 = input "h0" : [2, 3]
+            %1 = input "xs" : [5, 2, 3]
+            %2 = loop steps=5 reverse carries=[%0 as %0 -> %2] slices=[%1 as %1] invariants=[] ys=[%2] : [0]  # rnn
+              %0 = input "h" : [2, 3]
+              %1 = input "x" : [2, 3]
+              %2 = add %0, %1 : [2, 3]
+            %3 = loop_output %2, 0 : [2, 3]
+            %4 = loop_output %2, 1 : [5, 2, 3]
+        "#;
+        let graph = Graph::parse(text).unwrap();
+        let Op::Loop(l) = &graph.nodes[2].op else { panic!("a loop") };
+        assert_eq!((l.steps, l.reverse, l.body.nodes.len(), &l.ys[..]), (5, true, 3, &[2][..]));
+        assert_eq!(l.carries, [Carry { init: 0, input: 0, next: 2 }]);
+        assert_eq!(Graph::parse(&graph.to_string()).unwrap(), graph);
+
+        let no_body = "%0 = input \"h0\" : [2, 3]\n%1 = loop steps=1 carries=[] slices=[] invariants=[] ys=[] : [0]";
+        assert_eq!(Graph::parse(no_body).unwrap_err().line, 2);
+        let stray = "%0 = input \"h0\" : [2, 3]\n  %1 = relu %0 : [2, 3]";
+        assert!(Graph::parse(stray).unwrap_err().message.contains("not the body of a loop"));
     }
 
     #[test]

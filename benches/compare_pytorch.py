@@ -2,9 +2,11 @@
 digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and of LeNet-5
 (conv 5x5->6 pad 2, max pool, conv 5x5->16, max pool, 120-84-10, ReLU, Adam lr 2e-3); and of
 a bag of embeddings (64 sentences of 16 ids of 5,000, embedding 50, mean, linear 2, Adam lr
-1e-3; `benches/build.rs`), which runs only when named.
+1e-3; `benches/build.rs`) and of the zoo's LSTM classifier (64 sequences of 12 ids of 48,
+embedding 16, LSTM 32, mean over the unmasked steps, linear 2, Adam lr 1e-2), which run only
+when named.
 
-    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding]
+    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm]
 
 `KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
 copy of an earlier build, to compare before and after a change in one session).
@@ -49,6 +51,22 @@ class EmbeddingBag(nn.Module):
         return self.linear(self.embedding(ids).mean(1))
 
 
+class LstmClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.lstm, self.linear = nn.Embedding(48, 16), nn.LSTM(16, 32, batch_first=True), nn.Linear(32, 2)
+
+    def forward(self, batch):
+        ids, mask = batch
+        states = self.lstm(self.embedding(ids))[0] * mask.unsqueeze(2)
+        return self.linear(states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1))
+
+
+# The batch of `step_time lstm`: row r has 12 - r % 4 real steps.
+LEN = 12
+lstm_ids = torch.tensor([i * 7 % 48 for i in range(64 * LEN)]).reshape(64, LEN)
+lstm_mask = torch.tensor([1.0 if i % LEN < LEN - (i // LEN) % 4 else 0.0 for i in range(64 * LEN)]).reshape(64, LEN)
+
 torch.manual_seed(0)
 MODELS = {
     "mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
@@ -58,6 +76,7 @@ MODELS = {
                              nn.Linear(84, 10)),
                lambda params: torch.optim.Adam(params, lr=2e-3), (x, y)),
     "embedding": (EmbeddingBag(), lambda params: torch.optim.Adam(params, lr=1e-3), (ids, bag_labels)),
+    "lstm": (LstmClassifier(), lambda params: torch.optim.Adam(params, lr=1e-2), ((lstm_ids, lstm_mask), bag_labels)),
 }
 chosen = sys.argv[2:] or ["mlp", "lenet5"]
 

@@ -2,6 +2,7 @@
 //! f64: gradients with respect to the parameters and the inputs of the train step, and the
 //! loss's JVP and HVP along a random direction of all of them.
 
+use crate::dsl::CellState;
 use crate::grad::gradients;
 use crate::grad::{hvp, jvp};
 use crate::gradcheck::relative_error;
@@ -421,6 +422,19 @@ fn recurrent_layers_match_finite_differences() {
         let second = lstm.step(x.tanh(), Some(first));
         let out = rnn.step(second.h, None);
         classify(m, rnn.step(second.c.unwrap(), Some(out)).h)
+    });
+    check_model("repeat: an LSTM cell attending over states read whole, 3 steps", |m| {
+        let x = m.input("x", [2, 3, 4]);
+        let memory = m.input("memory", [2, 5, 6]);
+        let cell = m.lstm_cell(4 + 6, 6);
+        let zeros = m.full([2, 6], 0.0);
+        let (last, ys) = m.repeat(3, &[zeros, zeros, memory.mean(&[1])], &[x], |carried, xs| {
+            let input = Tensor::concat(&[xs[0], carried[2]], 1);
+            let state = cell.step(input, Some(CellState { h: carried[0], c: Some(carried[1]) }));
+            let context = state.h.reshape([2, 1, 6]).attention(memory, memory, None).reshape([2, 6]);
+            (vec![state.h, state.c.expect("an LSTM cell"), context], vec![context.tanh()])
+        });
+        classify(m, ys[0].add(last[1].reshape([2, 1, 6])))
     });
     check_model("sequence cross_entropy [3, 4, 6]", |m| {
         let y = m.labels("y", [3, 4], 6);

@@ -264,6 +264,21 @@ fn invalid_models_fail_with_located_messages() {
         record(m.compile(loss(&m, logits), logits, Sgd::new(0.1)));
     }
 
+    // `repeat`: a layer declared inside the step, a carried value that changes shape, a slice
+    // of a value without the step axis, a failed layer before it (its outputs still count).
+    for case in 0..4 {
+        let m = Model::new("M");
+        let x = m.input("x", [8, 4]);
+        let (last, ys) = match case {
+            0 => m.repeat(2, &[x], &[], |c, _| (vec![c[0].linear(4)], vec![c[0]])),
+            1 => m.repeat(2, &[x], &[], |c, _| (vec![c[0].sum(&[1])], vec![c[0]])),
+            2 => m.repeat(2, &[x], &[x], |c, s| (vec![c[0].add(s[0])], vec![c[0]])),
+            _ => m.repeat(2, &[x.reshape([8, 5])], &[], |c, _| (vec![c[0]], vec![c[0]])),
+        };
+        let logits = last[0].add(ys[0].sum(&[1])).linear(3);
+        record(m.compile(logits.cross_entropy(m.labels("y", [8], 3)), logits, Sgd::new(0.1)));
+    }
+
     insta::assert_snapshot!(messages.join("\n"));
 }
 

@@ -25,6 +25,7 @@ mod init;
 mod loss;
 mod norm;
 mod recurrent;
+mod repeat;
 mod shared;
 mod tensor_ops;
 
@@ -185,12 +186,12 @@ impl Model {
     }
 
     /// Runs one DSL step on the state, recording the first error at `location`.
-    fn checked(
+    fn checked<T>(
         &self,
         layer: &str,
         location: &'static Location<'static>,
-        step: impl FnOnce(&mut State) -> Result<ValueId, String>,
-    ) -> Option<ValueId> {
+        step: impl FnOnce(&mut State) -> Result<T, String>,
+    ) -> Option<T> {
         let mut state = self.state.borrow_mut();
         if state.error.is_some() {
             return None;

@@ -96,9 +96,11 @@ pub(super) fn reverse(
     }
     let outputs = [reverse_carries.iter().map(|c| c.next).collect(), ys.clone()].concat();
     let bound = inputs(&[&l.slices[..], &l.invariants].concat());
-    let saved = residuals(&body, forward_nodes, &outputs, &bound);
+    let mut saved = residuals(&body, forward_nodes, &outputs, &bound);
     let roots = [outputs, reverse_carries.iter().map(|c| c.input).collect()].concat();
     let (body, map) = cut(&body, &roots, &saved);
+    // Those only derivative nodes that nothing needs read are left out.
+    saved.retain(|&r| map[r] != usize::MAX);
     // The forward loop stacks each residual (reusing a stacked output that already is one).
     let residual_outputs: Vec<ValueId> = saved
         .iter()
@@ -232,8 +234,8 @@ pub(super) fn forward(g: &mut Graph, v: ValueId, tangent: &[Option<ValueId>]) ->
     g.nodes.len() - outputs.len() - 1
 }
 
-/// The output of the forward-mode loop `tangent_loop` (see [`forward`]) that is the tangent of
-/// output `k` of loop `l`.
+/// Which output of the forward-mode loop of `l` (see [`forward`]) is the tangent of `l`'s
+/// output `k`.
 pub(super) fn tangent_output(l: &Loop, k: usize) -> usize {
     let (carries, ys) = (l.carries.len(), l.ys.len());
     match k < carries {

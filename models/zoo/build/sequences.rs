@@ -1,7 +1,7 @@
 //! Sequence models: an LSTM classifier of padded token sequences, and an encoder-decoder with
 //! attention trained with teacher forcing and decoded greedily.
 
-use kiln_compiler::{Adam, Model, Recurrent, Tensor};
+use kiln_compiler::{Adam, CellState, Model, Recurrent, Tensor};
 
 /// Static length of the classifier's token sequences (shorter ones are padded and masked).
 pub const SENTENCE_LEN: usize = 12;
@@ -45,38 +45,33 @@ pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
     let table = model.embedding(DIGIT_VOCAB, 16);
     let cell = model.lstm_cell(16 + 32, 32);
     let readout = model.dense(64, DIGIT_VOCAB);
-    // One decoder step: the previous token's embedding and the previous context in, logits out.
-    let step = |token, context, state| {
+    // One decoder step: the previous token's embedding, the previous context and the cell's
+    // state in; logits, the new context and the new state out.
+    let step = |token, context, h, c| {
         let input = Tensor::concat(&[token, context], 1);
-        let state = cell.step(input, state);
+        let state = cell.step(input, Some(CellState { h, c: Some(c) }));
         let context = state.h.reshape([BATCH, 1, 32]).attention(encoded, encoded, None).reshape([BATCH, 32]);
         let logits = readout.apply(Tensor::concat(&[state.h, context], 1));
         (logits, context, state)
     };
-    let bos = table.lookup_tensor(model.full([BATCH], BOS));
-    let start_context = encoded.mean(&[1]);
+    let zeros = model.full([BATCH, 32], 0.0);
+    let start = [table.lookup_tensor(model.full([BATCH], BOS)), encoded.mean(&[1]), zeros, zeros];
 
-    // Teacher forcing feeds the shifted targets (one-hot rows of the labels times the table);
-    // greedy decoding gathers the rows of its own argmax.
-    let shifted = target.one_hot();
-    let (mut token, mut context, mut state) = (bos, start_context, None);
-    let mut forced = vec![];
-    for t in 0..STEPS {
-        let (logits, next_context, next_state) = step(token, context, state);
-        forced.push(logits);
-        (context, state) = (next_context, Some(next_state));
-        token = table.apply(shifted.select(1, t));
-    }
-    let (mut token, mut context, mut state) = (bos, start_context, None);
-    let mut decoded = vec![];
-    for _ in 0..STEPS {
-        let (logits, next_context, next_state) = step(token, context, state);
+    // Each decoder is one loop over the steps. Teacher forcing feeds the shifted targets
+    // (one-hot rows of the labels times the table); greedy decoding gathers the rows of its own
+    // argmax.
+    let (_, forced) = model.repeat(STEPS, &start, &[target.one_hot()], |carried, shifted| {
+        let (logits, context, state) = step(carried[0], carried[1], carried[2], carried[3]);
+        let token = table.apply(shifted[0]);
+        (vec![token, context, state.h, state.c.expect("an LSTM cell")], vec![logits])
+    });
+    let (_, decoded) = model.repeat(STEPS, &start, &[], |carried, _| {
+        let (logits, context, state) = step(carried[0], carried[1], carried[2], carried[3]);
         let id = logits.argmax(1);
-        decoded.push(id);
-        (token, context, state) = (table.lookup_tensor(id), next_context, Some(next_state));
-    }
-    let loss = Tensor::stack(&forced, 1).cross_entropy(target);
-    let program = model.compile(loss, Tensor::stack(&decoded, 1), Adam::new(1e-2))?;
+        (vec![table.lookup_tensor(id), context, state.h, state.c.expect("an LSTM cell")], vec![id])
+    });
+    let loss = forced[0].cross_entropy(target);
+    let program = model.compile(loss, decoded[0], Adam::new(1e-2))?;
     kiln_compiler::write_to_out_dir(&program, "digit_reverser.rs")?;
     Ok(())
 }

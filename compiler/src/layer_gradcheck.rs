@@ -66,6 +66,15 @@ fn check_model(name: &str, build: impl for<'m> Fn(&'m Model) -> Tensor<'m>) -> f
         evaluate(&g, &f)
     };
     let (plus, minus) = (along(H), along(-H));
+    // The back end's unrolled graph computes the same loss, gradients and products.
+    let (unrolled, map) = crate::ir::unroll(&g);
+    let unrolled_feeds: HashMap<ValueId, Vec<f64>> = feeds.iter().map(|(&v, data)| (map[v], data.clone())).collect();
+    let straight = evaluate(&unrolled, &unrolled_feeds);
+    for v in [program.loss, loss_jvp].into_iter().chain(grads.iter().chain(&hvps).flatten().copied()) {
+        for (a, b) in computed[v].iter().zip(&straight[map[v]]) {
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{name}: %{v} is {a}, unrolled {b}");
+        }
+    }
     let mut worst: f64 = 0.0;
     let mut check = |what: &str, a: f64, numeric: f64| {
         worst = worst.max(relative_error(a, numeric, || format!("{name}: {what}")));
@@ -435,6 +444,19 @@ fn recurrent_layers_match_finite_differences() {
             (vec![state.h, state.c.expect("an LSTM cell"), context], vec![context.tanh()])
         });
         classify(m, ys[0].add(last[1].reshape([2, 1, 6])))
+    });
+    check_model("repeat inside repeat: 2 outer steps of 3 inner ones", |m| {
+        let x = m.input("x", [2, 2, 3, 4]);
+        let cell = m.rnn_cell(4, 5);
+        let zeros = m.full([2, 5], 0.0);
+        let (last, outer) = m.repeat(2, &[zeros], &[x], |h, xs| {
+            let (inner_last, inner) = m.repeat(3, &[h[0]], &[xs[0]], |h, xs| {
+                let next = cell.step(xs[0], Some(CellState { h: h[0], c: None })).h;
+                (vec![next], vec![next.tanh()])
+            });
+            (vec![inner_last[0]], vec![inner[0].sum(&[1])])
+        });
+        classify(m, outer[0].add(last[0].reshape([2, 1, 5])))
     });
     check_model("sequence cross_entropy [3, 4, 6]", |m| {
         let y = m.labels("y", [3, 4], 6);

@@ -98,11 +98,26 @@ pub(super) fn reverse(
     let bound = inputs(&[&l.slices[..], &l.invariants].concat());
     let mut saved = residuals(&body, forward_nodes, &outputs, &bound);
     let roots = [outputs, reverse_carries.iter().map(|c| c.input).collect()].concat();
-    let (body, map) = cut(&body, &roots, &saved);
+    let (reverse_body, map) = cut(&body, &roots, &saved);
     // Those only derivative nodes that nothing needs read are left out.
     saved.retain(|&r| map[r] != usize::MAX);
+    // A loop inside the step may have gained residual outputs of its own: the forward step
+    // takes its differentiated version, and reads those outputs too.
+    let Op::Loop(forward) = &mut g.nodes[v].op else { unreachable!("a loop") };
+    forward.body.nodes[..forward_nodes].clone_from_slice(&body.nodes[..forward_nodes]);
+    let forward_values: Vec<ValueId> = saved
+        .iter()
+        .map(|&r| match r < forward_nodes {
+            true => r,
+            false => {
+                forward.body.nodes.push(body.nodes[r].clone());
+                forward.body.nodes.len() - 1
+            }
+        })
+        .collect();
+    let body = reverse_body;
     // The forward loop stacks each residual (reusing a stacked output that already is one).
-    let residual_outputs: Vec<ValueId> = saved
+    let residual_outputs: Vec<ValueId> = forward_values
         .iter()
         .map(|&r| {
             let Op::Loop(forward) = &mut g.nodes[v].op else { unreachable!("a loop") };
@@ -152,6 +167,14 @@ fn residuals(body: &Graph, forward_nodes: usize, outputs: &[ValueId], bound: &[V
         read.extend(node.op.operands().into_iter().filter(|&a| a < forward_nodes));
     }
     let mut saved = vec![];
+    // An output of a loop inside the step, read first by a derivative node: a value of the
+    // forward step too, saved like the others.
+    for (v, node) in body.nodes.iter().enumerate().skip(forward_nodes) {
+        if matches!(node.op, Op::LoopOutput(l, _) if l < forward_nodes) {
+            read.retain(|&a| a != node.op.operands()[0]);
+            saved.push(v);
+        }
+    }
     while let Some(a) = read.pop() {
         match &body.nodes[a].op {
             Op::Const(_) => {}

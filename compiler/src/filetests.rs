@@ -4,6 +4,8 @@
 //! scheduling and fusion must make of it (`; check:` lines, one per kernel in launch order):
 //! the op of the value a kernel is launched for, that value, and the values it stores, e.g.
 //! `; check: matmul %6 stores %9 (balanced)`. A failure prints the kernels made, ready to paste.
+//! Loops are unrolled first, as the back end does; the checks then name the unrolled values
+//! (a graph without loops keeps its numbering).
 
 use crate::ir::Graph;
 use crate::kernel::Grid;
@@ -42,10 +44,10 @@ fn directive<'a>(text: &'a str, key: &str) -> impl Iterator<Item = &'a str> + 'a
 
 fn run(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let graph = Graph::parse(&text).map_err(|e| e.to_string())?;
+    let (graph, map) = crate::ir::unroll(&Graph::parse(&text).map_err(|e| e.to_string())?);
     let roots: Vec<usize> = directive(&text, "roots")
         .flat_map(|line| line.split_whitespace())
-        .map(|r| r.trim_start_matches('%').parse().map_err(|_| format!("bad root `{r}`")))
+        .map(|r| r.trim_start_matches('%').parse().map(|r: usize| map[r]).map_err(|_| format!("bad root `{r}`")))
         .collect::<Result<_, _>>()?;
     if roots.is_empty() {
         return Err("no `; roots:` line".into());

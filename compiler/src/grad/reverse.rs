@@ -163,7 +163,7 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
 }
 
 /// Sums `grad` over the axes along which a value of `shape` was broadcast.
-pub(super) fn unbroadcast(g: &mut Graph, grad: ValueId, shape: &Shape) -> ValueId {
+fn unbroadcast(g: &mut Graph, grad: ValueId, shape: &Shape) -> ValueId {
     let axes: Vec<usize> = (0..shape.rank()).filter(|&d| shape.0[d] == 1 && g.shape(grad).0[d] != 1).collect();
     if axes.is_empty() {
         grad

@@ -81,20 +81,24 @@ fn inline(out: &mut Graph, l: &Loop, map: &[ValueId], pieces: &mut HashMap<Value
         }
         carried = l.carries.iter().map(|c| body_map[body_ids[c.next]]).collect();
     }
-    let stacked = produced.into_iter().map(|steps| {
-        let values: Vec<ValueId> = steps.into_iter().map(|v| v.expect("every slice index is some step's")).collect();
-        let rows: Vec<ValueId> = values
-            .iter()
-            .map(|&value| {
-                let shape = Shape([&[1][..], &out.shape(value).0[..]].concat());
-                out.reshape(value, shape)
-            })
-            .collect();
-        let joined = out.concat(&rows, 0);
-        pieces.insert(joined, values);
-        joined
-    });
-    carried.into_iter().chain(stacked.collect::<Vec<_>>()).collect()
+    let stacked: Vec<ValueId> = produced
+        .into_iter()
+        .map(|steps| {
+            let values: Vec<ValueId> =
+                steps.into_iter().map(|v| v.expect("every slice index is some step's")).collect();
+            let rows: Vec<ValueId> = values
+                .iter()
+                .map(|&value| {
+                    let shape = Shape([&[1][..], &out.shape(value).0[..]].concat());
+                    out.reshape(value, shape)
+                })
+                .collect();
+            let joined = out.concat(&rows, 0);
+            pieces.insert(joined, values);
+            joined
+        })
+        .collect();
+    carried.into_iter().chain(stacked).collect()
 }
 
 /// What `op` (of `shape`) is when an operand is the constant zero, as at the first step of a

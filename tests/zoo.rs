@@ -29,3 +29,18 @@ pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
     let loss = logits.cross_entropy(y);
     model.compile(loss, logits, Training::new(Sgd::new(0.1)).keep_gradients())
 }
+
+/// Recurrent layers at the size of the zoo's sequence models, whose stepped loops (kernels
+/// launched once per step over windows) the reference evaluator checks: an LSTM and a GRU,
+/// their states weighted per step as the zoo's classifier masks them, trained without keeping
+/// gradients (so that updates fuse as the zoo's do).
+pub fn loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
+    use kiln_compiler::{Model, Recurrent, Sgd};
+    let model = Model::new("LoopZoo");
+    let x = model.input("x", [64, 12, 8]);
+    let y = model.labels("y", [64], 3);
+    let states = x.lstm(Recurrent::new(32)).gru(Recurrent::new(16));
+    let weights = x.narrow(2, 0, 1).relu();
+    let logits = states.mul(weights).sum(&[1]).linear(3);
+    model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
+}

@@ -4,8 +4,9 @@
 //! scheduling and fusion must make of it (`; check:` lines, one per kernel in launch order):
 //! the op of the value a kernel is launched for, that value, and the values it stores, e.g.
 //! `; check: matmul %6 stores %9 (balanced)`. A failure prints the kernels made, ready to paste.
-//! Loops are unrolled first, as the back end does; the checks then name the unrolled values
-//! (a graph without loops keeps its numbering).
+//! Loops are stepped first, as the back end does (`lower::stepped`); the checks then name the
+//! stepped graph's values (a graph without loops keeps its numbering), and a kernel a loop
+//! launches once per step ends in `each step`.
 
 use crate::ir::Graph;
 use crate::kernel::Grid;
@@ -19,6 +20,7 @@ use std::path::Path;
 fn kernels(graph: &Graph, roots: &[usize], fuse: bool, target: Target) -> Vec<String> {
     let s = schedule(graph, roots, &[], fuse);
     let storage = Storage::new(Precision::F32, target, []);
+    let regions = schedule::loop_regions(graph);
     schedule::kernels(graph, &s, &storage, fuse)
         .into_iter()
         .map(|(v, k)| {
@@ -31,7 +33,8 @@ fn kernels(graph: &Graph, roots: &[usize], fuse: bool, target: Target) -> Vec<St
                 Grid::OneCube => "one cube",
                 Grid::Balanced => "balanced",
             };
-            format!("{op} %{v} stores {} ({grid})", stores.join(" "))
+            let each_step = if regions[v].is_some() { " each step" } else { "" };
+            format!("{op} %{v} stores {} ({grid}){each_step}", stores.join(" "))
         })
         .collect()
 }
@@ -44,7 +47,7 @@ fn directive<'a>(text: &'a str, key: &str) -> impl Iterator<Item = &'a str> + 'a
 
 fn run(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let (graph, map) = crate::ir::unroll(&Graph::parse(&text).map_err(|e| e.to_string())?);
+    let (graph, map) = crate::lower::stepped(&Graph::parse(&text).map_err(|e| e.to_string())?);
     let roots: Vec<usize> = directive(&text, "roots")
         .flat_map(|line| line.split_whitespace())
         .map(|r| r.trim_start_matches('%').parse().map(|r: usize| map[r]).map_err(|_| format!("bad root `{r}`")))

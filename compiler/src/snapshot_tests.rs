@@ -315,3 +315,28 @@ fn avx512_shapes_tiles_for_its_registers() {
     assert!(avx512.contains(tiling), "{avx512}");
     assert!(avx512.contains("Grid::Balanced(550)"));
 }
+
+/// The LSTM classifier (ids -> embedding(50) -> lstm(128) -> mean -> linear(2), Adam)
+/// over `length` steps: its train kernel count and its generated source's size.
+fn lstm_classifier_size(length: usize) -> (usize, usize) {
+    let model = Model::new("LstmClassifier");
+    let ids = model.tokens("ids", [64, length], 5000);
+    let labels = model.labels("labels", [64], 2);
+    let states = ids.embedding(50).lstm(crate::Recurrent::new(128));
+    let logits = states.mean(&[1]).linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, crate::Adam::new(1e-3)).unwrap();
+    let (source, report) = emit::emit_with_report(&program);
+    let kernels = report.lines().find_map(|l| l.strip_prefix("train: ")?.split(' ').next()?.parse().ok());
+    (kernels.expect("the report counts train kernels"), source.len())
+}
+
+/// A recurrent layer is a stepped loop: its kernels run once per step, so neither the kernel
+/// count nor the source grows with the length.
+#[test]
+fn sequence_models_compile_to_one_step_at_any_length() {
+    let (short, long) = (lstm_classifier_size(16), lstm_classifier_size(256));
+    println!("train kernels and source bytes: {short:?} at length 16, {long:?} at 256");
+    assert_eq!(short.0, long.0, "train kernels at lengths 16 and 256");
+    let growth = long.1 as f64 / short.1 as f64;
+    assert!((0.95..=1.05).contains(&growth), "source of {} bytes at 16 steps, {} at 256", short.1, long.1);
+}

@@ -19,7 +19,11 @@ use std::sync::Arc;
 /// uploads queued before it, and the `idle` flag for the tasks queued before it.
 pub struct Arena {
     client: Client,
-    buffers: Vec<Handle>,
+    /// The whole allocation, of `bytes` bytes, which buffers are views into.
+    whole: Handle,
+    bytes: u64,
+    /// Each buffer's view: the memory plan's, except a stepped loop's windows while it runs.
+    buffers: RefCell<Vec<Handle>>,
     /// Each buffer's `(offset, len)` in 4-byte units: the memory plan.
     plan: Vec<(usize, usize)>,
     /// Units per cube: the runtime's maximum, capped at 256 (on the CPU runtime each unit is a
@@ -54,23 +58,18 @@ impl Arena {
     pub fn new(device: &Device, bytes: usize, buffers: &[(usize, usize)]) -> Self {
         let plan = buffers.to_vec();
         let client = device.client();
-        let arena = client.create_from_slice(&vec![0u8; bytes.max(4)]);
+        let whole = client.create_from_slice(&vec![0u8; bytes.max(4)]);
         let total = bytes.max(4) as u64;
-        let buffers: Vec<Handle> = buffers
-            .iter()
-            .map(|&(offset, len)| {
-                let (start, end) = (4 * offset as u64, 4 * (offset + len.max(1)) as u64);
-                assert!(end <= total, "internal: buffer at {offset}+{len} outside an arena of {bytes} bytes");
-                arena.clone().offset_start(start).offset_end(total - end)
-            })
-            .collect();
+        let buffers: Vec<Handle> = buffers.iter().map(|&(offset, len)| view(&whole, total, offset, len)).collect();
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
-        let host = HostMemory::of(device, &client, arena);
+        let host = HostMemory::of(device, &client, whole.clone());
         let inputs = RefCell::new(vec![None; buffers.len()]);
         let claims = client.create_from_slice(&[0u8; 4]);
         Arena {
             client,
-            buffers,
+            whole,
+            bytes: total,
+            buffers: RefCell::new(buffers),
             plan,
             units,
             host,
@@ -93,7 +92,23 @@ impl Arena {
     pub fn arg(&self, slot: usize, len: usize) -> BufferArg {
         // SAFETY: generated code passes the length the buffer was allocated with (in elements
         // of the argument's type), and kernels index only below their static bounds.
-        unsafe { BufferArg::from_raw_parts(self.buffers[slot].clone(), len) }
+        unsafe { BufferArg::from_raw_parts(self.buffers.borrow()[slot].clone(), len) }
+    }
+
+    /// Buffer `slot`'s offset in the memory plan, in 4-byte units.
+    pub(crate) fn offset(&self, slot: usize) -> usize {
+        self.plan[slot].0
+    }
+
+    /// Moves buffer `slot` to `offset` (4-byte units), keeping its length: a window of a
+    /// stepped loop. Launches queued before keep the place they were given.
+    pub(crate) fn place(&self, slot: usize, offset: usize) {
+        self.buffers.borrow_mut()[slot] = view(&self.whole, self.bytes, offset, self.plan[slot].1);
+    }
+
+    /// Moves buffer `slot` back to its place in the memory plan.
+    pub(crate) fn restore(&self, slot: usize) {
+        self.place(slot, self.plan[slot].0);
     }
 
     /// Cube count and cube size for `work` units.
@@ -165,7 +180,7 @@ impl Arena {
     pub fn write<T: bytemuck::Pod + Send + Sync>(&self, slot: usize, data: &[T]) {
         assert_eq!(data.len(), self.elems::<T>(slot), "internal: write of the wrong length to slot {slot}");
         self.idle.set(false);
-        self.client.write(&self.buffers[slot], Bytes::from_elems(data.to_vec()));
+        self.client.write(&self.buffers.borrow()[slot], Bytes::from_elems(data.to_vec()));
     }
 
     /// Overwrites buffer `slot`, one that only the host writes (a batch's sample weights, a
@@ -205,7 +220,7 @@ impl Arena {
             return Upload { wait: None, _data: PhantomData };
         }
         self.idle.set(false);
-        let handle = &self.buffers[slot];
+        let handle = &self.buffers.borrow()[slot].clone();
         if (len as u64) < capacity {
             let zeros = Bytes::from_elems(vec![0u8; (capacity - len as u64) as usize]);
             self.client.write(&handle.clone().offset_start(len as u64), zeros);
@@ -248,7 +263,7 @@ impl Arena {
 
     /// Reads buffer `slot` back to the host as `T`s (waits for the kernels that write it).
     pub fn read<T: bytemuck::Pod>(&self, slot: usize) -> Vec<T> {
-        let bytes = self.client.read_one_unchecked(self.buffers[slot].clone());
+        let bytes = self.client.read_one_unchecked(self.buffers.borrow()[slot].clone());
         let mut values = vec![T::zeroed(); self.elems::<T>(slot)];
         bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(&bytes[..4 * self.plan[slot].1]);
         self.reads.fetch_add(1, Ordering::SeqCst);
@@ -256,6 +271,13 @@ impl Arena {
         self.idle.set(self.host.is_some());
         values
     }
+}
+
+/// The `len` 4-byte units at unit `offset` of `whole`, an allocation of `bytes` bytes.
+fn view(whole: &Handle, bytes: u64, offset: usize, len: usize) -> Handle {
+    let (start, end) = (4 * offset as u64, 4 * (offset + len.max(1)) as u64);
+    assert!(end <= bytes, "internal: buffer at {offset}+{len} outside an arena of {bytes} bytes");
+    whole.clone().offset_start(start).offset_end(bytes - end)
 }
 
 /// A write [`Arena::upload`] queued from the caller's memory: borrows that memory until

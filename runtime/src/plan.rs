@@ -87,6 +87,87 @@ impl Launch {
     }
 }
 
+/// A stepped loop: kernels launched once per step, some of whose buffers are windows that
+/// move from step to step.
+pub struct Repeat {
+    /// The trip count.
+    pub steps: usize,
+    /// Whether step `i` works on slice `steps - 1 - i`.
+    pub reverse: bool,
+    /// The buffers that move, placed before each step's launches.
+    pub windows: &'static [Window],
+    /// The kernels of one step.
+    pub plan: &'static [Launch],
+}
+
+/// A buffer of a stepped loop that moves between steps.
+pub struct Window {
+    /// Its arena slot.
+    pub slot: usize,
+    /// Where it is at each step.
+    pub rule: Rule,
+}
+
+/// Where a [`Window`] is at a step.
+pub enum Rule {
+    /// The step's slice of another buffer.
+    Slice {
+        /// The buffer sliced.
+        of: usize,
+        /// 4-byte units from one slice to the next.
+        stride: usize,
+    },
+    /// A carry's output: its own place and another buffer's in turn, ending in the other's.
+    Alternate {
+        /// The buffer the last step writes: the carry's final value.
+        last: usize,
+    },
+    /// A carry's input: its first value, then where the carry's output was the step before.
+    Carried {
+        /// The buffer holding the carry before the first step.
+        init: usize,
+        /// The carry's output (an [`Rule::Alternate`] window).
+        next: usize,
+        /// The buffer `next` alternates with.
+        last: usize,
+    },
+}
+
+impl Window {
+    /// Slot `slot` at the step's slice of slot `of`, slices `stride` units apart.
+    pub const fn slice(slot: usize, of: usize, stride: usize) -> Window {
+        Window { slot, rule: Rule::Slice { of, stride } }
+    }
+
+    /// Slot `slot` at its own place and `last`'s in turn.
+    pub const fn alternate(slot: usize, last: usize) -> Window {
+        Window { slot, rule: Rule::Alternate { last } }
+    }
+
+    /// Slot `slot` at `init` first, then where `next` (alternating with `last`) was.
+    pub const fn carried(slot: usize, init: usize, next: usize, last: usize) -> Window {
+        Window { slot, rule: Rule::Carried { init, next, last } }
+    }
+
+    /// Its offset in `arena` at step `step` of `steps`, in 4-byte units.
+    fn offset(&self, arena: &Arena, step: usize, steps: usize, reverse: bool) -> usize {
+        // An output alternates so that the last step writes `last`.
+        let alternate = |slot: usize, last: usize, step: usize| match (steps - 1 - step) % 2 {
+            0 => arena.offset(last),
+            _ => arena.offset(slot),
+        };
+        match self.rule {
+            Rule::Slice { of, stride } => {
+                let index = if reverse { steps - 1 - step } else { step };
+                arena.offset(of) + index * stride
+            }
+            Rule::Alternate { last } => alternate(self.slot, last, step),
+            Rule::Carried { init, .. } if step == 0 => arena.offset(init),
+            Rule::Carried { next, last, .. } => alternate(next, last, step - 1),
+        }
+    }
+}
+
 impl Arena {
     /// Launches `plan`'s kernels in order, waiting for the CPU runtime's queue every
     /// [`LAUNCHES_PER_DRAIN`] launches, and times each under `model` when `KILN_PROFILE` is
@@ -95,23 +176,56 @@ impl Arena {
     /// # Safety
     /// Every row must come from the plan the compiler wrote for this arena's memory plan.
     pub unsafe fn run(&self, model: &str, plan: &[Launch]) {
-        let client = self.client();
-        let mut profile = Profile::start(client);
+        let mut profile = Profile::start(self.client());
         for (launched, launch) in plan.iter().enumerate() {
-            if launched > 0 && launched % LAUNCHES_PER_DRAIN == 0 {
-                self.drain_queue();
-            }
-            let (count, dim) = match launch.grid {
-                Grid::PerIndex(work) => self.grid(work),
-                Grid::Chunked(work) => self.chunked_grid(work),
-                Grid::OneCube => self.one_cube(),
-                Grid::Balanced(work) => self.balanced_grid(work),
-            };
-            for _ in 0..profile.launches() {
-                // SAFETY: the caller vouches for the row.
-                unsafe { (launch.launcher)(self, launch, count.clone(), dim) };
-            }
-            profile.lap(client, model, launch.label);
+            // SAFETY: the caller vouches for the row.
+            unsafe { self.launch(model, launch, launched, &mut profile) };
         }
+    }
+
+    /// Launches `repeat`'s kernels once per step, with its windows placed for the step, and
+    /// then puts the windows back where the memory plan has them.
+    ///
+    /// # Safety
+    /// As for [`Arena::run`]: the loop must be one the compiler wrote for this arena.
+    pub unsafe fn repeat(&self, model: &str, repeat: &Repeat) {
+        let mut profile = Profile::start(self.client());
+        let mut launched = 0;
+        for step in 0..repeat.steps {
+            for window in repeat.windows {
+                self.place(window.slot, window.offset(self, step, repeat.steps, repeat.reverse));
+            }
+            for launch in repeat.plan {
+                // SAFETY: the caller vouches for the rows, and the windows lie where the
+                // compiler planned the step's buffers.
+                unsafe { self.launch(model, launch, launched, &mut profile) };
+                launched += 1;
+            }
+        }
+        for window in repeat.windows {
+            self.restore(window.slot);
+        }
+    }
+
+    /// Launches one row, the `launched`th of its plan, first waiting for the queue if
+    /// [`LAUNCHES_PER_DRAIN`] have gone since the last wait.
+    ///
+    /// # Safety
+    /// As for [`Arena::run`].
+    unsafe fn launch(&self, model: &str, launch: &Launch, launched: usize, profile: &mut Profile) {
+        if launched > 0 && launched.is_multiple_of(LAUNCHES_PER_DRAIN) {
+            self.drain_queue();
+        }
+        let (count, dim) = match launch.grid {
+            Grid::PerIndex(work) => self.grid(work),
+            Grid::Chunked(work) => self.chunked_grid(work),
+            Grid::OneCube => self.one_cube(),
+            Grid::Balanced(work) => self.balanced_grid(work),
+        };
+        for _ in 0..profile.launches() {
+            // SAFETY: the caller vouches for the row.
+            unsafe { (launch.launcher)(self, launch, count.clone(), dim) };
+        }
+        profile.lap(self.client(), model, launch.label);
     }
 }

@@ -21,6 +21,7 @@ kiln_runtime::include_models!(
     sgd_momentum_accumulate3::SgdMomentumAccumulate3,
     adam_accumulate2_clipped::AdamAccumulate2Clipped,
     op_zoo::OpZoo,
+    loop_zoo::LoopZoo,
     layers_conv::LayersConv,
     layers_seq::LayersSeq,
     layers_decoder::LayersDecoder,

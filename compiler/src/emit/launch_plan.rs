@@ -6,6 +6,8 @@
 use super::writer::Writer;
 use crate::ir::ValueId;
 use crate::kernel::{self, Access, Kernel, UNFOLD};
+use crate::plan::storage::Storage;
+use crate::plan::{Repeat, Rule, Window};
 use crate::program::Program;
 
 /// A distinct launch: a launcher function's name and its `launch_unchecked` call, whose vector
@@ -20,6 +22,10 @@ struct Call {
 /// their launcher functions.
 pub(super) struct LaunchPlans<'a> {
     entries: &'a [(&'a str, &'a [(ValueId, Kernel)])],
+    /// Each entry point's stepped loops.
+    repeats: &'a [Vec<Repeat>],
+    /// The buffers' element types, which set a window's stride in the arena's units.
+    storage: &'a Storage,
     /// Each distinct launch, in order of first use.
     calls: Vec<Call>,
     /// For each entry point, the position in `calls` of each kernel's launcher.
@@ -28,7 +34,11 @@ pub(super) struct LaunchPlans<'a> {
 
 impl<'a> LaunchPlans<'a> {
     /// The plans of `entries`, with the launchers their kernels need.
-    pub(super) fn new(entries: &'a [(&'a str, &'a [(ValueId, Kernel)])]) -> LaunchPlans<'a> {
+    pub(super) fn new(
+        entries: &'a [(&'a str, &'a [(ValueId, Kernel)])],
+        repeats: &'a [Vec<Repeat>],
+        storage: &'a Storage,
+    ) -> LaunchPlans<'a> {
         let mut calls: Vec<Call> = vec![];
         let mut launcher = |k: &Kernel| {
             let text = call(k);
@@ -49,7 +59,7 @@ impl<'a> LaunchPlans<'a> {
             calls.len() - 1
         };
         let launchers = entries.iter().map(|(_, kernels)| kernels.iter().map(|(_, k)| launcher(k)).collect()).collect();
-        LaunchPlans { entries, calls, launchers }
+        LaunchPlans { entries, repeats, storage, calls, launchers }
     }
 
     /// How many launcher functions there are.
@@ -78,37 +88,102 @@ impl<'a> LaunchPlans<'a> {
     }
 
     /// A `launch_{entry}` method per entry point, running its plan: one row per kernel, in
-    /// order, over the buffers `slot` gives each value. An entry point whose plan begins with
-    /// an earlier one's whole plan (evaluation: prediction, then the loss) runs that one's,
-    /// then its own remaining rows.
+    /// order, over the buffers `slot` gives each value, with a stepped loop's rows run once per
+    /// step over its windows. An entry point whose plan begins with an earlier one's whole plan
+    /// (evaluation: prediction, then the loss) runs that one's, then its own remaining rows.
     pub(super) fn emit_entry_points(&self, w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usize) {
-        let plans: Vec<Vec<String>> = self
-            .entries
-            .iter()
-            .zip(&self.launchers)
-            .map(|(&(_, kernels), launchers)| {
-                kernels.iter().zip(launchers).map(|((v, k), &launcher)| self.row(p, k, *v, launcher, slot)).collect()
-            })
-            .collect();
+        let plans: Vec<Vec<Item>> = (0..self.entries.len()).map(|e| self.items(p, e, slot)).collect();
         for (e, &(entry, _)) in self.entries.iter().enumerate() {
             let earlier = (0..e).find(|&d| !plans[d].is_empty() && plans[e].starts_with(&plans[d]));
             w.blank();
             w.open(&format!("fn launch_{entry}(&self) {{"));
-            let rows = match earlier {
+            let items = match earlier {
                 Some(d) => {
                     w.line(&format!("self.launch_{}();", self.entries[d].0));
                     &plans[e][plans[d].len()..]
                 }
                 None => &plans[e][..],
             };
-            w.open("const PLAN: &[Launch] = &[");
-            for row in rows {
-                w.line(row);
+            let mut runs = vec![];
+            for (n, group) in items.chunk_by(|a, b| matches!((a, b), (Item::Row(_), Item::Row(_)))).enumerate() {
+                let name = match n {
+                    0 => "PLAN".to_string(),
+                    n => format!("PLAN_{}", n + 1),
+                };
+                match &group[0] {
+                    Item::Row(_) => {
+                        w.open(&format!("const {name}: &[Launch] = &["));
+                        for item in group {
+                            if let Item::Row(row) = item {
+                                w.line(row);
+                            }
+                        }
+                        w.close("];");
+                        runs.push(format!("self.arena.run({:?}, {name})", p.name));
+                    }
+                    Item::Repeat { header, rows } => {
+                        w.open(&format!("const {name}: Repeat = Repeat {{"));
+                        w.line(header);
+                        w.open("plan: &[");
+                        rows.iter().for_each(|row| w.line(row));
+                        w.close("],");
+                        w.close("};");
+                        runs.push(format!("self.arena.repeat({:?}, &{name})", p.name));
+                    }
+                }
             }
-            w.close("];");
             w.line("// SAFETY: the compiler wrote these rows for this arena's memory plan.");
-            w.line(&format!("unsafe {{ self.arena.run({:?}, PLAN) }};", p.name));
+            match &runs[..] {
+                [run] => w.line(&format!("unsafe {{ {run} }};")),
+                runs => {
+                    w.open("unsafe {");
+                    runs.iter().for_each(|run| w.line(&format!("{run};")));
+                    w.close("}");
+                }
+            }
             w.close("}");
+        }
+    }
+
+    /// Entry point `e`'s plan: its rows, with each stepped loop's in a block of its own.
+    fn items(&self, p: &Program, e: usize, slot: &dyn Fn(ValueId) -> usize) -> Vec<Item> {
+        let (_, kernels) = self.entries[e];
+        let rows: Vec<String> = kernels
+            .iter()
+            .zip(&self.launchers[e])
+            .map(|((v, k), &launcher)| self.row(p, k, *v, launcher, slot))
+            .collect();
+        let mut items = vec![];
+        let mut i = 0;
+        while i < rows.len() {
+            match self.repeats[e].iter().find(|r| r.kernels.start == i) {
+                Some(r) => {
+                    let windows: Vec<String> = r.windows.iter().map(|w| self.window(w, slot)).collect();
+                    let header =
+                        format!("steps: {}, reverse: {}, windows: &[{}],", r.steps, r.reverse, windows.join(", "));
+                    items.push(Item::Repeat { header, rows: rows[r.kernels.clone()].to_vec() });
+                    i = r.kernels.end;
+                }
+                None => {
+                    items.push(Item::Row(rows[i].clone()));
+                    i += 1;
+                }
+            }
+        }
+        items
+    }
+
+    /// A window as the runtime's `Window` constant, over the arena slots `slot` gives.
+    fn window(&self, w: &Window, slot: &dyn Fn(ValueId) -> usize) -> String {
+        let value = slot(w.value);
+        match w.rule {
+            Rule::Slice { of, elements } => {
+                format!("Window::slice({value}, {}, {})", slot(of), self.storage.units(of, elements))
+            }
+            Rule::Alternate { last } => format!("Window::alternate({value}, {})", slot(last)),
+            Rule::Carried { init, next, last } => {
+                format!("Window::carried({value}, {}, {}, {})", slot(init), slot(next), slot(last))
+            }
         }
     }
 
@@ -164,6 +239,14 @@ fn call(k: &Kernel) -> String {
     let buffers = (0..k.args.len()).map(|i| format!("l.arg(a, {i})"));
     let args: Vec<String> = sizes.chain(buffers).chain(k.trailing.iter().cloned()).collect();
     format!("{}::launch_unchecked::<{types}>(a.client(), count, dim, {})", k.function, args.join(", "))
+}
+
+/// One part of an entry point's plan: a launch row, or a stepped loop's rows with its
+/// `Repeat` fields before them.
+#[derive(PartialEq)]
+enum Item {
+    Row(String),
+    Repeat { header: String, rows: Vec<String> },
 }
 
 /// Whether `k` launches a template (through a `Template` constant).

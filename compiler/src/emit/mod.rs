@@ -1,12 +1,13 @@
 //! The back end: a differentiated program becomes Rust source (the model's constants, its
 //! launch plan, the kernels no library template serves, and a typed trainer or predictor)
 //! plus a compile report. `emit_artifact` reads as its list of passes:
-//! 1. `lower::unrolled_loops`, then `lower::direct_convolutions`: loops become straight-line
-//!    code, stride-1 convolutions direct ones;
+//! 1. `lower::direct_convolutions`, then `lower::stepped_loops`: stride-1 convolutions become
+//!    direct ones, loops one copy of their body between windows;
 //! 2. `schedule::entries`: the entry points, each scheduled (kernels, inlined values, views);
 //! 3. `plan::buffers`: the values that own a buffer, and each buffer's element type;
 //! 4. `schedule::kernels`: each entry point's kernels, fused;
-//! 5. `plan::memory`: every buffer's offset in the arena;
+//! 5. `plan::repeats`, then `plan::memory`: the kernels each stepped loop launches per step
+//!    and its windows, then every buffer's offset in the arena;
 //! 6. emission: the compile report (`report`), the kernel sources (`named_sources`), the
 //!    launch plans (`launch_plan`) and the host code (`trainer` or `predictor`).
 
@@ -45,10 +46,10 @@ pub fn emit_predictor(p: &Program) -> String {
 
 /// The source and compile report of `artifact`: the back end's passes in order.
 fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
-    let p = &lower::direct_convolutions(&lower::unrolled_loops(p));
+    let p = &lower::stepped_loops(&lower::direct_convolutions(p));
     if cfg!(any(test, debug_assertions)) {
         if let Err(v) = crate::ir::verify(&p.graph) {
-            panic!("internal: direct convolution broke the IR: {}", v.message);
+            panic!("internal: lowering broke the IR: {}", v.message);
         }
     }
     let entries = schedule::entries(p, artifact);
@@ -58,12 +59,15 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     let sources = named_sources(&mut kernels);
     let launches: Vec<(&str, &[(ValueId, Kernel)])> =
         entries.iter().zip(&kernels).map(|(e, k)| (e.name, &k[..])).collect();
-    let memory = plan::memory(p, &buffers, &launches);
+    let repeats: Vec<Vec<plan::Repeat>> =
+        entries.iter().zip(&kernels).map(|(e, k)| plan::repeats(&p.graph, e, k)).collect();
+    let memory = plan::memory(p, &buffers, &launches, &repeats);
 
     let report_entries: Vec<report::Entry> = entries
         .iter()
         .zip(&kernels)
-        .map(|(e, kernels)| report::Entry { name: e.name, schedule: &e.schedule, kernels })
+        .zip(&repeats)
+        .map(|((e, kernels), repeats)| report::Entry { name: e.name, schedule: &e.schedule, kernels, repeats })
         .collect();
     let report = report::report(p, &report_entries, &memory, &buffers.slots, &buffers.storage);
     // Roots that are contiguous views (a reshaped gradient) are read from their source's buffer.
@@ -72,7 +76,7 @@ fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
         .flat_map(|e| e.roots.iter().map(move |&r| (r, e.buffer_of(r))))
         .filter(|(r, buffer)| r != buffer)
         .collect();
-    let launch_plans = LaunchPlans::new(&launches);
+    let launch_plans = LaunchPlans::new(&launches, &repeats, &buffers.storage);
 
     let mut w = Writer::default();
     emit_preamble(&mut w, p, artifact, &kernels, buffers.slots.len(), &launch_plans);
@@ -140,7 +144,7 @@ fn emit_preamble(
     w.open(&format!("pub mod {module} {{"));
     w.line("use kiln_runtime::cubecl;");
     w.line("use kiln_runtime::cubecl::prelude::*;");
-    w.line("use kiln_runtime::plan::{Grid, Launch};");
+    w.line("use kiln_runtime::plan::{Grid, Launch, Repeat, Window};");
     if launch_plans.launches_templates() {
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");

@@ -5,6 +5,7 @@ use crate::ir::{Graph, Op, ValueId};
 use crate::kernel::{Access, Arg, Kernel};
 use crate::plan::arena::Plan;
 use crate::plan::storage::Storage;
+use crate::plan::Repeat;
 use crate::program::Program;
 use crate::schedule::{Role, Schedule};
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ pub struct Entry<'a> {
     pub name: &'a str,
     pub schedule: &'a Schedule,
     pub kernels: &'a [(ValueId, Kernel)],
+    /// The stepped loops among `kernels`, whose kernels run once per step.
+    pub repeats: &'a [Repeat],
 }
 
 /// The report as text (stable: snapshot-tested).
@@ -31,7 +34,9 @@ pub fn report(
     for entry in entries {
         let (mut flops, mut bytes) = (0, 0);
         let mut lines = vec![];
-        for (v, k) in entry.kernels {
+        for (i, (v, k)) in entry.kernels.iter().enumerate() {
+            let repeat = entry.repeats.iter().find(|r| r.kernels.contains(&i));
+            let times = repeat.map_or(1, |r| r.steps);
             let mut fused = vec![];
             let mut f = 0;
             // A product its epilogue reads from registers is computed but not stored.
@@ -43,10 +48,13 @@ pub fn report(
             fused.sort_unstable();
             fused.dedup();
             let b = bytes_moved(g, k, storage);
-            flops += f;
-            bytes += b;
+            flops += times * f;
+            bytes += times * b;
             let names: Vec<String> = fused.iter().map(|&u| format!("%{u} {}", op_name(g, u))).collect();
             let fused = if names.is_empty() { String::new() } else { format!("  <- {}", names.join(", ")) };
+            if repeat.is_some_and(|r| r.kernels.start == i) {
+                lines.push(format!("  each of {times} steps:"));
+            }
             lines.push(format!(
                 "  %{v:<5} {:<10} {:<16} {:>10} flops {:>10} bytes{fused}",
                 op_name(g, *v),
@@ -55,11 +63,14 @@ pub fn report(
                 count_text(b)
             ));
         }
+        let launches: usize =
+            entry.kernels.len() + entry.repeats.iter().map(|r| (r.steps - 1) * r.kernels.len()).sum::<usize>();
         let _ = writeln!(
             out,
-            "\n{}: {} kernels, {} flops, {} bytes moved",
+            "\n{}: {} kernels, {} launches, {} flops, {} bytes moved",
             entry.name,
             entry.kernels.len(),
+            launches,
             count_text(flops),
             count_text(bytes)
         );

@@ -132,6 +132,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 out
             }
             Op::Loop(l) => run_loop(l, &values),
+            Op::StepIn(..) | Op::StepOut(..) => {
+                unreachable!("internal: stepped loops are lowered for the back end, never evaluated")
+            }
             Op::LoopOutput(l, k) => {
                 let Op::Loop(looped) = &g.nodes[*l].op else { unreachable!("loop outputs read loops") };
                 let start: usize = (0..*k).map(|j| looped.output_shape(j).numel()).sum();

@@ -12,7 +12,7 @@ mod verify;
 
 pub use parse::ParseError;
 pub use shape::Shape;
-pub use unroll::unroll;
+pub use unroll::{unroll, unroll_loop};
 pub use verify::{verify, Violation};
 
 /// Index of a value (the output of one node) in a [`Graph`].
@@ -227,6 +227,20 @@ impl Loop {
     }
 }
 
+/// Where a stepped loop's body meets the graph around it: the back end's form of a [`Loop`]
+/// (see `lower::stepped_loops`), whose body is scheduled once and launched once per step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stepping {
+    /// Which stepped loop: its number in the graph.
+    pub id: usize,
+    /// The trip count.
+    pub steps: usize,
+    /// Whether step `i` works on slice `steps - 1 - i`.
+    pub reverse: bool,
+    /// `Some(k)`: carry `k`; `None`: a slice (of an input) or a stacked output.
+    pub carry: Option<usize>,
+}
+
 /// One primitive operation.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Op {
@@ -307,6 +321,13 @@ pub enum Op {
     Loop(Box<Loop>),
     /// Output `k` of a loop (see [`Loop`]).
     LoopOutput(ValueId, usize),
+    /// A stepped loop's body input during a step: carry `k` (its operand before the first
+    /// step, then the carry's [`Op::StepOut`] value of the step before), or the step's slice of
+    /// its operand.
+    StepIn(ValueId, Stepping),
+    /// A stepped loop's output: carry `k` after the last step, or its operand stacked
+    /// `[steps, ..]` by slice index.
+    StepOut(ValueId, Stepping),
     /// A value that differs between training and inference (dropout, batch statistics);
     /// [`Graph::specialise`] replaces it by one side before code generation.
     Mode {
@@ -331,6 +352,8 @@ impl Op {
             | Op::Detach(a)
             | Op::Unfold(a, ..)
             | Op::LoopOutput(a, _)
+            | Op::StepIn(a, _)
+            | Op::StepOut(a, _)
             | Op::Fold(a, _) => vec![*a],
             Op::Loop(l) => l.operands(),
             Op::Binary(_, a, b)
@@ -363,6 +386,8 @@ impl Op {
             Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
             Op::Fold(a, window) => Op::Fold(f(a), window),
             Op::LoopOutput(l, k) => Op::LoopOutput(f(l), k),
+            Op::StepIn(a, stepping) => Op::StepIn(f(a), stepping),
+            Op::StepOut(a, stepping) => Op::StepOut(f(a), stepping),
             Op::Loop(mut l) => {
                 l.carries.iter_mut().for_each(|c| c.init = f(c.init));
                 l.slices.iter_mut().chain(&mut l.invariants).for_each(|(outer, _)| *outer = f(*outer));

@@ -1,6 +1,6 @@
 //! The IR as text: one line per node, `%12 = add %10, %11 : [64, 256]  # 1.linear`.
 
-use super::{DirectWindow, Graph, Op, ValueId, Window};
+use super::{DirectWindow, Graph, Op, Stepping, ValueId, Window};
 use std::fmt;
 
 impl Graph {
@@ -52,6 +52,8 @@ impl Graph {
                 )
             }
             Op::LoopOutput(l, k) => format!("loop_output %{l}, {k}"),
+            Op::StepIn(a, stepping) => format!("step_in %{a} {}", stepped(stepping)),
+            Op::StepOut(a, stepping) => format!("step_out %{a} {}", stepped(stepping)),
         };
         format!("%{v} = {body} : {}  # {}", node.shape, node.origin)
     }
@@ -72,6 +74,13 @@ impl Graph {
 /// ` padding=p` of a gather or scatter that pads, nothing otherwise.
 fn padding_text(padding: Option<usize>) -> String {
     padding.map(|p| format!(" padding={p}")).unwrap_or_default()
+}
+
+/// `loop=0 steps=12 reverse carry=1` of a stepped loop's input or output.
+fn stepped(s: &Stepping) -> String {
+    let reverse = if s.reverse { " reverse" } else { "" };
+    let carry = s.carry.map(|k| format!(" carry={k}")).unwrap_or_default();
+    format!("loop={} steps={}{reverse}{carry}", s.id, s.steps)
 }
 
 fn window(w: &Window) -> String {

@@ -33,6 +33,11 @@ pub fn unroll(g: &Graph) -> (Graph, Vec<ValueId>) {
     (out, map)
 }
 
+/// Appends `l`'s steps to `out`, reading its operands through `map`; returns its outputs.
+pub fn unroll_loop(out: &mut Graph, l: &Loop, map: &[ValueId]) -> Vec<ValueId> {
+    inline(out, l, map, &mut HashMap::new())
+}
+
 /// Appends `l`'s steps to `out`, reading its operands through `map`; returns its outputs and
 /// records their values at each slice index in `pieces`. A slice of a value in `pieces` (an
 /// earlier loop's output) is read from its piece, not cut from the joined value.

@@ -132,6 +132,15 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             Op::Loop(looped) if *k < looped.outputs().len() => looped.output_shape(*k),
             _ => return Err(format!("%{l} has no output {k}")),
         },
+        Op::StepIn(a, stepping) => match stepping.carry {
+            Some(_) => of(*a).clone(),
+            None if of(*a).0.first() == Some(&stepping.steps) => Shape(of(*a).0[1..].to_vec()),
+            None => return Err(format!("slices {} into {} steps", of(*a), stepping.steps)),
+        },
+        Op::StepOut(a, stepping) => match stepping.carry {
+            Some(_) => of(*a).clone(),
+            None => Shape([&[stepping.steps][..], &of(*a).0[..]].concat()),
+        },
         Op::ConvWeightGrad(x, grad, k) => {
             let ([c, h, w, n], [o, oh, ow, n2]) = (image(of(*x))?, image(of(*grad))?);
             if n != n2 || h + 1 != oh + k || w + 1 != ow + k {

@@ -2,7 +2,7 @@
 //! kernels merge into one that computes them all: a product with its epilogue, multi-output
 //! pointwise and reduction kernels, independent segments, and phased kernels.
 
-use super::Schedule;
+use super::{loop_regions, Schedule};
 use crate::ir::{Graph, Op, ValueId};
 use crate::kernel::{self, Kernel};
 use crate::plan::storage::Storage;
@@ -21,16 +21,39 @@ use std::collections::BTreeMap;
 ///
 /// A shared kernel is launched where its last value was, with nothing launched in between, so
 /// every read and write keeps its order.
+///
+/// Kernels of a stepped loop's step and those around it never merge: the step's are launched
+/// once per step.
 pub(crate) fn kernels(g: &Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
+    let regions = loop_regions(g);
     let mut planned = vec![];
-    let mut rest = s.kernels.clone();
+    let mut start = 0;
+    for run in s.kernels.chunk_by(|&a, &b| regions[a] == regions[b]) {
+        start += run.len();
+        planned.extend(fused(g, s, storage, run, &s.kernels[start..], fuse));
+    }
+    planned
+}
+
+/// The kernels of `kernels`, consecutive in schedule `s`, fused as [`kernels`] says; `later`
+/// are the schedule's kernels after them.
+fn fused(
+    g: &Graph,
+    s: &Schedule,
+    storage: &Storage,
+    kernels: &[ValueId],
+    later: &[ValueId],
+    fuse: bool,
+) -> Vec<(ValueId, Kernel)> {
+    let mut planned = vec![];
+    let mut rest = kernels.to_vec();
     let mut effects = Effects::default();
     // Row-sum reductions moved to a later product's tiles: product -> reduction.
     let mut deferred: BTreeMap<ValueId, ValueId> = BTreeMap::new();
     while let Some(&first) = rest.first() {
         if fuse && matches!(g.nodes[first].op, Op::MatMul(..)) {
             let row_sums = deferred.remove(&first);
-            let (product, epilogue) = with_epilogue(g, s, storage, &rest, row_sums, &mut effects);
+            let (product, epilogue) = with_epilogue(g, s, storage, &rest, later, row_sums, &mut effects);
             rest.retain(|u| *u != first && !epilogue.contains(u));
             // A product that cannot take the deferred reduction runs it just before itself.
             if let Some(r) = row_sums.filter(|r| !product.values.contains(r)) {
@@ -156,12 +179,14 @@ fn row_sum_product(
 /// an activation's gradient mask, a parameter's optimizer update. `row_sums` is a reduction
 /// the tiles compute too, if they can, with the kernels that read it (a bias's update) as an
 /// epilogue of its own. A kernel moves up to the product only if none it moves past writes
-/// what it reads or touches what it writes.
+/// what it reads or touches what it writes. `later` are the kernels after `rest` that cannot
+/// join (beyond a loop's start or end), which may still read the product.
 fn with_epilogue(
     g: &Graph,
     s: &Schedule,
     storage: &Storage,
     rest: &[ValueId],
+    later: &[ValueId],
     row_sums: Option<ValueId>,
     effects: &mut Effects,
 ) -> (Kernel, Vec<ValueId>) {
@@ -212,8 +237,11 @@ fn with_epilogue(
     // its epilogue reads it: an optimizer update that reads a weight gradient from the tiles
     // leaves it unstored (see `Training::keep_gradients`).
     let moved = [&members[..], &row_members[..]].concat();
-    let read_later =
-        rest[1..].iter().filter(|u| !moved.contains(u)).any(|&u| effects.of(g, s, storage, u).0.contains(&out));
+    let read_later = rest[1..]
+        .iter()
+        .filter(|u| !moved.contains(u))
+        .chain(later)
+        .any(|&u| effects.of(g, s, storage, u).0.contains(&out));
     // A root that views the product (a reshaped gradient) reads its buffer.
     let returned = s.roots.iter().any(|&r| s.layouts[r].as_ref().is_some_and(|l| l.buffer == out));
     let store = out != v || returned || read_later;

@@ -89,6 +89,7 @@ pub struct Schedule {
 /// `value` write over `param`'s buffer (optimizer updates; they run after every read of it).
 /// Without `fuse`, no pointwise value is computed inside another's kernel.
 pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], fuse: bool) -> Schedule {
+    let roots = &with_loop_boundaries(g, roots);
     let live = g.live_set(roots);
     let mut uses = g.use_counts(&live);
     for &r in roots {
@@ -117,7 +118,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
             continue;
         }
         let role = match &node.op {
-            Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } => Role::External,
+            // A stepped loop's inputs and outputs are windows of buffers (see `plan::repeats`).
+            Op::Input { .. } | Op::Labels { .. } | Op::Param { .. } | Op::StepIn(..) | Op::StepOut(..) => {
+                Role::External
+            }
             Op::Const(_) if read_from_memory[v] || roots.contains(&v) => Role::Kernel,
             Op::Const(c) => Role::Literal(*c),
             Op::Mode { .. } => panic!("internal: specialise the graph before scheduling"),
@@ -207,6 +211,54 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
 
     let kernels = (0..g.nodes.len()).filter(|&v| roles[v] == Some(Role::Kernel)).collect();
     Schedule { roles, layouts, views, kernels, roots: roots.to_vec() }
+}
+
+/// `roots` and what stepped loops read or write whole through windows: the operands of their
+/// live inputs and outputs, and the output of each live carry (a step reads the one before's).
+fn with_loop_boundaries(g: &Graph, roots: &[ValueId]) -> Vec<ValueId> {
+    let mut roots = roots.to_vec();
+    loop {
+        let live = g.live_set(&roots);
+        let mut more: Vec<ValueId> = vec![];
+        for node in g.nodes.iter().zip(&live).filter(|&(_, &live)| live).map(|(node, _)| node) {
+            match node.op {
+                Op::StepIn(a, stepping) => {
+                    more.push(a);
+                    more.extend(stepping.carry.map(|k| carry_output(g, stepping.id, k)));
+                }
+                Op::StepOut(a, _) => more.push(a),
+                _ => {}
+            }
+        }
+        more.sort_unstable();
+        more.dedup();
+        more.retain(|m| !roots.contains(m));
+        if more.is_empty() {
+            return roots;
+        }
+        roots.extend(more);
+    }
+}
+
+/// The [`Op::StepOut`] of carry `k` of stepped loop `id`.
+pub(crate) fn carry_output(g: &Graph, id: usize, k: usize) -> ValueId {
+    let is_output = |op: &Op| matches!(op, Op::StepOut(_, s) if s.id == id && s.carry == Some(k));
+    g.nodes.iter().position(|node| is_output(&node.op)).expect("internal: every carry of a stepped loop has an output")
+}
+
+/// The stepped loop each value is computed in, if any: a loop's step inputs and what they
+/// reach before its outputs.
+pub(crate) fn loop_regions(g: &Graph) -> Vec<Option<usize>> {
+    let mut regions: Vec<Option<usize>> = Vec::with_capacity(g.nodes.len());
+    for node in &g.nodes {
+        let region = match node.op {
+            Op::StepIn(_, stepping) => Some(stepping.id),
+            Op::StepOut(..) => None,
+            ref op => op.operands().iter().find_map(|&a| regions[a]),
+        };
+        regions.push(region);
+    }
+    regions
 }
 
 /// Whether the readers of `reshape` can compute its (pointwise) source themselves: each is a

@@ -724,43 +724,82 @@ fn fit_stops_early_and_restores_the_best_epoch() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// One train step of a generated trainer against the compiler's f64 reference evaluator
+/// running the same program on the same batch `x`, `y` and parameters: the worst relative
+/// error over the loss, every gradient (where the trainer keeps them) and every updated
+/// parameter.
+macro_rules! step_against_evaluator {
+    ($program:expr, $trainer:expr, $x:expr, $y:expr, kept by $model:ty) => {
+        step_against_evaluator!($program, $trainer, $x, $y, |trainer: &mut $model, name: &str| trainer
+            .gradient(name)
+            .unwrap())
+    };
+    ($program:expr, $trainer:expr, $x:expr, $y:expr, updates only) => {
+        step_against_evaluator!($program, $trainer, $x, $y, |_: &mut _, _: &str| unreachable!("gradients are not kept"))
+    };
+    ($program:expr, $trainer:expr, $x:expr, $y:expr, $gradient:expr) => {{
+        use kiln_compiler::ir::Op;
+        use kiln_compiler::HostScalar;
+        let (program, trainer, x, y) = (&$program, &mut $trainer, &$x, &$y);
+        let mut feeds = std::collections::HashMap::new();
+        for (v, node) in program.graph.nodes.iter().enumerate() {
+            let data: Vec<f64> = match &node.op {
+                Op::Input { name } if name == "x" => x.iter().map(|&v| v as f64).collect(),
+                Op::Input { name } if name == "__sample_weight" => vec![1.0 / y.len() as f64; y.len()],
+                Op::Input { .. } => match program.scalars.iter().find(|(_, s)| *s == v) {
+                    Some((HostScalar::LearningRate, _)) => vec![f64::from(trainer.learning_rate())],
+                    other => panic!("unexpected input {other:?}"),
+                },
+                Op::Labels { .. } => y.iter().map(|&v| v as f64).collect(),
+                Op::Param { name, .. } => trainer.parameter(name).unwrap().iter().map(|&v| v as f64).collect(),
+                _ => continue,
+            };
+            feeds.insert(v, data);
+        }
+        let reference = kiln_compiler::ir::eval::evaluate(&program.graph, &feeds);
+        let loss = trainer.train_step(x, y).unwrap();
+        let mut worst = max_relative_error(&[loss], &reference[program.loss]);
+        for q in &program.params {
+            if program.keep_gradients {
+                let gradient: Vec<f32> = ($gradient)(&mut *trainer, &q.name);
+                worst = worst.max(max_relative_error(&gradient, &reference[q.grad]));
+            }
+            worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
+        }
+        worst
+    }};
+}
+
 /// Every elementwise op's generated kernels (forward and backward) against the compiler's f64
 /// reference evaluator running the same program: loss, all gradients and all updated
 /// parameters of one step. f32 kernels vs f64: 1e-4 relative (scaled) leaves margin.
 #[test]
 fn op_zoo_kernels_match_the_reference_evaluator() {
-    use kiln_compiler::ir::Op;
-    use kiln_compiler::HostScalar;
-    let program = zoo::op_zoo().unwrap();
     let mut trainer = kiln_tests::OpZoo::new(&cpu(), 5);
     let mut rng = SplitMix64::new(21, 0);
     let x: Vec<f32> = (0..24).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
     let y: Vec<u32> = (0..4).map(|_| rng.below(3) as u32).collect();
-
-    let mut feeds = std::collections::HashMap::new();
-    for (v, node) in program.graph.nodes.iter().enumerate() {
-        let data: Vec<f64> = match &node.op {
-            Op::Input { name } if name == "x" => x.iter().map(|&v| v as f64).collect(),
-            Op::Input { name } if name == "__sample_weight" => vec![0.25; 4],
-            Op::Input { .. } => match program.scalars.iter().find(|(_, s)| *s == v) {
-                Some((HostScalar::LearningRate, _)) => vec![f64::from(trainer.learning_rate())],
-                other => panic!("unexpected input {other:?}"),
-            },
-            Op::Labels { .. } => y.iter().map(|&v| v as f64).collect(),
-            Op::Param { name, .. } => trainer.parameter(name).unwrap().iter().map(|&v| v as f64).collect(),
-            _ => continue,
-        };
-        feeds.insert(v, data);
-    }
-    let reference = kiln_compiler::ir::eval::evaluate(&program.graph, &feeds);
-    let loss = trainer.train_step(&x, &y).unwrap();
-    let mut worst = max_relative_error(&[loss], &reference[program.loss]);
-    for q in &program.params {
-        worst = worst.max(max_relative_error(&trainer.gradient(&q.name).unwrap(), &reference[q.grad]));
-        worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
-    }
+    let worst = step_against_evaluator!(zoo::op_zoo().unwrap(), trainer, x, y, kept by kiln_tests::OpZoo);
     println!("op zoo: max relative error {worst:.2e} over loss, gradients and updates");
     assert!(worst < 1e-4, "{worst:.2e}");
+}
+
+/// Stepped loops (an LSTM, then a GRU, over 12 steps of a batch of 64: the kernels of a step
+/// launched once per step, forward and through time backward) against the reference
+/// evaluator, which runs the loops as loops: the loss and SGD's updates of two steps, the
+/// second from the parameters the first updated.
+#[test]
+fn stepped_loops_match_the_reference_evaluator() {
+    let program = zoo::loop_zoo().unwrap();
+    let mut trainer = kiln_tests::LoopZoo::new(&cpu(), 5);
+    let mut rng = SplitMix64::new(22, 0);
+    for step in 0..2 {
+        let x: Vec<f32> = (0..64 * 12 * 8).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
+        let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
+        let worst = step_against_evaluator!(program, trainer, x, y, updates only);
+        println!("loop zoo, step {step}: max relative error {worst:.2e} over loss and updates");
+        assert!(worst < 1e-4, "step {step}: {worst:.2e}");
+    }
 }
 
 /// Loads a layer fixture's PyTorch state_dict into `$model`, takes one SGD step (lr 0.1) on

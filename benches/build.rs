@@ -1,9 +1,10 @@
 //! Models only the benchmarks use: a bag of embeddings at the vocabulary of the course's
 //! sentence tasks (5,000 ids, 50 dimensions, 64 sentences of 16 tokens), its table looked up
 //! by a gather (`EmbeddingBag`) and, for comparison in one run, by a one-hot product
-//! (`EmbeddingBagOneHot`, how kiln lowered embeddings before gathers).
+//! (`EmbeddingBagOneHot`, how kiln lowered embeddings before gathers); and the sentence
+//! classifiers of issue 35's benchmarks (i) and (ii) (`SentenceLstm`, `SentenceGru`).
 
-use kiln_compiler::{Adam, Model};
+use kiln_compiler::{Adam, Model, Recurrent};
 
 /// Sentences per batch, tokens per sentence, vocabulary and embedding size of the bags.
 const BATCH: usize = 64;
@@ -27,8 +28,32 @@ fn embedding_bag(name: &str, file: &str, one_hot: bool) -> Result<(), Box<dyn st
     Ok(())
 }
 
+/// Sentences per batch, tokens per sentence, vocabulary, embedding and hidden size of the
+/// sentence classifiers.
+const SENTENCE: [usize; 5] = [64, 64, 20_000, 50, 128];
+
+/// ids -> embedding(50) -> an LSTM or GRU of 128 -> mean over the steps -> linear(2), trained
+/// with Adam on cross-entropy.
+fn sentence_classifier(name: &str, file: &str, gru: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let [batch, len, vocab, dim, hidden] = SENTENCE;
+    let model = Model::new(name);
+    let ids = model.tokens("ids", [batch, len], vocab);
+    let labels = model.labels("labels", [batch], 2);
+    let embedded = ids.embedding(dim);
+    let states = match gru {
+        false => embedded.lstm(Recurrent::new(hidden)),
+        true => embedded.gru(Recurrent::new(hidden)),
+    };
+    let logits = states.mean(&[1]).linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-3))?;
+    kiln_compiler::write_to_out_dir(&program, file)?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
     embedding_bag("EmbeddingBag", "embedding_bag.rs", false)?;
-    embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)
+    embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)?;
+    sentence_classifier("SentenceLstm", "sentence_lstm.rs", false)?;
+    sentence_classifier("SentenceGru", "sentence_gru.rs", true)
 }

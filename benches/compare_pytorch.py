@@ -3,10 +3,11 @@ digits, CPU) of the MNIST MLP (784-256-10, ReLU, cross-entropy, SGD lr 0.1) and 
 (conv 5x5->6 pad 2, max pool, conv 5x5->16, max pool, 120-84-10, ReLU, Adam lr 2e-3); and of
 a bag of embeddings (64 sentences of 16 ids of 5,000, embedding 50, mean, linear 2, Adam lr
 1e-3; `benches/build.rs`) and of the zoo's LSTM classifier (64 sequences of 12 ids of 48,
-embedding 16, LSTM 32, mean over the unmasked steps, linear 2, Adam lr 1e-2), which run only
-when named.
+embedding 16, LSTM 32, mean over the unmasked steps, linear 2, Adam lr 1e-2), and of the
+sentence classifiers of issue 35 (64 sentences of 64 ids of 20,000, embedding 50, LSTM or GRU
+128, mean, linear 2, Adam lr 1e-3; `benches/build.rs`), which run only when named.
 
-    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm]
+    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm lstm64 gru64]
 
 `KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
 copy of an earlier build, to compare before and after a change in one session).
@@ -62,6 +63,18 @@ class LstmClassifier(nn.Module):
         return self.linear(states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1))
 
 
+class SentenceClassifier(nn.Module):
+    def __init__(self, recurrent):
+        super().__init__()
+        self.embedding, self.recurrent, self.linear = nn.Embedding(20000, 50), recurrent(50, 128, batch_first=True), nn.Linear(128, 2)
+
+    def forward(self, ids):
+        return self.linear(self.recurrent(self.embedding(ids))[0].mean(1))
+
+
+# The ids of kiln_benches::sentence_batch.
+sentence_ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 20000 // (1 + i % 7) for i in range(64 * 64)]).reshape(64, 64)
+
 # The batch of `step_time lstm`: row r has 12 - r % 4 real steps.
 LEN = 12
 lstm_ids = torch.tensor([i * 7 % 48 for i in range(64 * LEN)]).reshape(64, LEN)
@@ -77,6 +90,8 @@ MODELS = {
                lambda params: torch.optim.Adam(params, lr=2e-3), (x, y)),
     "embedding": (EmbeddingBag(), lambda params: torch.optim.Adam(params, lr=1e-3), (ids, bag_labels)),
     "lstm": (LstmClassifier(), lambda params: torch.optim.Adam(params, lr=1e-2), ((lstm_ids, lstm_mask), bag_labels)),
+    "lstm64": (SentenceClassifier(nn.LSTM), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
+    "gru64": (SentenceClassifier(nn.GRU), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
 }
 chosen = sys.argv[2:] or ["mlp", "lenet5"]
 

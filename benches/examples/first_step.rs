@@ -4,7 +4,8 @@
 //!
 //! `KILN_KERNEL_CACHE=$(mktemp -d) target/release/examples/first_step lstm` (twice with the same
 //! directory; `KILN_KERNEL_CACHE=off` compiles every kernel). Models: `mlp`, `lenet5`,
-//! `residual`, `lstm` (the LSTM review classifier), `reverser` (seq2seq with attention).
+//! `residual`, `lstm` (the LSTM review classifier), `reverser` (seq2seq with attention),
+//! `lstm64` and `gru64` (the sentence classifiers of issue 35: 64 steps, hidden 128).
 
 use std::time::Instant;
 
@@ -45,7 +46,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target: Vec<u32> = (0..64 * 6).map(|i| if i % 6 == 5 { 11 } else { (i * 3 % 10) as u32 }).collect();
             two_steps!(kiln_zoo::DigitReverser::new(&device, 0), &source, &target)
         }
-        other => return Err(format!("unknown model {other:?}: use mlp, lenet5, residual, lstm or reverser").into()),
+        "lstm64" => {
+            let (ids, labels) = kiln_benches::sentence_batch();
+            two_steps!(kiln_benches::SentenceLstm::new(&device, 0), &ids, &labels)
+        }
+        "gru64" => {
+            let (ids, labels) = kiln_benches::sentence_batch();
+            two_steps!(kiln_benches::SentenceGru::new(&device, 0), &ids, &labels)
+        }
+        other => {
+            return Err(
+                format!("unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64 or gru64").into()
+            )
+        }
     };
     let first = first.expect("a step ran");
     println!("{model}: first step finished {first:.3} s after start; second step {:.2} ms", second_step * 1e3);

@@ -1,12 +1,14 @@
 //! Times a train step on the CPU runtime and prints `min median max` in milliseconds over the
 //! timed steps, for `benches/compare_pytorch.py`: the MNIST MLP (784-256-10, batch 64, SGD) or
 //! LeNet-5 (batch 64, Adam), the residual CNN with batch norm (batch 64, Adam), the seq2seq
-//! digit reverser (batch 64, Adam) or the LSTM classifier (batch 64, length 12, Adam).
+//! digit reverser (batch 64, Adam) or the LSTM classifier (batch 64, length 12, Adam); or the
+//! sentence classifiers of issue 35 (`lstm64`, `gru64`: 64 sentences of 64 ids of 20,000,
+//! embedding 50, LSTM or GRU 128, mean, linear 2, Adam).
 //! `mlp-unfused` and `lenet5-unfused` time the same steps compiled without fusion. `softmax`
 //! times softmax regression (784-10, batch 64, SGD): 2 MFLOP, so nearly all of its step is the
 //! runtime's fixed cost (see the `overhead` example).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|softmax]
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|lstm64|gru64|softmax]
 //! [steps]`; with `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each
 //! launch is then followed by a sync, so the step is slower than unprofiled).
 
@@ -76,6 +78,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let labels: Vec<u32> = (0..64).map(|i| (i % 2) as u32).collect();
             time(steps, || trainer.train_step(&masks, &ids, &labels))?
         }
+        "lstm64" => {
+            let (ids, labels) = kiln_benches::sentence_batch();
+            let mut trainer = kiln_benches::SentenceLstm::new(&device, 0);
+            time(steps, || trainer.train_step(&ids, &labels))?
+        }
+        "gru64" => {
+            let (ids, labels) = kiln_benches::sentence_batch();
+            let mut trainer = kiln_benches::SentenceGru::new(&device, 0);
+            time(steps, || trainer.train_step(&ids, &labels))?
+        }
         "embedding" | "embedding-one-hot" => {
             let (ids, labels) = kiln_benches::embedding_bag_batch();
             if model == "embedding" {
@@ -89,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => {
             return Err(format!(
                 "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, \
-                 embedding or embedding-one-hot"
+                 lstm, lstm64, gru64, embedding or embedding-one-hot"
             )
             .into())
         }

@@ -6,8 +6,12 @@ pub mod conv;
 
 include!(concat!(env!("OUT_DIR"), "/embedding_bag.rs"));
 include!(concat!(env!("OUT_DIR"), "/embedding_bag_one_hot.rs"));
+include!(concat!(env!("OUT_DIR"), "/sentence_lstm.rs"));
+include!(concat!(env!("OUT_DIR"), "/sentence_gru.rs"));
 pub use embedding_bag::EmbeddingBag;
 pub use embedding_bag_one_hot::EmbeddingBagOneHot;
+pub use sentence_gru::SentenceGru;
+pub use sentence_lstm::SentenceLstm;
 
 use kiln_runtime::data::Dataset;
 use kiln_runtime::Arena;
@@ -25,6 +29,14 @@ pub fn mnist_batch(batch: usize) -> (Vec<f32>, Vec<u32>) {
 /// `benches/compare_pytorch.py` makes the same ids for PyTorch.
 pub fn embedding_bag_batch() -> (Vec<u32>, Vec<u32>) {
     let ids = (0..64 * 16u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 5000 / (1 + i % 7)) as u32).collect();
+    (ids, (0..64).map(|i| i % 2).collect())
+}
+
+/// The batch the sentence classifiers (`SentenceLstm`, `SentenceGru`) train on: 64 sentences
+/// of 64 ids of 20,000, small ids frequent as words are, and alternating labels.
+/// `benches/compare_pytorch.py` makes the same ids for PyTorch.
+pub fn sentence_batch() -> (Vec<u32>, Vec<u32>) {
+    let ids = (0..64 * 64u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 20_000 / (1 + i % 7)) as u32).collect();
     (ids, (0..64).map(|i| i % 2).collect())
 }
 

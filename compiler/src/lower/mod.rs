@@ -3,8 +3,10 @@
 
 mod direct_conv;
 mod stepped;
+mod transposed;
 
 pub(crate) use direct_conv::direct_convolutions;
 #[cfg(test)]
 pub(crate) use stepped::stepped;
 pub(crate) use stepped::stepped_loops;
+pub(crate) use transposed::transposed_products;

@@ -39,7 +39,9 @@ pub fn loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
     let model = Model::new("LoopZoo");
     let x = model.input("x", [64, 12, 8]);
     let y = model.labels("y", [64], 3);
-    let states = x.lstm(Recurrent::new(32)).gru(Recurrent::new(16));
+    // Hidden sizes that take the product forms of `lower::transposed_products`: inputs of
+    // 8 and 24 columns (narrow k), gates of 96 and 48 (wide n), an input gradient of 24.
+    let states = x.lstm(Recurrent::new(24)).gru(Recurrent::new(16));
     let weights = x.narrow(2, 0, 1).relu();
     let logits = states.mul(weights).sum(&[1]).linear(3);
     model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))

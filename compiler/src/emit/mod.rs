@@ -2,7 +2,8 @@
 //! launch plan, the kernels no library template serves, and a typed trainer or predictor)
 //! plus a compile report. `emit_artifact` reads as its list of passes:
 //! 1. `lower::direct_convolutions`, `lower::transposed_products`, then `lower::stepped_loops`:
-//!    stride-1 convolutions become direct ones, narrow weight gradients transposed products,
+//!    stride-1 convolutions become direct ones, products with a short side take forms with
+//!    wide vectors,
 //!    loops one copy of their body between windows;
 //! 2. `schedule::entries`: the entry points, each scheduled (kernels, inlined values, views);
 //! 3. `plan::buffers`: the values that own a buffer, and each buffer's element type;

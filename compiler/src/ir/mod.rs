@@ -12,7 +12,7 @@ mod verify;
 
 pub use parse::ParseError;
 pub use shape::Shape;
-pub use unroll::{unroll, unroll_loop};
+pub use unroll::{replace_loops, unroll, unroll_loop};
 pub use verify::{verify, Violation};
 
 /// Index of a value (the output of one node) in a [`Graph`].
@@ -214,6 +214,20 @@ impl Loop {
     pub fn inputs(&self) -> Vec<ValueId> {
         let carries = self.carries.iter().map(|c| c.input);
         carries.chain(self.slices.iter().chain(&self.invariants).map(|&(_, input)| input)).collect()
+    }
+
+    /// The same loop over `body`, a rewrite of its body in which each of its values `v` went
+    /// to `ids[v]`.
+    pub fn with_body(&self, body: Graph, ids: &[ValueId]) -> Loop {
+        Loop {
+            body,
+            carries: self.carries.iter().map(|c| Carry { input: ids[c.input], next: ids[c.next], ..*c }).collect(),
+            slices: self.slices.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
+            invariants: self.invariants.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
+            ys: self.ys.iter().map(|&y| ids[y]).collect(),
+            steps: self.steps,
+            reverse: self.reverse,
+        }
     }
 
     /// The shape of output `k`: a carry's, or a stacked output's behind a leading axis of

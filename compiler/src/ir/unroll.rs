@@ -9,17 +9,27 @@ use std::collections::HashMap;
 /// `g` with every loop unrolled, and where each of `g`'s values went (`usize::MAX` for a
 /// loop's own, empty value, which only its outputs read).
 pub fn unroll(g: &Graph) -> (Graph, Vec<ValueId>) {
+    // Each unrolled output's value at each slice index, by the output's new id.
+    let mut pieces: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    replace_loops(g, |out, l, map| inline(out, l, map, &mut pieces))
+}
+
+/// `g` with each loop replaced by the values `expand` appends for it to the new graph (given
+/// that graph, the loop, and where `g`'s values went): the loop's outputs. Also where each of
+/// `g`'s values went (`usize::MAX` for a loop's own, empty value).
+pub fn replace_loops(
+    g: &Graph,
+    mut expand: impl FnMut(&mut Graph, &Loop, &[ValueId]) -> Vec<ValueId>,
+) -> (Graph, Vec<ValueId>) {
     let mut out = Graph::default();
     let mut map: Vec<ValueId> = Vec::with_capacity(g.nodes.len());
     let mut outputs: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
-    // Each unrolled output's value at each slice index, by the output's new id.
-    let mut pieces: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
     for (v, node) in g.nodes.iter().enumerate() {
         out.set_origin(node.origin.clone());
         let new = match &node.op {
             Op::Loop(l) => {
-                let stacked = inline(&mut out, l, &map, &mut pieces);
-                outputs.insert(v, stacked);
+                let replaced = expand(&mut out, l, &map);
+                outputs.insert(v, replaced);
                 usize::MAX
             }
             Op::LoopOutput(l, k) => outputs[l][*k],

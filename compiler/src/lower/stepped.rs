@@ -10,9 +10,8 @@
 //! those unrolled inside it. A loop is unrolled instead where it slices or carries integer
 //! labels (windows hold floats) or where a carried value is the same at every step.
 
-use crate::ir::{unroll, unroll_loop, BinaryOp, Graph, Loop, Node, Op, Shape, Stepping, ValueId};
+use crate::ir::{replace_loops, unroll, unroll_loop, BinaryOp, Graph, Loop, Op, Shape, Stepping, ValueId};
 use crate::program::Program;
-use std::collections::HashMap;
 
 /// `p` with every loop stepped, or unrolled where it cannot be.
 pub(crate) fn stepped_loops(p: &Program) -> Program {
@@ -26,41 +25,14 @@ pub(crate) fn stepped_loops(p: &Program) -> Program {
 /// `g` with its loops stepped, and where each of `g`'s values went (`usize::MAX` for a loop's
 /// own, empty value).
 pub(crate) fn stepped(g: &Graph) -> (Graph, Vec<ValueId>) {
-    let mut out = Graph::default();
-    let mut map: Vec<ValueId> = Vec::with_capacity(g.nodes.len());
-    let mut outputs: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
     let mut loops = 0;
-    for (v, node) in g.nodes.iter().enumerate() {
-        out.set_origin(node.origin.clone());
-        let new = match &node.op {
-            Op::Loop(l) => {
-                let (body, ids) = unroll(&l.body);
-                let l = Loop {
-                    body,
-                    carries: l
-                        .carries
-                        .iter()
-                        .map(|c| crate::ir::Carry { input: ids[c.input], next: ids[c.next], ..*c })
-                        .collect(),
-                    slices: l.slices.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
-                    invariants: l.invariants.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
-                    ys: l.ys.iter().map(|&y| ids[y]).collect(),
-                    ..(**l).clone()
-                };
-                let stepped = step(&mut out, &l, loops, &map);
-                loops += stepped.is_some() as usize;
-                outputs.insert(v, stepped.unwrap_or_else(|| unroll_loop(&mut out, &l, &map)));
-                usize::MAX
-            }
-            Op::LoopOutput(l, k) => outputs[l][*k],
-            op => {
-                out.nodes.push(Node { op: op.clone().map_operands(|a| map[a]), ..node.clone() });
-                out.nodes.len() - 1
-            }
-        };
-        map.push(new);
-    }
-    (out, map)
+    replace_loops(g, |out, l, map| {
+        let (body, ids) = unroll(&l.body);
+        let l = l.with_body(body, &ids);
+        let stepped = step(out, &l, loops, map);
+        loops += stepped.is_some() as usize;
+        stepped.unwrap_or_else(|| unroll_loop(out, &l, map))
+    })
 }
 
 /// Appends loop `l` (whose body holds no loop) as stepped loop `id`, reading its operands

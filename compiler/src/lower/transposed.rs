@@ -76,14 +76,7 @@ fn rewritten(g: &Graph, weight: &dyn Fn(ValueId) -> bool, step: bool) -> (Graph,
 fn with_body(l: &Loop, weight: &dyn Fn(ValueId) -> bool) -> Loop {
     let invariant = |b: ValueId| l.invariants.iter().any(|&(outer, input)| input == b && weight(outer));
     let (body, ids) = rewritten(&l.body, &invariant, true);
-    Loop {
-        body,
-        carries: l.carries.iter().map(|c| crate::ir::Carry { input: ids[c.input], next: ids[c.next], ..*c }).collect(),
-        slices: l.slices.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
-        invariants: l.invariants.iter().map(|&(outer, input)| (outer, ids[input])).collect(),
-        ys: l.ys.iter().map(|&y| ids[y]).collect(),
-        ..l.clone()
-    }
+    l.with_body(body, &ids)
 }
 
 /// Whether product `a @ _` of `shape` `[m, n]` gains from running transposed: `n` takes

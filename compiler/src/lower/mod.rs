@@ -10,3 +10,12 @@ pub(crate) use direct_conv::direct_convolutions;
 pub(crate) use stepped::stepped;
 pub(crate) use stepped::stepped_loops;
 pub(crate) use transposed::transposed_products;
+
+use crate::ir::{BinaryOp, Graph, Op, ValueId};
+
+/// `v` copied into a buffer of its own, row-major, by a kernel: `v * 1`.
+fn copy(out: &mut Graph, v: ValueId) -> ValueId {
+    let shape = out.shape(v).clone();
+    let one = out.push(Op::Const(1.0), shape.clone());
+    out.push(Op::Binary(BinaryOp::Mul, v, one), shape)
+}

@@ -10,7 +10,8 @@
 //! those unrolled inside it. A loop is unrolled instead where it slices or carries integer
 //! labels (windows hold floats) or where a carried value is the same at every step.
 
-use crate::ir::{replace_loops, unroll, unroll_loop, BinaryOp, Graph, Loop, Op, Shape, Stepping, ValueId};
+use super::copy;
+use crate::ir::{replace_loops, unroll, unroll_loop, Graph, Loop, Op, Shape, Stepping, ValueId};
 use crate::program::Program;
 
 /// `p` with every loop stepped, or unrolled where it cannot be.
@@ -87,9 +88,7 @@ fn step(out: &mut Graph, l: &Loop, id: usize, map: &[ValueId]) -> Option<Vec<Val
     let mut own = |out: &mut Graph, value: ValueId| {
         let op = &out.nodes[value].op;
         if op.is_view() || matches!(op, Op::StepIn(..)) || written.contains(&value) {
-            let shape = out.shape(value).clone();
-            let one = out.push(Op::Const(1.0), shape.clone());
-            let copy = out.push(Op::Binary(BinaryOp::Mul, value, one), shape);
+            let copy = copy(out, value);
             written.push(copy);
             return copy;
         }

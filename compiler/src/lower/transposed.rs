@@ -13,7 +13,8 @@
 //!   computed as `(W^T @ dY^T)^T` from a transposed copy of `W`: its tiles then run along `k`,
 //!   which both operands hold contiguously.
 
-use crate::ir::{BinaryOp, Graph, Loop, Op, Shape, ValueId};
+use super::copy;
+use crate::ir::{Graph, Loop, Op, Shape, ValueId};
 use crate::program::Program;
 
 /// Widest vectors a product's tiles use (see `kernel::product`).
@@ -86,13 +87,6 @@ fn short_rows(g: &Graph, a: ValueId, shape: &Shape) -> bool {
     let [m, n] = shape.0[..] else { return false };
     let transposed = matches!(&g.nodes[a].op, Op::Permute(_, perm) if perm[..] == [1, 0]);
     transposed && !n.is_multiple_of(LANES) && m.is_multiple_of(LANES)
-}
-
-/// `v` copied into a buffer of its own, row-major: `v * 1`.
-fn copy(out: &mut Graph, v: ValueId) -> ValueId {
-    let shape = out.shape(v).clone();
-    let one = out.push(Op::Const(1.0), shape.clone());
-    out.push(Op::Binary(BinaryOp::Mul, v, one), shape)
 }
 
 /// A row-major copy of `w`'s transpose.

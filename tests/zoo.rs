@@ -1,10 +1,11 @@
-// The op zoo: every elementwise op of the DSL on two linear branches, then a linear classifier.
+// The op zoo: every elementwise op of the DSL on two linear branches, and a join sliced across
+// its pieces, then a linear classifier.
 // Shared by `build.rs` (which emits it) and the end-to-end test (which evaluates the same
 // program in f64 to check the generated kernels).
 
 /// Declares and compiles the zoo.
 pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
-    use kiln_compiler::{Model, Sgd, Training};
+    use kiln_compiler::{Model, Sgd, Tensor, Training};
     let model = Model::new("OpZoo");
     let x = model.input("x", [4, 6]);
     let y = model.labels("y", [4], 3);
@@ -23,6 +24,8 @@ pub fn op_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
         positive.pow(g.sigmoid()),
         h.tanh().div(positive),
         g.sub(h),
+        // A join read through a slice that straddles its pieces.
+        Tensor::concat(&[h.tanh(), g.scale(2.0)], 1).narrow(1, 3, 5),
     ];
     let total = terms[1..].iter().fold(terms[0], |sum, &t| sum.add(t));
     let logits = total.linear(3);

@@ -4,9 +4,9 @@
 //! scheduling and fusion must make of it (`; check:` lines, one per kernel in launch order):
 //! the op of the value a kernel is launched for, that value, and the values it stores, e.g.
 //! `; check: matmul %6 stores %9 (balanced)`. A failure prints the kernels made, ready to paste.
-//! Loops are stepped first, as the back end does (`lower::stepped`); the checks then name the
-//! stepped graph's values (a graph without loops keeps its numbering), and a kernel a loop
-//! launches once per step ends in `each step`.
+//! Sums of paddings are joined and loops stepped first, as the back end does (`lower::joined`,
+//! `lower::stepped`); the checks then name the lowered graph's values (a graph without either
+//! keeps its numbering), and a kernel a loop launches once per step ends in `each step`.
 
 use crate::ir::Graph;
 use crate::kernel::Grid;
@@ -47,7 +47,9 @@ fn directive<'a>(text: &'a str, key: &str) -> impl Iterator<Item = &'a str> + 'a
 
 fn run(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let (graph, map) = crate::lower::stepped(&Graph::parse(&text).map_err(|e| e.to_string())?);
+    let (joined, first) = crate::lower::joined(&Graph::parse(&text).map_err(|e| e.to_string())?);
+    let (graph, second) = crate::lower::stepped(&joined);
+    let map: Vec<usize> = first.iter().map(|&v| second[v]).collect();
     let roots: Vec<usize> = directive(&text, "roots")
         .flat_map(|line| line.split_whitespace())
         .map(|r| r.trim_start_matches('%').parse().map(|r: usize| map[r]).map_err(|_| format!("bad root `{r}`")))

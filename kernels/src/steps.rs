@@ -90,6 +90,9 @@ pub enum Step {
     Select(usize, usize, usize),
     /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
     Store(usize, usize),
+    /// Stores a value to the vector of output buffer `k` at the offset [`Axes`] give (a slice
+    /// of a joined buffer, say): `StoreAt(k, axes, value)`.
+    StoreAt(usize, Axes, usize),
     /// Element `i` of scalar buffer `k` in every lane (a row program, see `crate::product`).
     LoadScalar(usize),
     /// Element `i` of a row program's output `k` in every lane, before it is stored.
@@ -98,15 +101,17 @@ pub enum Step {
     StoreRow(usize, usize),
 }
 
-/// Where a [`Step::Gather`] reads, in two lists of axes: the vector holding element
-/// `sum over axes of ((index / divisor) % size) * stride`, for the axes of the first list over
+/// Where a [`Step::Gather`] reads, in two lists of axes and a start: the vector holding element
+/// `start + sum over axes of ((index / divisor) % size) * stride`, for the axes of the first list over
 /// `e` and those of the second over `q`. The two split the element index of the vector's first
 /// lane: `e` is that of its row and `q` its place in the row, in a pointwise kernel that runs by
 /// rows (see [`Segment`]; otherwise `e` is the element's and `q` is 0); in a reduction's loop,
 /// `e` is the output element's and `q` the reduced element's (see `crate::reduction`). The
-/// lanes it reads are contiguous in the buffer. A [`Step::SplatAt`] reads that element alone.
+/// lanes it reads are contiguous in the buffer. The start is that of a slice of the buffer (a
+/// gate of an LSTM's stacked gates, say), a multiple of the vector's width. A [`Step::SplatAt`]
+/// reads that element alone.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Axes(pub &'static [Axis], pub &'static [Axis]);
+pub struct Axes(pub &'static [Axis], pub &'static [Axis], pub usize);
 
 /// One coordinate of [`Axes`]: `(e / divisor) % size` (the axis's stride in the
 /// iteration, and its extent), at `stride` in the buffer: `Axis(divisor, size, stride)`.
@@ -221,6 +226,10 @@ pub(crate) fn run_steps<F: Float, N: Size>(
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
             }
+            Step::StoreAt(k, axes, x) => {
+                let x = *values.index(x);
+                outputs.index_mut(k)[offset(e, q, axes) / N::value()] = x;
+            }
             // Steps of row programs only.
             Step::LoadScalar(_) | Step::LoadRowOutput(_) | Step::StoreRow(..) => {}
             _ => values.push(computed::<F, N>(&values, totals, step)),
@@ -281,7 +290,8 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
             | Step::LoadOutput(_)
             | Step::Gather(..)
             | Step::SplatAt(..)
-            | Step::Store(..) => {}
+            | Step::Store(..)
+            | Step::StoreAt(..) => {}
             _ => values.push(computed::<F, N>(&values, totals, step)),
         }
     }
@@ -290,7 +300,7 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
 /// The element offset `axes` give for the element `e` and `q` split.
 #[cube]
 fn offset(e: usize, q: usize, #[comptime] axes: Axes) -> usize {
-    axes_offset(e, axes.0) + axes_offset(q, axes.1)
+    axes_offset(e, axes.0) + axes_offset(q, axes.1) + comptime!(axes.2)
 }
 
 /// The sum over `axes` of `((index / divisor) % size) * stride`.

@@ -94,8 +94,8 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         // Linear in the table (rows); the ids have no tangent.
         Op::Gather(table, ids, padding) => Some(g.gather(t(table)?, ids, padding)),
         Op::ScatterAdd(rows, ids, padding) => Some(g.scatter_add(t(rows)?, ids, shape.0[0], padding)),
-        Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::StepIn(..) | Op::StepOut(..) => {
-            unreachable!("internal: direct convolutions and stepped loops come after differentiation")
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::StepIn(..) | Op::StepOut(..) | Op::Concat(..) => {
+            unreachable!("internal: direct convolutions, joins and stepped loops come after differentiation")
         }
         // The tangent of a loop is the loop of the step and its tangents; its outputs' are
         // read from that loop.

@@ -179,7 +179,7 @@ fn residuals(body: &Graph, forward_nodes: usize, outputs: &[ValueId], bound: &[V
         match &body.nodes[a].op {
             Op::Const(_) => {}
             _ if bound.contains(&a) => {}
-            op if op.is_view() => read.extend(op.operands()),
+            op if op.is_view() || op.is_crop() => read.extend(op.operands()),
             _ if !saved.contains(&a) => saved.push(a),
             _ => {}
         }

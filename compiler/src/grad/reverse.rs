@@ -156,8 +156,8 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
         Op::LoopOutput(..) => vec![],
         Op::Loop(_) => unreachable!("internal: loops are differentiated in `vjp`"),
         Op::Mode { .. } => unreachable!("internal: specialise the graph before differentiating"),
-        Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::StepIn(..) | Op::StepOut(..) => {
-            unreachable!("internal: direct convolutions and stepped loops come after differentiation")
+        Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::StepIn(..) | Op::StepOut(..) | Op::Concat(..) => {
+            unreachable!("internal: direct convolutions, joins and stepped loops come after differentiation")
         }
     }
 }

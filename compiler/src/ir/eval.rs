@@ -132,6 +132,18 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 out
             }
             Op::Loop(l) => run_loop(l, &values),
+            Op::Concat(parts, axis) => {
+                // Each outer index holds every part's block in turn.
+                let outer: usize = shape.0[..*axis].iter().product();
+                let mut out = Vec::with_capacity(shape.numel());
+                for o in 0..outer {
+                    for &p in parts {
+                        let block = g.shape(p).numel() / outer;
+                        out.extend_from_slice(&values[p][o * block..][..block]);
+                    }
+                }
+                out
+            }
             Op::StepIn(..) | Op::StepOut(..) => {
                 unreachable!("internal: stepped loops are lowered for the back end, never evaluated")
             }

@@ -342,6 +342,10 @@ pub enum Op {
     /// A stepped loop's output: carry `k` after the last step, or its operand stacked
     /// `[steps, ..]` by slice index.
     StepOut(ValueId, Stepping),
+    /// Its operands joined along an axis, each written in place into its slice of the joined
+    /// buffer by the kernel that computes it (see `lower::joined_pads`): each operand is a
+    /// pointwise value that nothing else reads.
+    Concat(Vec<ValueId>, usize),
     /// A value that differs between training and inference (dropout, batch statistics);
     /// [`Graph::specialise`] replaces it by one side before code generation.
     Mode {
@@ -378,6 +382,7 @@ impl Op {
             | Op::ScatterAdd(a, b, _) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
+            Op::Concat(parts, _) => parts.clone(),
         }
     }
 
@@ -402,6 +407,7 @@ impl Op {
             Op::LoopOutput(l, k) => Op::LoopOutput(f(l), k),
             Op::StepIn(a, stepping) => Op::StepIn(f(a), stepping),
             Op::StepOut(a, stepping) => Op::StepOut(f(a), stepping),
+            Op::Concat(parts, axis) => Op::Concat(parts.into_iter().map(f).collect(), axis),
             Op::Loop(mut l) => {
                 l.carries.iter_mut().for_each(|c| c.init = f(c.init));
                 l.slices.iter_mut().chain(&mut l.invariants).for_each(|(outer, _)| *outer = f(*outer));
@@ -426,6 +432,12 @@ impl Op {
     /// Whether the op only relabels its operand's elements (no kernel of its own).
     pub fn is_view(&self) -> bool {
         matches!(self, Op::Reshape(_) | Op::Permute(..) | Op::Expand(_) | Op::Detach(_))
+    }
+
+    /// Whether the op is a fold that only crops: a 1x1 window with stride 1, so each output
+    /// element is one element of the operand (`narrow`'s slice).
+    pub fn is_crop(&self) -> bool {
+        matches!(self, Op::Fold(_, w) if w.kernel == [1, 1] && w.stride == [1, 1])
     }
 
     /// Whether the op always gets a kernel of its own: products, convolutions, reductions,

@@ -125,6 +125,13 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
             let op = if name == "reduce_sum" { ReduceOp::Sum } else { ReduceOp::Max };
             Op::Reduce(op, value(words.word())?, list(words.attribute("axes")?)?)
         }
+        "concat" => {
+            let mut parts = vec![];
+            while words.0.trim_start().trim_start_matches(',').trim_start().starts_with('%') {
+                parts.push(value(words.word())?);
+            }
+            Op::Concat(parts, words.attribute("axis")?.parse().map_err(bad)?)
+        }
         "matmul" => {
             let [a, b] = words.values()?;
             Op::MatMul(a, b)

@@ -52,6 +52,7 @@ impl Graph {
                 )
             }
             Op::LoopOutput(l, k) => format!("loop_output %{l}, {k}"),
+            Op::Concat(parts, axis) => format!("concat {} axis={axis}", args(parts)),
             Op::StepIn(a, stepping) => format!("step_in %{a} {}", stepped(stepping)),
             Op::StepOut(a, stepping) => format!("step_out %{a} {}", stepped(stepping)),
         };

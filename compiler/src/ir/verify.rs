@@ -132,6 +132,7 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             Op::Loop(looped) if *k < looped.outputs().len() => looped.output_shape(*k),
             _ => return Err(format!("%{l} has no output {k}")),
         },
+        Op::Concat(parts, axis) => joined(g, parts, *axis)?,
         Op::StepIn(a, stepping) => match stepping.carry {
             Some(_) => of(*a).clone(),
             None if of(*a).0.first() == Some(&stepping.steps) => Shape(of(*a).0[1..].to_vec()),
@@ -226,6 +227,27 @@ fn image(shape: &Shape) -> Result<[usize; 4], String> {
 
 fn positions(window: &Window, size: [usize; 2]) -> Result<[usize; 2], String> {
     window.positions(size).ok_or_else(|| format!("the window does not fit {size:?}"))
+}
+
+/// The shape of `parts` joined along `axis`: equal elsewhere, each a pointwise value that
+/// nothing but its join reads (its kernel writes it into the joined buffer).
+fn joined(g: &Graph, parts: &[ValueId], axis: usize) -> Result<Shape, String> {
+    let first = g.shape(*parts.first().ok_or("a join of nothing")?);
+    let fits = |s: &Shape| s.rank() == first.rank() && (0..s.rank()).all(|d| d == axis || s.0[d] == first.0[d]);
+    if axis >= first.rank() || !parts.iter().all(|&p| fits(g.shape(p))) {
+        let shapes: Vec<String> = parts.iter().map(|&p| g.shape(p).to_string()).collect();
+        return Err(format!("cannot join {} along axis {axis}", shapes.join(", ")));
+    }
+    for &p in parts {
+        let readers = g.nodes.iter().filter(|n| n.op.operands().contains(&p)).count();
+        let computed = matches!(g.nodes[p].op, Op::Unary(..) | Op::Binary(..) | Op::Select { .. });
+        if !computed || readers != 1 || parts.iter().filter(|&&q| q == p).count() != 1 {
+            return Err(format!("joins %{p}, which is not a pointwise value read by the join alone"));
+        }
+    }
+    let mut dims = first.0.clone();
+    dims[axis] = parts.iter().map(|&p| g.shape(p).0[axis]).sum();
+    Ok(Shape(dims))
 }
 
 #[cfg(test)]

@@ -164,7 +164,10 @@ pub fn multi_output(g: &Graph, s: &Schedule, storage: &Storage, members: &[Value
 pub fn segmented(g: &Graph, s: &Schedule, storage: &Storage, groups: &[Vec<ValueId>]) -> Option<Kernel> {
     let mergeable = |group: &[ValueId]| {
         let shape = &g.nodes[group[0]].shape;
-        let permuted = |m: ValueId| s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(shape));
+        // A slice of a join is stored through coordinates too, where the kernel runs by them.
+        let permuted = |m: ValueId| {
+            s.layouts[m].as_ref().is_some_and(|l| !l.is_contiguous(shape) && s.roles[l.buffer] != Some(Role::Joined))
+        };
         group.iter().all(|&m| g.nodes[m].shape == *shape && is_pointwise_kernel(g, m) && !permuted(m))
     };
     if !groups.iter().all(|group| mergeable(group)) {
@@ -427,9 +430,9 @@ impl<'a> Expr<'a> {
         let last = if rank == 0 { 1 } else { self.shape.0[rank - 1] };
         let last_reduced = rank > 0 && self.reduced.contains(&(rank - 1));
         // A permuted output (see `schedule::storage_order`) is stored a vector at a time too.
-        let out_strides = match &self.s.layouts[self.root] {
-            Some(l) if !l.is_contiguous(self.g.shape(self.root)) => l.strides.clone(),
-            _ => vec![],
+        let (out_strides, out_start) = match &self.s.layouts[self.root] {
+            Some(l) if !l.is_contiguous(self.g.shape(self.root)) => (l.strides.clone(), l.start),
+            _ => (vec![], 0),
         };
         self.vector = [16, 8, 4, 2, 1]
             .into_iter()
@@ -438,8 +441,10 @@ impl<'a> Expr<'a> {
                     || (!last_reduced
                         && last % w == 0
                         && out_strides.iter().take(rank.saturating_sub(1)).all(|s| s % w == 0)
-                        && leaves.iter().all(|(_, strides, frame)| {
+                        && out_start.is_multiple_of(w)
+                        && leaves.iter().all(|(v, strides, frame)| {
                             strides.as_ref().is_some_and(|st| lane_read(frame, st, w).is_some())
+                                && self.read_layout(*v).start.is_multiple_of(w)
                         }))
             })
             .unwrap();
@@ -487,6 +492,17 @@ impl<'a> Expr<'a> {
         self.offset_in(self.frame, strides, shape)
     }
 
+    /// `c{d} * stride + ... + start` over the current frame's coordinates: where a read of a
+    /// slice that starts at element `start` is.
+    fn offset_from(&mut self, start: usize, strides: &[usize], shape: &Shape) -> String {
+        let offset = self.offset(strides, shape);
+        match (start, offset.as_str()) {
+            (0, _) => offset,
+            (_, "0") => start.to_string(),
+            _ => format!("{offset} + {start}"),
+        }
+    }
+
     /// `c{d} * stride + ...` over the coordinates of `frame` (of `shape`).
     fn offset_in(&mut self, frame: usize, strides: &[usize], shape: &Shape) -> String {
         let terms: Vec<String> = (0..strides.len())
@@ -518,7 +534,7 @@ impl<'a> Expr<'a> {
     /// element, then over the reduced element; in a pointwise kernel that runs by rows (see
     /// `row`), over the row's first element, then over the place in the row; otherwise over
     /// the element index alone.
-    fn gather_axes(&self, strides: &[usize], shape: &Shape) -> GatherAxes {
+    fn gather_axes(&self, start: usize, strides: &[usize], shape: &Shape) -> GatherAxes {
         let mut divisors = shape.contiguous_strides();
         // Whether an axis's coordinate comes from the second index.
         let mut inner = vec![false; shape.rank()];
@@ -534,7 +550,7 @@ impl<'a> Expr<'a> {
         } else if let Some(length) = self.row {
             inner = divisors.iter().map(|&divisor| divisor < length).collect();
         }
-        let mut axes: GatherAxes = (vec![], vec![]);
+        let mut axes: GatherAxes = (vec![], vec![], start);
         for d in (0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1) {
             let (divisor, size, stride) = (divisors[d], shape.0[d], strides[d]);
             let list = if inner[d] { &mut axes.1 } else { &mut axes.0 };
@@ -703,13 +719,13 @@ impl<'a> Expr<'a> {
     fn load(&mut self, v: ValueId) -> String {
         let frame = self.frames[self.frame].clone();
         let strides = self.strides_over(v, &frame);
-        let buffer = self.read_layout(v).buffer;
-        let contiguous = strides == Layout::contiguous(buffer, &frame).strides;
+        let (buffer, start) = (self.read_layout(v).buffer, self.read_layout(v).start);
+        let contiguous = start == 0 && strides == Layout::contiguous(buffer, &frame).strides;
         if self.storage.elem(buffer) != "F" {
             self.program.unsupported();
         }
         if let Some((.., acc, k)) =
-            self.accumulators.iter().find(|(b, st, ..)| *b == buffer && *st == strides && self.frame == 0)
+            self.accumulators.iter().find(|(b, st, ..)| *b == buffer && *st == strides && start == 0 && self.frame == 0)
         {
             self.program.acc(acc, *k);
             return acc.clone();
@@ -718,7 +734,7 @@ impl<'a> Expr<'a> {
             // An earlier group's result: segments never read one another; phases may.
             self.hazard |= !self.phased;
             self.program.unsupported();
-            let offset = self.offset(&strides, &frame);
+            let offset = self.offset_from(start, &strides, &frame);
             return self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
         }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
@@ -752,14 +768,14 @@ impl<'a> Expr<'a> {
         if self.scalar || (w > 1 && read == Some(LaneRead::Splat)) {
             // One element in every lane: a row program's, or a leaf broadcast along the vector.
             let position = self.arg_position(buffer, Access::Scalar);
-            let offset = self.offset(&strides, &shape);
+            let offset = self.offset_from(start, &strides, &shape);
             let element = format!("in{position}[{offset}]");
             let value = format!("Vector::new({})", self.storage.widen_scalar(buffer, &element));
             match offset.as_str() {
                 "0" => self.program.splat(&value, position),
                 _ if self.scalar && contiguous && self.linear => self.program.load_scalar(&value, position),
                 _ if !self.scalar && self.gathers() => {
-                    self.program.splat_at(&value, position, self.gather_axes(&strides, &shape))
+                    self.program.splat_at(&value, position, self.gather_axes(start, &strides, &shape))
                 }
                 _ => self.program.unsupported(),
             }
@@ -770,10 +786,10 @@ impl<'a> Expr<'a> {
             Some(LaneRead::Repeat { run, step }) => {
                 self.program.unsupported();
                 let arg = self.arg(buffer, Access::Scalar);
-                let start = self.offset(&strides, &shape);
+                let first = self.offset_from(start, &strides, &shape);
                 let elem = self.storage.elem(buffer);
                 return format!(
-                    "kiln_runtime::kernels::repeat_lanes::<{elem}, F, N>({arg}, {start}, {}, {}, {})",
+                    "kiln_runtime::kernels::repeat_lanes::<{elem}, F, N>({arg}, {first}, {}, {}, {})",
                     literals(&[step]),
                     literals(&[run]),
                     literals(&[w])
@@ -790,14 +806,16 @@ impl<'a> Expr<'a> {
             self.program.load(&vector, position);
             vector
         } else {
-            let offset = self.offset(&strides, &shape);
+            let offset = self.offset_from(start, &strides, &shape);
             let vector = match w {
                 1 => format!("{arg}[{offset}]"),
                 _ => format!("{arg}[({offset}) / {w}]"),
             };
             match offset.as_str() {
                 "0" if w == 1 => self.program.load_first(&vector, position),
-                _ if self.gathers() => self.program.gather(&vector, position, self.gather_axes(&strides, &shape)),
+                _ if self.gathers() => {
+                    self.program.gather(&vector, position, self.gather_axes(start, &strides, &shape))
+                }
                 _ => self.program.unsupported(),
             }
             vector
@@ -1025,12 +1043,19 @@ impl<'a> Expr<'a> {
                 false => self.storage.narrow(self.buffer_of(m), &value),
             };
             let index = self.store_index(m);
-            if index != self.index || self.storage.elem(self.buffer_of(m)) != "F" {
+            let layout = self.s.layouts[m].clone().expect("kernel output has a buffer");
+            // A permuted layout, or a slice of a joined buffer (see `schedule::joined`).
+            let scattered = index != self.index && !self.scalar && self.gathers();
+            if (index != self.index && !scattered) || self.storage.elem(self.buffer_of(m)) != "F" {
                 self.program.unsupported();
             }
             match self.scalar {
                 // A row epilogue's output; the row sums are its output 0.
                 true => self.program.store_row(1 + k, &value),
+                false if scattered => {
+                    let axes = self.gather_axes(layout.start, &layout.strides, shape);
+                    self.program.store_at(self.group_start + k, axes, &value)
+                }
                 false => self.program.store(self.group_start + k, &value),
             }
             self.lines.push(format!("{}[{index}] = {store};", self.out_name(self.group_start + k)));
@@ -1118,7 +1143,7 @@ impl<'a> Expr<'a> {
         if layout.is_contiguous(self.g.shape(m)) {
             return self.unit_index().into();
         }
-        let offset = self.offset(&layout.strides, &self.shape.clone());
+        let offset = self.offset_from(layout.start, &layout.strides, &self.shape.clone());
         if self.vector == 1 {
             offset
         } else {

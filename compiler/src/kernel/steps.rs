@@ -42,6 +42,8 @@ enum Step {
     Select(usize, usize, usize),
     /// Stores a value to vector `i` of output `k`.
     Store(usize, usize),
+    /// Stores a value to output `k` at the offset `axes` give.
+    StoreAt(usize, GatherAxes, usize),
     /// Element `i` of input argument `k`, splat (a row program's; renumbered among the scalar
     /// inputs).
     LoadScalar(usize),
@@ -52,9 +54,9 @@ enum Step {
 }
 
 /// The axes a gather's offset is made of, as `(divisor, size, stride)`: those over the row's
-/// (or output's) element index, then those over the place in it (see
-/// `kiln_kernels::steps::Axes`).
-pub(super) type GatherAxes = (Vec<(usize, usize, usize)>, Vec<(usize, usize, usize)>);
+/// (or output's) element index, then those over the place in it, and the start of the slice
+/// it reads (see `kiln_kernels::steps::Axes`).
+pub(super) type GatherAxes = (Vec<(usize, usize, usize)>, Vec<(usize, usize, usize)>, usize);
 
 /// The program of the kernel `Expr` is emitting, keyed by the text of each value it emits.
 #[derive(Default)]
@@ -83,10 +85,10 @@ impl Recorder {
         !self.unsupported
     }
 
-    /// Whether a finished segment reads through coordinates (a gather).
+    /// Whether a finished segment reads or stores through coordinates (a gather).
     pub(super) fn gathers(&self) -> bool {
         let mut steps = self.segments.iter().flat_map(|(_, steps)| steps);
-        steps.any(|step| matches!(step, Step::Gather { .. } | Step::SplatAt { .. }))
+        steps.any(|step| matches!(step, Step::Gather { .. } | Step::SplatAt { .. } | Step::StoreAt(..)))
     }
 
     /// Ends the segment being emitted, which covers `work` vector indices.
@@ -205,6 +207,13 @@ impl Recorder {
         }
     }
 
+    /// Stores the value `value` names to output `k` at the offset `axes` give.
+    pub(super) fn store_at(&mut self, k: usize, axes: GatherAxes, value: &str) {
+        if let Some(value) = self.value(value) {
+            self.steps.push(Step::StoreAt(k, axes, value));
+        }
+    }
+
     /// The program as a `kiln_kernels::steps::Program` constant, its input arguments
     /// renumbered: `vectors[j]` is the argument the template's vector input `j` is, and
     /// `scalars[j]` its scalar input `j`. A program of one segment runs by rows of `row`
@@ -267,6 +276,7 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
         Step::Binary(op, x, y) => format!("Binary({op:?}, {x}, {y})"),
         Step::Select(c, x, y) => format!("Select({c}, {x}, {y})"),
         Step::Store(k, x) => format!("Store({k}, {x})"),
+        Step::StoreAt(k, axes, x) => format!("StoreAt({k}, {}, {x})", gather(axes)),
         Step::LoadScalar(arg) => format!("LoadScalar({})", position(scalars, *arg)),
         Step::LoadRowOutput(k) => format!("LoadRowOutput({k})"),
         Step::StoreRow(k, x) => format!("StoreRow({k}, {x})"),
@@ -275,11 +285,11 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
 }
 
 /// A `kiln_kernels::steps::Axes` expression.
-fn gather((outer, inner): &GatherAxes) -> String {
+fn gather((outer, inner, start): &GatherAxes) -> String {
     let list = |axes: &[(usize, usize, usize)]| {
         let axes: Vec<String> =
             axes.iter().map(|(divisor, size, stride)| format!("Axis({divisor}, {size}, {stride})")).collect();
         axes.join(", ")
     };
-    format!("Axes(&[{}], &[{}])", list(outer), list(inner))
+    format!("Axes(&[{}], &[{}], {start})", list(outer), list(inner))
 }

@@ -2,10 +2,14 @@
 //! after the graph passes of [`crate::program`] and before scheduling.
 
 mod direct_conv;
+mod joined;
 mod stepped;
 mod transposed;
 
 pub(crate) use direct_conv::direct_convolutions;
+pub(crate) use joined::joined_pads;
+#[cfg(test)]
+pub(crate) use joined::rewritten as joined;
 #[cfg(test)]
 pub(crate) use stepped::stepped;
 pub(crate) use stepped::stepped_loops;

@@ -25,22 +25,26 @@ pub enum Role {
     Inline,
     /// Computed by a kernel of its own into a buffer.
     Kernel,
+    /// An [`Op::Concat`]: a buffer that the kernels of its parts write, each its slice.
+    Joined,
 }
 
-/// Where a value's elements are: a buffer and the element stride of each axis
-/// (0 for broadcast axes and axes of size 1).
+/// Where a value's elements are: a buffer, the element stride of each axis (0 for broadcast
+/// axes and axes of size 1) and the element where they start (a slice's start; 0 otherwise).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
     /// The value that owns the buffer.
     pub buffer: ValueId,
     /// Element stride of each axis.
     pub strides: Vec<usize>,
+    /// The element at coordinates 0.
+    pub start: usize,
 }
 
 impl Layout {
     /// A buffer of `shape`, row-major.
     pub fn contiguous(buffer: ValueId, shape: &Shape) -> Layout {
-        Layout { buffer, strides: normalized(shape, shape.contiguous_strides()) }
+        Layout { buffer, strides: normalized(shape, shape.contiguous_strides()), start: 0 }
     }
 
     /// A buffer of `shape` stored with its axes in `order`, outermost first: the
@@ -51,13 +55,52 @@ impl Layout {
         for (&axis, stride) in order.iter().zip(permuted.contiguous_strides()) {
             strides[axis] = stride;
         }
-        Layout { buffer, strides: normalized(shape, strides) }
+        Layout { buffer, strides: normalized(shape, strides), start: 0 }
     }
 
-    /// Whether the elements are stored row-major without gaps.
+    /// Whether the elements are stored row-major without gaps from the buffer's start.
     pub fn is_contiguous(&self, shape: &Shape) -> bool {
-        self.strides == normalized(shape, shape.contiguous_strides())
+        self.start == 0 && self.strides == normalized(shape, shape.contiguous_strides())
     }
+
+    /// The layout of a reshape from `from` to `to` of these elements, without copying them:
+    /// each new axis splits one old axis or merges old axes that are strided as one.
+    fn reshaped(&self, from: &Shape, to: &Shape) -> Option<Layout> {
+        // Old axes of size 1 carry no stride; runs of the others merge where strides chain.
+        let old: Vec<(usize, usize)> =
+            (0..from.rank()).filter(|&d| from.0[d] > 1).map(|d| (from.0[d], self.strides[d])).collect();
+        let mut strides = vec![0; to.rank()];
+        let mut new = (0..to.rank()).filter(|&d| to.0[d] > 1);
+        for (size, stride) in merged(&old) {
+            // The new axes that split this run, outermost first, must multiply to its size.
+            let mut left = size;
+            while left > 1 {
+                let d = new.next()?;
+                if left % to.0[d] != 0 {
+                    return None;
+                }
+                left /= to.0[d];
+                strides[d] = stride * left;
+            }
+        }
+        new.next().is_none().then_some(Layout { buffer: self.buffer, strides, start: self.start })
+    }
+}
+
+/// Runs of `(size, stride)` axes, outermost first, merged where one axis's stride is the size
+/// times the stride of the axis inside it.
+fn merged(axes: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = vec![];
+    for &(size, stride) in axes {
+        match runs.last_mut() {
+            Some((outer, outer_stride)) if *outer_stride == size * stride => {
+                *outer *= size;
+                *outer_stride = stride;
+            }
+            _ => runs.push((size, stride)),
+        }
+    }
+    runs
 }
 
 /// Zeroes the strides of size-1 axes, so equal layouts compare equal.
@@ -108,6 +151,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
         }
     }
 
+    let read_in_place = read_at_coordinates(g, &live, &consumers, roots);
+    let slices = joined_slices(g, &live);
+    // Crops, and views of them: a reshape of one keeps strides where it can (see `reshaped`).
+    let mut cropped = vec![false; g.nodes.len()];
     let mut roles: Vec<Option<Role>> = vec![None; g.nodes.len()];
     // Pointwise ops computed inside a consumer's kernel (with those they inline in turn).
     let mut inlined_ops = vec![0usize; g.nodes.len()];
@@ -125,8 +172,10 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
             Op::Const(_) if read_from_memory[v] || roots.contains(&v) => Role::Kernel,
             Op::Const(c) => Role::Literal(*c),
             Op::Mode { .. } => panic!("internal: specialise the graph before scheduling"),
-            op if op.is_view() => {
+            Op::Concat(..) => Role::Joined,
+            op if op.is_view() || (op.is_crop() && read_in_place[v] && layouts[op.operands()[0]].is_some()) => {
                 let a = op.operands()[0];
+                cropped[v] = op.is_crop() || cropped[a];
                 match (roles[a], &layouts[a]) {
                     (Some(Role::Literal(c)), _) => Role::Literal(c),
                     // Only where every reader can evaluate the source at its own element index
@@ -136,8 +185,17 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
                         Role::Inline
                     }
                     (_, Some(source)) => {
-                        let strided_reshape = matches!(op, Op::Reshape(_)) && !source.is_contiguous(g.shape(a));
-                        if strided_reshape {
+                        let kept = match op {
+                            Op::Reshape(_) if cropped[a] && read_in_place[v] => {
+                                source.reshaped(g.shape(a), &node.shape)
+                            }
+                            _ => None,
+                        };
+                        let strided_reshape =
+                            matches!(op, Op::Reshape(_)) && !source.is_contiguous(g.shape(a)) && kept.is_none();
+                        if let Some(kept) = kept {
+                            views[v] = Some(kept);
+                        } else if strided_reshape {
                             // Copied in the source's row-major order, which is the reshape's.
                             views[v] = Some(source.clone());
                         } else {
@@ -194,7 +252,8 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
         };
         roles[v] = Some(role);
         layouts[v] = match role {
-            Role::External => Some(Layout::contiguous(v, &node.shape)),
+            Role::External | Role::Joined => Some(Layout::contiguous(v, &node.shape)),
+            Role::Kernel if slices[v].is_some() => slices[v].clone(),
             Role::Kernel => {
                 let buffer = in_place.iter().find(|(value, _)| *value == v).map_or(v, |&(_, p)| p);
                 // A value written over a parameter keeps the parameter's layout.
@@ -261,6 +320,45 @@ pub(crate) fn loop_regions(g: &Graph) -> Vec<Option<usize>> {
     regions
 }
 
+/// Where the parts of each live [`Op::Concat`] lie in its buffer: the joined value's strides
+/// over the part's shape, from the part's first element along the join's axis.
+fn joined_slices(g: &Graph, live: &[bool]) -> Vec<Option<Layout>> {
+    let mut slices = vec![None; g.nodes.len()];
+    for (v, node) in g.nodes.iter().enumerate().filter(|&(v, _)| live[v]) {
+        if let Op::Concat(parts, axis) = &node.op {
+            let strides = node.shape.contiguous_strides();
+            let mut first = 0;
+            for &part in parts {
+                let shape = g.shape(part);
+                let start = first * strides[*axis];
+                slices[part] = Some(Layout { buffer: v, strides: normalized(shape, strides.clone()), start });
+                first += shape.0[*axis];
+            }
+        }
+    }
+    slices
+}
+
+/// Values that every reader reads at coordinates of its own, in a kernel's program, through
+/// views and crops: pointwise ops and reductions read any strides and start, so a crop (or a
+/// view of one) of such a value needs no copy of its own. Products, windows and gathers read
+/// whole buffers, and roots are read back whole.
+fn read_at_coordinates(g: &Graph, live: &[bool], consumers: &[Vec<ValueId>], roots: &[ValueId]) -> Vec<bool> {
+    let mut read = vec![false; g.nodes.len()];
+    for v in (0..g.nodes.len()).rev() {
+        read[v] = live[v]
+            && !roots.contains(&v)
+            && !consumers[v].is_empty()
+            && consumers[v].iter().all(|&c| match &g.nodes[c].op {
+                Op::Reduce(..) => true,
+                Op::OneHot(_) => false,
+                op if op.is_pointwise() => true,
+                op => (op.is_view() || op.is_crop()) && read[c],
+            });
+    }
+    read
+}
+
 /// Whether the readers of `reshape` can compute its (pointwise) source themselves: each is a
 /// reduction of it or pointwise over its shape, so it reads the reshape at the element index it
 /// is at, from which the source's coordinates follow (a reshape keeps the row-major index).
@@ -309,9 +407,18 @@ fn view_layout(op: &Op, source: Layout, from: &Shape, to: &Shape) -> Layout {
         }
         Op::Permute(_, perm) => {
             let strides = perm.iter().map(|&p| source.strides[p]).collect();
-            Layout { buffer: source.buffer, strides: normalized(to, strides) }
+            Layout { buffer: source.buffer, strides: normalized(to, strides), start: source.start }
         }
-        Op::Expand(_) | Op::Detach(_) => Layout { buffer: source.buffer, strides: normalized(to, source.strides) },
+        Op::Expand(_) | Op::Detach(_) => {
+            Layout { buffer: source.buffer, strides: normalized(to, source.strides), start: source.start }
+        }
+        // A crop's output `[n, c, h, w]` is its operand `[n, h + pads, w + pads, c, 1, 1]` from
+        // the window's top left padding on.
+        Op::Fold(_, window) => {
+            let s = &source.strides;
+            let start = source.start + window.padding[0][0] * s[1] + window.padding[1][0] * s[2];
+            Layout { buffer: source.buffer, strides: normalized(to, vec![s[0], s[3], s[1], s[2]]), start }
+        }
         _ => unreachable!("not a view"),
     }
 }

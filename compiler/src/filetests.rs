@@ -20,7 +20,6 @@ use std::path::Path;
 fn kernels(graph: &Graph, roots: &[usize], fuse: bool, target: Target) -> Vec<String> {
     let s = schedule(graph, roots, &[], fuse);
     let storage = Storage::new(Precision::F32, target, []);
-    let regions = schedule::loop_regions(graph);
     schedule::kernels(graph, &s, &storage, fuse)
         .into_iter()
         .map(|(v, k)| {
@@ -33,7 +32,7 @@ fn kernels(graph: &Graph, roots: &[usize], fuse: bool, target: Target) -> Vec<St
                 Grid::OneCube => "one cube",
                 Grid::Balanced => "balanced",
             };
-            let each_step = if regions[v].is_some() { " each step" } else { "" };
+            let each_step = if s.regions[v].is_some() { " each step" } else { "" };
             format!("{op} %{v} stores {} ({grid}){each_step}", stores.join(" "))
         })
         .collect()

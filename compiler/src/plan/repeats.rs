@@ -4,7 +4,7 @@
 
 use crate::ir::{Graph, Op, ValueId};
 use crate::kernel::Kernel;
-use crate::schedule::{carry_output, loop_regions, Entry};
+use crate::schedule::Entry;
 use std::ops::Range;
 
 /// A stepped loop in one entry point: kernels it launches each step, and their windows.
@@ -41,7 +41,7 @@ pub(crate) enum Rule {
 
 /// The stepped loops among entry point `e`'s `kernels`, in launch order.
 pub(crate) fn repeats(g: &Graph, e: &Entry, kernels: &[(ValueId, Kernel)]) -> Vec<Repeat> {
-    let regions = loop_regions(g);
+    let regions = &e.schedule.regions;
     let mut repeats = vec![];
     let mut start = 0;
     for run in kernels.chunk_by(|(a, _), (b, _)| regions[*a] == regions[*b]) {
@@ -63,7 +63,7 @@ pub(crate) fn repeats(g: &Graph, e: &Entry, kernels: &[(ValueId, Kernel)]) -> Ve
                     Window { value: v, rule: Rule::Slice { of: e.buffer_of(a), elements: g.shape(v).numel() } }
                 }
                 (true, Some(k)) => {
-                    let last = carry_output(g, id, k);
+                    let last = e.schedule.carry_outputs[&(id, k)];
                     let Op::StepOut(next, _) = g.nodes[last].op else { unreachable!("a carry's output") };
                     Window { value: v, rule: Rule::Carried { init: e.buffer_of(a), next, last } }
                 }

@@ -2,7 +2,7 @@
 //! kernels merge into one that computes them all: a product with its epilogue, multi-output
 //! pointwise and reduction kernels, independent segments, and phased kernels.
 
-use super::{loop_regions, Schedule};
+use super::Schedule;
 use crate::ir::{Graph, Op, ValueId};
 use crate::kernel::{self, Kernel};
 use crate::plan::storage::Storage;
@@ -25,10 +25,9 @@ use std::collections::BTreeMap;
 /// Kernels of a stepped loop's step and those around it never merge: the step's are launched
 /// once per step.
 pub(crate) fn kernels(g: &Graph, s: &Schedule, storage: &Storage, fuse: bool) -> Vec<(ValueId, Kernel)> {
-    let regions = loop_regions(g);
     let mut planned = vec![];
     let mut start = 0;
-    for run in s.kernels.chunk_by(|&a, &b| regions[a] == regions[b]) {
+    for run in s.kernels.chunk_by(|&a, &b| s.regions[a] == s.regions[b]) {
         start += run.len();
         planned.extend(fused(g, s, storage, run, &s.kernels[start..], fuse));
     }

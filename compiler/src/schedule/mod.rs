@@ -8,9 +8,9 @@ mod fuse;
 pub(crate) use entry::{entries, Artifact, Entry};
 pub(crate) use fuse::kernels;
 
-use crate::ir::Shape;
-use crate::ir::{Graph, Op, ValueId};
+use crate::ir::{Graph, Op, Shape, Stepping, ValueId};
 use crate::target::MAX_RECOMPUTED_OPS;
+use std::collections::BTreeMap;
 
 /// How a live value is realised.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -126,13 +126,18 @@ pub struct Schedule {
     pub kernels: Vec<ValueId>,
     /// The values the entry point returns or keeps.
     pub roots: Vec<ValueId>,
+    /// The stepped loop each value is computed in, if any (see [`loop_regions`]).
+    pub regions: Vec<Option<usize>>,
+    /// The [`Op::StepOut`] of each carry `(loop, k)` of the stepped loops.
+    pub carry_outputs: BTreeMap<(usize, usize), ValueId>,
 }
 
 /// Plans the kernels that compute `roots`. `in_place` pairs `(value, param)` make the kernel of
 /// `value` write over `param`'s buffer (optimizer updates; they run after every read of it).
 /// Without `fuse`, no pointwise value is computed inside another's kernel.
 pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], fuse: bool) -> Schedule {
-    let roots = &with_loop_boundaries(g, roots);
+    let carry_outputs = carry_outputs(g);
+    let roots = &with_loop_boundaries(g, roots, &carry_outputs);
     let live = g.live_set(roots);
     let mut uses = g.use_counts(&live);
     for &r in roots {
@@ -269,12 +274,16 @@ pub fn schedule(g: &Graph, roots: &[ValueId], in_place: &[(ValueId, ValueId)], f
     }
 
     let kernels = (0..g.nodes.len()).filter(|&v| roles[v] == Some(Role::Kernel)).collect();
-    Schedule { roles, layouts, views, kernels, roots: roots.to_vec() }
+    Schedule { roles, layouts, views, kernels, roots: roots.to_vec(), regions: loop_regions(g), carry_outputs }
 }
 
 /// `roots` and what stepped loops read or write whole through windows: the operands of their
 /// live inputs and outputs, and the output of each live carry (a step reads the one before's).
-fn with_loop_boundaries(g: &Graph, roots: &[ValueId]) -> Vec<ValueId> {
+fn with_loop_boundaries(
+    g: &Graph,
+    roots: &[ValueId],
+    carry_outputs: &BTreeMap<(usize, usize), ValueId>,
+) -> Vec<ValueId> {
     let mut roots = roots.to_vec();
     loop {
         let live = g.live_set(&roots);
@@ -283,7 +292,7 @@ fn with_loop_boundaries(g: &Graph, roots: &[ValueId]) -> Vec<ValueId> {
             match node.op {
                 Op::StepIn(a, stepping) => {
                     more.push(a);
-                    more.extend(stepping.carry.map(|k| carry_output(g, stepping.id, k)));
+                    more.extend(stepping.carry.map(|k| carry_outputs[&(stepping.id, k)]));
                 }
                 Op::StepOut(a, _) => more.push(a),
                 _ => {}
@@ -299,15 +308,18 @@ fn with_loop_boundaries(g: &Graph, roots: &[ValueId]) -> Vec<ValueId> {
     }
 }
 
-/// The [`Op::StepOut`] of carry `k` of stepped loop `id`.
-pub(crate) fn carry_output(g: &Graph, id: usize, k: usize) -> ValueId {
-    let is_output = |op: &Op| matches!(op, Op::StepOut(_, s) if s.id == id && s.carry == Some(k));
-    g.nodes.iter().position(|node| is_output(&node.op)).expect("internal: every carry of a stepped loop has an output")
+/// The [`Op::StepOut`] of each carry `(loop, k)` of the stepped loops in `g`.
+fn carry_outputs(g: &Graph) -> BTreeMap<(usize, usize), ValueId> {
+    let outputs = g.nodes.iter().enumerate().filter_map(|(v, node)| match node.op {
+        Op::StepOut(_, Stepping { id, carry: Some(k), .. }) => Some(((id, k), v)),
+        _ => None,
+    });
+    outputs.collect()
 }
 
 /// The stepped loop each value is computed in, if any: a loop's step inputs and what they
 /// reach before its outputs.
-pub(crate) fn loop_regions(g: &Graph) -> Vec<Option<usize>> {
+fn loop_regions(g: &Graph) -> Vec<Option<usize>> {
     let mut regions: Vec<Option<usize>> = Vec::with_capacity(g.nodes.len());
     for node in &g.nodes {
         let region = match node.op {

@@ -99,13 +99,14 @@ impl Weights {
     /// its reset gate scales `W_hn h + b_hn`.
     fn input_gates(&self, g: &mut Graph, x: ValueId) -> ValueId {
         let rows = self.kind.gates() * self.hidden;
-        let wt = g.transpose(self.weight_ih);
-        let product = g.matmul(x, wt);
+        // The bias first, so that its kernel runs before the product's, whose epilogue adds it.
         let bias = match self.kind {
             Kind::Gru => self.bias_ih,
             Kind::Elman | Kind::Lstm => g.add(self.bias_ih, self.bias_hh),
         };
         let bias = g.reshape(bias, Shape(vec![1, rows]));
+        let wt = g.transpose(self.weight_ih);
+        let product = g.matmul(x, wt);
         g.add(product, bias)
     }
 
@@ -347,27 +348,18 @@ impl<'m> Tensor<'m> {
                     options.hidden, options.layers
                 ));
             }
-            // The first layer reads the batch-first input; the later ones read the time-major
-            // outputs of the layer before, so no layer copies its input to slice steps.
-            let g = &mut s.graph;
-            let first_rows = g.reshape(x, Shape(vec![batch * len, input]));
+            // Every layer's gates are computed time-major, so that each step's are contiguous:
+            // the first layer reads its input transposed (a copy of the input, which is narrower
+            // than the gates), the later ones the time-major outputs of the layer before.
             let mut time_major: Option<ValueId> = None;
             for layer in 0..options.layers {
                 let w = Weights::new(s, kind, index, &format!("_l{layer}"), input, options.hidden);
                 let g = &mut s.graph;
                 let width = kind.gates() * options.hidden;
-                let steps = match time_major {
-                    None => {
-                        let gates = w.input_gates(g, first_rows);
-                        let gates = g.reshape(gates, Shape(vec![batch, len, width]));
-                        g.permute(gates, &[1, 0, 2])
-                    }
-                    Some(outputs) => {
-                        let rows = g.reshape(outputs, Shape(vec![len * batch, input]));
-                        let gates = w.input_gates(g, rows);
-                        g.reshape(gates, Shape(vec![len, batch, width]))
-                    }
-                };
+                let inputs = time_major.unwrap_or_else(|| g.permute(x, &[1, 0, 2]));
+                let rows = g.reshape(inputs, Shape(vec![len * batch, input]));
+                let gates = w.input_gates(g, rows);
+                let steps = g.reshape(gates, Shape(vec![len, batch, width]));
                 time_major = Some(w.over_steps(g, steps));
                 input = options.hidden;
             }

@@ -4,17 +4,13 @@
 //! slice of the joined buffer by the kernel that computes it, instead of being padded by a
 //! kernel of its own and added by another.
 
-use super::copy;
+use super::{copy, with_graph};
 use crate::ir::{BinaryOp, Graph, Loop, Op, Shape, ValueId};
 use crate::program::Program;
 
 /// `p` with its tiling sums of paddings joined.
 pub(crate) fn joined_pads(p: &Program) -> Program {
-    let mut q = p.clone();
-    let (graph, map) = rewritten(&p.graph);
-    q.graph = graph;
-    q.map_values(|v| map[v]);
-    q
+    with_graph(p, rewritten)
 }
 
 /// `g` rewritten, and where each value went.

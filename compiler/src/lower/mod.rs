@@ -16,6 +16,17 @@ pub(crate) use stepped::stepped_loops;
 pub(crate) use transposed::transposed_products;
 
 use crate::ir::{BinaryOp, Graph, Op, ValueId};
+use crate::program::Program;
+
+/// `p` with its graph rewritten by `rewrite`, which also says where each value went; the
+/// values `p` names follow them.
+fn with_graph(p: &Program, rewrite: impl FnOnce(&Graph) -> (Graph, Vec<ValueId>)) -> Program {
+    let mut q = p.clone();
+    let (graph, map) = rewrite(&p.graph);
+    q.graph = graph;
+    q.map_values(|v| map[v]);
+    q
+}
 
 /// `v` copied into a buffer of its own, row-major, by a kernel: `v * 1`.
 fn copy(out: &mut Graph, v: ValueId) -> ValueId {

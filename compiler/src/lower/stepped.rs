@@ -10,17 +10,13 @@
 //! those unrolled inside it. A loop is unrolled instead where it slices or carries integer
 //! labels (windows hold floats) or where a carried value is the same at every step.
 
-use super::copy;
+use super::{copy, with_graph};
 use crate::ir::{replace_loops, unroll, unroll_loop, Graph, Loop, Op, Shape, Stepping, ValueId};
 use crate::program::Program;
 
 /// `p` with every loop stepped, or unrolled where it cannot be.
 pub(crate) fn stepped_loops(p: &Program) -> Program {
-    let mut q = p.clone();
-    let (graph, map) = stepped(&p.graph);
-    q.graph = graph;
-    q.map_values(|v| map[v]);
-    q
+    with_graph(p, stepped)
 }
 
 /// `g` with its loops stepped, and where each of `g`'s values went (`usize::MAX` for a loop's

@@ -13,7 +13,7 @@
 //!   computed as `(W^T @ dY^T)^T` from a transposed copy of `W`: its tiles then run along `k`,
 //!   which both operands hold contiguously.
 
-use super::copy;
+use super::{copy, with_graph};
 use crate::ir::{Graph, Loop, Op, Shape, ValueId};
 use crate::program::Program;
 
@@ -22,11 +22,7 @@ const LANES: usize = 16;
 
 /// `p` with its products in the forms above.
 pub(crate) fn transposed_products(p: &Program) -> Program {
-    let mut q = p.clone();
-    let (graph, map) = rewritten(&p.graph, &|v| matches!(p.graph.nodes[v].op, Op::Param { .. }), false);
-    q.graph = graph;
-    q.map_values(|v| map[v]);
-    q
+    with_graph(p, |g| rewritten(g, &|v| matches!(g.nodes[v].op, Op::Param { .. }), false))
 }
 
 /// `g` rewritten, and where each value went. `weight` says which values of `g` are weights;

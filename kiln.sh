@@ -27,7 +27,7 @@ setup() {
 
 # The file readers' fuzz targets (runtime/fuzz). cargo-fuzz on the stable toolchain, without a
 # sanitizer (the readers are safe Rust: a panic, an abort or running out of memory is the bug).
-FUZZ_TARGETS=(idx cifar10 image checkpoint)
+FUZZ_TARGETS=(idx cifar10 image checkpoint tsv glove)
 fuzz() {
     local seconds="${1:-15}"
     command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version 0.13.1

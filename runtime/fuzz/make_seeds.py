@@ -45,3 +45,9 @@ weights = {"0.weight": np.ones((3, 2), np.float32), "0.bias": np.zeros(3, np.flo
 write("checkpoint", "state_dict", save(weights))
 write("checkpoint", "resumable", save({**weights, "optimizer.0.weight.exp_avg": np.ones((3, 2), np.float32)},
                                       metadata={"kiln.step": "7"}))
+
+text = pathlib.Path(__file__).parent.parent.parent / "tests" / "text"
+for name, sample in [("sst2.tsv", "sst2_sample.tsv"), ("tatoeba.tsv", "tatoeba_sample.tsv")]:
+    lines = (text / sample).read_bytes().splitlines(keepends=True)
+    write("tsv", name, b"".join(lines[:5]))
+write("glove", "vectors.txt", b"the 0.1 -0.2 0.3\ncat 1e-3 2.5 -4\ndog 0 0 1\n")

@@ -7,6 +7,12 @@ use crate::Error;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+/// `path` opened for reading by lines.
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    Ok(BufReader::new(file))
+}
+
 /// One sentence and its class, as SST-2 gives them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labelled {
@@ -29,8 +35,13 @@ pub struct Pair {
 /// `dev.tsv` hold them. A line without a tab, with an empty sentence or with a label that is
 /// not a non-negative integer is an error naming its line. Blank lines are skipped.
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
+    labelled_from(open(path)?, path)
+}
+
+/// [`read_labelled`] of text from `source`, which errors name `path`.
+pub fn labelled_from(source: impl BufRead, path: &Path) -> Result<Vec<Labelled>, Error> {
     let mut sentences = vec![];
-    for_each_line(path, 1, |line| {
+    for_each_line(source, path, 1, |line| {
         let (sentence, label) = line.rsplit_once('\t').ok_or("no tab between the sentence and its label")?;
         let label = label.trim().parse().map_err(|_| format!("the label `{label}` is not a non-negative integer"))?;
         sentences.push(Labelled { sentence: non_empty(sentence, "sentence")?, label });
@@ -43,8 +54,13 @@ pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, Error> {
 /// attribution of `fra.txt`, are ignored). A line with fewer than two columns or an empty
 /// sentence is an error naming its line. Blank lines are skipped; there is no header.
 pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, Error> {
+    pairs_from(open(path)?, path)
+}
+
+/// [`read_pairs`] of text from `source`, which errors name `path`.
+pub fn pairs_from(source: impl BufRead, path: &Path) -> Result<Vec<Pair>, Error> {
     let mut pairs = vec![];
-    for_each_line(path, 0, |line| {
+    for_each_line(source, path, 0, |line| {
         let mut columns = line.split('\t');
         let (Some(source), Some(target)) = (columns.next(), columns.next()) else {
             return Err("no tab between the sentence and its translation".into());
@@ -84,7 +100,18 @@ pub struct Pretrained {
 /// every other row `missing`. Words outside the vocabulary are skipped. A line whose vector
 /// does not have `dim` values, or has a value that is not a finite number, is an error naming
 /// its line.
-pub fn read_glove(path: &Path, vocab: &Vocab, [rows, dim]: [usize; 2], missing: Missing) -> Result<Pretrained, Error> {
+pub fn read_glove(path: &Path, vocab: &Vocab, shape: [usize; 2], missing: Missing) -> Result<Pretrained, Error> {
+    glove_from(open(path)?, path, vocab, shape, missing)
+}
+
+/// [`read_glove`] of text from `source`, which errors name `path`.
+pub fn glove_from(
+    source: impl BufRead,
+    path: &Path,
+    vocab: &Vocab,
+    [rows, dim]: [usize; 2],
+    missing: Missing,
+) -> Result<Pretrained, Error> {
     if rows < vocab.len() {
         return Err(Error::Invalid(format!("a table of {rows} rows cannot hold a vocabulary of {}", vocab.len())));
     }
@@ -93,7 +120,7 @@ pub fn read_glove(path: &Path, vocab: &Vocab, [rows, dim]: [usize; 2], missing: 
         Missing::Normal { seed, std } => crate::init::normal(seed, 0, rows * dim, 0.0, std),
     };
     let mut seen = vec![false; vocab.len()];
-    for_each_line(path, 0, |line| {
+    for_each_line(source, path, 0, |line| {
         let (word, values) = line.split_once(' ').ok_or("a word without a vector")?;
         let mut row = Vec::with_capacity(dim);
         for (i, field) in values.split_whitespace().enumerate() {
@@ -117,12 +144,16 @@ pub fn read_glove(path: &Path, vocab: &Vocab, [rows, dim]: [usize; 2], missing: 
     Ok(Pretrained { table, found: seen.iter().filter(|&&s| s).count() })
 }
 
-/// Calls `f` on each non-blank line of `path` after the first `header` lines, without its line
-/// ending; an error of `f` becomes [`Error::Malformed`] naming the file and the line.
-fn for_each_line(path: &Path, header: usize, mut f: impl FnMut(&str) -> Result<(), String>) -> Result<(), Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+/// Calls `f` on each non-blank line of `source` after the first `header` lines, without its
+/// line ending; an error of `f` becomes [`Error::Malformed`] naming `path` and the line.
+fn for_each_line(
+    source: impl BufRead,
+    path: &Path,
+    header: usize,
+    mut f: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), Error> {
     let malformed = |reason: String| Error::Malformed { path: path.to_path_buf(), reason };
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in source.lines().enumerate() {
         let line = line.map_err(|e| malformed(format!("line {}: {e}", i + 1)))?;
         let line = line.strip_suffix('\r').unwrap_or(&line);
         if i < header || line.trim().is_empty() {

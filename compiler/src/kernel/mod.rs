@@ -1043,8 +1043,7 @@ impl<'a> Expr<'a> {
                 false => self.storage.narrow(self.buffer_of(m), &value),
             };
             let index = self.store_index(m);
-            let layout = self.s.layouts[m].clone().expect("kernel output has a buffer");
-            // A permuted layout, or a slice of a joined buffer (see `schedule::joined`).
+            // A permuted layout, or a slice of a joined buffer (see `schedule::joined_slices`).
             let scattered = index != self.index && !self.scalar && self.gathers();
             if (index != self.index && !scattered) || self.storage.elem(self.buffer_of(m)) != "F" {
                 self.program.unsupported();
@@ -1053,6 +1052,7 @@ impl<'a> Expr<'a> {
                 // A row epilogue's output; the row sums are its output 0.
                 true => self.program.store_row(1 + k, &value),
                 false if scattered => {
+                    let layout = self.s.layouts[m].as_ref().expect("kernel output has a buffer");
                     let axes = self.gather_axes(layout.start, &layout.strides, shape);
                     self.program.store_at(self.group_start + k, axes, &value)
                 }

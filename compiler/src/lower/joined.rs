@@ -19,10 +19,6 @@ pub(crate) fn rewritten(g: &Graph) -> (Graph, Vec<ValueId>) {
     let mut map: Vec<ValueId> = Vec::with_capacity(g.nodes.len());
     for (v, node) in g.nodes.iter().enumerate() {
         out.set_origin(node.origin.clone());
-        let op = match &node.op {
-            Op::Loop(l) => Op::Loop(Box::new(with_body(l))),
-            op => op.clone(),
-        };
         let new = match tiling_pads(g, v) {
             Some(pieces) => {
                 let parts: Vec<ValueId> = pieces
@@ -41,7 +37,13 @@ pub(crate) fn rewritten(g: &Graph) -> (Graph, Vec<ValueId>) {
                 let concat = out.push(Op::Concat(parts, 1), joined);
                 out.reshape(concat, node.shape.clone())
             }
-            None => out.push(op.map_operands(|a| map[a]), node.shape.clone()),
+            None => {
+                let op = match &node.op {
+                    Op::Loop(l) => Op::Loop(Box::new(with_body(l))),
+                    op => op.clone(),
+                };
+                out.push(op.map_operands(|a| map[a]), node.shape.clone())
+            }
         };
         map.push(new);
     }

@@ -19,6 +19,7 @@ macro_rules! include_models {
 
 #[cfg(feature = "device")]
 mod arena;
+pub mod bleu;
 pub mod checkpoint;
 pub mod corpora;
 pub mod data;

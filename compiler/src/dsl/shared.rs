@@ -3,7 +3,7 @@
 //! both teacher forcing and greedy decoding.
 
 use super::embedding::{Embedding, EmbeddingWeights};
-use super::{Linear, LinearWeights, Model, Tensor, Tokens};
+use super::{Labels, Linear, LinearWeights, Model, Tensor, Tokens};
 use std::panic::Location;
 
 /// An `nn.Linear` made by [`Model::dense`] and applied with [`Dense::apply`].
@@ -61,11 +61,23 @@ impl<'m> EmbeddingTable<'m> {
     /// The rows of `ids` (`[..shape, dim]`).
     #[track_caller]
     pub fn lookup(&self, ids: Tokens<'m>) -> Tensor<'m> {
+        self.lookup_ids(ids.tensor, ids.vocab, Location::caller())
+    }
+
+    /// The rows of labels' ids (`[..shape, dim]`): a decoder's teacher-forced input, its own
+    /// target tokens. A gather, as [`EmbeddingTable::lookup`] is; the rows are read only where
+    /// the labels are, on the loss's side of the model.
+    #[track_caller]
+    pub fn lookup_labels(&self, labels: Labels<'m>) -> Tensor<'m> {
+        self.lookup_ids(labels.tensor, labels.classes, Location::caller())
+    }
+
+    /// The rows of integer ids in `0..vocab`, which must be the table's vocabulary.
+    fn lookup_ids(&self, ids: Tensor<'m>, vocab: usize, location: &'static Location<'static>) -> Tensor<'m> {
         let Some(w) = self.weights else { return Tensor { model: self.model, id: None } };
-        let vocab = ids.vocab;
-        ids.tensor.functional("embedding", Location::caller(), |s, ids| {
+        ids.functional("embedding", location, |s, ids| {
             if vocab != w.vocab {
-                return Err(format!("tokens have a vocabulary of {vocab}, the table {}", w.vocab));
+                return Err(format!("ids have a vocabulary of {vocab}, the table {}", w.vocab));
             }
             Ok(w.lookup(&mut s.graph, ids))
         })

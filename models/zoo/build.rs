@@ -7,6 +7,8 @@ use kiln_compiler::{Adam, Conv, Model, Pool, Sgd, Tensor, Training};
 mod autoencoders;
 #[path = "../build/mnist_mlp.rs"]
 mod mnist_mlp;
+#[path = "build/seq2seq.rs"]
+mod seq2seq;
 #[path = "build/sequences.rs"]
 mod sequences;
 #[path = "build/vision.rs"]
@@ -71,5 +73,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     autoencoders::convolutional()?;
     sequences::lstm_classifier()?;
     sequences::seq2seq_reverse()?;
+    sequences::translator()?;
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! The course's synthetic datasets, seeded: Gaussian blobs, two moons, 1-D noisy regression.
+//! The course's synthetic datasets, seeded: Gaussian blobs, two moons, 1-D noisy regression,
+//! toy reviews, and sentence pairs of a made-up language and its translation.
 
+use crate::corpora::Pair;
 use crate::data::Dataset;
 use crate::init::SplitMix64;
 
@@ -86,6 +88,73 @@ pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// Syllables of the source language's words and of the target language's.
+const SOURCE_SYLLABLES: [&str; 16] =
+    ["ba", "ko", "mi", "te", "lu", "ra", "si", "no", "pe", "da", "gu", "fo", "ve", "zi", "ha", "jo"];
+const TARGET_SYLLABLES: [&str; 16] =
+    ["ar", "el", "on", "is", "ur", "em", "ol", "at", "in", "es", "ut", "om", "ir", "ax", "eb", "yn"];
+
+/// The word of `rank` spelt with `syllables`: the base-16 digits of `rank + 16` (two or more).
+fn word(rank: usize, syllables: &[&str; 16]) -> String {
+    let (mut rest, mut digits) = (rank + 16, vec![]);
+    while rest > 0 {
+        digits.push(syllables[rest % 16]);
+        rest /= 16;
+    }
+    digits.iter().rev().copied().collect()
+}
+
+/// Whether the word of `rank` is an adjective, which trades places with a noun after it.
+fn adjective(rank: usize) -> bool {
+    rank % 4 == 1
+}
+
+/// `n` sentence pairs of a made-up language and its translation, with the statistics of real
+/// text: words of `vocab` ranks drawn by Zipf's law (exponent 1), lengths log-normal with a
+/// median of a third of `max_words` (at least 1, at most `max_words`), and a final `.` or,
+/// one time in eight, `?`. The translation is learnable but not a copy: word for word by a
+/// fixed lexicon, every fifth rank becomes two words, and an adjective (every fourth rank)
+/// trades places with a non-adjective after it, as English "red car" is French "voiture rouge".
+pub fn translation_pairs(n: usize, vocab: usize, max_words: usize, seed: u64) -> Vec<Pair> {
+    let mut rng = SplitMix64::new(seed, 0x7A70);
+    let mut cumulative: Vec<f64> = (1..=vocab.max(1)).map(|r| 1.0 / r as f64).collect();
+    for i in 1..cumulative.len() {
+        cumulative[i] += cumulative[i - 1];
+    }
+    let total = cumulative.last().copied().unwrap_or(1.0);
+    let median = (max_words.max(1) as f64 / 3.0).max(1.0);
+    (0..n)
+        .map(|_| {
+            let len = (median * (0.6 * normal(&mut rng)).exp()).round().clamp(1.0, max_words.max(1) as f64) as usize;
+            let ranks: Vec<usize> = (0..len)
+                .map(|_| {
+                    let u = rng.next_f64() * total;
+                    cumulative.partition_point(|&c| c < u)
+                })
+                .collect();
+            let mut order: Vec<usize> = ranks.clone();
+            let mut i = 0;
+            while i + 1 < order.len() {
+                if adjective(order[i]) && !adjective(order[i + 1]) {
+                    order.swap(i, i + 1);
+                    i += 1;
+                }
+                i += 1;
+            }
+            let end = if rng.below(8) == 0 { "?" } else { "." };
+            let source: Vec<String> = ranks.iter().map(|&r| word(r, &SOURCE_SYLLABLES)).collect();
+            let target: Vec<String> = order
+                .iter()
+                .flat_map(|&r| match r % 5 == 4 {
+                    true => vec![word(r, &TARGET_SYLLABLES), word(r / 5, &TARGET_SYLLABLES)],
+                    false => vec![word(r, &TARGET_SYLLABLES)],
+                })
+                .collect();
+            Pair { source: format!("{}{end}", source.join(" ")), target: format!("{}{end}", target.join(" ")) }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +189,46 @@ mod tests {
             let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count() as i32;
             assert_eq!(*label, u32::from(count(&POSITIVE) > count(&NEGATIVE)), "{text}");
         }
+    }
+
+    #[test]
+    fn translation_pairs_follow_their_lexicon_and_zipf() {
+        let pairs = translation_pairs(2000, 500, 12, 5);
+        assert_eq!(pairs, translation_pairs(2000, 500, 12, 5));
+        let rank_of = |w: &str, syllables: &[&str; 16]| (0..500).find(|&r| word(r, syllables) == w);
+        let (mut counts, mut lengths) = (vec![0usize; 500], vec![]);
+        for pair in &pairs {
+            let end = pair.source.chars().last().unwrap();
+            assert!(end == '.' || end == '?');
+            assert_eq!(pair.target.chars().last(), Some(end));
+            let source: Vec<usize> = pair.source[..pair.source.len() - 1]
+                .split(' ')
+                .map(|w| rank_of(w, &SOURCE_SYLLABLES).unwrap())
+                .collect();
+            source.iter().for_each(|&r| counts[r] += 1);
+            lengths.push(source.len());
+            // Undo the translation: each target word is its rank's, plus a second for every fifth rank.
+            let mut target =
+                pair.target[..pair.target.len() - 1].split(' ').map(|w| rank_of(w, &TARGET_SYLLABLES).unwrap());
+            let mut words = vec![];
+            while let Some(r) = target.next() {
+                if r % 5 == 4 {
+                    assert_eq!(target.next(), Some(r / 5), "{pair:?}");
+                }
+                words.push(r);
+            }
+            let mut sorted = (source.clone(), words.clone());
+            (sorted.0.sort(), sorted.1.sort());
+            assert_eq!(sorted.0, sorted.1, "the same words: {pair:?}");
+            if source.len() == 2 && adjective(source[0]) && !adjective(source[1]) {
+                assert_eq!(words, [source[1], source[0]], "{pair:?}");
+            }
+        }
+        assert!(lengths.iter().all(|&l| (1..=12).contains(&l)));
+        lengths.sort();
+        assert_eq!(lengths[lengths.len() / 2], 4, "median a third of 12");
+        // Zipf: rank 0 about twice as frequent as rank 1 and ten times rank 9.
+        let ratio = |a: usize, b: usize| counts[a] as f64 / counts[b] as f64;
+        assert!((1.6..2.5).contains(&ratio(0, 1)) && (7.0..14.0).contains(&ratio(0, 9)), "{:?}", &counts[..10]);
     }
 }

@@ -1,7 +1,8 @@
-//! Sequence models: an LSTM classifier of padded token sequences, and an encoder-decoder with
-//! attention trained with teacher forcing and decoded greedily.
+//! Sequence models: an LSTM classifier of padded token sequences, and two encoder-decoders
+//! with attention (`seq2seq.rs`): a digit reverser and a translator.
 
-use kiln_compiler::{Adam, CellState, Model, Recurrent, Tensor};
+use super::seq2seq::{seq2seq, Seq2Seq};
+use kiln_compiler::{Adam, Model, Recurrent};
 
 /// Static length of the classifier's token sequences (shorter ones are padded and masked).
 pub const SENTENCE_LEN: usize = 12;
@@ -29,49 +30,39 @@ pub fn lstm_classifier() -> Result<(), Box<dyn std::error::Error>> {
 pub const DIGITS: usize = 5;
 /// Ids: digits 0-9, then `<bos>` (10) and `<eos>` (11).
 pub const DIGIT_VOCAB: usize = 12;
-const BOS: f64 = 10.0;
 
-/// Reverses digit strings: an LSTM encoder, an LSTM-cell decoder that attends over the
-/// encoder states at every step. Training feeds the decoder the shifted targets (teacher
-/// forcing, built from the labels); `predict` decodes greedily, feeding back its own argmax,
-/// for `DIGITS + 1` steps (the host cuts each row at its first `<eos>`).
+/// Reverses digit strings (`DIGITS` digits in, their reversal and `<eos>` out): a small
+/// encoder-decoder with attention.
 pub fn seq2seq_reverse() -> Result<(), Box<dyn std::error::Error>> {
-    const BATCH: usize = 64;
-    const STEPS: usize = DIGITS + 1;
-    let model = Model::new("DigitReverser");
-    let source = model.tokens("source", [BATCH, DIGITS], DIGIT_VOCAB);
-    let target = model.labels("target", [BATCH, STEPS], DIGIT_VOCAB);
-    let encoded = source.embedding(16).lstm(Recurrent::new(32));
-    let table = model.embedding(DIGIT_VOCAB, 16);
-    let cell = model.lstm_cell(16 + 32, 32);
-    let readout = model.dense(64, DIGIT_VOCAB);
-    // One decoder step: the previous token's embedding, the previous context and the cell's
-    // state in; logits, the new context and the new state out.
-    let step = |token, context, h, c| {
-        let input = Tensor::concat(&[token, context], 1);
-        let state = cell.step(input, Some(CellState { h, c: Some(c) }));
-        let context = state.h.reshape([BATCH, 1, 32]).attention(encoded, encoded, None).reshape([BATCH, 32]);
-        let logits = readout.apply(Tensor::concat(&[state.h, context], 1));
-        (logits, context, state)
+    let spec = Seq2Seq {
+        batch: 64,
+        source_len: DIGITS,
+        target_len: DIGITS + 1,
+        vocab: [DIGIT_VOCAB; 2],
+        embedding: 16,
+        hidden: 32,
+        bos: 10,
+        pad: None,
+        lr: 1e-2,
     };
-    let zeros = model.full([BATCH, 32], 0.0);
-    let start = [table.lookup_tensor(model.full([BATCH], BOS)), encoded.mean(&[1]), zeros, zeros];
+    seq2seq("DigitReverser", "digit_reverser.rs", &spec)
+}
 
-    // Each decoder is one loop over the steps. Teacher forcing feeds the shifted targets
-    // (one-hot rows of the labels times the table); greedy decoding gathers the rows of its own
-    // argmax.
-    let (_, forced) = model.repeat(STEPS, &start, &[target.one_hot()], |carried, shifted| {
-        let (logits, context, state) = step(carried[0], carried[1], carried[2], carried[3]);
-        let token = table.apply(shifted[0]);
-        (vec![token, context, state.h, state.c.expect("an LSTM cell")], vec![logits])
-    });
-    let (_, decoded) = model.repeat(STEPS, &start, &[], |carried, _| {
-        let (logits, context, state) = step(carried[0], carried[1], carried[2], carried[3]);
-        let id = logits.argmax(1);
-        (vec![table.lookup_tensor(id), context, state.h, state.c.expect("an LSTM cell")], vec![id])
-    });
-    let loss = forced[0].cross_entropy(target);
-    let program = model.compile(loss, decoded[0], Adam::new(1e-2))?;
-    kiln_compiler::write_to_out_dir(&program, "digit_reverser.rs")?;
-    Ok(())
+/// Translates the sentence pairs of `kiln_runtime::synthetic::translation_pairs` (up to 8
+/// words, vocabularies of 300 words): padded source sentences of up to 9 tokens (a final
+/// `.` or `?`), up to 12 target tokens with `<eos>`; `<pad>` is id 0 and `<bos>` 2 in both
+/// vocabularies (`kiln_runtime::text::Vocab` with the specials `<bos>`, `<eos>`).
+pub fn translator() -> Result<(), Box<dyn std::error::Error>> {
+    let spec = Seq2Seq {
+        batch: 64,
+        source_len: 9,
+        target_len: 12,
+        vocab: [320; 2],
+        embedding: 32,
+        hidden: 64,
+        bos: 2,
+        pad: Some(0),
+        lr: 3e-3,
+    };
+    seq2seq("Translator", "translator.rs", &spec)
 }

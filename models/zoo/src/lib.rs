@@ -16,4 +16,5 @@ kiln_runtime::include_models!(
     conv_autoencoder::ConvAutoencoder,
     lstm_classifier::LstmClassifier,
     digit_reverser::DigitReverser,
+    translator::Translator,
 );

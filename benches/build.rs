@@ -2,9 +2,14 @@
 //! sentence tasks (5,000 ids, 50 dimensions, 64 sentences of 16 tokens), its table looked up
 //! by a gather (`EmbeddingBag`) and, for comparison in one run, by a one-hot product
 //! (`EmbeddingBagOneHot`, how kiln lowered embeddings before gathers); and the sentence
-//! classifiers of issue 35's benchmarks (i) and (ii) (`SentenceLstm`, `SentenceGru`).
+//! classifiers of issue 35's benchmarks (i) and (ii) (`SentenceLstm`, `SentenceGru`), and its
+//! benchmark (iii), the encoder-decoder with attention (`Seq2seqAttention`).
 
 use kiln_compiler::{Adam, Model, Recurrent};
+
+// The zoo's encoder-decoder builder, at the benchmark's size.
+#[path = "../models/zoo/build/seq2seq.rs"]
+mod seq2seq;
 
 /// Sentences per batch, tokens per sentence, vocabulary and embedding size of the bags.
 const BATCH: usize = 64;
@@ -50,8 +55,24 @@ fn sentence_classifier(name: &str, file: &str, gru: bool) -> Result<(), Box<dyn 
     Ok(())
 }
 
+/// Benchmark (iii): 64 pairs of up to 24 tokens each side, vocabularies of 8,000 (`<pad>` 0,
+/// `<bos>` 2), embedding 64, hidden 128, Adam.
+const SEQ2SEQ: seq2seq::Seq2Seq = seq2seq::Seq2Seq {
+    batch: 64,
+    source_len: 24,
+    target_len: 24,
+    vocab: [8000; 2],
+    embedding: 64,
+    hidden: 128,
+    bos: 2,
+    pad: Some(0),
+    lr: 1e-3,
+};
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../models/zoo/build/seq2seq.rs");
+    seq2seq::seq2seq("Seq2seqAttention", "seq2seq_attention.rs", &SEQ2SEQ)?;
     embedding_bag("EmbeddingBag", "embedding_bag.rs", false)?;
     embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)?;
     sentence_classifier("SentenceLstm", "sentence_lstm.rs", false)?;

@@ -5,9 +5,12 @@ a bag of embeddings (64 sentences of 16 ids of 5,000, embedding 50, mean, linear
 1e-3; `benches/build.rs`) and of the zoo's LSTM classifier (64 sequences of 12 ids of 48,
 embedding 16, LSTM 32, mean over the unmasked steps, linear 2, Adam lr 1e-2), and of the
 sentence classifiers of issue 35 (64 sentences of 64 ids of 20,000, embedding 50, LSTM or GRU
-128, mean, linear 2, Adam lr 1e-3; `benches/build.rs`), which run only when named.
+128, mean, linear 2, Adam lr 1e-3; `benches/build.rs`) and its encoder-decoder with attention
+(`seq2seq`: 64 pairs of up to 24 ids of 8,000, embedding 64, LSTM encoder 128, LSTM-cell
+decoder 128 attending over the encoder with the source's padding masked, teacher forcing,
+cross-entropy ignoring padding, Adam lr 1e-3), which run only when named.
 
-    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm lstm64 gru64]
+    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm lstm64 gru64 seq2seq]
 
 `KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
 copy of an earlier build, to compare before and after a change in one session).
@@ -72,6 +75,51 @@ class SentenceClassifier(nn.Module):
         return self.linear(self.recurrent(self.embedding(ids))[0].mean(1))
 
 
+class Seq2seqAttention(nn.Module):
+    """`models/zoo/build/seq2seq.rs` in PyTorch, at benchmark (iii)'s size: logits [batch, steps, vocab]."""
+
+    def __init__(self, vocab=8000, embedding=64, hidden=128):
+        super().__init__()
+        self.source_embedding, self.encoder = nn.Embedding(vocab, embedding), nn.LSTM(embedding, hidden, batch_first=True)
+        self.target_embedding, self.cell = nn.Embedding(vocab, embedding), nn.LSTMCell(embedding + hidden, hidden)
+        self.readout = nn.Linear(2 * hidden, vocab)
+
+    def forward(self, batch):
+        mask, source, target = batch
+        encoded = self.encoder(self.source_embedding(source))[0]
+        context = (encoded * mask.unsqueeze(2)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        h = c = torch.zeros(source.shape[0], encoded.shape[2])
+        token = self.target_embedding(torch.full((source.shape[0],), 2))
+        forced, keys, logits = self.target_embedding(target), mask.bool().unsqueeze(1), []
+        for t in range(target.shape[1]):
+            h, c = self.cell(torch.cat([token, context], 1), (h, c))
+            context = nn.functional.scaled_dot_product_attention(h.unsqueeze(1), encoded, encoded, attn_mask=keys)
+            context = context.squeeze(1)
+            logits.append(self.readout(torch.cat([h, context], 1)))
+            token = forced[:, t]
+        return torch.stack(logits, 1)
+
+
+def seq2seq_batch():
+    """kiln_benches::seq2seq_batch: (mask, source, target)."""
+    def id(i):
+        return 4 + (i * 2_654_435_761 % 1_000_003) % 7996 // (1 + i % 7)
+    mask, source, target = [], [], []
+    for row in range(64):
+        source_len, target_len = 4 + row * 37 % 21, 4 + row * 53 % 20
+        for t in range(24):
+            i = row * 24 + t
+            mask.append(1.0 if t < source_len else 0.0)
+            source.append(id(i) if t < source_len else 0)
+            target.append(id(i + 7_777) if t < target_len else 3 if t == target_len else 0)
+    shape = (64, 24)
+    return torch.tensor(mask).reshape(shape), torch.tensor(source).reshape(shape), torch.tensor(target).reshape(shape)
+
+
+def sequence_loss(logits, target):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), target.reshape(-1), ignore_index=0)
+
+
 # The ids of kiln_benches::sentence_batch.
 sentence_ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 20000 // (1 + i % 7) for i in range(64 * 64)]).reshape(64, 64)
 
@@ -93,18 +141,21 @@ MODELS = {
     "lstm64": (SentenceClassifier(nn.LSTM), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
     "gru64": (SentenceClassifier(nn.GRU), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
 }
+seq2seq_mask, seq2seq_source, seq2seq_target = seq2seq_batch()
+MODELS["seq2seq"] = (Seq2seqAttention(), lambda params: torch.optim.Adam(params, lr=1e-3),
+                     ((seq2seq_mask, seq2seq_source, seq2seq_target), seq2seq_target), sequence_loss)
 chosen = sys.argv[2:] or ["mlp", "lenet5"]
 
 
 ROUNDS = 5
 
 
-def torch_times(model, optimizer, batch, count):
+def torch_times(model, optimizer, batch, count, loss_of=nn.functional.cross_entropy):
     inputs, targets = batch
 
     def step():
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(inputs), targets)
+        loss = loss_of(model(inputs), targets)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -138,11 +189,11 @@ if STEP_TIME is None:
 print(f"train step, batch 64, {steps} steps, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 print(f"{'':16} {'min ms':>8} {'median':>8} {'max':>8}")
 for name in chosen:
-    model, make_optimizer, batch = MODELS[name]
+    model, make_optimizer, batch, *loss_of = MODELS[name]
     optimizer = make_optimizer(model.parameters())
     torch_rounds, kiln_rounds = [], []
     for _ in range(ROUNDS):
-        torch_rounds.append(torch_times(model, optimizer, batch, steps // ROUNDS))
+        torch_rounds.append(torch_times(model, optimizer, batch, steps // ROUNDS, *loss_of))
         kiln_rounds.append(kiln_times(name, steps // ROUNDS))
     torch_stats, kiln_stats = combine(torch_rounds), combine(kiln_rounds)
     for who, (lo, mid, hi) in [("pytorch", torch_stats), ("kiln", kiln_stats)]:

@@ -5,7 +5,8 @@
 //! `KILN_KERNEL_CACHE=$(mktemp -d) target/release/examples/first_step lstm` (twice with the same
 //! directory; `KILN_KERNEL_CACHE=off` compiles every kernel). Models: `mlp`, `lenet5`,
 //! `residual`, `lstm` (the LSTM review classifier), `reverser` (seq2seq with attention),
-//! `lstm64` and `gru64` (the sentence classifiers of issue 35: 64 steps, hidden 128).
+//! `lstm64` and `gru64` (the sentence classifiers of issue 35: 64 steps, hidden 128), and
+//! `seq2seq` (its encoder-decoder with attention: 24 steps each side, vocabularies of 8,000).
 
 use std::time::Instant;
 
@@ -54,10 +55,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (ids, labels) = kiln_benches::sentence_batch();
             two_steps!(kiln_benches::SentenceGru::new(&device, 0), &ids, &labels)
         }
+        "seq2seq" => {
+            let (mask, source, target) = kiln_benches::seq2seq_batch();
+            two_steps!(kiln_benches::Seq2seqAttention::new(&device, 0), &mask, &source, &target)
+        }
         other => {
-            return Err(
-                format!("unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64 or gru64").into()
+            return Err(format!(
+                "unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64, gru64 or seq2seq"
             )
+            .into())
         }
     };
     let first = first.expect("a step ran");

@@ -8,10 +8,12 @@ include!(concat!(env!("OUT_DIR"), "/embedding_bag.rs"));
 include!(concat!(env!("OUT_DIR"), "/embedding_bag_one_hot.rs"));
 include!(concat!(env!("OUT_DIR"), "/sentence_lstm.rs"));
 include!(concat!(env!("OUT_DIR"), "/sentence_gru.rs"));
+include!(concat!(env!("OUT_DIR"), "/seq2seq_attention.rs"));
 pub use embedding_bag::EmbeddingBag;
 pub use embedding_bag_one_hot::EmbeddingBagOneHot;
 pub use sentence_gru::SentenceGru;
 pub use sentence_lstm::SentenceLstm;
+pub use seq2seq_attention::Seq2seqAttention;
 
 use kiln_runtime::data::Dataset;
 use kiln_runtime::Arena;
@@ -38,6 +40,31 @@ pub fn embedding_bag_batch() -> (Vec<u32>, Vec<u32>) {
 pub fn sentence_batch() -> (Vec<u32>, Vec<u32>) {
     let ids = (0..64 * 64u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 20_000 / (1 + i % 7)) as u32).collect();
     (ids, (0..64).map(|i| i % 2).collect())
+}
+
+/// The batch the seq2seq benchmark (`Seq2seqAttention`) trains on: 64 source sentences of 4
+/// to 24 ids of 8,000 (ids 4 and up, small ids frequent) padded with 0, their masks, and
+/// targets of 4 to 23 ids followed by `<eos>` (3) and padding. `benches/compare_pytorch.py`
+/// makes the same batch for PyTorch. Returns `(source_mask, source, target)`, the order of
+/// `Seq2seqAttention::train_step`.
+pub fn seq2seq_batch() -> (Vec<f32>, Vec<u32>, Vec<u32>) {
+    let (batch, len, vocab) = (64u64, 24u64, 8000u64);
+    let id = |i: u64| (4 + (i * 2_654_435_761 % 1_000_003) % (vocab - 4) / (1 + i % 7)) as u32;
+    let (mut mask, mut source, mut target) = (vec![], vec![], vec![]);
+    for row in 0..batch {
+        let (source_len, target_len) = (4 + row * 37 % 21, 4 + row * 53 % 20);
+        for t in 0..len {
+            let i = row * len + t;
+            mask.push(if t < source_len { 1.0 } else { 0.0 });
+            source.push(if t < source_len { id(i) } else { 0 });
+            target.push(match t {
+                t if t < target_len => id(i + 7_777),
+                t if t == target_len => 3,
+                _ => 0,
+            });
+        }
+    }
+    (mask, source, target)
 }
 
 /// An arena on `device` holding a product's operands in slots 0 and 1, `a_len` values in

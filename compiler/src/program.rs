@@ -4,7 +4,7 @@ use crate::dsl::Model;
 use crate::error::Error;
 use crate::grad::gradients;
 use crate::ir::Shape;
-use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, Op, UnaryOp, ValueId};
 use crate::optim::{clip_grad_norm, HostScalar, Precision, Training, Updates};
 use crate::target::Target;
 use std::panic::Location;
@@ -133,6 +133,10 @@ pub struct Program {
     /// Mixed precision: `[1]`, 1 if every gradient of the step is finite, else 0 (the update
     /// then leaves parameters and optimizer state as they were).
     pub finite_gradients: Option<ValueId>,
+    /// Whether the train step computes the output (for `last_outputs`): unless it takes a
+    /// loop that the loss does not, as a greedy decoder's does, which only `predict` and
+    /// `eval_loss` then run. A classifier's logits, or their softmax, come nearly free.
+    pub train_outputs: bool,
 }
 
 impl Program {
@@ -179,6 +183,7 @@ impl Program {
         let (params, state_values, scalars) =
             append_updates(&mut graph, &training, &trained, grads, finite.zip(loss_scale));
         verified(&graph, "the optimizer update")?;
+        let train_outputs = !loop_only_for(&graph, modes.output, modes.loss);
         Ok(Program {
             name: model.name.clone(),
             graph,
@@ -207,6 +212,7 @@ impl Program {
             keep_gradients: training.keep_gradients,
             target: training.target,
             finite_gradients: finite,
+            train_outputs,
         })
     }
 
@@ -267,7 +273,7 @@ impl Program {
     /// The values the train step must produce: loss, outputs, gradients, updated parameters,
     /// optimizer state and running statistics.
     pub fn train_roots(&self) -> Vec<ValueId> {
-        let mut roots = vec![self.loss, self.output];
+        let mut roots = self.step_outputs();
         roots.extend(self.params.iter().filter(|_| self.keep_gradients).map(|p| p.grad));
         roots.extend(self.params.iter().map(|p| p.update));
         roots.extend(self.state.iter().chain(&self.statistics).map(|s| s.update));
@@ -275,16 +281,29 @@ impl Program {
         roots
     }
 
+    /// The loss, and the output where a train step computes it.
+    fn step_outputs(&self) -> Vec<ValueId> {
+        let mut roots = vec![self.loss];
+        roots.extend(Some(self.output).filter(|_| self.train_outputs));
+        roots
+    }
+
     /// Roots of the micro-batch entry points of an accumulated step: `(first, later)`.
     pub fn accumulate_roots(&self) -> (Vec<ValueId>, Vec<ValueId>) {
         let with = |pick: fn(&Accumulator) -> ValueId| {
-            let mut roots = vec![self.loss, self.output];
+            let mut roots = self.step_outputs();
             roots.extend(self.accumulators.iter().map(pick));
             roots.extend(self.statistics.iter().map(|s| s.update));
             roots
         };
         (with(|a| a.first), with(|a| a.next))
     }
+}
+
+/// Whether `output` takes a loop that `loss` does not.
+fn loop_only_for(graph: &Graph, output: ValueId, loss: ValueId) -> bool {
+    let (for_output, for_loss) = (graph.live_set(&[output]), graph.live_set(&[loss]));
+    graph.nodes.iter().enumerate().any(|(v, node)| for_output[v] && !for_loss[v] && matches!(node.op, Op::Loop(..)))
 }
 
 /// Checks that `loss` is a scalar loss layer (returning its per-sample weights) and that the

@@ -340,3 +340,29 @@ fn sequence_models_compile_to_one_step_at_any_length() {
     let growth = long.1 as f64 / short.1 as f64;
     assert!((0.95..=1.05).contains(&growth), "source of {} bytes at 16 steps, {} at 256", short.1, long.1);
 }
+
+/// A train step computes the output only where it comes nearly free: a classifier's
+/// probabilities beside its loss, but not a greedy decoder, whose loop of its own only
+/// `predict` and `eval_loss` run.
+#[test]
+fn train_steps_leave_out_a_greedy_decoder() {
+    // Whether the train step computes the output, and the loops its report lists.
+    let decoder = |greedy: bool| {
+        let m = Model::new("Decoder");
+        let x = m.input("x", [4, 6]);
+        let y = m.labels("y", [4, 3], 5);
+        let readout = m.dense(6, 5);
+        let (_, forced) = m.repeat(3, &[x], &[], |c, _| (vec![c[0].tanh()], vec![readout.apply(c[0])]));
+        let output = match greedy {
+            true => m.repeat(3, &[x], &[], |c, _| (vec![c[0].tanh()], vec![readout.apply(c[0]).argmax(1)])).1[0],
+            false => forced[0].softmax(2),
+        };
+        let program = m.compile(forced[0].cross_entropy(y), output, Sgd::new(0.1)).unwrap();
+        let report = emit::emit_with_report(&program).1;
+        let train = report.split("\n\n").find(|section| section.contains("train: ")).expect("a train section");
+        (program.train_outputs, train.matches("each of 3 steps").count())
+    };
+    // The forced loop and its reverse, both times.
+    assert_eq!(decoder(true), (false, 2));
+    assert_eq!(decoder(false), (true, 2));
+}

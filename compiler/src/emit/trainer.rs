@@ -57,7 +57,7 @@ pub(super) fn emit(
         w.line("seed: u64,");
     }
     w.line("/// The buffer of the outputs the last entry point computed.");
-    w.line("output_slot: usize,");
+    w.line("output_slot: Option<usize>,");
     w.close("}");
     w.blank();
     w.open(&format!("impl {t} {{"));
@@ -136,14 +136,13 @@ pub(super) fn emit(
     emit_constants(w, p, slots, aliases);
     let lr = p.initial_learning_rate;
     w.line(&format!(
-        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: {} }};",
+        "let trainer = Self {{ arena, learning_rate: {lr:?}, steps: 0, micro: 0, {}{}output_slot: None }};",
         if p.dropouts.is_empty() { "" } else { "seed, " },
         if p.precision.half().is_some() {
             "loss_scale: Self::INITIAL_LOSS_SCALE, good_steps: 0, skipped_steps: 0, "
         } else {
             ""
         },
-        slot(p.eval_output)
     ));
     w.line("trainer.reset_optimizer_state();");
     w.line("trainer");
@@ -177,7 +176,10 @@ pub(super) fn emit(
             ));
         }
     }
-    w.line(&format!("self.output_slot = {};", slot(p.output)));
+    match p.train_outputs {
+        true => w.line(&format!("self.output_slot = Some({});", slot(p.output))),
+        false => w.line("self.output_slot = None;"),
+    }
     if p.accumulate > 1 {
         w.open("if self.micro + 1 < Self::ACCUMULATE {");
         w.line("if self.micro == 0 { self.launch_start() } else { self.launch_accumulate() }");
@@ -222,7 +224,7 @@ pub(super) fn emit(
     w.open(&format!("pub fn predict(&mut self, {}) -> Result<Vec<{float}>, Error> {{", data_args(p, &predict_feeds)));
     upload(w, p, &slot, &predict_feeds);
     w.line("self.launch_predict();");
-    w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
+    w.line(&format!("self.output_slot = Some({});", slot(p.eval_output)));
     w.line("Ok(self.last_outputs(rows))");
     w.close("}");
     w.blank();
@@ -231,7 +233,7 @@ pub(super) fn emit(
     w.open(&format!("pub fn eval_loss(&mut self, {}) -> Result<{float}, Error> {{", data_args(p, &train_feeds)));
     upload(w, p, &slot, &train_feeds);
     w.line("self.launch_evaluate();");
-    w.line(&format!("self.output_slot = {};", slot(p.eval_output)));
+    w.line(&format!("self.output_slot = Some({});", slot(p.eval_output)));
     w.line(&format!("Ok(self.arena.read::<{float}>({})[0])", slot(p.eval_loss)));
     w.close("}");
     w.blank();
@@ -251,9 +253,12 @@ pub(super) fn emit(
         w.blank();
     }
     w.line("/// The outputs the last `train_step`, `eval_loss` or `predict` computed (before any");
-    w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given.");
+    w.line("/// update), `rows * OUTPUT_LEN` values for the `rows` it was given. None (empty) before");
+    w.line("/// any, or after a train step of a model whose output takes a loop the loss does not (a");
+    w.line("/// greedy decoder's, which only `predict` and `eval_loss` run).");
     w.open(&format!("pub fn last_outputs(&self, rows: usize) -> Vec<{float}> {{"));
-    w.line("let mut out = self.arena.read(self.output_slot);");
+    w.line("let Some(slot) = self.output_slot else { return vec![] };");
+    w.line("let mut out = self.arena.read(slot);");
     w.line("out.truncate(rows * Self::OUTPUT_LEN);");
     w.line("out");
     w.close("}");

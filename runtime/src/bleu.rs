@@ -129,9 +129,12 @@ mod tests {
                 let want: f64 = right.parse().unwrap();
                 let got = corpus_bleu(&hypotheses, &references).score;
                 assert!((got - want).abs() < 1e-9, "corpus {checked}: {got} vs sacrebleu's {want}");
-                (hypotheses.clear(), references.clear(), checked += 1);
+                hypotheses.clear();
+                references.clear();
+                checked += 1;
             } else {
-                (hypotheses.push(words(left)), references.push(words(right)));
+                hypotheses.push(words(left));
+                references.push(words(right));
             }
         }
         assert_eq!(checked, 7);

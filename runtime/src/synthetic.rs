@@ -218,7 +218,8 @@ mod tests {
                 words.push(r);
             }
             let mut sorted = (source.clone(), words.clone());
-            (sorted.0.sort(), sorted.1.sort());
+            sorted.0.sort();
+            sorted.1.sort();
             assert_eq!(sorted.0, sorted.1, "the same words: {pair:?}");
             if source.len() == 2 && adjective(source[0]) && !adjective(source[1]) {
                 assert_eq!(words, [source[1], source[0]], "{pair:?}");

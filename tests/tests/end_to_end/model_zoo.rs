@@ -230,7 +230,8 @@ fn translator_learns_tatoeba_form_pairs_to_a_stated_bleu() {
         let (mut ids, mut mask, mut targets) = (vec![], vec![], vec![]);
         for &i in indices {
             let (padded, real) = pad(&source.sentences[i], source_len);
-            (ids.extend(padded), mask.extend(real));
+            ids.extend(padded);
+            mask.extend(real);
             let mut sentence = target.sentences[i].clone();
             sentence.push(eos);
             targets.extend(pad(&sentence, target_len).0);

@@ -445,6 +445,18 @@ fn recurrent_layers_match_finite_differences() {
         });
         classify(m, ys[0].add(last[1].reshape([2, 1, 6])))
     });
+    check_model("repeat: a readout and its tail sunk after the loop", |m| {
+        let x = m.input("x", [2, 3, 4]);
+        let scale = m.input("scale", [2, 3]);
+        let (cell, readout) = (m.rnn_cell(4, 5), m.dense(5 + 4, 3));
+        let (_, ys) = m.repeat(3, &[m.full([2, 5], 0.0)], &[x], |h, xs| {
+            let next = cell.step(xs[0], Some(CellState { h: h[0], c: None })).h;
+            // Product, bias, then pointwise ops reading a value of the step and one read whole.
+            let logits = readout.apply(Tensor::concat(&[next, xs[0]], 1));
+            (vec![next], vec![logits.tanh().mul(scale).add(logits.mul(next.sum(&[1]).reshape([2, 1])))])
+        });
+        classify(m, ys[0])
+    });
     check_model("repeat inside repeat: 2 outer steps of 3 inner ones", |m| {
         let x = m.input("x", [2, 2, 3, 4]);
         let cell = m.rnn_cell(4, 5);

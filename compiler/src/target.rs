@@ -87,6 +87,13 @@ pub(crate) const MIN_ROWS: usize = 64;
 /// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
 pub(crate) const PHASED_ELEMENTS: usize = 4096;
 
+/// The fewest output rows from which a product `x @ W^T` of a weight reads a transposed copy
+/// of `W` (the NN form, see `lower::transposed_products`) even where `k` suits the NT form:
+/// the seq2seq benchmark's readout after its decoder loop, [1536, 256] x [256, 8000], took
+/// 38-48 ms in the NN form against 55-72 ms in the NT form (`KILN_PROFILE=1 step_time seq2seq
+/// 5`, two runs each). A batch of 64 rows (the MLP, LeNet-5) keeps the NT form.
+pub(crate) const NN_FORM_MIN_ROWS: usize = 1024;
+
 /// Columns of output per NT tile (`kiln_kernels::nt_tile`).
 pub(crate) const NT_COLUMNS: usize = 4;
 

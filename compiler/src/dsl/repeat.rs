@@ -7,7 +7,7 @@
 //! `model.embedding`) and applied inside it.
 
 use super::{Model, State, Tensor};
-use crate::ir::{Carry, Graph, Loop, Node, Op, Shape, ValueId};
+use crate::ir::{scan_sinking_tails, Carry, Graph, Loop, Node, Op, Shape, ValueId};
 use std::collections::HashMap;
 use std::panic::Location;
 
@@ -169,7 +169,7 @@ fn extract(
         sliced.iter().zip(&placeholders[carries..]).map(|(&v, &input)| (time_major(g, v), map[&input])).collect();
     let ys = returned[carries..].iter().map(|y| map[y]).collect();
     let looped = Loop { steps, reverse: false, body, carries: carried, slices, invariants, ys };
-    let outputs = g.scan(looped);
+    let outputs = scan_sinking_tails(g, looped);
     let stacked = outputs[carries..].iter().map(|&y| time_major(g, y)).collect();
     (outputs[..carries].to_vec(), stacked)
 }

@@ -7,11 +7,13 @@ pub mod eval;
 mod parse;
 mod print;
 pub mod shape;
+mod sink;
 mod unroll;
 mod verify;
 
 pub use parse::ParseError;
 pub use shape::Shape;
+pub use sink::scan_sinking_tails;
 pub use unroll::{replace_loops, unroll, unroll_loop};
 pub use verify::{verify, Violation};
 

@@ -6,8 +6,9 @@
 //! - A product `x @ W^T` of a weight (a parameter, or a loop's invariant input) whose tiles
 //!   would run along `k` (the NT form) reads a transposed copy of `W` instead (the NN form,
 //!   along `n`) where `k` is not a multiple of 16 (an embedding of 50 projected into a
-//!   recurrent layer's gates) or the product is a loop's step (the hidden state's product,
-//!   whose copy is made once, before the loop). The copy is `W^T * 1`.
+//!   recurrent layer's gates), the product is a loop's step (the hidden state's product,
+//!   whose copy is made once, before the loop), or it has many rows (a readout over every
+//!   step of a sequence; `target::NN_FORM_MIN_ROWS`). The copy is `W^T * 1`.
 //! - A product `dY @ W` of a weight whose output rows are too short for wide vectors but whose
 //!   columns are long (the gradient of an embedding of 50 through a layer's input weights) is
 //!   computed as `(W^T @ dY^T)^T` from a transposed copy of `W`: its tiles then run along `k`,
@@ -16,6 +17,7 @@
 use super::{copy, with_graph};
 use crate::ir::{Graph, Loop, Op, Shape, ValueId};
 use crate::program::Program;
+use crate::target::NN_FORM_MIN_ROWS;
 
 /// Widest vectors a product's tiles use (see `kernel::product`).
 const LANES: usize = 16;
@@ -109,5 +111,8 @@ fn short_rows_of_weight(out: &Graph, b: ValueId, weights: &[ValueId], shape: &Sh
 fn along_k(out: &Graph, b: ValueId, weights: &[ValueId], shape: &Shape, step: bool) -> bool {
     let Op::Permute(w, ref perm) = out.nodes[b].op else { return false };
     let k = out.shape(b).0[0];
-    perm[..] == [1, 0] && weights.contains(&w) && shape.0[1].is_multiple_of(LANES) && (step || !k.is_multiple_of(LANES))
+    perm[..] == [1, 0]
+        && weights.contains(&w)
+        && shape.0[1].is_multiple_of(LANES)
+        && (step || !k.is_multiple_of(LANES) || shape.0[0] >= NN_FORM_MIN_ROWS)
 }

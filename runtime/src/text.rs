@@ -1,5 +1,6 @@
 //! A small text pipeline for sequence models: tokenise, build a vocabulary (minimum
-//! frequency, `<unk>` for the rest), encode and pad to the model's static length with a mask.
+//! frequency, `<unk>` for the rest), encode and pad to the model's static length with a mask;
+//! and sentence pairs made ready for a translation model ([`ParallelCorpus`]).
 
 use std::collections::HashMap;
 
@@ -99,6 +100,87 @@ pub fn pad(ids: &[u32], len: usize) -> (Vec<u32>, Vec<f32>) {
     (padded, mask)
 }
 
+/// Sentence pairs as token ids, with a vocabulary for each side built from the training pairs
+/// (`<bos>` and `<eos>` are specials of the target's: ids 2 and 3): what a translation model
+/// trains on and is scored with.
+#[derive(Clone, Debug)]
+pub struct ParallelCorpus {
+    /// Each pair's source tokens, as ids.
+    pub source: Vec<Vec<u32>>,
+    /// Each pair's target tokens, as ids, without `<eos>`.
+    pub target: Vec<Vec<u32>>,
+    /// The source side's vocabulary.
+    pub source_vocab: Vocab,
+    /// The target side's vocabulary.
+    pub target_vocab: Vocab,
+    /// How many pairs (the first ones) the vocabularies come from; the rest are held out.
+    pub train: usize,
+}
+
+impl ParallelCorpus {
+    /// The pairs whose source has at most `max_len[0]` tokens and whose target has fewer than
+    /// `max_len[1]` (room for `<eos>`), tokenised; all but the last `held_out` of them give the
+    /// vocabularies (every token seen, so held-out words may be `<unk>`).
+    pub fn new(pairs: &[crate::corpora::Pair], max_len: [usize; 2], held_out: usize) -> ParallelCorpus {
+        let tokens: Vec<(Vec<String>, Vec<String>)> = pairs
+            .iter()
+            .map(|p| (tokenize(&p.source), tokenize(&p.target)))
+            .filter(|(s, t)| s.len() <= max_len[0] && t.len() < max_len[1])
+            .collect();
+        let train = tokens.len().saturating_sub(held_out);
+        let source_vocab = Vocab::build(tokens[..train].iter().map(|(s, _)| s.as_slice()), 1, &[]);
+        let target_vocab = Vocab::build(tokens[..train].iter().map(|(_, t)| t.as_slice()), 1, &["<bos>", "<eos>"]);
+        ParallelCorpus {
+            source: tokens.iter().map(|(s, _)| source_vocab.encode(s)).collect(),
+            target: tokens.iter().map(|(_, t)| target_vocab.encode(t)).collect(),
+            source_vocab,
+            target_vocab,
+            train,
+        }
+    }
+
+    /// The number of pairs kept.
+    pub fn len(&self) -> usize {
+        self.source.len()
+    }
+
+    /// Whether no pair was kept.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+
+    /// The id of `<eos>` in the target vocabulary.
+    pub fn eos(&self) -> u32 {
+        self.target_vocab.id("<eos>")
+    }
+
+    /// The pairs `rows` as a batch of a model of static lengths `lens`: the source ids padded
+    /// with `PAD` and their mask, and the target ids followed by `<eos>` and padded.
+    pub fn batch(&self, rows: &[usize], lens: [usize; 2]) -> (Vec<f32>, Vec<u32>, Vec<u32>) {
+        let (mut mask, mut source, mut target) = (vec![], vec![], vec![]);
+        for &row in rows {
+            let (ids, real) = pad(&self.source[row], lens[0]);
+            source.extend(ids);
+            mask.extend(real);
+            let with_eos: Vec<u32> = self.target[row].iter().copied().chain([self.eos()]).collect();
+            target.extend(pad(&with_eos, lens[1]).0);
+        }
+        (mask, source, target)
+    }
+
+    /// The target tokens a decoder's ids (floats, as a greedy decoder returns them) stand
+    /// for, up to its first `<eos>`.
+    pub fn decoded(&self, ids: &[f32]) -> Vec<String> {
+        let ids: Vec<u32> = ids.iter().map(|&id| id as u32).take_while(|&id| id != self.eos()).collect();
+        self.target_vocab.decode(&ids).into_iter().map(String::from).collect()
+    }
+
+    /// The target tokens of pair `row`.
+    pub fn reference(&self, row: usize) -> Vec<String> {
+        self.target_vocab.decode(&self.target[row]).into_iter().map(String::from).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +205,26 @@ mod tests {
     fn pads_and_truncates_with_a_mask() {
         assert_eq!(pad(&[5, 6], 4), (vec![5, 6, PAD, PAD], vec![1.0, 1.0, 0.0, 0.0]));
         assert_eq!(pad(&[5, 6, 7], 2), (vec![5, 6], vec![1.0, 1.0]));
+    }
+
+    #[test]
+    fn parallel_corpora_keep_pairs_that_fit_and_batch_them() {
+        use crate::corpora::Pair;
+        let pair = |s: &str, t: &str| Pair { source: s.into(), target: t.into() };
+        let pairs =
+            [pair("Go.", "Va !"), pair("Run far away now.", "Cours."), pair("Hi.", "Salut !"), pair("Go!", "Va!")];
+        let corpus = ParallelCorpus::new(&pairs, [3, 4], 1);
+        assert_eq!((corpus.len(), corpus.train), (3, 2), "the long source is dropped");
+        assert_eq!(corpus.target_vocab.token(2), Some("<bos>"));
+        let (mask, source, target) = corpus.batch(&[0, 2], [3, 4]);
+        let eos = corpus.eos();
+        assert_eq!(mask, [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(source[..2], corpus.source[0][..]);
+        assert_eq!(source[3..5], [corpus.source_vocab.id("go"), corpus.source_vocab.id("!")]);
+        assert_eq!(target[..4], [corpus.target[0][0], corpus.target[0][1], eos, PAD]);
+        // "va" and "!" are known from the training pairs; the held-out pair's words are too.
+        assert_eq!(corpus.reference(2), ["va", "!"]);
+        let decoded = [corpus.target[1][0] as f32, eos as f32, 5.0];
+        assert_eq!(corpus.decoded(&decoded), corpus.reference(1)[..1]);
     }
 }

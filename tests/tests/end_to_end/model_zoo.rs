@@ -182,29 +182,16 @@ fn seq2seq_with_attention_reverses_digit_strings() {
     assert!(rate >= 0.90, "exact match {rate}");
 }
 
-/// One side of the translation task: each sentence's token ids, and the vocabulary.
-struct Side {
-    sentences: Vec<Vec<u32>>,
-    vocab: Vocab,
-}
-
-impl Side {
-    /// Tokenised `texts`, with a vocabulary of the first `train` of them.
-    fn new(texts: &[&str], train: usize, specials: &[&str]) -> Side {
-        let tokens: Vec<Vec<String>> = texts.iter().map(|t| tokenize(t)).collect();
-        let vocab = Vocab::build(tokens[..train].iter().map(|t| t.as_slice()), 1, specials);
-        Side { sentences: tokens.iter().map(|t| vocab.encode(t)).collect(), vocab }
-    }
-}
-
-/// Issue 35's translation task (6b) at a course exercise's size: sentence pairs written in
-/// Tatoeba's TSV form and read back, tokenised, with vocabularies of the training pairs;
-/// teacher forcing on shuffled padded batches; greedy decoding of 512 held-out sources until
-/// `<eos>`; corpus BLEU against their references (sacrebleu's, `kiln_runtime::bleu`).
+/// Issue 35's translation task (6b) at a course exercise's size, as `examples/translate.rs`
+/// runs it: sentence pairs written in Tatoeba's TSV form and read back, tokenised, with
+/// vocabularies of the training pairs; teacher forcing on shuffled padded batches; greedy
+/// decoding of 512 held-out sources until `<eos>`; corpus BLEU against their references
+/// (sacrebleu's, `kiln_runtime::bleu`).
 #[test]
 fn translator_learns_tatoeba_form_pairs_to_a_stated_bleu() {
     use kiln_runtime::bleu::corpus_bleu;
-    let (batch, source_len, target_len) = (Translator::BATCH, Translator::SOURCE_LEN, Translator::TARGET_LEN);
+    use kiln_runtime::text::ParallelCorpus;
+    let (batch, lens) = (Translator::BATCH, [Translator::SOURCE_LEN, Translator::TARGET_LEN]);
     let path = std::env::temp_dir().join(format!("kiln-translation-{}.tsv", std::process::id()));
     let lines: String = translation_pairs(8000, 300, 8, 17)
         .iter()
@@ -213,59 +200,38 @@ fn translator_learns_tatoeba_form_pairs_to_a_stated_bleu() {
     std::fs::write(&path, lines).unwrap();
     let pairs = kiln_runtime::corpora::read_pairs(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    // Pairs that fit the model: the course filters by length too.
-    let pairs: Vec<_> = pairs
-        .iter()
-        .filter(|p| tokenize(&p.source).len() <= source_len && tokenize(&p.target).len() < target_len)
-        .collect();
     let held_out = 512;
-    let train = pairs.len() - held_out;
-    let source = Side::new(&pairs.iter().map(|p| p.source.as_str()).collect::<Vec<_>>(), train, &[]);
-    let target = Side::new(&pairs.iter().map(|p| p.target.as_str()).collect::<Vec<_>>(), train, &["<bos>", "<eos>"]);
-    let (bos, eos) = (target.vocab.id("<bos>"), target.vocab.id("<eos>"));
-    assert_eq!(bos, 2, "the model feeds id 2 first");
-    assert!(source.vocab.len() <= Translator::SOURCE_VOCAB && target.vocab.len() <= Translator::TARGET_CLASSES);
-    // A batch of rows: padded source ids and their mask, and the target ids with `<eos>`.
-    let rows = |indices: &[usize]| {
-        let (mut ids, mut mask, mut targets) = (vec![], vec![], vec![]);
-        for &i in indices {
-            let (padded, real) = pad(&source.sentences[i], source_len);
-            ids.extend(padded);
-            mask.extend(real);
-            let mut sentence = target.sentences[i].clone();
-            sentence.push(eos);
-            targets.extend(pad(&sentence, target_len).0);
-        }
-        (ids, mask, targets)
-    };
+    let corpus = ParallelCorpus::new(&pairs, lens, held_out);
+    assert_eq!(corpus.target_vocab.id("<bos>"), 2, "the model feeds id 2 first");
+    let vocabularies = [corpus.source_vocab.len(), corpus.target_vocab.len()];
+    assert!(vocabularies[0] <= Translator::SOURCE_VOCAB && vocabularies[1] <= Translator::TARGET_CLASSES);
     let mut trainer = Translator::new(&cpu(), 42);
     let mut rng = SplitMix64::new(42, 3);
     let mut last = 0.0;
     for _ in 0..12 {
-        let order = kiln_runtime::data::shuffled_order(train, &mut rng);
-        for chunk in order.chunks_exact(batch) {
-            let (ids, mask, targets) = rows(chunk);
-            last = trainer.train_step(&mask, &ids, &targets).unwrap();
+        for rows in kiln_runtime::data::shuffled_order(corpus.train, &mut rng).chunks_exact(batch) {
+            let (mask, source, target) = corpus.batch(rows, lens);
+            last = trainer.train_step(&mask, &source, &target).unwrap();
         }
     }
     let (mut hypotheses, mut references) = (vec![], vec![]);
-    for start in (train..pairs.len()).step_by(batch) {
-        let (ids, mask, _) = rows(&(start..start + batch).collect::<Vec<_>>());
-        let decoded = trainer.predict(&mask, &ids).unwrap();
-        for (row, i) in decoded.chunks(target_len).zip(start..start + batch) {
-            let ids: Vec<u32> = row.iter().map(|&id| id as u32).take_while(|&id| id != eos).collect();
-            hypotheses.push(target.vocab.decode(&ids).into_iter().map(String::from).collect::<Vec<_>>());
-            references
-                .push(target.vocab.decode(&target.sentences[i]).into_iter().map(String::from).collect::<Vec<_>>());
+    for start in (corpus.train..corpus.len()).step_by(batch) {
+        let rows: Vec<usize> = (start..start + batch).collect();
+        let (mask, source, _) = corpus.batch(&rows, lens);
+        let decoded = trainer.predict(&mask, &source).unwrap();
+        for (ids, &row) in decoded.chunks(lens[1]).zip(&rows) {
+            hypotheses.push(corpus.decoded(ids));
+            references.push(corpus.reference(row));
         }
     }
     let bleu = corpus_bleu(&hypotheses, &references);
     let exact = hypotheses.iter().zip(&references).filter(|(h, r)| h == r).count();
     println!(
-        "translation of synthetic Tatoeba-form pairs ({train} training pairs, vocabularies {} and {}): last loss {last:.3}, \
+        "translation of synthetic Tatoeba-form pairs ({} training pairs, vocabularies {} and {}): last loss {last:.3}, \
          BLEU {:.1} on {held_out} held-out pairs ({:.1}/{:.1}/{:.1}/{:.1}, brevity penalty {:.3}), exact {exact}",
-        source.vocab.len(),
-        target.vocab.len(),
+        corpus.train,
+        vocabularies[0],
+        vocabularies[1],
         bleu.score,
         bleu.precisions[0],
         bleu.precisions[1],
@@ -273,5 +239,6 @@ fn translator_learns_tatoeba_form_pairs_to_a_stated_bleu() {
         bleu.precisions[3],
         bleu.brevity_penalty
     );
+    assert_eq!(hypotheses.len(), held_out);
     assert!(bleu.score >= 45.0, "BLEU {}", bleu.score);
 }

@@ -3,7 +3,10 @@
 
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
-    use kiln_compiler::{Conv, ConvTranspose, CrossEntropy, Embedding, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor, Training};
+    use kiln_compiler::{
+        CellState, Conv, ConvTranspose, CrossEntropy, Embedding, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor,
+        Training,
+    };
     let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
 
     let m = Model::new("LayersConv");
@@ -153,6 +156,26 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     let y = m.labels("y", [4], 3);
     let out = x.gru(Recurrent::new(5).layers(2)).select(1, 5).linear(3);
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_gru.rs")?;
+
+    // An LSTM-cell decoder attending over LSTM states (padding masked), teacher-forced by the
+    // gathered rows of its targets; its readout runs after the loop (`ir::scan_sinking_tails`).
+    let m = Model::new("LayersAttentionDecoder");
+    let x = m.input("x", [4, 5, 3]);
+    let mask = m.input("mask", [4, 5]);
+    let y = m.labels("y", [4, 4], 6);
+    let keys = x.lstm(Recurrent::new(4));
+    let (table, cell, readout) = (m.embedding(6, 3), m.lstm_cell(3 + 4, 4), m.dense(8, 6));
+    let zeros = m.full([4, 4], 0.0);
+    let start = [table.lookup_tensor(m.full([4], 0.0)), zeros, zeros, zeros];
+    let (_, logits) = m.repeat(4, &start, &[table.lookup_labels(y)], |carried, targets| {
+        let input = Tensor::concat(&[carried[0], carried[1]], 1);
+        let state = cell.step(input, Some(CellState { h: carried[2], c: Some(carried[3]) }));
+        let context = state.h.reshape([4, 1, 4]).attention(keys, keys, Some(mask)).reshape([4, 4]);
+        let logits = readout.apply(Tensor::concat(&[state.h, context], 1));
+        (vec![targets[0], context, state.h, state.c.expect("an LSTM cell")], vec![logits])
+    });
+    let out = logits[0];
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_attention_decoder.rs")?;
     Ok(())
 }
 

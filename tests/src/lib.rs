@@ -40,5 +40,6 @@ kiln_runtime::include_models!(
     layers_groups::LayersGroups,
     layers_padded_embedding::LayersPaddedEmbedding,
     layers_gru::LayersGru,
+    layers_attention_decoder::LayersAttentionDecoder,
     adam_default_predictor::AdamDefaultPredictor,
 );

@@ -909,6 +909,9 @@ fn layers_match_pytorch() {
     assert_eq!(t.parameter("0.weight").unwrap()[..4], [0.0; 4], "and gets no update");
     // nn.GRU: PyTorch's parameter names, gates r, z, n, and b_hn inside the reset gate.
     layer_parity!(LayersGru, "gru");
+    // A teacher-forced decoder over a loop: attention with padded keys, a gathered embedding
+    // and a readout run after the loop.
+    layer_parity!(LayersAttentionDecoder, "attention_decoder");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

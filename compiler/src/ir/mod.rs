@@ -232,6 +232,19 @@ impl Loop {
         }
     }
 
+    /// Which body values depend on the step: those a carry or a slice reaches (the rest are
+    /// the same at every step).
+    pub fn varying(&self) -> Vec<bool> {
+        let mut varies = vec![false; self.body.nodes.len()];
+        for input in self.carries.iter().map(|c| c.input).chain(self.slices.iter().map(|&(_, input)| input)) {
+            varies[input] = true;
+        }
+        for (b, node) in self.body.nodes.iter().enumerate() {
+            varies[b] |= node.op.operands().iter().any(|&a| varies[a]);
+        }
+        varies
+    }
+
     /// The shape of output `k`: a carry's, or a stacked output's behind a leading axis of
     /// `steps`.
     pub fn output_shape(&self, k: usize) -> Shape {

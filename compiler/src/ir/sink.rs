@@ -10,7 +10,8 @@ use std::collections::HashMap;
 /// Appends `l` as [`Graph::scan`] does and returns its outputs, with each stacked output's
 /// tail of batchable ops computed after the loop (see the module's doc).
 pub fn scan_sinking_tails(g: &mut Graph, l: Loop) -> Vec<ValueId> {
-    let (varies, sunk) = (varies(&l), tails(&l));
+    let varies = l.varying();
+    let sunk = tails(&l, &varies);
     if !sunk.iter().any(|&s| s) {
         return g.scan(l);
     }
@@ -97,27 +98,14 @@ pub fn scan_sinking_tails(g: &mut Graph, l: Loop) -> Vec<ValueId> {
     carried.iter().copied().chain(ys).collect()
 }
 
-/// Which body values depend on the step: those a carry or a slice reaches.
-fn varies(l: &Loop) -> Vec<bool> {
-    let body = &l.body;
-    let mut varies = vec![false; body.nodes.len()];
-    for input in l.carries.iter().map(|c| c.input).chain(l.slices.iter().map(|&(_, input)| input)) {
-        varies[input] = true;
-    }
-    for (b, node) in body.nodes.iter().enumerate() {
-        varies[b] |= node.op.operands().iter().any(|&a| varies[a]);
-    }
-    varies
-}
-
 /// The body values that can run after the loop: step-dependent values that only stacked
 /// outputs and other such values read (no carry, nothing kept in the body), computed by an
 /// op that works row by row over all steps at once. That is a pointwise op whose
 /// step-dependent operands have its whole shape (invariant ones broadcast over the steps),
-/// or a product of a step's `[batch, k]` rows by an invariant matrix.
-fn tails(l: &Loop) -> Vec<bool> {
+/// or a product of a step's `[batch, k]` rows by an invariant matrix. `varies` is
+/// [`Loop::varying`].
+fn tails(l: &Loop, varies: &[bool]) -> Vec<bool> {
     let body = &l.body;
-    let varies = varies(l);
     let mut readers: Vec<Vec<ValueId>> = vec![vec![]; body.nodes.len()];
     for (b, node) in body.nodes.iter().enumerate() {
         for a in node.op.operands() {

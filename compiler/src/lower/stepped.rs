@@ -41,14 +41,7 @@ fn step(out: &mut Graph, l: &Loop, id: usize, map: &[ValueId]) -> Option<Vec<Val
     if l.carries.iter().any(|c| labels(c.init)) || l.slices.iter().any(|&(outer, _)| labels(outer)) {
         return None;
     }
-    // The body values a step's carries or slices reach.
-    let mut varies = vec![false; body.nodes.len()];
-    for input in l.carries.iter().map(|c| c.input).chain(l.slices.iter().map(|&(_, input)| input)) {
-        varies[input] = true;
-    }
-    for (b, node) in body.nodes.iter().enumerate() {
-        varies[b] |= node.op.operands().iter().any(|&a| varies[a]);
-    }
+    let varies = l.varying();
     if l.carries.iter().any(|c| !varies[c.next]) {
         return None;
     }

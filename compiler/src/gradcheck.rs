@@ -375,6 +375,22 @@ fn scatter_add_is_the_adjoint_of_gather() {
 }
 
 #[test]
+fn pick_reads_each_label_and_matches_finite_differences() {
+    // Positions [2, 3] over 4 classes; class 1 is picked twice and class 2 never.
+    let labels_at = [1.0, 3.0, 0.0, 1.0, 3.0, 0.0];
+    let mut c = Case::new();
+    let x = c.param(&[2, 3, 4], -1.0, 1.0);
+    let labels = c.g.labels("y", Shape(vec![2, 3]), 4);
+    c.feeds.insert(labels, labels_at.to_vec());
+    let picked = c.g.pick(x, labels);
+    let v = evaluate(&c.g, &c.feeds);
+    let expected: Vec<f64> = labels_at.iter().enumerate().map(|(r, &l)| v[x][r * 4 + l as usize]).collect();
+    assert_eq!(v[picked], expected);
+    assert_eq!(c.g.shape(picked), &Shape(vec![2, 3, 1]));
+    println!("pick: {}", c.check(picked));
+}
+
+#[test]
 fn detach_stops_the_gradient() {
     // d/dx sum(detach(x) * x) is detach(x) = x, not 2x (finite differences cannot see detach).
     let mut g = Graph::default();

@@ -87,6 +87,14 @@ pub(crate) const MIN_ROWS: usize = 64;
 /// in about the time of a launch (20-40 us on the CPU runtime, `KILN_PROFILE=20 step_time mlp`).
 pub(crate) const PHASED_ELEMENTS: usize = 4096;
 
+/// Most scores a pick at labels reads as a one-hot sum (see `lower::summed_picks`), which fuses
+/// into the kernels around it, rather than gathering them in a launch of its own: as many as a
+/// `kernel::phased` cube runs in the time of a launch. The MNIST MLP's loss ([64, 10]) stays one
+/// phased kernel: with a gather it took two more launches and 0.431-0.541 ms a step against
+/// 0.484-0.594 (`step_time mlp 2000`, four alternations); the seq2seq benchmark's [1536, 8000]
+/// gathers.
+pub(crate) const PICK_SUM_MAX_ELEMENTS: usize = PHASED_ELEMENTS;
+
 /// The fewest output rows from which a product `x @ W^T` of a weight reads a transposed copy
 /// of `W` (the NN form, see `lower::transposed_products`) even where `k` suits the NT form:
 /// the seq2seq benchmark's readout after its decoder loop, [1536, 256] x [256, 8000], took

@@ -1,5 +1,6 @@
 //! Row gathers and their adjoint: an embedding looks up the rows of its table at a batch's
-//! ids, and its weight gradient sums the incoming rows back into the table at those ids.
+//! ids, and its weight gradient sums the incoming rows back into the table at those ids. A
+//! pick gathers one score per position, at its label (a loss's score of the right class).
 //! Rows are `width` vectors long; ids are in `0..vocab`, as `u32` (token ids, which the
 //! trainer checks on upload) or as floats computed on the device (an `argmax`). Both run over
 //! contiguous chunks of their work per unit, as generated kernels do.
@@ -7,6 +8,7 @@
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
 
+use crate::steps::{axes_offset, Axis};
 use cubecl::prelude::*;
 
 /// The shape of a gather or scatter: `rows` ids, each naming a row of `width` vectors in a
@@ -17,6 +19,44 @@ pub struct Rows {
     pub width: usize,
     pub vocab: usize,
     pub padding: usize,
+}
+
+/// The shape of a pick: `rows` positions, each with `classes` scores. Position `r`'s scores
+/// start at `start` plus the offset [`Axis`] list `rows_at` gives for `r` (as a gather's
+/// [`crate::steps::Axes`] do), `class_stride` apart: the scores may be a view (the logits of a
+/// sequence, stored step-major) as well as a row-major buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Picks {
+    pub rows: usize,
+    pub classes: usize,
+    pub rows_at: &'static [Axis],
+    pub class_stride: usize,
+    pub start: usize,
+}
+
+/// `out[r]` = position `r`'s score at class `labels[r]` (0 where the label is not a class),
+/// in vectors one lane wide.
+#[allow(clippy::manual_div_ceil)]
+#[cube(launch_unchecked)]
+pub fn pick<F: Float, I: Numeric, N: Size>(
+    scores: &[Vector<F, N>],
+    labels: &[I],
+    out: &mut [Vector<F, N>],
+    #[comptime] picks: Picks,
+) {
+    let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
+    let chunk = (picks.rows + units - 1) / units;
+    let start = ABSOLUTE_POS * chunk;
+    for r in start..start + chunk {
+        if r < picks.rows {
+            let class = row_of::<I>(labels[r], picks.classes, picks.classes);
+            if class == picks.classes {
+                out[r] = Vector::new(F::new(0.0));
+            } else {
+                out[r] = scores[axes_offset(r, picks.rows_at) + class * picks.class_stride + picks.start];
+            }
+        }
+    }
 }
 
 /// `out[r] = table[ids[r]]` for every row `r` (zeros where `ids[r]` names no row, see
@@ -39,7 +79,7 @@ pub fn gather_rows<F: Float, I: Numeric, N: Size>(
         if i < work {
             let r = i / shape.width;
             let q = i % shape.width;
-            let row = row_of::<I>(ids[r], shape);
+            let row = row_of::<I>(ids[r], shape.vocab, shape.padding);
             if row == shape.vocab {
                 out[i] = Vector::new(F::new(0.0));
             } else {
@@ -75,7 +115,7 @@ pub fn scatter_add_rows<F: Float, I: Numeric, N: Size>(
             out[i] = Vector::new(F::new(0.0));
         }
         for r in 0..shape.rows {
-            let v = row_of::<I>(ids[r], shape);
+            let v = row_of::<I>(ids[r], shape.vocab, shape.padding);
             if v >= start && v < end {
                 for q in 0..shape.width {
                     out[v * shape.width + q] += rows[r * shape.width + q];
@@ -85,16 +125,16 @@ pub fn scatter_add_rows<F: Float, I: Numeric, N: Size>(
     }
 }
 
-/// The table row `id` names, or `vocab` for none: the padding id, and ids outside
+/// The row of `vocab` that `id` names, or `vocab` for none: the `padding` id, and ids outside
 /// `0..vocab` (computed ids are not checked on the host, so a stray one reads nothing rather
 /// than out of bounds).
 #[cube]
-fn row_of<I: Numeric>(id: I, #[comptime] shape: Rows) -> usize {
-    let vocab = I::from_int(comptime!(shape.vocab as i64));
+fn row_of<I: Numeric>(id: I, #[comptime] vocab: usize, #[comptime] padding: usize) -> usize {
+    let last = I::from_int(comptime!(vocab as i64));
     // Cast only an id in range: a negative float's cast to `usize` is undefined.
-    let mut row = usize::cast_from(select(id >= I::from_int(0) && id < vocab, id, vocab));
-    if row == shape.padding {
-        row = shape.vocab;
+    let mut row = usize::cast_from(select(id >= I::from_int(0) && id < last, id, last));
+    if row == padding {
+        row = vocab;
     }
     row
 }

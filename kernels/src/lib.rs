@@ -24,7 +24,7 @@ pub mod window;
 
 pub use balance::{claim_tiles, share_end, share_start};
 pub use conv::{conv_forward, conv_weight_grad, to_batch_innermost};
-pub use gather::{gather_rows, scatter_add_rows};
+pub use gather::{gather_rows, pick, scatter_add_rows};
 pub use lanes::{lane_max, lane_sum, repeat_lanes};
 pub use matmul::{matmul_nn, matmul_nt, nn_tile, nt_tile, NnTile, NtTile};
 pub use narrow::{to_bf16, to_bf16_scalar};

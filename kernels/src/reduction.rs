@@ -71,6 +71,7 @@ pub fn reduce<F: Float, N: Size>(
         if i < work {
             let e = i * width;
             let mut totals = Sequence::<Vector<F, N>>::new();
+            let labels = Sequence::new();
             #[unroll]
             for l in 0..reduction.loops.len() {
                 let body = comptime!(reduction.loops[l]);
@@ -79,7 +80,8 @@ pub fn reduce<F: Float, N: Size>(
                     Combine::Max => Vector::<F, N>::min_value(),
                 };
                 for r in 0..trips {
-                    let values = run_steps::<F, N>(vectors, scalars, outputs, i, e, r * step, &totals, body.steps);
+                    let values =
+                        run_steps::<F, N>(vectors, scalars, &labels, outputs, i, e, r * step, &totals, body.steps);
                     let value = *values.index(body.value);
                     acc = match body.combine {
                         Combine::Sum => acc + value,
@@ -97,7 +99,7 @@ pub fn reduce<F: Float, N: Size>(
             if across_lanes {
                 run_row_steps::<F, N>(scalars, row_outputs, i, &totals, reduction.epilogue);
             } else {
-                run_steps::<F, N>(vectors, scalars, outputs, i, e, 0, &totals, reduction.epilogue);
+                run_steps::<F, N>(vectors, scalars, &labels, outputs, i, e, 0, &totals, reduction.epilogue);
             }
         }
     }

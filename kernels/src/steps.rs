@@ -88,6 +88,11 @@ pub enum Step {
     Binary(Binary, usize, usize),
     /// The second value where the first is above 0, else the third.
     Select(usize, usize, usize),
+    /// 1 in the lanes whose class is the label, else 0: a one-hot row of `classes` classes,
+    /// the last axis of the iteration, whose label is element [`Axes`] give of label buffer
+    /// `k`: `OneHot(k, axes, classes)`. A vector's lanes lie in one row (its width divides
+    /// `classes`); the first lane's class is its element index modulo `classes`.
+    OneHot(usize, Axes, usize),
     /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
     Store(usize, usize),
     /// Stores a value to the vector of output buffer `k` at the offset [`Axes`] give (a slice
@@ -152,14 +157,15 @@ impl Program {
 }
 
 /// Runs `program` at every vector index it covers, each unit over a contiguous chunk of them:
-/// a segment reads `vectors` and `scalars` and stores `outputs` at its own index, counted from
-/// the segment's start (scalars at 0).
+/// a segment reads `vectors`, `scalars` and class `labels`, and stores `outputs` at its own
+/// index, counted from the segment's start (scalars at 0).
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two.
 #[allow(clippy::manual_div_ceil)]
 #[cube(launch_unchecked)]
 pub fn pointwise<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     #[comptime] program: Program,
 ) {
@@ -177,7 +183,7 @@ pub fn pointwise<F: Float, N: Size>(
                 let steps = comptime!(program.0[0].steps);
                 let e = i * row * N::value();
                 for c in 0..row {
-                    run_steps::<F, N>(vectors, scalars, outputs, i * row + c, e, c * N::value(), &none, steps);
+                    run_steps::<F, N>(vectors, scalars, labels, outputs, i * row + c, e, c * N::value(), &none, steps);
                 }
             } else {
                 #[unroll]
@@ -185,10 +191,30 @@ pub fn pointwise<F: Float, N: Size>(
                     let segment = comptime!(program.0[s]);
                     let first = comptime!(program.start(s));
                     if comptime!(segments == 1) {
-                        run_steps::<F, N>(vectors, scalars, outputs, i, i * N::value(), 0, &none, segment.steps);
+                        run_steps::<F, N>(
+                            vectors,
+                            scalars,
+                            labels,
+                            outputs,
+                            i,
+                            i * N::value(),
+                            0,
+                            &none,
+                            segment.steps,
+                        );
                     } else if i >= first && i < first + segment.work {
                         let j = i - first;
-                        run_steps::<F, N>(vectors, scalars, outputs, j, j * N::value(), 0, &none, segment.steps);
+                        run_steps::<F, N>(
+                            vectors,
+                            scalars,
+                            labels,
+                            outputs,
+                            j,
+                            j * N::value(),
+                            0,
+                            &none,
+                            segment.steps,
+                        );
                     }
                 }
             }
@@ -197,13 +223,15 @@ pub fn pointwise<F: Float, N: Size>(
 }
 
 /// `steps` at vector index `i`, whose first lane's element index `e` and `q` split (see
-/// [`Axes`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield.
+/// [`Axes`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield. Only
+/// the pointwise template has `labels` to read (the others pass none).
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[cube]
 pub(crate) fn run_steps<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     i: usize,
     e: usize,
@@ -222,6 +250,10 @@ pub(crate) fn run_steps<F: Float, N: Size>(
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
             Step::Gather(k, axes) => values.push(vectors.index(k)[offset(e, q, axes) / N::value()]),
             Step::SplatAt(k, axes) => values.push(Vector::new(scalars.index(k)[offset(e, q, axes)])),
+            Step::OneHot(k, axes, classes) => {
+                let label = labels.index(k)[offset(e, q, axes)];
+                values.push(one_hot::<F, N>(label, (e + q) % classes));
+            }
             Step::Store(k, x) => {
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
@@ -249,7 +281,8 @@ pub(crate) fn run_epilogue<F: Float, N: Size>(
     #[comptime] steps: &'static [Step],
 ) {
     let totals = single(acc);
-    run_steps::<F, N>(vectors, scalars, outputs, i, i * N::value(), 0, &totals, steps);
+    let labels = Sequence::new();
+    run_steps::<F, N>(vectors, scalars, &labels, outputs, i, i * N::value(), 0, &totals, steps);
 }
 
 /// The one-value sequence `[x]`.
@@ -290,11 +323,23 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
             | Step::LoadOutput(_)
             | Step::Gather(..)
             | Step::SplatAt(..)
+            | Step::OneHot(..)
             | Step::Store(..)
             | Step::StoreAt(..) => {}
             _ => values.push(computed::<F, N>(&values, totals, step)),
         }
     }
+}
+
+/// 1 in the lane whose class (`first` plus the lane's place) is `label`, 0 in the others.
+#[cube]
+pub fn one_hot<F: Float, N: Size>(label: u32, first: usize) -> Vector<F, N> {
+    let mut lanes = Vector::<F, N>::new(F::new(0.0));
+    #[unroll]
+    for j in 0..N::value() {
+        lanes.insert(j, select(label == u32::cast_from(first + j), F::new(1.0), F::new(0.0)));
+    }
+    lanes
 }
 
 /// The element offset `axes` give for the element `e` and `q` split.
@@ -307,7 +352,7 @@ fn offset(e: usize, q: usize, #[comptime] axes: Axes) -> usize {
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop)]
 #[cube]
-fn axes_offset(index: usize, #[comptime] axes: &'static [Axis]) -> usize {
+pub(crate) fn axes_offset(index: usize, #[comptime] axes: &'static [Axis]) -> usize {
     let mut offset = 0usize;
     #[unroll]
     for a in 0..axes.len() {

@@ -25,8 +25,8 @@ pub struct Template {
 /// A template and its descriptors (see [`Template`]).
 #[derive(Clone, Copy, Debug)]
 pub enum Descriptor {
-    /// The pointwise template: `[vector inputs, scalar inputs]`, then outputs.
-    Pointwise([usize; 2], Program),
+    /// The pointwise template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
+    Pointwise([usize; 3], Program),
     /// The reduction template: `[vector inputs, scalar inputs, vector outputs]`, then single
     /// element outputs.
     Reduce([usize; 3], Reduction),
@@ -39,7 +39,7 @@ pub enum Descriptor {
 
 impl Template {
     /// The pointwise template running `program` in `F`.
-    pub const fn pointwise<F: Float + CubeElement>(counts: [usize; 2], program: Program) -> Template {
+    pub const fn pointwise<F: Float + CubeElement>(counts: [usize; 3], program: Program) -> Template {
         Template { launcher: run::<F>, descriptor: Descriptor::Pointwise(counts, program) }
     }
 
@@ -103,7 +103,7 @@ fn split<const N: usize>(l: &Launch, first: usize, counts: [usize; N]) -> ([Rang
 }
 
 /// Launches the pointwise template running `program`: the row's buffers are `counts[0]`
-/// vector inputs, `counts[1]` scalar inputs, then the outputs.
+/// vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, then the outputs.
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
@@ -113,11 +113,11 @@ unsafe fn pointwise<F: Float + CubeElement>(
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 2],
+    counts: [usize; 3],
     program: Program,
 ) {
-    let ([vectors, scalars], outputs) = split(l, 0, counts);
-    let (vectors, scalars, outputs) = (l.args(a, vectors), l.args(a, scalars), l.args(a, outputs));
+    let ([vectors, scalars, labels], outputs) = split(l, 0, counts);
+    let (vectors, scalars, labels) = (l.args(a, vectors), l.args(a, scalars), l.args(a, labels));
     // SAFETY: the caller's.
     unsafe {
         steps::pointwise::launch_unchecked::<F>(
@@ -127,7 +127,8 @@ unsafe fn pointwise<F: Float + CubeElement>(
             l.sizes[0],
             vectors.collect(),
             scalars.collect(),
-            outputs.collect(),
+            labels.collect(),
+            l.args(a, outputs).collect(),
             program,
         )
     };

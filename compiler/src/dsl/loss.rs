@@ -116,15 +116,7 @@ impl<'m> Tensor<'m> {
         self.loss("cross_entropy", labels.tensor.id, Location::caller(), |s, z, y| {
             Self::positions_against(s, z, y, labels.classes, "logits")?;
             let g = &mut s.graph;
-            let last = g.shape(z).rank() - 1;
-            let max = g.reduce(ReduceOp::Max, z, &[last]);
-            let max = g.detach(max);
-            let shifted = g.sub(z, max);
-            let exp = g.unary(UnaryOp::Exp, shifted);
-            let sum_exp = g.sum(exp, &[last]);
-            let log_sum_exp = g.unary(UnaryOp::Log, sum_exp);
-            let picked = pick(g, shifted, y, labels.classes);
-            let per_position = g.sub(log_sum_exp, picked);
+            let per_position = negative_log_likelihood(g, z, y);
             Ok(per_row_mean(g, per_position))
         })
     }
@@ -147,50 +139,44 @@ impl<'m> Tensor<'m> {
             Self::positions_against(s, z, y, classes, "logits")?;
             options.check(classes)?;
             let rank = s.graph.shape(z).rank();
-            // Class weights as a constant row, broadcast over the positions.
-            let weight = options.weight.clone().map(|w| {
-                let mut shape = vec![1; rank];
-                shape[rank - 1] = classes;
-                s.constant(Shape(shape), w)
-            });
+            // w[c] and whether class c counts, per class: tables each position's label reads.
+            let table = |s: &mut State, per_class: Vec<f64>| s.constant(Shape(vec![classes, 1]), per_class);
+            let weight_table = options.weight.clone().map(|w| table(s, w));
+            let kept_table =
+                options.ignore_index.map(|class| table(s, (0..classes).map(|c| f64::from(c != class)).collect()));
             let g = &mut s.graph;
             let last = rank - 1;
-            let log_probabilities = log_softmax(g, z, last);
-            let negated = g.unary(UnaryOp::Neg, log_probabilities);
-            let weighted = match weight {
-                Some(w) => g.mul(negated, w),
-                None => negated,
-            };
-            let picked = pick(g, weighted, y, classes);
+            let picked = negative_log_likelihood(g, z, y);
             // w[y] per position: what the positions' losses are averaged with.
-            let mut denominator = match weight {
-                Some(w) => {
-                    let ones = g.scalar_like(1.0, z);
-                    let row = g.mul(ones, w);
-                    pick(g, row, y, classes)
-                }
+            let mut denominator = match weight_table {
+                Some(w) => g.gather(w, y, None),
                 None => {
                     let shape = g.shape(picked).clone();
                     g.constant(1.0, shape)
                 }
             };
             let eps = options.label_smoothing;
-            let mut numerator = g.scale(picked, 1.0 - eps);
+            let mut numerator = g.mul(picked, denominator);
+            numerator = g.scale(numerator, 1.0 - eps);
             if eps > 0.0 {
+                let log_probabilities = log_softmax(g, z, last);
+                let negated = g.unary(UnaryOp::Neg, log_probabilities);
+                let weighted = match weight_table {
+                    Some(w) => {
+                        // The class weights as a row, broadcast over the positions.
+                        let mut row = vec![1; rank];
+                        row[last] = classes;
+                        let w = g.reshape(w, Shape(row));
+                        g.mul(negated, w)
+                    }
+                    None => negated,
+                };
                 let spread = g.sum(weighted, &[last]);
                 let spread = g.scale(spread, eps / classes as f64);
                 numerator = g.add(numerator, spread);
             }
-            if let Some(class) = options.ignore_index {
-                // 1 for every class but the ignored one, picked by each position's label.
-                let mut shape = vec![1; rank];
-                shape[last] = classes;
-                let keep: Vec<f64> = (0..classes).map(|c| if c == class { 0.0 } else { 1.0 }).collect();
-                let keep = s.constant(Shape(shape), keep);
-                let g = &mut s.graph;
-                let ones = g.scalar_like(1.0, z);
-                let row = g.mul(ones, keep);
-                let kept = pick(g, row, y, classes);
+            if let Some(kept_table) = kept_table {
+                let kept = g.gather(kept_table, y, None);
                 numerator = g.mul(numerator, kept);
                 denominator = g.mul(denominator, kept);
             }
@@ -205,7 +191,7 @@ impl<'m> Tensor<'m> {
     pub fn nll_loss(self, labels: Labels<'m>) -> Tensor<'m> {
         self.loss("nll_loss", labels.tensor.id, Location::caller(), |s, x, y| {
             Self::positions_against(s, x, y, labels.classes, "log-probabilities")?;
-            let picked = pick(&mut s.graph, x, y, labels.classes);
+            let picked = s.graph.pick(x, y);
             let per_position = s.graph.unary(UnaryOp::Neg, picked);
             Ok(per_row_mean(&mut s.graph, per_position))
         })
@@ -219,7 +205,7 @@ impl<'m> Tensor<'m> {
         self.loss("multi_margin_loss", labels.tensor.id, Location::caller(), |s, x, y| {
             Self::scores_against(s, x, y, labels.classes, "scores")?;
             let g = &mut s.graph;
-            let correct = pick(g, x, y, labels.classes);
+            let correct = g.pick(x, y);
             let margins = g.sub(x, correct);
             let one = g.scalar_like(1.0, margins);
             let margins = g.add(margins, one);
@@ -391,12 +377,20 @@ impl Model {
     }
 }
 
-/// `x[.., label[..]]`: the score of each position's label, the class axis kept as size 1.
-fn pick(g: &mut Graph, x: ValueId, labels: ValueId, classes: usize) -> ValueId {
-    let one_hot = g.one_hot(labels, classes);
-    let picked = g.mul(one_hot, x);
-    let last = g.shape(x).rank() - 1;
-    g.sum(picked, &[last])
+/// `-log_softmax(z)[.., label]`, the class axis kept as size 1: logsumexp(z) - z[label],
+/// computed stably as log Σ e^(z - max) + max - z[label] with the max's gradient stopped (it
+/// cancels), and z[label] picked, not summed from a one-hot product.
+fn negative_log_likelihood(g: &mut Graph, z: ValueId, labels: ValueId) -> ValueId {
+    let last = g.shape(z).rank() - 1;
+    let max = g.reduce(ReduceOp::Max, z, &[last]);
+    let max = g.detach(max);
+    let shifted = g.sub(z, max);
+    let exp = g.unary(UnaryOp::Exp, shifted);
+    let sum_exp = g.sum(exp, &[last]);
+    let log_sum_exp = g.unary(UnaryOp::Log, sum_exp);
+    let log_sum_exp = g.add(log_sum_exp, max);
+    let picked = g.pick(z, labels);
+    g.sub(log_sum_exp, picked)
 }
 
 /// The mean over all but the batch axis, as `[batch, 1]`.

@@ -1,10 +1,11 @@
 //! The back end: a differentiated program becomes Rust source (the model's constants, its
 //! launch plan, the kernels no library template serves, and a typed trainer or predictor)
 //! plus a compile report. `emit_artifact` reads as its list of passes:
-//! 1. `lower::direct_convolutions`, `lower::transposed_products`, `lower::joined_pads`, then
-//!    `lower::stepped_loops`: stride-1 convolutions become direct ones, products with a short
-//!    side take forms with wide vectors, sums of paddings that tile become joins, and loops
-//!    one copy of their body between windows;
+//! 1. `lower::direct_convolutions`, `lower::transposed_products`, `lower::summed_picks`,
+//!    `lower::joined_pads`, then `lower::stepped_loops`: stride-1 convolutions become direct
+//!    ones, products with a short side take forms with wide vectors, small picks at labels
+//!    one-hot sums, sums of paddings that tile become joins, and loops one copy of their body
+//!    between windows;
 //! 2. `schedule::entries`: the entry points, each scheduled (kernels, inlined values, views);
 //! 3. `plan::buffers`: the values that own a buffer, and each buffer's element type;
 //! 4. `schedule::kernels`: each entry point's kernels, fused;
@@ -49,7 +50,8 @@ pub fn emit_predictor(p: &Program) -> String {
 /// The source and compile report of `artifact`: the back end's passes in order.
 fn emit_artifact(p: &Program, artifact: Artifact) -> (String, String) {
     let p = &lower::direct_convolutions(p);
-    let p = &lower::stepped_loops(&lower::joined_pads(&lower::transposed_products(p)));
+    let p = &lower::summed_picks(&lower::transposed_products(p));
+    let p = &lower::stepped_loops(&lower::joined_pads(p));
     if cfg!(any(test, debug_assertions)) {
         if let Err(v) = crate::ir::verify(&p.graph) {
             panic!("internal: lowering broke the IR: {}", v.message);

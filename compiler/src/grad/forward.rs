@@ -94,6 +94,7 @@ fn rule(g: &mut Graph, y: ValueId, tangent: &[Option<ValueId>]) -> Option<ValueI
         // Linear in the table (rows); the ids have no tangent.
         Op::Gather(table, ids, padding) => Some(g.gather(t(table)?, ids, padding)),
         Op::ScatterAdd(rows, ids, padding) => Some(g.scatter_add(t(rows)?, ids, shape.0[0], padding)),
+        Op::Pick(x, labels) => Some(g.pick(t(x)?, labels)),
         Op::DirectConv(..) | Op::ConvWeightGrad(..) | Op::StepIn(..) | Op::StepOut(..) | Op::Concat(..) => {
             unreachable!("internal: direct convolutions, joins and stepped loops come after differentiation")
         }

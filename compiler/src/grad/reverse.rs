@@ -152,6 +152,12 @@ fn backward(g: &mut Graph, y: ValueId, gy: ValueId) -> Vec<(ValueId, ValueId)> {
             vec![(table, g.scatter_add(gy, ids, vocab, padding))]
         }
         Op::ScatterAdd(rows, ids, padding) => vec![(rows, g.gather(gy, ids, padding))],
+        // The picked elements' gradient, at the labels: a one-hot scaled by it.
+        Op::Pick(x, labels) => {
+            let classes = *g.shape(x).0.last().expect("picks along a last axis");
+            let one_hot = g.one_hot(labels, classes);
+            vec![(x, g.mul(one_hot, gy))]
+        }
         // The loop's rule (see `vjp`) takes the adjoints of all its outputs at once.
         Op::LoopOutput(..) => vec![],
         Op::Loop(_) => unreachable!("internal: loops are differentiated in `vjp`"),

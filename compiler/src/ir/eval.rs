@@ -131,6 +131,14 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<ValueId, Vec<f64>>) -> Vec<Vec<f64>> 
                 }
                 out
             }
+            Op::Pick(x, labels) => {
+                let classes = *g.shape(*x).0.last().expect("picks along a last axis");
+                // As the kernel does, a label outside the classes picks 0.
+                let pick = |(r, &label): (usize, &f64)| {
+                    row_of(label, classes, None).map_or(0.0, |c| values[*x][r * classes + c])
+                };
+                values[*labels].iter().enumerate().map(pick).collect()
+            }
             Op::Loop(l) => run_loop(l, &values),
             Op::Concat(parts, axis) => {
                 // Each outer index holds every part's block in turn.

@@ -330,6 +330,10 @@ pub enum Op {
     /// node's shape) at ids `[..]`, as an embedding's weight gradient; rows whose id is the
     /// padding one, if any, add nothing.
     ScatterAdd(ValueId, ValueId, Option<usize>),
+    /// Each position's element at its label: `x [.., classes]` at labels `[..]` gives
+    /// `[.., 1]`, as a loss picks its label's score (a gather along the last axis, not a
+    /// one-hot product). Differentiable in `x` only.
+    Pick(ValueId, ValueId),
     /// The same value with its gradient stopped (a view).
     Detach(ValueId),
     /// `[n, c, h, w]` to the windows `[n, oh, ow, c, kh, kw]` (im2col); reads outside the
@@ -394,7 +398,8 @@ impl Op {
             | Op::DirectConv(a, b, _)
             | Op::ConvWeightGrad(a, b, _)
             | Op::Gather(a, b, _)
-            | Op::ScatterAdd(a, b, _) => vec![*a, *b],
+            | Op::ScatterAdd(a, b, _)
+            | Op::Pick(a, b) => vec![*a, *b],
             Op::Mode { train, eval } => vec![*train, *eval],
             Op::Select { cond, then, otherwise } => vec![*cond, *then, *otherwise],
             Op::Concat(parts, _) => parts.clone(),
@@ -410,6 +415,7 @@ impl Op {
             Op::MatMul(a, b) => Op::MatMul(f(a), f(b)),
             Op::Gather(table, ids, padding) => Op::Gather(f(table), f(ids), padding),
             Op::ScatterAdd(rows, ids, padding) => Op::ScatterAdd(f(rows), f(ids), padding),
+            Op::Pick(x, labels) => Op::Pick(f(x), f(labels)),
             Op::DirectConv(a, b, window) => Op::DirectConv(f(a), f(b), window),
             Op::ConvWeightGrad(a, b, k) => Op::ConvWeightGrad(f(a), f(b), k),
             Op::Reshape(a) => Op::Reshape(f(a)),
@@ -468,6 +474,7 @@ impl Op {
                 | Op::Fold(..)
                 | Op::Gather(..)
                 | Op::ScatterAdd(..)
+                | Op::Pick(..)
         )
     }
 
@@ -757,6 +764,12 @@ impl Graph {
     pub fn gather(&mut self, table: ValueId, ids: ValueId, padding: Option<usize>) -> ValueId {
         let dims = [&self.shape(ids).0[..], &self.shape(table).0[1..]].concat();
         self.push(Op::Gather(table, ids, padding), Shape(dims))
+    }
+
+    /// The element of `x` (`[.., classes]`) at each position's label (`[..]`): `[.., 1]`.
+    pub fn pick(&mut self, x: ValueId, labels: ValueId) -> ValueId {
+        let dims = [&self.shape(labels).0[..], &[1]].concat();
+        self.push(Op::Pick(x, labels), Shape(dims))
     }
 
     /// `rows` (`[..ids, dim]`) summed into a `[vocab, dim]` table at `ids`, but for those at

@@ -148,6 +148,10 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
             let [rows, ids] = words.values()?;
             Op::ScatterAdd(rows, ids, padding(words)?)
         }
+        "pick" => {
+            let [x, labels] = words.values()?;
+            Op::Pick(x, labels)
+        }
         "iota" => Op::Iota(words.attribute("axis")?.parse().map_err(bad)?),
         "detach" => Op::Detach(value(words.word())?),
         "unfold" => {

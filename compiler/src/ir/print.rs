@@ -25,6 +25,7 @@ impl Graph {
             Op::OneHot(a) => format!("one_hot %{a}"),
             Op::Gather(table, ids, padding) => format!("gather %{table}, %{ids}{}", padding_text(*padding)),
             Op::ScatterAdd(rows, ids, padding) => format!("scatter_add %{rows}, %{ids}{}", padding_text(*padding)),
+            Op::Pick(x, labels) => format!("pick %{x}, %{labels}"),
             Op::Iota(axis) => format!("iota axis={axis}"),
             Op::Detach(a) => format!("detach %{a}"),
             Op::Unfold(a, w, pad) => format!("unfold %{a} {} pad={pad}", window(w)),

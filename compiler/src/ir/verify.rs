@@ -97,6 +97,19 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
             }
             Shape(vec![vocab, dim])
         }
+        Op::Pick(x, labels) => {
+            let (scores, at) = (of(*x), of(*labels));
+            let Some((&classes, positions)) = scores.0.split_last() else { return Err("picks from a scalar".into()) };
+            if positions != &at.0[..] {
+                return Err(format!("picks from {scores} at labels {at}"));
+            }
+            match g.nodes[*labels].op {
+                Op::Labels { classes: named, .. } if named != classes => {
+                    return Err(format!("picks from {classes} classes at labels below {named}"))
+                }
+                _ => Shape([positions, &[1]].concat()),
+            }
+        }
         Op::Unfold(a, window, _) => {
             let [n, c, h, w] = image(of(*a))?;
             let [oh, ow] = positions(window, [h, w])?;

@@ -22,7 +22,7 @@ use crate::plan::storage::Storage;
 use crate::schedule::{Layout, Role, Schedule};
 use crate::target::Target;
 use crate::target::{CLAIMED_FLOPS, DIRECT_CONV_LANES, MIN_ROWS, NT_COLUMNS};
-use steps::{GatherAxes, Recorder};
+use steps::{GatherAxes, Inputs, Recorder};
 
 /// How a kernel reads one buffer.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -120,6 +120,7 @@ pub fn kernel(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
         Op::DirectConv(..) | Op::ConvWeightGrad(..) => direct_conv(g, s, storage, v),
         Op::Unfold(..) => window::unfold(g, s, storage, v),
         Op::Gather(..) | Op::ScatterAdd(..) => gather::rows(g, s, storage, v),
+        Op::Pick(..) => gather::picks(g, s, storage, v),
         Op::Fold(a, _) => Expr::new(g, s, storage, v, &g.shape(*a).clone()).fold_kernel(*a),
         Op::Reshape(a) => {
             // A strided source is copied in its own row-major order, which is the reshape's.
@@ -374,7 +375,7 @@ impl<'a> Expr<'a> {
             }
             (Some(Role::Inline), Op::Reshape(a)) => self.leaves(*a, self.g.shape(*a), out),
             (role, op) if v == self.root || role == Some(Role::Inline) => match op {
-                Op::OneHot(labels) => out.push((*labels, None, frame.clone())),
+                Op::OneHot(labels) => out.push((*labels, self.one_hot_lanes(v, frame), frame.clone())),
                 Op::Iota(_) => out.push((v, None, frame.clone())),
                 op => {
                     for a in op.operands() {
@@ -384,6 +385,21 @@ impl<'a> Expr<'a> {
             },
             _ => out.push((v, Some(self.strides_over(v, frame)), frame.clone())),
         }
+    }
+
+    /// The strides over `frame` of the labels of one-hot `v`, whose class axis has stride 0,
+    /// where the one-hot is read a vector at a time: in a pointwise kernel over the iteration
+    /// shape, whose last axis is the class axis (each lane is a class of one label). `None`
+    /// elsewhere: read one lane at a time.
+    fn one_hot_lanes(&self, v: ValueId, frame: &Shape) -> Option<Vec<usize>> {
+        let Op::OneHot(labels) = self.g.nodes[v].op else { return None };
+        if !self.linear || !self.reduced.is_empty() || *frame != self.shape || self.g.shape(v).rank() != frame.rank() {
+            return None;
+        }
+        let layout = self.s.layouts[labels].as_ref()?;
+        let label_shape = self.g.shape(labels);
+        let strides = (0..label_shape.rank()).map(|d| if label_shape.0[d] == 1 { 0 } else { layout.strides[d] });
+        Some(strides.chain([0]).collect())
     }
 
     /// The layout a leaf is read through: a materialised view reads its source.
@@ -612,12 +628,21 @@ impl<'a> Expr<'a> {
                 format!("select_many({c}.greater_than(&{}), {x}, {y})", splat(0.0))
             }
             Op::OneHot(labels) => {
-                self.program.unsupported();
                 let layout = self.s.layouts[*labels].clone().expect("labels have a buffer");
-                let offset = self.offset(&layout.strides, self.g.shape(*labels));
-                let arg = self.arg(layout.buffer, Access::Labels);
-                let class = self.use_coord(self.frames[self.frame].rank() - 1);
-                format!("Vector::new(select({arg}[{offset}] == u32::cast_from({class}), F::new(1.0), F::new(0.0)))")
+                let label_shape = self.g.shape(*labels).clone();
+                let offset = self.offset_from(layout.start, &layout.strides, &label_shape);
+                let position = self.arg_position(layout.buffer, Access::Labels);
+                let frame = self.frames[self.frame].clone();
+                let class = self.use_coord(frame.rank() - 1);
+                let classes = frame.0[frame.rank() - 1];
+                match self.one_hot_lanes(v, &frame) {
+                    Some(strides) if self.gathers() => {
+                        let axes = self.gather_axes(layout.start, &strides, &frame);
+                        self.program.one_hot(&name, position, axes, classes)
+                    }
+                    _ => self.program.unsupported(),
+                }
+                format!("kiln_runtime::kernels::steps::one_hot::<F, N>(in{position}[{offset}], {class})")
             }
             Op::Iota(axis) if self.frames[self.frame].0[*axis] == 1 => {
                 self.program.constant(&name, 0.0);
@@ -952,12 +977,12 @@ impl<'a> Expr<'a> {
         self.outputs = groups.iter().flat_map(|(group, _)| group.iter().copied()).collect();
         // One vector width for every group: the widest they all allow.
         self.vector = 16;
+        self.linear = true;
         for (group, shape) in groups {
             self.start_group(group, shape);
             self.narrow_vector(group.iter().map(|&m| (m, m)));
         }
         let w = self.vector;
-        self.linear = true;
         if groups.len() > 1 {
             self.index = "j";
         }
@@ -986,14 +1011,20 @@ impl<'a> Expr<'a> {
         Some(self.finish(split_into_segments(&segments), work, true))
     }
 
-    /// The input arguments a template reads as vectors, then as single values, where the
-    /// recorded program has a step for every read and store and reads every input so.
-    fn template_inputs(&self) -> Option<(Vec<usize>, Vec<usize>)> {
+    /// The input arguments a template reads, by how it reads them, where the recorded program
+    /// has a step for every read and store and reads every input so. Only the pointwise
+    /// template reads labels (see [`Expr::one_hot_lanes`]).
+    fn template_inputs(&self) -> Option<Inputs> {
         let read_with = |access: Access| -> Vec<usize> {
             (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
         };
-        let (vectors, scalars) = (read_with(Access::Vector), read_with(Access::Scalar));
-        (self.program.complete() && vectors.len() + scalars.len() == self.args.len()).then_some((vectors, scalars))
+        let inputs = Inputs {
+            vectors: read_with(Access::Vector),
+            scalars: read_with(Access::Scalar),
+            labels: read_with(Access::Labels),
+        };
+        let read = inputs.vectors.len() + inputs.scalars.len() + inputs.labels.len();
+        (self.program.complete() && read == self.args.len()).then_some(inputs)
     }
 
     /// The kernel as a launch of the library's pointwise template over `work` vectors, where
@@ -1008,19 +1039,19 @@ impl<'a> Expr<'a> {
             Some(length) if self.program.gathers() => length / self.vector,
             _ => 1,
         };
-        let (vectors, scalars) = self.template_inputs()?;
-        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let inputs = self.template_inputs()?;
+        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
         Some(Kernel {
             source: None,
             function: "Template::pointwise".into(),
             vector: self.vector,
             work,
-            args: inputs.chain(self.output_args()).collect(),
+            args: args.map(|&a| self.args[a].clone()).chain(self.output_args()).collect(),
             values: self.outputs.clone(),
             grid: Grid::Chunked,
-            trailing: vec![self.program.program(&vectors, &scalars, row)],
+            trailing: vec![self.program.program(&inputs, row)],
             types: vec![self.storage.compute_type()],
-            sequences: vec![vectors.len(), scalars.len(), self.outputs.len()],
+            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len(), self.outputs.len()],
         })
     }
 
@@ -1324,5 +1355,51 @@ mod tests {
         assert_eq!(lane_read(&Shape(vec![64, 6, 28, 28]), &[784, 50176, 28, 1], 16), Some(LaneRead::Whole));
         // Trailing axes of extent 1 do not hide the axis the vector runs along.
         assert_eq!(lane_read(&Shape(vec![6, 8, 1]), &[8, 1, 0], 4), Some(LaneRead::Whole));
+    }
+
+    /// The kernels scheduling makes of textual IR `text` for `roots`, by the value each computes.
+    fn kernels_of(text: &str, roots: &[usize]) -> Vec<(ValueId, Kernel)> {
+        let g = Graph::parse(text).expect("valid IR");
+        let s = crate::schedule::schedule(&g, roots, &[], true);
+        let storage = Storage::new(crate::optim::Precision::F32, Target::Avx512, []);
+        crate::schedule::kernels(&g, &s, &storage, true)
+    }
+
+    #[test]
+    fn a_one_hot_gradient_runs_in_the_template_a_vector_at_a_time() {
+        // The logits' gradient of a cross-entropy: softmax times the loss's gradient, less
+        // that gradient at each label. 16 classes: 16 lanes, each a class of one label.
+        let kernels = kernels_of(
+            "%0 = labels \"y\" classes=16 : [4, 3]\n\
+             %1 = input \"z\" : [4, 3, 16]\n\
+             %2 = input \"g\" : [4, 3, 1]\n\
+             %3 = one_hot %0 : [4, 3, 16]\n\
+             %4 = mul %3, %2 : [4, 3, 16]\n\
+             %5 = exp %1 : [4, 3, 16]\n\
+             %6 = mul %5, %2 : [4, 3, 16]\n\
+             %7 = sub %6, %4 : [4, 3, 16]",
+            &[7],
+        );
+        let [(7, k)] = &kernels[..] else {
+            panic!("one kernel: {:?}", kernels.iter().map(|(v, _)| v).collect::<Vec<_>>())
+        };
+        assert_eq!((k.function.as_str(), k.vector), ("Template::pointwise", 16));
+        assert!(k.trailing[0].contains("OneHot(0, Axes(&[Axis(16, 12, 1)], &[], 0), 16)"), "{}", k.trailing[0]);
+        assert_eq!(k.sequences, [1, 1, 1, 1], "z; g; the labels; the output");
+    }
+
+    #[test]
+    fn a_pick_reads_a_view_through_its_strides() {
+        // Logits stored step-major, [steps, batch, classes], picked by batch-major labels.
+        let kernels = kernels_of(
+            "%0 = labels \"y\" classes=8 : [4, 3]\n\
+             %1 = input \"z\" : [3, 4, 8]\n\
+             %2 = permute %1 perm=[1, 0, 2] : [4, 3, 8]\n\
+             %3 = pick %2, %0 : [4, 3, 1]",
+            &[3],
+        );
+        let [(3, k)] = &kernels[..] else { panic!("the pick alone, no copy of the view") };
+        assert_eq!(k.args[0].buffer, 1, "reads the logits' own buffer");
+        assert!(k.trailing[0].contains("rows_at: &[kiln_runtime::kernels::steps::Axis(3, 4, 8), kiln_runtime::kernels::steps::Axis(1, 3, 32)], class_stride: 1"), "{}", k.trailing[0]);
     }
 }

@@ -554,7 +554,8 @@ impl Expr<'_> {
         if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().chain(sums).all(in_compute_type) {
             return None;
         }
-        let (vectors, scalars) = self.template_inputs()?;
+        // The product templates' epilogues read no labels.
+        let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
         let (m, k, n, a, b, chunk) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides, p.claimed_chunk());
         let (function, operands, tiling) = match p.form {
             Form::Nn(w, vectors, rows) => (
@@ -582,13 +583,13 @@ impl Expr<'_> {
         };
         let operands =
             [p.a.buffer, p.b.buffer].into_iter().zip(operands).map(|(buffer, access)| Arg { buffer, access });
-        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let read = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
         let outputs = self.output_args();
         let (element_outputs, row_outputs) = outputs.split_at(members.len());
         let product = store.then_some(Arg { buffer: p.out, access: Access::Vector });
         let sums_arg = sums.map(|buffer| Arg { buffer, access: Access::Scalar });
         let args = operands
-            .chain(inputs)
+            .chain(read)
             .chain(element_outputs.iter().cloned())
             .chain(product)
             .chain(sums_arg)
@@ -596,8 +597,8 @@ impl Expr<'_> {
             .collect();
         let (r, row_members) = row_sums.map_or((None, &[][..]), |(r, row_members)| (Some(r), row_members));
         let values = members.iter().copied().chain(store.then_some(v)).chain(r).chain(row_members.iter().copied());
-        let epilogue = self.program.epilogue(0, &vectors, &scalars);
-        let row_epilogue = self.program.epilogue(1, &vectors, &scalars);
+        let epilogue = self.program.epilogue(0, &inputs);
+        let row_epilogue = self.program.epilogue(1, &inputs);
         Some(Kernel {
             source: None,
             function: format!("Template::{function}"),
@@ -609,8 +610,8 @@ impl Expr<'_> {
             trailing: vec![tiling, epilogue, row_epilogue],
             types: vec![self.storage.compute_type()],
             sequences: vec![
-                vectors.len(),
-                scalars.len(),
+                inputs.vectors.len(),
+                inputs.scalars.len(),
                 members.len() + usize::from(store),
                 usize::from(sums.is_some()) + row_outputs.len(),
             ],

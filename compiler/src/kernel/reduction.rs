@@ -88,27 +88,28 @@ impl Expr<'_> {
     /// loops and epilogue are programs it runs (see [`Recorder`]); `None` as for
     /// [`Expr::template`].
     fn reduction_template(&self, work: usize, trips: usize) -> Option<Kernel> {
-        let (vectors, scalars) = self.template_inputs()?;
-        let inputs = vectors.iter().chain(&scalars).map(|&a| self.args[a].clone());
+        let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
+        let (vectors, scalars) = (inputs.vectors.len(), inputs.scalars.len());
+        let args = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
         let outputs = self.outputs.len();
         let (w, across_lanes) = (self.vector, self.across_lanes);
         let reduction = format!(
             "Reduction {{ work: {work}, trips: {trips}, lanes: {w}, across_lanes: {across_lanes}, {} }}",
-            self.program.reduction(&vectors, &scalars)
+            self.program.reduction(&inputs)
         );
         Some(Kernel {
             source: None,
             function: "Template::reduce".into(),
             vector: w,
             work,
-            args: inputs.chain(self.output_args()).collect(),
+            args: args.chain(self.output_args()).collect(),
             values: self.outputs.clone(),
             grid: Grid::Chunked,
             trailing: vec![reduction],
             types: vec![self.storage.compute_type()],
             sequences: match across_lanes {
-                true => vec![vectors.len(), scalars.len(), 0, outputs],
-                false => vec![vectors.len(), scalars.len(), outputs, 0],
+                true => vec![vectors, scalars, 0, outputs],
+                false => vec![vectors, scalars, outputs, 0],
             },
         })
     }

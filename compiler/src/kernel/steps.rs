@@ -40,6 +40,13 @@ enum Step {
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize),
     Select(usize, usize, usize),
+    /// A one-hot row of `classes` along the last axis, at the label input argument `arg`
+    /// holds at the offset `axes` give (renumbered among the label inputs).
+    OneHot {
+        arg: usize,
+        axes: GatherAxes,
+        classes: usize,
+    },
     /// Stores a value to vector `i` of output `k`.
     Store(usize, usize),
     /// Stores a value to output `k` at the offset `axes` give.
@@ -157,6 +164,12 @@ impl Recorder {
         self.define(text, Step::SplatAt { arg, axes });
     }
 
+    /// `text` is a one-hot row of `classes` along the last axis, at the label input argument
+    /// `arg` holds at the offset `axes` give.
+    pub(super) fn one_hot(&mut self, text: &str, arg: usize, axes: GatherAxes, classes: usize) {
+        self.define(text, Step::OneHot { arg, axes, classes });
+    }
+
     /// `text` reads element `i` of input argument `arg` into every lane.
     pub(super) fn load_scalar(&mut self, text: &str, arg: usize) {
         self.define(text, Step::LoadScalar(arg));
@@ -215,16 +228,14 @@ impl Recorder {
     }
 
     /// The program as a `kiln_kernels::steps::Program` constant, its input arguments
-    /// renumbered: `vectors[j]` is the argument the template's vector input `j` is, and
-    /// `scalars[j]` its scalar input `j`. A program of one segment runs by rows of `row`
-    /// vectors where that is above 1.
-    pub(super) fn program(&self, vectors: &[usize], scalars: &[usize], row: usize) -> String {
+    /// renumbered: `inputs.vectors[j]` is the argument the template's vector input `j` is,
+    /// and so on. A program of one segment runs by rows of `row` vectors where that is
+    /// above 1.
+    pub(super) fn program(&self, inputs: &Inputs, row: usize) -> String {
         let segments: Vec<String> = self
             .segments
             .iter()
-            .map(|(work, steps)| {
-                format!("Segment {{ work: {work}, row: {row}, steps: &[{}] }}", render(steps, vectors, scalars))
-            })
+            .map(|(work, steps)| format!("Segment {{ work: {work}, row: {row}, steps: &[{}] }}", render(steps, inputs)))
             .collect();
         format!("Program(&[{}])", segments.join(", "))
     }
@@ -232,7 +243,7 @@ impl Recorder {
     /// The recorded loops, then the last finished segment as their epilogue, as the fields
     /// `loops` and `epilogue` of a `kiln_kernels::reduction::Reduction`, renumbered as
     /// [`Recorder::program`] does.
-    pub(super) fn reduction(&self, vectors: &[usize], scalars: &[usize]) -> String {
+    pub(super) fn reduction(&self, inputs: &Inputs) -> String {
         let loops: Vec<String> = self
             .loops
             .iter()
@@ -241,28 +252,40 @@ impl Recorder {
                     ReduceOp::Sum => "Sum",
                     ReduceOp::Max => "Max",
                 };
-                let steps = render(steps, vectors, scalars);
+                let steps = render(steps, inputs);
                 format!("Loop {{ combine: Combine::{combine}, value: {value}, steps: &[{steps}] }}")
             })
             .collect();
         let epilogue = self.segments.last().map_or(&[][..], |(_, steps)| steps);
-        format!("loops: &[{}], epilogue: &[{}]", loops.join(", "), render(epilogue, vectors, scalars))
+        format!("loops: &[{}], epilogue: &[{}]", loops.join(", "), render(epilogue, inputs))
     }
 
     /// Finished segment `segment` as a `kiln_kernels::product::Epilogue` constant (empty if
     /// there is no such segment), renumbered as [`Recorder::program`] does.
-    pub(super) fn epilogue(&self, segment: usize, vectors: &[usize], scalars: &[usize]) -> String {
+    pub(super) fn epilogue(&self, segment: usize, inputs: &Inputs) -> String {
         let steps = self.segments.get(segment).map_or(&[][..], |(_, steps)| steps);
-        format!("Epilogue(&[{}])", render(steps, vectors, scalars))
+        format!("Epilogue(&[{}])", render(steps, inputs))
     }
 }
 
+/// A template's input arguments, by how it reads them: each list holds the kernel's argument
+/// numbers in the order of the template's sequence of that kind.
+pub(super) struct Inputs {
+    /// Read a vector at a time.
+    pub vectors: Vec<usize>,
+    /// Read an element at a time, into every lane.
+    pub scalars: Vec<usize>,
+    /// Class labels (`u32`), read by one-hot steps.
+    pub labels: Vec<usize>,
+}
+
 /// `steps` as a list of `kiln_kernels::steps::Step` expressions, input arguments renumbered
-/// among `vectors` and `scalars`. The generated module imports the variants of `Step` and
+/// among `inputs`' lists. The generated module imports the variants of `Step` and
 /// `Binary`, so a step reads `Binary(Mul, 0, 1)`; not those of `Unary`, whose names (`Exp`,
 /// `Log`) are also CubeCL's traits for the ops, which its kernels call as methods.
-fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
+fn render(steps: &[Step], inputs: &Inputs) -> String {
     let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
+    let (vectors, scalars) = (&inputs.vectors[..], &inputs.scalars[..]);
     let step = |step: &Step| match step {
         Step::Load(arg) => format!("Load({})", position(vectors, *arg)),
         Step::Splat(arg) => format!("Splat({})", position(scalars, *arg)),
@@ -275,6 +298,9 @@ fn render(steps: &[Step], vectors: &[usize], scalars: &[usize]) -> String {
         Step::Unary(op, x) => format!("Unary(Unary::{op:?}, {x})"),
         Step::Binary(op, x, y) => format!("Binary({op:?}, {x}, {y})"),
         Step::Select(c, x, y) => format!("Select({c}, {x}, {y})"),
+        Step::OneHot { arg, axes, classes } => {
+            format!("OneHot({}, {}, {classes})", position(&inputs.labels, *arg), gather(axes))
+        }
         Step::Store(k, x) => format!("Store({k}, {x})"),
         Step::StoreAt(k, axes, x) => format!("StoreAt({k}, {}, {x})", gather(axes)),
         Step::LoadScalar(arg) => format!("LoadScalar({})", position(scalars, *arg)),

@@ -3,6 +3,7 @@
 
 mod direct_conv;
 mod joined;
+mod picks;
 mod stepped;
 mod transposed;
 
@@ -10,6 +11,7 @@ pub(crate) use direct_conv::direct_convolutions;
 pub(crate) use joined::joined_pads;
 #[cfg(test)]
 pub(crate) use joined::rewritten as joined;
+pub(crate) use picks::summed_picks;
 #[cfg(test)]
 pub(crate) use stepped::stepped;
 pub(crate) use stepped::stepped_loops;

@@ -54,13 +54,13 @@ pub(crate) fn buffers(p: &Program, entries: &[Entry]) -> Buffers {
     Buffers { slots, persistent, storage }
 }
 
-/// The buffers that gathers and scatters of `entries` read or write.
+/// The buffers that gathers, scatters and picks of `entries` read or write.
 fn rows_buffers(p: &Program, entries: &[Entry]) -> Vec<ValueId> {
     let mut buffers = vec![];
     for e in entries {
         let buffer = |v: ValueId| e.schedule.layouts[v].as_ref().map(|l| l.buffer);
         for &k in &e.schedule.kernels {
-            if let Op::Gather(a, b, _) | Op::ScatterAdd(a, b, _) = p.graph.nodes[k].op {
+            if let Op::Gather(a, b, _) | Op::ScatterAdd(a, b, _) | Op::Pick(a, b) = p.graph.nodes[k].op {
                 buffers.extend([k, a, b].into_iter().filter_map(buffer));
             }
         }

@@ -176,6 +176,18 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     });
     let out = logits[0];
     kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_attention_decoder.rs")?;
+
+    // A 2-layer LSTM and a GRU over packed sequences: each row's last state at its own length,
+    // and the LSTM's outputs (zero past the length) averaged over the real steps.
+    let m = Model::new("LayersPacked");
+    let x = m.input("x", [4, 5, 3]);
+    let lengths = m.lengths("lengths", 4, 5);
+    let y = m.labels("y", [4], 3);
+    let (states, lstm) = x.lstm_with_state(Recurrent::new(4).layers(2).lengths(lengths));
+    let (_, gru) = x.gru_with_state(Recurrent::new(5).lengths(lengths));
+    let mean = states.sum(&[1]).div(lengths.mask().sum(&[1]).reshape([4, 1]));
+    let out = Tensor::concat(&[lstm.h, gru.h, mean], 1).linear(3);
+    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_packed.rs")?;
     Ok(())
 }
 

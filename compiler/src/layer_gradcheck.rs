@@ -137,6 +137,10 @@ fn feeds(program: &Program) -> HashMap<ValueId, Vec<f64>> {
                 values(v as u64, n, 0.0, 1.0).iter().map(|&u| if u < 0.3 { 0.0 } else { 1.0 / 0.7 }).collect()
             }
             Op::Input { name } if name == "t" => values(v as u64, n, 0.05, 0.95),
+            // Lengths in `1..classes` (0 is no length): for 4 steps, 2, 1, 4, 3, ...
+            Op::Labels { classes, .. } if program.lengths.contains(&v) => {
+                (0..n).map(|r| (1 + (3 * r + 1) % (classes - 1)) as f64).collect()
+            }
             Op::Labels { classes, .. } => values(v as u64, n, 0.0, *classes as f64).iter().map(|c| c.floor()).collect(),
             Op::Input { .. } | Op::Param { .. } => values(v as u64 + 7, n, -1.0, 1.0),
             _ => continue,
@@ -418,6 +422,19 @@ fn recurrent_layers_match_finite_differences() {
     check("lstm 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.lstm(Recurrent::new(3).layers(2))));
     check("lstm last step only", &[2, 5, 3], |m, x| classify(m, x.lstm(Recurrent::new(4)).select(1, 4)));
     check("gru 2 layers, 4 steps", &[3, 4, 5], |m, x| classify(m, x.gru(Recurrent::new(3).layers(2))));
+    // Packed: each row's last state at its length, its outputs zero past it.
+    check("lstm 2 layers over lengths, last states and outputs", &[3, 4, 5], |m, x| {
+        let lengths = m.lengths("lengths", 3, 4);
+        let (outputs, last) = x.lstm_with_state(Recurrent::new(3).layers(2).lengths(lengths));
+        let c = last.c.expect("an LSTM's state");
+        classify(m, Tensor::concat(&[outputs.flatten(), last.h, c], 1))
+    });
+    check("gru and rnn over lengths, last states", &[3, 4, 5], |m, x| {
+        let lengths = m.lengths("lengths", 3, 4);
+        let (_, gru) = x.gru_with_state(Recurrent::new(3).lengths(lengths));
+        let (_, rnn) = x.rnn_with_state(Recurrent::new(2).lengths(lengths));
+        classify(m, Tensor::concat(&[gru.h, rnn.h, lengths.mask()], 1))
+    });
     check_model("gru_cell steps", |m| {
         let x = m.input("x", [3, 4]);
         let gru = m.gru_cell(4, 5);

@@ -40,8 +40,8 @@ mod schedule;
 mod target;
 
 pub use dsl::{
-    Cell, CellState, Conv, ConvTranspose, CrossEntropy, Dense, Embedding, EmbeddingTable, Initializer, Labels, Linear,
-    Model, Norm, Padding, Pair, Pool, Recurrent, Tensor, Tokens,
+    Cell, CellState, Conv, ConvTranspose, CrossEntropy, Dense, Embedding, EmbeddingTable, Initializer, Labels, Lengths,
+    Linear, Model, Norm, Padding, Pair, Pool, Recurrent, Tensor, Tokens,
 };
 pub use error::Error;
 pub use ir::Shape;

@@ -86,8 +86,11 @@ pub struct Program {
     pub unbatched: Vec<ValueId>,
     /// The label inputs, in declaration order.
     pub labels: Vec<ValueId>,
-    /// Integer inputs fed to every entry point (embedding ids), in declaration order.
+    /// Integer inputs fed to every entry point (embedding ids, sequence lengths), in
+    /// declaration order.
     pub tokens: Vec<ValueId>,
+    /// The tokens that are sequence lengths, each in `1..=max_len`.
+    pub lengths: Vec<ValueId>,
     /// The trained parameters, in declaration (and checkpoint) order.
     pub params: Vec<Param>,
     /// The frozen parameters, in declaration order.
@@ -191,6 +194,7 @@ impl Program {
             unbatched: state.unbatched.clone(),
             labels: state.labels.clone(),
             tokens: state.tokens.clone(),
+            lengths: state.lengths.clone(),
             params,
             frozen,
             loss: modes.loss,
@@ -219,7 +223,7 @@ impl Program {
     /// Replaces every value `v` the program names by `f(v)`, after a pass renumbered the
     /// graph's values.
     pub(crate) fn map_values(&mut self, f: impl Fn(ValueId) -> ValueId) {
-        for values in [&mut self.inputs, &mut self.unbatched, &mut self.labels, &mut self.tokens] {
+        for values in [&mut self.inputs, &mut self.unbatched, &mut self.labels, &mut self.tokens, &mut self.lengths] {
             values.iter_mut().for_each(|v| *v = f(*v));
         }
         for q in &mut self.params {

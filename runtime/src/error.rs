@@ -15,6 +15,8 @@ pub enum Error {
     LabelCount { name: String, labels: usize, rows: usize, per_row: usize },
     /// A label is not a valid class id.
     LabelOutOfRange { name: String, index: usize, label: u32, classes: usize },
+    /// A sequence length is 0 (an empty sequence) or above the model's maximum length.
+    LengthOutOfRange { name: String, index: usize, length: u32, max: usize },
     /// The loss became NaN or infinite at this step (counted from 1).
     NonFiniteLoss { step: u64 },
     /// A file could not be read or written.
@@ -47,6 +49,12 @@ impl fmt::Display for Error {
             }
             Error::LabelOutOfRange { name, index, label, classes } => {
                 write!(f, "`{name}`[{index}] = {label} is not a class id in 0..{classes}")
+            }
+            Error::LengthOutOfRange { name, index, length: 0, .. } => {
+                write!(f, "`{name}`[{index}] = 0: an empty sequence")
+            }
+            Error::LengthOutOfRange { name, index, length, max } => {
+                write!(f, "`{name}`[{index}] = {length} is above the maximum length {max}")
             }
             Error::NonFiniteLoss { step } => write!(f, "the loss is not finite at step {step}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),

@@ -156,6 +156,17 @@ pub fn check_labels(name: &str, labels: &[u32], rows: usize, per_row: usize, cla
     }
 }
 
+/// Checks there is one sequence length per row, each in `1..=max`.
+pub fn check_lengths(name: &str, lengths: &[u32], rows: usize, max: usize) -> Result<(), Error> {
+    if lengths.len() != rows {
+        return Err(Error::LabelCount { name: name.into(), labels: lengths.len(), rows, per_row: 1 });
+    }
+    match lengths.iter().position(|&l| l == 0 || l as usize > max) {
+        Some(index) => Err(Error::LengthOutOfRange { name: name.into(), index, length: lengths[index], max }),
+        None => Ok(()),
+    }
+}
+
 /// Loss weights of a batch: `1/rows` for the real rows, 0 for the padding up to `batch`, so the
 /// loss is the mean over real rows.
 pub fn sample_weights<T: Float>(rows: usize, batch: usize) -> Vec<T> {
@@ -178,5 +189,15 @@ mod tests {
         data[7] = f32::NEG_INFINITY;
         assert!(matches!(check_input("x", &data, 3, 1000), Err(Error::NonFiniteInput { index: 7, .. })));
         assert!(matches!(check_input("x", &data[..2999], 3, 1000), Err(Error::InputLength { .. })));
+    }
+
+    #[test]
+    fn check_lengths_rejects_empty_and_overlong_sequences_by_position() {
+        assert!(check_lengths("len", &[1, 5, 3], 3, 5).is_ok());
+        let empty = check_lengths("len", &[1, 0, 3], 3, 5).unwrap_err();
+        assert_eq!(empty.to_string(), "`len`[1] = 0: an empty sequence");
+        let long = check_lengths("len", &[1, 2, 6], 3, 5).unwrap_err();
+        assert_eq!(long.to_string(), "`len`[2] = 6 is above the maximum length 5");
+        assert!(matches!(check_lengths("len", &[1, 2], 3, 5), Err(Error::LabelCount { rows: 3, .. })));
     }
 }

@@ -41,5 +41,6 @@ kiln_runtime::include_models!(
     layers_padded_embedding::LayersPaddedEmbedding,
     layers_gru::LayersGru,
     layers_attention_decoder::LayersAttentionDecoder,
+    layers_packed::LayersPacked,
     adam_default_predictor::AdamDefaultPredictor,
 );

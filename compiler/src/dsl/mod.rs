@@ -34,7 +34,7 @@ pub use embedding::{Embedding, Tokens};
 pub use init::{Initializer, Linear};
 pub use loss::CrossEntropy;
 pub use norm::Norm;
-pub use recurrent::{Cell, CellState, Recurrent};
+pub use recurrent::{Cell, CellState, Lengths, Recurrent};
 pub use shared::{Dense, EmbeddingTable};
 
 use crate::error::Error;
@@ -57,8 +57,10 @@ pub(crate) struct State {
     /// Inputs fed whole, without a batch axis (a subset of `inputs`).
     pub unbatched: Vec<ValueId>,
     pub labels: Vec<ValueId>,
-    /// Integer inputs fed to every entry point (embedding ids).
+    /// Integer inputs fed to every entry point (embedding ids, sequence lengths).
     pub tokens: Vec<ValueId>,
+    /// Sequence lengths (a subset of `tokens`): each in `1..=max_len`.
+    pub lengths: Vec<ValueId>,
     pub params: Vec<ValueId>,
     /// Every input, label and token declaration with its call site (to report unused ones).
     pub declared: Vec<(ValueId, &'static Location<'static>)>,
@@ -106,6 +108,7 @@ impl Model {
                 unbatched: vec![],
                 labels: vec![],
                 tokens: vec![],
+                lengths: vec![],
                 params: vec![],
                 declared: vec![],
                 frozen: vec![],

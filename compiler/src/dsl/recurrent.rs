@@ -1,7 +1,9 @@
 //! Recurrent layers: `nn.RNN`, `nn.LSTM` and `nn.GRU` over a whole sequence, and their cells for
 //! step-by-step use (a decoder). A layer over a sequence is one IR loop over its static length
 //! (backpropagation through time is that loop's reverse); cells are called once per step.
-//! Variable lengths are padded to that length and masked (see docs/architecture.md).
+//! Variable lengths are padded to that length; given each row's length ([`Lengths`]), a layer
+//! has `pack_padded_sequence`'s semantics: past its length a row's state stands still, its
+//! outputs are zero, and those steps neither contribute nor receive gradient.
 
 use super::norm::sigmoid;
 use super::{Model, State, Tensor};
@@ -15,18 +17,83 @@ use std::panic::Location;
 pub struct Recurrent {
     pub(crate) hidden: usize,
     pub(crate) layers: usize,
+    /// The lengths input's value, if the layer is packed (`None` inside: declared with an
+    /// error).
+    pub(crate) lengths: Option<Option<ValueId>>,
 }
 
 impl Recurrent {
     /// One layer of `hidden` units.
     pub fn new(hidden: usize) -> Self {
-        Recurrent { hidden, layers: 1 }
+        Recurrent { hidden, layers: 1, lengths: None }
     }
 
     /// Stacks `layers` layers, each reading the previous one's outputs (`num_layers`).
     pub fn layers(self, layers: usize) -> Self {
         Recurrent { layers, ..self }
     }
+
+    /// Runs each row for its own length, as on a `pack_padded_sequence` of the batch: past it,
+    /// the row's state stands still (so the last state is the state at its length) and its
+    /// outputs are zero, as `pad_packed_sequence` gives them.
+    pub fn lengths(self, lengths: Lengths<'_>) -> Self {
+        Recurrent { lengths: Some(lengths.tensor.id), ..self }
+    }
+}
+
+/// Each row's sequence length in `1..=max_len`, fed each step as `u32` ids: which steps of a
+/// padded batch are real (`pack_padded_sequence`'s `lengths`). A length of 0 or above the
+/// maximum is an error of the step that is fed it.
+#[derive(Clone, Copy)]
+pub struct Lengths<'m> {
+    pub(crate) tensor: Tensor<'m>,
+    pub(crate) max_len: usize,
+}
+
+impl Model {
+    /// Declares the lengths of a batch of `batch` sequences padded to `max_len` steps.
+    #[track_caller]
+    pub fn lengths(&self, name: &str, batch: usize, max_len: usize) -> Lengths<'_> {
+        let location = Location::caller();
+        let id = self.checked(name, location, |s| {
+            let valid = if batch == 0 || max_len == 0 {
+                Err(format!("lengths need a batch and a maximum length of at least 1, got {batch} and {max_len}"))
+            } else {
+                Ok(())
+            };
+            // Ids in `0..=max_len`: the trainer rejects 0 on upload.
+            let id = s.declare(name, location, valid, |g| g.labels(name, Shape(vec![batch]), max_len + 1))?;
+            s.tokens.push(id);
+            s.lengths.push(id);
+            Ok(id)
+        });
+        Lengths { tensor: Tensor { model: self, id }, max_len }
+    }
+}
+
+impl<'m> Lengths<'m> {
+    /// `[batch, max_len]`: 1 at each row's first `length` steps, 0 after (a masked mean's
+    /// weights, say).
+    #[track_caller]
+    pub fn mask(self) -> Tensor<'m> {
+        let max_len = self.max_len;
+        self.tensor.functional("lengths_mask", Location::caller(), |s, lengths| {
+            let mask = steps_below(s, lengths, max_len);
+            Ok(s.graph.permute(mask, &[1, 0]))
+        })
+    }
+}
+
+/// `[len, batch]`: 1 where the step is below the row's length, else 0. The one-hot of each
+/// length `[batch, len + 1]` times the 0/1 table of `step < length` `[len + 1, len]`, exact in
+/// floats, transposed to be time-major.
+fn steps_below(s: &mut State, lengths: ValueId, len: usize) -> ValueId {
+    let below: Vec<f64> = (0..len).flat_map(|t| (0..=len).map(move |length| f64::from(t < length))).collect();
+    let below = s.constant(Shape(vec![len, len + 1]), below);
+    let g = &mut s.graph;
+    let one_hot = g.one_hot(lengths, len + 1);
+    let one_hot = g.transpose(one_hot);
+    g.matmul(below, one_hot)
 }
 
 /// Which cell: Elman (`h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`), LSTM or GRU.
@@ -112,8 +179,9 @@ impl Weights {
 
     /// The layer over a whole sequence, from zero states: one loop over the input's share of
     /// the gates `[len, batch, gates * hidden]`, carrying `h` (and `c`); returns every step's
-    /// `h`, `[len, batch, hidden]`.
-    fn over_steps(&self, g: &mut Graph, gates: ValueId) -> ValueId {
+    /// `h`, `[len, batch, hidden]`, and the last state. With a mask `[len, batch, 1]` (1 for a
+    /// row's real steps), a masked step keeps the state and outputs zeros.
+    fn over_steps(&self, g: &mut Graph, gates: ValueId, mask: Option<ValueId>) -> (ValueId, ValueId, Option<ValueId>) {
         let [len, batch, width] = g.shape(gates).dims();
         let state = Shape(vec![batch, self.hidden]);
         let mut body = Graph::default();
@@ -124,7 +192,16 @@ impl Weights {
         let weight_hh = body.input("weight_hh", g.shape(self.weight_hh).clone());
         let bias_hh = body.input("bias_hh", g.shape(self.bias_hh).clone());
         let step = Weights { weight_hh, bias_hh, ..*self };
-        let (next_h, next_c) = step.step(&mut body, at_step, Some((h, c)));
+        let (mut next_h, mut next_c) = step.step(&mut body, at_step, Some((h, c)));
+        let mut output = next_h;
+        let mut slices = vec![(gates, at_step)];
+        if let Some(mask) = mask {
+            let real = body.input("mask", Shape(vec![batch, 1]));
+            output = body.mul(next_h, real);
+            next_h = body.select(real, next_h, h);
+            next_c = next_c.zip(c).map(|(next, c)| body.select(real, next, c));
+            slices.push((mask, real));
+        }
         let zeros = g.constant(0.0, state);
         let mut carries = vec![Carry { init: zeros, input: h, next: next_h }];
         if let (Some(input), Some(next)) = (c, next_c) {
@@ -136,11 +213,11 @@ impl Weights {
             reverse: false,
             body,
             carries,
-            slices: vec![(gates, at_step)],
+            slices,
             invariants: vec![(self.weight_hh, weight_hh), (self.bias_hh, bias_hh)],
-            ys: vec![next_h],
+            ys: vec![output],
         });
-        outputs[stacked]
+        (outputs[stacked], outputs[0], (stacked > 1).then(|| outputs[1]))
     }
 
     /// One step from the input's share of the gates `[batch, gates * hidden]` and the previous
@@ -309,7 +386,7 @@ impl<'m> Tensor<'m> {
     /// `i.weight_ih_l0` ... as in PyTorch.
     #[track_caller]
     pub fn rnn(self, options: Recurrent) -> Tensor<'m> {
-        self.recurrent(Kind::Elman, "rnn", options, Location::caller())
+        self.recurrent(Kind::Elman, "rnn", options, Location::caller()).0
     }
 
     /// `nn.LSTM(input, hidden, num_layers, batch_first=True)` on `[batch, len, input]`, from
@@ -318,7 +395,7 @@ impl<'m> Tensor<'m> {
     /// `state_dict` loads as is.
     #[track_caller]
     pub fn lstm(self, options: Recurrent) -> Tensor<'m> {
-        self.recurrent(Kind::Lstm, "lstm", options, Location::caller())
+        self.recurrent(Kind::Lstm, "lstm", options, Location::caller()).0
     }
 
     /// `nn.GRU(input, hidden, num_layers, batch_first=True)` on `[batch, len, input]`, from
@@ -327,6 +404,27 @@ impl<'m> Tensor<'m> {
     /// `state_dict` loads as is.
     #[track_caller]
     pub fn gru(self, options: Recurrent) -> Tensor<'m> {
+        self.recurrent(Kind::Gru, "gru", options, Location::caller()).0
+    }
+
+    /// [`Tensor::rnn`], and the top layer's last state (`h_n[-1]`): with
+    /// [`Recurrent::lengths`], each row's state at its own length.
+    #[track_caller]
+    pub fn rnn_with_state(self, options: Recurrent) -> (Tensor<'m>, CellState<'m>) {
+        self.recurrent(Kind::Elman, "rnn", options, Location::caller())
+    }
+
+    /// [`Tensor::lstm`], and the top layer's last state (`h_n[-1]`, `c_n[-1]`): with
+    /// [`Recurrent::lengths`], each row's state at its own length.
+    #[track_caller]
+    pub fn lstm_with_state(self, options: Recurrent) -> (Tensor<'m>, CellState<'m>) {
+        self.recurrent(Kind::Lstm, "lstm", options, Location::caller())
+    }
+
+    /// [`Tensor::gru`], and the top layer's last state (`h_n[-1]`): with
+    /// [`Recurrent::lengths`], each row's state at its own length.
+    #[track_caller]
+    pub fn gru_with_state(self, options: Recurrent) -> (Tensor<'m>, CellState<'m>) {
         self.recurrent(Kind::Gru, "gru", options, Location::caller())
     }
 
@@ -336,8 +434,9 @@ impl<'m> Tensor<'m> {
         label: &str,
         options: Recurrent,
         location: &'static Location<'static>,
-    ) -> Tensor<'m> {
-        self.layer(label, location, |s, x, index| {
+    ) -> (Tensor<'m>, CellState<'m>) {
+        let mut last = None;
+        let outputs = self.layer(label, location, |s, x, index| {
             let shape = s.graph.shape(x).clone();
             let [batch, len, mut input] = shape.0[..] else {
                 return Err(format!("expects [batch, len, features], got {shape}"));
@@ -348,6 +447,10 @@ impl<'m> Tensor<'m> {
                     options.hidden, options.layers
                 ));
             }
+            let mask = match options.lengths {
+                None => None,
+                Some(lengths) => Some(step_mask(s, lengths, batch, len)?),
+            };
             // Every layer's gates are computed time-major, so that each step's are contiguous:
             // the first layer reads its input transposed (a copy of the input, which is narrower
             // than the gates), the later ones the time-major outputs of the layer before.
@@ -360,12 +463,39 @@ impl<'m> Tensor<'m> {
                 let rows = g.reshape(inputs, Shape(vec![len * batch, input]));
                 let gates = w.input_gates(g, rows);
                 let steps = g.reshape(gates, Shape(vec![len, batch, width]));
-                time_major = Some(w.over_steps(g, steps));
+                let (outputs, h, c) = w.over_steps(g, steps, mask);
+                time_major = Some(outputs);
+                last = Some((h, c));
                 input = options.hidden;
             }
             let outputs = time_major.expect("at least one layer");
             let sequence = s.graph.permute(outputs, &[1, 0, 2]);
             Ok(sequence)
-        })
+        });
+        let tensor = |id| Tensor { model: self.model, id };
+        let state = match (outputs.id, last) {
+            (Some(_), Some((h, c))) => CellState { h: tensor(Some(h)), c: c.map(|c| tensor(Some(c))) },
+            _ => CellState { h: tensor(None), c: None },
+        };
+        (outputs, state)
+    }
+}
+
+/// The time-major mask `[len, batch, 1]` of lengths `lengths` (see [`Recurrent::lengths`]),
+/// or why they do not fit a layer over `[batch, len, ..]`.
+fn step_mask(s: &mut State, lengths: Option<ValueId>, batch: usize, len: usize) -> Result<ValueId, String> {
+    // An error declaring them is reported already.
+    let lengths = lengths.ok_or("its lengths were declared with an error")?;
+    let shape = s.graph.shape(lengths).clone();
+    let fits = s.lengths.contains(&lengths) && shape == Shape(vec![batch]);
+    match s.graph.nodes[lengths].op {
+        crate::ir::Op::Labels { classes, .. } if fits && classes == len + 1 => {
+            let mask = steps_below(s, lengths, len);
+            Ok(s.graph.reshape(mask, Shape(vec![len, batch, 1])))
+        }
+        crate::ir::Op::Labels { classes, .. } if fits => {
+            Err(format!("has {len} steps, but its lengths are of sequences of up to {}", classes - 1))
+        }
+        _ => Err(format!("takes [batch] = [{batch}] lengths of this model, got {shape}")),
     }
 }

@@ -28,6 +28,13 @@ pub(super) fn emit_feed_constants(w: &mut Writer, p: &Program, feeds: &Feeds) {
             w.line(&format!("pub const {}_LEN: usize = {};", name.to_uppercase(), g.shape(v).numel() / batch));
             w.line(&format!("/// Vocabulary size of `{name}` (ids are in `0..{classes}`)."));
             w.line(&format!("pub const {}_VOCAB: usize = {classes};", name.to_uppercase()));
+            if p.lengths.contains(&v) {
+                w.line(&format!(
+                    "/// The longest sequence `{name}` may give (each length is in `1..={}`).",
+                    classes - 1
+                ));
+                w.line(&format!("pub const {}_MAX: usize = {};", name.to_uppercase(), classes - 1));
+            }
         }
     }
     for &v in &feeds.labels {
@@ -91,9 +98,13 @@ pub(super) fn upload(w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usiz
     for &v in &feeds.tokens {
         let name = name_of(p, v);
         let upper = name.to_uppercase();
-        w.line(&format!(
-            "kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"
-        ));
+        if p.lengths.contains(&v) {
+            w.line(&format!("kiln_runtime::check_lengths(\"{name}\", {name}, rows, Self::{upper}_MAX)?;"));
+        } else {
+            w.line(&format!(
+                "kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"
+            ));
+        }
     }
     for &v in &feeds.labels {
         let name = name_of(p, v);

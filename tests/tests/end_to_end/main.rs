@@ -868,7 +868,7 @@ fn u32s(file: &SafeTensors, name: &str) -> Vec<u32> {
 /// stacked RNN with a per-step loss, masked attention, SiLU, ELU, softplus and sigmoid,
 /// cross-entropy with class weights, label smoothing and an ignored class, group norm and the
 /// norms' options, grouped and depthwise convolutions, an embedding with `padding_idx`, a
-/// stacked GRU. Each
+/// stacked GRU, an attention decoder over a loop, packed LSTM and GRU layers. Each
 /// step goes through `kiln_runtime::Trainer`, so its dispatch by position is checked too.
 #[test]
 fn layers_match_pytorch() {
@@ -912,6 +912,15 @@ fn layers_match_pytorch() {
     // A teacher-forced decoder over a loop: attention with padded keys, a gathered embedding
     // and a readout run after the loop.
     layer_parity!(LayersAttentionDecoder, "attention_decoder");
+    // pack_padded_sequence: each row's last state at its own length, zeros past it in the
+    // outputs, for a stacked LSTM and a GRU; lengths 0 or above 5 are errors naming the row.
+    layer_parity!(LayersPacked, "packed");
+    let mut t = LayersPacked::new(&cpu(), 0);
+    let x = vec![0.5f32; 60];
+    let err = t.train_step(&x, &[5, 0, 1, 4], &[0, 1, 2, 0]).unwrap_err();
+    assert_eq!(err.to_string(), "`lengths`[1] = 0: an empty sequence");
+    let err = t.train_step(&x, &[5, 2, 6, 4], &[0, 1, 2, 0]).unwrap_err();
+    assert_eq!(err.to_string(), "`lengths`[2] = 6 is above the maximum length 5");
     // The trait takes the batch by position and names what does not fit.
     use kiln_runtime::{Feed, Trainer};
     let mut t = LayersAttention::new(&cpu(), 0);

@@ -55,6 +55,23 @@ fn sentence_classifier(name: &str, file: &str, gru: bool) -> Result<(), Box<dyn 
     Ok(())
 }
 
+/// The LSTM sentence classifier over each sentence's own length (`Recurrent::lengths`): the
+/// mean of its states over the real steps. A batch of short sentences runs as many steps as
+/// its longest has.
+fn packed_sentence_classifier(name: &str, file: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let [batch, len, vocab, dim, hidden] = SENTENCE;
+    let model = Model::new(name);
+    let ids = model.tokens("ids", [batch, len], vocab);
+    let lengths = model.lengths("lengths", batch, len);
+    let labels = model.labels("labels", [batch], 2);
+    let states = ids.embedding(dim).lstm(Recurrent::new(hidden).lengths(lengths));
+    let steps = lengths.mask().sum(&[1]).reshape([batch, 1]);
+    let logits = states.sum(&[1]).div(steps).linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-3))?;
+    kiln_compiler::write_to_out_dir(&program, file)?;
+    Ok(())
+}
+
 /// Benchmark (iii): 64 pairs of up to 24 tokens each side, vocabularies of 8,000 (`<pad>` 0,
 /// `<bos>` 2), embedding 64, hidden 128, Adam.
 const SEQ2SEQ: seq2seq::Seq2Seq = seq2seq::Seq2Seq {
@@ -76,5 +93,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     embedding_bag("EmbeddingBag", "embedding_bag.rs", false)?;
     embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)?;
     sentence_classifier("SentenceLstm", "sentence_lstm.rs", false)?;
-    sentence_classifier("SentenceGru", "sentence_gru.rs", true)
+    sentence_classifier("SentenceGru", "sentence_gru.rs", true)?;
+    packed_sentence_classifier("PackedSentenceLstm", "packed_sentence_lstm.rs")
 }

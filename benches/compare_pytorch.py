@@ -75,6 +75,16 @@ class SentenceClassifier(nn.Module):
         return self.linear(self.recurrent(self.embedding(ids))[0].mean(1))
 
 
+class PackedSentenceClassifier(SentenceClassifier):
+    """`SentenceClassifier(nn.LSTM)` over each sentence's own length: the mean of its states over the real steps."""
+
+    def forward(self, batch):
+        ids, lengths = batch
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
+        states, _ = nn.utils.rnn.pad_packed_sequence(self.recurrent(packed)[0], batch_first=True)
+        return self.linear(states.sum(1) / lengths.unsqueeze(1))
+
+
 class Seq2seqAttention(nn.Module):
     """`models/zoo/build/seq2seq.rs` in PyTorch, at benchmark (iii)'s size: logits [batch, steps, vocab]."""
 
@@ -122,6 +132,9 @@ def sequence_loss(logits, target):
 
 # The ids of kiln_benches::sentence_batch.
 sentence_ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 20000 // (1 + i % 7) for i in range(64 * 64)]).reshape(64, 64)
+# `kiln_benches::packed_sentence_batch`: rows cut to 9 to 16 ids.
+sentence_lengths = torch.tensor([9 + row * 5 % 8 for row in range(64)])
+short_ids = sentence_ids * (torch.arange(64)[None, :] < sentence_lengths[:, None])
 
 # The batch of `step_time lstm`: row r has 12 - r % 4 real steps.
 LEN = 12
@@ -140,6 +153,8 @@ MODELS = {
     "lstm": (LstmClassifier(), lambda params: torch.optim.Adam(params, lr=1e-2), ((lstm_ids, lstm_mask), bag_labels)),
     "lstm64": (SentenceClassifier(nn.LSTM), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
     "gru64": (SentenceClassifier(nn.GRU), lambda params: torch.optim.Adam(params, lr=1e-3), (sentence_ids, bag_labels)),
+    "lstm64packed": (PackedSentenceClassifier(nn.LSTM), lambda params: torch.optim.Adam(params, lr=1e-3),
+                     ((short_ids, sentence_lengths), bag_labels)),
 }
 seq2seq_mask, seq2seq_source, seq2seq_target = seq2seq_batch()
 MODELS["seq2seq"] = (Seq2seqAttention(), lambda params: torch.optim.Adam(params, lr=1e-3),

@@ -49,3 +49,18 @@ pub fn loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
     let logits = states.mul(weights).sum(&[1]).linear(3);
     model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
 }
+
+/// Stacked LSTM and GRU layers over each row's own length: a batch whose longest row is
+/// shorter than the 12 steps runs fewer steps, forward and through time backward, and stacks
+/// zeros for the rest, which the reference evaluator (running all 12) checks.
+pub fn packed_loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
+    use kiln_compiler::{Model, Recurrent, Sgd, Tensor};
+    let model = Model::new("PackedLoopZoo");
+    let x = model.input("x", [64, 12, 8]);
+    let lengths = model.lengths("lengths", 64, 12);
+    let y = model.labels("y", [64], 3);
+    let (states, lstm) = x.lstm_with_state(Recurrent::new(24).lengths(lengths));
+    let (_, gru) = states.gru_with_state(Recurrent::new(16).lengths(lengths));
+    let logits = Tensor::concat(&[lstm.h, gru.h, states.sum(&[1])], 1).linear(3);
+    model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
+}

@@ -3,13 +3,14 @@
 //! LeNet-5 (batch 64, Adam), the residual CNN with batch norm (batch 64, Adam), the seq2seq
 //! digit reverser (batch 64, Adam) or the LSTM classifier (batch 64, length 12, Adam); or the
 //! sentence classifiers of issue 35 (`lstm64`, `gru64`: 64 sentences of 64 ids of 20,000,
-//! embedding 50, LSTM or GRU 128, mean, linear 2, Adam) and its seq2seq model with attention
+//! embedding 50, LSTM or GRU 128, mean, linear 2, Adam; `lstm64packed`: the LSTM one over each
+//! sentence's own length, on sentences of 9 to 16 ids) and its seq2seq model with attention
 //! (`seq2seq`: 64 pairs of up to 24 ids of 8,000, embedding 64, hidden 128, Adam).
 //! `mlp-unfused` and `lenet5-unfused` time the same steps compiled without fusion. `softmax`
 //! times softmax regression (784-10, batch 64, SGD): 2 MFLOP, so nearly all of its step is the
 //! runtime's fixed cost (see the `overhead` example).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|lstm64|gru64|seq2seq|softmax]
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|lstm64|lstm64packed|gru64|seq2seq|softmax]
 //! [steps]`; with `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each
 //! launch is then followed by a sync, so the step is slower than unprofiled).
 
@@ -89,6 +90,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut trainer = kiln_benches::SentenceGru::new(&device, 0);
             time(steps, || trainer.train_step(&ids, &labels))?
         }
+        "lstm64packed" => {
+            let (ids, lengths, labels) = kiln_benches::packed_sentence_batch();
+            let mut trainer = kiln_benches::PackedSentenceLstm::new(&device, 0);
+            time(steps, || trainer.train_step(&ids, &lengths, &labels))?
+        }
         "seq2seq" => {
             let (mask, source, target) = kiln_benches::seq2seq_batch();
             let mut trainer = kiln_benches::Seq2seqAttention::new(&device, 0);
@@ -107,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => {
             return Err(format!(
                 "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, \
-                 lstm, lstm64, gru64, seq2seq, embedding or embedding-one-hot"
+                 lstm, lstm64, lstm64packed, gru64, seq2seq, embedding or embedding-one-hot"
             )
             .into())
         }

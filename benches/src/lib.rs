@@ -9,8 +9,10 @@ include!(concat!(env!("OUT_DIR"), "/embedding_bag_one_hot.rs"));
 include!(concat!(env!("OUT_DIR"), "/sentence_lstm.rs"));
 include!(concat!(env!("OUT_DIR"), "/sentence_gru.rs"));
 include!(concat!(env!("OUT_DIR"), "/seq2seq_attention.rs"));
+include!(concat!(env!("OUT_DIR"), "/packed_sentence_lstm.rs"));
 pub use embedding_bag::EmbeddingBag;
 pub use embedding_bag_one_hot::EmbeddingBagOneHot;
+pub use packed_sentence_lstm::PackedSentenceLstm;
 pub use sentence_gru::SentenceGru;
 pub use sentence_lstm::SentenceLstm;
 pub use seq2seq_attention::Seq2seqAttention;
@@ -40,6 +42,18 @@ pub fn embedding_bag_batch() -> (Vec<u32>, Vec<u32>) {
 pub fn sentence_batch() -> (Vec<u32>, Vec<u32>) {
     let ids = (0..64 * 64u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 20_000 / (1 + i % 7)) as u32).collect();
     (ids, (0..64).map(|i| i % 2).collect())
+}
+
+/// A bucket of short sentences for `PackedSentenceLstm`: [`sentence_batch`]'s ids, each row
+/// cut to a length of 9 to 16 (padded with 0 to 64), the lengths, and the labels.
+/// `benches/compare_pytorch.py` makes the same batch for PyTorch.
+pub fn packed_sentence_batch() -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let (mut ids, labels) = sentence_batch();
+    let lengths: Vec<u32> = (0..64).map(|row| 9 + row * 5 % 8).collect();
+    for (row, &length) in lengths.iter().enumerate() {
+        ids[row * 64 + length as usize..(row + 1) * 64].fill(0);
+    }
+    (ids, lengths, labels)
 }
 
 /// The batch the seq2seq benchmark (`Seq2seqAttention`) trains on: 64 source sentences of 4

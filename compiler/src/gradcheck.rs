@@ -460,6 +460,7 @@ fn recurrent_loop(c: &mut Case, reverse: bool) -> ValueId {
         slices: vec![(xs, x)],
         invariants: vec![(w, wi)],
         ys: vec![next, y],
+        trips: None,
     });
     let last = c.g.add(outputs[0], outputs[1]);
     let stacked = c.g.add(outputs[2], outputs[3]);

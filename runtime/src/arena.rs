@@ -39,6 +39,9 @@ pub struct Arena {
     reads: Arc<AtomicU64>,
     /// The bytes [`Arena::write_input`] last wrote to each slot, if it wrote any.
     inputs: RefCell<Vec<Option<Vec<u8>>>>,
+    /// The longest of the sequence lengths last uploaded to each slot that holds lengths: the
+    /// steps a loop over them runs (see [`crate::plan::Repeat::trips`]).
+    longest: RefCell<Vec<usize>>,
     /// The counter from which balanced kernels' units claim tiles: one `u32`, zero between
     /// launches (see `kiln_kernels::claim_tiles`).
     claims: Handle,
@@ -64,6 +67,7 @@ impl Arena {
         let units = (client.properties().hardware.max_units_per_cube as usize).clamp(1, 256);
         let host = HostMemory::of(device, &client, whole.clone());
         let inputs = RefCell::new(vec![None; buffers.len()]);
+        let longest = RefCell::new(vec![0; buffers.len()]);
         let claims = client.create_from_slice(&[0u8; 4]);
         Arena {
             client,
@@ -76,6 +80,7 @@ impl Arena {
             idle: Cell::new(false),
             reads: Arc::default(),
             inputs,
+            longest,
             claims,
             copier: HostCopier::default(),
         }
@@ -93,6 +98,16 @@ impl Arena {
         // SAFETY: generated code passes the length the buffer was allocated with (in elements
         // of the argument's type), and kernels index only below their static bounds.
         unsafe { BufferArg::from_raw_parts(self.buffers.borrow()[slot].clone(), len) }
+    }
+
+    /// Records that the sequence lengths just uploaded to `slot` are at most `longest`.
+    pub fn set_longest(&self, slot: usize, longest: usize) {
+        self.longest.borrow_mut()[slot] = longest;
+    }
+
+    /// The longest of the sequence lengths last uploaded to `slot` (0 before any).
+    pub(crate) fn longest(&self, slot: usize) -> usize {
+        self.longest.borrow()[slot]
     }
 
     /// Buffer `slot`'s offset in the memory plan, in 4-byte units.
@@ -174,6 +189,11 @@ impl Arena {
     /// Elements of type `T` buffer `slot` holds.
     fn elems<T>(&self, slot: usize) -> usize {
         4 * self.plan[slot].1 / std::mem::size_of::<T>()
+    }
+
+    /// Overwrites buffer `slot` with zeros.
+    pub(crate) fn zero(&self, slot: usize) {
+        self.write(slot, &vec![0u32; self.plan[slot].1]);
     }
 
     /// Overwrites buffer `slot` with `data` (exactly its length in `T`s).

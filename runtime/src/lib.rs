@@ -156,14 +156,14 @@ pub fn check_labels(name: &str, labels: &[u32], rows: usize, per_row: usize, cla
     }
 }
 
-/// Checks there is one sequence length per row, each in `1..=max`.
-pub fn check_lengths(name: &str, lengths: &[u32], rows: usize, max: usize) -> Result<(), Error> {
+/// Checks there is one sequence length per row, each in `1..=max`; returns the longest.
+pub fn check_lengths(name: &str, lengths: &[u32], rows: usize, max: usize) -> Result<usize, Error> {
     if lengths.len() != rows {
         return Err(Error::LabelCount { name: name.into(), labels: lengths.len(), rows, per_row: 1 });
     }
     match lengths.iter().position(|&l| l == 0 || l as usize > max) {
         Some(index) => Err(Error::LengthOutOfRange { name: name.into(), index, length: lengths[index], max }),
-        None => Ok(()),
+        None => Ok(lengths.iter().max().map_or(0, |&l| l as usize)),
     }
 }
 
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn check_lengths_rejects_empty_and_overlong_sequences_by_position() {
-        assert!(check_lengths("len", &[1, 5, 3], 3, 5).is_ok());
+        assert_eq!(check_lengths("len", &[1, 5, 3], 3, 5).unwrap(), 5, "the longest");
         let empty = check_lengths("len", &[1, 0, 3], 3, 5).unwrap_err();
         assert_eq!(empty.to_string(), "`len`[1] = 0: an empty sequence");
         let long = check_lengths("len", &[1, 2, 6], 3, 5).unwrap_err();

@@ -94,6 +94,10 @@ pub struct Repeat {
     pub steps: usize,
     /// Whether step `i` works on slice `steps - 1 - i`.
     pub reverse: bool,
+    /// The arena slot of the sequence lengths whose longest row is the number of steps run
+    /// (at most `steps`), if the loop's steps past each row's length change nothing but
+    /// stacked zeros: the stacked outputs get zeros at the slices of the steps not run.
+    pub trips: Option<usize>,
     /// The buffers that move, placed before each step's launches.
     pub windows: &'static [Window],
     /// The kernels of one step.
@@ -116,6 +120,8 @@ pub enum Rule {
         of: usize,
         /// 4-byte units from one slice to the next.
         stride: usize,
+        /// Whether the loop writes it (a stacked output), as opposed to reading it.
+        stacked: bool,
     },
     /// A carry's output: its own place and another buffer's in turn, ending in the other's.
     Alternate {
@@ -136,7 +142,13 @@ pub enum Rule {
 impl Window {
     /// Slot `slot` at the step's slice of slot `of`, slices `stride` units apart.
     pub const fn slice(slot: usize, of: usize, stride: usize) -> Window {
-        Window { slot, rule: Rule::Slice { of, stride } }
+        Window { slot, rule: Rule::Slice { of, stride, stacked: false } }
+    }
+
+    /// Slot `slot`, which the loop writes, at the step's slice of slot `of` (a stacked output),
+    /// slices `stride` units apart.
+    pub const fn stacked(slot: usize, of: usize, stride: usize) -> Window {
+        Window { slot, rule: Rule::Slice { of, stride, stacked: true } }
     }
 
     /// Slot `slot` at its own place and `last`'s in turn.
@@ -157,7 +169,7 @@ impl Window {
             _ => arena.offset(slot),
         };
         match self.rule {
-            Rule::Slice { of, stride } => {
+            Rule::Slice { of, stride, .. } => {
                 let index = if reverse { steps - 1 - step } else { step };
                 arena.offset(of) + index * stride
             }
@@ -183,17 +195,20 @@ impl Arena {
         }
     }
 
-    /// Launches `repeat`'s kernels once per step, with its windows placed for the step, and
-    /// then puts the windows back where the memory plan has them.
+    /// Launches `repeat`'s kernels once per step it runs (see [`Repeat::trips`]), with its
+    /// windows placed for the step, and then puts the windows back where the memory plan has
+    /// them. Slices are numbered from the first step of the sequence whatever the number run,
+    /// so a reverse loop starts at the longest row's last step.
     ///
     /// # Safety
     /// As for [`Arena::run`]: the loop must be one the compiler wrote for this arena.
     pub unsafe fn repeat(&self, model: &str, repeat: &Repeat) {
+        let trips = repeat.trips.map_or(repeat.steps, |slot| self.longest(slot).clamp(1, repeat.steps));
         let mut profile = Profile::start(self.client());
         let mut launched = 0;
-        for step in 0..repeat.steps {
+        for step in 0..trips {
             for window in repeat.windows {
-                self.place(window.slot, window.offset(self, step, repeat.steps, repeat.reverse));
+                self.place(window.slot, window.offset(self, step, trips, repeat.reverse));
             }
             for launch in repeat.plan {
                 // SAFETY: the caller vouches for the rows, and the windows lie where the
@@ -202,7 +217,14 @@ impl Arena {
                 launched += 1;
             }
         }
+        // The slices of the steps not run hold zeros, as those steps would have stacked.
         for window in repeat.windows {
+            if let Rule::Slice { of, stride, stacked: true } = window.rule {
+                for index in trips..repeat.steps {
+                    self.place(window.slot, self.offset(of) + index * stride);
+                    self.zero(window.slot);
+                }
+            }
             self.restore(window.slot);
         }
     }

@@ -22,6 +22,7 @@ kiln_runtime::include_models!(
     adam_accumulate2_clipped::AdamAccumulate2Clipped,
     op_zoo::OpZoo,
     loop_zoo::LoopZoo,
+    packed_loop_zoo::PackedLoopZoo,
     layers_conv::LayersConv,
     layers_seq::LayersSeq,
     layers_decoder::LayersDecoder,

@@ -179,9 +179,15 @@ impl Weights {
 
     /// The layer over a whole sequence, from zero states: one loop over the input's share of
     /// the gates `[len, batch, gates * hidden]`, carrying `h` (and `c`); returns every step's
-    /// `h`, `[len, batch, hidden]`, and the last state. With a mask `[len, batch, 1]` (1 for a
-    /// row's real steps), a masked step keeps the state and outputs zeros.
-    fn over_steps(&self, g: &mut Graph, gates: ValueId, mask: Option<ValueId>) -> (ValueId, ValueId, Option<ValueId>) {
+    /// `h`, `[len, batch, hidden]`, and the last state. With lengths and their mask
+    /// `[len, batch, 1]` (1 for a row's real steps), a masked step keeps the state and outputs
+    /// zeros, so the loop may stop after the longest row.
+    fn over_steps(
+        &self,
+        g: &mut Graph,
+        gates: ValueId,
+        lengths: Option<(ValueId, ValueId)>,
+    ) -> (ValueId, ValueId, Option<ValueId>) {
         let [len, batch, width] = g.shape(gates).dims();
         let state = Shape(vec![batch, self.hidden]);
         let mut body = Graph::default();
@@ -195,7 +201,7 @@ impl Weights {
         let (mut next_h, mut next_c) = step.step(&mut body, at_step, Some((h, c)));
         let mut output = next_h;
         let mut slices = vec![(gates, at_step)];
-        if let Some(mask) = mask {
+        if let Some((_, mask)) = lengths {
             let real = body.input("mask", Shape(vec![batch, 1]));
             output = body.mul(next_h, real);
             next_h = body.select(real, next_h, h);
@@ -216,6 +222,7 @@ impl Weights {
             slices,
             invariants: vec![(self.weight_hh, weight_hh), (self.bias_hh, bias_hh)],
             ys: vec![output],
+            trips: lengths.map(|(lengths, _)| lengths),
         });
         (outputs[stacked], outputs[0], (stacked > 1).then(|| outputs[1]))
     }
@@ -447,7 +454,7 @@ impl<'m> Tensor<'m> {
                     options.hidden, options.layers
                 ));
             }
-            let mask = match options.lengths {
+            let lengths = match options.lengths {
                 None => None,
                 Some(lengths) => Some(step_mask(s, lengths, batch, len)?),
             };
@@ -463,7 +470,7 @@ impl<'m> Tensor<'m> {
                 let rows = g.reshape(inputs, Shape(vec![len * batch, input]));
                 let gates = w.input_gates(g, rows);
                 let steps = g.reshape(gates, Shape(vec![len, batch, width]));
-                let (outputs, h, c) = w.over_steps(g, steps, mask);
+                let (outputs, h, c) = w.over_steps(g, steps, lengths);
                 time_major = Some(outputs);
                 last = Some((h, c));
                 input = options.hidden;
@@ -481,9 +488,9 @@ impl<'m> Tensor<'m> {
     }
 }
 
-/// The time-major mask `[len, batch, 1]` of lengths `lengths` (see [`Recurrent::lengths`]),
+/// Lengths `lengths` (see [`Recurrent::lengths`]) and their time-major mask `[len, batch, 1]`,
 /// or why they do not fit a layer over `[batch, len, ..]`.
-fn step_mask(s: &mut State, lengths: Option<ValueId>, batch: usize, len: usize) -> Result<ValueId, String> {
+fn step_mask(s: &mut State, lengths: Option<ValueId>, batch: usize, len: usize) -> Result<(ValueId, ValueId), String> {
     // An error declaring them is reported already.
     let lengths = lengths.ok_or("its lengths were declared with an error")?;
     let shape = s.graph.shape(lengths).clone();
@@ -491,7 +498,7 @@ fn step_mask(s: &mut State, lengths: Option<ValueId>, batch: usize, len: usize) 
     match s.graph.nodes[lengths].op {
         crate::ir::Op::Labels { classes, .. } if fits && classes == len + 1 => {
             let mask = steps_below(s, lengths, len);
-            Ok(s.graph.reshape(mask, Shape(vec![len, batch, 1])))
+            Ok((lengths, s.graph.reshape(mask, Shape(vec![len, batch, 1]))))
         }
         crate::ir::Op::Labels { classes, .. } if fits => {
             Err(format!("has {len} steps, but its lengths are of sequences of up to {}", classes - 1))

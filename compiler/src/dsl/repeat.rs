@@ -168,7 +168,7 @@ fn extract(
     let slices =
         sliced.iter().zip(&placeholders[carries..]).map(|(&v, &input)| (time_major(g, v), map[&input])).collect();
     let ys = returned[carries..].iter().map(|y| map[y]).collect();
-    let looped = Loop { steps, reverse: false, body, carries: carried, slices, invariants, ys };
+    let looped = Loop { steps, reverse: false, body, carries: carried, slices, invariants, ys, trips: None };
     let outputs = scan_sinking_tails(g, looped);
     let stacked = outputs[carries..].iter().map(|&y| time_major(g, y)).collect();
     (outputs[..carries].to_vec(), stacked)

@@ -99,7 +99,11 @@ pub(super) fn upload(w: &mut Writer, p: &Program, slot: &dyn Fn(ValueId) -> usiz
         let name = name_of(p, v);
         let upper = name.to_uppercase();
         if p.lengths.contains(&v) {
-            w.line(&format!("kiln_runtime::check_lengths(\"{name}\", {name}, rows, Self::{upper}_MAX)?;"));
+            // Loops over these lengths run as many steps as the longest row has.
+            w.line(&format!(
+                "self.arena.set_longest({}, kiln_runtime::check_lengths(\"{name}\", {name}, rows, Self::{upper}_MAX)?);",
+                slot(v)
+            ));
         } else {
             w.line(&format!(
                 "kiln_runtime::check_labels(\"{name}\", {name}, rows, Self::{upper}_LEN, Self::{upper}_VOCAB)?;"

@@ -159,8 +159,13 @@ impl<'a> LaunchPlans<'a> {
             match self.repeats[e].iter().find(|r| r.kernels.start == i) {
                 Some(r) => {
                     let windows: Vec<String> = r.windows.iter().map(|w| self.window(w, slot)).collect();
-                    let header =
-                        format!("steps: {}, reverse: {}, windows: &[{}],", r.steps, r.reverse, windows.join(", "));
+                    let trips = r.trips.map_or("None".into(), |lengths| format!("Some({})", slot(lengths)));
+                    let header = format!(
+                        "steps: {}, reverse: {}, trips: {trips}, windows: &[{}],",
+                        r.steps,
+                        r.reverse,
+                        windows.join(", ")
+                    );
                     items.push(Item::Repeat { header, rows: rows[r.kernels.clone()].to_vec() });
                     i = r.kernels.end;
                 }
@@ -177,8 +182,9 @@ impl<'a> LaunchPlans<'a> {
     fn window(&self, w: &Window, slot: &dyn Fn(ValueId) -> usize) -> String {
         let value = slot(w.value);
         match w.rule {
-            Rule::Slice { of, elements } => {
-                format!("Window::slice({value}, {}, {})", slot(of), self.storage.units(of, elements))
+            Rule::Slice { of, elements, stacked } => {
+                let kind = if stacked { "stacked" } else { "slice" };
+                format!("Window::{kind}({value}, {}, {})", slot(of), self.storage.units(of, elements))
             }
             Rule::Alternate { last } => format!("Window::alternate({value}, {})", slot(last)),
             Rule::Carried { init, next, last } => {

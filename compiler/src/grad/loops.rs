@@ -148,6 +148,8 @@ pub(super) fn reverse(
         slices: [bind(&l.slices), bind(&cotangent_slices), saved_slices].concat(),
         invariants: bind(&l.invariants),
         ys: ys.iter().map(|&y| map[y]).collect(),
+        // Past each row's length a step passes the carries' cotangents on as they are.
+        trips: l.trips,
         body,
     };
     let reverse_carry_count = rev.carries.len();
@@ -252,7 +254,7 @@ pub(super) fn forward(g: &mut Graph, v: ValueId, tangent: &[Option<ValueId>]) ->
         carry.next = next;
     }
     let ys = [l.ys.clone(), tangent_ys].concat();
-    let forward = Loop { steps: l.steps, reverse: l.reverse, body, carries, slices, invariants, ys };
+    let forward = Loop { steps: l.steps, reverse: l.reverse, body, carries, slices, invariants, ys, trips: l.trips };
     let outputs = g.scan(forward);
     g.nodes.len() - outputs.len() - 1
 }

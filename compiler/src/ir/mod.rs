@@ -189,6 +189,11 @@ pub struct Loop {
     pub invariants: Vec<(ValueId, ValueId)>,
     /// Body values stacked into outputs `[steps, ..]`.
     pub ys: Vec<ValueId>,
+    /// Sequence lengths `[batch]` (labels in `0..=steps`) past whose longest no step matters:
+    /// each row's steps past its length leave the carries as they are and stack zeros (see
+    /// `Recurrent::lengths`). The back end runs that many trips and stores zeros for the
+    /// rest; the evaluator runs every step, to the same result.
+    pub trips: Option<ValueId>,
 }
 
 impl Loop {
@@ -229,6 +234,7 @@ impl Loop {
             ys: self.ys.iter().map(|&y| ids[y]).collect(),
             steps: self.steps,
             reverse: self.reverse,
+            trips: self.trips,
         }
     }
 
@@ -268,6 +274,8 @@ pub struct Stepping {
     pub reverse: bool,
     /// `Some(k)`: carry `k`; `None`: a slice (of an input) or a stacked output.
     pub carry: Option<usize>,
+    /// The loop's [`Loop::trips`].
+    pub trips: Option<ValueId>,
 }
 
 /// One primitive operation.
@@ -426,12 +434,13 @@ impl Op {
             Op::Unfold(a, window, pad) => Op::Unfold(f(a), window, pad),
             Op::Fold(a, window) => Op::Fold(f(a), window),
             Op::LoopOutput(l, k) => Op::LoopOutput(f(l), k),
-            Op::StepIn(a, stepping) => Op::StepIn(f(a), stepping),
-            Op::StepOut(a, stepping) => Op::StepOut(f(a), stepping),
+            Op::StepIn(a, stepping) => Op::StepIn(f(a), Stepping { trips: stepping.trips.map(&f), ..stepping }),
+            Op::StepOut(a, stepping) => Op::StepOut(f(a), Stepping { trips: stepping.trips.map(&f), ..stepping }),
             Op::Concat(parts, axis) => Op::Concat(parts.into_iter().map(f).collect(), axis),
             Op::Loop(mut l) => {
                 l.carries.iter_mut().for_each(|c| c.init = f(c.init));
                 l.slices.iter_mut().chain(&mut l.invariants).for_each(|(outer, _)| *outer = f(*outer));
+                l.trips = l.trips.map(&f);
                 Op::Loop(l)
             }
             Op::Mode { train, eval } => Op::Mode { train: f(train), eval: f(eval) },

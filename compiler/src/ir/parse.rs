@@ -185,7 +185,7 @@ fn op(name: &str, words: &mut Words) -> Result<Op, String> {
     })
 }
 
-/// `steps=N [reverse] carries=[%i as %b -> %n, ..] slices=[%s as %b, ..]
+/// `steps=N [reverse] [trips=%t] carries=[%i as %b -> %n, ..] slices=[%s as %b, ..]
 /// invariants=[%v as %b, ..] ys=[%y, ..]`, with an empty body (its lines follow).
 fn looped(words: &mut Words) -> Result<Loop, String> {
     let steps = words.attribute("steps")?.parse().map_err(bad)?;
@@ -193,6 +193,10 @@ fn looped(words: &mut Words) -> Result<Loop, String> {
     if reverse {
         words.word();
     }
+    let trips = match words.0.trim_start().starts_with("trips=") {
+        true => Some(value(words.attribute("trips")?)?),
+        false => None,
+    };
     let items = |text: &str| -> Result<Vec<Vec<ValueId>>, String> {
         let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).ok_or("expected [..]")?;
         let item = |item: &str| item.split(['a', 's', '-', '>']).filter(|w| !w.trim().is_empty()).map(value).collect();
@@ -215,7 +219,7 @@ fn looped(words: &mut Words) -> Result<Loop, String> {
     let slices = pairs(words.attribute("slices")?)?;
     let invariants = pairs(words.attribute("invariants")?)?;
     let ys = items(words.attribute("ys")?)?.concat();
-    Ok(Loop { steps, reverse, body: Graph::default(), carries, slices, invariants, ys })
+    Ok(Loop { steps, reverse, body: Graph::default(), carries, slices, invariants, ys, trips })
 }
 
 fn unary_op(name: &str) -> Option<UnaryOp> {

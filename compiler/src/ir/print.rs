@@ -43,9 +43,10 @@ impl Graph {
                 let carries: Vec<String> =
                     l.carries.iter().map(|c| format!("%{} as %{} -> %{}", c.init, c.input, c.next)).collect();
                 format!(
-                    "loop steps={}{} carries=[{}] slices=[{}] invariants=[{}] ys=[{}]",
+                    "loop steps={}{}{} carries=[{}] slices=[{}] invariants=[{}] ys=[{}]",
                     l.steps,
                     if l.reverse { " reverse" } else { "" },
+                    trips_text(l.trips),
                     carries.join(", "),
                     bound(&l.slices),
                     bound(&l.invariants),
@@ -78,11 +79,16 @@ fn padding_text(padding: Option<usize>) -> String {
     padding.map(|p| format!(" padding={p}")).unwrap_or_default()
 }
 
-/// `loop=0 steps=12 reverse carry=1` of a stepped loop's input or output.
+/// `loop=0 steps=12 reverse trips=%3 carry=1` of a stepped loop's input or output.
 fn stepped(s: &Stepping) -> String {
     let reverse = if s.reverse { " reverse" } else { "" };
     let carry = s.carry.map(|k| format!(" carry={k}")).unwrap_or_default();
-    format!("loop={} steps={}{reverse}{carry}", s.id, s.steps)
+    format!("loop={} steps={}{reverse}{}{carry}", s.id, s.steps, trips_text(s.trips))
+}
+
+/// ` trips=%3` of a loop whose trips follow lengths `%3`.
+fn trips_text(trips: Option<ValueId>) -> String {
+    trips.map(|t| format!(" trips=%{t}")).unwrap_or_default()
 }
 
 fn window(w: &Window) -> String {

@@ -166,7 +166,8 @@ fn expected_shape(g: &Graph, op: &Op, shape: &Shape) -> Result<Option<Shape>, St
 }
 
 /// Checks a loop: its body verifies; its inputs are the body's inputs, each once; each carry
-/// keeps its shape; each sliced value is a slice's shape behind a leading axis of `steps`.
+/// keeps its shape; each sliced value is a slice's shape behind a leading axis of `steps`;
+/// its trips, if any, follow lengths of up to `steps`.
 fn verify_loop(g: &Graph, l: &Loop) -> Result<(), String> {
     let body = &l.body;
     verify(body).map_err(|v| format!("its body's {}", v.message))?;
@@ -202,7 +203,11 @@ fn verify_loop(g: &Graph, l: &Loop) -> Result<(), String> {
             return Err(format!("reads %{outer} of {} as {}", g.shape(outer), body.shape(input)));
         }
     }
-    Ok(())
+    match l.trips.map(|t| (t, g.nodes.get(t).map(|node| &node.op))) {
+        Some((_, Some(Op::Labels { classes, .. }))) if *classes == l.steps + 1 => Ok(()),
+        Some((t, _)) => Err(format!("its trips follow %{t}, which are not lengths of up to {} steps", l.steps)),
+        None => Ok(()),
+    }
 }
 
 /// The common shape of `shapes`, which must have one rank.
@@ -336,6 +341,7 @@ mod tests {
             slices: vec![(xs, x)],
             invariants: vec![],
             ys: vec![],
+            trips: None,
         };
         let mut ok = g.clone();
         let outputs = ok.scan(looped.clone());

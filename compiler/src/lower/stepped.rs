@@ -46,7 +46,8 @@ fn step(out: &mut Graph, l: &Loop, id: usize, map: &[ValueId]) -> Option<Vec<Val
         return None;
     }
 
-    let stepping = |carry: Option<usize>| Stepping { id, steps: l.steps, reverse: l.reverse, carry };
+    let trips = l.trips.map(|t| map[t]);
+    let stepping = |carry: Option<usize>| Stepping { id, steps: l.steps, reverse: l.reverse, carry, trips };
     let mut bound: Vec<Option<ValueId>> = vec![None; body.nodes.len()];
     for (k, c) in l.carries.iter().enumerate() {
         let shape = body.shape(c.input).clone();

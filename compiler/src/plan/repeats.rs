@@ -13,6 +13,9 @@ pub(crate) struct Repeat {
     pub steps: usize,
     /// Whether step `i` works on slice `steps - 1 - i`.
     pub reverse: bool,
+    /// The lengths whose longest row is the number of steps run, if the loop's trips follow
+    /// them (see `ir::Loop::trips`).
+    pub trips: Option<ValueId>,
     /// The kernels launched each step: a range of the entry point's.
     pub kernels: Range<usize>,
     /// The buffers that move between steps.
@@ -30,7 +33,8 @@ pub(crate) struct Window {
 /// Where a window is at a step.
 pub(crate) enum Rule {
     /// The step's slice of buffer `of`: slice index `i` starts `i * elements` elements in.
-    Slice { of: ValueId, elements: usize },
+    /// `stacked`: an output's, which holds zeros at the slices of steps not run.
+    Slice { of: ValueId, elements: usize, stacked: bool },
     /// A carry's output: its own buffer and `last`'s in turn, so that a step never writes the
     /// buffer it reads the carry from, and the last step writes `last`.
     Alternate { last: ValueId },
@@ -59,20 +63,23 @@ pub(crate) fn repeats(g: &Graph, e: &Entry, kernels: &[(ValueId, Kernel)]) -> Ve
             stepping = Some(s);
             let is_input = matches!(node.op, Op::StepIn(..));
             windows.push(match (is_input, s.carry) {
-                (true, None) => {
-                    Window { value: v, rule: Rule::Slice { of: e.buffer_of(a), elements: g.shape(v).numel() } }
-                }
+                (true, None) => Window {
+                    value: v,
+                    rule: Rule::Slice { of: e.buffer_of(a), elements: g.shape(v).numel(), stacked: false },
+                },
                 (true, Some(k)) => {
                     let last = e.schedule.carry_outputs[&(id, k)];
                     let Op::StepOut(next, _) = g.nodes[last].op else { unreachable!("a carry's output") };
                     Window { value: v, rule: Rule::Carried { init: e.buffer_of(a), next, last } }
                 }
-                (false, None) => Window { value: a, rule: Rule::Slice { of: v, elements: g.shape(a).numel() } },
+                (false, None) => {
+                    Window { value: a, rule: Rule::Slice { of: v, elements: g.shape(a).numel(), stacked: true } }
+                }
                 (false, Some(_)) => Window { value: a, rule: Rule::Alternate { last: v } },
             });
         }
         let s = stepping.expect("internal: a stepped loop's kernels read its inputs or write its outputs");
-        repeats.push(Repeat { steps: s.steps, reverse: s.reverse, kernels, windows });
+        repeats.push(Repeat { steps: s.steps, reverse: s.reverse, trips: s.trips, kernels, windows });
     }
     repeats
 }

@@ -4,7 +4,7 @@
 use kiln_models::MnistMlp;
 use kiln_runtime::data::Dataset;
 use kiln_runtime::init::SplitMix64;
-use kiln_runtime::{Device, Error};
+use kiln_runtime::{Device, Error, Feed};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 
@@ -802,6 +802,69 @@ fn stepped_loops_match_the_reference_evaluator() {
     }
 }
 
+/// Loops over each row's own length that stop after the batch's longest row: a step with rows
+/// of up to all 12 steps, then steps with rows of at most 3 and 7 (the loops run that many
+/// and stack zeros for the rest, over what the steps before left), against the reference
+/// evaluator, which runs all 12 steps.
+#[test]
+fn loops_over_lengths_stop_after_the_longest_row() {
+    let program = zoo::packed_loop_zoo().unwrap();
+    let mut trainer = kiln_tests::PackedLoopZoo::new(&cpu(), 5);
+    let mut rng = SplitMix64::new(23, 0);
+    for (step, longest) in [12, 3, 7].into_iter().enumerate() {
+        let x: Vec<f32> = (0..64 * 12 * 8).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
+        let lengths: Vec<u32> = (0..64).map(|_| 1 + rng.below(longest) as u32).collect();
+        let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
+        let feeds = [("x", Feed::Values(&x)), ("lengths", Feed::Ids(&lengths)), ("y", Feed::Ids(&y))];
+        let worst = train_step_against_evaluator(&program, &mut trainer, &feeds);
+        println!("lengths up to {longest}, step {step}: max relative error {worst:.2e} over loss and updates");
+        assert!(worst < 1e-4, "step {step}: {worst:.2e}");
+    }
+}
+
+/// One train step of `trainer` on `batch` (its feeds by name, in its `TRAIN_FEEDS` order)
+/// against the compiler's f64 reference evaluator running `program` on the same batch and
+/// parameters: the worst relative error over the loss and every updated parameter.
+fn train_step_against_evaluator<T: kiln_runtime::Trainer<Float = f32>>(
+    program: &kiln_compiler::Program,
+    trainer: &mut T,
+    batch: &[(&str, Feed<f32>)],
+) -> f64 {
+    use kiln_compiler::ir::Op;
+    use kiln_compiler::HostScalar;
+    let fed = |name: &str| batch.iter().find(|(n, _)| *n == name).map(|(_, feed)| feed);
+    let rows = match fed("y") {
+        Some(Feed::Ids(y)) => y.len(),
+        _ => panic!("the batch has labels `y`"),
+    };
+    let mut feeds = std::collections::HashMap::new();
+    for (v, node) in program.graph.nodes.iter().enumerate() {
+        let data: Vec<f64> = match (&node.op, node.op.name().and_then(fed)) {
+            (_, Some(Feed::Values(x))) => x.iter().map(|&x| x as f64).collect(),
+            (_, Some(Feed::Ids(ids))) => ids.iter().map(|&id| id as f64).collect(),
+            (Op::Input { name }, None) if name == "__sample_weight" => vec![1.0 / rows as f64; rows],
+            (Op::Input { .. }, None) => match program.constants.iter().find(|(c, _)| *c == v) {
+                Some((_, data)) => data.clone(),
+                None => match program.scalars.iter().find(|(_, s)| *s == v) {
+                    Some((HostScalar::LearningRate, _)) => vec![f64::from(trainer.learning_rate())],
+                    other => panic!("unexpected input {other:?}"),
+                },
+            },
+            (Op::Param { name, .. }, None) => trainer.parameter(name).unwrap().iter().map(|&v| v as f64).collect(),
+            _ => continue,
+        };
+        feeds.insert(v, data);
+    }
+    let reference = kiln_compiler::ir::eval::evaluate(&program.graph, &feeds);
+    let in_order: Vec<Feed<f32>> = T::TRAIN_FEEDS.iter().map(|spec| *fed(spec.name).expect("a fed input")).collect();
+    let loss = trainer.train_step(&in_order).unwrap();
+    let mut worst = max_relative_error(&[loss], &reference[program.loss]);
+    for q in &program.params {
+        worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
+    }
+    worst
+}
+
 /// Loads a layer fixture's PyTorch state_dict into `$model`, takes one SGD step (lr 0.1) on
 /// its batch with `$step`, and compares loss, output, every gradient, and every parameter and
 /// running statistic after the step with PyTorch's. Returns the worst relative error.
@@ -835,7 +898,6 @@ macro_rules! layer_parity {
 /// One train step of any trainer through `kiln_runtime::Trainer`, its batch read from a fixture
 /// by the names its `TRAIN_FEEDS` list (a name the fixture lacks is its `target`).
 fn step_through_trait<T: kiln_runtime::Trainer<Float = f32>>(trainer: &mut T, file: &SafeTensors) -> f32 {
-    use kiln_runtime::Feed;
     let key = |name: &'static str| if file.names().iter().any(|n| *n == name) { name } else { "target" };
     let columns: Vec<(Vec<f32>, Vec<u32>)> = T::TRAIN_FEEDS
         .iter()
@@ -922,7 +984,7 @@ fn layers_match_pytorch() {
     let err = t.train_step(&x, &[5, 2, 6, 4], &[0, 1, 2, 0]).unwrap_err();
     assert_eq!(err.to_string(), "`lengths`[2] = 6 is above the maximum length 5");
     // The trait takes the batch by position and names what does not fit.
-    use kiln_runtime::{Feed, Trainer};
+    use kiln_runtime::Trainer;
     let mut t = LayersAttention::new(&cpu(), 0);
     let (x, mask) = (vec![0.5f32; 60], vec![1.0f32; 20]);
     let err = Trainer::train_step(&mut t, &[Feed::Values(&x), Feed::Values(&mask)]).unwrap_err().to_string();

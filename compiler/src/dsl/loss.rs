@@ -1,10 +1,10 @@
 //! Losses (each the mean over the batch's real rows, as PyTorch's `reduction="mean"`) and
 //! weight penalties.
 
-use super::norm::log_softmax;
+use super::norm::{log_softmax, shifted_log_sum_exp};
 use super::{Labels, Model, State, Tensor};
 use crate::ir::Shape;
-use crate::ir::{BinaryOp, Graph, ReduceOp, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Graph, UnaryOp, ValueId};
 use std::panic::Location;
 
 /// Options of [`Tensor::cross_entropy_with`], as `nn.CrossEntropyLoss`'s.
@@ -382,13 +382,8 @@ impl Model {
 /// cancels), and z[label] picked, not summed from a one-hot product.
 fn negative_log_likelihood(g: &mut Graph, z: ValueId, labels: ValueId) -> ValueId {
     let last = g.shape(z).rank() - 1;
-    let max = g.reduce(ReduceOp::Max, z, &[last]);
-    let max = g.detach(max);
-    let shifted = g.sub(z, max);
-    let exp = g.unary(UnaryOp::Exp, shifted);
-    let sum_exp = g.sum(exp, &[last]);
-    let log_sum_exp = g.unary(UnaryOp::Log, sum_exp);
-    let log_sum_exp = g.add(log_sum_exp, max);
+    let (max, log_sum) = shifted_log_sum_exp(g, z, last);
+    let log_sum_exp = g.add(log_sum, max);
     let picked = g.pick(z, labels);
     g.sub(log_sum_exp, picked)
 }

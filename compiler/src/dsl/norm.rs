@@ -7,13 +7,20 @@ use std::panic::Location;
 
 /// `x - max(x)` along `axis` (the max detached: it cancels in softmax), exp'd sum's log.
 pub(crate) fn log_softmax(g: &mut Graph, x: ValueId, axis: usize) -> ValueId {
+    let (max, log_sum) = shifted_log_sum_exp(g, x, axis);
+    let shifted = g.sub(x, max);
+    g.sub(shifted, log_sum)
+}
+
+/// `(max, log Σ e^(x - max))` along `axis`, the max's gradient stopped (it cancels wherever the
+/// two are used together): logsumexp(x) is their sum, computed without overflow.
+pub(crate) fn shifted_log_sum_exp(g: &mut Graph, x: ValueId, axis: usize) -> (ValueId, ValueId) {
     let max = g.reduce(ReduceOp::Max, x, &[axis]);
     let max = g.detach(max);
     let shifted = g.sub(x, max);
     let exp = g.unary(UnaryOp::Exp, shifted);
     let sum = g.sum(exp, &[axis]);
-    let log_sum = g.unary(UnaryOp::Log, sum);
-    g.sub(shifted, log_sum)
+    (max, g.unary(UnaryOp::Log, sum))
 }
 
 /// Below this, the sigmoid's argument is clamped: e^-x stays finite (e^80 ≈ 5.5e34 fits f32),

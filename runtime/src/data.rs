@@ -163,6 +163,18 @@ impl Dataset {
     }
 }
 
+/// One epoch of batches of at most `batch` sample indices, bucketed by length: the samples
+/// sorted by `lengths` (equal lengths in an order shuffled by `rng`) and cut into batches,
+/// which come in a shuffled order. A batch's rows then have lengths close to one another, so a
+/// loop over lengths (`Recurrent::lengths`) runs about as many steps as each row needs.
+pub fn bucketed_batches(lengths: &[usize], batch: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+    let mut order = shuffled_order(lengths.len(), rng);
+    // Stable: equal lengths keep their shuffled order.
+    order.sort_by_key(|&i| lengths[i]);
+    let mut batches: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+    shuffled_order(batches.len(), rng).into_iter().map(|b| std::mem::take(&mut batches[b])).collect()
+}
+
 /// `0..n` in an order shuffled by `rng` (Fisher-Yates).
 pub fn shuffled_order(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -232,5 +244,24 @@ mod tests {
         for (x, y) in &batches {
             assert_eq!(x.iter().map(|&v| v as u32).collect::<Vec<_>>(), *y, "features follow labels");
         }
+    }
+
+    #[test]
+    fn bucketed_batches_group_close_lengths_in_a_shuffled_order() {
+        // 100 samples of lengths 1 to 10, ten of each, in a scattered order.
+        let lengths: Vec<usize> = (0..100).map(|i| 1 + i * 37 % 100 / 10).collect();
+        let mut rng = SplitMix64::new(9, 0);
+        let batches = bucketed_batches(&lengths, 10, &mut rng);
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>(), "every sample once");
+        for b in &batches {
+            let first = lengths[b[0]];
+            assert!(b.iter().all(|&i| lengths[i] == first), "one length per batch of ten: {b:?}");
+        }
+        let firsts: Vec<usize> = batches.iter().map(|b| lengths[b[0]]).collect();
+        assert_ne!(firsts, (1..=10).collect::<Vec<_>>(), "the batches come shuffled");
+        let again = bucketed_batches(&lengths, 10, &mut rng);
+        assert_ne!(again, batches, "another epoch, another order");
     }
 }

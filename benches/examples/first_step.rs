@@ -38,9 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "lstm" => {
             use kiln_zoo::LstmClassifier as M;
             let ids: Vec<u32> = (0..M::BATCH * M::IDS_LEN).map(|i| (i * 7 % M::IDS_VOCAB) as u32).collect();
-            let mask = vec![1.0f32; M::BATCH * M::IDS_LEN];
+            let lengths = vec![M::IDS_LEN as u32; M::BATCH];
             let labels: Vec<u32> = (0..M::BATCH).map(|i| (i % 2) as u32).collect();
-            two_steps!(M::new(&device, 0), &mask, &ids, &labels)
+            two_steps!(M::new(&device, 0), &ids, &lengths, &labels)
         }
         "reverser" => {
             let source: Vec<u32> = (0..64 * 5).map(|i| (i * 7 % 10) as u32).collect();

@@ -76,9 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut trainer = kiln_zoo::LstmClassifier::new(&device, 0);
             let (len, vocab) = (kiln_zoo::LstmClassifier::IDS_LEN, kiln_zoo::LstmClassifier::IDS_VOCAB);
             let ids: Vec<u32> = (0..64 * len).map(|i| (i * 7 % vocab) as u32).collect();
-            let masks: Vec<f32> = (0..64 * len).map(|i| if i % len < len - i / len % 4 { 1.0 } else { 0.0 }).collect();
+            // Row r has 12 - r % 4 real steps, as `compare_pytorch.py`'s mask.
+            let lengths: Vec<u32> = (0..64).map(|r| (len - r % 4) as u32).collect();
             let labels: Vec<u32> = (0..64).map(|i| (i % 2) as u32).collect();
-            time(steps, || trainer.train_step(&masks, &ids, &labels))?
+            time(steps, || trainer.train_step(&ids, &lengths, &labels))?
         }
         "lstm64" => {
             let (ids, labels) = kiln_benches::sentence_batch();

@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub tokens: Vec<ValueId>,
     /// Sequence lengths (a subset of `tokens`): each in `1..=max_len`.
     pub lengths: Vec<ValueId>,
+    /// Each lengths input's time-major step mask, once made (see `recurrent::steps_below`).
+    pub length_masks: Vec<(ValueId, ValueId)>,
     pub params: Vec<ValueId>,
     /// Every input, label and token declaration with its call site (to report unused ones).
     pub declared: Vec<(ValueId, &'static Location<'static>)>,
@@ -109,6 +111,7 @@ impl Model {
                 labels: vec![],
                 tokens: vec![],
                 lengths: vec![],
+                length_masks: vec![],
                 params: vec![],
                 declared: vec![],
                 frozen: vec![],

@@ -86,14 +86,20 @@ impl<'m> Lengths<'m> {
 
 /// `[len, batch]`: 1 where the step is below the row's length, else 0. The one-hot of each
 /// length `[batch, len + 1]` times the 0/1 table of `step < length` `[len + 1, len]`, exact in
-/// floats, transposed to be time-major.
+/// floats, transposed to be time-major. Made once per lengths input, however many layers and
+/// masked means read it.
 fn steps_below(s: &mut State, lengths: ValueId, len: usize) -> ValueId {
+    if let Some(&(_, mask)) = s.length_masks.iter().find(|(of, _)| *of == lengths) {
+        return mask;
+    }
     let below: Vec<f64> = (0..len).flat_map(|t| (0..=len).map(move |length| f64::from(t < length))).collect();
     let below = s.constant(Shape(vec![len, len + 1]), below);
     let g = &mut s.graph;
     let one_hot = g.one_hot(lengths, len + 1);
     let one_hot = g.transpose(one_hot);
-    g.matmul(below, one_hot)
+    let mask = g.matmul(below, one_hot);
+    s.length_masks.push((lengths, mask));
+    mask
 }
 
 /// Which cell: Elman (`h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`), LSTM or GRU.

@@ -4,23 +4,24 @@
 use super::seq2seq::{seq2seq, Seq2Seq};
 use kiln_compiler::{Adam, Model, Recurrent};
 
-/// Static length of the classifier's token sequences (shorter ones are padded and masked).
+/// Static length of the classifier's token sequences (shorter ones are padded).
 pub const SENTENCE_LEN: usize = 12;
 /// Vocabulary capacity of the classifier (the text pipeline's vocabulary must fit).
 pub const SENTENCE_VOCAB: usize = 48;
 
-/// Embedding -> LSTM -> mean of the outputs over the real (unmasked) steps -> 2 classes.
+/// Embedding -> LSTM over each sentence's own length -> mean of its outputs over those steps ->
+/// 2 classes. A batch runs as many LSTM steps as its longest sentence has.
 pub fn lstm_classifier() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::new("LstmClassifier");
     let ids = model.tokens("ids", [64, SENTENCE_LEN], SENTENCE_VOCAB);
-    let mask = model.input("mask", [64, SENTENCE_LEN]);
+    let lengths = model.lengths("lengths", 64, SENTENCE_LEN);
     let labels = model.labels("labels", [64], 2);
-    let states = ids.embedding(16).lstm(Recurrent::new(32));
-    let summed = states.mul(mask.reshape([64, SENTENCE_LEN, 1])).sum(&[1]);
-    // At least 1: the filler rows of a short last batch are all padding (their loss weight is 0,
-    // but 0/0 would still poison the sum).
-    let lengths = mask.sum(&[1]).reshape([64, 1]).maximum(model.full([64, 1], 1.0));
-    let logits = summed.div(lengths).linear(2);
+    // Zero past each length, so the sum is over the real steps.
+    let states = ids.embedding(16).lstm(Recurrent::new(32).lengths(lengths));
+    // At least 1: the filler rows of a short first batch have lengths of 0 (their loss weight
+    // is 0, but 0/0 would still poison the sum).
+    let steps = lengths.mask().sum(&[1]).reshape([64, 1]).maximum(model.full([64, 1], 1.0));
+    let logits = states.sum(&[1]).div(steps).linear(2);
     let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-2))?;
     kiln_compiler::write_to_out_dir(&program, "lstm_classifier.rs")?;
     Ok(())

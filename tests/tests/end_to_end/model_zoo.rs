@@ -109,33 +109,34 @@ fn lstm_classifies_padded_reviews() {
     let vocab = Vocab::build(tokens[..4000].iter().map(|t| t.as_slice()), 2, &[]);
     assert!(vocab.len() <= capacity, "vocabulary of {} > {capacity}", vocab.len());
     let encode = |range: std::ops::Range<usize>| {
-        let (mut ids, mut masks, mut labels) = (vec![], vec![], vec![]);
+        let (mut ids, mut lengths, mut labels) = (vec![], vec![], vec![]);
         for i in range {
             let (padded, mask) = pad(&vocab.encode(&tokens[i]), len);
             ids.push(padded);
-            masks.push(mask);
+            lengths.push(mask.iter().filter(|&&m| m > 0.0).count().max(1) as u32);
             labels.push(reviews[i].1);
         }
-        (ids, masks, labels)
+        (ids, lengths, labels)
     };
     let (train, test) = (encode(0..4000), encode(4000..5000));
     let batch = LstmClassifier::BATCH;
     let mut trainer = LstmClassifier::new(&cpu(), 42);
     let mut rng = SplitMix64::new(42, 1);
+    let train_lengths: Vec<usize> = train.1.iter().map(|&l| l as usize).collect();
     for _ in 0..6 {
-        for rows in kiln_runtime::data::shuffled_order(4000, &mut rng).chunks(batch) {
+        // Batches of similar lengths: each runs as many LSTM steps as its longest review has.
+        for rows in kiln_runtime::data::bucketed_batches(&train_lengths, batch, &mut rng) {
             let ids: Vec<u32> = rows.iter().flat_map(|&i| train.0[i].clone()).collect();
-            let masks: Vec<f32> = rows.iter().flat_map(|&i| train.1[i].clone()).collect();
+            let lengths: Vec<u32> = rows.iter().map(|&i| train.1[i]).collect();
             let labels: Vec<u32> = rows.iter().map(|&i| train.2[i]).collect();
-            trainer.train_step(&masks, &ids, &labels).unwrap();
+            trainer.train_step(&ids, &lengths, &labels).unwrap();
         }
     }
     let mut correct = 0;
     for start in (0..1000).step_by(batch) {
         let end = (start + batch).min(1000);
         let ids: Vec<u32> = test.0[start..end].concat();
-        let masks: Vec<f32> = test.1[start..end].concat();
-        let logits = trainer.predict(&masks, &ids).unwrap();
+        let logits = trainer.predict(&ids, &test.1[start..end]).unwrap();
         let predicted = kiln_runtime::data::argmax_rows(&logits, 2);
         correct += predicted.iter().zip(&test.2[start..end]).filter(|(p, t)| p == t).count();
     }

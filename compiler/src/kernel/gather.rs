@@ -3,7 +3,7 @@
 //! its `pick` with a comptime `Picks`.
 
 use super::{Access, Arg, Grid, Kernel};
-use crate::ir::{Graph, Op, ValueId};
+use crate::ir::{Graph, Op, Shape, ValueId};
 use crate::plan::storage::Storage;
 use crate::schedule::Schedule;
 
@@ -18,21 +18,18 @@ pub fn picks(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
     };
     let (&class_stride, position_strides) = layout.strides.split_last().expect("as many strides as axes");
     // Position `r`'s coordinate along axis `d` is `(r / divisor) % size`, row-major.
-    let mut rows_at = vec![];
-    let mut divisor = 1;
-    for (&size, &stride) in positions.iter().zip(position_strides).rev() {
-        if size > 1 && stride != 0 {
-            rows_at.push(format!("kiln_runtime::kernels::steps::Axis({divisor}, {size}, {stride})"));
-        }
-        divisor *= size;
-    }
-    rows_at.reverse();
+    let positions = Shape(positions.to_vec());
+    let rows = positions.numel();
+    let rows_at: Vec<String> = (positions.0.iter().zip(position_strides).zip(positions.contiguous_strides()))
+        .filter(|((&size, &stride), _)| size > 1 && stride != 0)
+        .map(|((size, stride), divisor)| format!("kiln_runtime::kernels::steps::Axis({divisor}, {size}, {stride})"))
+        .collect();
     let (label_access, label_type) = id_access(g, storage, labels);
     Kernel {
         source: None,
         function: "kiln_runtime::kernels::pick".into(),
         vector: 1,
-        work: divisor,
+        work: rows,
         args: vec![
             Arg { buffer: layout.buffer, access: Access::Vector },
             Arg { buffer: buffer(labels), access: label_access },
@@ -41,7 +38,7 @@ pub fn picks(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel {
         values: vec![v],
         grid: Grid::Chunked,
         trailing: vec![format!(
-            "kiln_runtime::kernels::gather::Picks {{ rows: {divisor}, classes: {classes}, rows_at: &[{}], \
+            "kiln_runtime::kernels::gather::Picks {{ rows: {rows}, classes: {classes}, rows_at: &[{}], \
              class_stride: {class_stride}, start: {} }}",
             rows_at.join(", "),
             layout.start

@@ -724,52 +724,6 @@ fn fit_stops_early_and_restores_the_best_epoch() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// One train step of a generated trainer against the compiler's f64 reference evaluator
-/// running the same program on the same batch `x`, `y` and parameters: the worst relative
-/// error over the loss, every gradient (where the trainer keeps them) and every updated
-/// parameter.
-macro_rules! step_against_evaluator {
-    ($program:expr, $trainer:expr, $x:expr, $y:expr, kept by $model:ty) => {
-        step_against_evaluator!($program, $trainer, $x, $y, |trainer: &mut $model, name: &str| trainer
-            .gradient(name)
-            .unwrap())
-    };
-    ($program:expr, $trainer:expr, $x:expr, $y:expr, updates only) => {
-        step_against_evaluator!($program, $trainer, $x, $y, |_: &mut _, _: &str| unreachable!("gradients are not kept"))
-    };
-    ($program:expr, $trainer:expr, $x:expr, $y:expr, $gradient:expr) => {{
-        use kiln_compiler::ir::Op;
-        use kiln_compiler::HostScalar;
-        let (program, trainer, x, y) = (&$program, &mut $trainer, &$x, &$y);
-        let mut feeds = std::collections::HashMap::new();
-        for (v, node) in program.graph.nodes.iter().enumerate() {
-            let data: Vec<f64> = match &node.op {
-                Op::Input { name } if name == "x" => x.iter().map(|&v| v as f64).collect(),
-                Op::Input { name } if name == "__sample_weight" => vec![1.0 / y.len() as f64; y.len()],
-                Op::Input { .. } => match program.scalars.iter().find(|(_, s)| *s == v) {
-                    Some((HostScalar::LearningRate, _)) => vec![f64::from(trainer.learning_rate())],
-                    other => panic!("unexpected input {other:?}"),
-                },
-                Op::Labels { .. } => y.iter().map(|&v| v as f64).collect(),
-                Op::Param { name, .. } => trainer.parameter(name).unwrap().iter().map(|&v| v as f64).collect(),
-                _ => continue,
-            };
-            feeds.insert(v, data);
-        }
-        let reference = kiln_compiler::ir::eval::evaluate(&program.graph, &feeds);
-        let loss = trainer.train_step(x, y).unwrap();
-        let mut worst = max_relative_error(&[loss], &reference[program.loss]);
-        for q in &program.params {
-            if program.keep_gradients {
-                let gradient: Vec<f32> = ($gradient)(&mut *trainer, &q.name);
-                worst = worst.max(max_relative_error(&gradient, &reference[q.grad]));
-            }
-            worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
-        }
-        worst
-    }};
-}
-
 /// Every elementwise op's generated kernels (forward and backward) against the compiler's f64
 /// reference evaluator running the same program: loss, all gradients and all updated
 /// parameters of one step. f32 kernels vs f64: 1e-4 relative (scaled) leaves margin.
@@ -779,7 +733,9 @@ fn op_zoo_kernels_match_the_reference_evaluator() {
     let mut rng = SplitMix64::new(21, 0);
     let x: Vec<f32> = (0..24).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
     let y: Vec<u32> = (0..4).map(|_| rng.below(3) as u32).collect();
-    let worst = step_against_evaluator!(zoo::op_zoo().unwrap(), trainer, x, y, kept by kiln_tests::OpZoo);
+    let feeds = [("x", Feed::Values(&x)), ("y", Feed::Ids(&y))];
+    let gradient = |t: &mut kiln_tests::OpZoo, name: &str| t.gradient(name);
+    let worst = train_step_against_evaluator(&zoo::op_zoo().unwrap(), &mut trainer, &feeds, gradient);
     println!("op zoo: max relative error {worst:.2e} over loss, gradients and updates");
     assert!(worst < 1e-4, "{worst:.2e}");
 }
@@ -796,7 +752,8 @@ fn stepped_loops_match_the_reference_evaluator() {
     for step in 0..2 {
         let x: Vec<f32> = (0..64 * 12 * 8).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
         let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
-        let worst = step_against_evaluator!(program, trainer, x, y, updates only);
+        let feeds = [("x", Feed::Values(&x)), ("y", Feed::Ids(&y))];
+        let worst = train_step_against_evaluator(&program, &mut trainer, &feeds, |_, _| None);
         println!("loop zoo, step {step}: max relative error {worst:.2e} over loss and updates");
         assert!(worst < 1e-4, "step {step}: {worst:.2e}");
     }
@@ -816,7 +773,7 @@ fn loops_over_lengths_stop_after_the_longest_row() {
         let lengths: Vec<u32> = (0..64).map(|_| 1 + rng.below(longest) as u32).collect();
         let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
         let feeds = [("x", Feed::Values(&x)), ("lengths", Feed::Ids(&lengths)), ("y", Feed::Ids(&y))];
-        let worst = train_step_against_evaluator(&program, &mut trainer, &feeds);
+        let worst = train_step_against_evaluator(&program, &mut trainer, &feeds, |_, _| None);
         println!("lengths up to {longest}, step {step}: max relative error {worst:.2e} over loss and updates");
         assert!(worst < 1e-4, "step {step}: {worst:.2e}");
     }
@@ -824,11 +781,13 @@ fn loops_over_lengths_stop_after_the_longest_row() {
 
 /// One train step of `trainer` on `batch` (its feeds by name, in its `TRAIN_FEEDS` order)
 /// against the compiler's f64 reference evaluator running `program` on the same batch and
-/// parameters: the worst relative error over the loss and every updated parameter.
+/// parameters: the worst relative error over the loss, every updated parameter and, where the
+/// program keeps gradients, every gradient, which `gradient` reads from the trainer.
 fn train_step_against_evaluator<T: kiln_runtime::Trainer<Float = f32>>(
     program: &kiln_compiler::Program,
     trainer: &mut T,
     batch: &[(&str, Feed<f32>)],
+    gradient: impl Fn(&mut T, &str) -> Option<Vec<f32>>,
 ) -> f64 {
     use kiln_compiler::ir::Op;
     use kiln_compiler::HostScalar;
@@ -860,6 +819,10 @@ fn train_step_against_evaluator<T: kiln_runtime::Trainer<Float = f32>>(
     let loss = trainer.train_step(&in_order).unwrap();
     let mut worst = max_relative_error(&[loss], &reference[program.loss]);
     for q in &program.params {
+        if program.keep_gradients {
+            let gradient = gradient(trainer, &q.name).expect("the trainer keeps its gradients");
+            worst = worst.max(max_relative_error(&gradient, &reference[q.grad]));
+        }
         worst = worst.max(max_relative_error(&trainer.parameter(&q.name).unwrap(), &reference[q.update]));
     }
     worst

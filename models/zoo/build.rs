@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     autoencoders::dense("DenoisingAutoencoder", "denoising_autoencoder.rs", Some(0.3))?;
     autoencoders::convolutional()?;
     sequences::lstm_classifier()?;
+    sequences::sentiment_lstm()?;
     sequences::seq2seq_reverse()?;
     sequences::translator()?;
     Ok(())

@@ -1,7 +1,8 @@
 //! The course's synthetic datasets, seeded: Gaussian blobs, two moons, 1-D noisy regression,
-//! toy reviews, and sentence pairs of a made-up language and its translation.
+//! toy reviews, labelled sentences with SST-2's statistics, and sentence pairs of a made-up
+//! language and its translation.
 
-use crate::corpora::Pair;
+use crate::corpora::{Labelled, Pair};
 use crate::data::Dataset;
 use crate::init::SplitMix64;
 
@@ -61,7 +62,7 @@ const NEGATIVE: [&str; 6] = ["bad", "awful", "poor", "terrible", "dull", "boring
 /// `n` toy movie reviews of 4 to 12 words with their labels: 1 or 3 sentiment words among
 /// fillers, label 1 when positive ones are the majority. About one word in ten is a rare name
 /// (`name1234`), which a vocabulary with a minimum frequency maps to `<unk>`.
-pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<(String, u32)> {
+pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<Labelled> {
     let mut rng = SplitMix64::new(seed, 0x5E47);
     (0..n)
         .map(|_| {
@@ -83,7 +84,7 @@ pub fn sentiment_reviews(n: usize, seed: u64) -> Vec<(String, u32)> {
                 words[places[k]] = list[rng.below(list.len())].to_string();
                 balance += if positive { 1 } else { -1 };
             }
-            (words.join(" "), u32::from(balance > 0))
+            Labelled { sentence: words.join(" "), label: u32::from(balance > 0) }
         })
         .collect()
 }
@@ -109,6 +110,39 @@ fn adjective(rank: usize) -> bool {
     rank % 4 == 1
 }
 
+/// Word ranks drawn by Zipf's law (exponent 1) and sentence lengths drawn log-normal: the
+/// statistics of real text that [`translation_pairs`] and [`sentiment_sentences`] follow.
+struct Text {
+    /// `cumulative[r]`: the summed weights `1/1 + ... + 1/(r+1)` of ranks up to `r`.
+    cumulative: Vec<f64>,
+    /// The median length in words.
+    median: f64,
+    /// The longest sentence in words.
+    max_words: usize,
+}
+
+impl Text {
+    /// Ranks below `vocab` (at least 1), lengths from 1 to `max_words` around `median`.
+    fn new(vocab: usize, median: f64, max_words: usize) -> Text {
+        let mut cumulative: Vec<f64> = (1..=vocab.max(1)).map(|r| 1.0 / r as f64).collect();
+        for i in 1..cumulative.len() {
+            cumulative[i] += cumulative[i - 1];
+        }
+        Text { cumulative, median: median.max(1.0), max_words: max_words.max(1) }
+    }
+
+    /// A word's rank: 0 the most frequent.
+    fn rank(&self, rng: &mut SplitMix64) -> usize {
+        let u = rng.next_f64() * self.cumulative[self.cumulative.len() - 1];
+        self.cumulative.partition_point(|&c| c < u).min(self.cumulative.len() - 1)
+    }
+
+    /// A sentence length: log-normal (σ 0.6) around the median, skewed towards long ones.
+    fn length(&self, rng: &mut SplitMix64) -> usize {
+        (self.median * (0.6 * normal(rng)).exp()).round().clamp(1.0, self.max_words as f64) as usize
+    }
+}
+
 /// `n` sentence pairs of a made-up language and its translation, with the statistics of real
 /// text: words of `vocab` ranks drawn by Zipf's law (exponent 1), lengths log-normal with a
 /// median of a third of `max_words` (at least 1, at most `max_words`), and a final `.` or,
@@ -117,21 +151,11 @@ fn adjective(rank: usize) -> bool {
 /// trades places with a non-adjective after it, as English "red car" is French "voiture rouge".
 pub fn translation_pairs(n: usize, vocab: usize, max_words: usize, seed: u64) -> Vec<Pair> {
     let mut rng = SplitMix64::new(seed, 0x7A70);
-    let mut cumulative: Vec<f64> = (1..=vocab.max(1)).map(|r| 1.0 / r as f64).collect();
-    for i in 1..cumulative.len() {
-        cumulative[i] += cumulative[i - 1];
-    }
-    let total = cumulative.last().copied().unwrap_or(1.0);
-    let median = (max_words.max(1) as f64 / 3.0).max(1.0);
+    let text = Text::new(vocab, max_words as f64 / 3.0, max_words);
     (0..n)
         .map(|_| {
-            let len = (median * (0.6 * normal(&mut rng)).exp()).round().clamp(1.0, max_words.max(1) as f64) as usize;
-            let ranks: Vec<usize> = (0..len)
-                .map(|_| {
-                    let u = rng.next_f64() * total;
-                    cumulative.partition_point(|&c| c < u)
-                })
-                .collect();
+            let len = text.length(&mut rng);
+            let ranks: Vec<usize> = (0..len).map(|_| text.rank(&mut rng)).collect();
             let mut order: Vec<usize> = ranks.clone();
             let mut i = 0;
             while i + 1 < order.len() {
@@ -151,6 +175,56 @@ pub fn translation_pairs(n: usize, vocab: usize, max_words: usize, seed: u64) ->
                 })
                 .collect();
             Pair { source: format!("{}{end}", source.join(" ")), target: format!("{}{end}", target.join(" ")) }
+        })
+        .collect()
+}
+
+/// The rank of [`sentiment_sentences`]' negation, which turns the next word's opinion around.
+const NEGATION: usize = 6;
+
+/// The opinion of the word of `rank` in [`sentiment_sentences`]: 1 positive, -1 negative, 0
+/// none. The 16 most frequent words hold none, as function words do; of the rest, one rank in
+/// eight is positive and one negative.
+fn opinion(rank: usize) -> i32 {
+    match (rank < 16, rank % 8) {
+        (false, 3) => 1,
+        (false, 6) => -1,
+        _ => 0,
+    }
+}
+
+/// The summed opinions of a sentence's words, each turned around after the negation.
+fn balance(ranks: &[usize]) -> i32 {
+    let negated = |i: usize| i > 0 && ranks[i - 1] == NEGATION;
+    (0..ranks.len()).map(|i| if negated(i) { -opinion(ranks[i]) } else { opinion(ranks[i]) }).sum()
+}
+
+/// `n` labelled sentences with the statistics of SST-2's training set: words of `vocab` ranks
+/// drawn by Zipf's law (exponent 1), lengths log-normal with a median of a sixth of
+/// `max_words` (about 11 for 64; at least 1, at most `max_words`). A quarter of the words
+/// below the 16 most frequent carry an opinion, and the negation (rank 6) turns around the
+/// opinion of the word after it; the label is 1 when the summed opinions are positive. A
+/// sentence whose opinions cancel gets one more opinion word in place of one of its words, so
+/// no label is a coin toss. Words are spelt as [`translation_pairs`]' source words.
+pub fn sentiment_sentences(n: usize, vocab: usize, max_words: usize, seed: u64) -> Vec<Labelled> {
+    let mut rng = SplitMix64::new(seed, 0x55_7D);
+    let text = Text::new(vocab, max_words as f64 / 6.0, max_words);
+    let has_opinions = (16..vocab).any(|r| opinion(r) != 0);
+    (0..n)
+        .map(|_| {
+            let len = text.length(&mut rng);
+            let mut ranks: Vec<usize> = (0..len).map(|_| text.rank(&mut rng)).collect();
+            while has_opinions && balance(&ranks) == 0 {
+                let at = rng.below(len);
+                ranks[at] = loop {
+                    let rank = text.rank(&mut rng);
+                    if opinion(rank) != 0 {
+                        break rank;
+                    }
+                };
+            }
+            let words: Vec<String> = ranks.iter().map(|&r| word(r, &SOURCE_SYLLABLES)).collect();
+            Labelled { sentence: words.join(" "), label: u32::from(balance(&ranks) > 0) }
         })
         .collect()
 }
@@ -181,14 +255,40 @@ mod tests {
     fn reviews_are_labelled_by_their_majority_sentiment() {
         let reviews = sentiment_reviews(500, 4);
         assert_eq!(reviews, sentiment_reviews(500, 4));
-        let positives = reviews.iter().filter(|r| r.1 == 1).count();
+        let positives = reviews.iter().filter(|r| r.label == 1).count();
         assert!((200..300).contains(&positives), "{positives} of 500 positive");
-        for (text, label) in &reviews {
-            let words: Vec<&str> = text.split(' ').collect();
+        for Labelled { sentence, label } in &reviews {
+            let words: Vec<&str> = sentence.split(' ').collect();
             assert!((4..=12).contains(&words.len()));
             let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count() as i32;
-            assert_eq!(*label, u32::from(count(&POSITIVE) > count(&NEGATIVE)), "{text}");
+            assert_eq!(*label, u32::from(count(&POSITIVE) > count(&NEGATIVE)), "{sentence}");
         }
+    }
+
+    #[test]
+    fn sentiment_sentences_are_labelled_by_their_opinions() {
+        let sentences = sentiment_sentences(3000, 2000, 64, 6);
+        assert_eq!(sentences, sentiment_sentences(3000, 2000, 64, 6));
+        let ranks: std::collections::HashMap<String, usize> =
+            (0..2000).map(|r| (word(r, &SOURCE_SYLLABLES), r)).collect();
+        let mut lengths = vec![];
+        for Labelled { sentence, label } in &sentences {
+            let words: Vec<usize> = sentence.split(' ').map(|w| ranks[w]).collect();
+            let sum = balance(&words);
+            assert!(sum != 0, "no tie: {sentence}");
+            assert_eq!(*label, u32::from(sum > 0), "{sentence}");
+            lengths.push(words.len());
+        }
+        let positives = sentences.iter().filter(|s| s.label == 1).count();
+        assert!((1200..1800).contains(&positives), "{positives} of 3000 positive");
+        assert!(lengths.iter().all(|&l| (1..=64).contains(&l)));
+        lengths.sort();
+        assert_eq!(lengths[lengths.len() / 2], 11, "median a sixth of 64");
+        assert!(lengths[lengths.len() * 99 / 100] >= 30, "a long tail");
+        // The negation turns the next word's opinion around.
+        let (good, bad) = (19, 22);
+        assert_eq!((opinion(good), opinion(bad), opinion(3)), (1, -1, 0));
+        assert_eq!((balance(&[NEGATION, good]), balance(&[good, NEGATION, bad, bad])), (-1, 1));
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! A small text pipeline for sequence models: tokenise, build a vocabulary (minimum
 //! frequency, `<unk>` for the rest), encode and pad to the model's static length with a mask;
-//! and sentence pairs made ready for a translation model ([`ParallelCorpus`]).
+//! labelled sentences made ready for a classifier ([`LabelledCorpus`]), and sentence pairs made
+//! ready for a translation model ([`ParallelCorpus`]).
 
 use std::collections::HashMap;
+
+/// A sentence as its token strings.
+pub type Tokens = Vec<String>;
 
 /// The id of `<pad>`, which fills sequences up to their static length.
 pub const PAD: u32 = 0;
@@ -11,7 +15,7 @@ pub const UNK: u32 = 1;
 
 /// Lower-cased words (runs of letters, digits and apostrophes); every other non-space
 /// character is a token of its own.
-pub fn tokenize(text: &str) -> Vec<String> {
+pub fn tokenize(text: &str) -> Tokens {
     let mut tokens = vec![];
     let mut word = String::new();
     for c in text.chars().flat_map(char::to_lowercase) {
@@ -59,6 +63,15 @@ impl Vocab {
         Vocab { tokens, ids }
     }
 
+    /// This vocabulary cut to its first `len` ids (at least `<pad>` and `<unk>`): the least
+    /// frequent tokens past them become `<unk>`, as torchtext's `max_tokens` drops them.
+    pub fn truncated(mut self, len: usize) -> Vocab {
+        for token in self.tokens.drain(len.max(2).min(self.tokens.len())..) {
+            self.ids.remove(&token);
+        }
+        self
+    }
+
     /// Number of ids (the embedding's vocabulary size).
     pub fn len(&self) -> usize {
         self.tokens.len()
@@ -98,6 +111,62 @@ pub fn pad(ids: &[u32], len: usize) -> (Vec<u32>, Vec<f32>) {
     padded.resize(len, PAD);
     let mask = (0..len).map(|i| if i < kept { 1.0 } else { 0.0 }).collect();
     (padded, mask)
+}
+
+/// Labelled sentences as token ids (each cut to a classifier's static length), with their
+/// classes: what a classifier of padded ids and each row's length trains on and is scored with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelledCorpus {
+    /// Each sentence's token ids, at most `max_len` of them.
+    pub ids: Vec<Vec<u32>>,
+    /// Each sentence's class.
+    pub labels: Vec<u32>,
+    /// The classifier's static length, which [`LabelledCorpus::batch`] pads to.
+    pub max_len: usize,
+}
+
+impl LabelledCorpus {
+    /// The vocabulary of `sentences` (tokenised): tokens seen at least `min_freq` times.
+    pub fn vocabulary(sentences: &[crate::corpora::Labelled], min_freq: usize) -> Vocab {
+        let tokens: Vec<Vec<String>> = sentences.iter().map(|s| tokenize(&s.sentence)).collect();
+        Vocab::build(tokens.iter().map(Vec::as_slice), min_freq, &[])
+    }
+
+    /// `sentences` tokenised and encoded with `vocab`, each cut to `max_len` tokens.
+    pub fn new(sentences: &[crate::corpora::Labelled], vocab: &Vocab, max_len: usize) -> LabelledCorpus {
+        let ids = sentences
+            .iter()
+            .map(|s| {
+                let mut ids = vocab.encode(&tokenize(&s.sentence));
+                ids.truncate(max_len);
+                ids
+            })
+            .collect();
+        LabelledCorpus { ids, labels: sentences.iter().map(|s| s.label).collect(), max_len }
+    }
+
+    /// The number of sentences.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there is no sentence.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Each sentence's length in tokens (what `kiln_runtime::data::bucketed_batches` takes).
+    pub fn lengths(&self) -> Vec<usize> {
+        self.ids.iter().map(Vec::len).collect()
+    }
+
+    /// The sentences `rows` as a batch: their ids padded with `PAD` to `max_len`, their
+    /// lengths and their classes.
+    pub fn batch(&self, rows: &[usize]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let ids = rows.iter().flat_map(|&row| pad(&self.ids[row], self.max_len).0).collect();
+        let lengths = rows.iter().map(|&row| self.ids[row].len() as u32).collect();
+        (ids, lengths, rows.iter().map(|&row| self.labels[row]).collect())
+    }
 }
 
 /// Sentence pairs as token ids, with a vocabulary for each side built from the training pairs
@@ -170,13 +239,35 @@ impl ParallelCorpus {
 
     /// The target tokens a decoder's ids (floats, as a greedy decoder returns them) stand
     /// for, up to its first `<eos>`.
-    pub fn decoded(&self, ids: &[f32]) -> Vec<String> {
+    pub fn decoded(&self, ids: &[f32]) -> Tokens {
         let ids: Vec<u32> = ids.iter().map(|&id| id as u32).take_while(|&id| id != self.eos()).collect();
         self.target_vocab.decode(&ids).into_iter().map(String::from).collect()
     }
 
+    /// The held-out pairs' decodes and references, for `corpus_bleu`: their sources go to
+    /// `predict` (a model's greedy decoder: the source mask and ids of up to `batch` rows in,
+    /// `lens[1]` ids per row out) a batch at a time, and each decode is read up to `<eos>`.
+    pub fn held_out_decodes<E>(
+        &self,
+        batch: usize,
+        lens: [usize; 2],
+        mut predict: impl FnMut(&[f32], &[u32]) -> Result<Vec<f32>, E>,
+    ) -> Result<(Vec<Tokens>, Vec<Tokens>), E> {
+        let (mut hypotheses, mut references) = (vec![], vec![]);
+        let rows: Vec<usize> = (self.train..self.len()).collect();
+        for rows in rows.chunks(batch.max(1)) {
+            let (mask, source, _) = self.batch(rows, lens);
+            let decoded = predict(&mask, &source)?;
+            for (ids, &row) in decoded.chunks(lens[1]).zip(rows) {
+                hypotheses.push(self.decoded(ids));
+                references.push(self.reference(row));
+            }
+        }
+        Ok((hypotheses, references))
+    }
+
     /// The target tokens of pair `row`.
-    pub fn reference(&self, row: usize) -> Vec<String> {
+    pub fn reference(&self, row: usize) -> Tokens {
         self.target_vocab.decode(&self.target[row]).into_iter().map(String::from).collect()
     }
 }
@@ -199,6 +290,30 @@ mod tests {
         assert_eq!(vocab.len(), 5);
         assert_eq!(vocab.encode(&tokenize("The bird sat")), [4, UNK, 3]);
         assert_eq!(vocab.decode(&[99]), ["<unk>"]);
+    }
+
+    #[test]
+    fn truncated_vocabularies_keep_the_most_frequent_tokens() {
+        let docs: Vec<Vec<String>> = ["b a a c c c"].iter().map(|d| tokenize(d)).collect();
+        let vocab = Vocab::build(docs.iter().map(|d| d.as_slice()), 1, &[]).truncated(3);
+        assert_eq!((vocab.len(), vocab.id("c"), vocab.id("a"), vocab.id("b")), (3, 2, UNK, UNK));
+        assert_eq!(vocab.clone().truncated(0).len(), 2, "<pad> and <unk> stay");
+        assert_eq!(vocab.clone().truncated(10), vocab);
+    }
+
+    #[test]
+    fn labelled_corpora_batch_padded_ids_with_lengths() {
+        use crate::corpora::Labelled;
+        let labelled = |s: &str, label| Labelled { sentence: s.into(), label };
+        let sentences = [labelled("a fine film", 1), labelled("dull , dull , dull", 0), labelled("fine", 1)];
+        let vocab = LabelledCorpus::vocabulary(&sentences[..2], 1);
+        assert_eq!(vocab.decode(&[2, 3]), ["dull", ","]);
+        let corpus = LabelledCorpus::new(&sentences, &vocab, 4);
+        assert_eq!((corpus.len(), corpus.lengths()), (3, vec![3, 4, 1]), "the second cut to 4");
+        let (ids, lengths, labels) = corpus.batch(&[2, 0]);
+        let id = |t: &str| vocab.id(t);
+        assert_eq!(ids, [id("fine"), PAD, PAD, PAD, id("a"), id("fine"), id("film"), PAD]);
+        assert_eq!((lengths, labels), (vec![1, 3], vec![1, 1]));
     }
 
     #[test]
@@ -226,5 +341,15 @@ mod tests {
         assert_eq!(corpus.reference(2), ["va", "!"]);
         let decoded = [corpus.target[1][0] as f32, eos as f32, 5.0];
         assert_eq!(corpus.decoded(&decoded), corpus.reference(1)[..1]);
+        // A decoder that answers each source with its reference and `<eos>` scores exactly.
+        let answers: Vec<Vec<f32>> = corpus.target.iter().map(|t| t.iter().map(|&id| id as f32).collect()).collect();
+        let (hypotheses, references) = corpus
+            .held_out_decodes(1, [3, 4], |_, source| {
+                let row = corpus.source.iter().position(|s| source.starts_with(s)).unwrap();
+                Ok::<_, ()>([&answers[row][..], &[eos as f32, 0.0, 0.0, 0.0][..]].concat()[..4].to_vec())
+            })
+            .unwrap();
+        assert_eq!((hypotheses.len(), &hypotheses), (1, &references));
+        assert_eq!(corpus.held_out_decodes(1, [3, 4], |_, _| Err("no device")), Err("no device"));
     }
 }

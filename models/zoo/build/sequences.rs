@@ -1,5 +1,6 @@
-//! Sequence models: an LSTM classifier of padded token sequences, and two encoder-decoders
-//! with attention (`seq2seq.rs`): a digit reverser and a translator.
+//! Sequence models: two LSTM classifiers of padded token sequences (a small one and one at
+//! SST-2's size), and two encoder-decoders with attention (`seq2seq.rs`): a digit reverser and
+//! a translator.
 
 use super::seq2seq::{seq2seq, Seq2Seq};
 use kiln_compiler::{Adam, Model, Recurrent};
@@ -24,6 +25,22 @@ pub fn lstm_classifier() -> Result<(), Box<dyn std::error::Error>> {
     let logits = states.sum(&[1]).div(steps).linear(2);
     let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(1e-2))?;
     kiln_compiler::write_to_out_dir(&program, "lstm_classifier.rs")?;
+    Ok(())
+}
+
+/// Sentence sentiment at SST-2's size (67,349 training sentences of up to 52 tokens, about
+/// 14,800 words): ids of a vocabulary of up to 20,000 words, each sentence cut to 64 tokens ->
+/// a 50-wide embedding (the width of GloVe's smallest vectors, which `set_parameter("0.weight",
+/// ..)` loads) -> LSTM of 128 over each sentence's own length -> its last state -> 2 classes.
+pub fn sentiment_lstm() -> Result<(), Box<dyn std::error::Error>> {
+    let model = Model::new("SentimentLstm");
+    let ids = model.tokens("ids", [64, 64], 20_000);
+    let lengths = model.lengths("lengths", 64, 64);
+    let labels = model.labels("labels", [64], 2);
+    let (_, last) = ids.embedding(50).lstm_with_state(Recurrent::new(128).lengths(lengths));
+    let logits = last.h.linear(2);
+    let program = model.compile(logits.cross_entropy(labels), logits, Adam::new(2e-3))?;
+    kiln_compiler::write_to_out_dir(&program, "sentiment_lstm.rs")?;
     Ok(())
 }
 

@@ -73,16 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("epoch {epoch}: loss {:.3} ({:.1} s)", loss / steps as f32, started.elapsed().as_secs_f64());
     }
     // Greedy decoding of the held-out pairs, a batch at a time.
-    let (mut hypotheses, mut references) = (vec![], vec![]);
-    for start in (corpus.train..corpus.len()).step_by(batch) {
-        let rows: Vec<usize> = (start..(start + batch).min(corpus.len())).collect();
-        let (mask, source, _) = corpus.batch(&rows, lens);
-        let decoded = trainer.predict(&mask, &source)?;
-        for (ids, &row) in decoded.chunks(lens[1]).zip(&rows) {
-            hypotheses.push(corpus.decoded(ids));
-            references.push(corpus.reference(row));
-        }
-    }
+    let (hypotheses, references) =
+        corpus.held_out_decodes(batch, lens, |mask, source| trainer.predict(mask, source))?;
     for (hypothesis, reference) in hypotheses.iter().zip(&references).take(3) {
         println!("  {}\n  -> {}", reference.join(" "), hypothesis.join(" "));
     }

@@ -15,6 +15,7 @@ kiln_runtime::include_models!(
     denoising_autoencoder::DenoisingAutoencoder,
     conv_autoencoder::ConvAutoencoder,
     lstm_classifier::LstmClassifier,
+    sentiment_lstm::SentimentLstm,
     digit_reverser::DigitReverser,
     translator::Translator,
 );

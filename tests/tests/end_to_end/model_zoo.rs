@@ -5,8 +5,8 @@
 use super::{cpu, mnist_accuracy_on, mnist_split};
 use kiln_runtime::data::Dataset;
 use kiln_runtime::init::SplitMix64;
-use kiln_runtime::synthetic::{gaussian_blobs, sentiment_reviews, translation_pairs};
-use kiln_runtime::text::{pad, tokenize, Vocab};
+use kiln_runtime::synthetic::{gaussian_blobs, sentiment_reviews, sentiment_sentences, translation_pairs};
+use kiln_runtime::text::LabelledCorpus;
 use kiln_zoo::*;
 
 #[test]
@@ -103,46 +103,70 @@ fn autoencoders_reconstruct_the_digits() {
 
 #[test]
 fn lstm_classifies_padded_reviews() {
-    let (len, capacity) = (LstmClassifier::IDS_LEN, LstmClassifier::IDS_VOCAB);
     let reviews = sentiment_reviews(5000, 9);
-    let tokens: Vec<Vec<String>> = reviews.iter().map(|(text, _)| tokenize(text)).collect();
-    let vocab = Vocab::build(tokens[..4000].iter().map(|t| t.as_slice()), 2, &[]);
-    assert!(vocab.len() <= capacity, "vocabulary of {} > {capacity}", vocab.len());
-    let encode = |range: std::ops::Range<usize>| {
-        let (mut ids, mut lengths, mut labels) = (vec![], vec![], vec![]);
-        for i in range {
-            let (padded, mask) = pad(&vocab.encode(&tokens[i]), len);
-            ids.push(padded);
-            lengths.push(mask.iter().filter(|&&m| m > 0.0).count().max(1) as u32);
-            labels.push(reviews[i].1);
-        }
-        (ids, lengths, labels)
-    };
-    let (train, test) = (encode(0..4000), encode(4000..5000));
+    let vocab = LabelledCorpus::vocabulary(&reviews[..4000], 2);
+    assert!(vocab.len() <= LstmClassifier::IDS_VOCAB, "vocabulary of {}", vocab.len());
+    let corpus = LabelledCorpus::new(&reviews, &vocab, LstmClassifier::IDS_LEN);
     let batch = LstmClassifier::BATCH;
     let mut trainer = LstmClassifier::new(&cpu(), 42);
     let mut rng = SplitMix64::new(42, 1);
-    let train_lengths: Vec<usize> = train.1.iter().map(|&l| l as usize).collect();
+    let train_lengths = &corpus.lengths()[..4000];
     for _ in 0..6 {
         // Batches of similar lengths: each runs as many LSTM steps as its longest review has.
-        for rows in kiln_runtime::data::bucketed_batches(&train_lengths, batch, &mut rng) {
-            let ids: Vec<u32> = rows.iter().flat_map(|&i| train.0[i].clone()).collect();
-            let lengths: Vec<u32> = rows.iter().map(|&i| train.1[i]).collect();
-            let labels: Vec<u32> = rows.iter().map(|&i| train.2[i]).collect();
+        for rows in kiln_runtime::data::bucketed_batches(train_lengths, batch, &mut rng) {
+            let (ids, lengths, labels) = corpus.batch(&rows);
             trainer.train_step(&ids, &lengths, &labels).unwrap();
         }
     }
     let mut correct = 0;
-    for start in (0..1000).step_by(batch) {
-        let end = (start + batch).min(1000);
-        let ids: Vec<u32> = test.0[start..end].concat();
-        let logits = trainer.predict(&ids, &test.1[start..end]).unwrap();
-        let predicted = kiln_runtime::data::argmax_rows(&logits, 2);
-        correct += predicted.iter().zip(&test.2[start..end]).filter(|(p, t)| p == t).count();
+    for rows in (4000..5000).collect::<Vec<_>>().chunks(batch) {
+        let (ids, lengths, labels) = corpus.batch(rows);
+        let predicted = kiln_runtime::data::argmax_rows(&trainer.predict(&ids, &lengths).unwrap(), 2);
+        correct += predicted.iter().zip(&labels).filter(|(p, t)| p == t).count();
     }
     let accuracy = correct as f64 / 1000.0;
     println!("LSTM review classifier ({} words in the vocabulary): {:.2}%", vocab.len(), 100.0 * accuracy);
     assert!(accuracy >= 0.95, "accuracy {accuracy}");
+}
+
+/// Issue 35's sentiment task (6a) at SST-2's model size, as `examples/sentiment.rs` runs it:
+/// sentences with SST-2's statistics written in its TSV form and read back, a vocabulary of
+/// the training sentences' words seen twice, batches bucketed by length, the LSTM over each
+/// sentence's own length (up to 64 steps) and its last state.
+#[test]
+fn sentiment_lstm_learns_sst2_form_sentences() {
+    let path = std::env::temp_dir().join(format!("kiln-sst2-{}.tsv", std::process::id()));
+    let lines: String =
+        sentiment_sentences(17_000, 8_000, 64, 3).iter().map(|s| format!("{}\t{}\n", s.sentence, s.label)).collect();
+    std::fs::write(&path, format!("sentence\tlabel\n{lines}")).unwrap();
+    let sentences = kiln_runtime::corpora::read_labelled(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let (train, held_out) = sentences.split_at(16_000);
+    let vocab = LabelledCorpus::vocabulary(train, 2);
+    let train = LabelledCorpus::new(train, &vocab, SentimentLstm::IDS_LEN);
+    let held_out = LabelledCorpus::new(held_out, &vocab, SentimentLstm::IDS_LEN);
+    let mut trainer = SentimentLstm::new(&cpu(), 42);
+    let mut rng = SplitMix64::new(42, 2);
+    for _ in 0..3 {
+        for rows in kiln_runtime::data::bucketed_batches(&train.lengths(), SentimentLstm::BATCH, &mut rng) {
+            let (ids, lengths, labels) = train.batch(&rows);
+            trainer.train_step(&ids, &lengths, &labels).unwrap();
+        }
+    }
+    let mut correct = 0;
+    for rows in (0..held_out.len()).collect::<Vec<_>>().chunks(SentimentLstm::BATCH) {
+        let (ids, lengths, labels) = held_out.batch(rows);
+        let predicted = kiln_runtime::data::argmax_rows(&trainer.predict(&ids, &lengths).unwrap(), 2);
+        correct += predicted.iter().zip(&labels).filter(|(p, t)| p == t).count();
+    }
+    let accuracy = correct as f64 / held_out.len() as f64;
+    let longest = train.lengths().into_iter().max().unwrap();
+    println!(
+        "SST-2-form sentiment ({} words, longest sentence {longest}): {:.2}% of 1,000 held out",
+        vocab.len(),
+        100.0 * accuracy
+    );
+    assert!(accuracy >= 0.83, "accuracy {accuracy}");
 }
 
 /// `n` random digit strings and their reversals followed by `<eos>` (11).
@@ -215,16 +239,8 @@ fn translator_learns_tatoeba_form_pairs_to_a_stated_bleu() {
             last = trainer.train_step(&mask, &source, &target).unwrap();
         }
     }
-    let (mut hypotheses, mut references) = (vec![], vec![]);
-    for start in (corpus.train..corpus.len()).step_by(batch) {
-        let rows: Vec<usize> = (start..start + batch).collect();
-        let (mask, source, _) = corpus.batch(&rows, lens);
-        let decoded = trainer.predict(&mask, &source).unwrap();
-        for (ids, &row) in decoded.chunks(lens[1]).zip(&rows) {
-            hypotheses.push(corpus.decoded(ids));
-            references.push(corpus.reference(row));
-        }
-    }
+    let (hypotheses, references) =
+        corpus.held_out_decodes(batch, lens, |mask, source| trainer.predict(mask, source)).unwrap();
     let bleu = corpus_bleu(&hypotheses, &references);
     let exact = hypotheses.iter().zip(&references).filter(|(h, r)| h == r).count();
     println!(

@@ -61,46 +61,61 @@ pub fn reduce<F: Float, N: Size>(
     row_outputs: &mut Sequence<Box<[F]>>,
     #[comptime] reduction: Reduction,
 ) {
-    let Reduction { work, trips, lanes, across_lanes, .. } = reduction;
-    // Output elements per index, and reduced elements per trip.
-    let (width, step) = comptime!(if across_lanes { (1, lanes) } else { (lanes, 1) });
+    let work = reduction.work;
     let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
     let chunk = (work + units - 1) / units;
     let start = ABSOLUTE_POS * chunk;
+    let labels = Sequence::new();
     for i in start..start + chunk {
         if i < work {
-            let e = i * width;
-            let mut totals = Sequence::<Vector<F, N>>::new();
-            let labels = Sequence::new();
-            #[unroll]
-            for l in 0..reduction.loops.len() {
-                let body = comptime!(reduction.loops[l]);
-                let mut acc = match body.combine {
-                    Combine::Sum => Vector::<F, N>::new(F::new(0.0)),
-                    Combine::Max => Vector::<F, N>::min_value(),
-                };
-                for r in 0..trips {
-                    let values =
-                        run_steps::<F, N>(vectors, scalars, &labels, outputs, i, e, r * step, &totals, body.steps);
-                    let value = *values.index(body.value);
-                    acc = match body.combine {
-                        Combine::Sum => acc + value,
-                        Combine::Max => <Vector<F, N> as FloatOps>::max(acc, value),
-                    };
-                }
-                if across_lanes {
-                    acc = match body.combine {
-                        Combine::Sum => Vector::new(lane_sum::<F, N>(acc, lanes)),
-                        Combine::Max => Vector::new(lane_max::<F, N>(acc, lanes)),
-                    };
-                }
-                totals.push(acc);
-            }
-            if across_lanes {
+            let totals = loop_totals::<F, N>(vectors, scalars, &labels, outputs, i, reduction);
+            if reduction.across_lanes {
                 run_row_steps::<F, N>(scalars, row_outputs, i, &totals, reduction.epilogue);
             } else {
+                let e = i * reduction.lanes;
                 run_steps::<F, N>(vectors, scalars, &labels, outputs, i, e, 0, &totals, reduction.epilogue);
             }
         }
     }
+}
+
+/// The totals of `reduction`'s loops at output index `i`, in order.
+#[cube]
+pub(crate) fn loop_totals<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    labels: &Sequence<Box<[u32]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    i: usize,
+    #[comptime] reduction: Reduction,
+) -> Sequence<Vector<F, N>> {
+    let Reduction { trips, lanes, across_lanes, .. } = reduction;
+    // Output elements per index, and reduced elements per trip.
+    let (width, step) = comptime!(if across_lanes { (1, lanes) } else { (lanes, 1) });
+    let e = i * width;
+    let mut totals = Sequence::<Vector<F, N>>::new();
+    #[unroll]
+    for l in 0..reduction.loops.len() {
+        let body = comptime!(reduction.loops[l]);
+        let mut acc = match body.combine {
+            Combine::Sum => Vector::<F, N>::new(F::new(0.0)),
+            Combine::Max => Vector::<F, N>::min_value(),
+        };
+        for r in 0..trips {
+            let values = run_steps::<F, N>(vectors, scalars, labels, outputs, i, e, r * step, &totals, body.steps);
+            let value = *values.index(body.value);
+            acc = match body.combine {
+                Combine::Sum => acc + value,
+                Combine::Max => <Vector<F, N> as FloatOps>::max(acc, value),
+            };
+        }
+        if across_lanes {
+            acc = match body.combine {
+                Combine::Sum => Vector::new(lane_sum::<F, N>(acc, lanes)),
+                Combine::Max => Vector::new(lane_max::<F, N>(acc, lanes)),
+            };
+        }
+        totals.push(acc);
+    }
+    totals
 }

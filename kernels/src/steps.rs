@@ -88,11 +88,18 @@ pub enum Step {
     Binary(Binary, usize, usize),
     /// The second value where the first is above 0, else the third.
     Select(usize, usize, usize),
-    /// 1 in the lanes whose class is the label, else 0: a one-hot row of `classes` classes,
-    /// the last axis of the iteration, whose label is element [`Axes`] give of label buffer
-    /// `k`: `OneHot(k, axes, classes)`. A vector's lanes lie in one row (its width divides
-    /// `classes`); the first lane's class is its element index modulo `classes`.
-    OneHot(usize, Axes, usize),
+    /// 1 in the lanes whose class is the label, else 0: a one-hot row along the last axis of
+    /// the iteration, whose label is the element the first [`Axes`] give of label buffer `k`,
+    /// and whose first lane's class is the offset the second give (the coordinate of the last
+    /// axis): `OneHot(k, label, class)`. A vector's lanes lie in one row (its width divides
+    /// the classes).
+    OneHot(usize, Axes, Axes),
+    /// The offset [`Axes`] give, as a value in every lane: the coordinate of an axis (an
+    /// iota), where vectors are one lane wide or the axis is not the lanes'.
+    Index(Axes),
+    /// The vector of output buffer `k` at the offset [`Axes`] give, stored by an earlier phase
+    /// of a phased kernel (see `crate::phases`).
+    GatherOutput(usize, Axes),
     /// Stores a value to vector `i` of output buffer `k`: `Store(k, value)`.
     Store(usize, usize),
     /// Stores a value to the vector of output buffer `k` at the offset [`Axes`] give (a slice
@@ -250,10 +257,12 @@ pub(crate) fn run_steps<F: Float, N: Size>(
             Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
             Step::Gather(k, axes) => values.push(vectors.index(k)[offset(e, q, axes) / N::value()]),
             Step::SplatAt(k, axes) => values.push(Vector::new(scalars.index(k)[offset(e, q, axes)])),
-            Step::OneHot(k, axes, classes) => {
-                let label = labels.index(k)[offset(e, q, axes)];
-                values.push(one_hot::<F, N>(label, (e + q) % classes));
+            Step::OneHot(k, label, class) => {
+                let label = labels.index(k)[offset(e, q, label)];
+                values.push(one_hot::<F, N>(label, offset(e, q, class)));
             }
+            Step::Index(axes) => values.push(Vector::new(F::cast_from(offset(e, q, axes)))),
+            Step::GatherOutput(k, axes) => values.push(outputs.index(k)[offset(e, q, axes) / N::value()]),
             Step::Store(k, x) => {
                 let x = *values.index(x);
                 outputs.index_mut(k)[i] = x;
@@ -324,6 +333,8 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
             | Step::Gather(..)
             | Step::SplatAt(..)
             | Step::OneHot(..)
+            | Step::Index(..)
+            | Step::GatherOutput(..)
             | Step::Store(..)
             | Step::StoreAt(..) => {}
             _ => values.push(computed::<F, N>(&values, totals, step)),

@@ -1,9 +1,10 @@
 //! The kernel library's templates (`kiln_kernels::steps::pointwise`, `reduction::reduce`,
-//! `product::product_nt` and `product_nn`) as a launch plan's data. A generated file writes
+//! `phases::phased`, `product::product_nt` and `product_nn`) as a launch plan's data. A generated file writes
 //! each distinct template launch as a [`Template`] constant: the template, its comptime
 //! descriptors, and how many of a row's buffers each of its sequences takes (all but the last,
 //! which takes the rest); a plan row names the constant ([`Launch::of`]).
 
+use crate::kernels::phases::{self, Phases};
 use crate::kernels::product::{self, Epilogue, NnTiling, NtTiling};
 use crate::kernels::reduction::{self, Reduction};
 use crate::kernels::steps::{self, Program};
@@ -30,6 +31,8 @@ pub enum Descriptor {
     /// The reduction template: `[vector inputs, scalar inputs, vector outputs]`, then single
     /// element outputs.
     Reduce([usize; 3], Reduction),
+    /// The phased template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
+    Phased([usize; 3], Phases),
     /// The NT product template: its two operands, `[vector inputs, scalar inputs, vector
     /// outputs]`, then row outputs.
     ProductNt([usize; 3], NtTiling, Epilogue, Epilogue),
@@ -46,6 +49,11 @@ impl Template {
     /// The reduction template running `reduction` in `F`.
     pub const fn reduce<F: Float + CubeElement>(counts: [usize; 3], reduction: Reduction) -> Template {
         Template { launcher: run::<F>, descriptor: Descriptor::Reduce(counts, reduction) }
+    }
+
+    /// The phased template running `phases` in `F`.
+    pub const fn phased<F: Float + CubeElement>(counts: [usize; 3], phases: Phases) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::Phased(counts, phases) }
     }
 
     /// The NT product template with `tiling` and its epilogues, in `F`.
@@ -81,6 +89,7 @@ unsafe fn run<F: Float + CubeElement>(a: &Arena, l: &Launch, count: CubeCount, d
         match template.descriptor {
             Descriptor::Pointwise(counts, program) => pointwise::<F>(a, l, count, dim, counts, program),
             Descriptor::Reduce(counts, reduction) => reduce::<F>(a, l, count, dim, counts, reduction),
+            Descriptor::Phased(counts, phases) => phased::<F>(a, l, count, dim, counts, phases),
             Descriptor::ProductNt(counts, tiling, epilogue, row) => {
                 product_nt::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
             }
@@ -162,6 +171,39 @@ unsafe fn reduce<F: Float + CubeElement>(
             l.args(a, outputs).collect(),
             l.args(a, row_outputs).collect(),
             reduction,
+        )
+    };
+}
+
+/// Launches the phased template running `phases` on one cube: the row's buffers are
+/// `counts[0]` vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, then the
+/// outputs.
+///
+/// # Safety
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn phased<F: Float + CubeElement>(
+    a: &Arena,
+    l: &Launch,
+    count: CubeCount,
+    dim: CubeDim,
+    counts: [usize; 3],
+    phases: Phases,
+) {
+    let ([vectors, scalars, labels], outputs) = split(l, 0, counts);
+    // SAFETY: the caller's.
+    unsafe {
+        phases::phased::launch_unchecked::<F>(
+            a.client(),
+            count,
+            dim,
+            l.sizes[0],
+            l.args(a, vectors).collect(),
+            l.args(a, scalars).collect(),
+            l.args(a, labels).collect(),
+            l.args(a, outputs).collect(),
+            phases,
+            a.host_memory(),
         )
     };
 }

@@ -151,6 +151,7 @@ fn emit_preamble(
     w.line("use kiln_runtime::cubecl::prelude::*;");
     w.line("use kiln_runtime::plan::{Grid, Launch, Repeat, Window};");
     if launch_plans.launches_templates() {
+        w.line("use kiln_runtime::kernels::phases::{Phase, Phases};");
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");
         w.line("use kiln_runtime::kernels::window::{Coord, UnfoldLayout};");

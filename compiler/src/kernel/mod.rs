@@ -192,6 +192,11 @@ pub fn elements(g: &Graph, v: ValueId) -> usize {
     }
 }
 
+/// Strides over `rank` axes that read coordinate `axis` alone: 1 there, 0 elsewhere.
+fn unit_axis(rank: usize, axis: usize) -> Vec<usize> {
+    (0..rank).map(|d| usize::from(d == axis)).collect()
+}
+
 /// One kernel of one cube computing `values` (pointwise values and reductions, in launch order)
 /// phase by phase: consecutive pointwise values of one shape form a phase, as do reductions of
 /// one input shape over the same axes. Each unit loops over its contiguous share of a phase's
@@ -229,10 +234,24 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId]) ->
         // A pointwise phase's index walks its shape row-major; a reduction's walks its output.
         e.linear = reduced.is_empty();
         e.reduced = reduced;
+        let n = g.shape(phase[0]).numel();
         let body = match e.reduced.is_empty() {
-            true => e.group_body(phase, &shape)?,
+            true => {
+                let body = e.group_body(phase, &shape)?;
+                e.program.end_segment(n);
+                e.program.end_phase(None);
+                body
+            }
             false => {
                 let body = e.reduce_body()?;
+                // The phase's epilogue stores the loops' totals.
+                for k in 0..phase.len() {
+                    let total = e.accumulators[k].2.clone();
+                    e.program.acc(&total, k);
+                    e.program.store(e.group_start + k, &total);
+                }
+                e.program.end_segment(n);
+                e.program.end_phase(Some(e.reduced.iter().map(|&d| shape.0[d]).product()));
                 let out_shape = g.shape(phase[0]).clone();
                 [e.coords_of_element(&out_shape), body].concat()
             }
@@ -240,10 +259,12 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId]) ->
         if p > 0 {
             lines.push("kiln_runtime::kernels::sync_units(host_memory);".into());
         }
-        let n = g.shape(phase[0]).numel();
         lines.push(format!("for i in {n}usize * unit / units..{n}usize * (unit + 1) / units {{"));
         lines.extend(body.into_iter().map(|l| format!("    {l}")));
         lines.push("}".into());
+    }
+    if let Some(kernel) = e.phased_template() {
+        return Some(kernel);
     }
     Some(e.assemble(&lines, 1, Grid::OneCube))
 }
@@ -396,10 +417,17 @@ impl<'a> Expr<'a> {
         if !self.linear || !self.reduced.is_empty() || *frame != self.shape || self.g.shape(v).rank() != frame.rank() {
             return None;
         }
-        let layout = self.s.layouts[labels].as_ref()?;
+        self.s.layouts[labels].as_ref()?;
+        Some(self.label_strides(labels))
+    }
+
+    /// The strides of a one-hot's `labels` over its axes: the labels' own, then 0 along the
+    /// classes.
+    fn label_strides(&self, labels: ValueId) -> Vec<usize> {
+        let layout = self.s.layouts[labels].as_ref().expect("labels have a buffer");
         let label_shape = self.g.shape(labels);
         let strides = (0..label_shape.rank()).map(|d| if label_shape.0[d] == 1 { 0 } else { layout.strides[d] });
-        Some(strides.chain([0]).collect())
+        strides.chain([0]).collect()
     }
 
     /// The layout a leaf is read through: a materialised view reads its source.
@@ -634,11 +662,16 @@ impl<'a> Expr<'a> {
                 let position = self.arg_position(layout.buffer, Access::Labels);
                 let frame = self.frames[self.frame].clone();
                 let class = self.use_coord(frame.rank() - 1);
-                let classes = frame.0[frame.rank() - 1];
-                match self.one_hot_lanes(v, &frame) {
+                let lanes = self.one_hot_lanes(v, &frame).or_else(|| match self.vector {
+                    // One lane: the label's strides over the frame, whatever walks it.
+                    1 if self.g.shape(v).rank() == frame.rank() => Some(self.label_strides(*labels)),
+                    _ => None,
+                });
+                match lanes {
                     Some(strides) if self.gathers() => {
                         let axes = self.gather_axes(layout.start, &strides, &frame);
-                        self.program.one_hot(&name, position, axes, classes)
+                        let class = self.gather_axes(0, &unit_axis(frame.rank(), frame.rank() - 1), &frame);
+                        self.program.one_hot(&name, position, axes, class)
                     }
                     _ => self.program.unsupported(),
                 }
@@ -649,7 +682,11 @@ impl<'a> Expr<'a> {
                 splat(0.0)
             }
             Op::Iota(axis) => {
-                self.program.unsupported();
+                let frame = self.frames[self.frame].clone();
+                match self.vector == 1 && self.gathers() {
+                    true => self.program.index(&name, self.gather_axes(0, &unit_axis(frame.rank(), *axis), &frame)),
+                    false => self.program.unsupported(),
+                }
                 format!("Vector::new(F::cast_from({}))", self.use_coord(*axis))
             }
             op => unreachable!("not pointwise: {op:?}"),
@@ -758,9 +795,13 @@ impl<'a> Expr<'a> {
         if let Some(k) = self.outputs[..self.group_start].iter().position(|&m| self.buffer_of(m) == buffer) {
             // An earlier group's result: segments never read one another; phases may.
             self.hazard |= !self.phased;
-            self.program.unsupported();
             let offset = self.offset_from(start, &strides, &frame);
-            return self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
+            let value = self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
+            match self.phased && self.vector == 1 && self.gathers() && self.storage.elem(buffer) == "F" {
+                true => self.program.gather_output(&value, k, self.gather_axes(start, &strides, &frame)),
+                false => self.program.unsupported(),
+            }
+            return value;
         }
         if let Some(k) = self.members.iter().position(|&m| self.buffer_of(m) == buffer) {
             if self.reduced.is_empty() {
@@ -1050,6 +1091,25 @@ impl<'a> Expr<'a> {
             values: self.outputs.clone(),
             grid: Grid::Chunked,
             trailing: vec![self.program.program(&inputs, row)],
+            types: vec![self.storage.compute_type()],
+            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len(), self.outputs.len()],
+        })
+    }
+
+    /// The phased kernel just emitted as a launch of the library's phased template
+    /// (`kiln_kernels::phases`), where each phase is a program it runs (see [`Recorder`]).
+    fn phased_template(&self) -> Option<Kernel> {
+        let inputs = self.template_inputs()?;
+        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
+        Some(Kernel {
+            source: None,
+            function: "Template::phased".into(),
+            vector: 1,
+            work: 1,
+            args: args.map(|&a| self.args[a].clone()).chain(self.output_args()).collect(),
+            values: self.outputs.clone(),
+            grid: Grid::OneCube,
+            trailing: vec![self.program.phases(&inputs)],
             types: vec![self.storage.compute_type()],
             sequences: vec![inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len(), self.outputs.len()],
         })
@@ -1384,7 +1444,9 @@ mod tests {
             panic!("one kernel: {:?}", kernels.iter().map(|(v, _)| v).collect::<Vec<_>>())
         };
         assert_eq!((k.function.as_str(), k.vector), ("Template::pointwise", 16));
-        assert!(k.trailing[0].contains("OneHot(0, Axes(&[Axis(16, 12, 1)], &[], 0), 16)"), "{}", k.trailing[0]);
+        // The label of each row of classes, and the first lane's class: 0, as each vector is a row.
+        let one_hot = "OneHot(0, Axes(&[Axis(16, 12, 1)], &[], 0), Axes(&[Axis(1, 16, 1)], &[], 0))";
+        assert!(k.trailing[0].contains(one_hot), "{}", k.trailing[0]);
         assert_eq!(k.sequences, [1, 1, 1, 1], "z; g; the labels; the output");
     }
 

@@ -40,13 +40,18 @@ enum Step {
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize),
     Select(usize, usize, usize),
-    /// A one-hot row of `classes` along the last axis, at the label input argument `arg`
-    /// holds at the offset `axes` give (renumbered among the label inputs).
+    /// A one-hot row along the last axis, at the label input argument `arg` holds at the
+    /// offset `axes` give (renumbered among the label inputs), its first lane's class the
+    /// offset `class` gives.
     OneHot {
         arg: usize,
         axes: GatherAxes,
-        classes: usize,
+        class: GatherAxes,
     },
+    /// The offset the axes give, as a value: an axis's coordinate.
+    Index(GatherAxes),
+    /// The vector of output `k` at the offset the axes give, stored by an earlier phase.
+    GatherOutput(usize, GatherAxes),
     /// Stores a value to vector `i` of output `k`.
     Store(usize, usize),
     /// Stores a value to output `k` at the offset `axes` give.
@@ -60,6 +65,17 @@ enum Step {
     StoreRow(usize, usize),
 }
 
+/// A finished phase of a phased kernel (see `kernel::phased`): the indices it covers and its
+/// steps (a reduction's epilogue), and a reduction's trips and loops.
+struct Phase {
+    work: usize,
+    steps: Vec<Step>,
+    reduction: Option<(usize, Vec<Loop>)>,
+}
+
+/// A finished loop of a reduction: how it combines which of its values, and its steps.
+type Loop = (ReduceOp, usize, Vec<Step>);
+
 /// The axes a gather's offset is made of, as `(divisor, size, stride)`: those over the row's
 /// (or output's) element index, then those over the place in it, and the start of the slice
 /// it reads (see `kiln_kernels::steps::Axes`).
@@ -72,7 +88,9 @@ pub(super) struct Recorder {
     segments: Vec<(usize, Vec<Step>)>,
     /// The finished loops of a reduction: how each combines which of its values, and its
     /// steps.
-    loops: Vec<(ReduceOp, usize, Vec<Step>)>,
+    loops: Vec<Loop>,
+    /// The finished phases of a phased kernel.
+    phases: Vec<Phase>,
     /// The steps of the segment being emitted.
     steps: Vec<Step>,
     /// The value number of each of its emitted expressions' text (`t12`, `in0[i]`, a constant).
@@ -92,10 +110,21 @@ impl Recorder {
         !self.unsupported
     }
 
-    /// Whether a finished segment reads or stores through coordinates (a gather).
+    /// Whether a finished segment reads or stores through coordinates (a gather, a one-hot
+    /// row, an index).
     pub(super) fn gathers(&self) -> bool {
         let mut steps = self.segments.iter().flat_map(|(_, steps)| steps);
-        steps.any(|step| matches!(step, Step::Gather { .. } | Step::SplatAt { .. } | Step::StoreAt(..)))
+        steps.any(|step| {
+            matches!(
+                step,
+                Step::Gather { .. }
+                    | Step::SplatAt { .. }
+                    | Step::StoreAt(..)
+                    | Step::OneHot { .. }
+                    | Step::Index(..)
+                    | Step::GatherOutput(..)
+            )
+        })
     }
 
     /// Ends the segment being emitted, which covers `work` vector indices.
@@ -110,6 +139,14 @@ impl Recorder {
             self.loops.push((op, value, std::mem::take(&mut self.steps)));
         }
         self.values.clear();
+    }
+
+    /// Ends a phase of a phased kernel: the segment just finished (a pointwise chain, or the
+    /// epilogue of a reduction of `trips` trips whose loops were just finished).
+    pub(super) fn end_phase(&mut self, trips: Option<usize>) {
+        let Some((work, steps)) = self.segments.pop() else { return self.unsupported() };
+        let reduction = trips.map(|trips| (trips, std::mem::take(&mut self.loops)));
+        self.phases.push(Phase { work, steps, reduction });
     }
 
     /// The number of the value `text` names, if one was recorded.
@@ -164,10 +201,20 @@ impl Recorder {
         self.define(text, Step::SplatAt { arg, axes });
     }
 
-    /// `text` is a one-hot row of `classes` along the last axis, at the label input argument
-    /// `arg` holds at the offset `axes` give.
-    pub(super) fn one_hot(&mut self, text: &str, arg: usize, axes: GatherAxes, classes: usize) {
-        self.define(text, Step::OneHot { arg, axes, classes });
+    /// `text` is a one-hot row along the last axis, at the label input argument `arg` holds
+    /// at the offset `axes` give, its first lane's class the offset `class` gives.
+    pub(super) fn one_hot(&mut self, text: &str, arg: usize, axes: GatherAxes, class: GatherAxes) {
+        self.define(text, Step::OneHot { arg, axes, class });
+    }
+
+    /// `text` is the offset `axes` give: an axis's coordinate.
+    pub(super) fn index(&mut self, text: &str, axes: GatherAxes) {
+        self.define(text, Step::Index(axes));
+    }
+
+    /// `text` reads output `k`, stored by an earlier phase, at the offset `axes` give.
+    pub(super) fn gather_output(&mut self, text: &str, k: usize, axes: GatherAxes) {
+        self.define(text, Step::GatherOutput(k, axes));
     }
 
     /// `text` reads element `i` of input argument `arg` into every lane.
@@ -240,24 +287,31 @@ impl Recorder {
         format!("Program(&[{}])", segments.join(", "))
     }
 
+    /// The finished phases as a `kiln_kernels::phases::Phases` constant, renumbered as
+    /// [`Recorder::program`] does.
+    pub(super) fn phases(&self, inputs: &Inputs) -> String {
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|Phase { work, steps, reduction }| match reduction {
+                None => format!("Phase::Pointwise(Segment {{ work: {work}, row: 1, steps: &[{}] }})", render(steps, inputs)),
+                Some((trips, loops)) => format!(
+                    "Phase::Reduce(Reduction {{ work: {work}, trips: {trips}, lanes: 1, across_lanes: false, loops: &[{}], \
+                     epilogue: &[{}] }})",
+                    render_loops(loops, inputs),
+                    render(steps, inputs)
+                ),
+            })
+            .collect();
+        format!("Phases(&[{}])", phases.join(", "))
+    }
+
     /// The recorded loops, then the last finished segment as their epilogue, as the fields
     /// `loops` and `epilogue` of a `kiln_kernels::reduction::Reduction`, renumbered as
     /// [`Recorder::program`] does.
     pub(super) fn reduction(&self, inputs: &Inputs) -> String {
-        let loops: Vec<String> = self
-            .loops
-            .iter()
-            .map(|(op, value, steps)| {
-                let combine = match op {
-                    ReduceOp::Sum => "Sum",
-                    ReduceOp::Max => "Max",
-                };
-                let steps = render(steps, inputs);
-                format!("Loop {{ combine: Combine::{combine}, value: {value}, steps: &[{steps}] }}")
-            })
-            .collect();
         let epilogue = self.segments.last().map_or(&[][..], |(_, steps)| steps);
-        format!("loops: &[{}], epilogue: &[{}]", loops.join(", "), render(epilogue, inputs))
+        format!("loops: &[{}], epilogue: &[{}]", render_loops(&self.loops, inputs), render(epilogue, inputs))
     }
 
     /// Finished segment `segment` as a `kiln_kernels::product::Epilogue` constant (empty if
@@ -298,9 +352,11 @@ fn render(steps: &[Step], inputs: &Inputs) -> String {
         Step::Unary(op, x) => format!("Unary(Unary::{op:?}, {x})"),
         Step::Binary(op, x, y) => format!("Binary({op:?}, {x}, {y})"),
         Step::Select(c, x, y) => format!("Select({c}, {x}, {y})"),
-        Step::OneHot { arg, axes, classes } => {
-            format!("OneHot({}, {}, {classes})", position(&inputs.labels, *arg), gather(axes))
+        Step::OneHot { arg, axes, class } => {
+            format!("OneHot({}, {}, {})", position(&inputs.labels, *arg), gather(axes), gather(class))
         }
+        Step::Index(axes) => format!("Index({})", gather(axes)),
+        Step::GatherOutput(k, axes) => format!("GatherOutput({k}, {})", gather(axes)),
         Step::Store(k, x) => format!("Store({k}, {x})"),
         Step::StoreAt(k, axes, x) => format!("StoreAt({k}, {}, {x})", gather(axes)),
         Step::LoadScalar(arg) => format!("LoadScalar({})", position(scalars, *arg)),
@@ -308,6 +364,22 @@ fn render(steps: &[Step], inputs: &Inputs) -> String {
         Step::StoreRow(k, x) => format!("StoreRow({k}, {x})"),
     };
     steps.iter().map(step).collect::<Vec<_>>().join(", ")
+}
+
+/// `loops` (how each combines which of its values, and its steps) as a list of
+/// `kiln_kernels::reduction::Loop` expressions, renumbered as [`render`] does.
+fn render_loops(loops: &[Loop], inputs: &Inputs) -> String {
+    let loops: Vec<String> = loops
+        .iter()
+        .map(|(op, value, steps)| {
+            let combine = match op {
+                ReduceOp::Sum => "Sum",
+                ReduceOp::Max => "Max",
+            };
+            format!("Loop {{ combine: Combine::{combine}, value: {value}, steps: &[{}] }}", render(steps, inputs))
+        })
+        .collect();
+    loops.join(", ")
 }
 
 /// A `kiln_kernels::steps::Axes` expression.

@@ -1426,6 +1426,38 @@ mod tests {
     }
 
     #[test]
+    fn a_small_loss_runs_in_the_phased_template() {
+        // Cross-entropy of 4 rows of 8 classes: per-row max and picked logit (a one-hot sum
+        // over the classes), then the mean of `max - picked` over the rows, which reads the
+        // first phase's outputs at other indices than its own.
+        let kernels = kernels_of(
+            "%0 = labels \"y\" classes=8 : [4]\n\
+             %1 = input \"z\" : [4, 8]\n\
+             %2 = reduce_max %1 axes=[1] : [4, 1]\n\
+             %3 = one_hot %0 : [4, 8]\n\
+             %4 = mul %3, %1 : [4, 8]\n\
+             %5 = reduce_sum %4 axes=[1] : [4, 1]\n\
+             %6 = sub %2, %5 : [4, 1]\n\
+             %7 = reduce_sum %6 axes=[0, 1] : [1, 1]",
+            &[7],
+        );
+        let [(7, k)] = &kernels[..] else {
+            panic!("one kernel: {:?}", kernels.iter().map(|(v, _)| v).collect::<Vec<_>>())
+        };
+        assert_eq!((k.function.as_str(), k.grid), ("Template::phased", Grid::OneCube));
+        let phases = &k.trailing[0];
+        assert_eq!(phases.matches("Phase::Reduce").count(), 2, "{phases}");
+        // The label of row `e`, and the class of reduced element `q`.
+        assert!(
+            phases.contains("OneHot(0, Axes(&[Axis(1, 4, 1)], &[], 0), Axes(&[], &[Axis(1, 8, 1)], 0))"),
+            "{phases}"
+        );
+        // The second phase reads the row maxima the first stored, as its reduced element.
+        assert!(phases.contains("GatherOutput(0, Axes(&[], &[Axis(1, 4, 1)], 0))"), "{phases}");
+        assert_eq!(k.sequences[..3], [1, 0, 1], "z; no scalars; the labels");
+    }
+
+    #[test]
     fn a_one_hot_gradient_runs_in_the_template_a_vector_at_a_time() {
         // The logits' gradient of a cross-entropy: softmax times the loss's gradient, less
         // that gradient at each label. 16 classes: 16 lanes, each a class of one label.

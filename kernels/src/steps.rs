@@ -126,7 +126,8 @@ pub enum Step {
 pub struct Axes(pub &'static [Axis], pub &'static [Axis], pub usize);
 
 /// One coordinate of [`Axes`]: `(e / divisor) % size` (the axis's stride in the
-/// iteration, and its extent), at `stride` in the buffer: `Axis(divisor, size, stride)`.
+/// iteration, and its extent), at `stride` in the buffer: `Axis(divisor, size, stride)`. A
+/// size of 0 marks the outermost axis of what the index spans, `e / divisor` with no modulo.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Axis(pub usize, pub usize, pub usize);
 
@@ -368,7 +369,11 @@ pub(crate) fn axes_offset(index: usize, #[comptime] axes: &'static [Axis]) -> us
     #[unroll]
     for a in 0..axes.len() {
         let Axis(divisor, size, stride) = comptime!(axes[a]);
-        offset += ((index / divisor) % size) * stride;
+        if comptime!(size == 0) {
+            offset += (index / divisor) * stride;
+        } else {
+            offset += ((index / divisor) % size) * stride;
+        }
     }
     offset
 }

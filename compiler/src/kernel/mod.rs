@@ -594,6 +594,16 @@ impl<'a> Expr<'a> {
         } else if let Some(length) = self.row {
             inner = divisors.iter().map(|&divisor| divisor < length).collect();
         }
+        // What each index spans: the elements (a reduction's output elements), and the place
+        // in a row (a reduction's reduced elements).
+        let spans = match (self.reduced.is_empty(), self.row) {
+            (false, _) => {
+                let reduced: usize = self.reduced.iter().map(|&d| shape.0[d]).product();
+                (shape.numel() / reduced, reduced)
+            }
+            (true, Some(length)) => (shape.numel(), length),
+            (true, None) => (shape.numel(), 1),
+        };
         let mut axes: GatherAxes = (vec![], vec![], start);
         for d in (0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1) {
             let (divisor, size, stride) = (divisors[d], shape.0[d], strides[d]);
@@ -605,6 +615,12 @@ impl<'a> Expr<'a> {
                     *outer = (divisor, size * outer.1, stride)
                 }
                 _ => list.push((divisor, size, stride)),
+            }
+        }
+        // An axis that covers all its index spans needs no modulo: size 0 says so.
+        for (list, span) in [(&mut axes.0, spans.0), (&mut axes.1, spans.1)] {
+            for axis in list.iter_mut().filter(|(divisor, size, _)| divisor * size >= span) {
+                axis.1 = 0;
             }
         }
         axes
@@ -1447,13 +1463,14 @@ mod tests {
         assert_eq!((k.function.as_str(), k.grid), ("Template::phased", Grid::OneCube));
         let phases = &k.trailing[0];
         assert_eq!(phases.matches("Phase::Reduce").count(), 2, "{phases}");
-        // The label of row `e`, and the class of reduced element `q`.
+        // The label of row `e`, and the class of reduced element `q`; each axis spans its
+        // index, so it takes no modulo (size 0).
         assert!(
-            phases.contains("OneHot(0, Axes(&[Axis(1, 4, 1)], &[], 0), Axes(&[], &[Axis(1, 8, 1)], 0))"),
+            phases.contains("OneHot(0, Axes(&[Axis(1, 0, 1)], &[], 0), Axes(&[], &[Axis(1, 0, 1)], 0))"),
             "{phases}"
         );
         // The second phase reads the row maxima the first stored, as its reduced element.
-        assert!(phases.contains("GatherOutput(0, Axes(&[], &[Axis(1, 4, 1)], 0))"), "{phases}");
+        assert!(phases.contains("GatherOutput(0, Axes(&[], &[Axis(1, 0, 1)], 0))"), "{phases}");
         assert_eq!(k.sequences[..3], [1, 0, 1], "z; no scalars; the labels");
     }
 
@@ -1477,7 +1494,8 @@ mod tests {
         };
         assert_eq!((k.function.as_str(), k.vector), ("Template::pointwise", 16));
         // The label of each row of classes, and the first lane's class: 0, as each vector is a row.
-        let one_hot = "OneHot(0, Axes(&[Axis(16, 12, 1)], &[], 0), Axes(&[Axis(1, 16, 1)], &[], 0))";
+        // The rows' axis spans the element index: no modulo (size 0).
+        let one_hot = "OneHot(0, Axes(&[Axis(16, 0, 1)], &[], 0), Axes(&[Axis(1, 16, 1)], &[], 0))";
         assert!(k.trailing[0].contains(one_hot), "{}", k.trailing[0]);
         assert_eq!(k.sequences, [1, 1, 1, 1], "z; g; the labels; the output");
     }

@@ -192,6 +192,43 @@ pub fn elements(g: &Graph, v: ValueId) -> usize {
     }
 }
 
+/// Gather axes from `(inner, (divisor, size, stride))` terms (`inner`: over the second
+/// index) and a start, each index spanning `spans`: an axis that continues the one before it,
+/// in the index and in the buffer, becomes one longer axis (a contiguous read costs one
+/// division, not one per axis), and one that covers all its index spans has size 0 (no
+/// modulo).
+fn axes_of(
+    terms: impl IntoIterator<Item = (bool, (usize, usize, usize))>,
+    start: usize,
+    spans: (usize, usize),
+) -> GatherAxes {
+    let mut axes: GatherAxes = (vec![], vec![], start);
+    for (inner, (divisor, size, stride)) in terms {
+        let list = if inner { &mut axes.1 } else { &mut axes.0 };
+        match list.last_mut() {
+            Some(outer) if outer.0 == divisor * size && outer.2 == stride * size => {
+                *outer = (divisor, size * outer.1, stride)
+            }
+            _ => list.push((divisor, size, stride)),
+        }
+    }
+    for (list, span) in [(&mut axes.0, spans.0), (&mut axes.1, spans.1)] {
+        for axis in list.iter_mut().filter(|(divisor, size, _)| divisor * size >= span) {
+            axis.1 = 0;
+        }
+    }
+    axes
+}
+
+/// How a coordinate of an inlined reshape's frame derives from the iteration's (see
+/// `Expr::derivation`).
+enum Derived {
+    /// The sum of iteration coordinates times scales: `(axis, scale)`.
+    Merge(Vec<(usize, usize)>),
+    /// `(c / step) % size` of iteration coordinate `axis` (no modulo where `size` is `None`).
+    Split { axis: usize, step: usize, size: Option<usize> },
+}
+
 /// Strides over `rank` axes that read coordinate `axis` alone: 1 there, 0 elsewhere.
 fn unit_axis(rank: usize, axis: usize) -> Vec<usize> {
     (0..rank).map(|d| usize::from(d == axis)).collect()
@@ -573,14 +610,35 @@ impl<'a> Expr<'a> {
         self.frame == 0 && (self.linear || !self.reduced.is_empty())
     }
 
+    /// The axes a read through coordinates of the current frame gathers along (see
+    /// [`Expr::gather_axes`] and [`Expr::frame_gather_axes`]), where it is a template's
+    /// gather: walked row-major by a pointwise kernel's index or a reduction's virtual one.
+    fn read_axes(&self, start: usize, strides: &[usize], frame: &Shape) -> Option<GatherAxes> {
+        match (self.linear || !self.reduced.is_empty(), self.frame) {
+            (false, _) => None,
+            (true, 0) => Some(self.gather_axes(start, strides, frame)),
+            (true, _) => self.frame_gather_axes(start, strides, frame),
+        }
+    }
+
     /// The coordinates `offset` reads through in frame 0 (the iteration shape `shape`) as a
     /// gather's axes (see `kiln_kernels::steps::Axes`): in a reduction's loop, over the output
     /// element, then over the reduced element; in a pointwise kernel that runs by rows (see
     /// `row`), over the row's first element, then over the place in the row; otherwise over
     /// the element index alone.
     fn gather_axes(&self, start: usize, strides: &[usize], shape: &Shape) -> GatherAxes {
+        let (divisors, inner, spans) = self.index_axes(shape);
+        let terms = (0..strides.len())
+            .filter(|&d| strides[d] != 0 && shape.0[d] > 1)
+            .map(|d| (inner[d], (divisors[d], shape.0[d], strides[d])));
+        axes_of(terms, start, spans)
+    }
+
+    /// How the kernel's index or indices give each coordinate of the iteration shape `shape`:
+    /// its divisor and whether it comes from the second index (the reduced element, or the
+    /// place in a row); and what each index spans (see [`Expr::gather_axes`]).
+    fn index_axes(&self, shape: &Shape) -> (Vec<usize>, Vec<bool>, (usize, usize)) {
         let mut divisors = shape.contiguous_strides();
-        // Whether an axis's coordinate comes from the second index.
         let mut inner = vec![false; shape.rank()];
         if !self.reduced.is_empty() {
             let kept =
@@ -591,39 +649,58 @@ impl<'a> Expr<'a> {
                 (divisors[d], inner[d]) = (step, true);
                 step *= shape.0[d];
             }
-        } else if let Some(length) = self.row {
-            inner = divisors.iter().map(|&divisor| divisor < length).collect();
+            return (divisors, inner, (shape.numel() / step, step));
         }
-        // What each index spans: the elements (a reduction's output elements), and the place
-        // in a row (a reduction's reduced elements).
-        let spans = match (self.reduced.is_empty(), self.row) {
-            (false, _) => {
-                let reduced: usize = self.reduced.iter().map(|&d| shape.0[d]).product();
-                (shape.numel() / reduced, reduced)
+        match self.row {
+            Some(length) => {
+                inner = divisors.iter().map(|&divisor| divisor < length).collect();
+                (divisors, inner, (shape.numel(), length))
             }
-            (true, Some(length)) => (shape.numel(), length),
-            (true, None) => (shape.numel(), 1),
-        };
-        let mut axes: GatherAxes = (vec![], vec![], start);
+            None => (divisors, inner, (shape.numel(), 1)),
+        }
+    }
+
+    /// The axes a read of frame `shape` (an inlined reshape's, not the iteration's) gathers
+    /// along, from how each of its coordinates derives from the iteration's: a merge adds
+    /// iteration coordinates times scales, a split divides one (see [`Expr::derivation`]); one
+    /// that derives from neither is the element index's coordinate, which a reshape keeps,
+    /// where a pointwise kernel walks it. `None` where a split does not divide its axis, or a
+    /// coordinate of the element index straddles a row.
+    fn frame_gather_axes(&self, start: usize, strides: &[usize], shape: &Shape) -> Option<GatherAxes> {
+        let (divisors, inner, spans) = self.index_axes(&self.shape);
+        let element = shape.contiguous_strides();
+        let mut terms = vec![];
         for d in (0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1) {
-            let (divisor, size, stride) = (divisors[d], shape.0[d], strides[d]);
-            let list = if inner[d] { &mut axes.1 } else { &mut axes.0 };
-            // An axis that continues the one before it, in the index and in the buffer, is one
-            // longer axis: a contiguous read costs one division, not one per axis.
-            match list.last_mut() {
-                Some(outer) if outer.0 == divisor * size && outer.2 == stride * size => {
-                    *outer = (divisor, size * outer.1, stride)
+            match self.derivation(shape, d) {
+                Some(Derived::Merge(parts)) => {
+                    terms.extend(
+                        parts
+                            .into_iter()
+                            .map(|(j, scale)| (inner[j], (divisors[j], self.shape.0[j], scale * strides[d]))),
+                    );
                 }
-                _ => list.push((divisor, size, stride)),
+                Some(Derived::Split { axis: j, step, size }) => {
+                    let whole =
+                        self.shape.0[j].checked_rem(step).filter(|&r| r == 0).map(|_| self.shape.0[j] / step)?;
+                    let size = size.unwrap_or(whole);
+                    if whole % size != 0 {
+                        return None;
+                    }
+                    terms.push((inner[j], (divisors[j] * step, size, strides[d])));
+                }
+                None if self.reduced.is_empty() => {
+                    let (divisor, size) = (element[d], shape.0[d]);
+                    let in_row = match self.row {
+                        Some(length) if divisor < length => (divisor * size).is_multiple_of(length).then_some(true),
+                        Some(length) => divisor.is_multiple_of(length).then_some(false),
+                        None => Some(false),
+                    };
+                    terms.push((in_row?, (divisor, size, strides[d])));
+                }
+                None => return None,
             }
         }
-        // An axis that covers all its index spans needs no modulo: size 0 says so.
-        for (list, span) in [(&mut axes.0, spans.0), (&mut axes.1, spans.1)] {
-            for axis in list.iter_mut().filter(|(divisor, size, _)| divisor * size >= span) {
-                axis.1 = 0;
-            }
-        }
-        axes
+        Some(axes_of(terms, start, spans))
     }
 
     /// Emits `let t{v} = ...;` for `v` and everything inlined under it; returns the name.
@@ -766,7 +843,40 @@ impl<'a> Expr<'a> {
     /// Coordinate `d` of a frame of `shape` from the iteration's coordinates, where the reshape
     /// between them merges whole axes into `d` or splits `d` out of one axis; `None` otherwise.
     fn derived_coord(&mut self, shape: &Shape, d: usize) -> Option<String> {
-        let (sizes, strides) = (self.shape.0.clone(), self.shape.contiguous_strides());
+        Some(match self.derivation(shape, d)? {
+            Derived::Merge(parts) => {
+                let terms: Vec<String> = parts
+                    .into_iter()
+                    .map(|(j, scale)| match scale {
+                        1 => self.coord_in(0, j),
+                        scale => format!("{} * {scale}", self.coord_in(0, j)),
+                    })
+                    .collect();
+                if terms.is_empty() {
+                    "0".into()
+                } else {
+                    terms.join(" + ")
+                }
+            }
+            Derived::Split { axis, step, size } => {
+                let c = self.coord_in(0, axis);
+                let divided = match step {
+                    1 => c,
+                    step => format!("({c} / {step})"),
+                };
+                match size {
+                    None => divided,
+                    Some(size) => format!("{divided} % {size}"),
+                }
+            }
+        })
+    }
+
+    /// How coordinate `d` of a frame of `shape` derives from the iteration's coordinates (see
+    /// [`Derived`]), where the reshape between them merges whole axes into `d` or splits `d`
+    /// out of one axis.
+    fn derivation(&self, shape: &Shape, d: usize) -> Option<Derived> {
+        let (sizes, strides) = (&self.shape.0, self.shape.contiguous_strides());
         let lo = shape.contiguous_strides()[d];
         let hi = lo * shape.0[d];
         let axes = || (0..sizes.len()).filter(|&j| sizes[j] > 1);
@@ -774,23 +884,12 @@ impl<'a> Expr<'a> {
         let inside: Vec<usize> = axes().filter(|&j| strides[j] >= lo && strides[j] < hi).collect();
         let whole = inside.iter().all(|&j| strides[j] % lo == 0 && strides[j] * sizes[j] <= hi);
         if whole && axes().all(|j| strides[j] >= lo || strides[j] * sizes[j] <= lo) {
-            let terms: Vec<String> = inside
-                .iter()
-                .map(|&j| match strides[j] / lo {
-                    1 => self.coord_in(0, j),
-                    scale => format!("{} * {scale}", self.coord_in(0, j)),
-                })
-                .collect();
-            return Some(if terms.is_empty() { "0".into() } else { terms.join(" + ") });
+            return Some(Derived::Merge(inside.iter().map(|&j| (j, strides[j] / lo)).collect()));
         }
         // Split: [lo, hi) lies inside one iteration axis.
         let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo.is_multiple_of(strides[j]))?;
-        let c = self.coord_in(0, j);
-        let divided = match lo / strides[j] {
-            1 => c,
-            step => format!("({c} / {step})"),
-        };
-        Some(if hi == strides[j] * sizes[j] { divided } else { format!("{divided} % {}", shape.0[d]) })
+        let size = (hi != strides[j] * sizes[j]).then_some(shape.0[d]);
+        Some(Derived::Split { axis: j, step: lo / strides[j], size })
     }
 
     /// Reads leaf `v` at the current frame's coordinates.
@@ -813,9 +912,11 @@ impl<'a> Expr<'a> {
             self.hazard |= !self.phased;
             let offset = self.offset_from(start, &strides, &frame);
             let value = self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
-            match self.phased && self.vector == 1 && self.gathers() && self.storage.elem(buffer) == "F" {
-                true => self.program.gather_output(&value, k, self.gather_axes(start, &strides, &frame)),
-                false => self.program.unsupported(),
+            match self.read_axes(start, &strides, &frame) {
+                Some(axes) if self.phased && self.vector == 1 && self.storage.elem(buffer) == "F" => {
+                    self.program.gather_output(&value, k, axes)
+                }
+                _ => self.program.unsupported(),
             }
             return value;
         }
@@ -856,9 +957,10 @@ impl<'a> Expr<'a> {
             match offset.as_str() {
                 "0" => self.program.splat(&value, position),
                 _ if self.scalar && contiguous && self.linear => self.program.load_scalar(&value, position),
-                _ if !self.scalar && self.gathers() => {
-                    self.program.splat_at(&value, position, self.gather_axes(start, &strides, &shape))
-                }
+                _ if !self.scalar => match self.read_axes(start, &strides, &shape) {
+                    Some(axes) => self.program.splat_at(&value, position, axes),
+                    None => self.program.unsupported(),
+                },
                 _ => self.program.unsupported(),
             }
             return value;
@@ -895,10 +997,10 @@ impl<'a> Expr<'a> {
             };
             match offset.as_str() {
                 "0" if w == 1 => self.program.load_first(&vector, position),
-                _ if self.gathers() => {
-                    self.program.gather(&vector, position, self.gather_axes(start, &strides, &shape))
-                }
-                _ => self.program.unsupported(),
+                _ => match self.read_axes(start, &strides, &shape) {
+                    Some(axes) => self.program.gather(&vector, position, axes),
+                    None => self.program.unsupported(),
+                },
             }
             vector
         };
@@ -1439,6 +1541,31 @@ mod tests {
         let s = crate::schedule::schedule(&g, roots, &[], true);
         let storage = Storage::new(crate::optim::Precision::F32, Target::Avx512, []);
         crate::schedule::kernels(&g, &s, &storage, true)
+    }
+
+    #[test]
+    fn a_pool_through_a_reshape_of_a_permuted_input_gathers_in_the_template() {
+        // A 2x2 max pool of a [4, 4] image stored transposed: the reshape into windows
+        // cannot be a view of the permuted layout, so the reduction reads it as a frame of
+        // its own, whose coordinates merge the output's and the window's.
+        let kernels = kernels_of(
+            "%0 = input \"x\" : [4, 4]\n\
+             %1 = permute %0 perm=[1, 0] : [4, 4]\n\
+             %2 = exp %1 : [4, 4]\n\
+             %3 = reshape %2 : [2, 2, 2, 2]\n\
+             %4 = reduce_max %3 axes=[1, 3] : [2, 1, 2, 1]",
+            &[4],
+        );
+        let Some((_, k)) = kernels.iter().find(|(v, _)| *v == 4) else { panic!("a kernel for the pool") };
+        assert_eq!(k.function, "Template::reduce", "{:?}", k.source);
+        // Element (r, c) of the transposed input is x[c, r]: the output's row block r0 and
+        // the window's row r1 step along x's columns (stride 1), its column block c0 and c1
+        // along x's rows (stride 4).
+        let reduction = &k.trailing[0];
+        assert!(
+            reduction.contains("Gather(0, Axes(&[Axis(2, 0, 2), Axis(1, 2, 8)], &[Axis(2, 0, 1), Axis(1, 2, 4)], 0))"),
+            "{reduction}"
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! (`seq2seq`: 64 pairs of up to 24 ids of 8,000, embedding 64, hidden 128, Adam).
 //! `mlp-unfused` and `lenet5-unfused` time the same steps compiled without fusion. `softmax`
 //! times softmax regression (784-10, batch 64, SGD): 2 MFLOP, so nearly all of its step is the
-//! runtime's fixed cost (see the `overhead` example).
+//! runtime's fixed cost (see the `overhead` example). `autoencoder` times the convolutional
+//! autoencoder (batch 64, its decoder two transposed convolutions: folds).
 //!
-//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|lstm64|lstm64packed|gru64|seq2seq|softmax]
+//! `cargo run --release -p kiln-benches --example step_time -- [mlp|lenet5|residual|reverser|lstm|lstm64|lstm64packed|gru64|seq2seq|softmax|autoencoder]
 //! [steps]`; with `KILN_PROFILE=1` it also prints where the time goes, kernel by kernel (each
 //! launch is then followed by a sync, so the step is slower than unprofiled).
 
@@ -53,6 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "residual" => {
             let mut trainer = kiln_zoo::ResidualCnn::new(&device, 0);
             time(steps, || trainer.train_step(&x, &y))?
+        }
+        "autoencoder" => {
+            let mut trainer = kiln_zoo::ConvAutoencoder::new(&device, 0);
+            time(steps, || trainer.train_step(&x, &x))?
         }
         "softmax" => {
             let mut trainer = kiln_zoo::SoftmaxRegression::new(&device, 0);
@@ -113,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-                "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, \
+                "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, autoencoder, \
                  lstm, lstm64, lstm64packed, gru64, seq2seq, embedding or embedding-one-hot"
             )
             .into())

@@ -2,11 +2,12 @@
 //! `#[comptime]` arguments: the pointwise template, which runs a fused chain's program of
 //! steps; the product templates, which run such steps as their tiles' epilogue; the reduction
 //! template, whose loops run them on what they reduce; the phased template, which runs
-//! pointwise and reduction phases on one cube with barriers between them; the unfold template;
-//! row gathers and their adjoint, scatter-adds; the matrix products and direct convolutions,
-//! with their shapes and strides; the reductions across a vector's lanes that they use, and the
-//! split of a balanced kernel's tiles among its units. Generated kernels cover the rest (folds,
-//! reads of repeated lanes, what a template has no step for), their shapes baked in.
+//! pointwise and reduction phases on one cube with barriers between them; the unfold and fold
+//! templates; row gathers and their adjoint, scatter-adds; the matrix products and direct
+//! convolutions, with their shapes and strides; the reductions across a vector's lanes that
+//! they use, and the split of a balanced kernel's tiles among its units. Generated kernels
+//! cover the rest (reads of repeated lanes, mixed-precision products, what a template has no
+//! step for), their shapes baked in.
 
 #![warn(missing_docs)]
 
@@ -32,4 +33,4 @@ pub use phases::{phased, sync_units};
 pub use product::{product_nn, product_nt};
 pub use reduction::reduce;
 pub use steps::pointwise;
-pub use window::unfold;
+pub use window::{fold, unfold};

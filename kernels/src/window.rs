@@ -1,11 +1,14 @@
 //! The unfold template (im2col): a convolution's input gathered into its windows' taps, or
-//! copied into another layout with zero padding around it. A comptime [`UnfoldLayout`] says how
+//! copied into another layout with zero padding around it; and the fold template (col2im),
+//! which sums the taps back onto the input's positions, its fused producers run per tap. A comptime [`UnfoldLayout`] says how
 //! the output is stored and which coordinates each unit takes; the JIT sees every extent and
 //! stride as a constant, as it did in the kernel kiln wrote for each layout.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
 
+use crate::reduction::Loop;
+use crate::steps::run_steps;
 use cubecl::prelude::*;
 
 /// A coordinate of an unfold's output: the image, the window's row, the channel and the tap.
@@ -155,4 +158,113 @@ fn tap<F: Float, N: Size>(
         value = input[n * s0 + c * s1 + y * s2 + x * s3];
     }
     value
+}
+
+/// A fold (col2im, a convolution's input gradient from its taps) of taps `[n, oh, ow, c, kh,
+/// kw]` into an output `[n, c, h, w]` (contiguous): each output element sums the taps whose
+/// window, at `stride` and `dilation` with `top` and `left` rows and columns of padding, lands
+/// on it. A tap is `tap`'s value (`Combine` is unused): its steps (the fold's fused
+/// producers) run with the index of its window, `(n, oh, ow)` row-major, as the gathers' first
+/// index, and its place among the window's taps, `(c, kh, kw)` row-major, as their second.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FoldLayout {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub top: usize,
+    pub left: usize,
+    pub tap: Loop,
+}
+
+/// Runs the fold `layout`: unit `i` fills row `i` of the output (one image, channel and
+/// `y`) along `x`, storing output 0 of `outputs`; the taps read `vectors` and `scalars`.
+// CubeCL expands `%`, not `is_multiple_of`.
+#[allow(clippy::manual_is_multiple_of)]
+#[cube(launch_unchecked)]
+pub fn fold<F: Float, N: Size>(
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    #[comptime] layout: FoldLayout,
+) {
+    let FoldLayout { n, c, h, w, oh, ow, kh, kw, stride, dilation, top, left, tap } = layout;
+    let i = ABSOLUTE_POS;
+    let labels = Sequence::new();
+    let none = Sequence::new();
+    if i < comptime!(n * c * h) {
+        let image = i / comptime!(c * h);
+        let channel = (i / h) % c;
+        let py = i % h + top;
+        // A tap's steps run at its window's index (`e`) and its place among the window's taps
+        // (`q`): sums of independent products, and no division in the gathers' outermost axes.
+        let first_window = image * comptime!(oh * ow);
+        let first_tap = channel * comptime!(kh * kw);
+        for x in 0..w {
+            let px = x + left;
+            let mut acc = Vector::<F, N>::new(F::new(0.0));
+            // Tap `ky` of window row `wy` lands on `py` when `py = wy * stride + ky * dilation`.
+            // Undilated, only the taps `py % stride + t * stride` can: those are the ones tried.
+            for ty in 0..comptime!(tried_taps(kh, stride[0], dilation[0])) {
+                let ky = tried_tap(py, ty, stride[0], dilation[0]);
+                let dy = ky * comptime!(dilation[0]);
+                if ky < kh && py >= dy && (py - dy) % comptime!(landing_step(stride[0], dilation[0])) == 0 {
+                    let wy = (py - dy) / comptime!(stride[0]);
+                    if wy < oh {
+                        for tx in 0..comptime!(tried_taps(kw, stride[1], dilation[1])) {
+                            let kx = tried_tap(px, tx, stride[1], dilation[1]);
+                            let dx = kx * comptime!(dilation[1]);
+                            if kx < kw && px >= dx && (px - dx) % comptime!(landing_step(stride[1], dilation[1])) == 0 {
+                                let wx = (px - dx) / comptime!(stride[1]);
+                                if wx < ow {
+                                    let e = first_window + wy * ow + wx;
+                                    let q = first_tap + ky * kw + kx;
+                                    let element = e * comptime!(c * kh * kw) + q;
+                                    let values = run_steps::<F, N>(
+                                        vectors, scalars, &labels, outputs, element, e, q, &none, tap.steps,
+                                    );
+                                    acc += *values.index(tap.value);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            outputs.index_mut(0)[i * w + x] = acc;
+        }
+    }
+}
+
+/// The taps of a window of `size` a fold tries per output position: undilated, the
+/// `size / stride` (rounded up) that can land on it; dilated, all of them.
+fn tried_taps(size: usize, stride: usize, dilation: usize) -> usize {
+    match dilation {
+        1 => size.div_ceil(stride),
+        _ => size,
+    }
+}
+
+/// The `t`th tap a fold tries at position `p` (see [`tried_taps`]).
+#[cube]
+fn tried_tap(p: usize, t: usize, #[comptime] stride: usize, #[comptime] dilation: usize) -> usize {
+    if comptime!(dilation == 1) {
+        p % stride + t * stride
+    } else {
+        t
+    }
+}
+
+/// What a tried tap's offset must be a multiple of to land on a window's start: undilated,
+/// 1, as [`tried_tap`] tries only those that do; dilated, the stride.
+fn landing_step(stride: usize, dilation: usize) -> usize {
+    match dilation {
+        1 => 1,
+        _ => stride,
+    }
 }

@@ -1,5 +1,6 @@
 //! The kernel library's templates (`kiln_kernels::steps::pointwise`, `reduction::reduce`,
-//! `phases::phased`, `product::product_nt` and `product_nn`) as a launch plan's data. A generated file writes
+//! `phases::phased`, `window::fold`, `product::product_nt` and `product_nn`) as a launch
+//! plan's data. A generated file writes
 //! each distinct template launch as a [`Template`] constant: the template, its comptime
 //! descriptors, and how many of a row's buffers each of its sequences takes (all but the last,
 //! which takes the rest); a plan row names the constant ([`Launch::of`]).
@@ -8,6 +9,7 @@ use crate::kernels::phases::{self, Phases};
 use crate::kernels::product::{self, Epilogue, NnTiling, NtTiling};
 use crate::kernels::reduction::{self, Reduction};
 use crate::kernels::steps::{self, Program};
+use crate::kernels::window::{self, FoldLayout};
 use crate::plan::{Launch, Launcher};
 use crate::Arena;
 use cubecl::prelude::*;
@@ -33,6 +35,8 @@ pub enum Descriptor {
     Reduce([usize; 3], Reduction),
     /// The phased template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
     Phased([usize; 3], Phases),
+    /// The fold template: `[vector inputs, scalar inputs]`, then its output.
+    Fold([usize; 2], FoldLayout),
     /// The NT product template: its two operands, `[vector inputs, scalar inputs, vector
     /// outputs]`, then row outputs.
     ProductNt([usize; 3], NtTiling, Epilogue, Epilogue),
@@ -54,6 +58,11 @@ impl Template {
     /// The phased template running `phases` in `F`.
     pub const fn phased<F: Float + CubeElement>(counts: [usize; 3], phases: Phases) -> Template {
         Template { launcher: run::<F>, descriptor: Descriptor::Phased(counts, phases) }
+    }
+
+    /// The fold template running `layout` in `F`.
+    pub const fn fold<F: Float + CubeElement>(counts: [usize; 2], layout: FoldLayout) -> Template {
+        Template { launcher: run::<F>, descriptor: Descriptor::Fold(counts, layout) }
     }
 
     /// The NT product template with `tiling` and its epilogues, in `F`.
@@ -90,6 +99,7 @@ unsafe fn run<F: Float + CubeElement>(a: &Arena, l: &Launch, count: CubeCount, d
             Descriptor::Pointwise(counts, program) => pointwise::<F>(a, l, count, dim, counts, program),
             Descriptor::Reduce(counts, reduction) => reduce::<F>(a, l, count, dim, counts, reduction),
             Descriptor::Phased(counts, phases) => phased::<F>(a, l, count, dim, counts, phases),
+            Descriptor::Fold(counts, layout) => fold::<F>(a, l, count, dim, counts, layout),
             Descriptor::ProductNt(counts, tiling, epilogue, row) => {
                 product_nt::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
             }
@@ -204,6 +214,36 @@ unsafe fn phased<F: Float + CubeElement>(
             l.args(a, outputs).collect(),
             phases,
             a.host_memory(),
+        )
+    };
+}
+
+/// Launches the fold template running `layout`: the row's buffers are `counts[0]` vector
+/// inputs, `counts[1]` scalar inputs, then the output.
+///
+/// # Safety
+/// The row's buffers must be those the descriptors were written for, with their planned
+/// lengths.
+unsafe fn fold<F: Float + CubeElement>(
+    a: &Arena,
+    l: &Launch,
+    count: CubeCount,
+    dim: CubeDim,
+    counts: [usize; 2],
+    layout: FoldLayout,
+) {
+    let ([vectors, scalars], outputs) = split(l, 0, counts);
+    // SAFETY: the caller's.
+    unsafe {
+        window::fold::launch_unchecked::<F>(
+            a.client(),
+            count,
+            dim,
+            l.sizes[0],
+            l.args(a, vectors).collect(),
+            l.args(a, scalars).collect(),
+            l.args(a, outputs).collect(),
+            layout,
         )
     };
 }

@@ -154,7 +154,7 @@ fn emit_preamble(
         w.line("use kiln_runtime::kernels::phases::{Phase, Phases};");
         w.line("use kiln_runtime::kernels::product::{Epilogue, NnTiling, NtTiling};");
         w.line("use kiln_runtime::kernels::reduction::{Combine, Loop, Reduction};");
-        w.line("use kiln_runtime::kernels::window::{Coord, UnfoldLayout};");
+        w.line("use kiln_runtime::kernels::window::{Coord, FoldLayout, UnfoldLayout};");
         w.line("use kiln_runtime::templates::Template;");
         w.line("use kiln_runtime::kernels::steps::{Axes, Axis, Binary, Binary::*, Program, Segment, Step, Step::*, Unary};");
     }

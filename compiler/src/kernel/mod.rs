@@ -353,6 +353,9 @@ struct Expr<'a> {
     /// Whether the groups run as phases with barriers between them (see [`phased`]), so a
     /// group may read an earlier one's results at any index.
     phased: bool,
+    /// Whether a fold's tap is being emitted: the fold template runs it at the tap's row-major
+    /// element index, so its reads gather as a pointwise kernel's do.
+    folding: bool,
     /// Totals the emitted lines hold, read in place of a buffer: each buffer, its strides, the
     /// total's name, and its number as a template's total (`Step::Acc`). A product's tile
     /// element or row sum, or the result of an earlier loop of a multi-reduction.
@@ -395,6 +398,7 @@ impl<'a> Expr<'a> {
             reads_index: false,
             reads_unit_index: false,
             phased: false,
+            folding: false,
             accumulators: vec![],
             scalar_outputs: vec![],
             scalar: false,
@@ -614,7 +618,7 @@ impl<'a> Expr<'a> {
     /// [`Expr::gather_axes`] and [`Expr::frame_gather_axes`]), where it is a template's
     /// gather: walked row-major by a pointwise kernel's index or a reduction's virtual one.
     fn read_axes(&self, start: usize, strides: &[usize], frame: &Shape) -> Option<GatherAxes> {
-        match (self.linear || !self.reduced.is_empty(), self.frame) {
+        match (self.linear || self.folding || !self.reduced.is_empty(), self.frame) {
             (false, _) => None,
             (true, 0) => Some(self.gather_axes(start, strides, frame)),
             (true, _) => self.frame_gather_axes(start, strides, frame),
@@ -651,12 +655,26 @@ impl<'a> Expr<'a> {
             }
             return (divisors, inner, (shape.numel() / step, step));
         }
-        match self.row {
-            Some(length) => {
+        match self.row_split() {
+            Some((length, counted)) => {
                 inner = divisors.iter().map(|&divisor| divisor < length).collect();
+                if counted {
+                    divisors.iter_mut().filter(|d| **d >= length).for_each(|d| *d /= length);
+                    return (divisors, inner, (shape.numel() / length, length));
+                }
                 (divisors, inner, (shape.numel(), length))
             }
             None => (divisors, inner, (shape.numel(), 1)),
+        }
+    }
+
+    /// Where a kernel's two indices split its element index into rows, the row's length and
+    /// whether the first index counts rows (a fold's windows, whose taps are the second) rather
+    /// than giving the row's first element (a pointwise kernel that runs by rows).
+    fn row_split(&self) -> Option<(usize, bool)> {
+        match self.folding {
+            true => Some((self.shape.0[3..].iter().product(), true)),
+            false => self.row.map(|length| (length, false)),
         }
     }
 
@@ -690,12 +708,17 @@ impl<'a> Expr<'a> {
                 }
                 None if self.reduced.is_empty() => {
                     let (divisor, size) = (element[d], shape.0[d]);
-                    let in_row = match self.row {
-                        Some(length) if divisor < length => (divisor * size).is_multiple_of(length).then_some(true),
-                        Some(length) => divisor.is_multiple_of(length).then_some(false),
-                        None => Some(false),
+                    let term = match self.row_split() {
+                        Some((length, _)) if divisor < length => {
+                            length.is_multiple_of(divisor * size).then_some((true, divisor))
+                        }
+                        Some((length, counted)) => divisor
+                            .is_multiple_of(length)
+                            .then_some((false, if counted { divisor / length } else { divisor })),
+                        None => Some((false, divisor)),
                     };
-                    terms.push((in_row?, (divisor, size, strides[d])));
+                    let (inner, divisor) = term?;
+                    terms.push((inner, (divisor, size, strides[d])));
                 }
                 None => return None,
             }
@@ -1364,11 +1387,39 @@ impl<'a> Expr<'a> {
     /// units already loop over a row each; chunking them too made the conv input gradient of
     /// LeNet-5 twice as slow (`KILN_PROFILE=20`), so each row gets its own unit.
     fn fold_kernel(mut self, input: ValueId) -> Kernel {
+        self.folding = true;
         let value = self.emit(input);
+        self.program.end_loop(ReduceOp::Sum, &value);
         let output = self.output();
         let store = self.storage.narrow(output, "acc");
         let (lines, work) = window::fold_body(self.g, self.root, (self.body(), value), &store);
+        if let Some(kernel) = self.fold_template(work) {
+            return kernel;
+        }
         self.finish(lines, work, false)
+    }
+
+    /// The fold just emitted as a launch of the library's fold template
+    /// (`kiln_kernels::window::fold`) over `work` output rows, where its tap is a program the
+    /// template runs (see [`Recorder`]).
+    fn fold_template(&self, work: usize) -> Option<Kernel> {
+        let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
+        if self.vector != 1 || self.storage.elem(self.output()) != "F" {
+            return None;
+        }
+        let args = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
+        Some(Kernel {
+            source: None,
+            function: "Template::fold".into(),
+            vector: 1,
+            work,
+            args: args.chain(self.output_args()).collect(),
+            values: self.outputs.clone(),
+            grid: Grid::PerIndex,
+            trailing: vec![window::fold_layout(self.g, self.root, &self.program.loops(&inputs))],
+            types: vec![self.storage.compute_type()],
+            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), 1],
+        })
     }
 }
 
@@ -1565,6 +1616,27 @@ mod tests {
         assert!(
             reduction.contains("Gather(0, Axes(&[Axis(2, 0, 2), Axis(1, 2, 8)], &[Axis(2, 0, 1), Axis(1, 2, 4)], 0))"),
             "{reduction}"
+        );
+    }
+
+    #[test]
+    fn a_fold_runs_its_producers_per_tap_in_the_template() {
+        // The input gradient of a 2x2 convolution of stride 2: each tap's value is computed
+        // where the fold sums it, from its window's index and its place among the window's 4
+        // taps (here the taps' own buffer, read contiguously: no division, no modulo).
+        let kernels = kernels_of(
+            "%0 = input \"t\" : [2, 2, 2, 1, 2, 2]\n\
+             %1 = exp %0 : [2, 2, 2, 1, 2, 2]\n\
+             %2 = fold %1 kernel=[2, 2] stride=[2, 2] dilation=[1, 1] padding=[[0, 0], [0, 0]] : [2, 1, 4, 4]",
+            &[2],
+        );
+        let Some((_, k)) = kernels.iter().find(|(v, _)| *v == 2) else { panic!("a kernel for the fold") };
+        assert_eq!((k.function.as_str(), k.grid, k.work), ("Template::fold", Grid::PerIndex, 8), "{:?}", k.source);
+        assert_eq!(
+            k.trailing[0],
+            "FoldLayout { n: 2, c: 1, h: 4, w: 4, oh: 2, ow: 2, kh: 2, kw: 2, stride: [2, 2], dilation: [1, 1], top: 0, \
+             left: 0, tap: Loop { combine: Combine::Sum, value: 1, steps: &[Gather(0, Axes(&[Axis(1, 0, 4)], &[Axis(1, 0, 1)], \
+             0)), Unary(Unary::Exp, 0)] } }"
         );
     }
 

@@ -287,6 +287,12 @@ impl Recorder {
         format!("Program(&[{}])", segments.join(", "))
     }
 
+    /// The finished loops as a list of `kiln_kernels::reduction::Loop` expressions (a fold's
+    /// tap is one), renumbered as [`Recorder::program`] does.
+    pub(super) fn loops(&self, inputs: &Inputs) -> String {
+        render_loops(&self.loops, inputs)
+    }
+
     /// The finished phases as a `kiln_kernels::phases::Phases` constant, renumbered as
     /// [`Recorder::program`] does.
     pub(super) fn phases(&self, inputs: &Inputs) -> String {

@@ -235,6 +235,19 @@ fn taps(p: &str, k: &str, size: usize, stride: usize, dilation: usize) -> (Vec<S
     }
 }
 
+/// The fold `v`'s `kiln_kernels::window::FoldLayout` constant, its tap the loop `tap`.
+pub fn fold_layout(g: &Graph, v: ValueId, tap: &str) -> String {
+    let Op::Fold(a, w) = g.nodes[v].op else { unreachable!() };
+    let [n, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
+    let [_, oh, ow, _, kh, kw] = g.shape(a).0[..] else { unreachable!() };
+    let Window { stride, dilation, padding, .. } = w;
+    format!(
+        "FoldLayout {{ n: {n}, c: {c}, h: {h}, w: {wd}, oh: {oh}, ow: {ow}, kh: {kh}, kw: {kw}, stride: {stride:?}, \
+         dilation: {dilation:?}, top: {}, left: {}, tap: {tap} }}",
+        padding[0][0], padding[1][0]
+    )
+}
+
 /// The body of the fold `v`'s kernel and its unit count. Each unit fills one row of the output
 /// along `x`: every element sums the window taps that land on it. `tap` is the lines that
 /// compute the fold's input at coordinates `c0..c5` (n, oh, ow, c, kh, kw), then its name

@@ -2,8 +2,9 @@
 //! sentence tasks (5,000 ids, 50 dimensions, 64 sentences of 16 tokens), its table looked up
 //! by a gather (`EmbeddingBag`) and, for comparison in one run, by a one-hot product
 //! (`EmbeddingBagOneHot`, how kiln lowered embeddings before gathers); and the sentence
-//! classifiers of issue 35's benchmarks (i) and (ii) (`SentenceLstm`, `SentenceGru`), and its
-//! benchmark (iii), the encoder-decoder with attention (`Seq2seqAttention`).
+//! classifiers of issue 35's benchmarks (i) and (ii) (`SentenceLstm`, `SentenceGru`), its
+//! benchmark (iii), the encoder-decoder with attention (`Seq2seqAttention`), and the LSTM
+//! classifier of its table at lengths 16 to 256 (`LstmLength16` ... `LstmLength256`).
 
 use kiln_compiler::{Adam, Model, Recurrent};
 
@@ -37,10 +38,14 @@ fn embedding_bag(name: &str, file: &str, one_hot: bool) -> Result<(), Box<dyn st
 /// sentence classifiers.
 const SENTENCE: [usize; 5] = [64, 64, 20_000, 50, 128];
 
-/// ids -> embedding(50) -> an LSTM or GRU of 128 -> mean over the steps -> linear(2), trained
-/// with Adam on cross-entropy.
-fn sentence_classifier(name: &str, file: &str, gru: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let [batch, len, vocab, dim, hidden] = SENTENCE;
+/// The lengths of issue 35's table, at which its LSTM classifier (`SENTENCE`'s, with a
+/// vocabulary of 5,000) is compiled as `LstmLength{len}`.
+const TABLE_LENGTHS: [usize; 5] = [16, 32, 64, 128, 256];
+
+/// ids -> embedding -> an LSTM or GRU -> mean over the steps -> linear(2), trained with Adam on
+/// cross-entropy, at `sizes` (as `SENTENCE`).
+fn sentence_classifier(name: &str, file: &str, gru: bool, sizes: [usize; 5]) -> Result<(), Box<dyn std::error::Error>> {
+    let [batch, len, vocab, dim, hidden] = sizes;
     let model = Model::new(name);
     let ids = model.tokens("ids", [batch, len], vocab);
     let labels = model.labels("labels", [batch], 2);
@@ -92,7 +97,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     seq2seq::seq2seq("Seq2seqAttention", "seq2seq_attention.rs", &SEQ2SEQ)?;
     embedding_bag("EmbeddingBag", "embedding_bag.rs", false)?;
     embedding_bag("EmbeddingBagOneHot", "embedding_bag_one_hot.rs", true)?;
-    sentence_classifier("SentenceLstm", "sentence_lstm.rs", false)?;
-    sentence_classifier("SentenceGru", "sentence_gru.rs", true)?;
+    sentence_classifier("SentenceLstm", "sentence_lstm.rs", false, SENTENCE)?;
+    sentence_classifier("SentenceGru", "sentence_gru.rs", true, SENTENCE)?;
+    for len in TABLE_LENGTHS {
+        let [batch, _, _, dim, hidden] = SENTENCE;
+        let (name, file) = (format!("LstmLength{len}"), format!("lstm_length{len}.rs"));
+        sentence_classifier(&name, &file, false, [batch, len, 5000, dim, hidden])?;
+    }
     packed_sentence_classifier("PackedSentenceLstm", "packed_sentence_lstm.rs")
 }

@@ -10,7 +10,7 @@ sentence classifiers of issue 35 (64 sentences of 64 ids of 20,000, embedding 50
 decoder 128 attending over the encoder with the source's padding masked, teacher forcing,
 cross-entropy ignoring padding, Adam lr 1e-3), which run only when named.
 
-    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm lstm64 gru64 seq2seq]
+    python3 benches/compare_pytorch.py [steps] [models: mlp lenet5 embedding lstm lstm64 gru64 lstm64packed seq2seq lstm-len16 .. lstm-len256]
 
 `KILN_STEP_TIME=path/to/step_time` times that binary instead of building the workspace's (a
 copy of an earlier build, to compare before and after a change in one session).
@@ -67,9 +67,9 @@ class LstmClassifier(nn.Module):
 
 
 class SentenceClassifier(nn.Module):
-    def __init__(self, recurrent):
+    def __init__(self, recurrent, vocab=20000):
         super().__init__()
-        self.embedding, self.recurrent, self.linear = nn.Embedding(20000, 50), recurrent(50, 128, batch_first=True), nn.Linear(128, 2)
+        self.embedding, self.recurrent, self.linear = nn.Embedding(vocab, 50), recurrent(50, 128, batch_first=True), nn.Linear(128, 2)
 
     def forward(self, ids):
         return self.linear(self.recurrent(self.embedding(ids))[0].mean(1))
@@ -131,7 +131,12 @@ def sequence_loss(logits, target):
 
 
 # The ids of kiln_benches::sentence_batch.
-sentence_ids = torch.tensor([(i * 2_654_435_761 % 1_000_003) % 20000 // (1 + i % 7) for i in range(64 * 64)]).reshape(64, 64)
+def sentences(length, vocab):
+    """`kiln_benches::sentences`: 64 sentences of `length` ids of `vocab`."""
+    return torch.tensor([(i * 2_654_435_761 % 1_000_003) % vocab // (1 + i % 7) for i in range(64 * length)]).reshape(64, length)
+
+
+sentence_ids = sentences(64, 20000)
 # `kiln_benches::packed_sentence_batch`: rows cut to 9 to 16 ids.
 sentence_lengths = torch.tensor([9 + row * 5 % 8 for row in range(64)])
 short_ids = sentence_ids * (torch.arange(64)[None, :] < sentence_lengths[:, None])
@@ -156,6 +161,10 @@ MODELS = {
     "lstm64packed": (PackedSentenceClassifier(nn.LSTM), lambda params: torch.optim.Adam(params, lr=1e-3),
                      ((short_ids, sentence_lengths), bag_labels)),
 }
+# Issue 35's table: its LSTM classifier (vocabulary 5,000) at lengths 16 to 256.
+for length in [16, 32, 64, 128, 256]:
+    MODELS[f"lstm-len{length}"] = (SentenceClassifier(nn.LSTM, vocab=5000), lambda params: torch.optim.Adam(params, lr=1e-3),
+                                   (sentences(length, 5000), bag_labels))
 seq2seq_mask, seq2seq_source, seq2seq_target = seq2seq_batch()
 MODELS["seq2seq"] = (Seq2seqAttention(), lambda params: torch.optim.Adam(params, lr=1e-3),
                      ((seq2seq_mask, seq2seq_source, seq2seq_target), seq2seq_target), sequence_loss)

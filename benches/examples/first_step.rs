@@ -6,7 +6,8 @@
 //! directory; `KILN_KERNEL_CACHE=off` compiles every kernel). Models: `mlp`, `lenet5`,
 //! `residual`, `lstm` (the LSTM review classifier), `reverser` (seq2seq with attention),
 //! `lstm64` and `gru64` (the sentence classifiers of issue 35: 64 steps, hidden 128), and
-//! `seq2seq` (its encoder-decoder with attention: 24 steps each side, vocabularies of 8,000).
+//! `seq2seq` (its encoder-decoder with attention: 24 steps each side, vocabularies of 8,000),
+//! and `lstm-len16` to `lstm-len256` (the LSTM classifier of its table at those lengths).
 
 use std::time::Instant;
 
@@ -59,12 +60,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (mask, source, target) = kiln_benches::seq2seq_batch();
             two_steps!(kiln_benches::Seq2seqAttention::new(&device, 0), &mask, &source, &target)
         }
-        other => {
-            return Err(format!(
-                "unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64, gru64 or seq2seq"
-            )
-            .into())
+        name if name.starts_with("lstm-len") => {
+            let len: usize = name["lstm-len".len()..].parse()?;
+            let (ids, labels) = kiln_benches::sentences(len, 5000);
+            kiln_benches::with_length_model!(len, Model => two_steps!(Model::new(&device, 0), &ids, &labels))?
         }
+        other => return Err(format!(
+            "unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64, gru64, seq2seq or lstm-len16 \
+                 to lstm-len256"
+        )
+        .into()),
     };
     let first = first.expect("a step ran");
     println!("{model}: first step finished {first:.3} s after start; second step {:.2} ms", second_step * 1e3);

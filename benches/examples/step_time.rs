@@ -5,7 +5,9 @@
 //! sentence classifiers of issue 35 (`lstm64`, `gru64`: 64 sentences of 64 ids of 20,000,
 //! embedding 50, LSTM or GRU 128, mean, linear 2, Adam; `lstm64packed`: the LSTM one over each
 //! sentence's own length, on sentences of 9 to 16 ids) and its seq2seq model with attention
-//! (`seq2seq`: 64 pairs of up to 24 ids of 8,000, embedding 64, hidden 128, Adam).
+//! (`seq2seq`: 64 pairs of up to 24 ids of 8,000, embedding 64, hidden 128, Adam);
+//! `lstm-len16` to `lstm-len256`: the LSTM classifier of its table (as `lstm64` with a
+//! vocabulary of 5,000) at lengths 16, 32, 64, 128 and 256.
 //! `mlp-unfused` and `lenet5-unfused` time the same steps compiled without fusion. `softmax`
 //! times softmax regression (784-10, batch 64, SGD): 2 MFLOP, so nearly all of its step is the
 //! runtime's fixed cost (see the `overhead` example). `autoencoder` times the convolutional
@@ -106,6 +108,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut trainer = kiln_benches::Seq2seqAttention::new(&device, 0);
             time(steps, || trainer.train_step(&mask, &source, &target))?
         }
+        name if name.starts_with("lstm-len") => {
+            let len: usize = name["lstm-len".len()..].parse()?;
+            let (ids, labels) = kiln_benches::sentences(len, 5000);
+            kiln_benches::with_length_model!(len, Model => {
+                let mut trainer = Model::new(&device, 0);
+                time(steps, || trainer.train_step(&ids, &labels))?
+            })?
+        }
         "embedding" | "embedding-one-hot" => {
             let (ids, labels) = kiln_benches::embedding_bag_batch();
             if model == "embedding" {
@@ -119,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => {
             return Err(format!(
                 "unknown model {other:?}: use mlp, lenet5, residual, mlp-unfused, lenet5-unfused, reverser, softmax, autoencoder, \
-                 lstm, lstm64, lstm64packed, gru64, seq2seq, embedding or embedding-one-hot"
+                 lstm, lstm64, lstm64packed, gru64, seq2seq, lstm-len16 to lstm-len256, embedding or embedding-one-hot"
             )
             .into())
         }

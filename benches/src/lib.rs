@@ -10,8 +10,18 @@ include!(concat!(env!("OUT_DIR"), "/sentence_lstm.rs"));
 include!(concat!(env!("OUT_DIR"), "/sentence_gru.rs"));
 include!(concat!(env!("OUT_DIR"), "/seq2seq_attention.rs"));
 include!(concat!(env!("OUT_DIR"), "/packed_sentence_lstm.rs"));
+include!(concat!(env!("OUT_DIR"), "/lstm_length16.rs"));
+include!(concat!(env!("OUT_DIR"), "/lstm_length32.rs"));
+include!(concat!(env!("OUT_DIR"), "/lstm_length64.rs"));
+include!(concat!(env!("OUT_DIR"), "/lstm_length128.rs"));
+include!(concat!(env!("OUT_DIR"), "/lstm_length256.rs"));
 pub use embedding_bag::EmbeddingBag;
 pub use embedding_bag_one_hot::EmbeddingBagOneHot;
+pub use lstm_length128::LstmLength128;
+pub use lstm_length16::LstmLength16;
+pub use lstm_length256::LstmLength256;
+pub use lstm_length32::LstmLength32;
+pub use lstm_length64::LstmLength64;
 pub use packed_sentence_lstm::PackedSentenceLstm;
 pub use sentence_gru::SentenceGru;
 pub use sentence_lstm::SentenceLstm;
@@ -40,8 +50,46 @@ pub fn embedding_bag_batch() -> (Vec<u32>, Vec<u32>) {
 /// of 64 ids of 20,000, small ids frequent as words are, and alternating labels.
 /// `benches/compare_pytorch.py` makes the same ids for PyTorch.
 pub fn sentence_batch() -> (Vec<u32>, Vec<u32>) {
-    let ids = (0..64 * 64u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % 20_000 / (1 + i % 7)) as u32).collect();
+    sentences(64, 20_000)
+}
+
+/// 64 sentences of `len` ids of `vocab`, small ids frequent as words are, and alternating
+/// labels: [`sentence_batch`]'s, and at `vocab` 5,000 the batch of `LstmLength{len}`.
+/// `benches/compare_pytorch.py` makes the same ids for PyTorch.
+pub fn sentences(len: usize, vocab: u64) -> (Vec<u32>, Vec<u32>) {
+    let ids = (0..64 * len as u64).map(|i| ((i * 2_654_435_761 % 1_000_003) % vocab / (1 + i % 7)) as u32).collect();
     (ids, (0..64).map(|i| i % 2).collect())
+}
+
+/// Runs `$body` with `$model` the type of `LstmLength{$len}` (lengths 16, 32, 64, 128, 256),
+/// or evaluates to an error naming the length.
+#[macro_export]
+macro_rules! with_length_model {
+    ($len:expr, $model:ident => $body:expr) => {
+        match $len {
+            16 => {
+                type $model = $crate::LstmLength16;
+                Ok($body)
+            }
+            32 => {
+                type $model = $crate::LstmLength32;
+                Ok($body)
+            }
+            64 => {
+                type $model = $crate::LstmLength64;
+                Ok($body)
+            }
+            128 => {
+                type $model = $crate::LstmLength128;
+                Ok($body)
+            }
+            256 => {
+                type $model = $crate::LstmLength256;
+                Ok($body)
+            }
+            other => Err(format!("no LSTM of length {other}: use 16, 32, 64, 128 or 256")),
+        }
+    };
 }
 
 /// A bucket of short sentences for `PackedSentenceLstm`: [`sentence_batch`]'s ids, each row

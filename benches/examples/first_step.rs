@@ -65,11 +65,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (ids, labels) = kiln_benches::sentences(len, 5000);
             kiln_benches::with_length_model!(len, Model => two_steps!(Model::new(&device, 0), &ids, &labels))?
         }
-        other => return Err(format!(
-            "unknown model {other:?}: use mlp, lenet5, residual, lstm, reverser, lstm64, gru64, seq2seq or lstm-len16 \
-                 to lstm-len256"
-        )
-        .into()),
+        other => {
+            let known = "mlp, lenet5, residual, lstm, reverser, lstm64, gru64, seq2seq or lstm-len16 to lstm-len256";
+            return Err(format!("unknown model {other:?}: use {known}").into());
+        }
     };
     let first = first.expect("a step ran");
     println!("{model}: first step finished {first:.3} s after start; second step {:.2} ms", second_step * 1e3);

@@ -66,27 +66,15 @@ pub fn sentences(len: usize, vocab: u64) -> (Vec<u32>, Vec<u32>) {
 #[macro_export]
 macro_rules! with_length_model {
     ($len:expr, $model:ident => $body:expr) => {
+        $crate::with_length_model!(@ $len, $model, $body,
+            16 LstmLength16, 32 LstmLength32, 64 LstmLength64, 128 LstmLength128, 256 LstmLength256)
+    };
+    (@ $len:expr, $model:ident, $body:expr, $($length:literal $type:ident),+) => {
         match $len {
-            16 => {
-                type $model = $crate::LstmLength16;
+            $($length => {
+                type $model = $crate::$type;
                 Ok($body)
-            }
-            32 => {
-                type $model = $crate::LstmLength32;
-                Ok($body)
-            }
-            64 => {
-                type $model = $crate::LstmLength64;
-                Ok($body)
-            }
-            128 => {
-                type $model = $crate::LstmLength128;
-                Ok($body)
-            }
-            256 => {
-                type $model = $crate::LstmLength256;
-                Ok($body)
-            }
+            })+
             other => Err(format!("no LSTM of length {other}: use 16, 32, 64, 128 or 256")),
         }
     };

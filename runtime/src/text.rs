@@ -167,6 +167,25 @@ impl LabelledCorpus {
         let lengths = rows.iter().map(|&row| self.ids[row].len() as u32).collect();
         (ids, lengths, rows.iter().map(|&row| self.labels[row]).collect())
     }
+
+    /// The share of the sentences `rows` whose class `predict` scores highest: it takes up to
+    /// `batch` of them at a time as [`LabelledCorpus::batch`] gives them (ids and lengths) and
+    /// returns `classes` scores per row.
+    pub fn accuracy<E>(
+        &self,
+        rows: &[usize],
+        batch: usize,
+        classes: usize,
+        mut predict: impl FnMut(&[u32], &[u32]) -> Result<Vec<f32>, E>,
+    ) -> Result<f64, E> {
+        let mut correct = 0;
+        for rows in rows.chunks(batch.max(1)) {
+            let (ids, lengths, labels) = self.batch(rows);
+            let predicted = crate::data::argmax_rows(&predict(&ids, &lengths)?, classes);
+            correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        }
+        Ok(correct as f64 / rows.len().max(1) as f64)
+    }
 }
 
 /// Sentence pairs as token ids, with a vocabulary for each side built from the training pairs
@@ -314,6 +333,10 @@ mod tests {
         let id = |t: &str| vocab.id(t);
         assert_eq!(ids, [id("fine"), PAD, PAD, PAD, id("a"), id("fine"), id("film"), PAD]);
         assert_eq!((lengths, labels), (vec![1, 3], vec![1, 1]));
+        // A classifier that always answers class 1 is right on the two sentences of class 1.
+        let always_one = |_: &[u32], lengths: &[u32]| Ok::<_, ()>(lengths.iter().flat_map(|_| [0.0, 1.0]).collect());
+        assert_eq!(corpus.accuracy(&[0, 1, 2], 2, 2, always_one), Ok(2.0 / 3.0));
+        assert_eq!(corpus.accuracy(&[1], 2, 2, always_one), Ok(0.0));
     }
 
     #[test]

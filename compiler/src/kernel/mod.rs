@@ -281,12 +281,7 @@ pub fn phased(g: &Graph, s: &Schedule, storage: &Storage, values: &[ValueId]) ->
             }
             false => {
                 let body = e.reduce_body()?;
-                // The phase's epilogue stores the loops' totals.
-                for k in 0..phase.len() {
-                    let total = e.accumulators[k].2.clone();
-                    e.program.acc(&total, k);
-                    e.program.store(e.group_start + k, &total);
-                }
+                e.store_totals();
                 e.program.end_segment(n);
                 e.program.end_phase(Some(e.reduced.iter().map(|&d| shape.0[d]).product()));
                 let out_shape = g.shape(phase[0]).clone();
@@ -353,8 +348,8 @@ struct Expr<'a> {
     /// Whether the groups run as phases with barriers between them (see [`phased`]), so a
     /// group may read an earlier one's results at any index.
     phased: bool,
-    /// Whether a fold's tap is being emitted: the fold template runs it at the tap's row-major
-    /// element index, so its reads gather as a pointwise kernel's do.
+    /// Whether a fold's tap is being emitted: the fold template runs it at its window's index
+    /// and its place among the window's taps (see [`Expr::row_split`]), so its reads gather.
     folding: bool,
     /// Totals the emitted lines hold, read in place of a buffer: each buffer, its strides, the
     /// total's name, and its number as a template's total (`Step::Acc`). A product's tile
@@ -616,7 +611,8 @@ impl<'a> Expr<'a> {
 
     /// The axes a read through coordinates of the current frame gathers along (see
     /// [`Expr::gather_axes`] and [`Expr::frame_gather_axes`]), where it is a template's
-    /// gather: walked row-major by a pointwise kernel's index or a reduction's virtual one.
+    /// gather: walked row-major by a pointwise kernel's index, a reduction's virtual ones or a
+    /// fold's windows and taps.
     fn read_axes(&self, start: usize, strides: &[usize], frame: &Shape) -> Option<GatherAxes> {
         match (self.linear || self.folding || !self.reduced.is_empty(), self.frame) {
             (false, _) => None,

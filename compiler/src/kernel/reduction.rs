@@ -55,15 +55,7 @@ impl Expr<'_> {
         let mut body = self.reduce_body()?;
         let trips: usize = self.reduced.iter().map(|&d| self.shape.0[d]).product();
         let trips = if self.across_lanes { trips / self.vector } else { trips };
-        // The template's epilogue first stores the loops' totals.
-        for k in 0..self.members.len() {
-            let total = self.accumulators[k].2.clone();
-            self.program.acc(&total, k);
-            match self.across_lanes {
-                true => self.program.store_row(k, &total),
-                false => self.program.store(k, &total),
-            }
-        }
+        self.store_totals();
         // The loops' coordinates, not the epilogue's: it computes its own from `i`.
         let (used_axes, reads_index) = (self.used_axes.clone(), self.reads_index);
         if !epilogue.is_empty() {
@@ -81,6 +73,20 @@ impl Expr<'_> {
         }
         let inner = [self.coords_of_element(&out_shape), body].concat();
         Some(self.finish(inner, work, true))
+    }
+
+    /// Records the first steps of a reduction template's epilogue, after
+    /// [`Expr::reduce_body`]: each loop's total (`Acc(k)`) stored to its reduction's output
+    /// (across lanes, its row output).
+    pub(super) fn store_totals(&mut self) {
+        for k in 0..self.members.len() {
+            let total = self.accumulators[k].2.clone();
+            self.program.acc(&total, k);
+            match self.across_lanes {
+                true => self.program.store_row(k, &total),
+                false => self.program.store(self.group_start + k, &total),
+            }
+        }
     }
 
     /// The reductions just emitted as a launch of the library's reduction template

@@ -235,12 +235,18 @@ fn taps(p: &str, k: &str, size: usize, stride: usize, dilation: usize) -> (Vec<S
     }
 }
 
-/// The fold `v`'s `kiln_kernels::window::FoldLayout` constant, its tap the loop `tap`.
-pub fn fold_layout(g: &Graph, v: ValueId, tap: &str) -> String {
+/// The fold `v`'s output extents `[n, c, h, w]`, its windows' and taps' `[oh, ow, kh, kw]`,
+/// and its window.
+fn fold_geometry(g: &Graph, v: ValueId) -> ([usize; 4], [usize; 4], Window) {
     let Op::Fold(a, w) = g.nodes[v].op else { unreachable!() };
     let [n, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
     let [_, oh, ow, _, kh, kw] = g.shape(a).0[..] else { unreachable!() };
-    let Window { stride, dilation, padding, .. } = w;
+    ([n, c, h, wd], [oh, ow, kh, kw], w)
+}
+
+/// The fold `v`'s `kiln_kernels::window::FoldLayout` constant, its tap the loop `tap`.
+pub fn fold_layout(g: &Graph, v: ValueId, tap: &str) -> String {
+    let ([n, c, h, wd], [oh, ow, kh, kw], Window { stride, dilation, padding, .. }) = fold_geometry(g, v);
     format!(
         "FoldLayout {{ n: {n}, c: {c}, h: {h}, w: {wd}, oh: {oh}, ow: {ow}, kh: {kh}, kw: {kw}, stride: {stride:?}, \
          dilation: {dilation:?}, top: {}, left: {}, tap: {tap} }}",
@@ -253,10 +259,7 @@ pub fn fold_layout(g: &Graph, v: ValueId, tap: &str) -> String {
 /// compute the fold's input at coordinates `c0..c5` (n, oh, ow, c, kh, kw), then its name
 /// (pointwise producers run inside the loop); `store` writes the sum.
 pub fn fold_body(g: &Graph, v: ValueId, tap: (Vec<String>, String), store: &str) -> (Vec<String>, usize) {
-    let Op::Fold(a, w) = g.nodes[v].op else { unreachable!() };
-    let [n, c, h, wd] = g.shape(v).0[..] else { unreachable!() };
-    let [_, oh, ow, _, kh, kw] = g.shape(a).0[..] else { unreachable!() };
-    let Window { stride, dilation, padding, .. } = w;
+    let ([n, c, h, wd], [oh, ow, kh, kw], Window { stride, dilation, padding, .. }) = fold_geometry(g, v);
     let mut nest = decompose("i", &[("n", 0), ("c", c), ("y", h)]);
     nest.push(format!("let py = y + {};", padding[0][0]));
     nest.push(format!("for x in 0..{wd}usize {{"));

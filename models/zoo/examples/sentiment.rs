@@ -17,7 +17,7 @@
 //! as its longest sentence has.
 
 use kiln_runtime::corpora::{read_glove, read_labelled, Labelled, Missing};
-use kiln_runtime::data::{argmax_rows, bucketed_batches};
+use kiln_runtime::data::bucketed_batches;
 use kiln_runtime::init::SplitMix64;
 use kiln_runtime::text::LabelledCorpus;
 use kiln_zoo::SentimentLstm;
@@ -64,18 +64,6 @@ fn through_tsv(sentences: &[Labelled], name: &str) -> Result<Vec<Labelled>, kiln
     read
 }
 
-/// The share of `corpus`'s sentences `trainer` classifies right.
-fn accuracy(trainer: &mut SentimentLstm, corpus: &LabelledCorpus) -> Result<f64, kiln_runtime::Error> {
-    let mut correct = 0;
-    let rows: Vec<usize> = (0..corpus.len()).collect();
-    for rows in rows.chunks(SentimentLstm::BATCH) {
-        let (ids, lengths, labels) = corpus.batch(rows);
-        let predicted = argmax_rows(&trainer.predict(&ids, &lengths)?, 2);
-        correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
-    }
-    Ok(correct as f64 / corpus.len().max(1) as f64)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
     let (train, dev) = match (&options.train, &options.dev) {
@@ -118,7 +106,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps += 1;
         }
         let seconds = started.elapsed().as_secs_f64();
-        let held_out = accuracy(&mut trainer, &dev)?;
+        let rows: Vec<usize> = (0..dev.len()).collect();
+        let held_out = dev.accuracy(&rows, SentimentLstm::BATCH, 2, |ids, lengths| trainer.predict(ids, lengths))?;
         println!(
             "epoch {epoch}: loss {:.3}, held-out accuracy {:.2}% ({steps} steps in {seconds:.1} s)",
             loss / steps as f32,

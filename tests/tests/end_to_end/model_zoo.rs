@@ -118,13 +118,8 @@ fn lstm_classifies_padded_reviews() {
             trainer.train_step(&ids, &lengths, &labels).unwrap();
         }
     }
-    let mut correct = 0;
-    for rows in (4000..5000).collect::<Vec<_>>().chunks(batch) {
-        let (ids, lengths, labels) = corpus.batch(rows);
-        let predicted = kiln_runtime::data::argmax_rows(&trainer.predict(&ids, &lengths).unwrap(), 2);
-        correct += predicted.iter().zip(&labels).filter(|(p, t)| p == t).count();
-    }
-    let accuracy = correct as f64 / 1000.0;
+    let held_out: Vec<usize> = (4000..5000).collect();
+    let accuracy = corpus.accuracy(&held_out, batch, 2, |ids, lengths| trainer.predict(ids, lengths)).unwrap();
     println!("LSTM review classifier ({} words in the vocabulary): {:.2}%", vocab.len(), 100.0 * accuracy);
     assert!(accuracy >= 0.95, "accuracy {accuracy}");
 }
@@ -153,13 +148,9 @@ fn sentiment_lstm_learns_sst2_form_sentences() {
             trainer.train_step(&ids, &lengths, &labels).unwrap();
         }
     }
-    let mut correct = 0;
-    for rows in (0..held_out.len()).collect::<Vec<_>>().chunks(SentimentLstm::BATCH) {
-        let (ids, lengths, labels) = held_out.batch(rows);
-        let predicted = kiln_runtime::data::argmax_rows(&trainer.predict(&ids, &lengths).unwrap(), 2);
-        correct += predicted.iter().zip(&labels).filter(|(p, t)| p == t).count();
-    }
-    let accuracy = correct as f64 / held_out.len() as f64;
+    let rows: Vec<usize> = (0..held_out.len()).collect();
+    let accuracy =
+        held_out.accuracy(&rows, SentimentLstm::BATCH, 2, |ids, lengths| trainer.predict(ids, lengths)).unwrap();
     let longest = train.lengths().into_iter().max().unwrap();
     println!(
         "SST-2-form sentiment ({} words, longest sentence {longest}): {:.2}% of 1,000 held out",

@@ -49,7 +49,7 @@ pub struct Reduction {
 }
 
 /// Runs `reduction` for every output index, each unit over a contiguous chunk of them: the
-/// loops read `vectors` and `scalars`; the epilogue stores `outputs` (vectors) or, across
+/// loops read `vectors`, `scalars` and class `labels`; the epilogue stores `outputs` (vectors) or, across
 /// lanes, `row_outputs` (elements), at the index.
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two.
 #[allow(clippy::manual_div_ceil)]
@@ -57,6 +57,7 @@ pub struct Reduction {
 pub fn reduce<F: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
     #[comptime] reduction: Reduction,
@@ -65,15 +66,14 @@ pub fn reduce<F: Float, N: Size>(
     let units = CUBE_COUNT * usize::cast_from(CUBE_DIM);
     let chunk = (work + units - 1) / units;
     let start = ABSOLUTE_POS * chunk;
-    let labels = Sequence::new();
     for i in start..start + chunk {
         if i < work {
-            let totals = loop_totals::<F, N>(vectors, scalars, &labels, outputs, i, reduction);
+            let totals = loop_totals::<F, N>(vectors, scalars, labels, outputs, i, reduction);
             if reduction.across_lanes {
                 run_row_steps::<F, N>(scalars, row_outputs, i, &totals, reduction.epilogue);
             } else {
                 let e = i * reduction.lanes;
-                run_steps::<F, N>(vectors, scalars, &labels, outputs, i, e, 0, &totals, reduction.epilogue);
+                run_steps::<F, N>(vectors, scalars, labels, outputs, i, e, 0, &totals, reduction.epilogue);
             }
         }
     }

@@ -30,9 +30,9 @@ pub struct Template {
 pub enum Descriptor {
     /// The pointwise template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
     Pointwise([usize; 3], Program),
-    /// The reduction template: `[vector inputs, scalar inputs, vector outputs]`, then single
-    /// element outputs.
-    Reduce([usize; 3], Reduction),
+    /// The reduction template: `[vector inputs, scalar inputs, label inputs, vector outputs]`,
+    /// then single element outputs.
+    Reduce([usize; 4], Reduction),
     /// The phased template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
     Phased([usize; 3], Phases),
     /// The fold template: `[vector inputs, scalar inputs]`, then its output.
@@ -51,7 +51,7 @@ impl Template {
     }
 
     /// The reduction template running `reduction` in `F`.
-    pub const fn reduce<F: Float + CubeElement>(counts: [usize; 3], reduction: Reduction) -> Template {
+    pub const fn reduce<F: Float + CubeElement>(counts: [usize; 4], reduction: Reduction) -> Template {
         Template { launcher: run::<F>, descriptor: Descriptor::Reduce(counts, reduction) }
     }
 
@@ -154,8 +154,8 @@ unsafe fn pointwise<F: Float + CubeElement>(
 }
 
 /// Launches the reduction template running `reduction`: the row's buffers are `counts[0]`
-/// vector inputs, `counts[1]` scalar inputs, `counts[2]` vector outputs, then the single
-/// element outputs.
+/// vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, `counts[3]` vector
+/// outputs, then the single element outputs.
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
@@ -165,10 +165,10 @@ unsafe fn reduce<F: Float + CubeElement>(
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 3],
+    counts: [usize; 4],
     reduction: Reduction,
 ) {
-    let ([vectors, scalars, outputs], row_outputs) = split(l, 0, counts);
+    let ([vectors, scalars, labels, outputs], row_outputs) = split(l, 0, counts);
     // SAFETY: the caller's.
     unsafe {
         reduction::reduce::launch_unchecked::<F>(
@@ -178,6 +178,7 @@ unsafe fn reduce<F: Float + CubeElement>(
             l.sizes[0],
             l.args(a, vectors).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, labels).collect(),
             l.args(a, outputs).collect(),
             l.args(a, row_outputs).collect(),
             reduction,

@@ -220,13 +220,14 @@ fn axes_of(
     axes
 }
 
-/// How a coordinate of an inlined reshape's frame derives from the iteration's (see
-/// `Expr::derivation`).
-enum Derived {
-    /// The sum of iteration coordinates times scales: `(axis, scale)`.
-    Merge(Vec<(usize, usize)>),
-    /// `(c / step) % size` of iteration coordinate `axis` (no modulo where `size` is `None`).
-    Split { axis: usize, step: usize, size: Option<usize> },
+/// One term of how a coordinate of an inlined reshape's frame derives from the iteration's
+/// (see `Expr::derivation`): `((c / divide) % size) * scale` of iteration coordinate `axis`,
+/// with no modulo where `size` is `None` (the term takes the axis's top).
+struct Part {
+    axis: usize,
+    divide: usize,
+    size: Option<usize>,
+    scale: usize,
 }
 
 /// Strides over `rank` axes that read coordinate `axis` alone: 1 there, 0 elsewhere.
@@ -675,32 +676,27 @@ impl<'a> Expr<'a> {
     }
 
     /// The axes a read of frame `shape` (an inlined reshape's, not the iteration's) gathers
-    /// along, from how each of its coordinates derives from the iteration's: a merge adds
-    /// iteration coordinates times scales, a split divides one (see [`Expr::derivation`]); one
-    /// that derives from neither is the element index's coordinate, which a reshape keeps,
-    /// where a pointwise kernel walks it. `None` where a split does not divide its axis, or a
-    /// coordinate of the element index straddles a row.
+    /// along, from how each of its coordinates derives from the iteration's (see
+    /// [`Expr::derivation`]); one that derives from none is the element index's coordinate,
+    /// which a reshape keeps, where a pointwise kernel walks it. `None` where a term's divisor
+    /// and size do not divide its axis, or a coordinate of the element index straddles a row.
     fn frame_gather_axes(&self, start: usize, strides: &[usize], shape: &Shape) -> Option<GatherAxes> {
         let (divisors, inner, spans) = self.index_axes(&self.shape);
         let element = shape.contiguous_strides();
         let mut terms = vec![];
         for d in (0..strides.len()).filter(|&d| strides[d] != 0 && shape.0[d] > 1) {
             match self.derivation(shape, d) {
-                Some(Derived::Merge(parts)) => {
-                    terms.extend(
-                        parts
-                            .into_iter()
-                            .map(|(j, scale)| (inner[j], (divisors[j], self.shape.0[j], scale * strides[d]))),
-                    );
-                }
-                Some(Derived::Split { axis: j, step, size }) => {
-                    let whole =
-                        self.shape.0[j].checked_rem(step).filter(|&r| r == 0).map(|_| self.shape.0[j] / step)?;
-                    let size = size.unwrap_or(whole);
-                    if whole % size != 0 {
-                        return None;
+                Some(parts) => {
+                    for Part { axis: j, divide, size, scale } in parts {
+                        // `((c / divide) % size)` of `c = (index / divisor) % n` is
+                        // `(index / (divisor * divide)) % size` where `divide * size` divides n.
+                        let n = self.shape.0[j];
+                        let size = size.unwrap_or(n / divide);
+                        if !n.is_multiple_of(divide * size) {
+                            return None;
+                        }
+                        terms.push((inner[j], (divisors[j] * divide, size, scale * strides[d])));
                     }
-                    terms.push((inner[j], (divisors[j] * step, size, strides[d])));
                 }
                 None if self.reduced.is_empty() => {
                     let (divisor, size) = (element[d], shape.0[d]);
@@ -859,56 +855,54 @@ impl<'a> Expr<'a> {
         lines
     }
 
-    /// Coordinate `d` of a frame of `shape` from the iteration's coordinates, where the reshape
-    /// between them merges whole axes into `d` or splits `d` out of one axis; `None` otherwise.
+    /// Coordinate `d` of a frame of `shape` from the iteration's coordinates (see
+    /// [`Expr::derivation`]); `None` where it derives from none.
     fn derived_coord(&mut self, shape: &Shape, d: usize) -> Option<String> {
-        Some(match self.derivation(shape, d)? {
-            Derived::Merge(parts) => {
-                let terms: Vec<String> = parts
-                    .into_iter()
-                    .map(|(j, scale)| match scale {
-                        1 => self.coord_in(0, j),
-                        scale => format!("{} * {scale}", self.coord_in(0, j)),
-                    })
-                    .collect();
-                if terms.is_empty() {
-                    "0".into()
-                } else {
-                    terms.join(" + ")
-                }
-            }
-            Derived::Split { axis, step, size } => {
+        let terms: Vec<String> = self
+            .derivation(shape, d)?
+            .into_iter()
+            .map(|Part { axis, divide, size, scale }| {
                 let c = self.coord_in(0, axis);
-                let divided = match step {
+                let divided = match divide {
                     1 => c,
-                    step => format!("({c} / {step})"),
+                    divide => format!("({c} / {divide})"),
                 };
-                match size {
+                let wrapped = match size {
                     None => divided,
+                    // `%` and `*` bind alike, left to right.
                     Some(size) => format!("{divided} % {size}"),
+                };
+                match scale {
+                    1 => wrapped,
+                    scale => format!("{wrapped} * {scale}"),
                 }
-            }
-        })
+            })
+            .collect();
+        Some(if terms.is_empty() { "0".into() } else { terms.join(" + ") })
     }
 
-    /// How coordinate `d` of a frame of `shape` derives from the iteration's coordinates (see
-    /// [`Derived`]), where the reshape between them merges whole axes into `d` or splits `d`
-    /// out of one axis.
-    fn derivation(&self, shape: &Shape, d: usize) -> Option<Derived> {
+    /// How coordinate `d` of a frame of `shape` derives from the iteration's coordinates: a
+    /// reshape keeps the row-major element index, so `d` is the sum of the parts of the
+    /// iteration axes that overlap its span of that index, `[lo, hi)`. An axis inside the span
+    /// adds its coordinate times a scale (a merge); one that straddles `lo` is divided, and one
+    /// that straddles `hi` wrapped (a split). `None` where an overlapping axis's stride and
+    /// the span's ends do not divide one another.
+    fn derivation(&self, shape: &Shape, d: usize) -> Option<Vec<Part>> {
         let (sizes, strides) = (&self.shape.0, self.shape.contiguous_strides());
         let lo = shape.contiguous_strides()[d];
         let hi = lo * shape.0[d];
-        let axes = || (0..sizes.len()).filter(|&j| sizes[j] > 1);
-        // Merge: the iteration axes inside [lo, hi) lie wholly inside it, none straddles lo.
-        let inside: Vec<usize> = axes().filter(|&j| strides[j] >= lo && strides[j] < hi).collect();
-        let whole = inside.iter().all(|&j| strides[j] % lo == 0 && strides[j] * sizes[j] <= hi);
-        if whole && axes().all(|j| strides[j] >= lo || strides[j] * sizes[j] <= lo) {
-            return Some(Derived::Merge(inside.iter().map(|&j| (j, strides[j] / lo)).collect()));
-        }
-        // Split: [lo, hi) lies inside one iteration axis.
-        let j = axes().find(|&j| strides[j] <= lo && hi <= strides[j] * sizes[j] && lo.is_multiple_of(strides[j]))?;
-        let size = (hi != strides[j] * sizes[j]).then_some(shape.0[d]);
-        Some(Derived::Split { axis: j, step: lo / strides[j], size })
+        let overlapping = (0..sizes.len()).filter(|&j| sizes[j] > 1 && strides[j] < hi && strides[j] * sizes[j] > lo);
+        overlapping
+            .map(|j| {
+                let (stride, top) = (strides[j], strides[j] * sizes[j]);
+                let low = stride.max(lo);
+                if !(low.is_multiple_of(stride) && low.is_multiple_of(lo)) || (top > hi && !hi.is_multiple_of(low)) {
+                    return None;
+                }
+                let size = (top > hi).then_some(hi / low);
+                Some(Part { axis: j, divide: low / stride, size, scale: low / lo })
+            })
+            .collect()
     }
 
     /// Reads leaf `v` at the current frame's coordinates.
@@ -1190,8 +1184,8 @@ impl<'a> Expr<'a> {
     }
 
     /// The input arguments a template reads, by how it reads them, where the recorded program
-    /// has a step for every read and store and reads every input so. Only the pointwise
-    /// template reads labels (see [`Expr::one_hot_lanes`]).
+    /// has a step for every read and store and reads every input so. The product and fold
+    /// templates read no labels (see [`Expr::one_hot_lanes`]).
     fn template_inputs(&self) -> Option<Inputs> {
         let read_with = |access: Access| -> Vec<usize> {
             (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
@@ -1611,6 +1605,32 @@ mod tests {
         let reduction = &k.trailing[0];
         assert!(
             reduction.contains("Gather(0, Axes(&[Axis(2, 0, 2), Axis(1, 2, 8)], &[Axis(2, 0, 1), Axis(1, 2, 4)], 0))"),
+            "{reduction}"
+        );
+    }
+
+    #[test]
+    fn a_group_statistic_gathers_through_a_partial_merge_in_the_template() {
+        // A group norm's sum: channels of a permuted [4, 6, 5] input in 3 groups of 2, each
+        // group's 10 elements one row. A coordinate of the frame takes part of an axis of the
+        // iteration: the channel is 2 c1 + c2 / 5, the position c2 % 5.
+        let kernels = kernels_of(
+            "%0 = input \"x\" : [6, 4, 5]\n\
+             %1 = permute %0 perm=[1, 0, 2] : [4, 6, 5]\n\
+             %2 = exp %1 : [4, 6, 5]\n\
+             %3 = reshape %2 : [4, 3, 10]\n\
+             %4 = reduce_sum %3 axes=[0, 2] : [1, 3, 1]",
+            &[4],
+        );
+        let Some((_, k)) = kernels.iter().find(|(v, _)| *v == 4) else { panic!("a kernel for the sum") };
+        assert_eq!(k.function, "Template::reduce", "{:?}", k.source);
+        // x[channel, n, position] is at 20 channel + 5 n + position. Over the group (the output
+        // index): 2 c1 channels, 40 apart. Over the reduced element q = 10 c0 + c2: n = q / 10
+        // at 5, c2 / 5 = (q / 5) % 2 channels at 20, c2 % 5 = q % 5 at 1.
+        let reduction = &k.trailing[0];
+        assert!(
+            reduction
+                .contains("Gather(0, Axes(&[Axis(1, 0, 40)], &[Axis(10, 0, 5), Axis(5, 2, 20), Axis(1, 5, 1)], 0))"),
             "{reduction}"
         );
     }

@@ -94,9 +94,10 @@ impl Expr<'_> {
     /// loops and epilogue are programs it runs (see [`Recorder`]); `None` as for
     /// [`Expr::template`].
     fn reduction_template(&self, work: usize, trips: usize) -> Option<Kernel> {
-        let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
-        let (vectors, scalars) = (inputs.vectors.len(), inputs.scalars.len());
-        let args = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
+        let inputs = self.template_inputs()?;
+        let (vectors, scalars, labels) = (inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len());
+        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
+        let args = args.map(|&a| self.args[a].clone());
         let outputs = self.outputs.len();
         let (w, across_lanes) = (self.vector, self.across_lanes);
         let reduction = format!(
@@ -114,8 +115,8 @@ impl Expr<'_> {
             trailing: vec![reduction],
             types: vec![self.storage.compute_type()],
             sequences: match across_lanes {
-                true => vec![vectors, scalars, 0, outputs],
-                false => vec![vectors, scalars, outputs, 0],
+                true => vec![vectors, scalars, labels, 0, outputs],
+                false => vec![vectors, scalars, labels, outputs, 0],
             },
         })
     }

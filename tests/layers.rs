@@ -4,27 +4,33 @@
 /// Compiles every parity model into OUT_DIR (`layers_{name}.rs`).
 pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
     use kiln_compiler::{
-        CellState, Conv, ConvTranspose, CrossEntropy, Embedding, Linear, Model, Norm, Padding, Pool, Recurrent, Sgd, Tensor,
-        Training,
+        CellState, Conv, ConvTranspose, CrossEntropy, Embedding, Half, Linear, Model, Norm, Padding, Pool, Precision, Recurrent,
+        Sgd, Tensor, Training,
     };
     let sgd = || Training::new(Sgd::new(0.1)).keep_gradients();
+    let bf16 = Precision::Mixed(Half::Bf16);
 
-    let m = Model::new("LayersConv");
-    let x = m.input("x", [4, 2, 9, 8]);
-    let y = m.labels("y", [4], 3);
-    let out = x
-        .conv2d(Conv::new(4, (3, 5)).stride((2, 1)).padding((1, 2)))
-        .batch_norm2d()
-        .leaky_relu(0.1)
-        .max_pool2d(Pool::new(2).stride(1).padding(1).ceil_mode(true))
-        .conv2d(Conv::new(3, 3).padding(Padding::Same).dilation(2).bias(false))
-        .gelu()
-        .avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))
-        .flatten()
-        .linear(5)
-        .tanh()
-        .linear(3);
-    kiln_compiler::write_to_out_dir(&m.compile(out.cross_entropy(y), out, sgd())?, "layers_conv.rs")?;
+    // Convolutions, pools and batch norm: in f32, and with every intermediate in bf16.
+    let conv = |name: &str, training: Training| {
+        let m = Model::new(name);
+        let x = m.input("x", [4, 2, 9, 8]);
+        let y = m.labels("y", [4], 3);
+        let out = x
+            .conv2d(Conv::new(4, (3, 5)).stride((2, 1)).padding((1, 2)))
+            .batch_norm2d()
+            .leaky_relu(0.1)
+            .max_pool2d(Pool::new(2).stride(1).padding(1).ceil_mode(true))
+            .conv2d(Conv::new(3, 3).padding(Padding::Same).dilation(2).bias(false))
+            .gelu()
+            .avg_pool2d(Pool::new(3).stride(2).padding(1).ceil_mode(true))
+            .flatten()
+            .linear(5)
+            .tanh()
+            .linear(3);
+        m.compile(out.cross_entropy(y), out, training)
+    };
+    kiln_compiler::write_to_out_dir(&conv("LayersConv", sgd())?, "layers_conv.rs")?;
+    kiln_compiler::write_to_out_dir(&conv("LayersConvBf16", sgd().precision(bf16))?, "layers_conv_bf16.rs")?;
 
     let m = Model::new("LayersSeq");
     let x = m.input("x", [4, 3, 10]);
@@ -41,16 +47,21 @@ pub fn layer_parity_models() -> Result<(), Box<dyn std::error::Error>> {
         .log_softmax(1);
     kiln_compiler::write_to_out_dir(&m.compile(out.nll_loss(y), out, sgd())?, "layers_seq.rs")?;
 
-    let m = Model::new("LayersDecoder");
-    let x = m.input("x", [4, 6]);
-    let t = m.input("target", [4, 1, 6, 6]);
-    let out = x
-        .linear(18)
-        .reshape([4, 2, 3, 3])
-        .conv_transpose2d(ConvTranspose::new(3, 3).stride(2).padding(1).output_padding(1))
-        .zero_pad2d((1, 0, 1, 0))
-        .conv2d(Conv::new(1, 2));
-    kiln_compiler::write_to_out_dir(&m.compile(out.bce_with_logits(t), out, sgd())?, "layers_decoder.rs")?;
+    // A transposed convolution (a fold), in f32 and in bf16.
+    let decoder = |name: &str, training: Training| {
+        let m = Model::new(name);
+        let x = m.input("x", [4, 6]);
+        let t = m.input("target", [4, 1, 6, 6]);
+        let out = x
+            .linear(18)
+            .reshape([4, 2, 3, 3])
+            .conv_transpose2d(ConvTranspose::new(3, 3).stride(2).padding(1).output_padding(1))
+            .zero_pad2d((1, 0, 1, 0))
+            .conv2d(Conv::new(1, 2));
+        m.compile(out.bce_with_logits(t), out, training)
+    };
+    kiln_compiler::write_to_out_dir(&decoder("LayersDecoder", sgd())?, "layers_decoder.rs")?;
+    kiln_compiler::write_to_out_dir(&decoder("LayersDecoderBf16", sgd().precision(bf16))?, "layers_decoder_bf16.rs")?;
 
     let m = Model::new("LayersAutoencoder");
     let x = m.input("x", [4, 6]);

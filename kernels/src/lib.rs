@@ -5,9 +5,10 @@
 //! pointwise and reduction phases on one cube with barriers between them; the unfold and fold
 //! templates; row gathers and their adjoint, scatter-adds; the matrix products and direct
 //! convolutions, with their shapes and strides; the reductions across a vector's lanes that
-//! they use, and the split of a balanced kernel's tiles among its units. Generated kernels
-//! cover the rest (reads of repeated lanes, mixed-precision products, what a template has no
-//! step for), their shapes baked in.
+//! they use, and the split of a balanced kernel's tiles among its units. Each template reads
+//! and stores buffers in a half type beside the compute type, for mixed precision. Generated
+//! kernels cover the rest (reads of repeated lanes, what a template has no step for), their
+//! shapes baked in.
 
 #![warn(missing_docs)]
 

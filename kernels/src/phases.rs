@@ -28,13 +28,18 @@ pub struct Phases(pub &'static [Phase]);
 
 /// Runs `phases` in order on one cube: each unit takes a contiguous share of a phase's
 /// indices, and every unit finishes a phase before any starts the next. Reads `vectors`,
-/// `scalars` and class `labels`, and stores `outputs`, as the pointwise template does.
+/// `scalars` and class `labels`, and stores `outputs`, with their half twins, as the
+/// pointwise template does.
+#[allow(clippy::too_many_arguments)]
 #[cube(launch_unchecked)]
-pub fn phased<F: Float, N: Size>(
+pub fn phased<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     #[comptime] phases: Phases,
     #[comptime] host_memory: bool,
 ) {
@@ -50,14 +55,50 @@ pub fn phased<F: Float, N: Size>(
             Phase::Pointwise(segment) => {
                 let work = comptime!(segment.work);
                 for i in work * unit / units..work * (unit + 1) / units {
-                    run_steps::<F, N>(vectors, scalars, labels, outputs, i, i, 0, &none, segment.steps);
+                    run_steps::<F, Half, N>(
+                        vectors,
+                        halves,
+                        scalars,
+                        half_scalars,
+                        labels,
+                        outputs,
+                        half_outputs,
+                        i,
+                        i,
+                        0,
+                        &none,
+                        segment.steps,
+                    );
                 }
             }
             Phase::Reduce(reduction) => {
                 let work = comptime!(reduction.work);
                 for i in work * unit / units..work * (unit + 1) / units {
-                    let totals = loop_totals::<F, N>(vectors, scalars, labels, outputs, i, reduction);
-                    run_steps::<F, N>(vectors, scalars, labels, outputs, i, i, 0, &totals, reduction.epilogue);
+                    let totals = loop_totals::<F, Half, N>(
+                        vectors,
+                        halves,
+                        scalars,
+                        half_scalars,
+                        labels,
+                        outputs,
+                        half_outputs,
+                        i,
+                        reduction,
+                    );
+                    run_steps::<F, Half, N>(
+                        vectors,
+                        halves,
+                        scalars,
+                        half_scalars,
+                        labels,
+                        outputs,
+                        half_outputs,
+                        i,
+                        i,
+                        0,
+                        &totals,
+                        reduction.epilogue,
+                    );
                 }
             }
         }

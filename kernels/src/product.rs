@@ -59,16 +59,21 @@ pub struct NnTiling {
 
 /// `out = epilogue(a @ b)` in NT form: each element `i` of the output (row-major, vectors of
 /// one lane) runs `epilogue` with its sum as [`Step::Acc`]`(0)`, reading `vectors` and `scalars`
-/// and storing `outputs` as the pointwise template does.
+/// and storing `outputs`, with their half twins, as the pointwise template does. The
+/// operands are in `A` and `B`, the compute type or the half type, and summed in `F`.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-pub fn product_nt<F: Float, N: Size, K: Size>(
-    lhs: &[Vector<F, K>],
-    rhs: &[Vector<F, K>],
+pub fn product_nt<F: Float, A: Float, B: Float, Half: Float, N: Size, K: Size>(
+    lhs: &[Vector<A, K>],
+    rhs: &[Vector<B, K>],
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
+    half_row_outputs: &mut Sequence<Box<[Half]>>,
     claims: &[Atomic<u32>],
     #[comptime] tiling: NtTiling,
     #[comptime] epilogue: Epilogue,
@@ -86,14 +91,30 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
         for pos in start..end {
             let r0 = (pos % row_blocks) * rows;
             let c0 = (pos / row_blocks) * 4;
-            let tile = nt_tile::<F, F, F, K>(lhs, rhs, r0, c0, m, k, n, a_row, b_col, lanes, rows);
-            nt_row::<F, N>(
-                vectors, scalars, outputs, r0, c0, tile.s00, tile.s01, tile.s02, tile.s03, tiling, epilogue.0,
-            );
-            nt_row::<F, N>(
+            let tile = nt_tile::<F, A, B, K>(lhs, rhs, r0, c0, m, k, n, a_row, b_col, lanes, rows);
+            nt_row::<F, Half, N>(
                 vectors,
+                halves,
                 scalars,
+                half_scalars,
                 outputs,
+                half_outputs,
+                r0,
+                c0,
+                tile.s00,
+                tile.s01,
+                tile.s02,
+                tile.s03,
+                tiling,
+                epilogue.0,
+            );
+            nt_row::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                outputs,
+                half_outputs,
                 r0 + 1,
                 c0,
                 tile.s10,
@@ -104,10 +125,13 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
                 epilogue.0,
             );
             if comptime!(tiling.rows == 4) {
-                nt_row::<F, N>(
+                nt_row::<F, Half, N>(
                     vectors,
+                    halves,
                     scalars,
+                    half_scalars,
                     outputs,
+                    half_outputs,
                     r0 + 2,
                     c0,
                     tile.s20,
@@ -117,10 +141,13 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
                     tiling,
                     epilogue.0,
                 );
-                nt_row::<F, N>(
+                nt_row::<F, Half, N>(
                     vectors,
+                    halves,
                     scalars,
+                    half_scalars,
                     outputs,
+                    half_outputs,
                     r0 + 3,
                     c0,
                     tile.s30,
@@ -141,11 +168,19 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
                         if r < m {
                             let mut sum = Vector::<F, K>::new(F::new(0.0));
                             for q in 0..comptime!(k / lanes) {
-                                sum += lhs[r * comptime!(a_row / lanes) + q];
+                                sum += Vector::<F, K>::cast_from(lhs[r * comptime!(a_row / lanes) + q]);
                             }
                             let sum = lane_sum::<F, K>(sum, lanes);
                             let totals = single::<F, N>(Vector::new(sum));
-                            run_row_steps::<F, N>(scalars, row_outputs, r, &totals, row_epilogue.0);
+                            run_row_steps::<F, Half, N>(
+                                scalars,
+                                half_scalars,
+                                row_outputs,
+                                half_row_outputs,
+                                r,
+                                &totals,
+                                row_epilogue.0,
+                            );
                         }
                     }
                 }
@@ -165,10 +200,13 @@ pub fn product_nt<F: Float, N: Size, K: Size>(
 /// The epilogue on row `r` (if below `m`) at columns `c0..c0 + 4` (those below `n`).
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn nt_row<F: Float, N: Size>(
+fn nt_row<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     r: usize,
     c0: usize,
     s0: F,
@@ -181,15 +219,55 @@ fn nt_row<F: Float, N: Size>(
     let (m, n) = comptime!((tiling.m, tiling.n));
     if r < m {
         let base = r * n + c0;
-        run_epilogue::<F, N>(vectors, scalars, outputs, base, Vector::new(s0), epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base,
+            Vector::new(s0),
+            epilogue,
+        );
         if c0 + 1 < n {
-            run_epilogue::<F, N>(vectors, scalars, outputs, base + 1, Vector::new(s1), epilogue);
+            run_epilogue::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                outputs,
+                half_outputs,
+                base + 1,
+                Vector::new(s1),
+                epilogue,
+            );
         }
         if c0 + 2 < n {
-            run_epilogue::<F, N>(vectors, scalars, outputs, base + 2, Vector::new(s2), epilogue);
+            run_epilogue::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                outputs,
+                half_outputs,
+                base + 2,
+                Vector::new(s2),
+                epilogue,
+            );
         }
         if c0 + 3 < n {
-            run_epilogue::<F, N>(vectors, scalars, outputs, base + 3, Vector::new(s3), epilogue);
+            run_epilogue::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                outputs,
+                half_outputs,
+                base + 3,
+                Vector::new(s3),
+                epilogue,
+            );
         }
     }
 }
@@ -198,13 +276,17 @@ fn nt_row<F: Float, N: Size>(
 /// along n) runs `epilogue` with its sums as [`Step::Acc`]`(0)`, as [`product_nt`] does.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-pub fn product_nn<F: Float, N: Size>(
-    lhs: &[F],
-    rhs: &[Vector<F, N>],
+pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
+    lhs: &[A],
+    rhs: &[Vector<B, N>],
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
+    half_row_outputs: &mut Sequence<Box<[Half]>>,
     claims: &[Atomic<u32>],
     #[comptime] tiling: NnTiling,
     #[comptime] epilogue: Epilogue,
@@ -223,7 +305,7 @@ pub fn product_nn<F: Float, N: Size>(
         for pos in start..end {
             let row = (pos / column_tiles) * rows;
             let col = pos % column_tiles;
-            let tile = nn_tile::<F, F, F, N>(
+            let tile = nn_tile::<F, A, B, N>(
                 lhs,
                 rhs,
                 row,
@@ -240,15 +322,32 @@ pub fn product_nn<F: Float, N: Size>(
                 rows,
             );
             let first = col * vectors_wide;
-            nn_column::<F, N>(
-                vectors, scalars, outputs, row, first, tile.acc0, tile.acc1, tile.acc2, tile.acc3, tile.acc4,
-                tile.acc5, tiling, epilogue.0,
+            nn_column::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                outputs,
+                half_outputs,
+                row,
+                first,
+                tile.acc0,
+                tile.acc1,
+                tile.acc2,
+                tile.acc3,
+                tile.acc4,
+                tile.acc5,
+                tiling,
+                epilogue.0,
             );
             if comptime!(tiling.rows == 12) {
-                nn_column::<F, N>(
+                nn_column::<F, Half, N>(
                     vectors,
+                    halves,
                     scalars,
+                    half_scalars,
                     outputs,
+                    half_outputs,
                     row + 6,
                     first,
                     tile.bcc0,
@@ -264,10 +363,13 @@ pub fn product_nn<F: Float, N: Size>(
             // An odd number of vectors a row leaves the last tile's second vector out.
             if comptime!(tiling.vectors == 2) {
                 if first + 1 < columns {
-                    nn_column::<F, N>(
+                    nn_column::<F, Half, N>(
                         vectors,
+                        halves,
                         scalars,
+                        half_scalars,
                         outputs,
+                        half_outputs,
                         row,
                         first + 1,
                         tile.ccc0,
@@ -280,10 +382,13 @@ pub fn product_nn<F: Float, N: Size>(
                         epilogue.0,
                     );
                     if comptime!(tiling.rows == 12) {
-                        nn_column::<F, N>(
+                        nn_column::<F, Half, N>(
                             vectors,
+                            halves,
                             scalars,
+                            half_scalars,
                             outputs,
+                            half_outputs,
                             row + 6,
                             first + 1,
                             tile.dcc0,
@@ -308,10 +413,18 @@ pub fn product_nn<F: Float, N: Size>(
                         if r < m {
                             let mut sum = F::new(0.0);
                             for q in 0..k {
-                                sum += lhs[r * a_row + q * a_col];
+                                sum += F::cast_from(lhs[r * a_row + q * a_col]);
                             }
                             let totals = single::<F, N>(Vector::new(sum));
-                            run_row_steps::<F, N>(scalars, row_outputs, r, &totals, row_epilogue.0);
+                            run_row_steps::<F, Half, N>(
+                                scalars,
+                                half_scalars,
+                                row_outputs,
+                                half_row_outputs,
+                                r,
+                                &totals,
+                                row_epilogue.0,
+                            );
                         }
                     }
                 }
@@ -331,10 +444,13 @@ pub fn product_nn<F: Float, N: Size>(
 /// The epilogue on vector column `c` at rows `row..row + 6` (those below `m`).
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn nn_column<F: Float, N: Size>(
+fn nn_column<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     row: usize,
     c: usize,
     acc0: Vector<F, N>,
@@ -349,21 +465,71 @@ fn nn_column<F: Float, N: Size>(
     let (m, columns) = comptime!((tiling.m, tiling.columns));
     let base = row * columns + c;
     if row < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base, acc0, epilogue);
+        run_epilogue::<F, Half, N>(vectors, halves, scalars, half_scalars, outputs, half_outputs, base, acc0, epilogue);
     }
     if row + 1 < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base + columns, acc1, epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base + columns,
+            acc1,
+            epilogue,
+        );
     }
     if row + 2 < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base + 2 * columns, acc2, epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base + 2 * columns,
+            acc2,
+            epilogue,
+        );
     }
     if row + 3 < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base + 3 * columns, acc3, epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base + 3 * columns,
+            acc3,
+            epilogue,
+        );
     }
     if row + 4 < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base + 4 * columns, acc4, epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base + 4 * columns,
+            acc4,
+            epilogue,
+        );
     }
     if row + 5 < m {
-        run_epilogue::<F, N>(vectors, scalars, outputs, base + 5 * columns, acc5, epilogue);
+        run_epilogue::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            base + 5 * columns,
+            acc5,
+            epilogue,
+        );
     }
 }

@@ -49,17 +49,22 @@ pub struct Reduction {
 }
 
 /// Runs `reduction` for every output index, each unit over a contiguous chunk of them: the
-/// loops read `vectors`, `scalars` and class `labels`; the epilogue stores `outputs` (vectors) or, across
-/// lanes, `row_outputs` (elements), at the index.
+/// loops read `vectors`, `scalars` and class `labels`; the epilogue stores `outputs` (vectors)
+/// or, across lanes, `row_outputs` (elements), at the index. Each class of buffers but the
+/// labels has a twin in the half type `Half` (see `crate::steps::read`).
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two.
-#[allow(clippy::manual_div_ceil)]
+#[allow(clippy::manual_div_ceil, clippy::too_many_arguments)]
 #[cube(launch_unchecked)]
-pub fn reduce<F: Float, N: Size>(
+pub fn reduce<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
+    half_row_outputs: &mut Sequence<Box<[Half]>>,
     #[comptime] reduction: Reduction,
 ) {
     let work = reduction.work;
@@ -68,24 +73,59 @@ pub fn reduce<F: Float, N: Size>(
     let start = ABSOLUTE_POS * chunk;
     for i in start..start + chunk {
         if i < work {
-            let totals = loop_totals::<F, N>(vectors, scalars, labels, outputs, i, reduction);
+            let totals = loop_totals::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                labels,
+                outputs,
+                half_outputs,
+                i,
+                reduction,
+            );
             if reduction.across_lanes {
-                run_row_steps::<F, N>(scalars, row_outputs, i, &totals, reduction.epilogue);
+                run_row_steps::<F, Half, N>(
+                    scalars,
+                    half_scalars,
+                    row_outputs,
+                    half_row_outputs,
+                    i,
+                    &totals,
+                    reduction.epilogue,
+                );
             } else {
                 let e = i * reduction.lanes;
-                run_steps::<F, N>(vectors, scalars, labels, outputs, i, e, 0, &totals, reduction.epilogue);
+                run_steps::<F, Half, N>(
+                    vectors,
+                    halves,
+                    scalars,
+                    half_scalars,
+                    labels,
+                    outputs,
+                    half_outputs,
+                    i,
+                    e,
+                    0,
+                    &totals,
+                    reduction.epilogue,
+                );
             }
         }
     }
 }
 
 /// The totals of `reduction`'s loops at output index `i`, in order.
+#[allow(clippy::too_many_arguments)]
 #[cube]
-pub(crate) fn loop_totals<F: Float, N: Size>(
+pub(crate) fn loop_totals<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     i: usize,
     #[comptime] reduction: Reduction,
 ) -> Sequence<Vector<F, N>> {
@@ -102,7 +142,20 @@ pub(crate) fn loop_totals<F: Float, N: Size>(
             Combine::Max => Vector::<F, N>::min_value(),
         };
         for r in 0..trips {
-            let values = run_steps::<F, N>(vectors, scalars, labels, outputs, i, e, r * step, &totals, body.steps);
+            let values = run_steps::<F, Half, N>(
+                vectors,
+                halves,
+                scalars,
+                half_scalars,
+                labels,
+                outputs,
+                half_outputs,
+                i,
+                e,
+                r * step,
+                &totals,
+                body.steps,
+            );
             let value = *values.index(body.value);
             acc = match body.combine {
                 Combine::Sum => acc + value,

@@ -8,6 +8,7 @@
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]
 
+use crate::narrow::to_bf16;
 use cubecl::prelude::*;
 
 /// A pointwise op of one operand; each computes what the IR's op of that name does.
@@ -166,15 +167,19 @@ impl Program {
 
 /// Runs `program` at every vector index it covers, each unit over a contiguous chunk of them:
 /// a segment reads `vectors`, `scalars` and class `labels`, and stores `outputs` at its own
-/// index, counted from the segment's start (scalars at 0).
+/// index, counted from the segment's start (scalars at 0). Each class of buffers has a twin
+/// in the half type `Half` (see [`read`]).
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two.
-#[allow(clippy::manual_div_ceil)]
+#[allow(clippy::manual_div_ceil, clippy::too_many_arguments)]
 #[cube(launch_unchecked)]
-pub fn pointwise<F: Float, N: Size>(
+pub fn pointwise<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     #[comptime] program: Program,
 ) {
     let segments = comptime!(program.0.len());
@@ -191,7 +196,20 @@ pub fn pointwise<F: Float, N: Size>(
                 let steps = comptime!(program.0[0].steps);
                 let e = i * row * N::value();
                 for c in 0..row {
-                    run_steps::<F, N>(vectors, scalars, labels, outputs, i * row + c, e, c * N::value(), &none, steps);
+                    run_steps::<F, Half, N>(
+                        vectors,
+                        halves,
+                        scalars,
+                        half_scalars,
+                        labels,
+                        outputs,
+                        half_outputs,
+                        i * row + c,
+                        e,
+                        c * N::value(),
+                        &none,
+                        steps,
+                    );
                 }
             } else {
                 #[unroll]
@@ -199,11 +217,14 @@ pub fn pointwise<F: Float, N: Size>(
                     let segment = comptime!(program.0[s]);
                     let first = comptime!(program.start(s));
                     if comptime!(segments == 1) {
-                        run_steps::<F, N>(
+                        run_steps::<F, Half, N>(
                             vectors,
+                            halves,
                             scalars,
+                            half_scalars,
                             labels,
                             outputs,
+                            half_outputs,
                             i,
                             i * N::value(),
                             0,
@@ -212,11 +233,14 @@ pub fn pointwise<F: Float, N: Size>(
                         );
                     } else if i >= first && i < first + segment.work {
                         let j = i - first;
-                        run_steps::<F, N>(
+                        run_steps::<F, Half, N>(
                             vectors,
+                            halves,
                             scalars,
+                            half_scalars,
                             labels,
                             outputs,
+                            half_outputs,
                             j,
                             j * N::value(),
                             0,
@@ -232,15 +256,18 @@ pub fn pointwise<F: Float, N: Size>(
 
 /// `steps` at vector index `i`, whose first lane's element index `e` and `q` split (see
 /// [`Axes`]), where [`Step::Acc`]`(k)` is `totals[k]`; returns the values they yield. Only
-/// the pointwise template has `labels` to read (the others pass none).
+/// the pointwise, reduction and phased templates have `labels` to read (the others pass none).
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[cube]
-pub(crate) fn run_steps<F: Float, N: Size>(
+pub(crate) fn run_steps<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     labels: &Sequence<Box<[u32]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     i: usize,
     e: usize,
     q: usize,
@@ -252,25 +279,31 @@ pub(crate) fn run_steps<F: Float, N: Size>(
     for s in 0..steps.len() {
         let step = comptime!(steps[s]);
         match step {
-            Step::Load(k) => values.push(vectors.index(k)[i]),
-            Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
-            Step::LoadFirst(k) => values.push(vectors.index(k)[0]),
-            Step::LoadOutput(k) => values.push(outputs.index(k)[i]),
-            Step::Gather(k, axes) => values.push(vectors.index(k)[offset(e, q, axes) / N::value()]),
-            Step::SplatAt(k, axes) => values.push(Vector::new(scalars.index(k)[offset(e, q, axes)])),
+            Step::Load(k) => values.push(read::<F, Half, N>(vectors, halves, i, k)),
+            Step::Splat(k) => values.push(Vector::new(read_scalar::<F, Half>(scalars, half_scalars, 0, k))),
+            Step::LoadFirst(k) => values.push(read::<F, Half, N>(vectors, halves, 0, k)),
+            Step::LoadOutput(k) => values.push(read_output::<F, Half, N>(outputs, half_outputs, i, k)),
+            Step::Gather(k, axes) => {
+                values.push(read::<F, Half, N>(vectors, halves, offset(e, q, axes) / N::value(), k))
+            }
+            Step::SplatAt(k, axes) => {
+                values.push(Vector::new(read_scalar::<F, Half>(scalars, half_scalars, offset(e, q, axes), k)))
+            }
             Step::OneHot(k, label, class) => {
                 let label = labels.index(k)[offset(e, q, label)];
                 values.push(one_hot::<F, N>(label, offset(e, q, class)));
             }
             Step::Index(axes) => values.push(Vector::new(F::cast_from(offset(e, q, axes)))),
-            Step::GatherOutput(k, axes) => values.push(outputs.index(k)[offset(e, q, axes) / N::value()]),
+            Step::GatherOutput(k, axes) => {
+                values.push(read_output::<F, Half, N>(outputs, half_outputs, offset(e, q, axes) / N::value(), k))
+            }
             Step::Store(k, x) => {
                 let x = *values.index(x);
-                outputs.index_mut(k)[i] = x;
+                write::<F, Half, N>(outputs, half_outputs, i, x, k);
             }
             Step::StoreAt(k, axes, x) => {
                 let x = *values.index(x);
-                outputs.index_mut(k)[offset(e, q, axes) / N::value()] = x;
+                write::<F, Half, N>(outputs, half_outputs, offset(e, q, axes) / N::value(), x, k);
             }
             // Steps of row programs only.
             Step::LoadScalar(_) | Step::LoadRowOutput(_) | Step::StoreRow(..) => {}
@@ -280,19 +313,150 @@ pub(crate) fn run_steps<F: Float, N: Size>(
     values
 }
 
-/// `steps` at vector index `i` of a product's output, with its sum as [`Step::Acc`]`(0)`.
+/// Vector `index` of buffer `k` of a class whose buffers in `F` come first, then its twins in
+/// the half type `Half`, `halves`: buffer `k` past the former is `halves[k - floats]`, widened
+/// to `F`. A mixed-precision program stores its intermediates in `Half`; another has no halves
+/// (and launches with `Half = F`).
 #[cube]
-pub(crate) fn run_epilogue<F: Float, N: Size>(
+pub(crate) fn read<F: Float, Half: Float, N: Size>(
+    floats: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
+    index: usize,
+    #[comptime] k: usize,
+) -> Vector<F, N> {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index(k)[index]
+    } else {
+        Vector::<F, N>::cast_from(halves.index(comptime!(k - first_half))[index])
+    }
+}
+
+/// Vector `index` of output `k`, as [`read`] finds it (an update in place, or an earlier
+/// phase's result).
+#[cube]
+pub(crate) fn read_output<F: Float, Half: Float, N: Size>(
+    floats: &mut Sequence<Box<[Vector<F, N>]>>,
+    halves: &mut Sequence<Box<[Vector<Half, N>]>>,
+    index: usize,
+    #[comptime] k: usize,
+) -> Vector<F, N> {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index(k)[index]
+    } else {
+        Vector::<F, N>::cast_from(halves.index(comptime!(k - first_half))[index])
+    }
+}
+
+/// Element `index` of scalar buffer `k`, as [`read`] finds it.
+#[cube]
+pub(crate) fn read_scalar<F: Float, Half: Float>(
+    floats: &Sequence<Box<[F]>>,
+    halves: &Sequence<Box<[Half]>>,
+    index: usize,
+    #[comptime] k: usize,
+) -> F {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index(k)[index]
+    } else {
+        F::cast_from(halves.index(comptime!(k - first_half))[index])
+    }
+}
+
+/// Element `index` of row output `k`, as [`read`] finds it.
+#[cube]
+pub(crate) fn read_row_output<F: Float, Half: Float>(
+    floats: &mut Sequence<Box<[F]>>,
+    halves: &mut Sequence<Box<[Half]>>,
+    index: usize,
+    #[comptime] k: usize,
+) -> F {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index(k)[index]
+    } else {
+        F::cast_from(halves.index(comptime!(k - first_half))[index])
+    }
+}
+
+/// Stores `x` to vector `index` of output `k`, as [`read`] finds it (narrowed to a half).
+#[cube]
+pub(crate) fn write<F: Float, Half: Float, N: Size>(
+    floats: &mut Sequence<Box<[Vector<F, N>]>>,
+    halves: &mut Sequence<Box<[Vector<Half, N>]>>,
+    index: usize,
+    x: Vector<F, N>,
+    #[comptime] k: usize,
+) {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index_mut(k)[index] = x;
+    } else {
+        halves.index_mut(comptime!(k - first_half))[index] = convert::<F, Half, N>(x);
+    }
+}
+
+/// Stores `x` to element `index` of row output `k`, as [`read`] finds it.
+#[cube]
+pub(crate) fn write_scalar<F: Float, Half: Float>(
+    floats: &mut Sequence<Box<[F]>>,
+    halves: &mut Sequence<Box<[Half]>>,
+    index: usize,
+    x: F,
+    #[comptime] k: usize,
+) {
+    let first_half = comptime!(floats.len());
+    if comptime!(k < first_half) {
+        floats.index_mut(k)[index] = x;
+    } else {
+        let narrowed = convert::<F, Half, Const<1>>(Vector::new(x));
+        halves.index_mut(comptime!(k - first_half))[index] = narrowed.extract(0usize);
+    }
+}
+
+/// `x` in type `T`, rounded to nearest where that is narrower: to bf16 by integer arithmetic
+/// (see `crate::to_bf16`), to another type by a cast (none where `T` is `F`).
+#[cube]
+pub fn convert<F: Float, T: Float, N: Size>(x: Vector<F, N>) -> Vector<T, N> {
+    if comptime!(T::MANTISSA_DIGITS == half::bf16::MANTISSA_DIGITS && F::MANTISSA_DIGITS != T::MANTISSA_DIGITS) {
+        Vector::<T, N>::reinterpret(to_bf16::<F, N>(x))
+    } else {
+        Vector::<T, N>::cast_from(x)
+    }
+}
+
+/// `steps` at vector index `i` of a product's output, with its sum as [`Step::Acc`]`(0)`.
+#[allow(clippy::too_many_arguments)]
+#[cube]
+pub(crate) fn run_epilogue<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     i: usize,
     acc: Vector<F, N>,
     #[comptime] steps: &'static [Step],
 ) {
     let totals = single(acc);
     let labels = Sequence::new();
-    run_steps::<F, N>(vectors, scalars, &labels, outputs, i, i * N::value(), 0, &totals, steps);
+    run_steps::<F, Half, N>(
+        vectors,
+        halves,
+        scalars,
+        half_scalars,
+        &labels,
+        outputs,
+        half_outputs,
+        i,
+        i * N::value(),
+        0,
+        &totals,
+        steps,
+    );
 }
 
 /// The one-value sequence `[x]`.
@@ -308,9 +472,11 @@ pub(crate) fn single<F: Float, N: Size>(x: Vector<F, N>) -> Sequence<Vector<F, N
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::needless_range_loop)]
 #[cube]
-pub(crate) fn run_row_steps<F: Float, N: Size>(
+pub(crate) fn run_row_steps<F: Float, Half: Float, N: Size>(
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     row_outputs: &mut Sequence<Box<[F]>>,
+    half_row_outputs: &mut Sequence<Box<[Half]>>,
     i: usize,
     totals: &Sequence<Vector<F, N>>,
     #[comptime] steps: &'static [Step],
@@ -320,12 +486,14 @@ pub(crate) fn run_row_steps<F: Float, N: Size>(
     for s in 0..steps.len() {
         let step = comptime!(steps[s]);
         match step {
-            Step::Splat(k) => values.push(Vector::new(scalars.index(k)[0])),
-            Step::LoadScalar(k) => values.push(Vector::new(scalars.index(k)[i])),
-            Step::LoadRowOutput(k) => values.push(Vector::new(row_outputs.index(k)[i])),
+            Step::Splat(k) => values.push(Vector::new(read_scalar::<F, Half>(scalars, half_scalars, 0, k))),
+            Step::LoadScalar(k) => values.push(Vector::new(read_scalar::<F, Half>(scalars, half_scalars, i, k))),
+            Step::LoadRowOutput(k) => {
+                values.push(Vector::new(read_row_output::<F, Half>(row_outputs, half_row_outputs, i, k)))
+            }
             Step::StoreRow(k, x) => {
                 let x = *values.index(x);
-                row_outputs.index_mut(k)[i] = x.extract(0usize);
+                write_scalar::<F, Half>(row_outputs, half_row_outputs, i, x.extract(0usize), k);
             }
             // Steps of vector programs only.
             Step::Load(_)

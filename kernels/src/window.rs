@@ -8,7 +8,7 @@
 #![allow(missing_docs)]
 
 use crate::reduction::Loop;
-use crate::steps::run_steps;
+use crate::steps::{convert, run_steps, write};
 use cubecl::prelude::*;
 
 /// A coordinate of an unfold's output: the image, the window's row, the channel and the tap.
@@ -48,14 +48,15 @@ pub struct UnfoldLayout {
     pub out: [usize; 3],
 }
 
-/// Runs the unfold `layout` for every unit index, each unit over a contiguous chunk of them.
+/// Runs the unfold `layout` for every unit index, each unit over a contiguous chunk of them:
+/// reads `input` in `I`, stores `output` in `O` (see `crate::steps::convert`).
 // `work` is comptime and `units` a runtime value: CubeCL has no `div_ceil` of the two;
 // `#[unroll]` unrolls a range, not an iterator.
 #[allow(clippy::manual_div_ceil, clippy::needless_range_loop)]
 #[cube(launch_unchecked)]
-pub fn unfold<F: Float, N: Size>(
-    input: &[Vector<F, N>],
-    output: &mut [Vector<F, N>],
+pub fn unfold<I: Float, O: Float, N: Size>(
+    input: &[Vector<I, N>],
+    output: &mut [Vector<O, N>],
     #[comptime] layout: UnfoldLayout,
 ) {
     let work = comptime!(layout.units.iter().map(|u| u.1).product::<usize>());
@@ -81,11 +82,11 @@ pub fn unfold<F: Float, N: Size>(
             let kw = coordinate(&coords, Coord::Kw, layout);
             if comptime!(layout.planes) {
                 for oh in 0..layout.oh {
-                    unfold_row::<F, N>(input, output, base, n, oh, c, kh, kw, layout);
+                    unfold_row::<I, O, N>(input, output, base, n, oh, c, kh, kw, layout);
                 }
             } else {
                 let oh = coordinate(&coords, Coord::Oh, layout);
-                unfold_row::<F, N>(input, output, base, n, oh, c, kh, kw, layout);
+                unfold_row::<I, O, N>(input, output, base, n, oh, c, kh, kw, layout);
             }
         }
     }
@@ -107,9 +108,9 @@ fn coordinate(coords: &Sequence<usize>, #[comptime] coord: Coord, #[comptime] la
 /// image where `batch_inner`), written from `base`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn unfold_row<F: Float, N: Size>(
-    input: &[Vector<F, N>],
-    output: &mut [Vector<F, N>],
+fn unfold_row<I: Float, O: Float, N: Size>(
+    input: &[Vector<I, N>],
+    output: &mut [Vector<O, N>],
     base: usize,
     n: usize,
     oh: usize,
@@ -125,10 +126,10 @@ fn unfold_row<F: Float, N: Size>(
         let x = ow * layout.stride[1] + kw * layout.dilation[1];
         if comptime!(layout.batch_inner) {
             for image in 0..layout.n {
-                output[row + ow * o2 + image * o0] = tap::<F, N>(input, image, c, y, x, layout);
+                output[row + ow * o2 + image * o0] = convert::<I, O, N>(tap::<I, N>(input, image, c, y, x, layout));
             }
         } else {
-            output[row + ow * o2] = tap::<F, N>(input, n, c, y, x, layout);
+            output[row + ow * o2] = convert::<I, O, N>(tap::<I, N>(input, n, c, y, x, layout));
         }
     }
 }
@@ -184,14 +185,18 @@ pub struct FoldLayout {
 }
 
 /// Runs the fold `layout`: unit `i` fills row `i` of the output (one image, channel and
-/// `y`) along `x`, storing output 0 of `outputs`; the taps read `vectors` and `scalars`.
+/// `y`) along `x`, storing output 0 of `outputs` (or of its half twin); the taps read
+/// `vectors` and `scalars`, with their half twins (see `crate::steps::read`).
 // CubeCL expands `%`, not `is_multiple_of`.
-#[allow(clippy::manual_is_multiple_of)]
+#[allow(clippy::manual_is_multiple_of, clippy::too_many_arguments)]
 #[cube(launch_unchecked)]
-pub fn fold<F: Float, N: Size>(
+pub fn fold<F: Float, Half: Float, N: Size>(
     vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
     scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
     outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
     #[comptime] layout: FoldLayout,
 ) {
     let FoldLayout { n, c, h, w, oh, ow, kh, kw, stride, dilation, top, left, tap } = layout;
@@ -226,8 +231,19 @@ pub fn fold<F: Float, N: Size>(
                                     let e = first_window + wy * ow + wx;
                                     let q = first_tap + ky * kw + kx;
                                     let element = e * comptime!(c * kh * kw) + q;
-                                    let values = run_steps::<F, N>(
-                                        vectors, scalars, &labels, outputs, element, e, q, &none, tap.steps,
+                                    let values = run_steps::<F, Half, N>(
+                                        vectors,
+                                        halves,
+                                        scalars,
+                                        half_scalars,
+                                        &labels,
+                                        outputs,
+                                        half_outputs,
+                                        element,
+                                        e,
+                                        q,
+                                        &none,
+                                        tap.steps,
                                     );
                                     acc += *values.index(tap.value);
                                 }
@@ -236,7 +252,7 @@ pub fn fold<F: Float, N: Size>(
                     }
                 }
             }
-            outputs.index_mut(0)[i * w + x] = acc;
+            write::<F, Half, N>(outputs, half_outputs, i * w + x, acc, 0usize);
         }
     }
 }

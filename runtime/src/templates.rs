@@ -3,7 +3,10 @@
 //! plan's data. A generated file writes
 //! each distinct template launch as a [`Template`] constant: the template, its comptime
 //! descriptors, and how many of a row's buffers each of its sequences takes (all but the last,
-//! which takes the rest); a plan row names the constant ([`Launch::of`]).
+//! which takes the rest); a plan row names the constant ([`Launch::of`]). Each class of
+//! buffers (vector inputs, scalar inputs, outputs, row outputs) is two sequences: those in the
+//! compute type `F`, then those in the half type `Half` that a mixed-precision program stores
+//! its intermediates in (`Half = F` elsewhere, and those sequences are empty).
 
 use crate::kernels::phases::{self, Phases};
 use crate::kernels::product::{self, Epilogue, NnTiling, NtTiling};
@@ -19,92 +22,109 @@ use std::ops::Range;
 /// split into its sequences.
 #[derive(Clone, Copy, Debug)]
 pub struct Template {
-    /// Launches a row of this template in the compute type it was made for.
+    /// Launches a row of this template in the types it was made for.
     pub launcher: Launcher,
     /// The template and its descriptors.
     pub descriptor: Descriptor,
 }
 
-/// A template and its descriptors (see [`Template`]).
+/// A template and its descriptors (see [`Template`]). "Inputs" and "outputs" are each a class
+/// of two sequences, in `F` and in `Half`.
 #[derive(Clone, Copy, Debug)]
 pub enum Descriptor {
-    /// The pointwise template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
-    Pointwise([usize; 3], Program),
-    /// The reduction template: `[vector inputs, scalar inputs, label inputs, vector outputs]`,
-    /// then single element outputs.
-    Reduce([usize; 4], Reduction),
-    /// The phased template: `[vector inputs, scalar inputs, label inputs]`, then outputs.
-    Phased([usize; 3], Phases),
-    /// The fold template: `[vector inputs, scalar inputs]`, then its output.
-    Fold([usize; 2], FoldLayout),
-    /// The NT product template: its two operands, `[vector inputs, scalar inputs, vector
-    /// outputs]`, then row outputs.
-    ProductNt([usize; 3], NtTiling, Epilogue, Epilogue),
+    /// The pointwise template: `[vector inputs (2), scalar inputs (2), label inputs, outputs
+    /// in F]`, then outputs in `Half`.
+    Pointwise([usize; 6], Program),
+    /// The reduction template: `[vector inputs (2), scalar inputs (2), label inputs, vector
+    /// outputs (2), single element outputs in F]`, then single element outputs in `Half`.
+    Reduce([usize; 8], Reduction),
+    /// The phased template, as `Pointwise`.
+    Phased([usize; 6], Phases),
+    /// The fold template: `[vector inputs (2), scalar inputs (2), output in F]`, then its
+    /// output in `Half`.
+    Fold([usize; 5], FoldLayout),
+    /// The NT product template: its two operands, `[vector inputs (2), scalar inputs (2),
+    /// vector outputs (2), row outputs in F]`, then row outputs in `Half`.
+    ProductNt([usize; 7], NtTiling, Epilogue, Epilogue),
     /// The NN product template, as `ProductNt`.
-    ProductNn([usize; 3], NnTiling, Epilogue, Epilogue),
+    ProductNn([usize; 7], NnTiling, Epilogue, Epilogue),
 }
 
 impl Template {
-    /// The pointwise template running `program` in `F`.
-    pub const fn pointwise<F: Float + CubeElement>(counts: [usize; 3], program: Program) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::Pointwise(counts, program) }
+    /// The pointwise template running `program` in `F`, storing halves in `Half`.
+    pub const fn pointwise<F: Element, Half: Element>(counts: [usize; 6], program: Program) -> Template {
+        Template { launcher: run::<F, F, F, Half>, descriptor: Descriptor::Pointwise(counts, program) }
     }
 
-    /// The reduction template running `reduction` in `F`.
-    pub const fn reduce<F: Float + CubeElement>(counts: [usize; 4], reduction: Reduction) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::Reduce(counts, reduction) }
+    /// The reduction template running `reduction` in `F`, storing halves in `Half`.
+    pub const fn reduce<F: Element, Half: Element>(counts: [usize; 8], reduction: Reduction) -> Template {
+        Template { launcher: run::<F, F, F, Half>, descriptor: Descriptor::Reduce(counts, reduction) }
     }
 
-    /// The phased template running `phases` in `F`.
-    pub const fn phased<F: Float + CubeElement>(counts: [usize; 3], phases: Phases) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::Phased(counts, phases) }
+    /// The phased template running `phases` in `F`, storing halves in `Half`.
+    pub const fn phased<F: Element, Half: Element>(counts: [usize; 6], phases: Phases) -> Template {
+        Template { launcher: run::<F, F, F, Half>, descriptor: Descriptor::Phased(counts, phases) }
     }
 
-    /// The fold template running `layout` in `F`.
-    pub const fn fold<F: Float + CubeElement>(counts: [usize; 2], layout: FoldLayout) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::Fold(counts, layout) }
+    /// The fold template running `layout` in `F`, storing halves in `Half`.
+    pub const fn fold<F: Element, Half: Element>(counts: [usize; 5], layout: FoldLayout) -> Template {
+        Template { launcher: run::<F, F, F, Half>, descriptor: Descriptor::Fold(counts, layout) }
     }
 
-    /// The NT product template with `tiling` and its epilogues, in `F`.
-    pub const fn product_nt<F: Float + CubeElement>(
-        counts: [usize; 3],
+    /// The NT product template with `tiling` and its epilogues, in `F`, of operands in `A` and
+    /// `B`, storing halves in `Half`.
+    pub const fn product_nt<F: Element, A: Element, B: Element, Half: Element>(
+        counts: [usize; 7],
         tiling: NtTiling,
         epilogue: Epilogue,
         row_epilogue: Epilogue,
     ) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::ProductNt(counts, tiling, epilogue, row_epilogue) }
+        let descriptor = Descriptor::ProductNt(counts, tiling, epilogue, row_epilogue);
+        Template { launcher: run::<F, A, B, Half>, descriptor }
     }
 
-    /// The NN product template with `tiling` and its epilogues, in `F`.
-    pub const fn product_nn<F: Float + CubeElement>(
-        counts: [usize; 3],
+    /// The NN product template with `tiling` and its epilogues, as [`Template::product_nt`].
+    pub const fn product_nn<F: Element, A: Element, B: Element, Half: Element>(
+        counts: [usize; 7],
         tiling: NnTiling,
         epilogue: Epilogue,
         row_epilogue: Epilogue,
     ) -> Template {
-        Template { launcher: run::<F>, descriptor: Descriptor::ProductNn(counts, tiling, epilogue, row_epilogue) }
+        let descriptor = Descriptor::ProductNn(counts, tiling, epilogue, row_epilogue);
+        Template { launcher: run::<F, A, B, Half>, descriptor }
     }
 }
 
-/// Launches row `l`'s template (a [`Launcher`]).
+/// A type a template computes or stores in.
+pub trait Element: Float + CubeElement {}
+
+impl<T: Float + CubeElement> Element for T {}
+
+/// Launches row `l`'s template (a [`Launcher`]): products of operands in `A` and `B`, each
+/// template computing in `F` and storing halves in `Half`.
 ///
 /// # Safety
 /// The row's buffers must be those its template's descriptors were written for, with their
 /// planned lengths.
-unsafe fn run<F: Float + CubeElement>(a: &Arena, l: &Launch, count: CubeCount, dim: CubeDim) {
+unsafe fn run<F: Element, A: Element, B: Element, Half: Element>(
+    a: &Arena,
+    l: &Launch,
+    count: CubeCount,
+    dim: CubeDim,
+) {
     let template = l.template.expect("a template's row names its template");
     // SAFETY: the caller's.
     unsafe {
         match template.descriptor {
-            Descriptor::Pointwise(counts, program) => pointwise::<F>(a, l, count, dim, counts, program),
-            Descriptor::Reduce(counts, reduction) => reduce::<F>(a, l, count, dim, counts, reduction),
-            Descriptor::Phased(counts, phases) => phased::<F>(a, l, count, dim, counts, phases),
-            Descriptor::Fold(counts, layout) => fold::<F>(a, l, count, dim, counts, layout),
+            Descriptor::Pointwise(counts, program) => pointwise::<F, Half>(a, l, count, dim, counts, program),
+            Descriptor::Reduce(counts, reduction) => reduce::<F, Half>(a, l, count, dim, counts, reduction),
+            Descriptor::Phased(counts, phases) => phased::<F, Half>(a, l, count, dim, counts, phases),
+            Descriptor::Fold(counts, layout) => fold::<F, Half>(a, l, count, dim, counts, layout),
             Descriptor::ProductNt(counts, tiling, epilogue, row) => {
-                product_nt::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
+                product_nt::<F, A, B, Half>(a, l, count, dim, (counts, tiling, epilogue, row))
             }
             Descriptor::ProductNn(counts, tiling, epilogue, row) => {
-                product_nn::<F>(a, l, count, dim, (counts, tiling, epilogue, row))
+                product_nn::<F, A, B, Half>(a, l, count, dim, (counts, tiling, epilogue, row))
             }
         }
     }
@@ -121,152 +141,163 @@ fn split<const N: usize>(l: &Launch, first: usize, counts: [usize; N]) -> ([Rang
     (ranges, start..l.buffers.len())
 }
 
-/// Launches the pointwise template running `program`: the row's buffers are `counts[0]`
-/// vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, then the outputs.
+/// Launches the pointwise template running `program` (see [`Descriptor::Pointwise`] for the
+/// row's buffers).
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn pointwise<F: Float + CubeElement>(
+unsafe fn pointwise<F: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 3],
+    counts: [usize; 6],
     program: Program,
 ) {
-    let ([vectors, scalars, labels], outputs) = split(l, 0, counts);
-    let (vectors, scalars, labels) = (l.args(a, vectors), l.args(a, scalars), l.args(a, labels));
+    let ([vectors, halves, scalars, half_scalars, labels, outputs], half_outputs) = split(l, 0, counts);
     // SAFETY: the caller's.
     unsafe {
-        steps::pointwise::launch_unchecked::<F>(
+        steps::pointwise::launch_unchecked::<F, Half>(
             a.client(),
             count,
             dim,
             l.sizes[0],
-            vectors.collect(),
-            scalars.collect(),
-            labels.collect(),
+            l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
+            l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
+            l.args(a, labels).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             program,
         )
     };
 }
 
-/// Launches the reduction template running `reduction`: the row's buffers are `counts[0]`
-/// vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, `counts[3]` vector
-/// outputs, then the single element outputs.
+/// Launches the reduction template running `reduction` (see [`Descriptor::Reduce`] for the
+/// row's buffers).
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn reduce<F: Float + CubeElement>(
+unsafe fn reduce<F: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 4],
+    counts: [usize; 8],
     reduction: Reduction,
 ) {
-    let ([vectors, scalars, labels, outputs], row_outputs) = split(l, 0, counts);
+    let ([vectors, halves, scalars, half_scalars, labels, outputs, half_outputs, row_outputs], half_row_outputs) =
+        split(l, 0, counts);
     // SAFETY: the caller's.
     unsafe {
-        reduction::reduce::launch_unchecked::<F>(
+        reduction::reduce::launch_unchecked::<F, Half>(
             a.client(),
             count,
             dim,
             l.sizes[0],
             l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
             l.args(a, labels).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             l.args(a, row_outputs).collect(),
+            l.args(a, half_row_outputs).collect(),
             reduction,
         )
     };
 }
 
-/// Launches the phased template running `phases` on one cube: the row's buffers are
-/// `counts[0]` vector inputs, `counts[1]` scalar inputs, `counts[2]` label inputs, then the
-/// outputs.
+/// Launches the phased template running `phases` on one cube (see [`Descriptor::Phased`] for
+/// the row's buffers).
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn phased<F: Float + CubeElement>(
+unsafe fn phased<F: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 3],
+    counts: [usize; 6],
     phases: Phases,
 ) {
-    let ([vectors, scalars, labels], outputs) = split(l, 0, counts);
+    let ([vectors, halves, scalars, half_scalars, labels, outputs], half_outputs) = split(l, 0, counts);
     // SAFETY: the caller's.
     unsafe {
-        phases::phased::launch_unchecked::<F>(
+        phases::phased::launch_unchecked::<F, Half>(
             a.client(),
             count,
             dim,
             l.sizes[0],
             l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
             l.args(a, labels).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             phases,
             a.host_memory(),
         )
     };
 }
 
-/// Launches the fold template running `layout`: the row's buffers are `counts[0]` vector
-/// inputs, `counts[1]` scalar inputs, then the output.
+/// Launches the fold template running `layout` (see [`Descriptor::Fold`] for the row's
+/// buffers).
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn fold<F: Float + CubeElement>(
+unsafe fn fold<F: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    counts: [usize; 2],
+    counts: [usize; 5],
     layout: FoldLayout,
 ) {
-    let ([vectors, scalars], outputs) = split(l, 0, counts);
+    let ([vectors, halves, scalars, half_scalars, outputs], half_outputs) = split(l, 0, counts);
     // SAFETY: the caller's.
     unsafe {
-        window::fold::launch_unchecked::<F>(
+        window::fold::launch_unchecked::<F, Half>(
             a.client(),
             count,
             dim,
             l.sizes[0],
             l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             layout,
         )
     };
 }
 
-/// Launches the NT product template with `tiling` and its epilogues: the row's buffers are the
-/// two operands, `counts[0]` vector inputs, `counts[1]` scalar inputs, `counts[2]` vector
-/// outputs, then the row outputs.
+/// Launches the NT product template with `tiling` and its epilogues (see
+/// [`Descriptor::ProductNt`] for the row's buffers).
 ///
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn product_nt<F: Float + CubeElement>(
+unsafe fn product_nt<F: Element, A: Element, B: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    (counts, tiling, epilogue, row_epilogue): ([usize; 3], NtTiling, Epilogue, Epilogue),
+    (counts, tiling, epilogue, row_epilogue): ([usize; 7], NtTiling, Epilogue, Epilogue),
 ) {
-    let ([vectors, scalars, outputs], row_outputs) = split(l, 2, counts);
+    let ([vectors, halves, scalars, half_scalars, outputs, half_outputs, row_outputs], half_row_outputs) =
+        split(l, 2, counts);
     // SAFETY: the caller's.
     unsafe {
-        product::product_nt::launch_unchecked::<F>(
+        product::product_nt::launch_unchecked::<F, A, B, Half>(
             a.client(),
             count,
             dim,
@@ -275,9 +306,13 @@ unsafe fn product_nt<F: Float + CubeElement>(
             l.arg(a, 0),
             l.arg(a, 1),
             l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             l.args(a, row_outputs).collect(),
+            l.args(a, half_row_outputs).collect(),
             a.claims(),
             tiling,
             epilogue,
@@ -292,17 +327,18 @@ unsafe fn product_nt<F: Float + CubeElement>(
 /// # Safety
 /// The row's buffers must be those the descriptors were written for, with their planned
 /// lengths.
-unsafe fn product_nn<F: Float + CubeElement>(
+unsafe fn product_nn<F: Element, A: Element, B: Element, Half: Element>(
     a: &Arena,
     l: &Launch,
     count: CubeCount,
     dim: CubeDim,
-    (counts, tiling, epilogue, row_epilogue): ([usize; 3], NnTiling, Epilogue, Epilogue),
+    (counts, tiling, epilogue, row_epilogue): ([usize; 7], NnTiling, Epilogue, Epilogue),
 ) {
-    let ([vectors, scalars, outputs], row_outputs) = split(l, 2, counts);
+    let ([vectors, halves, scalars, half_scalars, outputs, half_outputs, row_outputs], half_row_outputs) =
+        split(l, 2, counts);
     // SAFETY: the caller's.
     unsafe {
-        product::product_nn::launch_unchecked::<F>(
+        product::product_nn::launch_unchecked::<F, A, B, Half>(
             a.client(),
             count,
             dim,
@@ -310,9 +346,13 @@ unsafe fn product_nn<F: Float + CubeElement>(
             l.arg(a, 0),
             l.arg(a, 1),
             l.args(a, vectors).collect(),
+            l.args(a, halves).collect(),
             l.args(a, scalars).collect(),
+            l.args(a, half_scalars).collect(),
             l.args(a, outputs).collect(),
+            l.args(a, half_outputs).collect(),
             l.args(a, row_outputs).collect(),
+            l.args(a, half_row_outputs).collect(),
             a.claims(),
             tiling,
             epilogue,

@@ -62,9 +62,11 @@ pub struct Kernel {
     pub vector: usize,
     /// Units to launch (one per output vector or tile).
     pub work: usize,
-    /// Buffers read, then the buffers written (one per value in `values`).
+    /// Buffers read, then the buffers written (one per value in `values`; a template's in
+    /// the order of its sequences).
     pub args: Vec<Arg>,
-    /// The values the kernel stores, in order (several for a multi-output kernel).
+    /// The values the kernel stores, in the order it computes them (several for a
+    /// multi-output kernel).
     pub values: Vec<ValueId>,
     /// How the launch's units cover the `work` indices.
     pub grid: Grid,
@@ -218,6 +220,15 @@ fn axes_of(
         }
     }
     axes
+}
+
+/// A class of a template's buffers (see `steps::Inputs`).
+enum Class {
+    Vectors,
+    Scalars,
+    Labels,
+    Outputs,
+    RowOutputs,
 }
 
 /// One term of how a coordinate of an inlined reshape's frame derives from the iteration's
@@ -911,9 +922,6 @@ impl<'a> Expr<'a> {
         let strides = self.strides_over(v, &frame);
         let (buffer, start) = (self.read_layout(v).buffer, self.read_layout(v).start);
         let contiguous = start == 0 && strides == Layout::contiguous(buffer, &frame).strides;
-        if self.storage.elem(buffer) != "F" {
-            self.program.unsupported();
-        }
         if let Some((.., acc, k)) =
             self.accumulators.iter().find(|(b, st, ..)| *b == buffer && *st == strides && start == 0 && self.frame == 0)
         {
@@ -926,9 +934,7 @@ impl<'a> Expr<'a> {
             let offset = self.offset_from(start, &strides, &frame);
             let value = self.storage.widen(buffer, &format!("{}[{offset}]", self.out_name(k)));
             match self.read_axes(start, &strides, &frame) {
-                Some(axes) if self.phased && self.vector == 1 && self.storage.elem(buffer) == "F" => {
-                    self.program.gather_output(&value, k, axes)
-                }
+                Some(axes) if self.phased && self.vector == 1 => self.program.gather_output(&value, k, axes),
                 _ => self.program.unsupported(),
             }
             return value;
@@ -955,8 +961,9 @@ impl<'a> Expr<'a> {
                 self.program.load_row_output(&value, 1 + k);
                 return value;
             }
-            self.program.load_output(&element, self.group_start + k);
-            return self.storage.widen(buffer, &element);
+            let value = self.storage.widen(buffer, &element);
+            self.program.load_output(&value, self.group_start + k);
+            return value;
         }
         let shape = frame;
         let w = self.vector;
@@ -998,26 +1005,25 @@ impl<'a> Expr<'a> {
         }
         let position = self.arg_position(buffer, Access::Vector);
         let arg = format!("in{position}");
-        let vector = if contiguous && self.linear {
-            let vector = format!("{arg}[{}]", self.unit_index());
+        if contiguous && self.linear {
+            let vector = self.storage.widen(buffer, &format!("{arg}[{}]", self.unit_index()));
             self.program.load(&vector, position);
-            vector
-        } else {
-            let offset = self.offset_from(start, &strides, &shape);
-            let vector = match w {
-                1 => format!("{arg}[{offset}]"),
-                _ => format!("{arg}[({offset}) / {w}]"),
-            };
-            match offset.as_str() {
-                "0" if w == 1 => self.program.load_first(&vector, position),
-                _ => match self.read_axes(start, &strides, &shape) {
-                    Some(axes) => self.program.gather(&vector, position, axes),
-                    None => self.program.unsupported(),
-                },
-            }
-            vector
+            return vector;
+        }
+        let offset = self.offset_from(start, &strides, &shape);
+        let vector = match w {
+            1 => format!("{arg}[{offset}]"),
+            _ => format!("{arg}[({offset}) / {w}]"),
         };
-        self.storage.widen(buffer, &vector)
+        let vector = self.storage.widen(buffer, &vector);
+        match offset.as_str() {
+            "0" if w == 1 => self.program.load_first(&vector, position),
+            _ => match self.read_axes(start, &strides, &shape) {
+                Some(axes) => self.program.gather(&vector, position, axes),
+                None => self.program.unsupported(),
+            },
+        }
+        vector
     }
 
     /// `let c{d} = (index / stride) % size;` for the read axes among `axes` of `frame` (of
@@ -1183,47 +1189,99 @@ impl<'a> Expr<'a> {
         Some(self.finish(split_into_segments(&segments), work, true))
     }
 
-    /// The input arguments a template reads, by how it reads them, where the recorded program
-    /// has a step for every read and store and reads every input so. The product and fold
-    /// templates read no labels (see [`Expr::one_hot_lanes`]).
+    /// The buffers a template reads, by how it reads them, and its outputs, where the
+    /// recorded program has a step for every read and store and reads every input so; each
+    /// class lists those in the compute type first. Every output is stored a vector at a time
+    /// (a template of row outputs moves them, see [`Expr::reduction_template`]). The product
+    /// and fold templates read no labels (see [`Expr::one_hot_lanes`]).
     fn template_inputs(&self) -> Option<Inputs> {
         let read_with = |access: Access| -> Vec<usize> {
-            (0..self.args.len()).filter(|&a| self.args[a].access == access).collect()
+            let list = (0..self.args.len()).filter(|&a| self.args[a].access == access);
+            self.floats_first(list, |a| self.args[a].buffer)
         };
         let inputs = Inputs {
             vectors: read_with(Access::Vector),
             scalars: read_with(Access::Scalar),
-            labels: read_with(Access::Labels),
+            labels: (0..self.args.len()).filter(|&a| self.args[a].access == Access::Labels).collect(),
+            outputs: self.floats_first(0..self.outputs.len(), |k| self.buffer_of(self.outputs[k])),
+            row_outputs: vec![],
         };
         let read = inputs.vectors.len() + inputs.scalars.len() + inputs.labels.len();
         (self.program.complete() && read == self.args.len()).then_some(inputs)
     }
 
+    /// `list`, whose items hold the buffers `buffer` gives, with those in the compute type
+    /// first, then the halves, each in its order.
+    fn floats_first(&self, list: impl Iterator<Item = usize>, buffer: impl Fn(usize) -> ValueId) -> Vec<usize> {
+        let (halves, floats): (Vec<usize>, Vec<usize>) = list.partition(|&i| self.storage.is_half(buffer(i)));
+        [floats, halves].concat()
+    }
+
+    /// A template launch's arguments, in the order of its sequences of `classes`, and how
+    /// many buffers each sequence takes: a class in the compute type and in the half type is
+    /// two sequences (see `kiln_kernels::steps::read`), the labels one. `outputs` and
+    /// `row_outputs` give each recorded output's argument.
+    fn template_args(
+        &self,
+        inputs: &Inputs,
+        classes: &[Class],
+        outputs: &[Arg],
+        row_outputs: &[Arg],
+    ) -> (Vec<Arg>, Vec<usize>) {
+        let (mut args, mut counts) = (vec![], vec![]);
+        for class in classes {
+            let (list, recorded) = match class {
+                Class::Vectors => (&inputs.vectors, &self.args[..]),
+                Class::Scalars => (&inputs.scalars, &self.args[..]),
+                Class::Labels => (&inputs.labels, &self.args[..]),
+                Class::Outputs => (&inputs.outputs, outputs),
+                Class::RowOutputs => (&inputs.row_outputs, row_outputs),
+            };
+            let list: Vec<Arg> = list.iter().map(|&i| recorded[i].clone()).collect();
+            match class {
+                Class::Labels => counts.push(list.len()),
+                _ => {
+                    let floats = list.iter().take_while(|a| !self.storage.is_half(a.buffer)).count();
+                    counts.extend([floats, list.len() - floats]);
+                }
+            }
+            args.extend(list);
+        }
+        (args, counts)
+    }
+
+    /// The type arguments of a template that computes in the compute type and stores halves
+    /// in the program's half type.
+    fn template_types(&self) -> Vec<&'static str> {
+        vec![self.storage.compute_type(), self.storage.half_type()]
+    }
+
     /// The kernel as a launch of the library's pointwise template over `work` vectors, where
     /// the emitted chains are a program it runs (see [`Recorder`]): every store at the unit's
     /// own vector index, every read there, of a single scalar or through a gather of the
-    /// iteration's coordinates, all in the compute type. A chain that gathers runs by rows
-    /// where the kernel written for it would (see [`Expr::by_rows`]), its rows' coordinates
-    /// computed once: computed for each element, LeNet-5's flatten, a transposing copy, took
-    /// 1.57x as long (0.030 -> 0.047 ms, `KILN_PROFILE=1`).
+    /// iteration's coordinates. A chain that gathers runs by rows where the kernel written for
+    /// it would (see [`Expr::by_rows`]), its rows' coordinates computed once: computed for
+    /// each element, LeNet-5's flatten, a transposing copy, took 1.57x as long (0.030 -> 0.047
+    /// ms, `KILN_PROFILE=1`).
     fn template(&self, work: usize) -> Option<Kernel> {
         let row = match self.row {
             Some(length) if self.program.gathers() => length / self.vector,
             _ => 1,
         };
         let inputs = self.template_inputs()?;
-        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
+        let classes = [Class::Vectors, Class::Scalars, Class::Labels, Class::Outputs];
+        let (args, sequences) = self.template_args(&inputs, &classes, &self.output_args(), &[]);
         Some(Kernel {
             source: None,
             function: "Template::pointwise".into(),
             vector: self.vector,
             work,
-            args: args.map(|&a| self.args[a].clone()).chain(self.output_args()).collect(),
+            args,
             values: self.outputs.clone(),
             grid: Grid::Chunked,
             trailing: vec![self.program.program(&inputs, row)],
-            types: vec![self.storage.compute_type()],
-            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len(), self.outputs.len()],
+            types: self.template_types(),
+            sequences,
         })
     }
 
@@ -1231,18 +1289,19 @@ impl<'a> Expr<'a> {
     /// (`kiln_kernels::phases`), where each phase is a program it runs (see [`Recorder`]).
     fn phased_template(&self) -> Option<Kernel> {
         let inputs = self.template_inputs()?;
-        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
+        let classes = [Class::Vectors, Class::Scalars, Class::Labels, Class::Outputs];
+        let (args, sequences) = self.template_args(&inputs, &classes, &self.output_args(), &[]);
         Some(Kernel {
             source: None,
             function: "Template::phased".into(),
             vector: 1,
             work: 1,
-            args: args.map(|&a| self.args[a].clone()).chain(self.output_args()).collect(),
+            args,
             values: self.outputs.clone(),
             grid: Grid::OneCube,
             trailing: vec![self.program.phases(&inputs)],
-            types: vec![self.storage.compute_type()],
-            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len(), self.outputs.len()],
+            types: self.template_types(),
+            sequences,
         })
     }
 
@@ -1267,7 +1326,7 @@ impl<'a> Expr<'a> {
             let index = self.store_index(m);
             // A permuted layout, or a slice of a joined buffer (see `schedule::joined_slices`).
             let scattered = index != self.index && !self.scalar && self.gathers();
-            if (index != self.index && !scattered) || self.storage.elem(self.buffer_of(m)) != "F" {
+            if index != self.index && !scattered {
                 self.program.unsupported();
             }
             match self.scalar {
@@ -1394,21 +1453,22 @@ impl<'a> Expr<'a> {
     /// template runs (see [`Recorder`]).
     fn fold_template(&self, work: usize) -> Option<Kernel> {
         let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
-        if self.vector != 1 || self.storage.elem(self.output()) != "F" {
+        if self.vector != 1 {
             return None;
         }
-        let args = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
+        let classes = [Class::Vectors, Class::Scalars, Class::Outputs];
+        let (args, sequences) = self.template_args(&inputs, &classes, &self.output_args(), &[]);
         Some(Kernel {
             source: None,
             function: "Template::fold".into(),
             vector: 1,
             work,
-            args: args.chain(self.output_args()).collect(),
+            args,
             values: self.outputs.clone(),
             grid: Grid::PerIndex,
             trailing: vec![window::fold_layout(self.g, self.root, &self.program.loops(&inputs))],
-            types: vec![self.storage.compute_type()],
-            sequences: vec![inputs.vectors.len(), inputs.scalars.len(), 1],
+            types: self.template_types(),
+            sequences,
         })
     }
 }
@@ -1686,7 +1746,7 @@ mod tests {
         );
         // The second phase reads the row maxima the first stored, as its reduced element.
         assert!(phases.contains("GatherOutput(0, Axes(&[], &[Axis(1, 0, 1)], 0))"), "{phases}");
-        assert_eq!(k.sequences[..3], [1, 0, 1], "z; no scalars; the labels");
+        assert_eq!(k.sequences[..5], [1, 0, 0, 0, 1], "z; no halves; no scalars; the labels");
     }
 
     #[test]
@@ -1712,7 +1772,8 @@ mod tests {
         // The rows' axis spans the element index: no modulo (size 0).
         let one_hot = "OneHot(0, Axes(&[Axis(16, 0, 1)], &[], 0), Axes(&[Axis(1, 16, 1)], &[], 0))";
         assert!(k.trailing[0].contains(one_hot), "{}", k.trailing[0]);
-        assert_eq!(k.sequences, [1, 1, 1, 1], "z; g; the labels; the output");
+        // Each class but the labels in the compute type, then in halves (none here).
+        assert_eq!(k.sequences, [1, 0, 1, 0, 1, 1, 0], "z; g; the labels; the output");
     }
 
     #[test]

@@ -539,8 +539,8 @@ impl Expr<'_> {
     /// The product `p` (value `v`, stored too where `store`) as a launch of the library's
     /// product template (`kiln_kernels::product`), whose tiles run the programs recorded for
     /// the epilogue of `members` and the row epilogue of `row_sums` just emitted (see
-    /// [`Recorder`]). `None` where a read has no step, an operand or output is not in the
-    /// compute type, or an input is read other than as vectors or single values.
+    /// [`Recorder`]). `None` where a read has no step, or an input is read other than as
+    /// vectors or single values.
     fn product_template(
         &mut self,
         p: &Product,
@@ -549,13 +549,11 @@ impl Expr<'_> {
         row_sums: Option<(ValueId, &[ValueId])>,
         store: bool,
     ) -> Option<Kernel> {
-        let sums = row_sums.map(|(r, _)| self.buffer_of(r));
-        let in_compute_type = |buffer: ValueId| self.storage.elem(buffer) == "F";
-        if self.frames.len() > 1 || ![p.a.buffer, p.b.buffer, p.out].into_iter().chain(sums).all(in_compute_type) {
+        if self.frames.len() > 1 {
             return None;
         }
         // The product templates' epilogues read no labels.
-        let inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
+        let mut inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
         let (m, k, n, a, b, chunk) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides, p.claimed_chunk());
         let (function, operands, tiling) = match p.form {
             Form::Nn(w, vectors, rows) => (
@@ -581,40 +579,41 @@ impl Expr<'_> {
                 ),
             ),
         };
-        let operands =
-            [p.a.buffer, p.b.buffer].into_iter().zip(operands).map(|(buffer, access)| Arg { buffer, access });
-        let read = inputs.vectors.iter().chain(&inputs.scalars).map(|&a| self.args[a].clone());
-        let outputs = self.output_args();
-        let (element_outputs, row_outputs) = outputs.split_at(members.len());
+        // Recorded outputs: the epilogue's members, then the product; the row sums, then the
+        // row epilogue's members (see `Expr::row_epilogue`).
+        let recorded = self.output_args();
+        let (element_outputs, row_outputs) = recorded.split_at(members.len());
         let product = store.then_some(Arg { buffer: p.out, access: Access::Vector });
-        let sums_arg = sums.map(|buffer| Arg { buffer, access: Access::Scalar });
-        let args = operands
-            .chain(read)
-            .chain(element_outputs.iter().cloned())
-            .chain(product)
-            .chain(sums_arg)
-            .chain(row_outputs.iter().cloned())
-            .collect();
+        let vector_outputs: Vec<Arg> = element_outputs.iter().cloned().chain(product).collect();
+        let sums = row_sums.map(|(r, _)| Arg { buffer: self.buffer_of(r), access: Access::Scalar });
+        let row_outputs: Vec<Arg> = sums.into_iter().chain(row_outputs.iter().cloned()).collect();
+        inputs.outputs = self.floats_first(0..vector_outputs.len(), |k| vector_outputs[k].buffer);
+        inputs.row_outputs = self.floats_first(0..row_outputs.len(), |k| row_outputs[k].buffer);
+        let classes = [Class::Vectors, Class::Scalars, Class::Outputs, Class::RowOutputs];
+        let (args, sequences) = self.template_args(&inputs, &classes, &vector_outputs, &row_outputs);
         let (r, row_members) = row_sums.map_or((None, &[][..]), |(r, row_members)| (Some(r), row_members));
         let values = members.iter().copied().chain(store.then_some(v)).chain(r).chain(row_members.iter().copied());
+        let operands =
+            [p.a.buffer, p.b.buffer].into_iter().zip(operands).map(|(buffer, access)| Arg { buffer, access });
         let epilogue = self.program.epilogue(0, &inputs);
         let row_epilogue = self.program.epilogue(1, &inputs);
+        let storage = &self.storage;
         Some(Kernel {
             source: None,
             function: format!("Template::{function}"),
             vector: self.vector,
             work: p.work(),
-            args,
+            args: operands.chain(args).collect(),
             values: values.collect(),
             grid: Grid::Balanced,
             trailing: vec![tiling, epilogue, row_epilogue],
-            types: vec![self.storage.compute_type()],
-            sequences: vec![
-                inputs.vectors.len(),
-                inputs.scalars.len(),
-                members.len() + usize::from(store),
-                usize::from(sums.is_some()) + row_outputs.len(),
+            types: vec![
+                storage.compute_type(),
+                storage.launch_type(p.a.buffer),
+                storage.launch_type(p.b.buffer),
+                storage.half_type(),
             ],
+            sequences,
         })
     }
 

@@ -94,12 +94,19 @@ impl Expr<'_> {
     /// loops and epilogue are programs it runs (see [`Recorder`]); `None` as for
     /// [`Expr::template`].
     fn reduction_template(&self, work: usize, trips: usize) -> Option<Kernel> {
-        let inputs = self.template_inputs()?;
-        let (vectors, scalars, labels) = (inputs.vectors.len(), inputs.scalars.len(), inputs.labels.len());
-        let args = [&inputs.vectors, &inputs.scalars, &inputs.labels].into_iter().flatten();
-        let args = args.map(|&a| self.args[a].clone());
-        let outputs = self.outputs.len();
+        let mut inputs = self.template_inputs()?;
         let (w, across_lanes) = (self.vector, self.across_lanes);
+        let recorded = self.output_args();
+        let (outputs, row_outputs) = match across_lanes {
+            // Each output element is one total, stored by the epilogue's row program.
+            true => {
+                inputs.row_outputs = std::mem::take(&mut inputs.outputs);
+                (&[][..], &recorded[..])
+            }
+            false => (&recorded[..], &[][..]),
+        };
+        let classes = [Class::Vectors, Class::Scalars, Class::Labels, Class::Outputs, Class::RowOutputs];
+        let (args, sequences) = self.template_args(&inputs, &classes, outputs, row_outputs);
         let reduction = format!(
             "Reduction {{ work: {work}, trips: {trips}, lanes: {w}, across_lanes: {across_lanes}, {} }}",
             self.program.reduction(&inputs)
@@ -109,15 +116,12 @@ impl Expr<'_> {
             function: "Template::reduce".into(),
             vector: w,
             work,
-            args: args.chain(self.output_args()).collect(),
+            args,
             values: self.outputs.clone(),
             grid: Grid::Chunked,
             trailing: vec![reduction],
-            types: vec![self.storage.compute_type()],
-            sequences: match across_lanes {
-                true => vec![vectors, scalars, labels, 0, outputs],
-                false => vec![vectors, scalars, labels, outputs, 0],
-            },
+            types: self.template_types(),
+            sequences,
         })
     }
 
@@ -220,9 +224,6 @@ impl Expr<'_> {
             self.program.end_loop(op, &value);
             used.append(&mut self.used_axes);
             let output = self.output();
-            if self.storage.elem(output) != "F" {
-                self.program.unsupported();
-            }
             let (stored, result) = if self.across_lanes {
                 let lanes = match op {
                     ReduceOp::Sum => "lane_sum",

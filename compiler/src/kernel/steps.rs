@@ -328,8 +328,10 @@ impl Recorder {
     }
 }
 
-/// A template's input arguments, by how it reads them: each list holds the kernel's argument
-/// numbers in the order of the template's sequence of that kind.
+/// A template's buffers, by how it reads or stores them: each list holds the kernel's
+/// argument numbers (or the recorded numbers of its outputs) in the order of the template's
+/// sequences of that class, those in the compute type first, then the halves (see
+/// `kiln_kernels::steps::read`).
 pub(super) struct Inputs {
     /// Read a vector at a time.
     pub vectors: Vec<usize>,
@@ -337,20 +339,25 @@ pub(super) struct Inputs {
     pub scalars: Vec<usize>,
     /// Class labels (`u32`), read by one-hot steps.
     pub labels: Vec<usize>,
+    /// Stored a vector at a time.
+    pub outputs: Vec<usize>,
+    /// Stored an element at a time, by a row program.
+    pub row_outputs: Vec<usize>,
 }
 
-/// `steps` as a list of `kiln_kernels::steps::Step` expressions, input arguments renumbered
-/// among `inputs`' lists. The generated module imports the variants of `Step` and
-/// `Binary`, so a step reads `Binary(Mul, 0, 1)`; not those of `Unary`, whose names (`Exp`,
-/// `Log`) are also CubeCL's traits for the ops, which its kernels call as methods.
+/// `steps` as a list of `kiln_kernels::steps::Step` expressions, buffers renumbered among
+/// `inputs`' lists. The generated module imports the variants of `Step` and `Binary`, so a
+/// step reads `Binary(Mul, 0, 1)`; not those of `Unary`, whose names (`Exp`, `Log`) are also
+/// CubeCL's traits for the ops, which its kernels call as methods.
 fn render(steps: &[Step], inputs: &Inputs) -> String {
-    let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded input");
+    let position = |list: &[usize], arg: usize| list.iter().position(|&a| a == arg).expect("a recorded buffer");
     let (vectors, scalars) = (&inputs.vectors[..], &inputs.scalars[..]);
+    let (outputs, rows) = (&inputs.outputs[..], &inputs.row_outputs[..]);
     let step = |step: &Step| match step {
         Step::Load(arg) => format!("Load({})", position(vectors, *arg)),
         Step::Splat(arg) => format!("Splat({})", position(scalars, *arg)),
         Step::LoadFirst(arg) => format!("LoadFirst({})", position(vectors, *arg)),
-        Step::LoadOutput(k) => format!("LoadOutput({k})"),
+        Step::LoadOutput(k) => format!("LoadOutput({})", position(outputs, *k)),
         Step::Const(c) => format!("Step::constant({:?})", *c as f32),
         Step::Acc(k) => format!("Acc({k})"),
         Step::Gather { arg, axes } => format!("Gather({}, {})", position(vectors, *arg), gather(axes)),
@@ -362,12 +369,12 @@ fn render(steps: &[Step], inputs: &Inputs) -> String {
             format!("OneHot({}, {}, {})", position(&inputs.labels, *arg), gather(axes), gather(class))
         }
         Step::Index(axes) => format!("Index({})", gather(axes)),
-        Step::GatherOutput(k, axes) => format!("GatherOutput({k}, {})", gather(axes)),
-        Step::Store(k, x) => format!("Store({k}, {x})"),
-        Step::StoreAt(k, axes, x) => format!("StoreAt({k}, {}, {x})", gather(axes)),
+        Step::GatherOutput(k, axes) => format!("GatherOutput({}, {})", position(outputs, *k), gather(axes)),
+        Step::Store(k, x) => format!("Store({}, {x})", position(outputs, *k)),
+        Step::StoreAt(k, axes, x) => format!("StoreAt({}, {}, {x})", position(outputs, *k), gather(axes)),
         Step::LoadScalar(arg) => format!("LoadScalar({})", position(scalars, *arg)),
-        Step::LoadRowOutput(k) => format!("LoadRowOutput({k})"),
-        Step::StoreRow(k, x) => format!("StoreRow({k}, {x})"),
+        Step::LoadRowOutput(k) => format!("LoadRowOutput({})", position(rows, *k)),
+        Step::StoreRow(k, x) => format!("StoreRow({}, {x})", position(rows, *k)),
     };
     steps.iter().map(step).collect::<Vec<_>>().join(", ")
 }

@@ -1,43 +1,10 @@
 //! Kernels of the two window ops: unfold (im2col, a gather) and fold (col2im, written as a
 //! gather too: each output element sums the window taps that land on it, so no atomics).
 
-use super::{Access, Arg, Kernel, SLOT};
+use super::{Access, Arg, Kernel};
 use crate::ir::{Graph, Op, ValueId, Window};
 use crate::plan::storage::Storage;
 use crate::schedule::Schedule;
-
-/// A kernel over the indices below `work` (in chunks per unit), scalar (`N = 1`).
-fn kernel(
-    storage: &Storage,
-    v: ValueId,
-    source_buffer: ValueId,
-    output: ValueId,
-    work: usize,
-    body: Vec<String>,
-) -> Kernel {
-    let (input_type, output_type) = (storage.elem(source_buffer), storage.elem(output));
-    let mut lines = vec![
-        "#[cube(launch_unchecked)]".to_string(),
-        format!(
-            "fn {SLOT}<F: Float, N: Size>(in0: &[Vector<{input_type}, N>], out: &mut [Vector<{output_type}, N>]) {{"
-        ),
-    ];
-    lines.extend(super::over_indices(work, body, true).into_iter().map(|l| format!("    {l}")));
-    lines.push("}".into());
-    let arg = |buffer| Arg { buffer, access: Access::Vector };
-    Kernel {
-        source: Some(lines.join("\n")),
-        function: SLOT.into(),
-        vector: 1,
-        work,
-        args: vec![arg(source_buffer), arg(output)],
-        values: vec![v],
-        grid: super::Grid::Chunked,
-        trailing: vec![],
-        types: vec![storage.compute_type()],
-        sequences: vec![],
-    }
-}
 
 /// `let name = (i / stride) % size;` for each (name, size) of a row-major shape.
 fn decompose(index: &str, axes: &[(&str, usize)]) -> Vec<String> {
@@ -56,34 +23,11 @@ fn decompose(index: &str, axes: &[(&str, usize)]) -> Vec<String> {
     lines
 }
 
-/// `a * s + b * t + ...` over the terms with a non-zero stride.
-fn offset(terms: &[(&str, usize)]) -> String {
-    let parts: Vec<String> = terms
-        .iter()
-        .filter(|(_, stride)| *stride != 0)
-        .map(|&(coord, stride)| if stride == 1 { coord.to_string() } else { format!("{coord} * {stride}") })
-        .collect();
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join(" + ")
-    }
-}
-
 fn literal(value: f64) -> String {
     if value == f64::NEG_INFINITY {
         "Vector::<F, N>::min_value()".into()
     } else {
         super::splat(value)
-    }
-}
-
-/// `lo <= coord < hi` as a condition, leaving out a bound of 0.
-fn within(coord: &str, lo: usize, hi: usize) -> String {
-    if lo == 0 {
-        format!("{coord} < {hi}")
-    } else {
-        format!("{coord} >= {lo} && {coord} < {hi}")
     }
 }
 
@@ -120,55 +64,17 @@ pub fn unfold(g: &Graph, s: &Schedule, storage: &Storage, v: ValueId) -> Kernel 
     units.sort_by_key(|&(_, _, stride)| std::cmp::Reverse(stride));
     let work = units.iter().map(|&(_, size, _)| size).product();
     let [pt, pl] = [padding[0][0], padding[1][0]];
-    // In the compute type, the library's template runs the loops written out below.
-    if storage.elem(source.buffer) == "F" && storage.elem(output.buffer) == "F" {
-        let units: Vec<String> =
-            units.iter().map(|(coord, size, stride)| format!("({}, {size}, {stride})", coordinate(coord))).collect();
-        let layout = format!(
-            "UnfoldLayout {{ units: &[{}], planes: {planes}, batch_inner: {batch_inner}, n: {n}, oh: {oh}, ow: {ow}, \
-             h: {h}, w: {wd}, stride: {stride:?}, dilation: {dilation:?}, top: {pt}, left: {pl}, padded: {padded}, \
-             pad: {}, source: {st:?}, out: {:?} }}",
-            units.join(", "),
-            (pad as f32).to_bits(),
-            &os[..3]
-        );
-        return template(storage, v, source.buffer, output.buffer, work, layout);
-    }
-    let mut body = decompose("i", &units.iter().map(|&(coord, size, _)| (coord, size)).collect::<Vec<_>>());
-    let terms: Vec<(&str, usize)> = units.iter().map(|&(coord, _, stride)| (coord, stride)).collect();
-    body.push(format!("let base = {};", offset(&terms)));
-    if planes {
-        body.push(format!("for oh in 0..{oh}usize {{"));
-    }
-    body.push(format!("let y = {};", offset(&[("oh", stride[0]), ("kh", dilation[0])])));
-    let read = offset(&[("n", st[0]), ("c", st[1]), ("(y - pt)", st[2]), ("(x - pl)", st[3])]);
-    let read = read.replace("pt", &pt.to_string()).replace("pl", &pl.to_string());
-    let tap = storage.widen(source.buffer, &format!("in0[{read}]"));
-    let position = match (planes, batch_inner) {
-        (true, _) => offset(&[("oh", os[1]), ("ow", os[2])]),
-        (_, true) => offset(&[("ow", os[2]), ("n", 1)]),
-        _ => offset(&[("ow", os[2])]),
-    };
-    let write = format!("out[base + {position}]");
-    body.push(format!("for ow in 0..{ow}usize {{"));
-    body.push(format!("let x = {};", offset(&[("ow", stride[1]), ("kw", dilation[1])])));
-    if batch_inner {
-        body.push(format!("for n in 0..{n}usize {{"));
-    }
-    if padded {
-        body.push(format!("let mut value = {};", literal(pad)));
-        body.push(format!("if {} && {} {{", within("y", pt, pt + h), within("x", pl, pl + wd)));
-        body.push(format!("value = {tap};"));
-        body.push("}".into());
-        body.push(format!("{write} = {};", storage.narrow(output.buffer, "value")));
-    } else {
-        body.push(format!("{write} = {};", storage.narrow(output.buffer, &tap)));
-    }
-    body.push("}".into());
-    if planes || batch_inner {
-        body.push("}".into());
-    }
-    kernel(storage, v, source.buffer, output.buffer, work, indent_blocks(body))
+    let units: Vec<String> =
+        units.iter().map(|(coord, size, stride)| format!("({}, {size}, {stride})", coordinate(coord))).collect();
+    let layout = format!(
+        "UnfoldLayout {{ units: &[{}], planes: {planes}, batch_inner: {batch_inner}, n: {n}, oh: {oh}, ow: {ow}, \
+         h: {h}, w: {wd}, stride: {stride:?}, dilation: {dilation:?}, top: {pt}, left: {pl}, padded: {padded}, \
+         pad: {}, source: {st:?}, out: {:?} }}",
+        units.join(", "),
+        (pad as f32).to_bits(),
+        &os[..3]
+    );
+    template(storage, v, source.buffer, output.buffer, work, layout)
 }
 
 /// The library's unfold template.
@@ -186,7 +92,7 @@ fn template(storage: &Storage, v: ValueId, source: ValueId, output: ValueId, wor
         values: vec![v],
         grid: super::Grid::Chunked,
         trailing: vec![layout],
-        types: vec![storage.compute_type()],
+        types: vec![storage.launch_type(source), storage.launch_type(output)],
         sequences: vec![],
     }
 }

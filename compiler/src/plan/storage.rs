@@ -37,6 +37,17 @@ impl Storage {
         self.precision.float()
     }
 
+    /// Whether `buffer` holds the program's half type.
+    pub fn is_half(&self, buffer: ValueId) -> bool {
+        self.half_of(buffer).is_some()
+    }
+
+    /// The type templates store halves in, as a launch's type argument: the program's half
+    /// type, or the compute type where it has none (its half sequences are then empty).
+    pub fn half_type(&self) -> &'static str {
+        self.precision.half().map_or(self.compute_type(), Half::rust_type)
+    }
+
     /// The element type of `buffer` in a kernel signature: `F` or the half type.
     pub fn elem(&self, buffer: ValueId) -> &'static str {
         self.half_of(buffer).map_or("F", Half::rust_type)

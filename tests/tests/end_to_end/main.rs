@@ -107,6 +107,23 @@ fn mnist_mlp_reaches_90_percent_in_5_epochs() {
     assert!(accuracy >= 0.90, "accuracy {accuracy}");
 }
 
+/// Every model this crate compiles (f32, f64 and mixed precision, convolutions, loops,
+/// gathers) launches the kernel library's templates: its generated file writes no `#[cube]`
+/// kernel of its own, so rustc and the JIT expand each template once, whatever the models.
+#[test]
+fn generated_files_write_no_kernels() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(env!("OUT_DIR")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            assert!(!source.contains("#[cube"), "{} writes a kernel", path.display());
+            files += 1;
+        }
+    }
+    assert!(files >= 40, "only {files} generated files in OUT_DIR");
+}
+
 /// Mixed precision: the MNIST MLP with every intermediate stored in bf16, and in f16 with a
 /// dynamic loss scale, trains to within 1 point of the same model in f32 (same initial
 /// weights, same batches).

@@ -336,7 +336,8 @@ pub(crate) fn read<F: Float, Half: Float, N: Size>(
 }
 
 /// Vector `index` of output `k`, as [`read`] finds it (an update in place, or an earlier
-/// phase's result).
+/// phase's result). A twin of [`read`] for the outputs' `&mut` sequences, which CubeCL's
+/// expansion does not pass where `&` is asked for; [`read_row_output`] is `read_scalar`'s.
 #[cube]
 pub(crate) fn read_output<F: Float, Half: Float, N: Size>(
     floats: &mut Sequence<Box<[Vector<F, N>]>>,

@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 use crate::lanes::lane_sum;
+use crate::steps::convert;
 use cubecl::prelude::*;
 
 /// Rows `row..row + rows` of an NN product by one or two vectors of columns: `acc{t}` holds
@@ -453,21 +454,21 @@ fn store_column<F: Float, EO: Float, N: Size>(
     acc4: Vector<F, N>,
     acc5: Vector<F, N>,
 ) {
-    out[base] = Vector::<EO, N>::cast_from(acc0);
+    out[base] = convert::<F, EO, N>(acc0);
     if row + 1 < m {
-        out[base + stride] = Vector::<EO, N>::cast_from(acc1);
+        out[base + stride] = convert::<F, EO, N>(acc1);
     }
     if row + 2 < m {
-        out[base + 2 * stride] = Vector::<EO, N>::cast_from(acc2);
+        out[base + 2 * stride] = convert::<F, EO, N>(acc2);
     }
     if row + 3 < m {
-        out[base + 3 * stride] = Vector::<EO, N>::cast_from(acc3);
+        out[base + 3 * stride] = convert::<F, EO, N>(acc3);
     }
     if row + 4 < m {
-        out[base + 4 * stride] = Vector::<EO, N>::cast_from(acc4);
+        out[base + 4 * stride] = convert::<F, EO, N>(acc4);
     }
     if row + 5 < m {
-        out[base + 5 * stride] = Vector::<EO, N>::cast_from(acc5);
+        out[base + 5 * stride] = convert::<F, EO, N>(acc5);
     }
 }
 
@@ -484,14 +485,14 @@ fn store_row<F: Float, EO: Float>(
     s2: F,
     s3: F,
 ) {
-    out[base + c0] = EO::cast_from(s0);
+    out[base + c0] = convert::<F, EO, Const<1>>(Vector::new(s0)).extract(0usize);
     if c0 + 1 < n {
-        out[base + c0 + 1] = EO::cast_from(s1);
+        out[base + c0 + 1] = convert::<F, EO, Const<1>>(Vector::new(s1)).extract(0usize);
     }
     if c0 + 2 < n {
-        out[base + c0 + 2] = EO::cast_from(s2);
+        out[base + c0 + 2] = convert::<F, EO, Const<1>>(Vector::new(s2)).extract(0usize);
     }
     if c0 + 3 < n {
-        out[base + c0 + 3] = EO::cast_from(s3);
+        out[base + c0 + 3] = convert::<F, EO, Const<1>>(Vector::new(s3)).extract(0usize);
     }
 }

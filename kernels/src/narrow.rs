@@ -1,7 +1,7 @@
 //! Conversions to bf16 by integer arithmetic. Without AVX512_BF16, LLVM lowers an f32 -> bf16
-//! conversion to a call of compiler-rt's `__truncsfbf2`, which the CPU runtime's JIT cannot
-//! resolve (no library of the process exports it), so the kernel fails to compile. These round
-//! to nearest, ties to even, as that conversion does, and keep NaNs NaN.
+//! conversion to a call of compiler-rt's `__truncsfbf2` for each lane (which kiln's
+//! cubecl-llvm defines for the CPU runtime's JIT); these round whole vectors in integer
+//! registers instead, to nearest, ties to even, as that conversion does, and keep NaNs NaN.
 
 // `#[cube]` generates a launch module and a kernel struct per function, without docs.
 #![allow(missing_docs)]

@@ -422,12 +422,32 @@ pub(crate) fn write_scalar<F: Float, Half: Float>(
 
 /// `x` in type `T`, rounded to nearest where that is narrower: to bf16 by integer arithmetic
 /// (see `crate::to_bf16`), to another type by a cast (none where `T` is `F`).
-#[cube]
+#[allow(unused_variables)]
 pub fn convert<F: Float, T: Float, N: Size>(x: Vector<F, N>) -> Vector<T, N> {
-    if comptime!(T::MANTISSA_DIGITS == half::bf16::MANTISSA_DIGITS && F::MANTISSA_DIGITS != T::MANTISSA_DIGITS) {
-        Vector::<T, N>::reinterpret(to_bf16::<F, N>(x))
-    } else {
-        Vector::<T, N>::cast_from(x)
+    cubecl::unexpanded!()
+}
+
+/// The expansion of [`convert()`]. A launched template's float types are placeholders until it
+/// expands, which the launch maps to the types it names, so what `T` is can only be asked of
+/// the scope: a comptime test of `T::MANTISSA_DIGITS` sees f32's, and bf16 stores were casts,
+/// which LLVM lowers to calls of `__truncsfbf2` on a CPU without AVX512_BF16.
+pub mod convert {
+    use super::*;
+    use cubecl::ir::interfaces::TypedExt;
+    use cubecl::ir::Scope;
+
+    /// Expands [`convert()`](super::convert()) for the types the scope maps `F` and `T` to.
+    pub fn expand<F: Float, T: Float, N: Size>(
+        scope: &Scope,
+        x: NativeExpand<Vector<F, N>>,
+    ) -> NativeExpand<Vector<T, N>> {
+        let (from, to) = (F::__expand_as_type(scope), T::__expand_as_type(scope));
+        let to_bf16 = to.is_bfloat16(scope.ctx()) && !from.is_bfloat16(scope.ctx());
+        if to_bf16 {
+            Vector::<T, N>::__expand_reinterpret(scope, super::to_bf16::expand::<F, N>(scope, x))
+        } else {
+            Vector::<T, N>::__expand_cast_from(scope, x)
+        }
     }
 }
 

@@ -8,9 +8,15 @@ use cubecl_runtime::kernel::BufferIOAttr;
 use llvm_sys::{
     core::LLVMCreateMemoryBufferWithMemoryRangeCopy,
     error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage},
-    orc2::lljit::{
-        LLVMOrcCreateLLJIT, LLVMOrcDisposeLLJIT, LLVMOrcLLJITAddObjectFile,
-        LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup, LLVMOrcLLJITRef,
+    orc2::{
+        LLVMJITEvaluatedSymbol, LLVMJITSymbolFlags, LLVMJITSymbolGenericFlags,
+        LLVMOrcAbsoluteSymbols, LLVMOrcCSymbolMapPair, LLVMOrcDisposeMaterializationUnit,
+        LLVMOrcJITDylibDefine,
+        lljit::{
+            LLVMOrcCreateLLJIT, LLVMOrcDisposeLLJIT, LLVMOrcLLJITAddObjectFile,
+            LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup, LLVMOrcLLJITMangleAndIntern,
+            LLVMOrcLLJITRef,
+        },
     },
     target_machine::{
         LLVMCodeGenFileType, LLVMGetDefaultTargetTriple, LLVMGetHostCPUFeatures, LLVMGetHostCPUName,
@@ -251,6 +257,7 @@ impl ObjectJit {
             let mut jit = std::ptr::null_mut();
             check(LLVMOrcCreateLLJIT(&mut jit, std::ptr::null_mut()))?;
             let jit = ObjectJit(jit);
+            jit.define_runtime_functions()?;
             let buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(
                 object.as_ptr() as *const _,
                 object.len(),
@@ -262,6 +269,39 @@ impl ObjectJit {
                 buffer,
             ))?;
             Ok(jit)
+        }
+    }
+
+    /// Defines in the JIT's main library the compiler-rt functions kernels may call that no
+    /// library of the process exports (kiln's change). Without AVX512_BF16, LLVM promotes bf16
+    /// values to f32 for a phi, a select or a cast and calls `__truncsfbf2` (or `__truncdfbf2`)
+    /// to narrow them back, so a kernel that moves bf16 values failed to link.
+    fn define_runtime_functions(&self) -> Result<(), String> {
+        let functions: [(&CStr, u64); 2] = [
+            (c"__truncsfbf2", truncsfbf2 as extern "C" fn(f32) -> f32 as u64),
+            (c"__truncdfbf2", truncdfbf2 as extern "C" fn(f64) -> f32 as u64),
+        ];
+        let flags = || LLVMJITSymbolFlags {
+            GenericFlags: LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported as u8
+                | LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8,
+            TargetFlags: 0,
+        };
+        // SAFETY: the JIT is live; each interned name is retained for `LLVMOrcAbsoluteSymbols`,
+        // which takes them, and the unit is disposed here unless the library took it.
+        unsafe {
+            let mut symbols: Vec<LLVMOrcCSymbolMapPair> = functions
+                .iter()
+                .map(|&(name, address)| LLVMOrcCSymbolMapPair {
+                    Name: LLVMOrcLLJITMangleAndIntern(self.0, name.as_ptr()),
+                    Sym: LLVMJITEvaluatedSymbol { Address: address, Flags: flags() },
+                })
+                .collect();
+            let unit = LLVMOrcAbsoluteSymbols(symbols.as_mut_ptr(), symbols.len());
+            let defined = check(LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(self.0), unit));
+            if defined.is_err() {
+                LLVMOrcDisposeMaterializationUnit(unit);
+            }
+            defined
         }
     }
 
@@ -280,6 +320,17 @@ impl Drop for ObjectJit {
         // SAFETY: the JIT is owned by `self` and disposed once; an error is consumed.
         let _ = check(unsafe { LLVMOrcDisposeLLJIT(self.0) });
     }
+}
+
+/// compiler-rt's `__truncsfbf2`: `x` rounded to bf16 (to nearest, ties to even, NaNs kept
+/// NaN), returned as the libcall returns a bf16, in the low 16 bits of the float register.
+extern "C" fn truncsfbf2(x: f32) -> f32 {
+    f32::from_bits(u32::from(half::bf16::from_f32(x).to_bits()))
+}
+
+/// compiler-rt's `__truncdfbf2`: [`truncsfbf2`] from an f64, rounded once.
+extern "C" fn truncdfbf2(x: f64) -> f32 {
+    f32::from_bits(u32::from(half::bf16::from_f64(x).to_bits()))
 }
 
 /// `Err` with LLVM's message for a failure, consuming the error.

@@ -3,17 +3,21 @@
 #   ./kiln.sh train [epochs]   compile the MNIST MLP and train it on the bundled digits
 #   ./kiln.sh test             run every test, then fuzz each file reader briefly
 #   ./kiln.sh fuzz [seconds]   fuzz each file reader (default 15 s per reader)
+#   ./kiln.sh backends         check the wgpu and CUDA backends against the CPU runtime
 #   ./kiln.sh setup            only install the system packages
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # cubecl-cpu links LLVM: Debian's LLVM 22 through the offline shim in tools/llvm-shim
 # (see tools/llvm-shim/README.md). wgpu runs on the CPU through Mesa's lavapipe Vulkan driver.
-PACKAGES=(llvm-22-dev libpolly-22-dev libzstd-dev libz3-dev mesa-vulkan-drivers libvulkan1)
+PACKAGES=(llvm-22-dev libpolly-22-dev libzstd-dev libz3-dev)
+WGPU_PACKAGES=(mesa-vulkan-drivers libvulkan1)
 
+# Installs the packages named (the CPU runtime's by default) that the machine lacks.
 setup() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
+    local wanted=("$@") missing=()
+    ((${#wanted[@]})) || wanted=("${PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     if ((${#missing[@]})); then
@@ -49,10 +53,9 @@ fuzz() {
 }
 
 case "${1:-}" in
-    setup) setup ;;
-    # `--workspace`: the test build's feature set (every backend, through kiln-tests, and the
-    # dev-dependencies' features), so `./kiln.sh test` afterwards compiles no crate a second
-    # time, and KILN_DEVICE=wgpu or cuda works.
+    setup) setup "${PACKAGES[@]}" "${WGPU_PACKAGES[@]}" ;;
+    # `--workspace`: the test build's feature set (the dev-dependencies' features), so
+    # `./kiln.sh test` afterwards compiles no crate a second time.
     train)
         setup
         shift
@@ -61,5 +64,11 @@ case "${1:-}" in
         ;;
     test) setup; cargo test --release --workspace; fuzz 15 ;;
     fuzz) shift; fuzz "$@" ;;
-    *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | setup" >&2; exit 2 ;;
+    # A crate of its own (tests/backends), so the GPU features stay out of the workspace's
+    # build; it shares the workspace's target dir. KILN_REQUIRE_CUDA=1 fails without a GPU.
+    backends)
+        setup "${WGPU_PACKAGES[@]}"
+        (cd tests/backends && CARGO_TARGET_DIR=../../target cargo test --release --locked)
+        ;;
+    *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | backends | setup" >&2; exit 2 ;;
 esac

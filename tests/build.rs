@@ -4,19 +4,7 @@ use kiln_compiler::{Adagrad, Adam, Half, Model, Precision, RmsProp, Sgd, Trainin
 
 include!("zoo.rs");
 include!("layers.rs");
-
-/// `Linear(12, 16) -> ReLU -> Linear(16, 3)` on batches of 8, with cross-entropy.
-fn tiny_mlp(name: &str, training: impl Into<Training>) -> Result<kiln_compiler::Program, Box<dyn std::error::Error>> {
-    let model = Model::new(name);
-    let x = model.input("x", [8, 12]);
-    let y = model.labels("y", [8], 3);
-    let logits = x.linear(16).relu().linear(3);
-    let loss = logits.cross_entropy(y);
-    let program = model.compile(loss, logits, training)?;
-    let file = format!("{}.rs", program.module_name());
-    kiln_compiler::write_to_out_dir(&program, &file)?;
-    Ok(program)
-}
+include!("tiny_mlp.rs");
 
 /// The MNIST MLP of `models/build.rs` (same declaration, so the same initial weights) with
 /// other `training` options.
@@ -34,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=zoo.rs");
     println!("cargo:rerun-if-changed=layers.rs");
+    println!("cargo:rerun-if-changed=tiny_mlp.rs");
     layer_parity_models()?;
     dropout_model()?;
     derivatives_models()?;

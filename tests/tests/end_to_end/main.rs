@@ -8,6 +8,7 @@ use kiln_runtime::{Device, Error, Feed};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 
+mod devices;
 mod model_zoo;
 #[path = "../../zoo.rs"]
 mod zoo;
@@ -369,84 +370,10 @@ fn bad_inputs_are_errors_not_panics() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// An upload pads a short batch with zeros, has copied the data before the caller may change
-/// it, and lands after the writes queued before it: on the CPU runtime, which copies at once
-/// after waiting for those writes, and on wgpu, which reads the caller's memory in place until
-/// a read or the upload's drop waits for it.
+/// Uploads on the CPU runtime (`devices.rs`; the backend tests run the same check on wgpu).
 #[test]
 fn uploads_pad_and_finish_before_their_source_changes() {
-    for (device, label) in [(cpu(), "cpu"), (wgpu(), "wgpu")] {
-        let arena = kiln_runtime::Arena::new(&device, 4 * 9, &[(0, 8), (8, 1)]);
-        arena.write(0, &[7.0f32; 8]);
-        let mut data = vec![1.0f32, 2.0, 3.0];
-        // SAFETY (here and below): each upload is dropped, not leaked.
-        drop(unsafe { arena.upload(0, &data) });
-        data.fill(9.0);
-        assert_eq!(arena.read::<f32>(0), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0], "{label}: the drop waited");
-
-        let mut data = vec![4.0f32; 8];
-        let upload = unsafe { arena.upload(0, &data) };
-        arena.read::<f32>(1);
-        drop(upload);
-        data.fill(9.0);
-        assert_eq!(arena.read::<f32>(0), [4.0; 8], "{label}: the read waited");
-
-        arena.write(0, &[5.0f32; 8]);
-        drop(unsafe { arena.upload(0, &[6.0f32; 2]) });
-        assert_eq!(
-            arena.read::<f32>(0),
-            [6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            "{label}: the queued write landed first"
-        );
-    }
-}
-
-/// wgpu's default adapter (Mesa's software Vulkan driver here).
-fn wgpu() -> Device {
-    match Device::wgpu(kiln_runtime::cubecl::device::WgpuDeviceKind::DefaultDevice) {
-        Ok(wgpu) => wgpu,
-        Err(e) => panic!("no wgpu adapter ({e:?}); install mesa-vulkan-drivers (see kiln.sh)"),
-    }
-}
-
-/// A few steps of a small model on wgpu and on the CPU runtime give the same losses and
-/// parameters.
-#[test]
-fn wgpu_matches_cpu_runtime() {
-    assert_steps_match_cpu_runtime(&wgpu(), "wgpu");
-}
-
-/// On a machine with an NVIDIA GPU, steps on CUDA match the CPU runtime; without one, opening
-/// the device is an error, not a panic. `KILN_REQUIRE_CUDA=1` makes a missing GPU a failure.
-#[test]
-fn cuda_matches_cpu_runtime_or_reports_no_device() {
-    match kiln_runtime::cubecl::Device::cuda(0) {
-        Ok(cuda) => assert_steps_match_cpu_runtime(&cuda, "cuda"),
-        Err(e) => {
-            let message = format!("{e:?}");
-            assert!(message.contains("Cuda"), "unexpected error opening CUDA: {message}");
-            assert!(std::env::var_os("KILN_REQUIRE_CUDA").is_none(), "KILN_REQUIRE_CUDA is set but: {message}");
-            // The same failure through KILN_DEVICE's parser is a typed error.
-            assert!(matches!(kiln_runtime::open_device("cuda"), Err(Error::Device(_))));
-        }
-    }
-}
-
-fn assert_steps_match_cpu_runtime(device: &Device, label: &str) {
-    let mut on_cpu = kiln_tests::TinyMlp::new(&cpu(), 7);
-    let mut on_device = kiln_tests::TinyMlp::new(device, 7);
-    let mut rng = SplitMix64::new(5, 0);
-    for step in 0..5 {
-        let x: Vec<f32> = (0..8 * 12).map(|_| rng.next_f64() as f32).collect();
-        let y: Vec<u32> = (0..8).map(|_| rng.below(3) as u32).collect();
-        let (a, b) = (on_cpu.train_step(&x, &y).unwrap(), on_device.train_step(&x, &y).unwrap());
-        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "step {step}: cpu loss {a}, {label} loss {b}");
-    }
-    for (name, _) in kiln_tests::TinyMlp::PARAMETERS {
-        let (a, b) = (on_cpu.parameter(name).unwrap(), on_device.parameter(name).unwrap());
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "{name} on {label}: max difference {worst}");
-    }
+    devices::uploads_pad_and_finish_before_their_source_changes(&cpu(), "cpu");
 }
 
 /// Fusion changes how many kernels a step launches, not what it computes: LeNet-5 and the MNIST

@@ -1,0 +1,3 @@
+pub mod config;
+pub mod llvm_sys;
+pub mod utils;

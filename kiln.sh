@@ -67,7 +67,7 @@ case "${1:-}" in
     # A crate of its own (tests/backends), so the GPU features stay out of the workspace's
     # build; it shares the workspace's target dir. KILN_REQUIRE_CUDA=1 fails without a GPU.
     backends)
-        setup "${WGPU_PACKAGES[@]}"
+        setup "${PACKAGES[@]}" "${WGPU_PACKAGES[@]}"
         (cd tests/backends && CARGO_TARGET_DIR=../../target cargo test --release --locked)
         ;;
     *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | backends | setup" >&2; exit 2 ;;

@@ -8,7 +8,7 @@
 #![allow(missing_docs)]
 
 use crate::lanes::lane_sum;
-use crate::steps::convert;
+use crate::steps::{convert, convert_scalar};
 use cubecl::prelude::*;
 
 /// Rows `row..row + rows` of an NN product by one or two vectors of columns: `acc{t}` holds
@@ -485,14 +485,14 @@ fn store_row<F: Float, EO: Float>(
     s2: F,
     s3: F,
 ) {
-    out[base + c0] = convert::<F, EO, Const<1>>(Vector::new(s0)).extract(0usize);
+    out[base + c0] = convert_scalar::<F, EO>(s0);
     if c0 + 1 < n {
-        out[base + c0 + 1] = convert::<F, EO, Const<1>>(Vector::new(s1)).extract(0usize);
+        out[base + c0 + 1] = convert_scalar::<F, EO>(s1);
     }
     if c0 + 2 < n {
-        out[base + c0 + 2] = convert::<F, EO, Const<1>>(Vector::new(s2)).extract(0usize);
+        out[base + c0 + 2] = convert_scalar::<F, EO>(s2);
     }
     if c0 + 3 < n {
-        out[base + c0 + 3] = convert::<F, EO, Const<1>>(Vector::new(s3)).extract(0usize);
+        out[base + c0 + 3] = convert_scalar::<F, EO>(s3);
     }
 }

@@ -415,8 +415,7 @@ pub(crate) fn write_scalar<F: Float, Half: Float>(
     if comptime!(k < first_half) {
         floats.index_mut(k)[index] = x;
     } else {
-        let narrowed = convert::<F, Half, Const<1>>(Vector::new(x));
-        halves.index_mut(comptime!(k - first_half))[index] = narrowed.extract(0usize);
+        halves.index_mut(comptime!(k - first_half))[index] = convert_scalar::<F, Half>(x);
     }
 }
 
@@ -425,6 +424,12 @@ pub(crate) fn write_scalar<F: Float, Half: Float>(
 #[allow(unused_variables)]
 pub fn convert<F: Float, T: Float, N: Size>(x: Vector<F, N>) -> Vector<T, N> {
     cubecl::unexpanded!()
+}
+
+/// `x` in type `T`: [`convert()`] on one lane.
+#[cube]
+pub fn convert_scalar<F: Float, T: Float>(x: F) -> T {
+    convert::<F, T, Const<1>>(Vector::new(x)).extract(0usize)
 }
 
 /// The expansion of [`convert()`]. A launched template's float types are placeholders until it
@@ -442,8 +447,8 @@ pub mod convert {
         x: NativeExpand<Vector<F, N>>,
     ) -> NativeExpand<Vector<T, N>> {
         let (from, to) = (F::__expand_as_type(scope), T::__expand_as_type(scope));
-        let to_bf16 = to.is_bfloat16(scope.ctx()) && !from.is_bfloat16(scope.ctx());
-        if to_bf16 {
+        let narrows_to_bf16 = to.is_bfloat16(scope.ctx()) && !from.is_bfloat16(scope.ctx());
+        if narrows_to_bf16 {
             Vector::<T, N>::__expand_reinterpret(scope, super::to_bf16::expand::<F, N>(scope, x))
         } else {
             Vector::<T, N>::__expand_cast_from(scope, x)

@@ -54,21 +54,23 @@ fuzz() {
 
 case "${1:-}" in
     setup) setup "${PACKAGES[@]}" "${WGPU_PACKAGES[@]}" ;;
-    # `--workspace`: the test build's feature set (the dev-dependencies' features), so
-    # `./kiln.sh test` afterwards compiles no crate a second time.
+    # kiln-models alone; its dependency on workspace-hack gives it the test build's features, so
+    # `./kiln.sh test` afterwards compiles no crate a second time (.ci/feature-pins checks).
     train)
         setup
         shift
-        cargo build --release --workspace --example mnist_mlp
+        cargo build --release -p kiln-models --example mnist_mlp
         target/release/examples/mnist_mlp "$@"
         ;;
     test) setup; cargo test --release --workspace; fuzz 15 ;;
     fuzz) shift; fuzz "$@" ;;
     # A crate of its own (tests/backends), so the GPU features stay out of the workspace's
-    # build; it shares the workspace's target dir. KILN_REQUIRE_CUDA=1 fails without a GPU.
+    # build; it shares the workspace's target dir (or CARGO_TARGET_DIR's). KILN_REQUIRE_CUDA=1
+    # fails without a GPU.
     backends)
         setup "${PACKAGES[@]}" "${WGPU_PACKAGES[@]}"
-        (cd tests/backends && CARGO_TARGET_DIR=../../target cargo test --release --locked)
+        target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+        (cd tests/backends && CARGO_TARGET_DIR="$target_dir" cargo test --release --locked)
         ;;
     *) echo "usage: $0 train [epochs] | test | fuzz [seconds] | backends | setup" >&2; exit 2 ;;
 esac

@@ -1,0 +1,1 @@
+//! Feature pins for kiln's builds; see this crate's `Cargo.toml`. It has no code.

@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     kiln_compiler::write_to_out_dir(&op_zoo()?, "op_zoo.rs")?;
     kiln_compiler::write_to_out_dir(&loop_zoo()?, "loop_zoo.rs")?;
     kiln_compiler::write_to_out_dir(&packed_loop_zoo()?, "packed_loop_zoo.rs")?;
+    kiln_compiler::write_to_out_dir(&long_product_zoo()?, "long_product_zoo.rs")?;
     tiny_mlp("TinyMlp", Sgd::new(0.5))?;
     // The configurations of fixtures/make_optimizer_fixtures.py.
     tiny_mlp("SgdMomentum", Sgd { momentum: 0.9, ..Sgd::new(0.1) })?;

@@ -64,3 +64,17 @@ pub fn packed_loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error>
     let logits = Tensor::concat(&[lstm.h, gru.h, states.sum(&[1])], 1).linear(3);
     model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
 }
+
+/// A weight gradient over a long batch with few output rows and wide inputs, which the NN
+/// product template sums in blocks of k (see `target::nn_k_block` in kiln-compiler): the first
+/// layer's `dH^T @ x` is [20, 1040] x [1040, 136] (4 row tiles, the last partial; a block of 16
+/// after four of 256), with its bias's gradient summed from the same rows and SGD's updates of
+/// both fused into the tiles.
+pub fn long_product_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
+    use kiln_compiler::{Model, Sgd};
+    let model = Model::new("LongProductZoo");
+    let x = model.input("x", [1040, 136]);
+    let y = model.labels("y", [1040], 3);
+    let logits = x.linear(20).tanh().linear(3);
+    model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
+}

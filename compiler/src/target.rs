@@ -102,6 +102,34 @@ pub(crate) const PICK_SUM_MAX_ELEMENTS: usize = PHASED_ELEMENTS;
 /// 5`, two runs each). A batch of 64 rows (the MLP, LeNet-5) keeps the NT form.
 pub(crate) const NN_FORM_MIN_ROWS: usize = 1024;
 
+/// Terms of k an NN product template sums per pass over a column of tiles
+/// (`kiln_kernels::product::NnTiling::k_block`), or 0 for all of k in one pass. Without
+/// blocks, each row of tiles reads all of `b` (`k` x `n`); blocks of [`NN_K_BLOCK`] pay where
+/// `b` outgrows a core's L2 ([`L2_BYTES`]) and a column's sums (a vector per row and tile
+/// column) fit [`NN_BLOCKED_MAX_ROW_TILES`] tiles. The LSTM benchmark's input-weight gradient
+/// (`x^T @ dG`, [50, 4096] x [4096, 512]) took 7.8-8.5 ms in one pass and 3.0-3.6 ms in
+/// blocks (`KILN_PROFILE=20 step_time lstm64 2`, three alternations, AVX2).
+pub(crate) fn nn_k_block(m: usize, k: usize, n: usize, rows: usize) -> usize {
+    let b_bytes = k * n * std::mem::size_of::<f32>();
+    if k >= 2 * NN_K_BLOCK && b_bytes > L2_BYTES && m.div_ceil(rows) <= NN_BLOCKED_MAX_ROW_TILES {
+        NN_K_BLOCK
+    } else {
+        0
+    }
+}
+
+/// A core's L2 cache on the machines kiln is tuned on (the 2-core AMD EPYC: 512 KiB).
+pub(crate) const L2_BYTES: usize = 512 * 1024;
+
+/// Terms of k an NN product sums per pass over a column of tiles where k is long (see
+/// [`nn_k_block`]): a block of `b` under a tile column of 16 lanes is 16 KB, half of
+/// L1.
+pub(crate) const NN_K_BLOCK: usize = 256;
+
+/// Most tiles down a column whose sums an NN product keeps between blocks of k: 16 tiles of
+/// 12 rows by two vectors of 16 lanes are 24 KB.
+pub(crate) const NN_BLOCKED_MAX_ROW_TILES: usize = 16;
+
 /// Columns of output per NT tile (`kiln_kernels::nt_tile`).
 pub(crate) const NT_COLUMNS: usize = 4;
 
@@ -114,7 +142,19 @@ pub(crate) const MAX_RECOMPUTED_OPS: usize = 3;
 
 #[cfg(test)]
 mod tests {
-    use super::Target;
+    use super::{nn_k_block, Target, NN_K_BLOCK};
+
+    #[test]
+    fn nn_products_block_k_only_where_b_outgrows_l2() {
+        // The LSTM benchmark's input-weight gradient: 8 MiB of `b`, 9 row tiles.
+        assert_eq!(nn_k_block(50, 4096, 512, 6), NN_K_BLOCK);
+        // Its per-step hidden-state gradient: `b` is 256 KiB.
+        assert_eq!(nn_k_block(64, 512, 128, 6), 0);
+        // Too many row tiles to keep a column's sums.
+        assert_eq!(nn_k_block(512, 4096, 128, 6), 0);
+        // k within two blocks.
+        assert_eq!(nn_k_block(50, 500, 8192, 6), 0);
+    }
 
     #[test]
     fn nn_tiles_pair_one_register_vectors_on_avx512() {

@@ -44,7 +44,8 @@ pub struct NnTile<F: Float, N: Size> {
 }
 
 /// The NN tile at rows `row..row + rows` (`rows` is 6 or 12) and column vectors
-/// `col * vectors..(col + 1) * vectors` (`vectors` is 1 or 2; with 2, each scalar of `a` feeds
+/// `col * vectors..(col + 1) * vectors`, summed over `k` terms from `k_start` (`vectors` is 1
+/// or 2; with 2, each scalar of `a` feeds
 /// two multiply-adds, and where `b` has an odd number of vectors per row the last tile's
 /// second vector repeats its first): `b` read as vectors of `v` along n (`b_col == 1` when
 /// `v > 1`, and `v` divides `b_row`), its rows `columns` vectors wide, `a` as scalars through
@@ -61,6 +62,7 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     b: &[Vector<EB, N>],
     row: usize,
     col: usize,
+    k_start: usize,
     #[comptime] m: usize,
     #[comptime] k: usize,
     #[comptime] a_row: usize,
@@ -109,7 +111,8 @@ pub fn nn_tile<F: Float, EA: Float, EB: Float, N: Size>(
     let mut dcc5 = Vector::<F, N>::new(F::new(0.0));
     let first = col * vectors * b_col;
     let second = clamped(col * vectors + 1, columns) * b_col;
-    for p in 0..k {
+    for q in 0..k {
+        let p = k_start + q;
         let x0 = Vector::new(F::cast_from(a[row * a_row + p * a_col]));
         let x1 = Vector::new(F::cast_from(a[r1 * a_row + p * a_col]));
         let x2 = Vector::new(F::cast_from(a[r2 * a_row + p * a_col]));
@@ -213,7 +216,7 @@ pub fn matmul_nn<F: Float, EA: Float, EB: Float, EO: Float, N: Size>(
         let row = (pos % row_blocks) * rows;
         let col = pos / row_blocks;
         let tile =
-            nn_tile::<F, EA, EB, N>(a, b, row, col, m, k, a_row, a_col, b_row, b_col, v, col_vectors, vectors, rows);
+            nn_tile::<F, EA, EB, N>(a, b, row, col, 0, m, k, a_row, a_col, b_row, b_col, v, col_vectors, vectors, rows);
         let c = col * vectors;
         store_column::<F, EO, N>(
             out,

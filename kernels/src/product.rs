@@ -13,7 +13,7 @@
 
 use crate::balance::{claim_tiles, share_end, share_start};
 use crate::lanes::lane_sum;
-use crate::matmul::{nn_tile, nt_tile};
+use crate::matmul::{nn_tile, nt_tile, NnTile};
 use crate::steps::{run_epilogue, run_row_steps, single, Step};
 use cubecl::prelude::*;
 
@@ -55,6 +55,12 @@ pub struct NnTiling {
     pub vectors: usize,
     pub rows: usize,
     pub chunk: usize,
+    /// Terms of k summed per pass over a column of tiles, 0 for all of k in one pass. With
+    /// blocks, a unit computes a whole column of tiles, one block of k at a time for every
+    /// tile in it, keeping their sums in a local array: the block's rows of `b` under the
+    /// column stay in L1 across the column's tiles, and the block of `a` in L2 across columns
+    /// (a weight gradient over a long k and few rows, such as `x^T @ dy` over 4,096 rows).
+    pub k_block: usize,
 }
 
 /// `out = epilogue(a @ b)` in NT form: each element `i` of the output (row-major, vectors of
@@ -274,6 +280,8 @@ fn nt_row<F: Float, Half: Float, N: Size>(
 
 /// `out = epilogue(a @ b)` in NN form: each vector `i` of the output (row-major, `N` lanes
 /// along n) runs `epilogue` with its sums as [`Step::Acc`]`(0)`, as [`product_nt`] does.
+/// Where `tiling.k_block` is set, a unit takes a whole column of tiles at a time and sums it
+/// block by block of k (see [`NnTiling::k_block`]).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
@@ -294,34 +302,312 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
     #[comptime] host_memory: bool,
 ) {
     let column_tiles = comptime!(tiling.columns.div_ceil(tiling.vectors));
-    let tiles = comptime!(tiling.m.div_ceil(tiling.rows) * column_tiles);
+    let row_blocks = comptime!(tiling.m.div_ceil(tiling.rows));
+    let blocked = comptime!(tiling.k_block > 0);
+    // Work items: columns of tiles where k is blocked, else tiles.
+    let items = comptime!(if blocked { column_tiles } else { row_blocks * column_tiles });
     let chunk = comptime!(tiling.chunk);
     let (m, k, a_row, a_col) = comptime!((tiling.m, tiling.k, tiling.a_row, tiling.a_col));
     let (b_row, b_col, lanes) = comptime!((tiling.b_row, tiling.b_col, tiling.lanes));
-    let (columns, vectors_wide, rows) = comptime!((tiling.columns, tiling.vectors, tiling.rows));
-    let mut start = share_start(tiles, host_memory);
-    let mut end = share_end(tiles, host_memory);
+    let (columns, vectors_wide, rows, k_block) =
+        comptime!((tiling.columns, tiling.vectors, tiling.rows, tiling.k_block));
+    // A column's sums between blocks of k: `rows * vectors` per tile (see `add_tile`).
+    let tile_sums = comptime!(tiling.rows * tiling.vectors);
+    let mut sums = Array::<Vector<F, N>>::new(comptime!(if blocked { row_blocks * tile_sums } else { 1 }));
+    let mut start = share_start(items, host_memory);
+    let mut end = share_end(items, host_memory);
     loop {
         for pos in start..end {
-            let row = (pos / column_tiles) * rows;
-            let col = pos % column_tiles;
-            let tile = nn_tile::<F, A, B, N>(
-                lhs,
-                rhs,
-                row,
-                col,
-                m,
-                k,
-                a_row,
-                a_col,
-                b_row,
-                b_col,
-                lanes,
-                columns,
-                vectors_wide,
-                rows,
-            );
-            let first = col * vectors_wide;
+            if comptime!(blocked) {
+                let col = pos;
+                for i in 0..comptime!(row_blocks * tile_sums) {
+                    sums[i] = Vector::new(F::new(0.0));
+                }
+                for block in 0..comptime!(k / k_block) {
+                    for t in 0..row_blocks {
+                        let tile = nn_tile::<F, A, B, N>(
+                            lhs,
+                            rhs,
+                            t * rows,
+                            col,
+                            block * k_block,
+                            m,
+                            k_block,
+                            a_row,
+                            a_col,
+                            b_row,
+                            b_col,
+                            lanes,
+                            columns,
+                            vectors_wide,
+                            rows,
+                        );
+                        add_tile::<F, N>(&mut sums, t * tile_sums, &tile, tiling);
+                    }
+                }
+                if comptime!(k % k_block > 0) {
+                    for t in 0..row_blocks {
+                        let tile = nn_tile::<F, A, B, N>(
+                            lhs,
+                            rhs,
+                            t * rows,
+                            col,
+                            comptime!(k - k % k_block),
+                            m,
+                            comptime!(k % k_block),
+                            a_row,
+                            a_col,
+                            b_row,
+                            b_col,
+                            lanes,
+                            columns,
+                            vectors_wide,
+                            rows,
+                        );
+                        add_tile::<F, N>(&mut sums, t * tile_sums, &tile, tiling);
+                    }
+                }
+                for t in 0..row_blocks {
+                    let tile = stored_tile::<F, N>(&sums, t * tile_sums, tiling);
+                    nn_finish::<F, A, Half, N>(
+                        lhs,
+                        vectors,
+                        halves,
+                        scalars,
+                        half_scalars,
+                        outputs,
+                        half_outputs,
+                        row_outputs,
+                        half_row_outputs,
+                        t * rows,
+                        col,
+                        &tile,
+                        tiling,
+                        epilogue.0,
+                        row_epilogue.0,
+                    );
+                }
+            } else {
+                let row = (pos / column_tiles) * rows;
+                let col = pos % column_tiles;
+                let tile = nn_tile::<F, A, B, N>(
+                    lhs,
+                    rhs,
+                    row,
+                    col,
+                    0,
+                    m,
+                    k,
+                    a_row,
+                    a_col,
+                    b_row,
+                    b_col,
+                    lanes,
+                    columns,
+                    vectors_wide,
+                    rows,
+                );
+                nn_finish::<F, A, Half, N>(
+                    lhs,
+                    vectors,
+                    halves,
+                    scalars,
+                    half_scalars,
+                    outputs,
+                    half_outputs,
+                    row_outputs,
+                    half_row_outputs,
+                    row,
+                    col,
+                    &tile,
+                    tiling,
+                    epilogue.0,
+                    row_epilogue.0,
+                );
+            }
+        }
+        start = claim_tiles(claims, items, chunk, host_memory);
+        if start >= items {
+            break;
+        }
+        end = start + chunk;
+        if end > items {
+            end = items;
+        }
+    }
+}
+
+/// Adds the accumulators `tile` uses to `sums[base..base + rows * vectors]`: rows 0-5 of the
+/// first vector from `base`, its rows 6-11 from `base + 6`, then the same of the second
+/// vector from `base + rows`.
+#[cube]
+fn add_tile<F: Float, N: Size>(
+    sums: &mut Array<Vector<F, N>>,
+    base: usize,
+    tile: &NnTile<F, N>,
+    #[comptime] tiling: NnTiling,
+) {
+    let second = comptime!(tiling.rows);
+    sums[base] += tile.acc0;
+    sums[base + 1] += tile.acc1;
+    sums[base + 2] += tile.acc2;
+    sums[base + 3] += tile.acc3;
+    sums[base + 4] += tile.acc4;
+    sums[base + 5] += tile.acc5;
+    if comptime!(tiling.rows == 12) {
+        sums[base + 6] += tile.bcc0;
+        sums[base + 7] += tile.bcc1;
+        sums[base + 8] += tile.bcc2;
+        sums[base + 9] += tile.bcc3;
+        sums[base + 10] += tile.bcc4;
+        sums[base + 11] += tile.bcc5;
+    }
+    if comptime!(tiling.vectors == 2) {
+        sums[base + second] += tile.ccc0;
+        sums[base + second + 1] += tile.ccc1;
+        sums[base + second + 2] += tile.ccc2;
+        sums[base + second + 3] += tile.ccc3;
+        sums[base + second + 4] += tile.ccc4;
+        sums[base + second + 5] += tile.ccc5;
+        if comptime!(tiling.rows == 12) {
+            sums[base + second + 6] += tile.dcc0;
+            sums[base + second + 7] += tile.dcc1;
+            sums[base + second + 8] += tile.dcc2;
+            sums[base + second + 9] += tile.dcc3;
+            sums[base + second + 10] += tile.dcc4;
+            sums[base + second + 11] += tile.dcc5;
+        }
+    }
+}
+
+/// The tile whose accumulators [`add_tile`] summed from `base`; those its shape does not use
+/// are 0.
+#[cube]
+fn stored_tile<F: Float, N: Size>(
+    sums: &Array<Vector<F, N>>,
+    base: usize,
+    #[comptime] tiling: NnTiling,
+) -> NnTile<F, N> {
+    let zero = Vector::<F, N>::new(F::new(0.0));
+    let mut tile = NnTile::<F, N> {
+        acc0: sums[base],
+        acc1: sums[base + 1],
+        acc2: sums[base + 2],
+        acc3: sums[base + 3],
+        acc4: sums[base + 4],
+        acc5: sums[base + 5],
+        bcc0: zero,
+        bcc1: zero,
+        bcc2: zero,
+        bcc3: zero,
+        bcc4: zero,
+        bcc5: zero,
+        ccc0: zero,
+        ccc1: zero,
+        ccc2: zero,
+        ccc3: zero,
+        ccc4: zero,
+        ccc5: zero,
+        dcc0: zero,
+        dcc1: zero,
+        dcc2: zero,
+        dcc3: zero,
+        dcc4: zero,
+        dcc5: zero,
+    };
+    let second = comptime!(tiling.rows);
+    if comptime!(tiling.rows == 12) {
+        tile.bcc0 = sums[base + 6];
+        tile.bcc1 = sums[base + 7];
+        tile.bcc2 = sums[base + 8];
+        tile.bcc3 = sums[base + 9];
+        tile.bcc4 = sums[base + 10];
+        tile.bcc5 = sums[base + 11];
+    }
+    if comptime!(tiling.vectors == 2) {
+        tile.ccc0 = sums[base + second];
+        tile.ccc1 = sums[base + second + 1];
+        tile.ccc2 = sums[base + second + 2];
+        tile.ccc3 = sums[base + second + 3];
+        tile.ccc4 = sums[base + second + 4];
+        tile.ccc5 = sums[base + second + 5];
+        if comptime!(tiling.rows == 12) {
+            tile.dcc0 = sums[base + second + 6];
+            tile.dcc1 = sums[base + second + 7];
+            tile.dcc2 = sums[base + second + 8];
+            tile.dcc3 = sums[base + second + 9];
+            tile.dcc4 = sums[base + second + 10];
+            tile.dcc5 = sums[base + second + 11];
+        }
+    }
+    tile
+}
+
+/// The epilogue of the NN tile at rows `row..row + rows` and tile column `col`, and, for the
+/// tiles of the first column, the row epilogue on the sums of their rows of `a`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn nn_finish<F: Float, A: Float, Half: Float, N: Size>(
+    lhs: &[A],
+    vectors: &Sequence<Box<[Vector<F, N>]>>,
+    halves: &Sequence<Box<[Vector<Half, N>]>>,
+    scalars: &Sequence<Box<[F]>>,
+    half_scalars: &Sequence<Box<[Half]>>,
+    outputs: &mut Sequence<Box<[Vector<F, N>]>>,
+    half_outputs: &mut Sequence<Box<[Vector<Half, N>]>>,
+    row_outputs: &mut Sequence<Box<[F]>>,
+    half_row_outputs: &mut Sequence<Box<[Half]>>,
+    row: usize,
+    col: usize,
+    tile: &NnTile<F, N>,
+    #[comptime] tiling: NnTiling,
+    #[comptime] epilogue: &'static [Step],
+    #[comptime] row_epilogue: &'static [Step],
+) {
+    let (m, k, a_row, a_col) = comptime!((tiling.m, tiling.k, tiling.a_row, tiling.a_col));
+    let (columns, rows) = comptime!((tiling.columns, tiling.rows));
+    let first = col * comptime!(tiling.vectors);
+    nn_column::<F, Half, N>(
+        vectors,
+        halves,
+        scalars,
+        half_scalars,
+        outputs,
+        half_outputs,
+        row,
+        first,
+        tile.acc0,
+        tile.acc1,
+        tile.acc2,
+        tile.acc3,
+        tile.acc4,
+        tile.acc5,
+        tiling,
+        epilogue,
+    );
+    if comptime!(tiling.rows == 12) {
+        nn_column::<F, Half, N>(
+            vectors,
+            halves,
+            scalars,
+            half_scalars,
+            outputs,
+            half_outputs,
+            row + 6,
+            first,
+            tile.bcc0,
+            tile.bcc1,
+            tile.bcc2,
+            tile.bcc3,
+            tile.bcc4,
+            tile.bcc5,
+            tiling,
+            epilogue,
+        );
+    }
+    // An odd number of vectors a row leaves the last tile's second vector out.
+    if comptime!(tiling.vectors == 2) {
+        if first + 1 < columns {
             nn_column::<F, Half, N>(
                 vectors,
                 halves,
@@ -330,15 +616,15 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
                 outputs,
                 half_outputs,
                 row,
-                first,
-                tile.acc0,
-                tile.acc1,
-                tile.acc2,
-                tile.acc3,
-                tile.acc4,
-                tile.acc5,
+                first + 1,
+                tile.ccc0,
+                tile.ccc1,
+                tile.ccc2,
+                tile.ccc3,
+                tile.ccc4,
+                tile.ccc5,
                 tiling,
-                epilogue.0,
+                epilogue,
             );
             if comptime!(tiling.rows == 12) {
                 nn_column::<F, Half, N>(
@@ -349,94 +635,43 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
                     outputs,
                     half_outputs,
                     row + 6,
-                    first,
-                    tile.bcc0,
-                    tile.bcc1,
-                    tile.bcc2,
-                    tile.bcc3,
-                    tile.bcc4,
-                    tile.bcc5,
+                    first + 1,
+                    tile.dcc0,
+                    tile.dcc1,
+                    tile.dcc2,
+                    tile.dcc3,
+                    tile.dcc4,
+                    tile.dcc5,
                     tiling,
-                    epilogue.0,
+                    epilogue,
                 );
             }
-            // An odd number of vectors a row leaves the last tile's second vector out.
-            if comptime!(tiling.vectors == 2) {
-                if first + 1 < columns {
-                    nn_column::<F, Half, N>(
-                        vectors,
-                        halves,
+        }
+    }
+    // The tiles of the first column sum their rows of `a` and run the row epilogue on each
+    // sum.
+    if comptime!(!row_epilogue.is_empty()) {
+        if col == 0 {
+            #[unroll]
+            for t in 0..rows {
+                let r = row + t;
+                if r < m {
+                    let mut sum = F::new(0.0);
+                    for q in 0..k {
+                        sum += F::cast_from(lhs[r * a_row + q * a_col]);
+                    }
+                    let totals = single::<F, N>(Vector::new(sum));
+                    run_row_steps::<F, Half, N>(
                         scalars,
                         half_scalars,
-                        outputs,
-                        half_outputs,
-                        row,
-                        first + 1,
-                        tile.ccc0,
-                        tile.ccc1,
-                        tile.ccc2,
-                        tile.ccc3,
-                        tile.ccc4,
-                        tile.ccc5,
-                        tiling,
-                        epilogue.0,
+                        row_outputs,
+                        half_row_outputs,
+                        r,
+                        &totals,
+                        row_epilogue,
                     );
-                    if comptime!(tiling.rows == 12) {
-                        nn_column::<F, Half, N>(
-                            vectors,
-                            halves,
-                            scalars,
-                            half_scalars,
-                            outputs,
-                            half_outputs,
-                            row + 6,
-                            first + 1,
-                            tile.dcc0,
-                            tile.dcc1,
-                            tile.dcc2,
-                            tile.dcc3,
-                            tile.dcc4,
-                            tile.dcc5,
-                            tiling,
-                            epilogue.0,
-                        );
-                    }
                 }
             }
-            // The tiles of the first column sum their rows of `a` and run the row epilogue
-            // on each sum.
-            if comptime!(!row_epilogue.0.is_empty()) {
-                if col == 0 {
-                    #[unroll]
-                    for t in 0..rows {
-                        let r = row + t;
-                        if r < m {
-                            let mut sum = F::new(0.0);
-                            for q in 0..k {
-                                sum += F::cast_from(lhs[r * a_row + q * a_col]);
-                            }
-                            let totals = single::<F, N>(Vector::new(sum));
-                            run_row_steps::<F, Half, N>(
-                                scalars,
-                                half_scalars,
-                                row_outputs,
-                                half_row_outputs,
-                                r,
-                                &totals,
-                                row_epilogue.0,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        start = claim_tiles(claims, tiles, chunk, host_memory);
-        if start >= tiles {
-            break;
-        }
-        end = start + chunk;
-        if end > tiles {
-            end = tiles;
         }
     }
 }

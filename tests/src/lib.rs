@@ -23,6 +23,7 @@ kiln_runtime::include_models!(
     op_zoo::OpZoo,
     loop_zoo::LoopZoo,
     packed_loop_zoo::PackedLoopZoo,
+    long_product_zoo::LongProductZoo,
     layers_conv::LayersConv,
     layers_conv_bf16::LayersConvBf16,
     layers_seq::LayersSeq,

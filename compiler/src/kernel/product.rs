@@ -27,8 +27,10 @@ pub fn product_with_epilogue(
     store: bool,
 ) -> Option<Kernel> {
     let p = Product::new(g, s, storage.target(), v);
+    // A product with nothing to fuse is the library's plain kernel (see [`matmul`]), unless
+    // it blocks k, which only the template does.
     if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v))
-        || (members.is_empty() && row_sums.is_none())
+        || (members.is_empty() && row_sums.is_none() && p.k_block() == 0)
     {
         return None;
     }
@@ -201,6 +203,25 @@ impl Product {
         self.m.div_ceil(rows) * self.column_tiles()
     }
 
+    /// Terms of k the product template sums per pass over a column of tiles (see
+    /// [`nn_k_block`]), 0 for one pass.
+    fn k_block(&self) -> usize {
+        match self.form {
+            Form::Nn(_, _, rows) => nn_k_block(self.m, self.k, self.n, rows),
+            Form::Nt(..) => 0,
+        }
+    }
+
+    /// The product template's work items: its columns of tiles where k is blocked, else its
+    /// tiles.
+    fn template_work(&self) -> usize {
+        if self.k_block() > 0 {
+            self.column_tiles()
+        } else {
+            self.work()
+        }
+    }
+
     /// Tiles across the output's columns.
     fn column_tiles(&self) -> usize {
         match self.form {
@@ -209,9 +230,10 @@ impl Product {
         }
     }
 
-    /// The tiles a balanced kernel's unit claims at a time: about [`CLAIMED_FLOPS`] of work.
-    fn claimed_chunk(&self) -> usize {
-        (CLAIMED_FLOPS * self.work()).div_ceil(2 * self.m * self.n * self.k).max(1)
+    /// The work items (of `work`) a balanced kernel's unit claims at a time: about
+    /// [`CLAIMED_FLOPS`] of work.
+    fn claimed_chunk(&self, work: usize) -> usize {
+        (CLAIMED_FLOPS * work).div_ceil(2 * self.m * self.n * self.k).max(1)
     }
 
     /// The library kernel's compile-time arguments.
@@ -387,7 +409,7 @@ impl Expr<'_> {
                 lines.push(format!("    let row = (pos / {column_tiles}) * {rows};"));
                 lines.push(format!("    let col = pos % {column_tiles};"));
                 let constants = literals(&[m, k, a[0], a[1], b[0], b[1], w, columns, vectors, rows]);
-                lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, {constants});"));
+                lines.push(format!("    let tile = kiln_runtime::kernels::nn_tile::<F, {ea}, {eb}, N>(lhs, rhs, row, col, 0, {constants});"));
                 let first = if vectors == 1 { "col".to_string() } else { format!("col * {vectors}") };
                 (0..vectors)
                     .flat_map(|j| (0..rows).map(move |t| (j, t)))
@@ -492,7 +514,7 @@ impl Expr<'_> {
             }
             lines.push("    }".into());
         }
-        let lines = balanced_tiles(p.work(), p.claimed_chunk(), lines);
+        let lines = balanced_tiles(p.work(), p.claimed_chunk(p.work()), lines);
 
         let operands = match p.form {
             Form::Nn(..) => [format!("lhs: &[{ea}]"), format!("rhs: &[Vector<{eb}, N>]")],
@@ -554,14 +576,16 @@ impl Expr<'_> {
         }
         // The product templates' epilogues read no labels.
         let mut inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
-        let (m, k, n, a, b, chunk) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides, p.claimed_chunk());
+        let (m, k, n, a, b) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides);
+        let (work, k_block) = (p.template_work(), p.k_block());
+        let chunk = p.claimed_chunk(work);
         let (function, operands, tiling) = match p.form {
             Form::Nn(w, vectors, rows) => (
                 "product_nn",
                 [Access::Scalar, Access::Vector],
                 format!(
                     "NnTiling {{ m: {m}, k: {k}, a_row: {}, a_col: {}, b_row: {}, b_col: {}, lanes: {w}, \
-                     columns: {}, vectors: {vectors}, rows: {rows}, chunk: {chunk} }}",
+                     columns: {}, vectors: {vectors}, rows: {rows}, chunk: {chunk}, k_block: {k_block} }}",
                     a[0],
                     a[1],
                     b[0],
@@ -602,7 +626,7 @@ impl Expr<'_> {
             source: None,
             function: format!("Template::{function}"),
             vector: self.vector,
-            work: p.work(),
+            work,
             args: operands.chain(args).collect(),
             values: values.collect(),
             grid: Grid::Balanced,

@@ -723,6 +723,21 @@ fn loops_over_lengths_stop_after_the_longest_row() {
     }
 }
 
+/// A product summed in blocks of k (the first layer's weight gradient over 1,040 rows, with
+/// its bias's gradient and both SGD updates in the tiles) against the reference evaluator.
+#[test]
+fn products_summed_in_blocks_of_k_match_the_reference_evaluator() {
+    let program = zoo::long_product_zoo().unwrap();
+    let mut trainer = kiln_tests::LongProductZoo::new(&cpu(), 5);
+    let mut rng = SplitMix64::new(24, 0);
+    let x: Vec<f32> = (0..1040 * 136).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
+    let y: Vec<u32> = (0..1040).map(|_| rng.below(3) as u32).collect();
+    let feeds = [("x", Feed::Values(&x)), ("y", Feed::Ids(&y))];
+    let worst = train_step_against_evaluator(&program, &mut trainer, &feeds, |_, _| None);
+    println!("long product zoo: max relative error {worst:.2e} over loss and updates");
+    assert!(worst < 1e-4, "{worst:.2e}");
+}
+
 /// One train step of `trainer` on `batch` (its feeds by name, in its `TRAIN_FEEDS` order)
 /// against the compiler's f64 reference evaluator running `program` on the same batch and
 /// parameters: the worst relative error over the loss, every updated parameter and, where the

@@ -183,6 +183,7 @@ fn unary_ops_match_finite_differences() {
         (UnaryOp::Sign, -2.0, 2.0),
         (UnaryOp::Relu, -2.0, 2.0),
         (UnaryOp::Tanh, -2.0, 2.0),
+        (UnaryOp::Sigmoid, -4.0, 4.0),
         (UnaryOp::Erf, -2.0, 2.0),
     ] {
         let err = check_unary(op, lo, hi);

@@ -11,6 +11,10 @@
 use crate::narrow::to_bf16;
 use cubecl::prelude::*;
 
+/// Below this, [`Unary::Sigmoid`]'s argument is clamped: e^-x stays finite (e^80 ≈ 5.5e34 fits
+/// f32), and the value and gradient there (under 1.9e-35) are zero to f32's normal range.
+pub const SIGMOID_FLOOR: f32 = -80.0;
+
 /// A pointwise op of one operand; each computes what the IR's op of that name does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Unary {
@@ -32,6 +36,8 @@ pub enum Unary {
     Relu,
     /// The hyperbolic tangent.
     Tanh,
+    /// The logistic function 1 / (1 + e^-x), with x clamped below at [`SIGMOID_FLOOR`].
+    Sigmoid,
     /// The error function.
     Erf,
 }
@@ -617,6 +623,10 @@ fn unary<F: Float, N: Size>(x: Vector<F, N>, #[comptime] op: Unary) -> Vector<F,
         Unary::Recip => x.recip(),
         Unary::Abs => x.abs(),
         Unary::Tanh => x.tanh(),
+        Unary::Sigmoid => {
+            let floor = Vector::<F, N>::new(F::new(SIGMOID_FLOOR));
+            (one + (-<Vector<F, N> as FloatOps>::max(x, floor)).exp()).recip()
+        }
         Unary::Erf => x.erf(),
         Unary::Relu => <Vector<F, N> as FloatOps>::max(x, zero),
         Unary::Sign => select_many(x.greater_than(&zero), one, zero) - select_many(x.less_than(&zero), one, zero),

@@ -23,21 +23,9 @@ pub(crate) fn shifted_log_sum_exp(g: &mut Graph, x: ValueId, axis: usize) -> (Va
     (max, g.unary(UnaryOp::Log, sum))
 }
 
-/// Below this, the sigmoid's argument is clamped: e^-x stays finite (e^80 ≈ 5.5e34 fits f32),
-/// and the value and gradient there (under 1.9e-35) are zero to f32's normal range.
-const SIGMOID_FLOOR: f64 = -80.0;
-
-/// The logistic function 1 / (1 + e^-x), with x clamped below at [`SIGMOID_FLOOR`] so that
-/// e^-x never overflows: the naive form's gradient far below 0 is NaN (e^-x = inf times the
-/// reciprocal's zero derivative).
+/// The logistic function 1 / (1 + e^-x), the IR's primitive (see [`UnaryOp::Sigmoid`]).
 pub(crate) fn sigmoid(g: &mut Graph, x: ValueId) -> ValueId {
-    let floor = g.scalar_like(SIGMOID_FLOOR, x);
-    let clamped = g.binary(BinaryOp::Max, x, floor);
-    let neg = g.unary(UnaryOp::Neg, clamped);
-    let e = g.unary(UnaryOp::Exp, neg);
-    let one = g.scalar_like(1.0, e);
-    let denom = g.add(one, e);
-    g.unary(UnaryOp::Recip, denom)
+    g.unary(UnaryOp::Sigmoid, x)
 }
 
 /// `x` split at 0 as `max(x, 0) + min(x, 0)`, each half through `relu`, whose gradient at 0 is

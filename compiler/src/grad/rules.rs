@@ -61,6 +61,11 @@ pub(super) fn partials(g: &mut Graph, y: ValueId) -> Option<Vec<(ValueId, Partia
                     let one = g.scalar_like(1.0, y);
                     Partial::Times(g.sub(one, y2))
                 }
+                UnaryOp::Sigmoid => {
+                    let one = g.scalar_like(1.0, y);
+                    let complement = g.sub(one, y);
+                    Partial::Times(g.mul(y, complement))
+                }
                 UnaryOp::Erf => {
                     // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
                     let x2 = g.mul(x, x);

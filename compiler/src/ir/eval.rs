@@ -224,6 +224,15 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         }
         UnaryOp::Relu => x.max(0.0),
         UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Sigmoid => {
+            // Never e^x of a large x: 1 / (1 + e^-x), or e^x / (1 + e^x) below 0.
+            let e = (-x.abs()).exp();
+            if x >= 0.0 {
+                1.0 / (1.0 + e)
+            } else {
+                e / (1.0 + e)
+            }
+        }
         UnaryOp::Erf => erf(x),
     }
 }

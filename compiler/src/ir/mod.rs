@@ -41,6 +41,9 @@ pub enum UnaryOp {
     Relu,
     /// Hyperbolic tangent.
     Tanh,
+    /// The logistic function 1 / (1 + e^-x), a primitive (as JAX's `logistic`) so that its
+    /// derivative is y(1 - y) from its output alone: the backward pass keeps nothing else.
+    Sigmoid,
     /// The error function (for the exact GELU).
     Erf,
 }

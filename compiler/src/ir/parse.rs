@@ -224,7 +224,7 @@ fn looped(words: &mut Words) -> Result<Loop, String> {
 
 fn unary_op(name: &str) -> Option<UnaryOp> {
     use UnaryOp::*;
-    [Neg, Exp, Log, Sqrt, Recip, Abs, Sign, Relu, Tanh, Erf]
+    [Neg, Exp, Log, Sqrt, Recip, Abs, Sign, Relu, Tanh, Sigmoid, Erf]
         .into_iter()
         .find(|op| format!("{op:?}").to_lowercase() == name)
 }

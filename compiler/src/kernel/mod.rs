@@ -1589,6 +1589,10 @@ fn unary(op: UnaryOp, x: &str) -> String {
         UnaryOp::Recip => format!("{x}.recip()"),
         UnaryOp::Abs => format!("{x}.abs()"),
         UnaryOp::Tanh => format!("{x}.tanh()"),
+        UnaryOp::Sigmoid => format!(
+            "({one} + (-<Vector<F, N> as FloatOps>::max({x}, \
+             Vector::<F, N>::new(F::new(kiln_runtime::kernels::steps::SIGMOID_FLOOR)))).exp()).recip()"
+        ),
         UnaryOp::Erf => format!("{x}.erf()"),
         UnaryOp::Relu => format!("<Vector<F, N> as FloatOps>::max({x}, {zero})"),
         UnaryOp::Sign => format!(

@@ -65,16 +65,17 @@ pub fn packed_loop_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error>
     model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
 }
 
-/// A weight gradient over a long batch with few output rows and wide inputs, which the NN
-/// product template sums in blocks of k (see `target::nn_k_block` in kiln-compiler): the first
-/// layer's `dH^T @ x` is [20, 1040] x [1040, 136] (4 row tiles, the last partial; a block of 16
-/// after four of 256), with its bias's gradient summed from the same rows and SGD's updates of
-/// both fused into the tiles.
+/// A weight gradient over a long batch, which the NN product template sums in blocks of k (see
+/// `target::nn_blocking` in kiln-compiler): the first layer's `dH^T @ x` is [392, 1040] x
+/// [1040, 136], 66 row tiles in five panels (the last of two, its last tile partial) by 17
+/// columns in groups of 2 (the last of one), four blocks of 256 terms then one of 16. Its
+/// bias's gradient is summed from the same rows, and SGD's updates of both are fused into the
+/// tiles.
 pub fn long_product_zoo() -> Result<kiln_compiler::Program, kiln_compiler::Error> {
     use kiln_compiler::{Model, Sgd};
     let model = Model::new("LongProductZoo");
     let x = model.input("x", [1040, 136]);
     let y = model.labels("y", [1040], 3);
-    let logits = x.linear(20).tanh().linear(3);
+    let logits = x.linear(392).tanh().linear(3);
     model.compile(logits.cross_entropy(y), logits, Sgd::new(0.1))
 }

@@ -102,33 +102,59 @@ pub(crate) const PICK_SUM_MAX_ELEMENTS: usize = PHASED_ELEMENTS;
 /// 5`, two runs each). A batch of 64 rows (the MLP, LeNet-5) keeps the NT form.
 pub(crate) const NN_FORM_MIN_ROWS: usize = 1024;
 
-/// Terms of k an NN product template sums per pass over a column of tiles
-/// (`kiln_kernels::product::NnTiling::k_block`), or 0 for all of k in one pass. Without
-/// blocks, each row of tiles reads all of `b` (`k` x `n`); blocks of [`NN_K_BLOCK`] pay where
-/// `b` outgrows a core's L2 ([`L2_BYTES`]) and a column's sums (a vector per row and tile
-/// column) fit [`NN_BLOCKED_MAX_ROW_TILES`] tiles. The LSTM benchmark's input-weight gradient
-/// (`x^T @ dG`, [50, 4096] x [4096, 512]) took 7.8-8.5 ms in one pass and 3.0-3.6 ms in
-/// blocks (`KILN_PROFILE=20 step_time lstm64 2`, three alternations, AVX2).
-pub(crate) fn nn_k_block(m: usize, k: usize, n: usize, rows: usize) -> usize {
+/// How an NN product template sums k in blocks (`kiln_kernels::product::NnTiling::k_block`):
+/// terms per block, and the row and column tiles of each unit's work item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NnBlocking {
+    pub k_block: usize,
+    pub panel: usize,
+    pub group: usize,
+}
+
+/// The blocking of an NN product of `m` x `k` by `k` x `n` whose tiles are `rows` rows by
+/// `vectors` vectors of `lanes` (`column_tiles` across), or `None` for all of k in one pass.
+/// Without blocks, each row of tiles reads all of `b`; blocks of [`NN_K_BLOCK`] pay where `b`
+/// outgrows a core's L2 ([`L2_BYTES`]). A work item is a panel of up to [`NN_PANEL_TILES`]
+/// row tiles by as many column tiles as keep its sums within [`NN_BLOCKED_SUMS_BYTES`] and
+/// leave at least [`NN_MIN_ITEMS`] items, evened out. Measured with
+/// `KILN_PROFILE=20 step_time lstm64 2` and `... seq2seq 2` (AVX2; docs/performance.md).
+pub(crate) fn nn_blocking(
+    (m, k, n): (usize, usize, usize),
+    (rows, vectors, lanes): (usize, usize, usize),
+    column_tiles: usize,
+) -> Option<NnBlocking> {
     let b_bytes = k * n * std::mem::size_of::<f32>();
-    if k >= 2 * NN_K_BLOCK && b_bytes > L2_BYTES && m.div_ceil(rows) <= NN_BLOCKED_MAX_ROW_TILES {
-        NN_K_BLOCK
-    } else {
-        0
+    if k < 2 * NN_K_BLOCK || b_bytes <= L2_BYTES {
+        return None;
     }
+    let row_tiles = m.div_ceil(rows);
+    let panel = row_tiles.min(NN_PANEL_TILES);
+    let panels = row_tiles.div_ceil(panel);
+    let tile_bytes = rows * vectors * lanes * std::mem::size_of::<f32>();
+    let fit = (NN_BLOCKED_SUMS_BYTES / (panel * tile_bytes)).max(1);
+    let group = fit.min((column_tiles * panels / NN_MIN_ITEMS).max(1)).min(column_tiles);
+    let group = column_tiles.div_ceil(column_tiles.div_ceil(group));
+    Some(NnBlocking { k_block: NN_K_BLOCK, panel, group })
 }
 
 /// A core's L2 cache on the machines kiln is tuned on (the 2-core AMD EPYC: 512 KiB).
 pub(crate) const L2_BYTES: usize = 512 * 1024;
 
-/// Terms of k an NN product sums per pass over a column of tiles where k is long (see
-/// [`nn_k_block`]): a block of `b` under a tile column of 16 lanes is 16 KB, half of
-/// L1.
+/// Terms of k an NN product sums per pass over a work item where k is long (see
+/// [`nn_blocking`]): a block of `b` under a tile column of 16 lanes is 16 KB, half of L1.
 pub(crate) const NN_K_BLOCK: usize = 256;
 
-/// Most tiles down a column whose sums an NN product keeps between blocks of k: 16 tiles of
-/// 12 rows by two vectors of 16 lanes are 24 KB.
-pub(crate) const NN_BLOCKED_MAX_ROW_TILES: usize = 16;
+/// Most row tiles in a blocked NN product's work item: 16 tiles of 6 rows read 96 rows of `a`
+/// per term, a block of 96 KB in L2.
+pub(crate) const NN_PANEL_TILES: usize = 16;
+
+/// Most bytes of sums a blocked NN product's work item keeps between blocks of k.
+pub(crate) const NN_BLOCKED_SUMS_BYTES: usize = 64 * 1024;
+
+/// Fewest work items a blocked NN product splits into where its tiles allow: enough for the
+/// units of a CPU launch to balance. The LSTM benchmark's input-weight gradient took 2.6-3.1 ms
+/// in 32 items of one column and 3.3 ms in 16 of two (`KILN_PROFILE=20 step_time lstm64 2`).
+pub(crate) const NN_MIN_ITEMS: usize = 32;
 
 /// Columns of output per NT tile (`kiln_kernels::nt_tile`).
 pub(crate) const NT_COLUMNS: usize = 4;
@@ -142,18 +168,19 @@ pub(crate) const MAX_RECOMPUTED_OPS: usize = 3;
 
 #[cfg(test)]
 mod tests {
-    use super::{nn_k_block, Target, NN_K_BLOCK};
+    use super::{nn_blocking, NnBlocking, Target, NN_K_BLOCK};
 
     #[test]
     fn nn_products_block_k_only_where_b_outgrows_l2() {
-        // The LSTM benchmark's input-weight gradient: 8 MiB of `b`, 9 row tiles.
-        assert_eq!(nn_k_block(50, 4096, 512, 6), NN_K_BLOCK);
-        // Its per-step hidden-state gradient: `b` is 256 KiB.
-        assert_eq!(nn_k_block(64, 512, 128, 6), 0);
-        // Too many row tiles to keep a column's sums.
-        assert_eq!(nn_k_block(512, 4096, 128, 6), 0);
+        let blocking = |m, k, n, column_tiles| nn_blocking((m, k, n), (6, 1, 16), column_tiles);
+        // The LSTM benchmark's input-weight gradient: 8 MiB of `b`, 9 row tiles, 32 columns.
+        assert_eq!(blocking(50, 4096, 512, 32), Some(NnBlocking { k_block: NN_K_BLOCK, panel: 9, group: 1 }));
+        // The seq2seq readout's weight gradient: 84 panels, two groups of 8 columns.
+        assert_eq!(blocking(8000, 1536, 256, 16), Some(NnBlocking { k_block: NN_K_BLOCK, panel: 16, group: 8 }));
+        // The LSTM's per-step hidden-state gradient: `b` is 256 KiB.
+        assert_eq!(blocking(64, 512, 128, 8), None);
         // k within two blocks.
-        assert_eq!(nn_k_block(50, 500, 8192, 6), 0);
+        assert_eq!(blocking(50, 500, 8192, 512), None);
     }
 
     #[test]

@@ -55,12 +55,17 @@ pub struct NnTiling {
     pub vectors: usize,
     pub rows: usize,
     pub chunk: usize,
-    /// Terms of k summed per pass over a column of tiles, 0 for all of k in one pass. With
-    /// blocks, a unit computes a whole column of tiles, one block of k at a time for every
-    /// tile in it, keeping their sums in a local array: the block's rows of `b` under the
-    /// column stay in L1 across the column's tiles, and the block of `a` in L2 across columns
-    /// (a weight gradient over a long k and few rows, such as `x^T @ dy` over 4,096 rows).
+    /// Terms of k summed per pass over a work item's tiles, 0 for all of k in one pass. With
+    /// blocks, a unit's work item is a panel of `panel` tiles down by a group of `group`
+    /// tiles across, summed one block of k at a time for every tile in it, their sums kept
+    /// in a local array: the block's rows of `b` under a tile column stay in L1 across the
+    /// panel's tiles, and the panel's block of `a` in L2 across the group's columns (a weight
+    /// gradient over a long k, such as `x^T @ dy` over 4,096 rows).
     pub k_block: usize,
+    /// Row tiles per work item where k is blocked.
+    pub panel: usize,
+    /// Column tiles per work item where k is blocked.
+    pub group: usize,
 }
 
 /// `out = epilogue(a @ b)` in NT form: each element `i` of the output (row-major, vectors of
@@ -280,8 +285,8 @@ fn nt_row<F: Float, Half: Float, N: Size>(
 
 /// `out = epilogue(a @ b)` in NN form: each vector `i` of the output (row-major, `N` lanes
 /// along n) runs `epilogue` with its sums as [`Step::Acc`]`(0)`, as [`product_nt`] does.
-/// Where `tiling.k_block` is set, a unit takes a whole column of tiles at a time and sums it
-/// block by block of k (see [`NnTiling::k_block`]).
+/// Where `tiling.k_block` is set, a unit takes a panel of tiles at a time and sums it block by
+/// block of k (see [`NnTiling::k_block`]).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
@@ -304,88 +309,108 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
     let column_tiles = comptime!(tiling.columns.div_ceil(tiling.vectors));
     let row_blocks = comptime!(tiling.m.div_ceil(tiling.rows));
     let blocked = comptime!(tiling.k_block > 0);
-    // Work items: columns of tiles where k is blocked, else tiles.
-    let items = comptime!(if blocked { column_tiles } else { row_blocks * column_tiles });
+    let (panel, group) = comptime!((tiling.panel, tiling.group));
+    let panels = comptime!(if blocked { row_blocks.div_ceil(panel) } else { 1 });
+    let groups = comptime!(if blocked { column_tiles.div_ceil(group) } else { 1 });
+    // Work items: a panel of rows by a group of columns of tiles where k is blocked, else
+    // tiles.
+    let items = comptime!(if blocked { panels * groups } else { row_blocks * column_tiles });
     let chunk = comptime!(tiling.chunk);
     let (m, k, a_row, a_col) = comptime!((tiling.m, tiling.k, tiling.a_row, tiling.a_col));
     let (b_row, b_col, lanes) = comptime!((tiling.b_row, tiling.b_col, tiling.lanes));
     let (columns, vectors_wide, rows, k_block) =
         comptime!((tiling.columns, tiling.vectors, tiling.rows, tiling.k_block));
-    // A column's sums between blocks of k: `rows * vectors` per tile (see `add_tile`).
+    // An item's sums between blocks of k: `rows * vectors` per tile (see `add_tile`), tile
+    // (t, c) of the item at `(c * panel + t) * tile_sums`.
     let tile_sums = comptime!(tiling.rows * tiling.vectors);
-    let mut sums = Array::<Vector<F, N>>::new(comptime!(if blocked { row_blocks * tile_sums } else { 1 }));
+    let mut sums = Array::<Vector<F, N>>::new(comptime!(if blocked { panel * group * tile_sums } else { 1 }));
     let mut start = share_start(items, host_memory);
     let mut end = share_end(items, host_memory);
     loop {
         for pos in start..end {
             if comptime!(blocked) {
-                let col = pos;
-                for i in 0..comptime!(row_blocks * tile_sums) {
+                let t0 = (pos / groups) * panel;
+                let c0 = (pos % groups) * group;
+                let mut t_end = t0 + panel;
+                if t_end > row_blocks {
+                    t_end = row_blocks;
+                }
+                let mut c_end = c0 + group;
+                if c_end > column_tiles {
+                    c_end = column_tiles;
+                }
+                for i in 0..comptime!(panel * group * tile_sums) {
                     sums[i] = Vector::new(F::new(0.0));
                 }
                 for block in 0..comptime!(k / k_block) {
-                    for t in 0..row_blocks {
-                        let tile = nn_tile::<F, A, B, N>(
-                            lhs,
-                            rhs,
-                            t * rows,
-                            col,
-                            block * k_block,
-                            m,
-                            k_block,
-                            a_row,
-                            a_col,
-                            b_row,
-                            b_col,
-                            lanes,
-                            columns,
-                            vectors_wide,
-                            rows,
-                        );
-                        add_tile::<F, N>(&mut sums, t * tile_sums, &tile, tiling);
+                    for c in c0..c_end {
+                        for t in t0..t_end {
+                            let tile = nn_tile::<F, A, B, N>(
+                                lhs,
+                                rhs,
+                                t * rows,
+                                c,
+                                block * k_block,
+                                m,
+                                k_block,
+                                a_row,
+                                a_col,
+                                b_row,
+                                b_col,
+                                lanes,
+                                columns,
+                                vectors_wide,
+                                rows,
+                            );
+                            add_tile::<F, N>(&mut sums, ((c - c0) * panel + t - t0) * tile_sums, &tile, tiling);
+                        }
                     }
                 }
                 if comptime!(k % k_block > 0) {
-                    for t in 0..row_blocks {
-                        let tile = nn_tile::<F, A, B, N>(
-                            lhs,
-                            rhs,
-                            t * rows,
-                            col,
-                            comptime!(k - k % k_block),
-                            m,
-                            comptime!(k % k_block),
-                            a_row,
-                            a_col,
-                            b_row,
-                            b_col,
-                            lanes,
-                            columns,
-                            vectors_wide,
-                            rows,
-                        );
-                        add_tile::<F, N>(&mut sums, t * tile_sums, &tile, tiling);
+                    for c in c0..c_end {
+                        for t in t0..t_end {
+                            let tile = nn_tile::<F, A, B, N>(
+                                lhs,
+                                rhs,
+                                t * rows,
+                                c,
+                                comptime!(k - k % k_block),
+                                m,
+                                comptime!(k % k_block),
+                                a_row,
+                                a_col,
+                                b_row,
+                                b_col,
+                                lanes,
+                                columns,
+                                vectors_wide,
+                                rows,
+                            );
+                            add_tile::<F, N>(&mut sums, ((c - c0) * panel + t - t0) * tile_sums, &tile, tiling);
+                        }
                     }
                 }
-                for t in 0..row_blocks {
-                    let tile = stored_tile::<F, N>(&sums, t * tile_sums, tiling);
-                    nn_finish::<F, A, Half, N>(
-                        lhs,
-                        vectors,
-                        halves,
-                        scalars,
-                        half_scalars,
-                        outputs,
-                        half_outputs,
-                        row_outputs,
-                        half_row_outputs,
-                        t * rows,
-                        col,
-                        &tile,
-                        tiling,
-                        epilogue.0,
-                        row_epilogue.0,
-                    );
+                for c in c0..c_end {
+                    for t in t0..t_end {
+                        let tile = stored_tile::<F, N>(&sums, ((c - c0) * panel + t - t0) * tile_sums, tiling);
+                        nn_finish::<F, A, Half, N>(
+                            lhs,
+                            vectors,
+                            halves,
+                            scalars,
+                            half_scalars,
+                            outputs,
+                            half_outputs,
+                            row_outputs,
+                            half_row_outputs,
+                            t * rows,
+                            c,
+                            &tile,
+                            tiling,
+                            epilogue.0,
+                            row_epilogue.0,
+                        );
+                    }
                 }
             } else {
                 let row = (pos / column_tiles) * rows;

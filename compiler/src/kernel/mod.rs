@@ -21,7 +21,7 @@ use crate::ir::{BinaryOp, Graph, Op, ReduceOp, UnaryOp, ValueId};
 use crate::plan::storage::Storage;
 use crate::schedule::{Layout, Role, Schedule};
 use crate::target::Target;
-use crate::target::{nn_k_block, CLAIMED_FLOPS, DIRECT_CONV_LANES, MIN_ROWS, NT_COLUMNS};
+use crate::target::{nn_blocking, NnBlocking, CLAIMED_FLOPS, DIRECT_CONV_LANES, MIN_ROWS, NT_COLUMNS};
 use steps::{GatherAxes, Inputs, Recorder};
 
 /// How a kernel reads one buffer.

@@ -30,7 +30,7 @@ pub fn product_with_epilogue(
     // A product with nothing to fuse is the library's plain kernel (see [`matmul`]), unless
     // it blocks k, which only the template does.
     if row_sums.is_some_and(|(r, _)| !sums_rows_of_lhs(g, s, storage.target(), r, v))
-        || (members.is_empty() && row_sums.is_none() && p.k_block() == 0)
+        || (members.is_empty() && row_sums.is_none() && p.blocking().is_none())
     {
         return None;
     }
@@ -199,27 +199,32 @@ impl Product {
 
     /// Units to launch: one per tile.
     fn work(&self) -> usize {
-        let (Form::Nn(.., rows) | Form::Nt(.., rows)) = self.form;
-        self.m.div_ceil(rows) * self.column_tiles()
+        self.m.div_ceil(self.rows()) * self.column_tiles()
     }
 
-    /// Terms of k the product template sums per pass over a column of tiles (see
-    /// [`nn_k_block`]), 0 for one pass.
-    fn k_block(&self) -> usize {
+    /// How the product template sums k in blocks (see [`nn_blocking`]), if it does.
+    fn blocking(&self) -> Option<NnBlocking> {
         match self.form {
-            Form::Nn(_, _, rows) => nn_k_block(self.m, self.k, self.n, rows),
-            Form::Nt(..) => 0,
+            Form::Nn(lanes, vectors, rows) => {
+                nn_blocking((self.m, self.k, self.n), (rows, vectors, lanes), self.column_tiles())
+            }
+            Form::Nt(..) => None,
         }
     }
 
-    /// The product template's work items: its columns of tiles where k is blocked, else its
-    /// tiles.
+    /// The product template's work items: its blocks' panels by groups of tiles where k is
+    /// blocked, else its tiles.
     fn template_work(&self) -> usize {
-        if self.k_block() > 0 {
-            self.column_tiles()
-        } else {
-            self.work()
+        match self.blocking() {
+            Some(b) => self.m.div_ceil(self.rows()).div_ceil(b.panel) * self.column_tiles().div_ceil(b.group),
+            None => self.work(),
         }
+    }
+
+    /// Rows per tile.
+    fn rows(&self) -> usize {
+        let (Form::Nn(.., rows) | Form::Nt(.., rows)) = self.form;
+        rows
     }
 
     /// Tiles across the output's columns.
@@ -577,7 +582,9 @@ impl Expr<'_> {
         // The product templates' epilogues read no labels.
         let mut inputs = self.template_inputs().filter(|inputs| inputs.labels.is_empty())?;
         let (m, k, n, a, b) = (p.m, p.k, p.n, &p.a.strides, &p.b.strides);
-        let (work, k_block) = (p.template_work(), p.k_block());
+        let work = p.template_work();
+        let NnBlocking { k_block, panel, group } =
+            p.blocking().unwrap_or(NnBlocking { k_block: 0, panel: 0, group: 0 });
         let chunk = p.claimed_chunk(work);
         let (function, operands, tiling) = match p.form {
             Form::Nn(w, vectors, rows) => (
@@ -585,7 +592,7 @@ impl Expr<'_> {
                 [Access::Scalar, Access::Vector],
                 format!(
                     "NnTiling {{ m: {m}, k: {k}, a_row: {}, a_col: {}, b_row: {}, b_col: {}, lanes: {w}, \
-                     columns: {}, vectors: {vectors}, rows: {rows}, chunk: {chunk}, k_block: {k_block} }}",
+                     columns: {}, vectors: {vectors}, rows: {rows}, chunk: {chunk}, k_block: {k_block}, panel: {panel}, group: {group} }}",
                     a[0],
                     a[1],
                     b[0],

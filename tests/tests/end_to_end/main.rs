@@ -723,8 +723,9 @@ fn loops_over_lengths_stop_after_the_longest_row() {
     }
 }
 
-/// A product summed in blocks of k (the first layer's weight gradient over 1,040 rows, with
-/// its bias's gradient and both SGD updates in the tiles) against the reference evaluator.
+/// A product summed in blocks of k (the first layer's weight gradient over 1,040 rows, in
+/// panels and groups of tiles, with its bias's gradient and both SGD updates in the tiles)
+/// against the reference evaluator.
 #[test]
 fn products_summed_in_blocks_of_k_match_the_reference_evaluator() {
     let program = zoo::long_product_zoo().unwrap();

@@ -343,52 +343,22 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
                     sums[i] = Vector::new(F::new(0.0));
                 }
                 for block in 0..comptime!(k / k_block) {
-                    for c in c0..c_end {
-                        for t in t0..t_end {
-                            let tile = nn_tile::<F, A, B, N>(
-                                lhs,
-                                rhs,
-                                t * rows,
-                                c,
-                                block * k_block,
-                                m,
-                                k_block,
-                                a_row,
-                                a_col,
-                                b_row,
-                                b_col,
-                                lanes,
-                                columns,
-                                vectors_wide,
-                                rows,
-                            );
-                            add_tile::<F, N>(&mut sums, ((c - c0) * panel + t - t0) * tile_sums, &tile, tiling);
-                        }
-                    }
+                    sum_block::<F, A, B, N>(
+                        lhs,
+                        rhs,
+                        &mut sums,
+                        t0,
+                        t_end,
+                        c0,
+                        c_end,
+                        block * k_block,
+                        k_block,
+                        tiling,
+                    );
                 }
                 if comptime!(k % k_block > 0) {
-                    for c in c0..c_end {
-                        for t in t0..t_end {
-                            let tile = nn_tile::<F, A, B, N>(
-                                lhs,
-                                rhs,
-                                t * rows,
-                                c,
-                                comptime!(k - k % k_block),
-                                m,
-                                comptime!(k % k_block),
-                                a_row,
-                                a_col,
-                                b_row,
-                                b_col,
-                                lanes,
-                                columns,
-                                vectors_wide,
-                                rows,
-                            );
-                            add_tile::<F, N>(&mut sums, ((c - c0) * panel + t - t0) * tile_sums, &tile, tiling);
-                        }
-                    }
+                    let (rest_start, rest) = comptime!((k - k % k_block, k % k_block));
+                    sum_block::<F, A, B, N>(lhs, rhs, &mut sums, t0, t_end, c0, c_end, rest_start, rest, tiling);
                 }
                 for c in c0..c_end {
                     for t in t0..t_end {
@@ -458,6 +428,48 @@ pub fn product_nn<F: Float, A: Float, B: Float, Half: Float, N: Size>(
         end = start + chunk;
         if end > items {
             end = items;
+        }
+    }
+}
+
+/// Adds `count` terms of k from `k_start` to the sums of the work item's tiles: row tiles
+/// `t0..t_end` by column tiles `c0..c_end`, tile (t, c) at `((c - c0) * panel + t - t0)`
+/// times `rows * vectors` (see [`NnTiling::k_block`]).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn sum_block<F: Float, A: Float, B: Float, N: Size>(
+    lhs: &[A],
+    rhs: &[Vector<B, N>],
+    sums: &mut Array<Vector<F, N>>,
+    t0: usize,
+    t_end: usize,
+    c0: usize,
+    c_end: usize,
+    k_start: usize,
+    #[comptime] count: usize,
+    #[comptime] tiling: NnTiling,
+) {
+    let tile_sums = comptime!(tiling.rows * tiling.vectors);
+    for c in c0..c_end {
+        for t in t0..t_end {
+            let tile = nn_tile::<F, A, B, N>(
+                lhs,
+                rhs,
+                t * tiling.rows,
+                c,
+                k_start,
+                tiling.m,
+                count,
+                tiling.a_row,
+                tiling.a_col,
+                tiling.b_row,
+                tiling.b_col,
+                tiling.lanes,
+                tiling.columns,
+                tiling.vectors,
+                tiling.rows,
+            );
+            add_tile::<F, N>(sums, ((c - c0) * tiling.panel + t - t0) * tile_sums, &tile, tiling);
         }
     }
 }

@@ -106,8 +106,11 @@ pub(crate) const NN_FORM_MIN_ROWS: usize = 1024;
 /// terms per block, and the row and column tiles of each unit's work item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NnBlocking {
+    /// Terms of k per block.
     pub k_block: usize,
+    /// Row tiles per work item.
     pub panel: usize,
+    /// Column tiles per work item.
     pub group: usize,
 }
 

@@ -3,6 +3,7 @@
 //! place and launch kernels over these buffers; nothing is allocated on the device after `new`.
 
 use crate::host_copy::HostCopier;
+use crate::replay::Replays;
 use crate::Device;
 use cubecl::bytes::{AccessError, AccessPolicy, AllocationController, AllocationProperty, Bytes};
 use cubecl::client::Client;
@@ -47,6 +48,8 @@ pub struct Arena {
     claims: Handle,
     /// How uploads copy into [`HostMemory`]: the faster way on this machine.
     copier: HostCopier,
+    /// The plans recorded to be replayed.
+    replays: Replays,
 }
 
 /// Cubes a chunked launch uses on the CPU runtime: each of its worker threads runs this many
@@ -83,6 +86,7 @@ impl Arena {
             longest,
             claims,
             copier: HostCopier::default(),
+            replays: Replays::default(),
         }
     }
 
@@ -91,6 +95,13 @@ impl Arena {
     pub fn client(&self) -> &Client {
         self.idle.set(false);
         &self.client
+    }
+
+    /// The plans recorded to be replayed. What they dispatch counts as work in flight over
+    /// this arena until the next read or wait.
+    pub(crate) fn replays(&self) -> &Replays {
+        self.idle.set(false);
+        &self.replays
     }
 
     /// Buffer `slot` as a kernel argument of `len` elements (vectors for vector arguments).

@@ -39,6 +39,8 @@ pub mod plan;
 pub mod plot;
 #[cfg(feature = "device")]
 pub mod profile;
+#[cfg(feature = "device")]
+pub mod replay;
 pub mod schedule;
 pub mod synthetic;
 #[cfg(feature = "device")]

@@ -183,15 +183,23 @@ impl Window {
 impl Arena {
     /// Launches `plan`'s kernels in order, waiting for the CPU runtime's queue every
     /// [`LAUNCHES_PER_DRAIN`] launches, and times each under `model` when `KILN_PROFILE` is
-    /// set (see [`crate::profile`]).
+    /// set (see [`crate::profile`]). On the CPU runtime, runs after the first replay what the
+    /// first dispatched (see [`crate::replay`]).
     ///
     /// # Safety
     /// Every row must come from the plan the compiler wrote for this arena's memory plan.
     pub unsafe fn run(&self, model: &str, plan: &[Launch]) {
-        let mut profile = Profile::start(self.client());
-        for (launched, launch) in plan.iter().enumerate() {
-            // SAFETY: the caller vouches for the row.
-            unsafe { self.launch(model, launch, launched, &mut profile) };
+        let key = (plan.as_ptr() as usize, 0);
+        let host_memory = self.host_memory();
+        // SAFETY: the plan's rows name the arena's buffers at their planned places.
+        unsafe {
+            self.replays().run(key, plan.len(), LAUNCHES_PER_DRAIN, host_memory, || {
+                let mut profile = Profile::start(self.client());
+                for (launched, launch) in plan.iter().enumerate() {
+                    // SAFETY: the caller vouches for the row.
+                    self.launch(model, launch, launched, &mut profile);
+                }
+            })
         }
     }
 
@@ -204,18 +212,25 @@ impl Arena {
     /// As for [`Arena::run`]: the loop must be one the compiler wrote for this arena.
     pub unsafe fn repeat(&self, model: &str, repeat: &Repeat) {
         let trips = repeat.trips.map_or(repeat.steps, |slot| self.longest(slot).clamp(1, repeat.steps));
-        let mut profile = Profile::start(self.client());
-        let mut launched = 0;
-        for step in 0..trips {
-            for window in repeat.windows {
-                self.place(window.slot, window.offset(self, step, trips, repeat.reverse));
-            }
-            for launch in repeat.plan {
-                // SAFETY: the caller vouches for the rows, and the windows lie where the
-                // compiler planned the step's buffers.
-                unsafe { self.launch(model, launch, launched, &mut profile) };
-                launched += 1;
-            }
+        let key = (repeat as *const Repeat as usize, trips);
+        let host_memory = self.host_memory();
+        // SAFETY: with the same trip count, every run places the windows the same way.
+        unsafe {
+            self.replays().run(key, trips * repeat.plan.len(), LAUNCHES_PER_DRAIN, host_memory, || {
+                let mut profile = Profile::start(self.client());
+                let mut launched = 0;
+                for step in 0..trips {
+                    for window in repeat.windows {
+                        self.place(window.slot, window.offset(self, step, trips, repeat.reverse));
+                    }
+                    for launch in repeat.plan {
+                        // SAFETY: the caller vouches for the rows, and the windows lie where
+                        // the compiler planned the step's buffers.
+                        self.launch(model, launch, launched, &mut profile);
+                        launched += 1;
+                    }
+                }
+            })
         }
         // The slices of the steps not run hold zeros, as those steps would have stacked.
         for window in repeat.windows {

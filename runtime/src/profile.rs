@@ -22,6 +22,11 @@ fn repeats() -> usize {
     })
 }
 
+/// Whether `KILN_PROFILE` times kernels.
+pub(crate) fn enabled() -> bool {
+    repeats() > 0
+}
+
 /// Seconds and calls per kernel label.
 static TABLE: Mutex<BTreeMap<String, (f64, u64)>> = Mutex::new(BTreeMap::new());
 

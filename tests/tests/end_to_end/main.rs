@@ -723,6 +723,39 @@ fn loops_over_lengths_stop_after_the_longest_row() {
     }
 }
 
+/// Plans replayed on the CPU runtime (the launches the first run of a plan recorded, for
+/// each trip count of its loops) train bitwise as plans launched through the client: loops
+/// over lengths whose longest row gives 12, 3 and 7 steps, each count recorded and then
+/// replayed, and the steps' uploads between them.
+#[test]
+fn replayed_plans_train_as_launched_ones() {
+    let run = |replay: bool| {
+        kiln_runtime::replay::replay_on_this_thread(replay);
+        let before = kiln_runtime::replay::replayed_on_this_thread();
+        let mut trainer = kiln_tests::PackedLoopZoo::new(&cpu(), 5);
+        let mut rng = SplitMix64::new(29, 0);
+        let mut losses = Vec::new();
+        for longest in [12, 3, 12, 7, 3, 12, 7] {
+            let x: Vec<f32> = (0..64 * 12 * 8).map(|_| (2.0 * rng.next_f64() - 1.0) as f32).collect();
+            let lengths: Vec<u32> = (0..64).map(|_| 1 + rng.below(longest) as u32).collect();
+            let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
+            let feeds = [Feed::Values(&x), Feed::Ids(&lengths), Feed::Ids(&y)];
+            let order: Vec<&str> =
+                <kiln_tests::PackedLoopZoo as kiln_runtime::Trainer>::TRAIN_FEEDS.iter().map(|f| f.name).collect();
+            assert_eq!(order, ["x", "lengths", "y"]);
+            losses.push(kiln_runtime::Trainer::train_step(&mut trainer, &feeds).unwrap().to_bits());
+        }
+        let names = kiln_tests::PackedLoopZoo::PARAMETERS.iter();
+        let parameters: Vec<u32> = names.flat_map(|(n, _)| trainer.parameter(n).unwrap()).map(f32::to_bits).collect();
+        (losses, parameters, kiln_runtime::replay::replayed_on_this_thread() - before)
+    };
+    let (replayed, launched) = (run(true), run(false));
+    assert!(replayed.2 > 0, "nothing was replayed");
+    assert_eq!(launched.2, 0);
+    assert_eq!(replayed.0, launched.0, "losses");
+    assert!(replayed.1 == launched.1, "parameters differ");
+}
+
 /// A product summed in blocks of k (the first layer's weight gradient over 1,040 rows, in
 /// panels and groups of tiles, with its bias's gradient and both SGD updates in the tiles)
 /// against the reference evaluator.

@@ -1,7 +1,6 @@
 use crate::compute::{
     alloc_controller::CpuAllocController, schedule::ScheduleTask, threadpool::Threadpool,
 };
-use crossbeam_utils::CachePadded;
 use cubecl_common::{bytes::Bytes, profile::ProfileDuration};
 use cubecl_core::{
     MemoryConfiguration,
@@ -23,7 +22,7 @@ use cubecl_server::{
     stream::StreamMemory,
     timestamp_profiler::TimestampProfiler,
 };
-use std::sync::{Arc, atomic::AtomicU64};
+use std::sync::Arc;
 
 pub struct CpuStream {
     pub(crate) memory_management: MemoryManagement<BytesStorage>,
@@ -36,8 +35,6 @@ pub struct CpuStream {
     pub(crate) shared_memory_management: MemoryManagement<BytesStorage>,
     pub(crate) timestamps: TimestampProfiler,
     threadpool: &'static spin::Mutex<Threadpool>,
-    /// kiln: the threadpool's counter of finished units (see [`Threadpool::finished`]).
-    finished: Arc<CachePadded<AtomicU64>>,
 }
 
 impl StreamMemory for CpuStream {
@@ -118,13 +115,11 @@ impl CpuStream {
             MemoryManagementOptions::new("Shared CPU"),
         );
         let threadpool = Threadpool::get();
-        let finished = threadpool.lock().finished();
         Self {
             memory_management,
             shared_memory_management,
             timestamps: TimestampProfiler::default(),
             threadpool,
-            finished,
         }
     }
 
@@ -180,24 +175,7 @@ impl CpuStream {
     /// kiln: waits for every launch dispatched so far, by any stream: launches from
     /// all streams run in one order (see `Threadpool::dispatched`).
     pub fn submit(&mut self) {
-        let dispatched = self.threadpool.lock().dispatched();
-        // Spin briefly, then yield between polls: the client is not pinned,
-        // and a pure spin parked on a worker's logical CPU keeps that worker
-        // off it until the next timer tick (~3 ms unit-start stalls).
-        //
-        // kiln: 16, not 1_000. On a 2-core machine this thread shares a core
-        // with a worker, whose queued units wait out the whole spin: 1_000
-        // spins made a one-kernel launch-and-sync 35 us, 16 make it 10 us.
-        const SPINS_BEFORE_YIELD: u32 = 16;
-        let mut spins = 0u32;
-        while self.finished.load(std::sync::atomic::Ordering::Acquire) < dispatched {
-            spins += 1;
-            if spins < SPINS_BEFORE_YIELD {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        Threadpool::wait_for_dispatched(self.threadpool);
     }
 
     /// Wait for the queued work. A launch failure is not the flush's to

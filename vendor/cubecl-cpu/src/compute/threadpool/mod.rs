@@ -18,6 +18,7 @@ use crate::compute::{
 };
 
 pub mod compute_task;
+pub mod recording;
 pub mod scheduler;
 
 trait ThreadTask {
@@ -51,15 +52,29 @@ impl Threadpool {
         }
     }
 
-    /// kiln: the units dispatched so far: every launch dispatched before has run once
-    /// [`Threadpool::finished`] reaches it.
-    pub fn dispatched(&self) -> u64 {
-        self.dispatched
-    }
-
-    /// kiln: the counter of finished units.
-    pub fn finished(&self) -> Arc<CachePadded<AtomicU64>> {
-        Arc::clone(&self.finished)
+    /// kiln: waits until every unit dispatched so far, by any thread, has finished.
+    pub fn wait_for_dispatched(pool: &spin::Mutex<Self>) {
+        let (dispatched, finished) = {
+            let pool = pool.lock();
+            (pool.dispatched, Arc::clone(&pool.finished))
+        };
+        // Spin briefly, then yield between polls: the caller is not pinned,
+        // and a pure spin parked on a worker's logical CPU keeps that worker
+        // off it until the next timer tick (~3 ms unit-start stalls).
+        //
+        // kiln: 16, not 1_000. On a 2-core machine this thread shares a core
+        // with a worker, whose queued units wait out the whole spin: 1_000
+        // spins made a one-kernel launch-and-sync 35 us, 16 make it 10 us.
+        const SPINS_BEFORE_YIELD: u32 = 16;
+        let mut spins = 0u32;
+        while finished.load(std::sync::atomic::Ordering::Acquire) < dispatched {
+            spins += 1;
+            if spins < SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Resolves the global execution queue instance.
@@ -77,8 +92,6 @@ impl Threadpool {
         memory: &mut MemoryManagement<BytesStorage>,
         failures: &mut ErrorGraph,
     ) {
-        let next_counter_step = self.dispatched;
-        self.dispatched += cube_dim.num_elems() as u64;
         let requirements = pliron_engine.requirements().clone();
 
         let BindingsResource { resources, info } = bindings;
@@ -101,10 +114,25 @@ impl Threadpool {
             .map(|resource| Box::new(resource) as Box<dyn std::any::Any + Send>)
             .collect();
         let base_data = PlironData::new(buffer_ptrs, info.data, cube_count, keepalive);
+        recording::record(&pliron_engine, &base_data, cube_dim);
+
+        self.dispatch(pliron_engine, base_data, cube_dim);
+    }
+
+    /// Sends one task per unit of a launch to the workers, to start once every unit
+    /// dispatched before has finished.
+    pub(crate) fn dispatch(
+        &mut self,
+        pliron_engine: PlironEngine,
+        base_data: PlironData,
+        cube_dim: CubeDim,
+    ) {
+        let next_counter_step = self.dispatched;
+        self.dispatched += cube_dim.num_elems() as u64;
 
         // A cube barrier only completes if every unit of the cube is running, so such a kernel
         // needs as many workers as the cube has units.
-        if requirements.needs_parallelism {
+        if pliron_engine.requirements().needs_parallelism {
             self.scheduler.ensure_workers(cube_dim.num_elems() as usize);
         }
 

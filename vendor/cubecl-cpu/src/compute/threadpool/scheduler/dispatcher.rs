@@ -1,13 +1,4 @@
-use std::{
-    collections::VecDeque,
-    sync::{
-        Arc,
-        atomic::{self, AtomicUsize},
-        mpsc,
-    },
-};
-
-use crossbeam_utils::CachePadded;
+use std::{collections::VecDeque, sync::mpsc};
 
 use crate::compute::{
     affinity::{CoreId, get_active_cores},
@@ -17,7 +8,6 @@ use crate::compute::{
 pub struct DispatcherScheduler {
     cores: Vec<CoreId>,
     tx: Vec<mpsc::Sender<ComputeTask>>,
-    lens: Vec<Arc<CachePadded<AtomicUsize>>>,
 }
 
 impl Default for DispatcherScheduler {
@@ -32,7 +22,6 @@ impl DispatcherScheduler {
         let mut scheduler = Self {
             cores,
             tx: Vec::new(),
-            lens: Vec::new(),
         };
         // Start with one worker per active core; the pool grows on demand when a
         // parallel cube needs more units than we currently have workers.
@@ -48,59 +37,33 @@ impl DispatcherScheduler {
     pub fn ensure_workers(&mut self, n: usize) {
         while self.tx.len() < n {
             let core_id = self.cores[self.tx.len() % self.cores.len()];
-            let (worker, tx, len) = DispatcherWorker::new();
+            let (worker, tx) = DispatcherWorker::new();
             worker.spawn_thread(core_id);
             self.tx.push(tx);
-            self.lens.push(len);
         }
     }
 
+    /// kiln: unit `index` of a launch goes to worker `index` modulo the workers. Launches run
+    /// one after another (see `Threadpool::dispatch`), so a launch's units are all that can run
+    /// at once: each on a worker of its own. Barrier kernels need exactly that; upstream sent
+    /// the other units to the worker with the shortest queue, which put both units of a launch
+    /// on one worker whenever its queue was shorter by two, leaving the other idle.
     pub fn send(&mut self, index: usize, task: ComputeTask) {
-        let target = if task.pliron_engine.requirements().needs_parallelism {
-            // Barrier kernels need one dedicated worker per unit; the caller
-            // grew the pool via `ensure_workers` so `index` is in range.
-            index
-        } else {
-            // Independent units load-balance onto the least-loaded worker. The
-            // incoming `index` is a unit position that can exceed the worker
-            // count, so never use it directly here.
-            let mut best = 0;
-            let mut min_value = self.lens[0].load(atomic::Ordering::Relaxed);
-            for i in 1..self.lens.len() {
-                let len = self.lens[i].load(atomic::Ordering::Relaxed);
-                if len < min_value {
-                    best = i;
-                    min_value = len;
-                }
-            }
-            best
-        };
+        let target = index % self.tx.len();
         let _ = self.tx[target].send(task);
-        self.lens[target].fetch_add(1, atomic::Ordering::Relaxed);
     }
 }
 
 pub struct DispatcherWorker {
     rx: mpsc::Receiver<ComputeTask>,
     aside: VecDeque<ComputeTask>,
-    len: Arc<CachePadded<AtomicUsize>>,
 }
 
 impl DispatcherWorker {
-    fn new() -> (
-        Self,
-        mpsc::Sender<ComputeTask>,
-        Arc<CachePadded<AtomicUsize>>,
-    ) {
+    fn new() -> (Self, mpsc::Sender<ComputeTask>) {
         let (tx, rx) = mpsc::channel();
         let aside = VecDeque::with_capacity(4);
-        let len = Arc::new(CachePadded::new(AtomicUsize::new(0)));
-        let worker = Self {
-            rx,
-            aside,
-            len: len.clone(),
-        };
-        (worker, tx, len)
+        (Self { rx, aside }, tx)
     }
 }
 
@@ -134,7 +97,6 @@ impl Worker for DispatcherWorker {
                 if let Ok(mut task) = task {
                     if task.is_ready() {
                         task.compute();
-                        self.len.fetch_sub(1, atomic::Ordering::Relaxed);
                     } else {
                         self.aside.push_back(task);
                     }
@@ -148,7 +110,6 @@ impl Worker for DispatcherWorker {
             self.aside.retain_mut(|elem| {
                 if elem.is_ready() {
                     elem.compute();
-                    self.len.fetch_sub(1, atomic::Ordering::Relaxed);
                     false
                 } else {
                     std::hint::spin_loop();

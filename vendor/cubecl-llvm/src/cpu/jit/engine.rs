@@ -29,7 +29,7 @@ use pliron_llvm::{
 use std::{
     ffi::{CStr, CString, c_void},
     fmt::Display,
-    sync::{Arc, Once},
+    sync::{Arc, Mutex, Once, OnceLock, mpsc},
 };
 
 /// Kernel ABI: buffer pointers, cube count x/y/z, unit position x/y/z,
@@ -46,16 +46,24 @@ pub struct KernelRequirements {
 }
 
 /// A compiled kernel and its owning JIT.
-#[repr(C)]
 struct JitKernel {
-    func: KernelFn,
+    /// The linked kernel, once its object is compiled and linked (kiln's change: a kernel
+    /// missing from the object cache is compiled on a background thread, see
+    /// [`compile_in_background`]).
+    linked: OnceLock<Linked>,
     requirements: KernelRequirements,
     /// Buffer access modes in binding order.
     io: Vec<BufferIOAttr>,
     /// The kernel's symbol in its object.
     symbol: String,
-    /// The object's entry in the kernel cache, if it is there.
+    /// The object's entry in the kernel cache, if the cache is on: where the object is, or
+    /// will be once compiled.
     object_entry: Option<String>,
+}
+
+/// A kernel's entry point and the JIT that owns its code.
+struct Linked {
+    func: KernelFn,
     _jit: ObjectJit,
 }
 
@@ -92,13 +100,36 @@ impl PlironEngine {
             let _ = std::fs::write(dir.join("llvm.ll"), &ir);
         }
         let key = format!("{}\n{ir}", host_description());
-        let (object, object_entry) =
-            object_cache::object_for(&key, || compile_object(&ir, kernel_name))
-                .unwrap_or_else(|err| panic!("LLVM compilation failed for '{kernel_name}': {err}"));
-        Ok(
-            Self::link(&object, object_entry, kernel_name, requirements, io)
-                .unwrap_or_else(|err| panic!("cannot load the object of '{kernel_name}': {err}")),
-        )
+        let engine = PlironEngine(Arc::new(JitKernel {
+            linked: OnceLock::new(),
+            requirements,
+            io,
+            symbol: kernel_name.to_string(),
+            object_entry: object_cache::object_entry(&key),
+        }));
+        // kiln's change: the caller goes on to its next kernel while LLVM optimizes and
+        // compiles this one on another thread; the first run of the kernel waits for it.
+        let compiling = engine.clone();
+        compile_in_background(Box::new(move || {
+            let name = compiling.symbol();
+            let linked = object_cache::object_for(&key, || compile_object(&ir, name))
+                .map_err(|err| format!("LLVM compilation failed for '{name}': {err}"))
+                .and_then(|(object, _)| {
+                    Linked::load(&object, name)
+                        .map_err(|err| format!("cannot load the object of '{name}': {err}"))
+                });
+            match linked {
+                Ok(linked) => {
+                    let _ = compiling.0.linked.set(linked);
+                }
+                // Nothing waiting for the kernel could go on without it.
+                Err(message) => {
+                    eprintln!("{message}");
+                    std::process::abort();
+                }
+            }
+        }));
+        Ok(engine)
     }
 
     /// The kernel whose object is the cache entry `object_entry` (kiln's change, see
@@ -125,18 +156,13 @@ impl PlironEngine {
         requirements: KernelRequirements,
         io: Vec<BufferIOAttr>,
     ) -> Result<Self, String> {
-        let jit = ObjectJit::load(object, kernel_name)?;
-        let addr = jit.lookup(kernel_name)?;
-        // SAFETY: The generated entry point matches `KernelFn`.
-        let func: KernelFn = unsafe { std::mem::transmute::<u64, KernelFn>(addr) };
-
+        let linked = Linked::load(object, kernel_name)?;
         Ok(PlironEngine(Arc::new(JitKernel {
-            func,
+            linked: OnceLock::from(linked),
             requirements,
             io,
             symbol: kernel_name.to_string(),
             object_entry,
-            _jit: jit,
         })))
     }
 
@@ -160,11 +186,12 @@ impl PlironEngine {
     }
 
     pub fn run_kernel(&self, data: &mut PlironData) {
+        let func = self.0.linked.wait().func;
         let b = data.builtins;
         let buffer_ptrs = data.shared.buffer_ptrs.as_ptr() as *mut *mut c_void;
         let metadata = data.shared.metadata.as_ptr() as *mut u64;
         let sync_cube_state = data.shared.sync_cube_state.as_ptr() as *mut u32;
-        (self.0.func)(
+        func(
             buffer_ptrs,
             b[0],
             b[1],
@@ -240,6 +267,48 @@ fn compile_object(ir: &str, kernel_name: &str) -> Result<Vec<u8>, String> {
         let _ = std::fs::write(dir.join("llvm.opt.ll"), module.print());
     }
     TargetMachine::host_jit()?.emit(module, LLVMCodeGenFileType::LLVMObjectFile)
+}
+
+impl Linked {
+    /// `object` linked in a JIT of its own, with the kernel's entry point `name` found in it.
+    fn load(object: &[u8], name: &str) -> Result<Self, String> {
+        let jit = ObjectJit::load(object, name)?;
+        let addr = jit.lookup(name)?;
+        // SAFETY: The generated entry point matches `KernelFn`.
+        let func: KernelFn = unsafe { std::mem::transmute::<u64, KernelFn>(addr) };
+        Ok(Linked { func, _jit: jit })
+    }
+}
+
+/// Runs `job` on one of a few threads (one per CPU) that compile kernels' objects (kiln's
+/// change). On a cold kernel cache, LLVM's optimization and code generation are most of a
+/// model's start; the caller's thread meanwhile expands and lowers the next kernels.
+fn compile_in_background(job: Box<dyn FnOnce() + Send>) {
+    type Job = Box<dyn FnOnce() + Send>;
+    static JOBS: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("kernel-compile-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .expect("cannot start a kernel compilation thread");
+        }
+        Mutex::new(sender)
+    });
+    let sent = jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+    sent.expect("the kernel compilation threads run as long as the process");
 }
 
 /// An LLJIT holding one linked object (kiln's change: upstream adds the IR module and lets

@@ -64,6 +64,12 @@ pub(crate) fn object_for(
     Ok((object, Some(name)))
 }
 
+/// The name of the entry `object_for` keeps `key`'s object in, if the cache is on (kiln's
+/// change: known before the object is compiled, so the kernel index can name it at once).
+pub(crate) fn object_entry(key: &str) -> Option<String> {
+    directory().map(|_| entry_name(key, "o"))
+}
+
 /// The object of the entry `name` that `object_for` gave, if it is whole and its stored key
 /// still hashes to its name.
 pub(crate) fn object_named(name: &str) -> Option<Vec<u8>> {

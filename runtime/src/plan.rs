@@ -189,11 +189,10 @@ impl Arena {
     /// # Safety
     /// Every row must come from the plan the compiler wrote for this arena's memory plan.
     pub unsafe fn run(&self, model: &str, plan: &[Launch]) {
-        let key = (plan.as_ptr() as usize, 0);
         let host_memory = self.host_memory();
         // SAFETY: the plan's rows name the arena's buffers at their planned places.
         unsafe {
-            self.replays().run(key, plan.len(), LAUNCHES_PER_DRAIN, host_memory, || {
+            self.replays().run(plan.as_ptr() as usize, plan.len(), LAUNCHES_PER_DRAIN, host_memory, || {
                 let mut profile = Profile::start(self.client());
                 for (launched, launch) in plan.iter().enumerate() {
                     // SAFETY: the caller vouches for the row.
@@ -212,11 +211,11 @@ impl Arena {
     /// As for [`Arena::run`]: the loop must be one the compiler wrote for this arena.
     pub unsafe fn repeat(&self, model: &str, repeat: &Repeat) {
         let trips = repeat.trips.map_or(repeat.steps, |slot| self.longest(slot).clamp(1, repeat.steps));
-        let key = (repeat as *const Repeat as usize, trips);
+        let (address, launches) = (repeat as *const Repeat as usize, trips * repeat.plan.len());
         let host_memory = self.host_memory();
         // SAFETY: with the same trip count, every run places the windows the same way.
         unsafe {
-            self.replays().run(key, trips * repeat.plan.len(), LAUNCHES_PER_DRAIN, host_memory, || {
+            self.replays().run(address, launches, LAUNCHES_PER_DRAIN, host_memory, || {
                 let mut profile = Profile::start(self.client());
                 let mut launched = 0;
                 for step in 0..trips {

@@ -17,9 +17,9 @@ use cubecl::cpu::compute::threadpool::recording::{self, Recording};
 #[cfg(not(feature = "cpu"))]
 enum Recording {}
 
-/// An arena's recorded plans, by plan and trip count: `None` where the run could not be
-/// recorded (one launch reserved shared memory, or the recording missed a launch), which
-/// then always launches.
+/// An arena's recorded plans, by the plan's (or loop's) address and its launches (a loop's
+/// grow with its trip count): `None` where the run could not be recorded (one launch reserved
+/// shared memory, or the recording missed a launch), which then always launches.
 #[derive(Default)]
 pub(crate) struct Replays {
     recorded: RefCell<HashMap<(usize, usize), Option<Recording>>>,
@@ -52,16 +52,16 @@ fn allowed() -> bool {
 }
 
 impl Replays {
-    /// Runs `launch`, which makes `launches` launches, the first time for `key` (with
-    /// `host_memory`, recording them), and replays that recording after, waiting for the
+    /// Runs `launch`, which makes `launches` launches of the plan at `plan`, the first time
+    /// (with `host_memory`, recording them), and replays that recording after, waiting for the
     /// queue every `wait_every` launches.
     ///
     /// # Safety
-    /// Every launch `launch` makes for one `key` uses the same buffers, which stay in place
-    /// while this lives, in the same order.
+    /// Every call with one `plan` and `launches` launches the same kernels on the same
+    /// buffers, in the same order, and those buffers stay in place while this lives.
     pub(crate) unsafe fn run(
         &self,
-        key: (usize, usize),
+        plan: usize,
         launches: usize,
         wait_every: usize,
         host_memory: bool,
@@ -70,6 +70,7 @@ impl Replays {
         if !(host_memory && allowed()) {
             return launch();
         }
+        let key = (plan, launches);
         match self.recorded.borrow().get(&key) {
             #[cfg(feature = "cpu")]
             // SAFETY: the caller's promise: the recorded buffers are in place.
@@ -80,7 +81,8 @@ impl Replays {
             Some(_) => return launch(),
             None => {}
         }
-        let _ = (launches, wait_every);
+        #[cfg(not(feature = "cpu"))]
+        let _ = wait_every;
         #[cfg(feature = "cpu")]
         recording::start();
         launch();

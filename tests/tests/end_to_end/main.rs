@@ -729,6 +729,9 @@ fn loops_over_lengths_stop_after_the_longest_row() {
 /// replayed, and the steps' uploads between them.
 #[test]
 fn replayed_plans_train_as_launched_ones() {
+    let order: Vec<&str> =
+        <kiln_tests::PackedLoopZoo as kiln_runtime::Trainer>::TRAIN_FEEDS.iter().map(|f| f.name).collect();
+    assert_eq!(order, ["x", "lengths", "y"]);
     let run = |replay: bool| {
         kiln_runtime::replay::replay_on_this_thread(replay);
         let before = kiln_runtime::replay::replayed_on_this_thread();
@@ -740,9 +743,6 @@ fn replayed_plans_train_as_launched_ones() {
             let lengths: Vec<u32> = (0..64).map(|_| 1 + rng.below(longest) as u32).collect();
             let y: Vec<u32> = (0..64).map(|_| rng.below(3) as u32).collect();
             let feeds = [Feed::Values(&x), Feed::Ids(&lengths), Feed::Ids(&y)];
-            let order: Vec<&str> =
-                <kiln_tests::PackedLoopZoo as kiln_runtime::Trainer>::TRAIN_FEEDS.iter().map(|f| f.name).collect();
-            assert_eq!(order, ["x", "lengths", "y"]);
             losses.push(kiln_runtime::Trainer::train_step(&mut trainer, &feeds).unwrap().to_bits());
         }
         let names = kiln_tests::PackedLoopZoo::PARAMETERS.iter();

@@ -101,6 +101,7 @@ impl Recording {
             if i > 0 && i % wait_every.max(1) == 0 {
                 Threadpool::wait_for_dispatched(pool);
             }
+            // Fresh data for each dispatch: its barrier counters belong to one launch.
             let shared = &launch.data.shared;
             let builtins = launch.data.builtins;
             let data = PlironData::new(
